@@ -1,0 +1,141 @@
+//! Every way a backup or recovery can fail, each with a stable machine code.
+//!
+//! The codes are part of the public API: the wasm binding copies [`Error::code`]
+//! onto the `code` property of the JavaScript `Error` it throws, and apps
+//! branch on them. Never rename one; add new variants instead.
+//!
+//! Messages never contain secrets: no password, key, share or plaintext byte
+//! is ever formatted into an error.
+
+use core::fmt;
+
+/// A failure of a backup or recovery step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Error {
+    /// The Password/PIN method was chosen but no (or an empty) password given.
+    PasswordRequired,
+    /// The envelope is well formed and intact but the password derives a
+    /// different key (the key commitment does not match).
+    WrongPassword,
+    /// The envelope is intact but the key the method supplied is not the one
+    /// it was sealed with (the key commitment does not match).
+    WrongBackupKey,
+    /// The envelope is well formed but its bytes were changed: the checksum
+    /// or the authentication tag does not match.
+    CiphertextCorrupted,
+    /// The cipherText is not a wallet-backup envelope this version can read:
+    /// malformed, truncated, unknown version or method, or KDF costs outside
+    /// the accepted bounds.
+    InvalidCiphertext(&'static str),
+    /// The custodian half is not one this version can read, or holds no half
+    /// for the backup being recovered.
+    InvalidCustodianShare(&'static str),
+    /// The two halves decrypted and parsed but do not restore the shares
+    /// that were backed up (they come from different backups).
+    BackupShareMismatch,
+    /// The method name is unknown, or the method is not available yet.
+    UnsupportedStorageMethod,
+    /// The cipherText was made with another method than the one asked for.
+    MethodMismatch,
+    /// An argument has the wrong value (type errors are reported by the
+    /// binding as `TypeError` with the same code).
+    InvalidArgument(&'static str),
+    /// The keychain adapter is missing, failed, or returned no usable shares.
+    KeychainUnavailable(&'static str),
+    /// The custodian adapter is missing or failed.
+    CustodianUnavailable(&'static str),
+    /// Another backup or recovery is already running on this wallet.
+    WalletModificationAlreadyInProgress,
+    /// The platform's secure random source failed.
+    RandomUnavailable,
+    /// An internal invariant failed; this is a bug.
+    Unexpected(&'static str),
+}
+
+impl Error {
+    /// The stable machine code of this error, e.g. `"WRONG_PASSWORD"`.
+    pub const fn code(&self) -> &'static str {
+        match self {
+            Error::PasswordRequired => "PASSWORD_REQUIRED",
+            Error::WrongPassword => "WRONG_PASSWORD",
+            Error::WrongBackupKey => "WRONG_BACKUP_KEY",
+            Error::CiphertextCorrupted => "CIPHERTEXT_CORRUPTED",
+            Error::InvalidCiphertext(_) => "INVALID_CIPHERTEXT",
+            Error::InvalidCustodianShare(_) => "INVALID_CUSTODIAN_SHARE",
+            Error::BackupShareMismatch => "BACKUP_SHARE_MISMATCH",
+            Error::UnsupportedStorageMethod => "UNSUPPORTED_STORAGE_METHOD",
+            Error::MethodMismatch => "METHOD_MISMATCH",
+            Error::InvalidArgument(_) => "INVALID_ARGUMENT",
+            Error::KeychainUnavailable(_) => "KEYCHAIN_UNAVAILABLE",
+            Error::CustodianUnavailable(_) => "CUSTODIAN_UNAVAILABLE",
+            Error::WalletModificationAlreadyInProgress => {
+                "WALLET_MODIFICATION_ALREADY_IN_PROGRESS"
+            }
+            Error::RandomUnavailable => "RANDOM_UNAVAILABLE",
+            Error::Unexpected(_) => "UNEXPECTED_ERROR",
+        }
+    }
+
+    /// One of each variant, for table tests that walk every code.
+    pub fn all_variants() -> [Error; 15] {
+        [
+            Error::PasswordRequired,
+            Error::WrongPassword,
+            Error::WrongBackupKey,
+            Error::CiphertextCorrupted,
+            Error::InvalidCiphertext("x"),
+            Error::InvalidCustodianShare("x"),
+            Error::BackupShareMismatch,
+            Error::UnsupportedStorageMethod,
+            Error::MethodMismatch,
+            Error::InvalidArgument("x"),
+            Error::KeychainUnavailable("x"),
+            Error::CustodianUnavailable("x"),
+            Error::WalletModificationAlreadyInProgress,
+            Error::RandomUnavailable,
+            Error::Unexpected("x"),
+        ]
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::PasswordRequired => f.write_str("a non-empty password is required for the password backup method"),
+            Error::WrongPassword => f.write_str("wrong password: the backup is intact but this password does not open it"),
+            Error::WrongBackupKey => f.write_str("the backup is intact but the key supplied by the backup method does not open it"),
+            Error::CiphertextCorrupted => f.write_str("the backup cipherText is corrupted: its bytes were changed after it was made"),
+            Error::InvalidCiphertext(why) => write!(f, "not a valid backup cipherText: {why}"),
+            Error::InvalidCustodianShare(why) => write!(f, "custodian backup share unusable: {why}"),
+            Error::BackupShareMismatch => f.write_str("the client and custodian backup shares belong to different backups"),
+            Error::UnsupportedStorageMethod => f.write_str("unsupported backup method"),
+            Error::MethodMismatch => f.write_str("the cipherText was made with a different backup method"),
+            Error::InvalidArgument(why) => write!(f, "invalid argument: {why}"),
+            Error::KeychainUnavailable(why) => write!(f, "keychain unavailable: {why}"),
+            Error::CustodianUnavailable(why) => write!(f, "custodian unavailable: {why}"),
+            Error::WalletModificationAlreadyInProgress => f.write_str("another backup or recovery of this wallet is in progress"),
+            Error::RandomUnavailable => f.write_str("the secure random number generator is unavailable"),
+            Error::Unexpected(why) => write!(f, "unexpected internal error: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_unique_upper_snake_case() {
+        let all = Error::all_variants();
+        let mut codes: Vec<&str> = all.iter().map(Error::code).collect();
+        for c in &codes {
+            assert!(c.bytes().all(|b| b.is_ascii_uppercase() || b == b'_'), "{c}");
+        }
+        codes.sort_unstable();
+        codes.dedup();
+        assert_eq!(codes.len(), all.len());
+    }
+}

@@ -1,0 +1,117 @@
+//! The backup and recovery flows, step by step, over the storage traits.
+//!
+//! Backup: read shares → split → derive key and seal the client half →
+//! store the custodian half as pending → read it back and open the new
+//! cipherText to prove the pair restores the shares → mark complete → Done.
+//! Recovery: decode cipherText → read custodian half → derive key and open
+//! → combine and check digest → write shares → Done.
+//!
+//! `Done` is reported only after every step succeeded.
+
+use zeroize::Zeroizing;
+
+use crate::adapters::{Custodian, Keychain, Progress};
+use crate::custodian::Record;
+use crate::format::{self, Header, BACKUP_ID_LEN, MAX_PLAINTEXT_LEN};
+use crate::keys::fill_random;
+use crate::method::BackupMethod;
+use crate::split;
+use crate::status::Status;
+use crate::Error;
+
+/// Largest shares string accepted (the plaintext also carries a 32-byte digest).
+pub const MAX_SHARES_LEN: usize = MAX_PLAINTEXT_LEN - split::DIGEST_LEN;
+
+/// Backs up the keychain's shares with `method`; returns the cipherText.
+pub async fn backup(
+    keychain: &impl Keychain,
+    custodian: &impl Custodian,
+    method: &impl BackupMethod,
+    progress: &impl Progress,
+    context: &[u8],
+) -> Result<String, Error> {
+    progress.report(Status::ReadingShare, false);
+    let shares = keychain.get_shares().await?;
+    if shares.is_empty() {
+        return Err(Error::KeychainUnavailable("the keychain holds no shares"));
+    }
+    if shares.len() > MAX_SHARES_LEN {
+        return Err(Error::InvalidArgument("shares larger than 1 MiB"));
+    }
+
+    progress.report(Status::GeneratingShare, false);
+    let mut backup_id = [0u8; BACKUP_ID_LEN];
+    fill_random(&mut backup_id)?;
+    let halves = split::split(&shares)?;
+
+    progress.report(Status::EncryptingShare, false);
+    let new_key = method.create_key(&backup_id).await?;
+    let header = Header { method: method.id(), backup_id, method_params: new_key.params, context: context.to_vec() };
+    let plaintext = split::client_plaintext(&shares, &halves.client);
+    let cipher_text = format::seal(&header, &new_key.key, &plaintext)?;
+
+    progress.report(Status::StoringShare, false);
+    let existing = read_record(custodian).await?.unwrap_or_default();
+    let pending = existing.with_pending(backup_id, &halves.custodian);
+    let written = pending.encode();
+    custodian.write(&written).await?;
+
+    // Read back and prove the stored pair restores the shares before saying Done.
+    let read_back = custodian.read().await?;
+    if read_back.as_deref().map(String::as_str) != Some(written.as_str()) {
+        return Err(Error::CustodianUnavailable("custodian returned different data than was written"));
+    }
+    let opened = format::decode(&cipher_text)?.open(&new_key.key)?;
+    let entry = pending.find(&backup_id).ok_or(Error::Unexpected("pending entry vanished"))?;
+    let restored = split::restore(&opened, &entry.share)?;
+    if restored[..] != shares[..] {
+        return Err(Error::Unexpected("verification of the new backup failed"));
+    }
+    custodian.write(&pending.with_complete(&backup_id).encode()).await?;
+
+    progress.report(Status::Done, true);
+    Ok(cipher_text)
+}
+
+/// Recovers the shares sealed in `cipher_text` into the keychain.
+pub async fn recover(
+    cipher_text: &str,
+    keychain: &impl Keychain,
+    custodian: &impl Custodian,
+    method: &impl BackupMethod,
+    progress: &impl Progress,
+) -> Result<(), Error> {
+    progress.report(Status::ReadingShare, false);
+    let envelope = format::decode(cipher_text)?;
+    if envelope.header.method != method.id() {
+        return Err(Error::MethodMismatch);
+    }
+    let record = read_record(custodian)
+        .await?
+        .ok_or(Error::InvalidCustodianShare("no custodian backup share is stored"))?;
+    let entry = record
+        .find(&envelope.header.backup_id)
+        .ok_or(Error::InvalidCustodianShare("no custodian backup share for this backup"))?;
+
+    progress.report(Status::DecryptingShare, false);
+    let key = method.recover_key(&envelope.header).await?;
+    let opened = envelope.open(&key)?;
+
+    progress.report(Status::RecoveringBackupShare, false);
+    let shares = split::restore(&opened, &entry.share)?;
+
+    progress.report(Status::StoringShare, false);
+    keychain.set_shares(&shares).await?;
+
+    progress.report(Status::Done, true);
+    Ok(())
+}
+
+async fn read_record(custodian: &impl Custodian) -> Result<Option<Record>, Error> {
+    let text: Option<Zeroizing<String>> = custodian.read().await?;
+    match text {
+        None => Ok(None),
+        Some(t) if t.is_empty() => Ok(None),
+        Some(t) => Record::decode(&t).map(Some),
+    }
+}

@@ -1,0 +1,5 @@
+// Node.js ES module entry of wallet-backup: the same instance as the
+// CommonJS entry, so `import` and `require` in one process share it.
+import cjs from './index.cjs'
+
+export const { Portal, backupWallet, recoverWallet, errorCodes, BackupMethods, MpcStatuses, simdSupported } = cjs

@@ -1,0 +1,139 @@
+//! The app's JavaScript adapters behind the core's storage traits.
+//!
+//! - `keychain`: `{ getShares(): Promise<string>, setShares(shares): Promise<void> }`
+//! - `custodian`: `{ read(): Promise<string | null>, write(record): Promise<void> }`
+//! - `onProgress`: `({ status, done }) => void`, whose failures are ignored.
+
+use js_sys::{Function, Object, Promise, Reflect};
+use wallet_backup_core::adapters::{Custodian, Keychain, Progress};
+use wallet_backup_core::status::Status;
+use wallet_backup_core::Error;
+use wasm_bindgen::closure::Closure;
+use wasm_bindgen::{JsCast, JsValue};
+use zeroize::Zeroizing;
+
+use crate::errors::Failure;
+use crate::js::{call_method, is_absent};
+
+/// Where a JS adapter failure is remembered so the export can attach the
+/// app's exception as `cause` (the core traits carry only core errors).
+#[derive(Default)]
+pub struct LastCause(core::cell::RefCell<Option<JsValue>>);
+
+impl LastCause {
+    fn keep(&self, f: Failure) -> Error {
+        *self.0.borrow_mut() = f.cause;
+        f.error
+    }
+    /// The exception of the last adapter failure, if any.
+    pub fn take(&self) -> Option<JsValue> {
+        self.0.borrow_mut().take()
+    }
+}
+
+/// The app's keychain adapter.
+pub struct JsKeychain<'a> {
+    /// The adapter object.
+    pub obj: JsValue,
+    /// Where failures' causes go.
+    pub cause: &'a LastCause,
+}
+
+impl Keychain for JsKeychain<'_> {
+    async fn get_shares(&self) -> Result<Zeroizing<Vec<u8>>, Error> {
+        let v = call_method(
+            &self.obj,
+            "getShares",
+            &[],
+            Error::KeychainUnavailable("keychain.getShares is not a function"),
+            Error::KeychainUnavailable("keychain.getShares failed"),
+        )
+        .await
+        .map_err(|f| self.cause.keep(f))?;
+        match v.as_string() {
+            Some(s) => Ok(Zeroizing::new(s.into_bytes())),
+            None if is_absent(&v) => Err(Error::KeychainUnavailable("the keychain holds no shares")),
+            None => Err(Error::KeychainUnavailable("keychain.getShares did not return a string")),
+        }
+    }
+
+    async fn set_shares(&self, shares: &[u8]) -> Result<(), Error> {
+        let text = core::str::from_utf8(shares).map_err(|_| Error::Unexpected("restored shares are not UTF-8"))?;
+        call_method(
+            &self.obj,
+            "setShares",
+            &[JsValue::from_str(text)],
+            Error::KeychainUnavailable("keychain.setShares is not a function"),
+            Error::KeychainUnavailable("keychain.setShares failed"),
+        )
+        .await
+        .map_err(|f| self.cause.keep(f))?;
+        Ok(())
+    }
+}
+
+/// The app's custodian adapter (keeps the custodian record string).
+pub struct JsCustodian<'a> {
+    /// The adapter object.
+    pub obj: JsValue,
+    /// Where failures' causes go.
+    pub cause: &'a LastCause,
+}
+
+impl Custodian for JsCustodian<'_> {
+    async fn read(&self) -> Result<Option<Zeroizing<String>>, Error> {
+        let v = call_method(
+            &self.obj,
+            "read",
+            &[],
+            Error::CustodianUnavailable("custodian.read is not a function"),
+            Error::CustodianUnavailable("custodian.read failed"),
+        )
+        .await
+        .map_err(|f| self.cause.keep(f))?;
+        match v.as_string() {
+            Some(s) => Ok(Some(Zeroizing::new(s))),
+            None if is_absent(&v) => Ok(None),
+            None => Err(Error::CustodianUnavailable("custodian.read did not return a string")),
+        }
+    }
+
+    async fn write(&self, record: &str) -> Result<(), Error> {
+        call_method(
+            &self.obj,
+            "write",
+            &[JsValue::from_str(record)],
+            Error::CustodianUnavailable("custodian.write is not a function"),
+            Error::CustodianUnavailable("custodian.write failed"),
+        )
+        .await
+        .map_err(|f| self.cause.keep(f))?;
+        Ok(())
+    }
+}
+
+thread_local! {
+    /// One no-op rejection handler, made once and kept for the module's life.
+    static IGNORE_REJECTION: Closure<dyn FnMut(JsValue)> = Closure::new(|_: JsValue| {});
+}
+
+/// The app's progress callback; a throwing or rejecting callback is ignored.
+pub struct JsProgress(pub Option<Function>);
+
+impl Progress for JsProgress {
+    fn report(&self, status: Status, done: bool) {
+        let Some(f) = &self.0 else { return };
+        let event = Object::new();
+        let _ = Reflect::set(&event, &"status".into(), &status.as_str().into());
+        let _ = Reflect::set(&event, &"done".into(), &done.into());
+        if let Ok(returned) = f.call1(&JsValue::UNDEFINED, &event) {
+            // A rejected promise from the callback must not surface as an
+            // unhandled rejection either.
+            if let Ok(p) = returned.dyn_into::<Promise>() {
+                IGNORE_REJECTION.with(|ignore| {
+                    let _ = p.catch(ignore);
+                });
+            }
+        }
+    }
+}

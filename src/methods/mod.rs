@@ -1,0 +1,64 @@
+//! Backup methods as the binding builds them from the app's config.
+//!
+//! One file per method turns its part of the JS config into a core
+//! [`BackupMethod`]; [`Method`] dispatches to them. Adding a method means
+//! one new file and one line in [`Method::from_js`] and in the enum.
+
+use wallet_backup_core::format::Header;
+use wallet_backup_core::keys::SecretKey;
+use wallet_backup_core::method::{BackupMethod, MethodId, NewKey};
+use wallet_backup_core::methods::password::PasswordMethod;
+use wallet_backup_core::Error;
+use wasm_bindgen::JsValue;
+
+use crate::errors::{Failure, Result};
+
+pub mod password;
+
+/// A backup method ready to create or recover a key.
+pub enum Method {
+    /// Password/PIN.
+    Password(PasswordMethod),
+}
+
+/// Parses the `method` argument (`'password'`, `'PASSWORD'`, ...).
+pub fn parse_method_id(method: &JsValue) -> Result<MethodId> {
+    let name = method
+        .as_string()
+        .ok_or_else(|| Failure::type_error(Error::InvalidArgument("method must be a string such as 'password'")))?;
+    Ok(MethodId::parse(&name)?)
+}
+
+impl Method {
+    /// Builds the method named `id` from the call's `config`.
+    pub fn from_js(id: MethodId, config: &JsValue) -> Result<Method> {
+        match id {
+            MethodId::Password => Ok(Method::Password(password::from_config(config)?)),
+            MethodId::Passkey
+            | MethodId::GoogleDrive
+            | MethodId::ICloud
+            | MethodId::Firebase
+            | MethodId::Custom => Err(Error::UnsupportedStorageMethod.into()),
+        }
+    }
+}
+
+impl BackupMethod for Method {
+    fn id(&self) -> MethodId {
+        match self {
+            Method::Password(m) => m.id(),
+        }
+    }
+
+    async fn create_key(&self, backup_id: &[u8; 16]) -> core::result::Result<NewKey, Error> {
+        match self {
+            Method::Password(m) => m.create_key(backup_id).await,
+        }
+    }
+
+    async fn recover_key(&self, header: &Header) -> core::result::Result<SecretKey, Error> {
+        match self {
+            Method::Password(m) => m.recover_key(header).await,
+        }
+    }
+}

@@ -1,0 +1,71 @@
+//! TypeScript declarations for the values that cross the boundary, so the
+//! generated `.d.ts` has no `any` in the public API.
+
+use wasm_bindgen::prelude::*;
+
+#[wasm_bindgen(typescript_custom_section)]
+const TS_TYPES: &str = r#"
+/** A backup method id; the service's upper-case spellings are accepted too. */
+export type BackupMethod =
+  | 'password' | 'passkey' | 'gdrive' | 'icloud' | 'firebase' | 'custom'
+  | 'PASSWORD' | 'PASSKEY' | 'GDRIVE' | 'ICLOUD' | 'FIREBASE' | 'CUSTOM';
+
+/** A progress status, in Portal's wording. */
+export type MpcStatus =
+  | 'Reading share' | 'Generating share' | 'Encrypting share' | 'Storing share'
+  | 'Decrypting share' | 'Parsing share' | 'Recovering backup share'
+  | 'Recovering signing share' | 'Done';
+
+/** What `onProgress` receives; `done` is true only with `Done`, after every step succeeded. */
+export interface ProgressEvent { status: MpcStatus; done: boolean }
+
+/** Progress callback; exceptions it throws are ignored. */
+export type ProgressCallback = (progress: ProgressEvent) => void | Promise<void>;
+
+/** The app's keychain holding the wallet's signing shares (an opaque string). */
+export interface Keychain {
+  /** Resolves to the shares, e.g. Portal's `{"secp256k1":{...}}` JSON. */
+  getShares(): Promise<string>;
+  /** Replaces the shares (called by recovery). */
+  setShares(shares: string): Promise<void>;
+}
+
+/** Where the app keeps the custodian backup share (one opaque string). */
+export interface Custodian {
+  /** Resolves to what was last written, or `null`/`''` if nothing is stored. */
+  read(): Promise<string | null>;
+  /** Replaces the stored string. */
+  write(record: string): Promise<void>;
+}
+
+/** Argon2id costs for new password backups; never below m = 19456 KiB, t = 2, p = 1. */
+export interface Argon2idOptions { memoryKiB?: number; iterations?: number; parallelism?: number }
+
+/** Password/PIN method settings. */
+export interface PasswordStorageConfig {
+  /** The user's password or PIN (NFC-normalised before use). */
+  password: string;
+  /** Argon2id costs for new backups; recovery uses the costs stored in the cipherText. */
+  kdf?: Argon2idOptions;
+}
+
+/** Per-call method settings. */
+export interface BackupConfig { passwordStorage?: PasswordStorageConfig }
+
+/** The adapters a `Portal` works with. */
+export interface PortalOptions { keychain: Keychain; custodian: Custodian }
+
+/** Settings of the free `backupWallet`/`recoverWallet` functions: method settings plus adapters. */
+export interface WalletBackupConfig extends BackupConfig, PortalOptions {}
+
+/** Every stable error code. */
+export type ErrorCode =
+  | 'PASSWORD_REQUIRED' | 'WRONG_PASSWORD' | 'WRONG_BACKUP_KEY' | 'CIPHERTEXT_CORRUPTED'
+  | 'INVALID_CIPHERTEXT' | 'INVALID_CUSTODIAN_SHARE' | 'BACKUP_SHARE_MISMATCH'
+  | 'UNSUPPORTED_STORAGE_METHOD' | 'METHOD_MISMATCH' | 'INVALID_ARGUMENT'
+  | 'KEYCHAIN_UNAVAILABLE' | 'CUSTODIAN_UNAVAILABLE'
+  | 'WALLET_MODIFICATION_ALREADY_IN_PROGRESS' | 'RANDOM_UNAVAILABLE' | 'UNEXPECTED_ERROR';
+
+/** Every rejection is an `Error` (a `TypeError` for wrong argument types) with a stable `code`. */
+export interface WalletBackupError extends Error { code: ErrorCode; cause?: unknown }
+"#;
