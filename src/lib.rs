@@ -15,6 +15,8 @@
 
 pub mod adapters;
 pub mod api;
+#[cfg(feature = "bench")]
+pub mod bench;
 pub mod errors;
 mod js;
 pub mod methods;
