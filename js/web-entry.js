@@ -1,7 +1,8 @@
 // Browser entry of wallet-backup: loads the SIMD build where the engine
 // supports WebAssembly SIMD and the baseline build elsewhere, then exports
 // the API. Importing this module resolves once the module is usable.
-import init from './wallet_backup.js'
+import init, { backupWallet, recoverWallet } from './wallet_backup.js'
+import { definePortal } from '../api.js'
 
 // A one-function module using i8x16.splat/i8x16.popcnt: valid only with SIMD.
 const SIMD_PROBE = new Uint8Array([
@@ -17,5 +18,6 @@ await init({
     : new URL('./wallet_backup_bg.wasm', import.meta.url),
 })
 
-export { Portal, backupWallet, recoverWallet, errorCodes } from './wallet_backup.js'
-export { BackupMethods, MpcStatuses } from '../constants.js'
+export const Portal = definePortal({ backupWallet, recoverWallet })
+export { backupWallet, recoverWallet }
+export { BackupMethods, MpcStatuses } from '../api.js'

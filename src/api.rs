@@ -1,4 +1,5 @@
-//! The exports: `backupWallet`, `recoverWallet` and the `Portal` class.
+//! The exports: `backupWallet` and `recoverWallet`. (The `Portal` class is a
+//! thin JavaScript wrapper over them, in `js/api.mjs`.)
 //!
 //! Each export validates its arguments, builds the method and the adapters,
 //! runs the core flow, and maps failures to JavaScript errors. Nothing here
@@ -6,11 +7,10 @@
 
 use std::cell::RefCell;
 
-use js_sys::{Function, Object, Promise, WeakSet};
+use js_sys::{Function, Object, WeakSet};
 use wallet_backup_core::flow;
 use wallet_backup_core::Error;
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::future_to_promise;
 
 use crate::adapters::{JsCustodian, JsKeychain, JsProgress, LastCause};
 use crate::errors::{Failure, Result};
@@ -18,7 +18,7 @@ use crate::js::{get, is_absent};
 use crate::methods::{parse_method_id, Method};
 
 thread_local! {
-    /// Keychains with a backup or recovery in flight.
+    /// Keychains with a backup or recovery in flight (one at a time per keychain).
     static BUSY_KEYCHAINS: RefCell<Option<WeakSet>> = const { RefCell::new(None) };
 }
 
@@ -52,26 +52,25 @@ impl Drop for BusyGuard {
     }
 }
 
-/// The app's adapters for one call.
-#[derive(Clone)]
+/// The app's adapters for one call, read from `config`.
 struct Adapters {
     keychain: JsValue,
     custodian: JsValue,
 }
 
 impl Adapters {
-    fn from_options(options: &JsValue, what: &'static str) -> Result<Adapters> {
-        let bad = Error::InvalidArgument(what);
-        if !options.is_object() {
+    fn from_config(config: &JsValue) -> Result<Adapters> {
+        let bad = Error::InvalidArgument("config must be an object with keychain and custodian");
+        if !config.is_object() {
             return Err(Failure::type_error(bad));
         }
-        let keychain = get(options, "keychain", bad.clone())?;
+        let keychain = get(config, "keychain", bad.clone())?;
         if !keychain.is_object() {
             return Err(Failure::type_error(Error::KeychainUnavailable(
                 "keychain adapter missing: pass { getShares, setShares }",
             )));
         }
-        let custodian = get(options, "custodian", bad)?;
+        let custodian = get(config, "custodian", bad)?;
         if !custodian.is_object() {
             return Err(Failure::type_error(Error::CustodianUnavailable(
                 "custodian adapter missing: pass { read, write }",
@@ -91,37 +90,7 @@ fn progress_from(on_progress: JsValue) -> Result<JsProgress> {
         .map_err(|_| Failure::type_error(Error::InvalidArgument("onProgress must be a function")))
 }
 
-async fn run_backup(adapters: Adapters, method: JsValue, on_progress: JsValue, config: JsValue) -> Result<String> {
-    let method = Method::from_js(parse_method_id(&method)?, &config)?;
-    let progress = progress_from(on_progress)?;
-    let _busy = BusyGuard::acquire(&adapters.keychain)?;
-    let cause = LastCause::default();
-    let keychain = JsKeychain { obj: adapters.keychain, cause: &cause };
-    let custodian = JsCustodian { obj: adapters.custodian, cause: &cause };
-    flow::backup(&keychain, &custodian, &method, &progress, &[]).await.map_err(|e| with_cause(e, &cause))
-}
-
-async fn run_recover(
-    adapters: Adapters,
-    cipher_text: JsValue,
-    method: JsValue,
-    on_progress: JsValue,
-    config: JsValue,
-) -> Result<()> {
-    let cipher_text = cipher_text
-        .as_string()
-        .ok_or_else(|| Failure::type_error(Error::InvalidArgument("cipherText must be a string")))?;
-    let method = Method::from_js(parse_method_id(&method)?, &config)?;
-    let progress = progress_from(on_progress)?;
-    let _busy = BusyGuard::acquire(&adapters.keychain)?;
-    let cause = LastCause::default();
-    let keychain = JsKeychain { obj: adapters.keychain, cause: &cause };
-    let custodian = JsCustodian { obj: adapters.custodian, cause: &cause };
-    flow::recover(&cipher_text, &keychain, &custodian, &method, &progress)
-        .await
-        .map_err(|e| with_cause(e, &cause))
-}
-
+/// Attaches the app's exception behind an adapter failure, if there was one.
 fn with_cause(error: Error, cause: &LastCause) -> Failure {
     let failure = Failure::from(error);
     match cause.take() {
@@ -146,8 +115,14 @@ pub async fn backup_wallet(
     #[wasm_bindgen(unchecked_param_type = "WalletBackupConfig")] config: JsValue,
 ) -> core::result::Result<JsValue, JsValue> {
     let run = async {
-        let adapters = Adapters::from_options(&config, "config must be an object with keychain and custodian")?;
-        run_backup(adapters, method, on_progress, config).await
+        let adapters = Adapters::from_config(&config)?;
+        let method = Method::from_js(parse_method_id(&method)?, &config)?;
+        let progress = progress_from(on_progress)?;
+        let _busy = BusyGuard::acquire(&adapters.keychain)?;
+        let cause = LastCause::default();
+        let keychain = JsKeychain { obj: adapters.keychain, cause: &cause };
+        let custodian = JsCustodian { obj: adapters.custodian, cause: &cause };
+        flow::backup(&keychain, &custodian, &method, &progress, &[]).await.map_err(|e| with_cause(e, &cause))
     };
     run.await.map(JsValue::from).map_err(Failure::into_js)
 }
@@ -165,81 +140,19 @@ pub async fn recover_wallet(
     #[wasm_bindgen(unchecked_param_type = "WalletBackupConfig")] config: JsValue,
 ) -> core::result::Result<JsValue, JsValue> {
     let run = async {
-        let adapters = Adapters::from_options(&config, "config must be an object with keychain and custodian")?;
-        run_recover(adapters, cipher_text, method, on_progress, config).await
+        let adapters = Adapters::from_config(&config)?;
+        let cipher_text = cipher_text
+            .as_string()
+            .ok_or_else(|| Failure::type_error(Error::InvalidArgument("cipherText must be a string")))?;
+        let method = Method::from_js(parse_method_id(&method)?, &config)?;
+        let progress = progress_from(on_progress)?;
+        let _busy = BusyGuard::acquire(&adapters.keychain)?;
+        let cause = LastCause::default();
+        let keychain = JsKeychain { obj: adapters.keychain, cause: &cause };
+        let custodian = JsCustodian { obj: adapters.custodian, cause: &cause };
+        flow::recover(&cipher_text, &keychain, &custodian, &method, &progress)
+            .await
+            .map_err(|e| with_cause(e, &cause))
     };
     run.await.map(|()| JsValue::UNDEFINED).map_err(Failure::into_js)
-}
-
-/// A wallet's backup client, holding the app's adapters.
-///
-/// ```js
-/// const portal = new Portal({ keychain, custodian })
-/// const cipherText = await portal.backupWallet('password', onProgress, { passwordStorage: { password } })
-/// await portal.recoverWallet(cipherText, 'password', onProgress, { passwordStorage: { password } })
-/// ```
-#[wasm_bindgen]
-pub struct Portal {
-    adapters: Adapters,
-}
-
-#[wasm_bindgen]
-impl Portal {
-    /// Creates a client over the app's keychain and custodian adapters.
-    ///
-    /// Throws a `TypeError` (`KEYCHAIN_UNAVAILABLE`, `CUSTODIAN_UNAVAILABLE`
-    /// or `INVALID_ARGUMENT`) when an adapter is missing.
-    #[wasm_bindgen(constructor)]
-    pub fn new(
-        #[wasm_bindgen(unchecked_param_type = "PortalOptions")] options: JsValue,
-    ) -> core::result::Result<Portal, JsValue> {
-        Adapters::from_options(&options, "Portal options must be an object with keychain and custodian")
-            .map(|adapters| Portal { adapters })
-            .map_err(Failure::into_js)
-    }
-
-    /// Backs up the wallet and resolves to the `cipherText` the app keeps.
-    ///
-    /// `Done` is reported only after the custodian share was stored and the
-    /// new backup was proven to restore the shares. See `backupWallet`.
-    #[wasm_bindgen(js_name = backupWallet, unchecked_return_type = "Promise<string>")]
-    pub fn backup_wallet(
-        &self,
-        #[wasm_bindgen(unchecked_param_type = "BackupMethod")] method: JsValue,
-        #[wasm_bindgen(unchecked_param_type = "ProgressCallback | null | undefined")] on_progress: JsValue,
-        #[wasm_bindgen(unchecked_param_type = "BackupConfig | null | undefined")] config: JsValue,
-    ) -> Promise {
-        let adapters = self.adapters.clone();
-        future_to_promise(async move {
-            run_backup(adapters, method, on_progress, config).await.map(JsValue::from).map_err(Failure::into_js)
-        })
-    }
-
-    /// Restores the wallet's shares into the keychain from a `cipherText`.
-    ///
-    /// Resolves once the shares are written; rejects with `WRONG_PASSWORD`,
-    /// `CIPHERTEXT_CORRUPTED`, `INVALID_CIPHERTEXT`, ... (see the README).
-    #[wasm_bindgen(js_name = recoverWallet, unchecked_return_type = "Promise<void>")]
-    pub fn recover_wallet(
-        &self,
-        #[wasm_bindgen(unchecked_param_type = "string")] cipher_text: JsValue,
-        #[wasm_bindgen(unchecked_param_type = "BackupMethod")] method: JsValue,
-        #[wasm_bindgen(unchecked_param_type = "ProgressCallback | null | undefined")] on_progress: JsValue,
-        #[wasm_bindgen(unchecked_param_type = "BackupConfig | null | undefined")] config: JsValue,
-    ) -> Promise {
-        let adapters = self.adapters.clone();
-        future_to_promise(async move {
-            run_recover(adapters, cipher_text, method, on_progress, config)
-                .await
-                .map(|()| JsValue::UNDEFINED)
-                .map_err(Failure::into_js)
-        })
-    }
-}
-
-/// The stable code of every error the module can throw, for apps that want
-/// to enumerate them.
-#[wasm_bindgen(js_name = errorCodes, unchecked_return_type = "ErrorCode[]")]
-pub fn error_codes() -> Vec<String> {
-    Error::all_variants().iter().map(|e| e.code().to_string()).collect()
 }

@@ -5,7 +5,7 @@
 //! turns core errors into JavaScript `Error`s with a stable `code`. The
 //! crypto, the format and the flows live in the core crate.
 //!
-//! - [`api`]: the exports — `backupWallet`, `recoverWallet`, `Portal`.
+//! - [`api`]: the exports — `backupWallet`, `recoverWallet` (`Portal` wraps them in JS).
 //! - [`methods`]: one file per backup method, building core methods from JS config.
 //! - [`adapters`]: the JS keychain/custodian/progress behind core's traits.
 //! - [`errors`]: core errors → JS errors.
@@ -22,4 +22,4 @@ mod js;
 pub mod methods;
 mod types;
 
-pub use api::{backup_wallet, recover_wallet, Portal};
+pub use api::{backup_wallet, recover_wallet};
