@@ -91,7 +91,9 @@ pub async fn recover(
         .ok_or(Error::InvalidCustodianShare("no custodian backup share is stored"))?;
     let entry = record
         .find(&envelope.header.backup_id)
-        .ok_or(Error::InvalidCustodianShare("no custodian backup share for this backup"))?;
+        .ok_or(Error::InvalidCustodianShare(
+            "the custodian keeps no share for this backup (it was replaced by newer backups, or made with another custodian)",
+        ))?;
 
     progress.report(Status::DecryptingShare, false);
     let key = method.recover_key(&envelope.header).await?;

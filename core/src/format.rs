@@ -159,6 +159,8 @@ impl<'a> Reader<'a> {
 /// `INVALID_CIPHERTEXT`, a checksum mismatch is `CIPHERTEXT_CORRUPTED`.
 /// No key is derived here.
 pub fn decode(text: &str) -> Result<Envelope, Error> {
+    // Pasted cipherTexts often carry a newline or spaces around them.
+    let text = text.trim_matches(|c: char| c.is_ascii_whitespace());
     if text.len() > MAX_TEXT_LEN {
         return Err(Error::InvalidCiphertext("longer than any valid backup"));
     }
