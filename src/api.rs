@@ -150,9 +150,7 @@ pub async fn recover_wallet(
         let cause = LastCause::default();
         let keychain = JsKeychain { obj: adapters.keychain, cause: &cause };
         let custodian = JsCustodian { obj: adapters.custodian, cause: &cause };
-        flow::recover(&cipher_text, &keychain, &custodian, &method, &progress)
-            .await
-            .map_err(|e| with_cause(e, &cause))
+        flow::recover(&cipher_text, &keychain, &custodian, &method, &progress).await.map_err(|e| with_cause(e, &cause))
     };
     run.await.map(|()| JsValue::UNDEFINED).map_err(Failure::into_js)
 }

@@ -11,7 +11,13 @@ use wasm_bindgen::prelude::*;
 
 /// Argon2id (v0x13) of `password` with a 16-byte `salt`; 32-byte output.
 #[wasm_bindgen(js_name = benchArgon2id)]
-pub fn bench_argon2id(password: &[u8], salt: &[u8], memory_kib: u32, iterations: u32, parallelism: u32) -> Result<Vec<u8>, JsError> {
+pub fn bench_argon2id(
+    password: &[u8],
+    salt: &[u8],
+    memory_kib: u32,
+    iterations: u32,
+    parallelism: u32,
+) -> Result<Vec<u8>, JsError> {
     let salt: [u8; SALT_LEN] = salt.try_into().map_err(|_| JsError::new("salt must be 16 bytes"))?;
     let params = Argon2idParams { memory_kib, iterations, parallelism };
     let key = params.derive(password, &salt).map_err(|e| JsError::new(&e.to_string()))?;

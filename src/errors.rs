@@ -40,11 +40,8 @@ impl Failure {
     /// The JavaScript error object.
     pub fn into_js(self) -> JsValue {
         let message = self.error.to_string();
-        let err: js_sys::Error = if self.type_error {
-            js_sys::TypeError::new(&message).into()
-        } else {
-            js_sys::Error::new(&message)
-        };
+        let err: js_sys::Error =
+            if self.type_error { js_sys::TypeError::new(&message).into() } else { js_sys::Error::new(&message) };
         // Setting a data property on a fresh Error cannot fail.
         let _ = Reflect::set(&err, &"code".into(), &self.error.code().into());
         if let Some(cause) = self.cause {

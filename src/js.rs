@@ -42,7 +42,5 @@ pub async fn call_method(
         _ => f.apply(obj, &args.iter().collect()),
     }
     .map_err(|e| Failure::from(failed.clone()).with_cause(e))?;
-    JsFuture::from(Promise::resolve(&returned))
-        .await
-        .map_err(|e| Failure::from(failed).with_cause(e))
+    JsFuture::from(Promise::resolve(&returned)).await.map_err(|e| Failure::from(failed).with_cause(e))
 }

@@ -40,9 +40,7 @@ fn make_valid(label: &str, password: &'static str, shares: &'static str, kdf: Ar
     let backup_id = fixed::<16>(&format!("{label}/backup_id"));
     let salt = fixed::<16>(&format!("{label}/salt"));
     let nonce = fixed::<12>(&format!("{label}/nonce"));
-    let client: Vec<u8> = (0..shares.len())
-        .map(|i| fixed::<32>(&format!("{label}/pad/{}", i / 32))[i % 32])
-        .collect();
+    let client: Vec<u8> = (0..shares.len()).map(|i| fixed::<32>(&format!("{label}/pad/{}", i / 32))[i % 32]).collect();
     let custodian = split::combine(shares.as_bytes(), &client).unwrap();
     let key = kdf.derive(password.as_bytes(), &salt).unwrap();
     let header = Header {
@@ -105,35 +103,113 @@ fn main() {
     let other = make_valid("other", "correct horse battery staple", portal_shares, Argon2idParams::default(), b"");
 
     let mut cases: Vec<Case> = Vec::new();
-    let mut add = |name: &str, why: &str, text: String, v: &Valid, record: Option<&str>, expected: Result<&str, &'static str>| {
-        cases.push(Case {
-            name: name.to_string(),
-            why: why.to_string(),
-            text,
-            password: v.password.to_string(),
-            record: record.unwrap_or(&v.record).to_string(),
-            expected: expected.map(str::to_string),
-        });
-    };
+    let mut add =
+        |name: &str, why: &str, text: String, v: &Valid, record: Option<&str>, expected: Result<&str, &'static str>| {
+            cases.push(Case {
+                name: name.to_string(),
+                why: why.to_string(),
+                text,
+                password: v.password.to_string(),
+                record: record.unwrap_or(&v.record).to_string(),
+                expected: expected.map(str::to_string),
+            });
+        };
 
     // Valid cases.
-    add("valid-default-params", "Portal-style shares, default Argon2id (m=19456, t=2, p=1), empty context", base.text.clone(), &base, None, Ok(base.shares));
-    add("valid-unicode-pin", "NFC password with non-ASCII characters; one-byte shares", pin.text.clone(), &pin, None, Ok(pin.shares));
-    add("valid-strong-params-with-context", "raised Argon2id costs (m=32768, t=3, p=2) and a bound context", strong.text.clone(), &strong, None, Ok(strong.shares));
-    add("valid-surrounding-whitespace", "a pasted cipherText with a newline and spaces around it", format!("  {}\n", base.text), &base, None, Ok(base.shares));
+    add(
+        "valid-default-params",
+        "Portal-style shares, default Argon2id (m=19456, t=2, p=1), empty context",
+        base.text.clone(),
+        &base,
+        None,
+        Ok(base.shares),
+    );
+    add(
+        "valid-unicode-pin",
+        "NFC password with non-ASCII characters; one-byte shares",
+        pin.text.clone(),
+        &pin,
+        None,
+        Ok(pin.shares),
+    );
+    add(
+        "valid-strong-params-with-context",
+        "raised Argon2id costs (m=32768, t=3, p=2) and a bound context",
+        strong.text.clone(),
+        &strong,
+        None,
+        Ok(strong.shares),
+    );
+    add(
+        "valid-surrounding-whitespace",
+        "a pasted cipherText with a newline and spaces around it",
+        format!("  {}\n", base.text),
+        &base,
+        None,
+        Ok(base.shares),
+    );
 
     // Errors found before any key is derived.
     let b = bytes_of(&base.text);
     let body = &base.text[TEXT_PREFIX.len()..];
     add("invalid-empty", "empty string", String::new(), &base, None, Err("INVALID_CIPHERTEXT"));
-    add("invalid-portal-hex", "a Portal-style bare hex ciphertext", "a3f1".repeat(40), &base, None, Err("INVALID_CIPHERTEXT"));
-    add("invalid-version-2-prefix", "text version marker wbk2.", format!("wbk2.{body}"), &base, None, Err("INVALID_CIPHERTEXT"));
-    add("invalid-prefix-case", "version marker must be lower case", format!("WBK1.{body}"), &base, None, Err("INVALID_CIPHERTEXT"));
-    add("invalid-base64-padding", "padded base64url is not canonical", format!("{}==", base.text), &base, None, Err("INVALID_CIPHERTEXT"));
-    add("invalid-base64-alphabet", "standard-alphabet '+' is not base64url", format!("{}+{}", &base.text[..20], &base.text[21..]), &base, None, Err("INVALID_CIPHERTEXT"));
-    add("invalid-base64-inner-space", "whitespace inside the body", format!("{} {}", &base.text[..30], &base.text[30..]), &base, None, Err("INVALID_CIPHERTEXT"));
+    add(
+        "invalid-portal-hex",
+        "a Portal-style bare hex ciphertext",
+        "a3f1".repeat(40),
+        &base,
+        None,
+        Err("INVALID_CIPHERTEXT"),
+    );
+    add(
+        "invalid-version-2-prefix",
+        "text version marker wbk2.",
+        format!("wbk2.{body}"),
+        &base,
+        None,
+        Err("INVALID_CIPHERTEXT"),
+    );
+    add(
+        "invalid-prefix-case",
+        "version marker must be lower case",
+        format!("WBK1.{body}"),
+        &base,
+        None,
+        Err("INVALID_CIPHERTEXT"),
+    );
+    add(
+        "invalid-base64-padding",
+        "padded base64url is not canonical",
+        format!("{}==", base.text),
+        &base,
+        None,
+        Err("INVALID_CIPHERTEXT"),
+    );
+    add(
+        "invalid-base64-alphabet",
+        "standard-alphabet '+' is not base64url",
+        format!("{}+{}", &base.text[..20], &base.text[21..]),
+        &base,
+        None,
+        Err("INVALID_CIPHERTEXT"),
+    );
+    add(
+        "invalid-base64-inner-space",
+        "whitespace inside the body",
+        format!("{} {}", &base.text[..30], &base.text[30..]),
+        &base,
+        None,
+        Err("INVALID_CIPHERTEXT"),
+    );
     add("invalid-truncated-half", "cut in half", text_of(&b[..b.len() / 2]), &base, None, Err("INVALID_CIPHERTEXT"));
-    add("invalid-truncated-checksum", "last checksum byte missing", text_of(&b[..b.len() - 1]), &base, None, Err("INVALID_CIPHERTEXT"));
+    add(
+        "invalid-truncated-checksum",
+        "last checksum byte missing",
+        text_of(&b[..b.len() - 1]),
+        &base,
+        None,
+        Err("INVALID_CIPHERTEXT"),
+    );
     add("invalid-header-only", "only magic and version", text_of(&b[..4]), &base, None, Err("INVALID_CIPHERTEXT"));
     let mut t = b.clone();
     t.push(0);
@@ -143,27 +219,66 @@ fn main() {
     add("invalid-magic", "magic 'xbk'", text_of(&fix_checksum(t)), &base, None, Err("INVALID_CIPHERTEXT"));
     let mut t = b.clone();
     t[3] = 2;
-    add("invalid-binary-version-2", "binary version byte 2 under a wbk1. marker", text_of(&fix_checksum(t)), &base, None, Err("INVALID_CIPHERTEXT"));
+    add(
+        "invalid-binary-version-2",
+        "binary version byte 2 under a wbk1. marker",
+        text_of(&fix_checksum(t)),
+        &base,
+        None,
+        Err("INVALID_CIPHERTEXT"),
+    );
     let mut t = b.clone();
     t[4] = 0x7f;
-    add("invalid-unknown-method", "method byte 0x7f", text_of(&fix_checksum(t)), &base, None, Err("INVALID_CIPHERTEXT"));
+    add(
+        "invalid-unknown-method",
+        "method byte 0x7f",
+        text_of(&fix_checksum(t)),
+        &base,
+        None,
+        Err("INVALID_CIPHERTEXT"),
+    );
     let mut t = b.clone();
     t[21..23].copy_from_slice(&0xffffu16.to_be_bytes());
-    add("invalid-params-len-huge", "params_len 65535 exceeds 1024", text_of(&fix_checksum(t)), &base, None, Err("INVALID_CIPHERTEXT"));
+    add(
+        "invalid-params-len-huge",
+        "params_len 65535 exceeds 1024",
+        text_of(&fix_checksum(t)),
+        &base,
+        None,
+        Err("INVALID_CIPHERTEXT"),
+    );
     let mut t = b.clone();
     let ctx_at = 23 + 29;
     t[ctx_at..ctx_at + 2].copy_from_slice(&2000u16.to_be_bytes());
-    add("invalid-context-len-huge", "context_len 2000 exceeds 1024", text_of(&fix_checksum(t)), &base, None, Err("INVALID_CIPHERTEXT"));
+    add(
+        "invalid-context-len-huge",
+        "context_len 2000 exceeds 1024",
+        text_of(&fix_checksum(t)),
+        &base,
+        None,
+        Err("INVALID_CIPHERTEXT"),
+    );
     let ct_len_at = ctx_at + 2 + 12 + 32;
     let mut t = b.clone();
     t[ct_len_at..ct_len_at + 4].copy_from_slice(&15u32.to_be_bytes());
-    add("invalid-ct-len-below-tag", "ct_len 15 is shorter than the tag", text_of(&fix_checksum(t)), &base, None, Err("INVALID_CIPHERTEXT"));
+    add(
+        "invalid-ct-len-below-tag",
+        "ct_len 15 is shorter than the tag",
+        text_of(&fix_checksum(t)),
+        &base,
+        None,
+        Err("INVALID_CIPHERTEXT"),
+    );
     let mut t = b.clone();
     t[ct_len_at..ct_len_at + 4].copy_from_slice(&u32::MAX.to_be_bytes());
     add("invalid-ct-len-huge", "ct_len 4 GiB", text_of(&fix_checksum(t)), &base, None, Err("INVALID_CIPHERTEXT"));
 
     // Accidental corruption: checksum no longer matches.
-    for (name, at) in [("corrupted-salt-byte", 23 + 13), ("corrupted-ciphertext-byte", ct_len_at + 10), ("corrupted-checksum-byte", b.len() - 1)] {
+    for (name, at) in [
+        ("corrupted-salt-byte", 23 + 13),
+        ("corrupted-ciphertext-byte", ct_len_at + 10),
+        ("corrupted-checksum-byte", b.len() - 1),
+    ] {
         let mut t = b.clone();
         t[at] ^= 0x01;
         add(name, "one flipped bit, checksum left as it was", text_of(&t), &base, None, Err("CIPHERTEXT_CORRUPTED"));
@@ -191,45 +306,131 @@ fn main() {
     let mut t = b.clone();
     t.remove(kdf_at + 28);
     t[21..23].copy_from_slice(&28u16.to_be_bytes());
-    add("invalid-password-params-short", "password params of 28 bytes", text_of(&fix_checksum(t)), &base, None, Err("INVALID_CIPHERTEXT"));
+    add(
+        "invalid-password-params-short",
+        "password params of 28 bytes",
+        text_of(&fix_checksum(t)),
+        &base,
+        None,
+        Err("INVALID_CIPHERTEXT"),
+    );
 
     // Wrong key versus tampering.
-    let mut wrong = Valid { text: base.text.clone(), record: base.record.clone(), password: "Correct horse battery staple", shares: base.shares };
-    add("wrong-password", "intact envelope, password differs in case of one letter", base.text.clone(), &wrong, None, Err("WRONG_PASSWORD"));
+    let mut wrong = Valid {
+        text: base.text.clone(),
+        record: base.record.clone(),
+        password: "Correct horse battery staple",
+        shares: base.shares,
+    };
+    add(
+        "wrong-password",
+        "intact envelope, password differs in case of one letter",
+        base.text.clone(),
+        &wrong,
+        None,
+        Err("WRONG_PASSWORD"),
+    );
     wrong.password = "";
     add("wrong-password-empty", "empty password", base.text.clone(), &wrong, None, Err("PASSWORD_REQUIRED"));
     let commit_at = ctx_at + 2 + 12;
     let mut t = b.clone();
     t[commit_at] ^= 0x80;
-    add("tampered-commitment", "commitment changed and checksum recomputed: looks like a wrong key", text_of(&fix_checksum(t)), &base, None, Err("WRONG_PASSWORD"));
+    add(
+        "tampered-commitment",
+        "commitment changed and checksum recomputed: looks like a wrong key",
+        text_of(&fix_checksum(t)),
+        &base,
+        None,
+        Err("WRONG_PASSWORD"),
+    );
     let mut t = b.clone();
     t[ct_len_at + 4 + 3] ^= 0x01;
-    add("tampered-ciphertext", "ciphertext bit flipped and checksum recomputed: the AES-GCM tag fails", text_of(&fix_checksum(t)), &base, None, Err("CIPHERTEXT_CORRUPTED"));
+    add(
+        "tampered-ciphertext",
+        "ciphertext bit flipped and checksum recomputed: the AES-GCM tag fails",
+        text_of(&fix_checksum(t)),
+        &base,
+        None,
+        Err("CIPHERTEXT_CORRUPTED"),
+    );
     let mut t = b.clone();
     let tag_at = b.len() - CHECKSUM_LEN - 1;
     t[tag_at] ^= 0x01;
-    add("tampered-tag", "tag bit flipped and checksum recomputed", text_of(&fix_checksum(t)), &base, None, Err("CIPHERTEXT_CORRUPTED"));
+    add(
+        "tampered-tag",
+        "tag bit flipped and checksum recomputed",
+        text_of(&fix_checksum(t)),
+        &base,
+        None,
+        Err("CIPHERTEXT_CORRUPTED"),
+    );
     let mut t = b.clone();
     t[ctx_at + 2 + 3] ^= 0x01;
-    add("tampered-nonce", "nonce changed (header is associated data)", text_of(&fix_checksum(t)), &base, None, Err("CIPHERTEXT_CORRUPTED"));
+    add(
+        "tampered-nonce",
+        "nonce changed (header is associated data)",
+        text_of(&fix_checksum(t)),
+        &base,
+        None,
+        Err("CIPHERTEXT_CORRUPTED"),
+    );
     let s = bytes_of(&strong.text);
     let sctx = 23 + 29 + 2;
     let mut t = s.clone();
     t[sctx] ^= 0x20;
-    add("tampered-context", "bound context changed (header is associated data)", text_of(&fix_checksum(t)), &strong, None, Err("CIPHERTEXT_CORRUPTED"));
+    add(
+        "tampered-context",
+        "bound context changed (header is associated data)",
+        text_of(&fix_checksum(t)),
+        &strong,
+        None,
+        Err("CIPHERTEXT_CORRUPTED"),
+    );
 
     // Custodian half problems.
-    add("custodian-record-of-another-backup", "custodian record holds only another backup's half", base.text.clone(), &base, Some(&other.record), Err("INVALID_CUSTODIAN_SHARE"));
-    add("custodian-record-missing", "nothing stored with the custodian", base.text.clone(), &base, Some(""), Err("INVALID_CUSTODIAN_SHARE"));
-    add("custodian-record-garbage", "custodian record is not a record", base.text.clone(), &base, Some("wbc1.AAAA"), Err("INVALID_CUSTODIAN_SHARE"));
+    add(
+        "custodian-record-of-another-backup",
+        "custodian record holds only another backup's half",
+        base.text.clone(),
+        &base,
+        Some(&other.record),
+        Err("INVALID_CUSTODIAN_SHARE"),
+    );
+    add(
+        "custodian-record-missing",
+        "nothing stored with the custodian",
+        base.text.clone(),
+        &base,
+        Some(""),
+        Err("INVALID_CUSTODIAN_SHARE"),
+    );
+    add(
+        "custodian-record-garbage",
+        "custodian record is not a record",
+        base.text.clone(),
+        &base,
+        Some("wbc1.AAAA"),
+        Err("INVALID_CUSTODIAN_SHARE"),
+    );
     let base_id = fixed::<16>("base/backup_id");
     let swapped = Record::default()
-        .with_pending(base_id, &split::combine(base.shares.as_bytes(), &fixed::<32>("zz").repeat(8)[..base.shares.len()]).unwrap())
+        .with_pending(
+            base_id,
+            &split::combine(base.shares.as_bytes(), &fixed::<32>("zz").repeat(8)[..base.shares.len()]).unwrap(),
+        )
         .encode()
         .to_string();
-    add("custodian-half-swapped", "right backup id, but a half from another split: the digest catches it", base.text.clone(), &base, Some(&swapped), Err("BACKUP_SHARE_MISMATCH"));
+    add(
+        "custodian-half-swapped",
+        "right backup id, but a half from another split: the digest catches it",
+        base.text.clone(),
+        &base,
+        Some(&swapped),
+        Err("BACKUP_SHARE_MISMATCH"),
+    );
 
-    let mut index = String::from("// Generated by `cargo run -p wallet-backup-core --example make_vectors`; do not edit.\n&[\n");
+    let mut index =
+        String::from("// Generated by `cargo run -p wallet-backup-core --example make_vectors`; do not edit.\n&[\n");
     for c in &cases {
         let mut o = serde_json::Map::new();
         o.insert("why".into(), c.why.clone().into());

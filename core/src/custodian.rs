@@ -65,11 +65,7 @@ impl Record {
     /// A copy with `share` added as the newest, pending entry; older pending
     /// entries are dropped and at most [`KEPT_COMPLETED`] completed ones kept.
     pub fn with_pending(&self, backup_id: [u8; BACKUP_ID_LEN], share: &[u8]) -> Record {
-        let mut entries = vec![Entry {
-            backup_id,
-            state: EntryState::Pending,
-            share: Zeroizing::new(share.to_vec()),
-        }];
+        let mut entries = vec![Entry { backup_id, state: EntryState::Pending, share: Zeroizing::new(share.to_vec()) }];
         entries.extend(
             self.entries
                 .iter()
@@ -115,7 +111,8 @@ impl Record {
         if body.len() > (MAX_ENTRIES * (MAX_PLAINTEXT_LEN + 64)) * 4 / 3 {
             return Err(bad("custodian record too large"));
         }
-        let bytes = Zeroizing::new(Base64UrlUnpadded::decode_vec(body).map_err(|_| bad("custodian record is not base64url"))?);
+        let bytes =
+            Zeroizing::new(Base64UrlUnpadded::decode_vec(body).map_err(|_| bad("custodian record is not base64url"))?);
         if bytes.len() < 5 + CHECKSUM_LEN {
             return Err(bad("custodian record truncated"));
         }

@@ -69,9 +69,7 @@ impl Error {
             Error::InvalidArgument(_) => "INVALID_ARGUMENT",
             Error::KeychainUnavailable(_) => "KEYCHAIN_UNAVAILABLE",
             Error::CustodianUnavailable(_) => "CUSTODIAN_UNAVAILABLE",
-            Error::WalletModificationAlreadyInProgress => {
-                "WALLET_MODIFICATION_ALREADY_IN_PROGRESS"
-            }
+            Error::WalletModificationAlreadyInProgress => "WALLET_MODIFICATION_ALREADY_IN_PROGRESS",
             Error::RandomUnavailable => "RANDOM_UNAVAILABLE",
             Error::Unexpected(_) => "UNEXPECTED_ERROR",
         }
@@ -103,18 +101,28 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::PasswordRequired => f.write_str("a non-empty password is required for the password backup method"),
-            Error::WrongPassword => f.write_str("wrong password: the backup is intact but this password does not open it"),
-            Error::WrongBackupKey => f.write_str("the backup is intact but the key supplied by the backup method does not open it"),
-            Error::CiphertextCorrupted => f.write_str("the backup cipherText is corrupted: its bytes were changed after it was made"),
+            Error::WrongPassword => {
+                f.write_str("wrong password: the backup is intact but this password does not open it")
+            }
+            Error::WrongBackupKey => {
+                f.write_str("the backup is intact but the key supplied by the backup method does not open it")
+            }
+            Error::CiphertextCorrupted => {
+                f.write_str("the backup cipherText is corrupted: its bytes were changed after it was made")
+            }
             Error::InvalidCiphertext(why) => write!(f, "not a valid backup cipherText: {why}"),
             Error::InvalidCustodianShare(why) => write!(f, "custodian backup share unusable: {why}"),
-            Error::BackupShareMismatch => f.write_str("the client and custodian backup shares belong to different backups"),
+            Error::BackupShareMismatch => {
+                f.write_str("the client and custodian backup shares belong to different backups")
+            }
             Error::UnsupportedStorageMethod => f.write_str("unsupported backup method"),
             Error::MethodMismatch => f.write_str("the cipherText was made with a different backup method"),
             Error::InvalidArgument(why) => write!(f, "invalid argument: {why}"),
             Error::KeychainUnavailable(why) => write!(f, "keychain unavailable: {why}"),
             Error::CustodianUnavailable(why) => write!(f, "custodian unavailable: {why}"),
-            Error::WalletModificationAlreadyInProgress => f.write_str("another backup or recovery of this wallet is in progress"),
+            Error::WalletModificationAlreadyInProgress => {
+                f.write_str("another backup or recovery of this wallet is in progress")
+            }
             Error::RandomUnavailable => f.write_str("the secure random number generator is unavailable"),
             Error::Unexpected(why) => write!(f, "unexpected internal error: {why}"),
         }

@@ -86,9 +86,8 @@ pub async fn recover(
     if envelope.header.method != method.id() {
         return Err(Error::MethodMismatch);
     }
-    let record = read_record(custodian)
-        .await?
-        .ok_or(Error::InvalidCustodianShare("no custodian backup share is stored"))?;
+    let record =
+        read_record(custodian).await?.ok_or(Error::InvalidCustodianShare("no custodian backup share is stored"))?;
     let entry = record
         .find(&envelope.header.backup_id)
         .ok_or(Error::InvalidCustodianShare(

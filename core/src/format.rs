@@ -185,8 +185,7 @@ fn decode_bytes(bytes: Vec<u8>) -> Result<Envelope, Error> {
     if r.array::<1>()?[0] != VERSION {
         return Err(Error::InvalidCiphertext("unsupported version"));
     }
-    let method = MethodId::from_byte(r.array::<1>()?[0])
-        .ok_or(Error::InvalidCiphertext("unknown backup method"))?;
+    let method = MethodId::from_byte(r.array::<1>()?[0]).ok_or(Error::InvalidCiphertext("unknown backup method"))?;
     let backup_id = r.array::<BACKUP_ID_LEN>()?;
     let params_len = r.u16()?;
     if params_len > MAX_PARAMS_LEN {
@@ -220,13 +219,7 @@ fn decode_bytes(bytes: Vec<u8>) -> Result<Envelope, Error> {
     }
     let mut raw = bytes;
     raw.truncate(checksum_at);
-    Ok(Envelope {
-        header: Header { method, backup_id, method_params, context },
-        nonce,
-        commitment,
-        raw,
-        ciphertext_at,
-    })
+    Ok(Envelope { header: Header { method, backup_id, method_params, context }, nonce, commitment, raw, ciphertext_at })
 }
 
 impl Envelope {

@@ -57,10 +57,7 @@ impl MethodId {
     /// Parses an API name; the service's upper-case spellings (`"PASSWORD"`)
     /// are accepted too, as is any other ASCII case.
     pub fn parse(name: &str) -> Result<MethodId, Error> {
-        MethodId::ALL
-            .into_iter()
-            .find(|m| m.name().eq_ignore_ascii_case(name))
-            .ok_or(Error::UnsupportedStorageMethod)
+        MethodId::ALL.into_iter().find(|m| m.name().eq_ignore_ascii_case(name)).ok_or(Error::UnsupportedStorageMethod)
     }
 
     /// The method named by an envelope byte.

@@ -21,7 +21,11 @@ fn statuses(p: &RecordingProgress) -> Vec<Status> {
     p.seen.borrow().iter().map(|(s, _)| *s).collect()
 }
 
-fn recover(text: &str, custodian: &MemoryCustodian, method: &impl wallet_backup_core::method::BackupMethod) -> Result<Vec<u8>, Error> {
+fn recover(
+    text: &str,
+    custodian: &MemoryCustodian,
+    method: &impl wallet_backup_core::method::BackupMethod,
+) -> Result<Vec<u8>, Error> {
     let keychain = MemoryKeychain::default();
     block_on(flow::recover(text, &keychain, custodian, method, &RecordingProgress::default()))?;
     let shares = keychain.shares.borrow().clone().unwrap();
@@ -109,8 +113,9 @@ fn unreadable_custodian_record_is_never_overwritten() {
     let keychain = MemoryKeychain::with(SHARES);
     let custodian = MemoryCustodian::default();
     *custodian.record.borrow_mut() = Some("wbc9.something-from-the-future".into());
-    let err = block_on(flow::backup(&keychain, &custodian, &MemoryKeyMethod::default(), &RecordingProgress::default(), b""))
-        .unwrap_err();
+    let err =
+        block_on(flow::backup(&keychain, &custodian, &MemoryKeyMethod::default(), &RecordingProgress::default(), b""))
+            .unwrap_err();
     assert_eq!(err.code(), "INVALID_CUSTODIAN_SHARE");
     assert_eq!(custodian.record.borrow().as_deref(), Some("wbc9.something-from-the-future"));
 }
@@ -119,16 +124,19 @@ fn unreadable_custodian_record_is_never_overwritten() {
 fn empty_keychain_and_wrong_method_are_typed_errors() {
     let empty = MemoryKeychain::default();
     let custodian = MemoryCustodian::default();
-    let err = block_on(flow::backup(&empty, &custodian, &MemoryKeyMethod::default(), &RecordingProgress::default(), b""))
-        .unwrap_err();
+    let err =
+        block_on(flow::backup(&empty, &custodian, &MemoryKeyMethod::default(), &RecordingProgress::default(), b""))
+            .unwrap_err();
     assert_eq!(err.code(), "KEYCHAIN_UNAVAILABLE");
     let blank = MemoryKeychain::with(b"");
-    let err = block_on(flow::backup(&blank, &custodian, &MemoryKeyMethod::default(), &RecordingProgress::default(), b""))
-        .unwrap_err();
+    let err =
+        block_on(flow::backup(&blank, &custodian, &MemoryKeyMethod::default(), &RecordingProgress::default(), b""))
+            .unwrap_err();
     assert_eq!(err.code(), "KEYCHAIN_UNAVAILABLE");
 
     let keychain = MemoryKeychain::with(SHARES);
-    let text = block_on(flow::backup(&keychain, &custodian, &password("pw"), &RecordingProgress::default(), b"")).unwrap();
+    let text =
+        block_on(flow::backup(&keychain, &custodian, &password("pw"), &RecordingProgress::default(), b"")).unwrap();
     assert_eq!(recover(&text, &custodian, &MemoryKeyMethod::default()).unwrap_err().code(), "METHOD_MISMATCH");
     assert_eq!(recover(&text, &custodian, &password("pW")).unwrap_err().code(), "WRONG_PASSWORD");
 }

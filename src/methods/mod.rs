@@ -34,11 +34,9 @@ impl Method {
     pub fn from_js(id: MethodId, config: &JsValue) -> Result<Method> {
         match id {
             MethodId::Password => Ok(Method::Password(password::from_config(config)?)),
-            MethodId::Passkey
-            | MethodId::GoogleDrive
-            | MethodId::ICloud
-            | MethodId::Firebase
-            | MethodId::Custom => Err(Error::UnsupportedStorageMethod.into()),
+            MethodId::Passkey | MethodId::GoogleDrive | MethodId::ICloud | MethodId::Firebase | MethodId::Custom => {
+                Err(Error::UnsupportedStorageMethod.into())
+            }
         }
     }
 }

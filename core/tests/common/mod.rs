@@ -23,6 +23,7 @@ use wallet_backup_core::Error;
 
 /// A key-keeping method with an in-memory store: the twin of methods that
 /// keep a random key somewhere (Drive, enclave, custom adapters).
+#[allow(dead_code)] // not every test binary uses it
 #[derive(Default)]
 pub struct MemoryKeyMethod {
     pub keys: RefCell<Vec<([u8; 16], [u8; 32])>>,
