@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs everything the build, the demo and the tests need on a fresh
+# Debian machine with Rust (rustup), Node.js 20+ and npm. Idempotent: a
+# second run only checks. Used by the README's commands and by .ci/run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+WASM_BINDGEN_VERSION=0.2.130   # must equal the `wasm-bindgen = "=…"` pin in Cargo.toml
+
+rustup target add wasm32-unknown-unknown
+rustup component add clippy rustfmt
+
+if [ "$(wasm-bindgen --version 2>/dev/null)" != "wasm-bindgen $WASM_BINDGEN_VERSION" ]; then
+  # No --locked: its lockfile names crate versions newer than some registries serve.
+  cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION"
+fi
+
+if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y --no-install-recommends chromium chromium-driver
+fi
+
+npm ci --no-audit --no-fund
+echo "setup complete"

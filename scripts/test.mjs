@@ -1,0 +1,68 @@
+// The test command (`npm test`): every suite, in order, with one summary.
+//
+//   1. cargo fmt --check and clippy (native and wasm32), warnings are errors
+//   2. native cargo tests of the workspace (core: unit, vectors, flows, properties)
+//   3. wasm-bindgen tests of the exports in Node.js, then in headless Chromium
+//   4. npm run build (pkg/), then the JS suites against pkg/: API and errors,
+//      cross-implementation decoder, packed-tarball consumers (ESM, CJS,
+//      TypeScript), and the demo page end to end in Chromium
+//
+// Ends with "total: N passed, M failed" and exits non-zero on any failure.
+import { spawn } from 'node:child_process'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..')
+const totals = { passed: 0, failed: 0 }
+const failures = []
+
+/** Runs a command, echoing its output, and returns the output. */
+function run(name, cmd, args, env = {}) {
+  console.log(`\n=== ${name}: ${cmd} ${args.join(' ')}`)
+  return new Promise((resolve) => {
+    const child = spawn(cmd, args, { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+    let out = ''
+    const take = (stream, sink) => stream.on('data', (d) => { out += d; sink.write(d) })
+    take(child.stdout, process.stdout)
+    take(child.stderr, process.stderr)
+    child.on('close', (code) => {
+      if (code !== 0) failures.push(`${name} (exit ${code})`)
+      resolve(out)
+    })
+  })
+}
+
+/** Adds the counts of cargo's and node --test's summary lines. */
+function count(output) {
+  for (const m of output.matchAll(/test result: \w+\. (\d+) passed; (\d+) failed/g)) {
+    totals.passed += Number(m[1])
+    totals.failed += Number(m[2])
+  }
+  const pass = [...output.matchAll(/^# pass (\d+)$/gm)].reduce((n, m) => n + Number(m[1]), 0)
+  const fail = [...output.matchAll(/^# fail (\d+)$/gm)].reduce((n, m) => n + Number(m[1]), 0)
+  totals.passed += pass
+  totals.failed += fail
+}
+
+const wasmTest = ['test', '--target', 'wasm32-unknown-unknown', '-p', 'wallet-backup', '--test', 'wasm']
+const wasmEnv = { CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER: 'wasm-bindgen-test-runner' }
+
+await run('rustfmt', 'cargo', ['fmt', '--all', '--check'])
+await run('clippy (native)', 'cargo', ['clippy', '--workspace', '--all-targets', '--', '-D', 'warnings'])
+await run('clippy (wasm32)', 'cargo', ['clippy', '--target', 'wasm32-unknown-unknown', '-p', 'wallet-backup', '--all-targets', '--', '-D', 'warnings'])
+count(await run('native tests', 'cargo', ['test', '--workspace']))
+count(await run('wasm tests in Node.js', 'cargo', wasmTest, wasmEnv))
+count(await run('wasm tests in headless Chromium', 'cargo', wasmTest, {
+  ...wasmEnv,
+  WASM_BINDGEN_USE_BROWSER: '1',
+  CHROMEDRIVER: process.env.CHROMEDRIVER ?? '/usr/bin/chromedriver',
+}))
+await run('build pkg/', 'node', ['scripts/build.mjs'])
+count(await run('JS suites against pkg/', 'node', ['--test', '--test-concurrency=1',
+  'tests/js/', 'tests/packaging/', 'tests/e2e/']))
+
+console.log('\n=== summary')
+if (failures.length) console.log(`failed steps: ${failures.join(', ')}`)
+if (failures.length && totals.failed === 0) totals.failed = failures.length
+console.log(`total: ${totals.passed} passed, ${totals.failed} failed`)
+process.exit(failures.length ? 1 : 0)
