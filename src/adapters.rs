@@ -4,7 +4,7 @@
 //! - `custodian`: `{ read(): Promise<string | null>, write(record): Promise<void> }`
 //! - `onProgress`: `({ status, done }) => void`, whose failures are ignored.
 
-use js_sys::{Function, Object, Promise, Reflect};
+use js_sys::{Function, JsString, Object, Promise, Reflect};
 use wallet_backup_core::adapters::{Custodian, Keychain, Progress};
 use wallet_backup_core::status::Status;
 use wallet_backup_core::Error;
@@ -50,6 +50,15 @@ impl Keychain for JsKeychain<'_> {
         )
         .await
         .map_err(|f| self.cause.keep(f))?;
+        if let Some(js) = v.dyn_ref::<JsString>() {
+            // Lone surrogates would be replaced on the way into Rust and the
+            // shares restored altered: refuse them instead.
+            if !js.is_valid_utf16() {
+                return Err(Error::KeychainUnavailable(
+                    "keychain.getShares returned a string that is not valid Unicode",
+                ));
+            }
+        }
         match v.as_string() {
             Some(s) => Ok(Zeroizing::new(s.into_bytes())),
             None if is_absent(&v) => Err(Error::KeychainUnavailable("the keychain holds no shares")),

@@ -155,3 +155,22 @@ async fn large_shares_round_trip_while_memory_grows() {
     recover_wallet(text, "password".into(), JsValue::NULL, call_config(&keychain, &custodian, "pw")).await.unwrap();
     assert_eq!(prop(&keychain, "shares").as_string(), Some(shares));
 }
+
+/// Lone surrogates cannot cross into Rust unchanged: such shares or
+/// passwords are refused rather than silently altered.
+#[wasm_bindgen_test]
+async fn lone_surrogates_are_refused_not_altered() {
+    let lone: JsValue = js_sys::JsString::from_char_code1(0xD800).concat(&"share".into()).into();
+    let keychain = memory_keychain(&lone);
+    let custodian = memory_custodian(&JsValue::NULL);
+    let err =
+        backup_wallet("password".into(), JsValue::NULL, call_config(&keychain, &custodian, "pw")).await.unwrap_err();
+    assert_eq!(code_of(&err), "KEYCHAIN_UNAVAILABLE");
+    assert!(prop(&custodian, "record").is_null(), "nothing may be written");
+
+    let keychain = memory_keychain(&"shares".into());
+    let config = call_config(&keychain, &custodian, "x");
+    Reflect::set(&prop(&config, "passwordStorage"), &"password".into(), &lone).unwrap();
+    let err = backup_wallet("password".into(), JsValue::NULL, config).await.unwrap_err();
+    assert_eq!(code_of(&err), "INVALID_ARGUMENT");
+}

@@ -31,6 +31,9 @@ pub fn from_config(config: &JsValue) -> Result<PasswordMethod> {
     let password: JsString = password
         .dyn_into()
         .map_err(|_| Failure::type_error(Error::InvalidArgument("passwordStorage.password must be a string")))?;
+    if !password.is_valid_utf16() {
+        return Err(Error::InvalidArgument("passwordStorage.password is not valid Unicode (lone surrogate)").into());
+    }
     let normalized = password.normalize("NFC");
     let bytes = Zeroizing::new(String::from(normalized).into_bytes());
 
