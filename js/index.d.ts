@@ -25,9 +25,6 @@ export declare const MpcStatuses: {
   readonly Done: 'Done'
 }
 
-/** True when this engine runs the SIMD build of the module. */
-export declare const simdSupported: boolean
-
 /**
  * A wallet's backup client, holding the app's adapters.
  *

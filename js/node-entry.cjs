@@ -1,5 +1,5 @@
-// Node.js CommonJS entry of wallet-backup: the SIMD build (every Node.js
-// from 16.4 runs WebAssembly SIMD), loaded synchronously on require.
+// Node.js CommonJS entry of wallet-backup: the wasm is compiled and
+// instantiated synchronously on require.
 'use strict'
 const wasm = require('./wallet_backup.js')
 const api = require('../api.cjs')
@@ -10,5 +10,4 @@ module.exports = {
   recoverWallet: wasm.recoverWallet,
   BackupMethods: api.BackupMethods,
   MpcStatuses: api.MpcStatuses,
-  simdSupported: true,
 }

@@ -15,19 +15,26 @@ use zeroize::Zeroizing;
 use crate::errors::Failure;
 use crate::js::{call_method, is_absent};
 
-/// Where a JS adapter failure is remembered so the export can attach the
-/// app's exception as `cause` (the core traits carry only core errors).
+/// Where a JS adapter failure is remembered, so the export can throw it as
+/// it was (a `TypeError` for a missing method, the app's exception as
+/// `cause`): the core traits carry only core errors.
 #[derive(Default)]
-pub struct LastCause(core::cell::RefCell<Option<JsValue>>);
+pub struct LastCause(core::cell::RefCell<Option<Failure>>);
 
 impl LastCause {
     fn keep(&self, f: Failure) -> Error {
-        *self.0.borrow_mut() = f.cause;
-        f.error
+        let error = f.error.clone();
+        *self.0.borrow_mut() = Some(f);
+        error
     }
-    /// The exception of the last adapter failure, if any.
-    pub fn take(&self) -> Option<JsValue> {
-        self.0.borrow_mut().take()
+
+    /// The failure to throw for `error`: the adapter failure behind it if
+    /// there was one, else `error` as a plain `Error`.
+    pub fn failure_for(&self, error: Error) -> Failure {
+        match self.0.borrow_mut().take() {
+            Some(kept) if kept.error == error => kept,
+            _ => Failure::from(error),
+        }
     }
 }
 
@@ -67,7 +74,8 @@ impl Keychain for JsKeychain<'_> {
     }
 
     async fn set_shares(&self, shares: &[u8]) -> Result<(), Error> {
-        let text = core::str::from_utf8(shares).map_err(|_| Error::Unexpected("restored shares are not UTF-8"))?;
+        let text = core::str::from_utf8(shares)
+            .map_err(|_| Error::InvalidCiphertext("the backed-up shares are not UTF-8 text"))?;
         call_method(
             &self.obj,
             "setShares",

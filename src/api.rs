@@ -65,19 +65,24 @@ impl Adapters {
             return Err(Failure::type_error(bad));
         }
         let keychain = get(config, "keychain", bad.clone())?;
-        if !keychain.is_object() {
+        if !is_object_like(&keychain) {
             return Err(Failure::type_error(Error::KeychainUnavailable(
                 "keychain adapter missing: pass { getShares, setShares }",
             )));
         }
         let custodian = get(config, "custodian", bad)?;
-        if !custodian.is_object() {
+        if !is_object_like(&custodian) {
             return Err(Failure::type_error(Error::CustodianUnavailable(
                 "custodian adapter missing: pass { read, write }",
             )));
         }
         Ok(Adapters { keychain, custodian })
     }
+}
+
+/// Objects and functions (a class with static methods is a fine adapter).
+fn is_object_like(v: &JsValue) -> bool {
+    v.is_object() || v.is_function()
 }
 
 fn progress_from(on_progress: JsValue) -> Result<JsProgress> {
@@ -88,15 +93,6 @@ fn progress_from(on_progress: JsValue) -> Result<JsProgress> {
         .dyn_into::<Function>()
         .map(|f| JsProgress(Some(f)))
         .map_err(|_| Failure::type_error(Error::InvalidArgument("onProgress must be a function")))
-}
-
-/// Attaches the app's exception behind an adapter failure, if there was one.
-fn with_cause(error: Error, cause: &LastCause) -> Failure {
-    let failure = Failure::from(error);
-    match cause.take() {
-        Some(c) => failure.with_cause(c),
-        None => failure,
-    }
 }
 
 /// Backs up the wallet's shares and resolves to the `cipherText`.
@@ -122,7 +118,7 @@ pub async fn backup_wallet(
         let cause = LastCause::default();
         let keychain = JsKeychain { obj: adapters.keychain, cause: &cause };
         let custodian = JsCustodian { obj: adapters.custodian, cause: &cause };
-        flow::backup(&keychain, &custodian, &method, &progress, &[]).await.map_err(|e| with_cause(e, &cause))
+        flow::backup(&keychain, &custodian, &method, &progress, &[]).await.map_err(|e| cause.failure_for(e))
     };
     run.await.map(JsValue::from).map_err(Failure::into_js)
 }
@@ -150,7 +146,7 @@ pub async fn recover_wallet(
         let cause = LastCause::default();
         let keychain = JsKeychain { obj: adapters.keychain, cause: &cause };
         let custodian = JsCustodian { obj: adapters.custodian, cause: &cause };
-        flow::recover(&cipher_text, &keychain, &custodian, &method, &progress).await.map_err(|e| with_cause(e, &cause))
+        flow::recover(&cipher_text, &keychain, &custodian, &method, &progress).await.map_err(|e| cause.failure_for(e))
     };
     run.await.map(|()| JsValue::UNDEFINED).map_err(Failure::into_js)
 }

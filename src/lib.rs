@@ -22,4 +22,10 @@ mod js;
 pub mod methods;
 mod types;
 
+/// talc instead of std's dlmalloc: several KB smaller, and fast enough for
+/// the module's few large allocations (Argon2id's 19 MiB).
+#[cfg(all(target_family = "wasm", not(target_feature = "atomics")))]
+#[global_allocator]
+static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
+
 pub use api::{backup_wallet, recover_wallet};

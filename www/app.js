@@ -3,7 +3,7 @@
 // The keychain (this device's wallet) and, until the backup service exists,
 // the custodian backup share both live in this browser's localStorage.
 
-import { Portal, BackupMethods, MpcStatuses, simdSupported } from '/pkg/web/index.js'
+import { Portal, BackupMethods, MpcStatuses } from '/pkg/web/index.js'
 
 const STORAGE = {
   keychain: 'wallet-backup-demo:keychain',
@@ -307,7 +307,7 @@ ui.copyCipherText.addEventListener('click', () => copyCipherText())
 window.addEventListener('storage', () => render())
 
 ui.recoverCipherText.value = localStorage.getItem(STORAGE.cipherText) ?? ''
-ui.moduleStatus.textContent = `Module ready (${simdSupported ? 'SIMD' : 'baseline'} WebAssembly build).`
+ui.moduleStatus.textContent = 'Module ready.'
 ui.moduleStatus.classList.add('ready')
 await render()
 document.body.dataset.ready = 'true'
