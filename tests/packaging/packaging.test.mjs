@@ -1,0 +1,299 @@
+// The npm package as users get it: `npm pack` of pkg/, installed into a
+// fresh consumer, used from ESM, CommonJS, a bundler and TypeScript.
+//
+//   node --test tests/packaging/packaging.test.mjs
+//
+// Needs the built package in pkg/ (`node scripts/build.mjs`) and the dev
+// dependencies (typescript, esbuild). Installs a local tarball only: no
+// network.
+
+import { test, before, after } from 'node:test'
+import assert from 'node:assert/strict'
+import { execFile } from 'node:child_process'
+import { cp, mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises'
+import { existsSync, readFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url))
+const PKG = join(ROOT, 'pkg')
+const TS_CONSUMER = join(ROOT, 'tests', 'ts-consumer')
+const TSC = join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc')
+const NPM = process.platform === 'win32' ? 'npm.cmd' : 'npm'
+
+let tmp // temp root
+let consumer // the consumer project with the tarball installed
+let installed // consumer/node_modules/wallet-backup
+let packInfo // npm pack --json output for the tarball
+
+function run(cmd, args, options = {}) {
+  return new Promise((resolve) => {
+    execFile(cmd, args, { maxBuffer: 64 << 20, timeout: 120_000, ...options }, (error, stdout, stderr) => {
+      resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr, error })
+    })
+  })
+}
+
+async function runOk(cmd, args, options) {
+  const r = await run(cmd, args, options)
+  assert.equal(r.code, 0, `${cmd} ${args.join(' ')} failed (${r.code}):\n${r.stdout}\n${r.stderr}`)
+  return r
+}
+
+/** Runs a script file with node in the consumer directory and returns its stdout. */
+async function node(file, source) {
+  await writeFile(join(consumer, file), source)
+  const r = await runOk(process.execPath, [file], { cwd: consumer })
+  return r.stdout
+}
+
+/** Every file below `dir`, as paths relative to it. */
+async function walk(dir, prefix = '') {
+  const out = []
+  for (const entry of await readdir(dir, { withFileTypes: true })) {
+    const rel = prefix + entry.name
+    if (entry.isDirectory()) out.push(...(await walk(join(dir, entry.name), rel + '/')))
+    else out.push(rel)
+  }
+  return out
+}
+
+before(async () => {
+  assert.ok(existsSync(join(PKG, 'package.json')), 'pkg/ is missing: run `node scripts/build.mjs` first')
+  tmp = await mkdtemp(join(tmpdir(), 'wallet-backup-packaging-'))
+  const packDir = join(tmp, 'pack')
+  consumer = join(tmp, 'consumer')
+  await mkdir(packDir, { recursive: true })
+  await mkdir(consumer, { recursive: true })
+  const packed = await runOk(NPM, ['pack', '--json', '--pack-destination', packDir], { cwd: PKG })
+  ;[packInfo] = JSON.parse(packed.stdout)
+  packInfo.tarball = join(packDir, packInfo.filename)
+  await writeFile(join(consumer, 'package.json'), JSON.stringify({ name: 'wallet-backup-consumer', private: true, type: 'module' }, null, 2))
+  await runOk(NPM, ['install', '--no-audit', '--no-fund', '--loglevel=error', packInfo.tarball], { cwd: consumer })
+  installed = join(consumer, 'node_modules', 'wallet-backup')
+})
+
+after(async () => {
+  if (tmp) await rm(tmp, { recursive: true, force: true })
+})
+
+const ROUND_TRIP = `
+  let shares = '{"secp256k1":{"id":"w1","share":"deadbeef"}}'
+  const original = shares
+  let record = null
+  const keychain = { async getShares() { return shares }, async setShares(s) { shares = s } }
+  const custodian = { async read() { return record }, async write(r) { record = r } }
+  const portal = new Portal({ keychain, custodian })
+  const statuses = []
+  const cipherText = await portal.backupWallet(BackupMethods.Password, (e) => statuses.push(e.status), { passwordStorage: { password: 'pw' } })
+  if (!cipherText.startsWith('wbk1.')) throw new Error('bad cipherText')
+  shares = ''
+  await portal.recoverWallet(cipherText, BackupMethods.Password, null, { passwordStorage: { password: 'pw' } })
+  if (shares !== original) throw new Error('shares not restored')
+  if (statuses.at(-1) !== MpcStatuses.Done) throw new Error('no Done: ' + statuses)
+  let code
+  try { await portal.recoverWallet(cipherText, 'password', null, { passwordStorage: { password: 'wrong' } }) } catch (e) { code = e.code }
+  if (code !== 'WRONG_PASSWORD') throw new Error('wrong-password code ' + code)
+`
+
+test('tarball: size and contents (both web wasm builds, no .rs files, no source maps)', async (t) => {
+  const files = packInfo.files.map((f) => f.path).sort()
+  t.diagnostic(`tarball ${packInfo.filename}: ${packInfo.size} bytes packed, ${packInfo.unpackedSize} bytes unpacked, ${files.length} files`)
+  for (const f of packInfo.files) t.diagnostic(`  ${String(f.size).padStart(7)}  ${f.path}`)
+  const tarSize = (await stat(packInfo.tarball)).size
+  assert.equal(tarSize, packInfo.size)
+  assert.ok(tarSize < 1_000_000, `tarball is ${tarSize} bytes`)
+
+  for (const required of [
+    'package.json',
+    'index.d.ts',
+    'types/wallet_backup.d.ts',
+    'api.js',
+    'api.cjs',
+    'node/package.json',
+    'node/index.mjs',
+    'node/index.cjs',
+    'node/wallet_backup.js',
+    'node/wallet_backup_bg.wasm',
+    'web/index.js',
+    'web/wallet_backup.js',
+    'web/wallet_backup_bg.wasm',
+  ]) {
+    assert.ok(files.includes(required), `${required} missing from the tarball`)
+  }
+  assert.deepEqual(files.filter((f) => f.endsWith('.rs')), [], 'Rust sources in the tarball')
+  assert.deepEqual(files.filter((f) => f.endsWith('.map')), [], 'source maps in the tarball')
+  assert.deepEqual(files.filter((f) => /(^|\/)(src|core|target|tests?)\//.test(f) || f.endsWith('.toml') || f.endsWith('.lock')), [], 'build inputs in the tarball')
+
+  // The installed copy matches; the binaries are WebAssembly; nothing points to a source map.
+  assert.deepEqual((await walk(installed)).sort(), files)
+  for (const f of files) {
+    const bytes = await readFile(join(installed, f))
+    const text = bytes.toString('latin1')
+    if (f.endsWith('.wasm')) {
+      assert.ok(bytes.subarray(0, 4).equals(Buffer.from([0, 0x61, 0x73, 0x6d])), `${f} is not WebAssembly`)
+      assert.ok(bytes.length > 10_000, `${f} is suspiciously small`)
+      assert.ok(WebAssembly.validate(bytes), `${f} does not validate`)
+    }
+    assert.ok(!/sourceMappingURL/.test(text), `${f} points to a source map`)
+  }
+  const [web, node] = await Promise.all(['web/wallet_backup_bg.wasm', 'node/wallet_backup_bg.wasm'].map((f) => readFile(join(installed, f))))
+  assert.ok(web.equals(node), 'the browser and Node.js entries ship different wasm builds')
+})
+
+test('no build-machine paths in the shipped files (Rust panic locations such as /root/.cargo/registry/...)', async (t) => {
+  // Panic-location strings are compiled into the wasm binaries. Toolchain
+  // paths (/rustc/<commit>/library/...) and crate-relative ones (src/api.rs)
+  // are reported only; absolute paths of the machine that built the package
+  // (its home directory, cargo registry, checkout) must not ship.
+  const rustPath = /[A-Za-z0-9_./-]*\.rs\b/g
+  const machinePath = /(?:\/root\/|\/home\/[^/\s]+\/|\/Users\/[^/\s]+\/|\/work\/main\/|[A-Za-z0-9_./-]*\.cargo\/registry\/)[A-Za-z0-9_./-]*/g
+  const leaks = []
+  for (const f of packInfo.files.map((x) => x.path)) {
+    if (f.endsWith('.md')) continue
+    const text = (await readFile(join(installed, f))).toString('latin1')
+    const rust = [...new Set(text.match(rustPath) ?? [])]
+    if (rust.length) t.diagnostic(`${f}: ${rust.length} Rust source paths embedded, e.g. ${rust.slice(0, 3).join(', ')}`)
+    const machine = [...new Set(text.match(machinePath) ?? [])]
+    if (machine.length) leaks.push(`${f}: ${machine.length} paths, e.g. ${machine.slice(0, 2).join(', ')}`)
+  }
+  assert.deepEqual(leaks, [], `build-machine paths ship in the package:\n${leaks.join('\n')}`)
+})
+
+test('package.json: sideEffects false, exports["."] lists types first, every path exists', async () => {
+  const pkg = JSON.parse(await readFile(join(installed, 'package.json'), 'utf8'))
+  assert.equal(pkg.name, 'wallet-backup')
+  assert.equal(pkg.sideEffects, false)
+  const dot = pkg.exports['.']
+  assert.equal(Object.keys(dot)[0], 'types', `exports["."] keys: ${Object.keys(dot)}`)
+  assert.deepEqual(Object.keys(dot.node), ['import', 'require'])
+  const paths = [pkg.main, pkg.module, pkg.types, dot.types, dot.node.import, dot.node.require, dot.browser, dot.default]
+  for (const p of paths) {
+    assert.equal(typeof p, 'string')
+    assert.ok(existsSync(join(installed, p)), `${p} does not exist in the installed package`)
+  }
+  assert.equal(dot.default, './web/index.js')
+  assert.equal(dot.browser, './web/index.js')
+  // The CommonJS files under node/ are CommonJS despite the package's "type": "module".
+  assert.equal(JSON.parse(await readFile(join(installed, 'node', 'package.json'), 'utf8')).type, 'commonjs')
+
+  // Every relative import, require and new URL() in the package's JS points to a shipped file.
+  const files = (await walk(installed)).filter((f) => /\.(c|m)?js$/.test(f))
+  for (const f of files) {
+    const text = await readFile(join(installed, f), 'utf8')
+    const refs = [...text.matchAll(/(?:from\s*|import\s*\(\s*|require\s*\(\s*|new URL\s*\(\s*)['"](\.\.?\/[^'"]+)['"]/g)].map((m) => m[1])
+    for (const ref of refs) {
+      const target = join(installed, f, '..', ref)
+      assert.ok(existsSync(target), `${f} refers to ${ref}, which is not in the package`)
+    }
+  }
+})
+
+test('ESM consumer: import { Portal, BackupMethods } from "wallet-backup" does a full backup and recovery', async () => {
+  const out = await node('esm.mjs', `
+    import { Portal, BackupMethods, MpcStatuses } from 'wallet-backup'
+    const resolved = import.meta.resolve('wallet-backup')
+    if (!resolved.endsWith('/node_modules/wallet-backup/node/index.mjs')) throw new Error('resolved ' + resolved)
+    ${ROUND_TRIP}
+    console.log('ESM OK')
+  `)
+  assert.match(out, /ESM OK/)
+})
+
+test('CommonJS consumer: require("wallet-backup") does a full backup and recovery', async () => {
+  const out = await node('cjs.cjs', `
+    const { Portal, BackupMethods, MpcStatuses } = require('wallet-backup')
+    const resolved = require.resolve('wallet-backup')
+    if (!resolved.endsWith('/node_modules/wallet-backup/node/index.cjs')) throw new Error('resolved ' + resolved)
+    ;(async () => {
+      ${ROUND_TRIP}
+      console.log('CJS OK')
+    })().catch((e) => { console.error(e); process.exit(1) })
+  `)
+  assert.match(out, /CJS OK/)
+})
+
+test('ESM and CommonJS in one process get the same instance', async () => {
+  const out = await node('both.mjs', `
+    import { createRequire } from 'node:module'
+    import * as esm from 'wallet-backup'
+    const cjs = createRequire(import.meta.url)('wallet-backup')
+    for (const name of ['Portal', 'backupWallet', 'recoverWallet', 'BackupMethods', 'MpcStatuses']) {
+      if (esm[name] !== cjs[name]) throw new Error(name + ' differs between import and require')
+    }
+    // Shared state: a backup through one entry blocks the same keychain in the other.
+    const keychain = { async getShares() { return 'x' }, async setShares() {} }
+    let record = null
+    const custodian = { async read() { return record }, async write(r) { record = r } }
+    const config = { passwordStorage: { password: 'pw' } }
+    const first = new esm.Portal({ keychain, custodian }).backupWallet('password', null, config)
+    const second = new cjs.Portal({ keychain, custodian }).backupWallet('password', null, config)
+    const [a, b] = await Promise.allSettled([first, second])
+    if (a.status !== 'fulfilled') throw a.reason
+    if (b.status !== 'rejected' || b.reason.code !== 'WALLET_MODIFICATION_ALREADY_IN_PROGRESS') throw new Error('not one instance: ' + b.status)
+    console.log('SAME INSTANCE')
+  `)
+  assert.match(out, /SAME INSTANCE/)
+})
+
+test('bundlers: the browser condition resolves to web/index.js, which loads the wasm (esbuild)', async () => {
+  const esbuild = await import('esbuild')
+  const result = await esbuild.build({
+    stdin: { contents: "import { Portal } from 'wallet-backup'; console.log(Portal)", resolveDir: consumer, loader: 'js' },
+    absWorkingDir: consumer,
+    bundle: true,
+    write: false,
+    format: 'esm',
+    platform: 'browser',
+    metafile: true,
+    logLevel: 'silent',
+  })
+  const inputs = Object.keys(result.metafile.inputs)
+  assert.ok(inputs.some((i) => i.endsWith('wallet-backup/web/index.js')), `inputs: ${inputs}`)
+  assert.ok(!inputs.some((i) => i.includes('wallet-backup/node/')), `node entry bundled for the browser: ${inputs}`)
+  const code = result.outputFiles[0].text
+  assert.match(code, /wallet_backup_bg\.wasm/)
+})
+
+test('TypeScript consumer compiles (strict; bundler and node16 resolution) against the installed tarball', async () => {
+  for (const f of await readdir(TS_CONSUMER)) await cp(join(TS_CONSUMER, f), join(consumer, f))
+  for (const project of ['tsconfig.json', 'tsconfig.node16.json']) {
+    const r = await run(process.execPath, [TSC, '--noEmit', '-p', project, '--listFiles'], { cwd: consumer })
+    assert.equal(r.code, 0, `tsc -p ${project} failed:\n${r.stdout}${r.stderr}`)
+    // The declarations came from the installed package, not from the repository.
+    const listed = r.stdout.split('\n')
+    const fromInstalled = (suffix) => listed.some((l) => l.endsWith(`/node_modules/wallet-backup/${suffix}`) && l.startsWith(consumer))
+    assert.ok(fromInstalled('index.d.ts'), `index.d.ts not taken from the installed package:\n${r.stdout}`)
+    assert.ok(fromInstalled('types/wallet_backup.d.ts'), `types/wallet_backup.d.ts not taken from the installed package:\n${r.stdout}`)
+  }
+
+  // Control: the same setup rejects wrong code, so the check above means something.
+  await writeFile(join(consumer, 'control.ts'), [
+    "import { BackupMethods, Portal } from 'wallet-backup'",
+    "export const m: 'nope' = BackupMethods.Password",
+    'export const p: number = new Portal({ keychain: 1, custodian: 2 })',
+    '',
+  ].join('\n'))
+  await writeFile(join(consumer, 'tsconfig.control.json'), JSON.stringify({ extends: './tsconfig.json', files: ['control.ts'] }))
+  const r = await run(process.execPath, [TSC, '--noEmit', '-p', 'tsconfig.control.json'], { cwd: consumer })
+  assert.notEqual(r.code, 0, 'tsc accepted code with type errors')
+  assert.match(r.stdout, /control\.ts\(2,\d+\): error TS2322: Type '"password"' is not assignable to type '"nope"'/)
+  assert.match(r.stdout, /control\.ts\(3,\d+\): error TS2322: Type 'Portal' is not assignable to type 'number'/)
+  assert.match(r.stdout, /control\.ts\(3,\d+\): error TS\d+: Type 'number' [^\n]*'Keychain'/)
+})
+
+test('type declarations (pkg/index.d.ts, pkg/types/wallet_backup.d.ts) contain no `any`', () => {
+  const offending = []
+  for (const rel of ['index.d.ts', 'types/wallet_backup.d.ts']) {
+    const source = readFileSync(join(PKG, rel), 'utf8')
+    // Blank out comments (keeping line numbers) so prose like "any" in a doc comment is not a type.
+    const code = source
+      .replace(/\/\*[\s\S]*?\*\//g, (c) => c.replace(/[^\n]/g, ' '))
+      .replace(/\/\/[^\n]*/g, '')
+    code.split('\n').forEach((line, i) => {
+      if (/\bany\b/.test(line)) offending.push(`pkg/${rel}:${i + 1}: ${source.split('\n')[i].trim()}`)
+    })
+  }
+  assert.deepEqual(offending, [], `\`any\` in the public types:\n${offending.join('\n')}`)
+})

@@ -1,0 +1,152 @@
+// A TypeScript consumer of the installed wallet-backup package. The packaging
+// test copies this folder next to an installed tarball and runs
+// `tsc --noEmit -p tsconfig.json` (and `-p tsconfig.node16.json`) on it.
+//
+// Every public type is used; the `@ts-expect-error` lines prove the types are
+// precise (were any of them `any`, the directive would be unused and tsc would
+// fail).
+
+import {
+  Portal,
+  BackupMethods,
+  MpcStatuses,
+  backupWallet,
+  recoverWallet,
+} from 'wallet-backup'
+import type {
+  Argon2idOptions,
+  BackupConfig,
+  BackupMethod,
+  Custodian,
+  ErrorCode,
+  Keychain,
+  MpcStatus,
+  PasswordStorageConfig,
+  PortalOptions,
+  ProgressCallback,
+  ProgressEvent,
+  WalletBackupConfig,
+  WalletBackupError,
+} from 'wallet-backup'
+
+let stored = '{"secp256k1":{"id":"w1","share":"00"}}'
+let record: string | null = null
+
+const keychain: Keychain = {
+  async getShares(): Promise<string> {
+    return stored
+  },
+  async setShares(shares: string): Promise<void> {
+    stored = shares
+  },
+}
+
+const custodian: Custodian = {
+  async read(): Promise<string | null> {
+    return record
+  },
+  async write(r: string): Promise<void> {
+    record = r
+  },
+}
+
+const options: PortalOptions = { keychain, custodian }
+const portal: Portal = new Portal(options)
+
+const onProgress: ProgressCallback = (event: ProgressEvent) => {
+  const status: MpcStatus = event.status
+  const done: boolean = event.done
+  if (status === MpcStatuses.Done && done) console.log('backup complete')
+}
+
+const kdf: Argon2idOptions = { memoryKiB: 65536, iterations: 3, parallelism: 1 }
+const passwordStorage: PasswordStorageConfig = { password: 'correct horse', kdf }
+const config: BackupConfig = { passwordStorage }
+const method: BackupMethod = BackupMethods.Password
+const upper: BackupMethod = 'PASSWORD'
+
+// Literal types survive: BackupMethods.Password is 'password', not string.
+const literal: 'password' = BackupMethods.Password
+const doneLiteral: 'Done' = MpcStatuses.Done
+
+function describe(code: ErrorCode): string {
+  switch (code) {
+    case 'WRONG_PASSWORD':
+      return 'wrong password'
+    case 'CIPHERTEXT_CORRUPTED':
+    case 'INVALID_CIPHERTEXT':
+      return 'bad backup'
+    case 'WALLET_MODIFICATION_ALREADY_IN_PROGRESS':
+      return 'busy'
+    default:
+      return code
+  }
+}
+
+export async function run(): Promise<string> {
+  const cipherText: string = await portal.backupWallet(method, onProgress, config)
+  await portal.recoverWallet(cipherText, upper, null, config)
+  await portal.recoverWallet(cipherText, 'password')
+
+  const full: WalletBackupConfig = { keychain, custodian, passwordStorage: { password: 'pw' } }
+  const again: string = await backupWallet('password', undefined, full)
+  await recoverWallet(again, 'password', null, full)
+
+  try {
+    await portal.recoverWallet(cipherText, method, onProgress, { passwordStorage: { password: 'nope' } })
+  } catch (e) {
+    const error = e as WalletBackupError
+    const code: ErrorCode = error.code
+    const message: string = error.message
+    const cause: unknown = error.cause
+    const asError: Error = error
+    return `${describe(code)} ${message} ${String(cause)} ${asError.name} ${literal} ${doneLiteral}`
+  }
+  return cipherText
+}
+
+// ---- the types are not `any` ----
+
+// @ts-expect-error: not a backup method
+void portal.backupWallet('carrier-pigeon', null, config)
+
+// @ts-expect-error: the password belongs under passwordStorage
+void portal.backupWallet('password', null, { password: 'pw' })
+
+// @ts-expect-error: the password is a string
+void portal.backupWallet('password', null, { passwordStorage: { password: 1234 } })
+
+// @ts-expect-error: kdf costs are numbers
+const badKdf: Argon2idOptions = { memoryKiB: '64 MiB' }
+
+// @ts-expect-error: a Portal needs a custodian too
+void new Portal({ keychain })
+
+// @ts-expect-error: getShares resolves to a string
+const badKeychain: Keychain = { getShares: async () => 42, setShares: async () => {} }
+
+// @ts-expect-error: not an error code
+const badCode: ErrorCode = 'OOPS'
+
+// @ts-expect-error: not a progress status
+const badStatus: MpcStatus = 'Uploading'
+
+// @ts-expect-error: backupWallet resolves to a string, not a number
+const badResult: Promise<number> = portal.backupWallet('password', null, config)
+
+// @ts-expect-error: the free function needs the adapters in its config
+void backupWallet('password', null, { passwordStorage: { password: 'pw' } })
+
+// @ts-expect-error: recoverWallet takes the cipherText first
+void portal.recoverWallet('password', 42, null, config)
+
+// @ts-expect-error: a WalletBackupError's code is an ErrorCode
+const badError: WalletBackupError = { name: 'Error', message: 'm', code: 'NOPE' }
+
+// @ts-expect-error: a ProgressEvent has a done flag
+const badEvent: ProgressEvent = { status: 'Done' }
+
+// @ts-expect-error: the constants are read-only
+BackupMethods.Password = 'passkey'
+
+void [badKdf, badKeychain, badCode, badStatus, badResult, badError, badEvent]
