@@ -53,7 +53,9 @@ export function cargoBuildWasm({ targetDir, features = [], simd = false }) {
 /** wasm-bindgen for one JS target (`web`, `nodejs`, `bundler`) into `outDir`. */
 export function bindgen(wasm, target, outDir) {
   rmSync(outDir, { recursive: true, force: true })
-  run('wasm-bindgen', ['--target', target, '--remove-name-section', '--remove-producers-section', '--out-dir', outDir, wasm])
+  // The web entry always passes the wasm's URL, so the glue needs no default path.
+  const omit = target === 'web' ? ['--omit-default-module-path'] : []
+  run('wasm-bindgen', ['--target', target, ...omit, '--remove-name-section', '--remove-producers-section', '--out-dir', outDir, wasm])
 }
 
 /** wasm-opt -O3 (speed: Argon2id dominates; -Oz saves only ~0.2 KB gzip). */

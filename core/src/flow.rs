@@ -88,11 +88,9 @@ pub async fn recover(
     }
     let record =
         read_record(custodian).await?.ok_or(Error::InvalidCustodianShare("no custodian backup share is stored"))?;
-    let entry = record
-        .find(&envelope.header.backup_id)
-        .ok_or(Error::InvalidCustodianShare(
-            "the custodian keeps no share for this backup (it was replaced by newer backups, or made with another custodian)",
-        ))?;
+    let entry = record.find(&envelope.header.backup_id).ok_or(Error::InvalidCustodianShare(
+        "no custodian share for this backup (superseded by newer backups, or kept by another custodian)",
+    ))?;
 
     progress.report(Status::DecryptingShare, false);
     let key = method.recover_key(&envelope.header).await?;

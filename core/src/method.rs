@@ -54,10 +54,25 @@ impl MethodId {
         }
     }
 
-    /// Parses an API name; the service's upper-case spellings (`"PASSWORD"`)
-    /// are accepted too, as is any other ASCII case.
+    /// The service's upper-case spelling (`"PASSWORD"`, `"GDRIVE"`, ...).
+    pub const fn service_name(self) -> &'static str {
+        match self {
+            MethodId::Password => "PASSWORD",
+            MethodId::Passkey => "PASSKEY",
+            MethodId::GoogleDrive => "GDRIVE",
+            MethodId::ICloud => "ICLOUD",
+            MethodId::Firebase => "FIREBASE",
+            MethodId::Custom => "CUSTOM",
+        }
+    }
+
+    /// Parses an API name (`"password"`) or the service's upper-case
+    /// spelling (`"PASSWORD"`).
     pub fn parse(name: &str) -> Result<MethodId, Error> {
-        MethodId::ALL.into_iter().find(|m| m.name().eq_ignore_ascii_case(name)).ok_or(Error::UnsupportedStorageMethod)
+        MethodId::ALL
+            .into_iter()
+            .find(|m| m.name() == name || m.service_name() == name)
+            .ok_or(Error::UnsupportedStorageMethod)
     }
 
     /// The method named by an envelope byte.
@@ -98,9 +113,11 @@ mod tests {
         for m in MethodId::ALL {
             assert_eq!(MethodId::parse(m.name()), Ok(m));
             assert_eq!(MethodId::parse(&m.name().to_ascii_uppercase()), Ok(m));
+            assert_eq!(m.service_name(), m.name().to_ascii_uppercase());
             assert_eq!(MethodId::from_byte(m as u8), Some(m));
         }
         assert_eq!(MethodId::parse("carrier-pigeon"), Err(Error::UnsupportedStorageMethod));
+        assert_eq!(MethodId::parse("Password"), Err(Error::UnsupportedStorageMethod));
         assert_eq!(MethodId::parse(""), Err(Error::UnsupportedStorageMethod));
         assert_eq!(MethodId::from_byte(0), None);
         assert_eq!(MethodId::from_byte(7), None);
