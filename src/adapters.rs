@@ -4,7 +4,7 @@
 //! - `custodian`: `{ read(): Promise<string | null>, write(record): Promise<void> }`
 //! - `onProgress`: `({ status, done }) => void`, whose failures are ignored.
 
-use js_sys::{Function, JsString, Object, Promise, Reflect};
+use js_sys::{Function, Object, Promise, Reflect};
 use wallet_backup_core::adapters::{Custodian, Keychain, Progress};
 use wallet_backup_core::status::Status;
 use wallet_backup_core::Error;
@@ -13,7 +13,7 @@ use wasm_bindgen::{JsCast, JsValue};
 use zeroize::Zeroizing;
 
 use crate::errors::Failure;
-use crate::js::{call_method, is_absent};
+use crate::js::{call_method, exact_string, is_absent};
 
 /// Where a JS adapter failure is remembered, so the export can throw it as
 /// it was (a `TypeError` for a missing method, the app's exception as
@@ -57,17 +57,13 @@ impl Keychain for JsKeychain<'_> {
         )
         .await
         .map_err(|f| self.cause.keep(f))?;
-        if let Some(js) = v.dyn_ref::<JsString>() {
-            // Lone surrogates would be replaced on the way into Rust and the
-            // shares restored altered: refuse them instead.
-            if !js.is_valid_utf16() {
-                return Err(Error::KeychainUnavailable(
-                    "keychain.getShares returned a string that is not valid Unicode",
-                ));
+        // Lone surrogates would be replaced on the way into Rust and the
+        // shares restored altered: refuse them instead.
+        match exact_string(&v) {
+            Some(Ok(s)) => Ok(Zeroizing::new(s.as_bytes().to_vec())),
+            Some(Err(())) => {
+                Err(Error::KeychainUnavailable("keychain.getShares returned a string that is not valid Unicode"))
             }
-        }
-        match v.as_string() {
-            Some(s) => Ok(Zeroizing::new(s.into_bytes())),
             None if is_absent(&v) => Err(Error::KeychainUnavailable("the keychain holds no shares")),
             None => Err(Error::KeychainUnavailable("keychain.getShares did not return a string")),
         }

@@ -52,14 +52,20 @@ impl Drop for BusyGuard {
     }
 }
 
-/// The app's adapters for one call, read from `config`.
-struct Adapters {
+/// One backup or recovery call with its arguments checked: the method, the
+/// progress sink, and the app's adapters, with the keychain marked busy.
+struct Call {
+    method: Method,
+    progress: JsProgress,
     keychain: JsValue,
     custodian: JsValue,
+    /// Where adapter failures are kept to be thrown as they were.
+    cause: LastCause,
+    _busy: BusyGuard,
 }
 
-impl Adapters {
-    fn from_config(config: &JsValue) -> Result<Adapters> {
+impl Call {
+    fn prepare(method: &JsValue, on_progress: JsValue, config: &JsValue) -> Result<Call> {
         let bad = Error::InvalidArgument("config must be an object with keychain and custodian");
         if !config.is_object() {
             return Err(Failure::type_error(bad));
@@ -76,7 +82,18 @@ impl Adapters {
                 "custodian adapter missing: pass { read, write }",
             )));
         }
-        Ok(Adapters { keychain, custodian })
+        let method = Method::from_js(parse_method_id(method)?, config)?;
+        let progress = progress_from(on_progress)?;
+        let busy = BusyGuard::acquire(&keychain)?;
+        Ok(Call { method, progress, keychain, custodian, cause: LastCause::default(), _busy: busy })
+    }
+
+    fn keychain(&self) -> JsKeychain<'_> {
+        JsKeychain { obj: self.keychain.clone(), cause: &self.cause }
+    }
+
+    fn custodian(&self) -> JsCustodian<'_> {
+        JsCustodian { obj: self.custodian.clone(), cause: &self.cause }
     }
 }
 
@@ -111,14 +128,10 @@ pub async fn backup_wallet(
     #[wasm_bindgen(unchecked_param_type = "WalletBackupConfig")] config: JsValue,
 ) -> core::result::Result<JsValue, JsValue> {
     let run = async {
-        let adapters = Adapters::from_config(&config)?;
-        let method = Method::from_js(parse_method_id(&method)?, &config)?;
-        let progress = progress_from(on_progress)?;
-        let _busy = BusyGuard::acquire(&adapters.keychain)?;
-        let cause = LastCause::default();
-        let keychain = JsKeychain { obj: adapters.keychain, cause: &cause };
-        let custodian = JsCustodian { obj: adapters.custodian, cause: &cause };
-        flow::backup(&keychain, &custodian, &method, &progress, &[]).await.map_err(|e| cause.failure_for(e))
+        let call = Call::prepare(&method, on_progress, &config)?;
+        flow::backup(&call.keychain(), &call.custodian(), &call.method, &call.progress, &[])
+            .await
+            .map_err(|e| call.cause.failure_for(e))
     };
     run.await.map(JsValue::from).map_err(Failure::into_js)
 }
@@ -136,17 +149,13 @@ pub async fn recover_wallet(
     #[wasm_bindgen(unchecked_param_type = "WalletBackupConfig")] config: JsValue,
 ) -> core::result::Result<JsValue, JsValue> {
     let run = async {
-        let adapters = Adapters::from_config(&config)?;
         let cipher_text = cipher_text
             .as_string()
             .ok_or_else(|| Failure::type_error(Error::InvalidArgument("cipherText must be a string")))?;
-        let method = Method::from_js(parse_method_id(&method)?, &config)?;
-        let progress = progress_from(on_progress)?;
-        let _busy = BusyGuard::acquire(&adapters.keychain)?;
-        let cause = LastCause::default();
-        let keychain = JsKeychain { obj: adapters.keychain, cause: &cause };
-        let custodian = JsCustodian { obj: adapters.custodian, cause: &cause };
-        flow::recover(&cipher_text, &keychain, &custodian, &method, &progress).await.map_err(|e| cause.failure_for(e))
+        let call = Call::prepare(&method, on_progress, &config)?;
+        flow::recover(&cipher_text, &call.keychain(), &call.custodian(), &call.method, &call.progress)
+            .await
+            .map_err(|e| call.cause.failure_for(e))
     };
     run.await.map(|()| JsValue::UNDEFINED).map_err(Failure::into_js)
 }

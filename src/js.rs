@@ -4,6 +4,7 @@ use js_sys::{Function, Promise, Reflect};
 use wallet_backup_core::Error;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
+use zeroize::Zeroizing;
 
 use crate::errors::{Failure, Result};
 
@@ -17,6 +18,22 @@ pub fn get(obj: &JsValue, name: &str, wrap: Error) -> Result<JsValue> {
         return Err(Failure::type_error(wrap));
     }
     Reflect::get(obj, &JsValue::from_str(name)).map_err(|e| Failure::from(wrap).with_cause(e))
+}
+
+/// A JS string as Rust UTF-8, or `Err(())` if it holds a lone surrogate
+/// (which the conversion would silently replace with U+FFFD); `None` if
+/// `v` is not a string.
+///
+/// Only a string that comes out containing U+FFFD is compared back with
+/// the original, so the common case costs nothing extra.
+pub fn exact_string(v: &JsValue) -> Option<core::result::Result<Zeroizing<String>, ()>> {
+    let s = Zeroizing::new(v.as_string()?);
+    // U+FFFD in UTF-8 (a plain byte scan: `str::contains` pulls in KBs of searcher code).
+    let has_replacement = s.as_bytes().windows(3).any(|w| w == [0xEF, 0xBF, 0xBD]);
+    if has_replacement && JsValue::from_str(&s) != *v {
+        return Some(Err(()));
+    }
+    Some(Ok(s))
 }
 
 /// True for `undefined` and `null`.

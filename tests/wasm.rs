@@ -173,4 +173,16 @@ async fn lone_surrogates_are_refused_not_altered() {
     Reflect::set(&prop(&config, "passwordStorage"), &"password".into(), &lone).unwrap();
     let err = backup_wallet("password".into(), JsValue::NULL, config).await.unwrap_err();
     assert_eq!(code_of(&err), "INVALID_ARGUMENT");
+
+    // A real U+FFFD is fine, in shares and in passwords.
+    let shares = "{\"share\":\"\u{FFFD}x\"}";
+    let keychain = memory_keychain(&shares.into());
+    let custodian = memory_custodian(&JsValue::NULL);
+    let text =
+        backup_wallet("password".into(), JsValue::NULL, call_config(&keychain, &custodian, "\u{FFFD}")).await.unwrap();
+    Reflect::set(&keychain, &"shares".into(), &JsValue::NULL).unwrap();
+    recover_wallet(text, "password".into(), JsValue::NULL, call_config(&keychain, &custodian, "\u{FFFD}"))
+        .await
+        .unwrap();
+    assert_eq!(prop(&keychain, "shares").as_string().as_deref(), Some(shares));
 }

@@ -14,7 +14,7 @@ use wasm_bindgen::{JsCast, JsValue};
 use zeroize::Zeroizing;
 
 use crate::errors::{Failure, Result};
-use crate::js::{get, is_absent};
+use crate::js::{exact_string, get, is_absent};
 
 const BAD_CONFIG: Error = Error::InvalidArgument("config.passwordStorage must be an object");
 
@@ -31,11 +31,13 @@ pub fn from_config(config: &JsValue) -> Result<PasswordMethod> {
     let password: JsString = password
         .dyn_into()
         .map_err(|_| Failure::type_error(Error::InvalidArgument("passwordStorage.password must be a string")))?;
-    if !password.is_valid_utf16() {
-        return Err(Error::InvalidArgument("passwordStorage.password is not valid Unicode (lone surrogate)").into());
-    }
-    let normalized = password.normalize("NFC");
-    let bytes = Zeroizing::new(String::from(normalized).into_bytes());
+    let normalized = match exact_string(&password.normalize("NFC")) {
+        Some(Ok(s)) => s,
+        _ => {
+            return Err(Error::InvalidArgument("passwordStorage.password is not valid Unicode (lone surrogate)").into())
+        }
+    };
+    let bytes = Zeroizing::new(normalized.as_bytes().to_vec());
 
     let kdf = read_kdf(&get(&storage, "kdf", BAD_CONFIG)?)?;
     Ok(PasswordMethod::with_kdf(bytes, kdf)?)
