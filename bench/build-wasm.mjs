@@ -1,55 +1,64 @@
 // Builds the bench-only wasm (cargo feature `bench`: benchArgon2id,
-// benchAesGcmSeal/Open) into bench/out/wasm/{simd,mvp}/ with the same
-// RUSTFLAGS, wasm-bindgen flags and wasm-opt flags as scripts/build.mjs, so
-// the primitives run exactly as optimised as in pkg/. Never touches pkg/.
+// benchAesGcmSeal/Open) into bench/out/wasm/<variant>/ with the toolchain
+// settings of scripts/wasm-toolchain.mjs, the module that also builds pkg/.
+// Never touches pkg/.
+//
+//   baseline  exactly the settings of the shipped build (pkg/), plus the feature.
+//   simd      the same with +simd128 (rustc and wasm-opt). NOT shipped: kept so
+//             the benchmark shows the measurement that dropped it (Argon2id runs
+//             slower with it in V8).
+//
+// wasm-bindgen's `web` target (ES module glue, loadable from bytes) serves both
+// Node.js and Chromium; it is not minified (the glue's size is not measured here).
 //
 // Usage: node bench/build-wasm.mjs   (bench/run.mjs calls buildBenchWasm())
 import { execFileSync } from 'node:child_process'
-import { mkdirSync, readFileSync, rmSync, renameSync } from 'node:fs'
-import { dirname, join } from 'node:path'
-import { fileURLToPath, pathToFileURL } from 'node:url'
+import { mkdirSync, renameSync, rmSync } from 'node:fs'
+import { join } from 'node:path'
+import { pathToFileURL } from 'node:url'
 
-export const root = join(dirname(fileURLToPath(import.meta.url)), '..')
+import { bindgen, cargoBuildWasm, root, wasmOpt } from '../scripts/wasm-toolchain.mjs'
+
+export { root }
 export const benchWasmDir = join(root, 'bench', 'out', 'wasm')
 
-// Must match scripts/build.mjs.
-const WASM_FEATURES = [
-  '--enable-bulk-memory', '--enable-mutable-globals', '--enable-nontrapping-float-to-int',
-  '--enable-sign-ext', '--enable-reference-types', '--enable-multivalue',
-]
-
-function run(cmd, args, env = {}) {
-  execFileSync(cmd, args, { cwd: root, stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, ...env } })
+/** Variant → options of the shared toolchain functions. */
+export const VARIANTS = {
+  baseline: { simd: false },
+  simd: { simd: true },
 }
 
-/** Checks that scripts/build.mjs still uses the flags copied above; warns otherwise. */
-function checkFlagsInSync() {
-  const build = readFileSync(join(root, 'scripts', 'build.mjs'), 'utf8')
-  const missing = [...WASM_FEATURES, "'-O3'", '--remove-name-section'].filter((f) => !build.includes(f.replace(/'/g, '')))
-  if (missing.length) console.warn(`bench: scripts/build.mjs no longer uses ${missing.join(', ')}; bench wasm flags may differ from pkg/`)
+/**
+ * Number of SIMD instructions (v128.*, i64x2.*, …) in a wasm file, from
+ * binaryen's disassembler. The build checks it, so the `simd` variant cannot
+ * silently lose +simd128 (as when CARGO_ENCODED_RUSTFLAGS overrode RUSTFLAGS)
+ * and the baseline cannot gain it.
+ */
+export function simdInstructionCount(wasmPath) {
+  const text = execFileSync(join(root, 'node_modules', '.bin', 'wasm-dis'), [wasmPath], { encoding: 'utf8', maxBuffer: 256 << 20 })
+  return text.match(/\((?:v128|[if](?:8x16|16x8|32x4|64x2))\.[a-z0-9_]+/g)?.length ?? 0
 }
 
 export function buildBenchWasm({ log = console.error } = {}) {
-  checkFlagsInSync()
   const out = {}
-  for (const variant of ['simd', 'mvp']) {
-    const targetDir = join(root, 'target', `bench-wasm-${variant}`)
+  for (const [variant, { simd }] of Object.entries(VARIANTS)) {
     log(`bench: cargo build (feature bench, ${variant})`)
-    run('cargo', ['build', '--release', '--target', 'wasm32-unknown-unknown', '-p', 'wallet-backup', '--features', 'bench', '--target-dir', targetDir],
-      { RUSTFLAGS: variant === 'simd' ? '-C target-feature=+simd128' : '', CARGO_ENCODED_RUSTFLAGS: '' })
-    const wasm = join(targetDir, 'wasm32-unknown-unknown', 'release', 'wallet_backup.wasm')
+    const wasm = cargoBuildWasm({ targetDir: join(root, 'target', `bench-wasm-${variant}`), features: ['bench'], simd })
     const dir = join(benchWasmDir, variant)
     const tmp = join(benchWasmDir, `${variant}.bindgen`)
-    rmSync(tmp, { recursive: true, force: true })
-    run('wasm-bindgen', ['--target', 'web', '--remove-name-section', '--remove-producers-section', '--out-dir', tmp, wasm])
+    bindgen(wasm, 'web', tmp)
     rmSync(dir, { recursive: true, force: true })
     mkdirSync(dir, { recursive: true })
-    const flags = [...WASM_FEATURES, ...(variant === 'simd' ? ['--enable-simd'] : [])]
-    run(join(root, 'node_modules', '.bin', 'wasm-opt'), ['-O3', '--strip-debug', '--strip-producers', ...flags, join(tmp, 'wallet_backup_bg.wasm'), '-o', join(dir, 'wallet_backup_bg.wasm')])
+    wasmOpt(join(tmp, 'wallet_backup_bg.wasm'), join(dir, 'wallet_backup_bg.wasm'), { simd })
     renameSync(join(tmp, 'wallet_backup.js'), join(dir, 'wallet_backup.js'))
     rmSync(tmp, { recursive: true, force: true })
+    const n = simdInstructionCount(join(dir, 'wallet_backup_bg.wasm'))
+    if (simd ? n === 0 : n > 0) throw new Error(`bench wasm ${variant}: ${n} SIMD instructions, expected ${simd ? 'some' : 'none'}`)
+    log(`bench: ${variant}: ${n} SIMD instructions`)
     out[variant] = dir
   }
+  // Leftover of the former layout (bench/out/wasm/mvp), so nothing stale is served.
+  rmSync(join(benchWasmDir, 'mvp'), { recursive: true, force: true })
   return out
 }
 

@@ -14,7 +14,7 @@ for (const [name, { gluePath, wasmPath }] of Object.entries(cfg.benchWasm)) {
   await m.default({ module_or_path: readFileSync(wasmPath) })
   wasm[name] = m
 }
-const { Portal, simdSupported } = await import(pathToFileURL(cfg.nodeEntryPath).href)
+const { Portal } = await import(pathToFileURL(cfg.nodeEntryPath).href)
 const native = startNative(cfg.nativeBin)
 let out
 try {
@@ -22,5 +22,4 @@ try {
 } finally {
   await native.close()
 }
-out.simdSupported = simdSupported
 process.stdout.write(JSON.stringify(out) + '\n')

@@ -51,11 +51,10 @@ export async function runBrowserSuite(cfg) {
     wasm[name] = m
   }
   const { argon2id } = await import(cfg.hashWasmUrl)
-  const { Portal, simdSupported } = await import(cfg.webEntryUrl)
+  const { Portal } = await import(cfg.webEntryUrl)
   // benchNative: exposed by run.mjs (page.exposeFunction), forwards to the native bench process.
   const native = typeof globalThis.benchNative === 'function' ? (line) => globalThis.benchNative(line) : undefined
   const out = await runSuite({ wasm, hashWasmArgon2id: argon2id, Portal, subtle: crypto.subtle, native }, cfg)
-  out.simdSupported = simdSupported
   out.crossOriginIsolated = globalThis.crossOriginIsolated === true
   return out
 }

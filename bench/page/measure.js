@@ -44,11 +44,28 @@ export function plaintext(n) {
 }
 
 /**
+ * A Williams design: orders of 0..n-1 in which every index takes every
+ * position equally often and directly follows every other index equally
+ * often (n orders for even n, 2n for odd n).
+ */
+export function balancedOrders(n) {
+  const first = [0]
+  for (let lo = 1, hi = n - 1; first.length < n; ) first.push(first.length % 2 ? lo++ : hi--)
+  const orders = first.map((_, shift) => first.map((x) => (x + shift) % n))
+  return n % 2 ? [...orders, ...orders.map((o) => [...o].reverse())] : orders
+}
+
+/**
  * Argon2id: every implementation derives from the same password/salt/params.
  * impls: [{ name, derive: async (password, salt) => Uint8Array(32) | { key, ms } }]
  * ({ key, ms }: the implementation timed itself — the native process).
  * Warm-up runs first, then rounds in which each implementation runs once
- * (interleaved, so slow drift of the machine hits all of them alike).
+ * (interleaved, so slow drift of the machine hits all of them alike). The
+ * order changes from round to round (balancedOrders): over every
+ * orders.length rounds, each implementation runs once in each position and
+ * once right after each other one, so neither the position in a round nor
+ * the predecessor (hash-wasm's garbage, the native process's fresh 19 MiB)
+ * favours one of them.
  */
 export async function argon2Suite({ impls, password, salt, runs, warmup }) {
   const out = {}
@@ -57,8 +74,10 @@ export async function argon2Suite({ impls, password, salt, runs, warmup }) {
     for (let i = 0; i < warmup; i++) key = await impl.derive(password, salt)
     out[impl.name] = { outputHex: hex(key.key ?? key), samples: [] }
   }
+  const orders = balancedOrders(impls.length)
   for (let r = 0; r < runs; r++) {
-    for (const impl of impls) {
+    for (const i of orders[r % orders.length]) {
+      const impl = impls[i]
       const t0 = now()
       const key = await impl.derive(password, salt)
       const t1 = now()
@@ -71,8 +90,9 @@ export async function argon2Suite({ impls, password, salt, runs, warmup }) {
 }
 
 /**
- * AES-256-GCM per-operation time. impls: [{ name, seal(pt), open(ct), async? }]
- * (async: the ops return Promises; key and nonce are bound by the caller),
+ * AES-256-GCM per-operation time. impls: [{ name, seal(pt), open(ct), async?, checkOnly? }]
+ * (async: the ops return Promises; key and nonce are bound by the caller;
+ * checkOnly: ciphertext and round trip recorded for the cross-checks, not timed),
  * or [{ name, external: { ciphertext(n), batch(op, n, iters) -> ms } }] for
  * an implementation that runs and times its batches itself (native).
  * For each size and operation: calibrate a batch size of ≈ batchMs, then
@@ -100,6 +120,7 @@ export async function aesSuite({ impls, sizes, batches, batchMs }) {
     for (const op of ['seal', 'open']) {
       const plans = []
       for (const impl of impls) {
+        if (impl.checkOnly) continue
         const input = op === 'seal' ? pt : cts[impl.name]
         const f = impl.external ? op : impl[op]
         const batch = impl.external ? (o, _input, iters) => impl.external.batch(o, n, iters) : impl.async ? asyncBatch : syncBatch
@@ -191,10 +212,15 @@ export async function portalSuite({ Portal, runs, warmup, password }) {
   return { backup: summary(backup), recover: summary(recover), recoveredOk, cipherTextLength }
 }
 
+/** Result name of a bench wasm variant: `baseline` (the settings of pkg/) is "wasm". */
+export const wasmImplName = (variant) => (variant === 'baseline' ? 'wasm' : `wasm-${variant}`)
+
 /**
  * The whole in-engine suite. env supplies the modules, so Node.js and the
  * browser run identical code:
- *   env.wasm = { simd, mvp }  (bench-feature glue modules, already initialised)
+ *   env.wasm = { baseline, simd }  (bench-feature glue modules, already
+ *     initialised; see bench/build-wasm.mjs). Argon2id times both; AES-GCM
+ *     times the baseline (shipped settings) and only cross-checks the others.
  *   env.hashWasmArgon2id, env.Portal, env.subtle
  *   env.native: async (requestLine) => reply, the native bench process
  *     (bench/native-client.mjs), run interleaved with the wasm runs
@@ -211,8 +237,8 @@ export async function runSuite(env, cfg) {
   out.portal = await portalSuite({ Portal: env.Portal, runs: cfg.portalRuns, warmup: cfg.portalWarmup, password: cfg.portalPassword })
 
   const impls = [
-    ...Object.entries(env.wasm).map(([name, m]) => ({
-      name: `wasm-${name}`,
+    ...Object.entries(env.wasm).map(([variant, m]) => ({
+      name: wasmImplName(variant),
       derive: async (pw, s) => m.benchArgon2id(pw, s, memoryKiB, iterations, parallelism),
     })),
     {
@@ -233,8 +259,9 @@ export async function runSuite(env, cfg) {
 
   const web = await webCryptoAes(env.subtle, key, nonce)
   const aesImpls = [
-    ...Object.entries(env.wasm).map(([name, m]) => ({
-      name: `wasm-${name}`,
+    ...Object.entries(env.wasm).map(([variant, m]) => ({
+      name: wasmImplName(variant),
+      checkOnly: variant !== 'baseline',
       seal: (pt) => m.benchAesGcmSeal(key, nonce, pt),
       open: (ct) => m.benchAesGcmOpen(key, nonce, ct),
     })),
