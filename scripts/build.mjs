@@ -28,8 +28,10 @@ run(esbuild, [join(gen, 'web', 'wallet_backup.js'), '--minify', '--format=esm', 
 optimize(join(gen, 'web', 'wallet_backup_bg.wasm'), join(pkg, 'web', 'wallet_backup_bg.wasm'))
 cpSync(join(root, 'js', 'web-entry.js'), join(pkg, 'web', 'index.js'))
 
-// Node.js: CommonJS glue loading the same wasm, and CJS + ESM entries over it.
-cpSync(join(gen, 'node', 'wallet_backup.js'), join(pkg, 'node', 'wallet_backup.js'))
+// Node.js: CommonJS glue (minified like the browser's) loading the same
+// wasm, and CJS + ESM entries over it.
+run(esbuild, [join(gen, 'node', 'wallet_backup.js'), '--minify', '--format=cjs', '--platform=node', '--log-level=warning',
+  `--outfile=${join(pkg, 'node', 'wallet_backup.js')}`])
 optimize(join(gen, 'node', 'wallet_backup_bg.wasm'), join(pkg, 'node', 'wallet_backup_bg.wasm'))
 cpSync(join(root, 'js', 'node-entry.cjs'), join(pkg, 'node', 'index.cjs'))
 cpSync(join(root, 'js', 'node-entry.mjs'), join(pkg, 'node', 'index.mjs'))
