@@ -1,14 +1,16 @@
 // The test command (`npm test`): every suite, in order, with one summary.
 //
 //   1. cargo fmt --check and clippy (native and wasm32), warnings are errors
-//   2. native cargo tests of the workspace (core: unit, vectors, flows, properties)
+//   2. native cargo tests of the workspace (core: unit, vectors, flows,
+//      properties; the backup service on SQLite), then the service's API
+//      suite again on a throwaway PostgreSQL server (scripts/pg-test-server.sh)
 //   3. wasm-bindgen tests of the exports in Node.js, then in headless Chromium
 //   4. npm run build (pkg/), then the JS suites against pkg/: API and errors,
 //      cross-implementation decoder, packed-tarball consumers (ESM, CJS,
 //      TypeScript), and the demo page end to end in Chromium
 //
 // Ends with "total: N passed, M failed" and exits non-zero on any failure.
-import { spawn } from 'node:child_process'
+import { execFileSync, spawn } from 'node:child_process'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
@@ -50,7 +52,18 @@ const wasmEnv = { CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER: 'wasm-bindgen-test
 await run('rustfmt', 'cargo', ['fmt', '--all', '--check'])
 await run('clippy (native)', 'cargo', ['clippy', '--workspace', '--all-targets', '--', '-D', 'warnings'])
 await run('clippy (wasm32)', 'cargo', ['clippy', '--target', 'wasm32-unknown-unknown', '-p', 'wallet-backup', '--all-targets', '--', '-D', 'warnings'])
-count(await run('native tests', 'cargo', ['test', '--workspace']))
+count(await run('native tests (service on SQLite)', 'cargo', ['test', '--workspace']))
+{
+  // The service's API suite again, against a real PostgreSQL server on loopback.
+  const pg = join(root, 'scripts', 'pg-test-server.sh')
+  const url = execFileSync('bash', [pg, 'start'], { cwd: root, encoding: 'utf8' }).trim()
+  try {
+    count(await run('service API tests on PostgreSQL', 'cargo', ['test', '-p', 'wallet-backup-service', '--test', 'api'],
+      { WALLET_BACKUP_TEST_POSTGRES: url }))
+  } finally {
+    execFileSync('bash', [pg, 'stop'], { cwd: root })
+  }
+}
 count(await run('wasm tests in Node.js', 'cargo', wasmTest, wasmEnv))
 count(await run('wasm tests in headless Chromium', 'cargo', wasmTest, {
   ...wasmEnv,

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Starts (or stops) a throwaway PostgreSQL server on loopback for the
+# service's tests: a fresh cluster in a temp dir, trust auth on 127.0.0.1,
+# port $PGPORT (default 54329). Prints the server URL (no database name).
+#   scripts/pg-test-server.sh start | stop
+set -euo pipefail
+PGPORT="${PGPORT:-54329}"
+PGDATA="${PGDATA_DIR:-/tmp/wallet-backup-pg-$PGPORT}"
+BIN="$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)"
+as_pg() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+
+case "${1:-start}" in
+  start)
+    if ! as_pg "$BIN/pg_ctl" -D "$PGDATA" status >/dev/null 2>&1; then
+      rm -rf "$PGDATA"; mkdir -p "$PGDATA"
+      [ "$(id -u)" -eq 0 ] && chown postgres:postgres "$PGDATA"
+      as_pg "$BIN/initdb" -D "$PGDATA" -U postgres --auth=trust -E UTF8 >/dev/null
+      as_pg "$BIN/pg_ctl" -D "$PGDATA" -l "$PGDATA/server.log" -w \
+        -o "-h 127.0.0.1 -p $PGPORT -k $PGDATA -c fsync=on -c synchronous_commit=on" start >/dev/null
+    fi
+    # The server URL, no database name: each test creates its own database.
+    echo "postgres://postgres@127.0.0.1:$PGPORT"
+    ;;
+  stop)
+    as_pg "$BIN/pg_ctl" -D "$PGDATA" -m fast stop >/dev/null 2>&1 || true
+    rm -rf "$PGDATA"
+    ;;
+  *) echo "usage: $0 start|stop" >&2; exit 2 ;;
+esac

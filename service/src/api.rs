@@ -1,0 +1,475 @@
+//! The HTTP API: router, authentication, request validation, handlers and
+//! the request log.
+//!
+//! Every `/api` route needs `Authorization: Bearer <key>`; authentication
+//! runs before the path and the body are looked at, so a caller without a
+//! key learns nothing but 401. Every query is scoped to the caller's client:
+//! another client's pair id answers exactly like an unknown id (404).
+//!
+//! Request bodies are JSON with camelCase fields; unknown fields are
+//! rejected (`INVALID_REQUEST`), never ignored, so a misspelt field cannot
+//! silently fall back to a default.
+
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
+
+use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, MatchedPath, Path, Request, State};
+use axum::http::request::Parts;
+use axum::http::{header, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get, post, put};
+use axum::{Json, Router};
+use base64ct::{Base64UrlUnpadded, Encoding};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::services::ServeDir;
+use zeroize::Zeroizing;
+
+use crate::apikey;
+use crate::error::{codes, ApiError, ErrorCode};
+use crate::kms::Kms;
+use crate::model::{BackupMethod, Client, PairStatus};
+use crate::ratelimit::RateLimiter;
+use crate::seal;
+use crate::store::{CreatePairError, Pair, Store, Transition};
+use crate::util::{is_hex, rfc3339};
+
+/// Largest accepted `cipherText`, in bytes (2 MiB).
+pub const MAX_CIPHER_TEXT: usize = 2 * 1024 * 1024;
+/// Largest accepted `custodianShare`, in bytes (1 MiB).
+pub const MAX_CUSTODIAN_SHARE: usize = 1024 * 1024;
+/// Largest accepted request body: a maximal cipherText plus room for the JSON around it.
+pub const BODY_LIMIT: usize = MAX_CIPHER_TEXT + 64 * 1024;
+
+/// What every handler shares.
+pub struct AppState {
+    /// The database.
+    pub store: Store,
+    /// The KMS sealing custodian shares.
+    pub kms: Arc<dyn Kms>,
+    /// Per-key rate limit.
+    pub limiter: RateLimiter,
+}
+
+/// Directories of static files served beside the API (the demo page).
+#[derive(Debug, Clone)]
+pub struct Statics {
+    /// Served at `/`.
+    pub www: std::path::PathBuf,
+    /// Served at `/pkg/`, if given.
+    pub pkg: Option<std::path::PathBuf>,
+}
+
+/// Builds the service's router.
+pub fn router(state: Arc<AppState>, statics: Option<Statics>) -> Router {
+    let api = Router::new()
+        .route("/api/v3/clients/me", get(get_me))
+        .route("/api/v3/clients/me/wallet", get(get_wallet))
+        .route("/api/v3/clients/me/backup-share-pairs", post(create_pair))
+        .route("/api/v3/clients/me/backup-share-pairs/{id}/cipher-text", put(put_cipher_text))
+        .route("/api/v3/clients/me/backup-share-pairs/{id}/confirm", post(confirm_pair))
+        .route("/api/v3/clients/me/backup-share-pairs/{id}/custodian-share", get(get_custodian_share))
+        .route("/api/v3/clients/me/backups/{method}", get(get_latest_backup))
+        .route("/api/v2/clients/me/wallet/stored-client-backup-share", put(put_stored_client_backup_share))
+        .route("/api/{*rest}", any(not_found))
+        .method_not_allowed_fallback(method_not_allowed);
+    let app = match statics {
+        Some(statics) => {
+            let app = match statics.pkg {
+                Some(pkg) => api.nest_service("/pkg", ServeDir::new(pkg)),
+                None => api,
+            };
+            app.fallback_service(ServeDir::new(statics.www))
+        }
+        None => api.fallback(not_found),
+    };
+    app.layer(middleware::from_fn(log_request))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| {
+            ApiError::internal(&"request handler panicked").into_response()
+        }))
+        .with_state(state)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::route_not_found()
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::method_not_allowed()
+}
+
+// ---------------------------------------------------------------- logging
+
+/// Filled in by authentication, read by the request log.
+#[derive(Clone, Default)]
+struct ClientSlot(Arc<OnceLock<String>>);
+
+/// Logs one line per request: method, route template (never the raw path),
+/// status, error code, latency, client id. Never headers, keys or bodies.
+async fn log_request(mut request: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let method = request.method().clone();
+    let route = request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned());
+    let slot = ClientSlot::default();
+    request.extensions_mut().insert(slot.clone());
+    let response = next.run(request).await;
+    let status = response.status().as_u16();
+    let code = response.extensions().get::<ErrorCode>().map(|c| c.0);
+    let client = slot.0.get().map_or("-", String::as_str);
+    tracing::info!(
+        target: "wallet_backup_service::request",
+        %method,
+        route = %route.as_deref().unwrap_or("<unmatched>"),
+        status,
+        code,
+        latency_ms = start.elapsed().as_secs_f64() * 1000.0,
+        %client,
+        "request"
+    );
+    response
+}
+
+// ---------------------------------------------------------------- extractors
+
+/// The authenticated caller. Extracting it checks the API key and takes a
+/// rate-limit token.
+pub struct Caller(pub Client);
+
+impl FromRequestParts<Arc<AppState>> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self, ApiError> {
+        let header = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+        let key = header.and_then(apikey::from_authorization).ok_or_else(ApiError::unauthorized)?;
+        let key_hash = apikey::hash(key);
+        let client = state
+            .store
+            .client_by_key_hash(&key_hash)
+            .await
+            .map_err(|e| ApiError::internal(&e))?
+            .ok_or_else(ApiError::unauthorized)?;
+        if let Some(slot) = parts.extensions.get::<ClientSlot>() {
+            let _ = slot.0.set(client.id.clone());
+        }
+        state.limiter.check(&key_hash).map_err(|wait| ApiError::rate_limited(wait.as_secs_f64().ceil() as u64))?;
+        Ok(Self(client))
+    }
+}
+
+/// `Json<T>` whose rejections are [`ApiError`]s.
+pub struct ApiJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        match Json::<T>::from_request(request, state).await {
+            Ok(Json(value)) => Ok(Self(value)),
+            Err(rejection) => Err(rejection.into()),
+        }
+    }
+}
+
+// ---------------------------------------------------------------- shapes
+
+/// `GET /api/v3/clients/me`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct MeResponse {
+    id: String,
+    name: String,
+    managed_backups: bool,
+}
+
+/// A pair as the API shows it.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PairResponse {
+    id: String,
+    backup_method: BackupMethod,
+    backup_id: String,
+    status: PairStatus,
+    created_at: String,
+    updated_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    completed_at: Option<String>,
+}
+
+impl From<&Pair> for PairResponse {
+    fn from(p: &Pair) -> Self {
+        Self {
+            id: p.id.clone(),
+            backup_method: p.backup_method,
+            backup_id: p.backup_id.clone(),
+            status: p.status,
+            created_at: rfc3339(p.created_at),
+            updated_at: rfc3339(p.updated_at),
+            completed_at: p.completed_at.map(rfc3339),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct CreatePairRequest {
+    backup_method: BackupMethod,
+    backup_id: String,
+    custodian_share: Zeroizing<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct CipherTextRequest {
+    cipher_text: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CustodianShareResponse {
+    custodian_share: Zeroizing<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct BackupResponse {
+    id: String,
+    backup_method: BackupMethod,
+    backup_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cipher_text: Option<String>,
+    created_at: String,
+    completed_at: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct StoredRequest {
+    backup_method: BackupMethod,
+    success: bool,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct WalletResponse {
+    is_backed_up: bool,
+    is_recoverable: bool,
+    available_recovery_methods: Vec<BackupMethod>,
+}
+
+// ---------------------------------------------------------------- validation
+
+/// A pair id from the path: ours are 32 lower-case hex characters; anything
+/// else cannot exist, so it is "not found" without asking the database.
+fn pair_id(id: &str) -> Result<&str, ApiError> {
+    if is_hex(id, 32) && !id.bytes().any(|b| b.is_ascii_uppercase()) {
+        Ok(id)
+    } else {
+        Err(ApiError::pair_not_found())
+    }
+}
+
+fn invalid_cipher_text(message: &'static str) -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, codes::INVALID_CIPHERTEXT, message)
+}
+
+/// Checks that `text` is a `wbk1.` envelope (FORMAT.md §3) of this pair:
+/// canonical base64url, magic `wbk`, version 1, the pair's method byte and
+/// backup id. The rest (checksum, AEAD) is the client's to verify: the
+/// service cannot open the envelope and does not need to.
+fn check_cipher_text(text: &str, pair: &Pair) -> Result<(), ApiError> {
+    if text.len() > MAX_CIPHER_TEXT {
+        return Err(ApiError::invalid(format!("cipherText is longer than {MAX_CIPHER_TEXT} bytes")));
+    }
+    let body = text.strip_prefix("wbk1.").ok_or_else(|| invalid_cipher_text("cipherText must start with `wbk1.`"))?;
+    let bytes = Base64UrlUnpadded::decode_vec(body)
+        .map_err(|_| invalid_cipher_text("cipherText is not canonical unpadded base64url after `wbk1.`"))?;
+    if bytes.len() < 21 || &bytes[..4] != b"wbk\x01" {
+        return Err(invalid_cipher_text("cipherText is not a version-1 wallet-backup envelope"));
+    }
+    if bytes[4] != pair.backup_method.envelope_byte() {
+        return Err(invalid_cipher_text("cipherText was made with another backup method than the pair's"));
+    }
+    if hex::encode(&bytes[5..21]) != pair.backup_id {
+        return Err(invalid_cipher_text("cipherText belongs to another backup than the pair's backupId"));
+    }
+    Ok(())
+}
+
+fn transition_response(
+    outcome: Transition,
+    conflict: impl FnOnce(&Pair) -> ApiError,
+) -> Result<Json<PairResponse>, ApiError> {
+    match outcome {
+        Transition::Done(pair) => Ok(Json(PairResponse::from(&pair))),
+        Transition::NotFound => Err(ApiError::pair_not_found()),
+        Transition::Conflict(pair) => Err(conflict(&pair)),
+    }
+}
+
+fn wrong_state(pair: &Pair, what: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::CONFLICT,
+        codes::INVALID_PAIR_STATE,
+        format!("{what}: the pair is {}", pair.status.as_str()),
+    )
+}
+
+// ---------------------------------------------------------------- handlers
+
+async fn get_me(Caller(client): Caller) -> Json<MeResponse> {
+    Json(MeResponse { id: client.id, name: client.name, managed_backups: client.managed_backups })
+}
+
+async fn create_pair(
+    Caller(client): Caller,
+    State(state): State<Arc<AppState>>,
+    ApiJson(body): ApiJson<CreatePairRequest>,
+) -> Result<(StatusCode, Json<PairResponse>), ApiError> {
+    if !is_hex(&body.backup_id, 32) {
+        return Err(ApiError::invalid("backupId must be 32 hex characters (the envelope's 16-byte backup id)"));
+    }
+    let backup_id = body.backup_id.to_ascii_lowercase();
+    if body.custodian_share.is_empty() || body.custodian_share.len() > MAX_CUSTODIAN_SHARE {
+        return Err(ApiError::invalid(format!("custodianShare must be 1 to {MAX_CUSTODIAN_SHARE} bytes")));
+    }
+    let created = state
+        .store
+        .create_pair(state.kms.as_ref(), &client.id, body.backup_method, &backup_id, body.custodian_share.as_bytes())
+        .await
+        .map_err(|e: CreatePairError| ApiError::internal(&e))?;
+    match created {
+        Some(pair) => Ok((StatusCode::CREATED, Json(PairResponse::from(&pair)))),
+        None => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            codes::BACKUP_ID_EXISTS,
+            "this client already has a backup share pair with this backupId",
+        )),
+    }
+}
+
+async fn put_cipher_text(
+    Caller(client): Caller,
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<CipherTextRequest>,
+) -> Result<Json<PairResponse>, ApiError> {
+    let id = pair_id(&id)?;
+    if !client.managed_backups {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            codes::MANAGED_BACKUPS_DISABLED,
+            "managed backups are off for this client: the app keeps the cipherText and reports it \
+             with PUT /api/v2/clients/me/wallet/stored-client-backup-share",
+        ));
+    }
+    let pair = state.store.pair(&client.id, id).await.map_err(|e| ApiError::internal(&e))?;
+    let pair = pair.ok_or_else(ApiError::pair_not_found)?;
+    check_cipher_text(&body.cipher_text, &pair)?;
+    let outcome =
+        state.store.attach_cipher_text(&client.id, id, &body.cipher_text).await.map_err(|e| ApiError::internal(&e))?;
+    transition_response(outcome, |p| wrong_state(p, "the cipherText can no longer be changed"))
+}
+
+async fn confirm_pair(
+    Caller(client): Caller,
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> Result<Json<PairResponse>, ApiError> {
+    let id = pair_id(&id)?;
+    let outcome =
+        state.store.confirm(&client.id, id, client.managed_backups).await.map_err(|e| ApiError::internal(&e))?;
+    transition_response(outcome, |p| {
+        let need = if client.managed_backups {
+            "cannot confirm before the cipherText is stored (PUT …/cipher-text)"
+        } else {
+            "cannot confirm before the app reported the cipherText stored"
+        };
+        wrong_state(p, need)
+    })
+}
+
+async fn get_custodian_share(
+    Caller(client): Caller,
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> Result<Json<CustodianShareResponse>, ApiError> {
+    let id = pair_id(&id)?;
+    let pair = state.store.pair(&client.id, id).await.map_err(|e| ApiError::internal(&e))?;
+    let pair = pair.ok_or_else(ApiError::pair_not_found)?;
+    let aad = seal::associated_data(seal::PURPOSE_CUSTODIAN_SHARE, &client.id, &pair.id);
+    let plain = seal::open(state.kms.as_ref(), &pair.custodian_share, &aad).await.map_err(|e| {
+        tracing::error!(pair_id = %pair.id, error = %e, "custodian share does not open");
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            codes::CUSTODIAN_SHARE_UNAVAILABLE,
+            "the stored custodian share cannot be opened",
+        )
+    })?;
+    let text = std::str::from_utf8(&plain).map_err(|_| ApiError::internal(&"custodian share is not UTF-8"))?;
+    Ok(Json(CustodianShareResponse { custodian_share: Zeroizing::new(text.to_owned()) }))
+}
+
+async fn get_latest_backup(
+    Caller(client): Caller,
+    State(state): State<Arc<AppState>>,
+    Path(method): Path<String>,
+) -> Result<Json<BackupResponse>, ApiError> {
+    let method = BackupMethod::parse(&method).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            codes::INVALID_BACKUP_METHOD,
+            "backup method must be one of PASSWORD, PASSKEY, GDRIVE, ICLOUD, FIREBASE, CUSTOM",
+        )
+    })?;
+    let latest = state.store.latest_completed(&client.id, method).await.map_err(|e| ApiError::internal(&e))?;
+    let (pair, cipher_text) = latest.ok_or_else(|| {
+        ApiError::new(StatusCode::NOT_FOUND, codes::NO_BACKUP, "no completed backup with this method")
+    })?;
+    Ok(Json(BackupResponse {
+        id: pair.id,
+        backup_method: pair.backup_method,
+        backup_id: pair.backup_id,
+        cipher_text,
+        created_at: rfc3339(pair.created_at),
+        completed_at: pair.completed_at.map(rfc3339),
+    }))
+}
+
+async fn put_stored_client_backup_share(
+    Caller(client): Caller,
+    State(state): State<Arc<AppState>>,
+    ApiJson(body): ApiJson<StoredRequest>,
+) -> Result<Json<PairResponse>, ApiError> {
+    let pair = state
+        .store
+        .report_stored(&client.id, body.backup_method, body.success)
+        .await
+        .map_err(|e| ApiError::internal(&e))?
+        .ok_or_else(|| {
+            ApiError::new(StatusCode::NOT_FOUND, codes::NO_PENDING_BACKUP, "no pending backup with this method")
+        })?;
+    // Extension point (next step of issue 3): when the client's custodian
+    // storage is self-managed, a successful report is where the service
+    // delivers the custodian share to the operator's webhook (shared secret,
+    // timeout, bounded retries) and fails this request if delivery fails.
+    // Not built yet: every client's custodian share is kept by the service.
+    Ok(Json(PairResponse::from(&pair)))
+}
+
+async fn get_wallet(
+    Caller(client): Caller,
+    State(state): State<Arc<AppState>>,
+) -> Result<Json<WalletResponse>, ApiError> {
+    let methods = state.store.completed_methods(&client.id).await.map_err(|e| ApiError::internal(&e))?;
+    // A completed pair is recoverable by construction: its custodian share
+    // is held here and its cipherText is stored (by the service when
+    // managed, which `confirm` enforces; by the app, as it reported, when not).
+    Ok(Json(WalletResponse {
+        is_backed_up: !methods.is_empty(),
+        is_recoverable: !methods.is_empty(),
+        available_recovery_methods: methods,
+    }))
+}

@@ -1,0 +1,205 @@
+//! API errors: every 4xx and 5xx the service sends is
+//! `{ "error": { "code": "STABLE_CODE", "message": "…" } }`.
+//!
+//! Codes are part of the API (clients branch on them); messages are for
+//! people and may change. Messages never contain API keys, shares or
+//! cipherTexts. axum's own rejections (bad JSON, wrong content type, body too
+//! large, unknown route, wrong method, a panic) are mapped here too, so no
+//! response of the service has another error shape.
+
+use std::borrow::Cow;
+
+use axum::extract::rejection::{JsonRejection, PathRejection};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+/// The stable error codes of the API, one constant per code.
+pub mod codes {
+    /// No `Authorization: Bearer <key>`, or a key the service does not know.
+    pub const UNAUTHORIZED: &str = "UNAUTHORIZED";
+    /// The per-key request budget is spent; see `Retry-After`.
+    pub const RATE_LIMITED: &str = "RATE_LIMITED";
+    /// The body is not JSON (syntax error, truncated).
+    pub const MALFORMED_JSON: &str = "MALFORMED_JSON";
+    /// JSON of the wrong shape (unknown or missing field, wrong type) or a value out of bounds.
+    pub const INVALID_REQUEST: &str = "INVALID_REQUEST";
+    /// A `backupMethod` (body or path) that is not one of the upper-case method ids.
+    pub const INVALID_BACKUP_METHOD: &str = "INVALID_BACKUP_METHOD";
+    /// A cipherText that is not a `wbk1.` envelope, or one for another backup id or method.
+    pub const INVALID_CIPHERTEXT: &str = "INVALID_CIPHERTEXT";
+    /// A body without `Content-Type: application/json`.
+    pub const UNSUPPORTED_MEDIA_TYPE: &str = "UNSUPPORTED_MEDIA_TYPE";
+    /// A body larger than the service's limit.
+    pub const PAYLOAD_TOO_LARGE: &str = "PAYLOAD_TOO_LARGE";
+    /// No such route.
+    pub const NOT_FOUND: &str = "NOT_FOUND";
+    /// The route exists but not with this HTTP method.
+    pub const METHOD_NOT_ALLOWED: &str = "METHOD_NOT_ALLOWED";
+    /// No backup share pair with this id for this client (another client's pairs look the same).
+    pub const PAIR_NOT_FOUND: &str = "PAIR_NOT_FOUND";
+    /// No completed backup of this method for this client.
+    pub const NO_BACKUP: &str = "NO_BACKUP";
+    /// No pending backup of this method to report on.
+    pub const NO_PENDING_BACKUP: &str = "NO_PENDING_BACKUP";
+    /// The client already has a pair with this `backupId`.
+    pub const BACKUP_ID_EXISTS: &str = "BACKUP_ID_EXISTS";
+    /// The pair's status does not allow this step (e.g. confirming before the cipherText is stored).
+    pub const INVALID_PAIR_STATE: &str = "INVALID_PAIR_STATE";
+    /// Managed backups are off for this client, so the service does not keep cipherTexts.
+    pub const MANAGED_BACKUPS_DISABLED: &str = "MANAGED_BACKUPS_DISABLED";
+    /// A stored custodian share does not open (tampered data or a missing KMS key).
+    pub const CUSTODIAN_SHARE_UNAVAILABLE: &str = "CUSTODIAN_SHARE_UNAVAILABLE";
+    /// The service failed (database, KMS, a bug); details are in the service log only.
+    pub const INTERNAL_ERROR: &str = "INTERNAL_ERROR";
+}
+
+/// An error response: status, stable code, message.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: Cow<'static, str>,
+    retry_after_secs: Option<u64>,
+}
+
+/// The code of an error response, left in the response's extensions for the request log.
+#[derive(Debug, Clone, Copy)]
+pub struct ErrorCode(pub &'static str);
+
+#[derive(Serialize)]
+struct Body<'a> {
+    error: Inner<'a>,
+}
+
+#[derive(Serialize)]
+struct Inner<'a> {
+    code: &'a str,
+    message: &'a str,
+}
+
+impl ApiError {
+    /// An error with the given status, code (one of [`codes`]) and message.
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<Cow<'static, str>>) -> Self {
+        Self { status, code, message: message.into(), retry_after_secs: None }
+    }
+
+    /// 400 `INVALID_REQUEST`.
+    pub fn invalid(message: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, codes::INVALID_REQUEST, message)
+    }
+
+    /// 401 `UNAUTHORIZED`.
+    pub fn unauthorized() -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, codes::UNAUTHORIZED, "missing or unknown API key")
+    }
+
+    /// 429 `RATE_LIMITED` with a `Retry-After` of `secs` seconds.
+    pub fn rate_limited(secs: u64) -> Self {
+        let mut e = Self::new(StatusCode::TOO_MANY_REQUESTS, codes::RATE_LIMITED, "too many requests for this API key");
+        e.retry_after_secs = Some(secs.max(1));
+        e
+    }
+
+    /// 404 `PAIR_NOT_FOUND`.
+    pub fn pair_not_found() -> Self {
+        Self::new(StatusCode::NOT_FOUND, codes::PAIR_NOT_FOUND, "no backup share pair with this id")
+    }
+
+    /// 404 `NOT_FOUND` (no such route).
+    pub fn route_not_found() -> Self {
+        Self::new(StatusCode::NOT_FOUND, codes::NOT_FOUND, "no such route")
+    }
+
+    /// 405 `METHOD_NOT_ALLOWED`.
+    pub fn method_not_allowed() -> Self {
+        Self::new(StatusCode::METHOD_NOT_ALLOWED, codes::METHOD_NOT_ALLOWED, "method not allowed on this route")
+    }
+
+    /// 500 `INTERNAL_ERROR`. `cause` goes to the log (it must not hold secrets:
+    /// database, KMS and I/O errors do not), never to the client.
+    pub fn internal(cause: &dyn std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, "internal error");
+        Self::internal_opaque()
+    }
+
+    /// 500 `INTERNAL_ERROR` with nothing logged (the caller logged already).
+    pub fn internal_opaque() -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, codes::INTERNAL_ERROR, "internal error")
+    }
+
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// The stable code.
+    pub fn code(&self) -> &'static str {
+        self.code
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}: {}", self.status.as_u16(), self.code, self.message)
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = Body { error: Inner { code: self.code, message: &self.message } };
+        let mut response = (self.status, axum::Json(body)).into_response();
+        let headers = response.headers_mut();
+        if self.status == StatusCode::UNAUTHORIZED {
+            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if let Some(secs) = self.retry_after_secs {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        response.extensions_mut().insert(ErrorCode(self.code));
+        response
+    }
+}
+
+/// Longest rejection message passed on to the client.
+const MAX_MESSAGE: usize = 300;
+
+fn clip(mut s: String) -> String {
+    if s.len() > MAX_MESSAGE {
+        let mut end = MAX_MESSAGE;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        s.truncate(end);
+        s.push('…');
+    }
+    s
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(rejection: JsonRejection) -> Self {
+        match rejection {
+            JsonRejection::JsonDataError(e) => Self::invalid(clip(e.body_text())),
+            JsonRejection::JsonSyntaxError(e) => {
+                Self::new(StatusCode::BAD_REQUEST, codes::MALFORMED_JSON, clip(e.body_text()))
+            }
+            JsonRejection::MissingJsonContentType(_) => Self::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                codes::UNSUPPORTED_MEDIA_TYPE,
+                "expected `Content-Type: application/json`",
+            ),
+            other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                Self::new(StatusCode::PAYLOAD_TOO_LARGE, codes::PAYLOAD_TOO_LARGE, "request body too large")
+            }
+            other => Self::invalid(clip(other.body_text())),
+        }
+    }
+}
+
+impl From<PathRejection> for ApiError {
+    fn from(rejection: PathRejection) -> Self {
+        Self::invalid(clip(rejection.body_text()))
+    }
+}

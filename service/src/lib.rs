@@ -1,0 +1,185 @@
+//! wallet-backup-service: the backup service behind wallet-backup's managed
+//! backups.
+//!
+//! It keeps, per client, backup share pairs: the custodian backup share,
+//! sealed under a KMS-wrapped data key ([`seal`], [`kms`]), and (managed
+//! backups) the encrypted client backup share, the `cipherText`. A pair is
+//! `PENDING` until its client share is stored and it is confirmed; until
+//! then the previous completed pair stays the one recovery uses.
+//!
+//! The binary (`src/main.rs`) is a thin CLI over this library: [`start`]
+//! runs the HTTP service, [`open_backend`] gives the store and KMS to the
+//! operator commands. See `service/README.md` for the API.
+
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
+pub mod api;
+pub mod apikey;
+pub mod error;
+pub mod kms;
+pub mod model;
+pub mod ratelimit;
+pub mod seal;
+pub mod store;
+pub mod util;
+
+use std::net::SocketAddr;
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub use api::Statics;
+pub use kms::{Kms, LocalKms};
+pub use ratelimit::RateLimit;
+pub use store::Store;
+
+/// Name of the SQLite database file in the data directory.
+pub const DATABASE_FILE: &str = "wallet-backup.db";
+/// Name of the local KMS key file in the data directory.
+pub const KMS_FILE: &str = "kms-master-keys.json";
+
+/// Where the service keeps its state.
+#[derive(Debug, Clone)]
+pub struct Backend {
+    /// Directory for the SQLite file and the KMS key file; created (mode 0700) if missing.
+    pub data_dir: PathBuf,
+    /// `postgres://…` to use PostgreSQL instead of the SQLite file (or any sqlx `sqlite:` URL).
+    pub database_url: Option<String>,
+    /// The local KMS key file; default `<data_dir>/kms-master-keys.json`.
+    pub kms_file: Option<PathBuf>,
+}
+
+/// Settings of a running service.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    /// Address to listen on (port 0: any free port, see [`Running::addr`]).
+    pub listen: SocketAddr,
+    /// Database and KMS.
+    pub backend: Backend,
+    /// Static files served beside the API.
+    pub statics: Option<Statics>,
+    /// Per-key rate limit.
+    pub rate_limit: RateLimit,
+}
+
+/// Start-up failures.
+#[derive(Debug)]
+pub enum StartError {
+    /// The data directory or the listening socket.
+    Io(String),
+    /// The database.
+    Store(store::StoreError),
+    /// The KMS key file.
+    Kms(kms::KmsError),
+}
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Io(e) => f.write_str(e),
+            Self::Store(e) => write!(f, "{e}"),
+            Self::Kms(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for StartError {}
+
+/// Opens (creating on first start) the data directory, the database with
+/// its migrations applied, and the local KMS.
+pub async fn open_backend(backend: &Backend) -> Result<(Store, LocalKms), StartError> {
+    create_data_dir(&backend.data_dir)?;
+    let url = match &backend.database_url {
+        Some(url) => url.clone(),
+        None => store::sqlite_url(&backend.data_dir),
+    };
+    let kms_path = backend.kms_file.clone().unwrap_or_else(|| backend.data_dir.join(KMS_FILE));
+    let kms = LocalKms::open_or_create(&kms_path).map_err(StartError::Kms)?;
+    let store = Store::connect(&url).await.map_err(StartError::Store)?;
+    Ok((store, kms))
+}
+
+fn create_data_dir(dir: &Path) -> Result<(), StartError> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| StartError::Io(format!("cannot create data directory {}: {e}", dir.display())))
+}
+
+/// A service started by [`start`].
+pub struct Running {
+    addr: SocketAddr,
+    store: Store,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+impl Running {
+    /// The address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Its database.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Stops accepting connections, lets requests in flight finish, closes the database.
+    pub async fn shutdown(mut self) -> std::io::Result<()> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        self.wait().await
+    }
+
+    /// Waits until the server stops (after [`Running::shutdown`] or an error).
+    pub async fn wait(self) -> std::io::Result<()> {
+        let result = match self.task.await {
+            Ok(result) => result,
+            Err(e) => Err(std::io::Error::other(e)),
+        };
+        self.store.close().await;
+        result
+    }
+
+    /// Sends the stop signal without waiting.
+    pub fn signal_shutdown(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// Opens the backend and serves the API on `config.listen`.
+pub async fn start(config: ServeConfig) -> Result<Running, StartError> {
+    let (store, kms) = open_backend(&config.backend).await?;
+    let state = Arc::new(api::AppState {
+        store: store.clone(),
+        kms: Arc::new(kms),
+        limiter: ratelimit::RateLimiter::new(config.rate_limit),
+    });
+    let app = api::router(state, config.statics);
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| StartError::Io(format!("cannot listen on {}: {e}", config.listen)))?;
+    let addr = listener.local_addr().map_err(|e| StartError::Io(e.to_string()))?;
+    let (tx, rx) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = rx.await;
+            })
+            .await
+    });
+    tracing::info!(%addr, backend = ?store.backend(), "serving");
+    Ok(Running { addr, store, shutdown: Some(tx), task })
+}

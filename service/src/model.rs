@@ -1,0 +1,103 @@
+//! The service's vocabulary: backup methods, pair statuses, clients.
+
+use serde::{Deserialize, Serialize};
+
+/// A backup method, in the service's upper-case spelling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum BackupMethod {
+    /// Key derived from the user's password or PIN.
+    Password,
+    /// Key released by the passkey enclave.
+    Passkey,
+    /// Key in the user's Google Drive.
+    Gdrive,
+    /// Key in the user's iCloud.
+    Icloud,
+    /// Key released by the Firebase enclave.
+    Firebase,
+    /// Key kept by an app-provided adapter.
+    Custom,
+}
+
+impl BackupMethod {
+    /// Every method, in the order of their envelope method bytes.
+    pub const ALL: [Self; 6] =
+        [Self::Password, Self::Passkey, Self::Gdrive, Self::Icloud, Self::Firebase, Self::Custom];
+
+    /// The upper-case id (`PASSWORD`, `GDRIVE`, …), as stored and sent.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Password => "PASSWORD",
+            Self::Passkey => "PASSKEY",
+            Self::Gdrive => "GDRIVE",
+            Self::Icloud => "ICLOUD",
+            Self::Firebase => "FIREBASE",
+            Self::Custom => "CUSTOM",
+        }
+    }
+
+    /// Parses the upper-case id exactly.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|m| m.as_str() == s)
+    }
+
+    /// The method byte of a `wbk1.` envelope (FORMAT.md §3.3).
+    pub fn envelope_byte(self) -> u8 {
+        match self {
+            Self::Password => 1,
+            Self::Passkey => 2,
+            Self::Gdrive => 3,
+            Self::Icloud => 4,
+            Self::Firebase => 5,
+            Self::Custom => 6,
+        }
+    }
+}
+
+/// Where a backup share pair is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum PairStatus {
+    /// Created with its custodian share; the client share is not stored yet.
+    Pending,
+    /// The client backup share (cipherText) is stored: by the service
+    /// (managed) or, as the app reported, by the app (self-managed).
+    StoredClientBackupShare,
+    /// Confirmed: recovery may use this pair.
+    Completed,
+    /// The app reported that storing the client share failed.
+    Failed,
+}
+
+impl PairStatus {
+    /// The upper-case id, as stored and sent.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "PENDING",
+            Self::StoredClientBackupShare => "STORED_CLIENT_BACKUP_SHARE",
+            Self::Completed => "COMPLETED",
+            Self::Failed => "FAILED",
+        }
+    }
+
+    /// Parses the upper-case id exactly.
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Pending, Self::StoredClientBackupShare, Self::Completed, Self::Failed]
+            .into_iter()
+            .find(|m| m.as_str() == s)
+    }
+}
+
+/// A client of the service (one app user's wallet), as authenticated by its API key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Client {
+    /// Random id, 32 hex characters.
+    pub id: String,
+    /// Name given at creation.
+    pub name: String,
+    /// Whether the service keeps the client's cipherTexts (managed backups).
+    pub managed_backups: bool,
+    /// Creation time, µs since the epoch.
+    pub created_at: i64,
+}

@@ -1,0 +1,608 @@
+//! The database: one code path for SQLite and PostgreSQL through `sqlx::Any`.
+//!
+//! Every statement is portable SQL with `$n` placeholders (SQLite reads
+//! `$n` as the n-th parameter) and `RETURNING` (SQLite ≥ 3.35); columns are
+//! only TEXT and BIGINT, which both drivers map to `String` and `i64`.
+//! Migrations (`service/migrations/`) are embedded and run at start.
+//!
+//! Atomicity: every state change is a single statement (an `INSERT` of a
+//! whole pair with its sealed custodian share, or an `UPDATE … WHERE status
+//! = …` that checks and moves the status at once), or a transaction (a
+//! client with its key). A reader therefore never sees a half-written pair,
+//! and two racing requests cannot both move the same pair. Every query on
+//! pairs carries the client id in its `WHERE`: no statement can touch
+//! another client's rows.
+//!
+//! SQLite: the database file is created on first start, in WAL mode with
+//! `synchronous=FULL`, so a write acknowledged to a client survives the
+//! process being killed (and, with FULL, a power loss).
+
+use std::path::Path;
+use std::str::FromStr;
+
+use base64ct::{Base64UrlUnpadded, Encoding};
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, ConnectOptions, Row};
+
+use crate::apikey::ApiKey;
+use crate::kms::{Kms, WrappedKey};
+use crate::model::{BackupMethod, Client, PairStatus};
+use crate::seal::{self, Sealed};
+use crate::util::{now_micros, random_id};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// Which database is behind the pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// An embedded SQLite file.
+    Sqlite,
+    /// A PostgreSQL server.
+    Postgres,
+}
+
+/// Store failures.
+#[derive(Debug)]
+pub enum StoreError {
+    /// The database failed.
+    Db(sqlx::Error),
+    /// Migrations failed.
+    Migrate(sqlx::migrate::MigrateError),
+    /// Bad configuration (e.g. an unsupported database URL).
+    Config(String),
+    /// A stored value is not what the schema promises.
+    Corrupt(String),
+    /// The random source failed.
+    Random,
+}
+
+impl std::fmt::Display for StoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Db(e) => write!(f, "database: {e}"),
+            Self::Migrate(e) => write!(f, "migrations: {e}"),
+            Self::Config(e) => write!(f, "configuration: {e}"),
+            Self::Corrupt(e) => write!(f, "stored data: {e}"),
+            Self::Random => f.write_str("random source failed"),
+        }
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Db(e)
+    }
+}
+
+/// A backup share pair as stored (without its cipherText, which can be 2 MiB).
+#[derive(Debug, Clone)]
+pub struct Pair {
+    /// Random id, 32 hex characters.
+    pub id: String,
+    /// Owning client.
+    pub client_id: String,
+    /// Backup method.
+    pub backup_method: BackupMethod,
+    /// The envelope's backup id (32 lower-case hex characters).
+    pub backup_id: String,
+    /// Status.
+    pub status: PairStatus,
+    /// The custodian share, sealed.
+    pub custodian_share: Sealed,
+    /// Whether the service holds a cipherText for this pair.
+    pub has_cipher_text: bool,
+    /// Creation time, µs since the epoch.
+    pub created_at: i64,
+    /// Last change, µs since the epoch.
+    pub updated_at: i64,
+    /// When it was confirmed, µs since the epoch.
+    pub completed_at: Option<i64>,
+}
+
+/// The outcome of a status change on one pair.
+#[derive(Debug)]
+pub enum Transition {
+    /// Done (or had been done already, with the same effect): the pair now.
+    Done(Pair),
+    /// The client has no pair with this id.
+    NotFound,
+    /// The pair's status does not allow the change: the pair as it is.
+    Conflict(Pair),
+}
+
+/// What `rewrap_all` did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct RewrapReport {
+    /// The master key every record was moved to.
+    pub key_id: String,
+    /// Records re-wrapped.
+    pub rewrapped: u64,
+    /// Ids of records that could not be unwrapped (left as they were).
+    pub failed: Vec<String>,
+}
+
+const PAIR_COLUMNS: &str = "id, client_id, backup_method, backup_id, status, custodian_share_sealed, \
+     custodian_key_id, custodian_wrapped_key, \
+     CAST(CASE WHEN cipher_text IS NULL THEN 0 ELSE 1 END AS BIGINT) AS has_cipher_text, \
+     created_at, updated_at, completed_at";
+
+fn b64(bytes: &[u8]) -> String {
+    Base64UrlUnpadded::encode_string(bytes)
+}
+
+fn unb64(text: &str, what: &str) -> Result<Vec<u8>, StoreError> {
+    Base64UrlUnpadded::decode_vec(text).map_err(|_| StoreError::Corrupt(format!("{what} is not base64url")))
+}
+
+fn pair_from_row(row: &AnyRow) -> Result<Pair, StoreError> {
+    let method: String = row.try_get("backup_method")?;
+    let status: String = row.try_get("status")?;
+    let sealed: String = row.try_get("custodian_share_sealed")?;
+    let wrapped: String = row.try_get("custodian_wrapped_key")?;
+    Ok(Pair {
+        id: row.try_get("id")?,
+        client_id: row.try_get("client_id")?,
+        backup_method: BackupMethod::parse(&method)
+            .ok_or_else(|| StoreError::Corrupt(format!("unknown backup method `{method}`")))?,
+        backup_id: row.try_get("backup_id")?,
+        status: PairStatus::parse(&status).ok_or_else(|| StoreError::Corrupt(format!("unknown status `{status}`")))?,
+        custodian_share: Sealed {
+            ciphertext: unb64(&sealed, "sealed custodian share")?,
+            wrapped_key: WrappedKey {
+                key_id: row.try_get("custodian_key_id")?,
+                ciphertext: unb64(&wrapped, "wrapped data key")?,
+            },
+        },
+        has_cipher_text: row.try_get::<i64, _>("has_cipher_text")? != 0,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+        completed_at: row.try_get("completed_at")?,
+    })
+}
+
+fn client_from_row(row: &AnyRow) -> Result<Client, StoreError> {
+    Ok(Client {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        managed_backups: row.try_get::<i64, _>("managed_backups")? != 0,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+/// The `sqlite://` URL of the database file in `data_dir` (created if missing).
+pub fn sqlite_url(data_dir: &Path) -> String {
+    let path = data_dir.join("wallet-backup.db");
+    let mut encoded = String::new();
+    for b in path.to_string_lossy().bytes() {
+        if b.is_ascii_alphanumeric() || b"/-_.~".contains(&b) {
+            encoded.push(char::from(b));
+        } else {
+            encoded.push_str(&format!("%{b:02X}"));
+        }
+    }
+    format!("sqlite://{encoded}?mode=rwc")
+}
+
+/// The database, behind a connection pool.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+impl Store {
+    /// Connects to `url` (`sqlite://…` or `postgres://…`) and runs the migrations.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Backend::Postgres
+        } else {
+            return Err(StoreError::Config("the database URL must start with sqlite: or postgres:".into()));
+        };
+        let options = AnyConnectOptions::from_str(url)?.disable_statement_logging();
+        if backend == Backend::Sqlite {
+            // WAL is a property of the file: set it once, before the pool opens.
+            let mut conn = options.connect().await?;
+            let mode: String = sqlx::query_scalar("PRAGMA journal_mode = WAL").fetch_one(&mut conn).await?;
+            if !mode.eq_ignore_ascii_case("wal") {
+                return Err(StoreError::Config(format!("SQLite refused WAL mode (journal_mode = {mode})")));
+            }
+            sqlx::Connection::close(conn).await?;
+        }
+        let pool = AnyPoolOptions::new()
+            .max_connections(if backend == Backend::Sqlite { 8 } else { 16 })
+            .after_connect(move |conn, _meta| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        sqlx::query("PRAGMA synchronous = FULL").execute(&mut *conn).await?;
+                        sqlx::query("PRAGMA foreign_keys = ON").execute(&mut *conn).await?;
+                        sqlx::query("PRAGMA busy_timeout = 10000").execute(&mut *conn).await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await?;
+        MIGRATOR.run(&pool).await.map_err(StoreError::Migrate)?;
+        Ok(Self { pool, backend })
+    }
+
+    /// Which database this is.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The connection pool (for operator tools and tests).
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// Closes the pool, waiting for connections to finish.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// Creates a client and its first API key, in one transaction.
+    pub async fn create_client(&self, name: &str, managed_backups: bool) -> Result<(Client, ApiKey), StoreError> {
+        let key = ApiKey::generate().map_err(|_| StoreError::Random)?;
+        let client = Client {
+            id: random_id().map_err(|_| StoreError::Random)?,
+            name: name.to_owned(),
+            managed_backups,
+            created_at: now_micros(),
+        };
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("INSERT INTO clients (id, name, managed_backups, created_at) VALUES ($1, $2, $3, $4)")
+            .bind(client.id.clone())
+            .bind(client.name.clone())
+            .bind(i64::from(managed_backups))
+            .bind(client.created_at)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("INSERT INTO api_keys (key_hash, client_id, created_at) VALUES ($1, $2, $3)")
+            .bind(key.hash())
+            .bind(client.id.clone())
+            .bind(client.created_at)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok((client, key))
+    }
+
+    /// The client owning the API key with this hash.
+    pub async fn client_by_key_hash(&self, key_hash: &str) -> Result<Option<Client>, StoreError> {
+        let row = sqlx::query(
+            "SELECT c.id, c.name, c.managed_backups, c.created_at \
+             FROM api_keys k JOIN clients c ON c.id = k.client_id WHERE k.key_hash = $1",
+        )
+        .bind(key_hash.to_owned())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(client_from_row).transpose()
+    }
+
+    /// Inserts a new `PENDING` pair whose custodian share `custodian_share`
+    /// is sealed here under the KMS. `Ok(None)`: the client already has a
+    /// pair with this backup id.
+    pub async fn create_pair(
+        &self,
+        kms: &dyn Kms,
+        client_id: &str,
+        method: BackupMethod,
+        backup_id: &str,
+        custodian_share: &[u8],
+    ) -> Result<Option<Pair>, CreatePairError> {
+        let id = random_id().map_err(|_| StoreError::Random)?;
+        let aad = seal::associated_data(seal::PURPOSE_CUSTODIAN_SHARE, client_id, &id);
+        let sealed = seal::seal(kms, custodian_share, &aad).await.map_err(CreatePairError::Seal)?;
+        let now = now_micros();
+        let sql = format!(
+            "INSERT INTO backup_share_pairs (id, client_id, backup_method, backup_id, status, \
+             custodian_share_sealed, custodian_key_id, custodian_wrapped_key, cipher_text, \
+             created_at, updated_at, completed_at) \
+             VALUES ($1, $2, $3, $4, 'PENDING', $5, $6, $7, NULL, $8, $8, NULL) RETURNING {PAIR_COLUMNS}"
+        );
+        let result = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id)
+            .bind(client_id.to_owned())
+            .bind(method.as_str())
+            .bind(backup_id.to_owned())
+            .bind(b64(&sealed.ciphertext))
+            .bind(sealed.wrapped_key.key_id.clone())
+            .bind(b64(&sealed.wrapped_key.ciphertext))
+            .bind(now)
+            .fetch_one(&self.pool)
+            .await;
+        match result {
+            Ok(row) => Ok(Some(pair_from_row(&row)?)),
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Ok(None),
+            Err(e) => Err(StoreError::from(e).into()),
+        }
+    }
+
+    /// The client's pair with this id.
+    pub async fn pair(&self, client_id: &str, pair_id: &str) -> Result<Option<Pair>, StoreError> {
+        let sql = format!("SELECT {PAIR_COLUMNS} FROM backup_share_pairs WHERE id = $1 AND client_id = $2");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(pair_id.to_owned())
+            .bind(client_id.to_owned())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(pair_from_row).transpose()
+    }
+
+    /// Runs `UPDATE … RETURNING` on one of the client's pairs; when it
+    /// matched no row, tells "not found" from "wrong status".
+    async fn transition(
+        &self,
+        sql: String,
+        binds: Vec<BindValue>,
+        client_id: &str,
+        pair_id: &str,
+        already_done: impl FnOnce(&Pair) -> bool,
+    ) -> Result<Transition, StoreError> {
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for value in binds {
+            query = match value {
+                BindValue::Text(s) => query.bind(s),
+                BindValue::Int(i) => query.bind(i),
+            };
+        }
+        if let Some(row) = query.fetch_optional(&self.pool).await? {
+            return Ok(Transition::Done(pair_from_row(&row)?));
+        }
+        Ok(match self.pair(client_id, pair_id).await? {
+            None => Transition::NotFound,
+            Some(pair) if already_done(&pair) => Transition::Done(pair),
+            Some(pair) => Transition::Conflict(pair),
+        })
+    }
+
+    /// Stores the cipherText of a pair not yet completed (replacing one
+    /// stored before) and moves it to `STORED_CLIENT_BACKUP_SHARE`. Sending
+    /// the same cipherText to a completed pair again is harmless.
+    pub async fn attach_cipher_text(
+        &self,
+        client_id: &str,
+        pair_id: &str,
+        cipher_text: &str,
+    ) -> Result<Transition, StoreError> {
+        let sql = format!(
+            "UPDATE backup_share_pairs SET cipher_text = $3, status = 'STORED_CLIENT_BACKUP_SHARE', updated_at = $4 \
+             WHERE id = $1 AND client_id = $2 AND status IN ('PENDING', 'STORED_CLIENT_BACKUP_SHARE') \
+             RETURNING {PAIR_COLUMNS}"
+        );
+        let binds = vec![
+            BindValue::Text(pair_id.to_owned()),
+            BindValue::Text(client_id.to_owned()),
+            BindValue::Text(cipher_text.to_owned()),
+            BindValue::Int(now_micros()),
+        ];
+        let outcome = self.transition(sql, binds, client_id, pair_id, |_| false).await?;
+        if let Transition::Conflict(pair) = &outcome {
+            if pair.status == PairStatus::Completed {
+                let same: Option<i64> = sqlx::query_scalar(
+                    "SELECT CAST(1 AS BIGINT) FROM backup_share_pairs WHERE id = $1 AND client_id = $2 AND cipher_text = $3",
+                )
+                .bind(pair_id.to_owned())
+                .bind(client_id.to_owned())
+                .bind(cipher_text.to_owned())
+                .fetch_optional(&self.pool)
+                .await?;
+                if same.is_some() {
+                    return Ok(Transition::Done(pair.clone()));
+                }
+            }
+        }
+        Ok(outcome)
+    }
+
+    /// Confirms a pair whose client share is stored (`STORED_CLIENT_BACKUP_SHARE`,
+    /// and with `require_cipher_text` a cipherText held by the service):
+    /// it becomes `COMPLETED`, the pair recovery uses. Confirming a completed
+    /// pair again changes nothing.
+    pub async fn confirm(
+        &self,
+        client_id: &str,
+        pair_id: &str,
+        require_cipher_text: bool,
+    ) -> Result<Transition, StoreError> {
+        let extra = if require_cipher_text { " AND cipher_text IS NOT NULL" } else { "" };
+        let sql = format!(
+            "UPDATE backup_share_pairs SET status = 'COMPLETED', completed_at = $3, updated_at = $3 \
+             WHERE id = $1 AND client_id = $2 AND status = 'STORED_CLIENT_BACKUP_SHARE'{extra} \
+             RETURNING {PAIR_COLUMNS}"
+        );
+        let binds = vec![
+            BindValue::Text(pair_id.to_owned()),
+            BindValue::Text(client_id.to_owned()),
+            BindValue::Int(now_micros()),
+        ];
+        self.transition(sql, binds, client_id, pair_id, |p| p.status == PairStatus::Completed).await
+    }
+
+    /// The self-managed report: moves the client's newest `PENDING` pair of
+    /// `method` to `STORED_CLIENT_BACKUP_SHARE` (`success`) or `FAILED`.
+    /// Repeating a report is harmless: when nothing is pending and the newest
+    /// pair of the method already shows the reported outcome, that pair is
+    /// returned. `None`: nothing to report on.
+    pub async fn report_stored(
+        &self,
+        client_id: &str,
+        method: BackupMethod,
+        success: bool,
+    ) -> Result<Option<Pair>, StoreError> {
+        let status = if success { PairStatus::StoredClientBackupShare } else { PairStatus::Failed };
+        let sql = format!(
+            "UPDATE backup_share_pairs SET status = $3, updated_at = $4 \
+             WHERE client_id = $1 AND status = 'PENDING' AND id = (\
+                SELECT id FROM backup_share_pairs WHERE client_id = $1 AND backup_method = $2 \
+                AND status = 'PENDING' ORDER BY created_at DESC, id DESC LIMIT 1) \
+             RETURNING {PAIR_COLUMNS}"
+        );
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(client_id.to_owned())
+            .bind(method.as_str())
+            .bind(status.as_str())
+            .bind(now_micros())
+            .fetch_optional(&self.pool)
+            .await?;
+        if let Some(row) = row {
+            return Ok(Some(pair_from_row(&row)?));
+        }
+        let sql = format!(
+            "SELECT {PAIR_COLUMNS} FROM backup_share_pairs WHERE client_id = $1 AND backup_method = $2 \
+             ORDER BY created_at DESC, id DESC LIMIT 1"
+        );
+        let newest = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(client_id.to_owned())
+            .bind(method.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+        let Some(newest) = newest.as_ref().map(pair_from_row).transpose()? else { return Ok(None) };
+        let repeated = if success {
+            matches!(newest.status, PairStatus::StoredClientBackupShare | PairStatus::Completed)
+        } else {
+            newest.status == PairStatus::Failed
+        };
+        Ok(repeated.then_some(newest))
+    }
+
+    /// The client's most recently confirmed pair of `method`, with its
+    /// cipherText if the service holds one.
+    pub async fn latest_completed(
+        &self,
+        client_id: &str,
+        method: BackupMethod,
+    ) -> Result<Option<(Pair, Option<String>)>, StoreError> {
+        let sql = format!(
+            "SELECT {PAIR_COLUMNS}, cipher_text FROM backup_share_pairs \
+             WHERE client_id = $1 AND backup_method = $2 AND status = 'COMPLETED' \
+             ORDER BY completed_at DESC, created_at DESC, id DESC LIMIT 1"
+        );
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(client_id.to_owned())
+            .bind(method.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+        match row {
+            None => Ok(None),
+            Some(row) => Ok(Some((pair_from_row(&row)?, row.try_get("cipher_text")?))),
+        }
+    }
+
+    /// Methods with at least one completed pair, in method order.
+    pub async fn completed_methods(&self, client_id: &str) -> Result<Vec<BackupMethod>, StoreError> {
+        let rows: Vec<String> = sqlx::query_scalar(
+            "SELECT DISTINCT backup_method FROM backup_share_pairs WHERE client_id = $1 AND status = 'COMPLETED'",
+        )
+        .bind(client_id.to_owned())
+        .fetch_all(&self.pool)
+        .await?;
+        let mut methods = rows
+            .iter()
+            .map(|m| BackupMethod::parse(m).ok_or_else(|| StoreError::Corrupt(format!("unknown backup method `{m}`"))))
+            .collect::<Result<Vec<_>, _>>()?;
+        methods.sort();
+        Ok(methods)
+    }
+
+    /// How many pairs each KMS master key wraps.
+    pub async fn key_id_counts(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT custodian_key_id, CAST(COUNT(*) AS BIGINT) AS n FROM backup_share_pairs \
+             GROUP BY custodian_key_id ORDER BY custodian_key_id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|r| Ok((r.try_get("custodian_key_id")?, r.try_get("n")?))).collect()
+    }
+
+    /// Re-wraps every stored data key that is not under the KMS's current
+    /// master key. Each record is updated on its own, only if it did not
+    /// change meanwhile; records that do not unwrap are reported, not touched.
+    pub async fn rewrap_all(&self, kms: &dyn Kms) -> Result<RewrapReport, CreatePairError> {
+        let current = kms.current_key_id().map_err(|e| CreatePairError::Seal(e.into()))?;
+        let mut report = RewrapReport { key_id: current.clone(), ..RewrapReport::default() };
+        let mut after = String::new();
+        loop {
+            let rows = sqlx::query(
+                "SELECT id, client_id, custodian_key_id, custodian_wrapped_key FROM backup_share_pairs \
+                 WHERE custodian_key_id <> $1 AND id > $2 ORDER BY id LIMIT 200",
+            )
+            .bind(current.clone())
+            .bind(after.clone())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(StoreError::from)?;
+            if rows.is_empty() {
+                return Ok(report);
+            }
+            for row in &rows {
+                let id: String = row.try_get("id").map_err(StoreError::from)?;
+                let client_id: String = row.try_get("client_id").map_err(StoreError::from)?;
+                let key_id: String = row.try_get("custodian_key_id").map_err(StoreError::from)?;
+                let wrapped_text: String = row.try_get("custodian_wrapped_key").map_err(StoreError::from)?;
+                after.clone_from(&id);
+                let old = WrappedKey { key_id: key_id.clone(), ciphertext: unb64(&wrapped_text, "wrapped data key")? };
+                let aad = seal::associated_data(seal::PURPOSE_CUSTODIAN_SHARE, &client_id, &id);
+                let new = match seal::rewrap(kms, &old, &aad).await {
+                    Ok(new) => new,
+                    Err(e) => {
+                        tracing::warn!(pair_id = %id, error = %e, "cannot re-wrap data key");
+                        report.failed.push(id);
+                        continue;
+                    }
+                };
+                let done = sqlx::query(
+                    "UPDATE backup_share_pairs SET custodian_key_id = $1, custodian_wrapped_key = $2 \
+                     WHERE id = $3 AND custodian_key_id = $4 AND custodian_wrapped_key = $5",
+                )
+                .bind(new.key_id.clone())
+                .bind(b64(&new.ciphertext))
+                .bind(id.clone())
+                .bind(key_id)
+                .bind(wrapped_text)
+                .execute(&self.pool)
+                .await
+                .map_err(StoreError::from)?;
+                report.rewrapped += done.rows_affected();
+            }
+        }
+    }
+}
+
+enum BindValue {
+    Text(String),
+    Int(i64),
+}
+
+/// Failures of operations that also seal or unwrap.
+#[derive(Debug)]
+pub enum CreatePairError {
+    /// The database failed.
+    Store(StoreError),
+    /// Sealing (KMS, random source) failed.
+    Seal(seal::SealError),
+}
+
+impl From<StoreError> for CreatePairError {
+    fn from(e: StoreError) -> Self {
+        Self::Store(e)
+    }
+}
+
+impl std::fmt::Display for CreatePairError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Store(e) => write!(f, "{e}"),
+            Self::Seal(e) => write!(f, "sealing: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for CreatePairError {}

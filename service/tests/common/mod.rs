@@ -1,0 +1,210 @@
+//! Shared helpers of the integration tests: an in-process service on
+//! loopback with a temporary data directory, and a small HTTP client.
+#![allow(dead_code)]
+
+use std::path::Path;
+
+use base64ct::{Base64UrlUnpadded, Encoding};
+use serde_json::Value;
+use tempfile::TempDir;
+use wallet_backup_service::{start, Backend, RateLimit, Running, ServeConfig};
+
+/// A service on 127.0.0.1 with its own data directory.
+pub struct TestServer {
+    pub running: Running,
+    pub base: String,
+    pub dir: TempDir,
+}
+
+/// `WALLET_BACKUP_TEST_POSTGRES=postgres://user@host:port` runs the
+/// in-process tests against PostgreSQL: each test gets a new database there.
+pub const POSTGRES_ENV: &str = "WALLET_BACKUP_TEST_POSTGRES";
+
+pub fn on_postgres() -> bool {
+    std::env::var_os(POSTGRES_ENV).is_some()
+}
+
+/// The backend of a test: the SQLite file in `dir`, or a fresh PostgreSQL database.
+pub async fn backend_for(dir: &Path) -> Backend {
+    let database_url = match std::env::var(POSTGRES_ENV) {
+        Ok(server) => {
+            let name = format!("wbtest_{}", new_backup_id());
+            sqlx::any::install_default_drivers();
+            let mut conn =
+                <sqlx::AnyConnection as sqlx::Connection>::connect(&format!("{server}/postgres")).await.unwrap();
+            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut conn).await.unwrap();
+            Some(format!("{server}/{name}"))
+        }
+        Err(_) => None,
+    };
+    Backend { data_dir: dir.to_path_buf(), database_url, kms_file: None }
+}
+
+pub fn backend(dir: &Path) -> Backend {
+    Backend { data_dir: dir.to_path_buf(), database_url: None, kms_file: None }
+}
+
+pub async fn serve_in(dir: TempDir, rate_limit: RateLimit) -> TestServer {
+    let backend = backend_for(dir.path()).await;
+    let config = ServeConfig { listen: "127.0.0.1:0".parse().unwrap(), backend, statics: None, rate_limit };
+    let running = start(config).await.expect("service starts");
+    let base = format!("http://{}", running.addr());
+    TestServer { running, base, dir }
+}
+
+/// A service without rate limit.
+pub async fn serve() -> TestServer {
+    serve_in(tempfile::tempdir().unwrap(), RateLimit { per_second: 0.0, burst: 0 }).await
+}
+
+impl TestServer {
+    /// Creates a client; returns an API handle with its key.
+    pub async fn client(&self, name: &str, managed: bool) -> Api {
+        let (_, key) = self.running.store().create_client(name, managed).await.unwrap();
+        Api::new(&self.base, Some(key.expose()))
+    }
+
+    pub fn anonymous(&self) -> Api {
+        Api::new(&self.base, None)
+    }
+}
+
+/// A response: status, headers, JSON body (Null if none or not JSON).
+pub struct Reply {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl Reply {
+    /// The error code of an error body.
+    pub fn code(&self) -> &str {
+        self.body["error"]["code"].as_str().unwrap_or("<no error code>")
+    }
+}
+
+#[derive(Clone)]
+pub struct Api {
+    http: reqwest::Client,
+    pub base: String,
+    pub key: Option<String>,
+}
+
+impl Api {
+    pub fn new(base: &str, key: Option<&str>) -> Self {
+        Self { http: reqwest::Client::new(), base: base.to_owned(), key: key.map(str::to_owned) }
+    }
+
+    pub fn with_key(&self, key: &str) -> Self {
+        Self { http: self.http.clone(), base: self.base.clone(), key: Some(key.to_owned()) }
+    }
+
+    pub async fn send(&self, method: &str, path: &str, body: Option<(&str, Vec<u8>)>) -> Reply {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut request = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(key) = &self.key {
+            request = request.header("authorization", format!("Bearer {key}"));
+        }
+        if let Some((content_type, bytes)) = body {
+            request = request.header("content-type", content_type).body(bytes);
+        }
+        let response = request.send().await.expect("request sent");
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let bytes = response.bytes().await.expect("body read");
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        if status >= 400 {
+            assert!(body["error"]["code"].is_string(), "error without JSON code: {status} {bytes:?}");
+            assert!(body["error"]["message"].is_string(), "error without message: {status}");
+        }
+        Reply { status, headers, body }
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        self.send("GET", path, None).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Reply {
+        self.send("POST", path, Some(("application/json", serde_json::to_vec(&body).unwrap()))).await
+    }
+
+    pub async fn post_empty(&self, path: &str) -> Reply {
+        self.send("POST", path, None).await
+    }
+
+    pub async fn put(&self, path: &str, body: Value) -> Reply {
+        self.send("PUT", path, Some(("application/json", serde_json::to_vec(&body).unwrap()))).await
+    }
+
+    // ----- the API's steps
+
+    pub async fn create_pair(&self, method: &str, backup_id: &str, share: &str) -> Reply {
+        self.post(
+            "/api/v3/clients/me/backup-share-pairs",
+            serde_json::json!({ "backupMethod": method, "backupId": backup_id, "custodianShare": share }),
+        )
+        .await
+    }
+
+    pub async fn put_cipher_text(&self, pair_id: &str, cipher_text: &str) -> Reply {
+        self.put(
+            &format!("/api/v3/clients/me/backup-share-pairs/{pair_id}/cipher-text"),
+            serde_json::json!({ "cipherText": cipher_text }),
+        )
+        .await
+    }
+
+    pub async fn confirm(&self, pair_id: &str) -> Reply {
+        self.post_empty(&format!("/api/v3/clients/me/backup-share-pairs/{pair_id}/confirm")).await
+    }
+
+    pub async fn custodian_share(&self, pair_id: &str) -> Reply {
+        self.get(&format!("/api/v3/clients/me/backup-share-pairs/{pair_id}/custodian-share")).await
+    }
+
+    pub async fn latest(&self, method: &str) -> Reply {
+        self.get(&format!("/api/v3/clients/me/backups/{method}")).await
+    }
+
+    pub async fn report_stored(&self, method: &str, success: bool) -> Reply {
+        self.put(
+            "/api/v2/clients/me/wallet/stored-client-backup-share",
+            serde_json::json!({ "backupMethod": method, "success": success }),
+        )
+        .await
+    }
+
+    /// Runs a whole managed backup; returns (pair id, backup id, cipherText).
+    pub async fn managed_backup(&self, method: &str, share: &str) -> (String, String, String) {
+        let backup_id = new_backup_id();
+        let created = self.create_pair(method, &backup_id, share).await;
+        assert_eq!(created.status, 201, "{}", created.body);
+        let id = created.body["id"].as_str().unwrap().to_owned();
+        let ct = envelope(method, &backup_id);
+        let stored = self.put_cipher_text(&id, &ct).await;
+        assert_eq!(stored.status, 200, "{}", stored.body);
+        let confirmed = self.confirm(&id).await;
+        assert_eq!(confirmed.status, 200, "{}", confirmed.body);
+        (id, backup_id, ct)
+    }
+}
+
+pub fn new_backup_id() -> String {
+    wallet_backup_service::util::random_id().unwrap()
+}
+
+pub fn method_byte(method: &str) -> u8 {
+    wallet_backup_service::model::BackupMethod::parse(method).unwrap().envelope_byte()
+}
+
+/// A `wbk1.` string with a valid header start for `method` and `backup_id`
+/// (the service checks only magic, version, method and backup id).
+pub fn envelope(method: &str, backup_id: &str) -> String {
+    let mut bytes = b"wbk\x01".to_vec();
+    bytes.push(method_byte(method));
+    bytes.extend(hex::decode(backup_id).unwrap());
+    let mut rest = [0u8; 90];
+    getrandom::fill(&mut rest).unwrap();
+    bytes.extend(rest);
+    format!("wbk1.{}", Base64UrlUnpadded::encode_string(&bytes))
+}
