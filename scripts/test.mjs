@@ -54,11 +54,12 @@ await run('clippy (native)', 'cargo', ['clippy', '--workspace', '--all-targets',
 await run('clippy (wasm32)', 'cargo', ['clippy', '--target', 'wasm32-unknown-unknown', '-p', 'wallet-backup', '--all-targets', '--', '-D', 'warnings'])
 count(await run('native tests (service on SQLite)', 'cargo', ['test', '--workspace']))
 {
-  // The service's API suite again, against a real PostgreSQL server on loopback.
+  // The service's in-process suites again, against a real PostgreSQL server on loopback.
   const pg = join(root, 'scripts', 'pg-test-server.sh')
   const url = execFileSync('bash', [pg, 'start'], { cwd: root, encoding: 'utf8' }).trim()
   try {
-    count(await run('service API tests on PostgreSQL', 'cargo', ['test', '-p', 'wallet-backup-service', '--test', 'api'],
+    count(await run('service API and webhook tests on PostgreSQL', 'cargo',
+      ['test', '-p', 'wallet-backup-service', '--test', 'api', '--test', 'webhook'],
       { WALLET_BACKUP_TEST_POSTGRES: url }))
   } finally {
     execFileSync('bash', [pg, 'stop'], { cwd: root })

@@ -30,11 +30,12 @@ use zeroize::Zeroizing;
 use crate::apikey;
 use crate::error::{codes, ApiError, ErrorCode};
 use crate::kms::Kms;
-use crate::model::{BackupMethod, Client, PairStatus};
+use crate::model::{BackupMethod, Client, CustodianStorage, PairStatus};
 use crate::ratelimit::RateLimiter;
 use crate::seal;
 use crate::store::{CreatePairError, Pair, Store, Transition};
 use crate::util::{is_hex, rfc3339};
+use crate::webhook::{Deliverer, Delivery};
 
 /// Largest accepted `cipherText`, in bytes (2 MiB).
 pub const MAX_CIPHER_TEXT: usize = 2 * 1024 * 1024;
@@ -51,6 +52,8 @@ pub struct AppState {
     pub kms: Arc<dyn Kms>,
     /// Per-key rate limit.
     pub limiter: RateLimiter,
+    /// Delivers custodian shares of `WEBHOOK` clients.
+    pub webhook: Deliverer,
 }
 
 /// Directories of static files served beside the API (the demo page).
@@ -182,6 +185,7 @@ struct MeResponse {
     id: String,
     name: String,
     managed_backups: bool,
+    custodian_storage: CustodianStorage,
 }
 
 /// A pair as the API shows it.
@@ -320,7 +324,12 @@ fn wrong_state(pair: &Pair, what: &str) -> ApiError {
 // ---------------------------------------------------------------- handlers
 
 async fn get_me(Caller(client): Caller) -> Json<MeResponse> {
-    Json(MeResponse { id: client.id, name: client.name, managed_backups: client.managed_backups })
+    Json(MeResponse {
+        id: client.id,
+        name: client.name,
+        managed_backups: client.managed_backups,
+        custodian_storage: client.custodian_storage,
+    })
 }
 
 async fn create_pair(
@@ -335,19 +344,52 @@ async fn create_pair(
     if body.custodian_share.is_empty() || body.custodian_share.len() > MAX_CUSTODIAN_SHARE {
         return Err(ApiError::invalid(format!("custodianShare must be 1 to {MAX_CUSTODIAN_SHARE} bytes")));
     }
+    let webhook = match client.custodian_storage {
+        CustodianStorage::Managed => None,
+        CustodianStorage::Webhook => Some(
+            state
+                .store
+                .custodian_webhook(state.kms.as_ref(), &client.id)
+                .await
+                .map_err(|e| ApiError::internal(&e))?
+                .ok_or_else(|| ApiError::internal(&"WEBHOOK client without a webhook setting"))?,
+        ),
+    };
+    // A WEBHOOK pair is inserted first (without the share): the backupId's
+    // uniqueness is settled before anything leaves the service, and the
+    // delivery names the pair.
+    let share = webhook.is_none().then(|| body.custodian_share.as_bytes());
     let created = state
         .store
-        .create_pair(state.kms.as_ref(), &client.id, body.backup_method, &backup_id, body.custodian_share.as_bytes())
+        .create_pair(state.kms.as_ref(), &client.id, body.backup_method, &backup_id, share)
         .await
         .map_err(|e: CreatePairError| ApiError::internal(&e))?;
-    match created {
-        Some(pair) => Ok((StatusCode::CREATED, Json(PairResponse::from(&pair)))),
-        None => Err(ApiError::new(
+    let Some(pair) = created else {
+        return Err(ApiError::new(
             StatusCode::CONFLICT,
             codes::BACKUP_ID_EXISTS,
             "this client already has a backup share pair with this backupId",
-        )),
+        ));
+    };
+    if let Some(webhook) = webhook {
+        let delivery = Delivery {
+            client_id: &client.id,
+            pair_id: &pair.id,
+            backup_method: pair.backup_method,
+            backup_id: &pair.backup_id,
+            custodian_share: &body.custodian_share,
+        };
+        if let Err(e) = state.webhook.deliver(&webhook.url, &webhook.secret, &delivery).await {
+            tracing::warn!(client = %client.id, pair_id = %pair.id, error = %e, "custodian share not delivered; pair FAILED");
+            state.store.mark_failed(&client.id, &pair.id).await.map_err(|e| ApiError::internal(&e))?;
+            return Err(ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                codes::CUSTODIAN_WEBHOOK_FAILED,
+                format!("{e}; the pair is FAILED, start the backup again with a new backupId"),
+            ));
+        }
     }
+    Ok((StatusCode::CREATED, Json(PairResponse::from(&pair))))
 }
 
 async fn put_cipher_text(
@@ -399,8 +441,16 @@ async fn get_custodian_share(
     let id = pair_id(&id)?;
     let pair = state.store.pair(&client.id, id).await.map_err(|e| ApiError::internal(&e))?;
     let pair = pair.ok_or_else(ApiError::pair_not_found)?;
+    let Some(sealed) = &pair.custodian_share else {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            codes::CUSTODIAN_SELF_MANAGED,
+            "this pair's custodian share was delivered to the operator's custodian webhook; \
+             the service does not hold it, ask the operator's backend",
+        ));
+    };
     let aad = seal::associated_data(seal::PURPOSE_CUSTODIAN_SHARE, &client.id, &pair.id);
-    let plain = seal::open(state.kms.as_ref(), &pair.custodian_share, &aad).await.map_err(|e| {
+    let plain = seal::open(state.kms.as_ref(), sealed, &aad).await.map_err(|e| {
         tracing::error!(pair_id = %pair.id, error = %e, "custodian share does not open");
         ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -451,11 +501,8 @@ async fn put_stored_client_backup_share(
         .ok_or_else(|| {
             ApiError::new(StatusCode::NOT_FOUND, codes::NO_PENDING_BACKUP, "no pending backup with this method")
         })?;
-    // Extension point (next step of issue 3): when the client's custodian
-    // storage is self-managed, a successful report is where the service
-    // delivers the custodian share to the operator's webhook (shared secret,
-    // timeout, bounded retries) and fails this request if delivery fails.
-    // Not built yet: every client's custodian share is kept by the service.
+    // A WEBHOOK client's custodian share was delivered when its pair was
+    // created (see `create_pair`); nothing is left to send here.
     Ok(Json(PairResponse::from(&pair)))
 }
 
@@ -465,7 +512,8 @@ async fn get_wallet(
 ) -> Result<Json<WalletResponse>, ApiError> {
     let methods = state.store.completed_methods(&client.id).await.map_err(|e| ApiError::internal(&e))?;
     // A completed pair is recoverable by construction: its custodian share
-    // is held here and its cipherText is stored (by the service when
+    // is held here (or, for a WEBHOOK pair, was acknowledged by the
+    // operator's webhook before the pair was created) and its cipherText is stored (by the service when
     // managed, which `confirm` enforces; by the app, as it reported, when not).
     Ok(Json(WalletResponse {
         is_backed_up: !methods.is_empty(),

@@ -48,6 +48,10 @@ pub mod codes {
     pub const INVALID_PAIR_STATE: &str = "INVALID_PAIR_STATE";
     /// Managed backups are off for this client, so the service does not keep cipherTexts.
     pub const MANAGED_BACKUPS_DISABLED: &str = "MANAGED_BACKUPS_DISABLED";
+    /// The pair's custodian share went to the operator's webhook; the service does not hold it.
+    pub const CUSTODIAN_SELF_MANAGED: &str = "CUSTODIAN_SELF_MANAGED";
+    /// The custodian share could not be delivered to the operator's webhook; the pair is `FAILED`.
+    pub const CUSTODIAN_WEBHOOK_FAILED: &str = "CUSTODIAN_WEBHOOK_FAILED";
     /// A stored custodian share does not open (tampered data or a missing KMS key).
     pub const CUSTODIAN_SHARE_UNAVAILABLE: &str = "CUSTODIAN_SHARE_UNAVAILABLE";
     /// The service failed (database, KMS, a bug); details are in the service log only.

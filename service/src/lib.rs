@@ -22,6 +22,7 @@ pub mod ratelimit;
 pub mod seal;
 pub mod store;
 pub mod util;
+pub mod webhook;
 
 use std::net::SocketAddr;
 use std::os::unix::fs::DirBuilderExt;
@@ -36,6 +37,7 @@ pub use api::Statics;
 pub use kms::{Kms, LocalKms};
 pub use ratelimit::RateLimit;
 pub use store::Store;
+pub use webhook::WebhookPolicy;
 
 /// Name of the SQLite database file in the data directory.
 pub const DATABASE_FILE: &str = "wallet-backup.db";
@@ -64,6 +66,8 @@ pub struct ServeConfig {
     pub statics: Option<Statics>,
     /// Per-key rate limit.
     pub rate_limit: RateLimit,
+    /// Timeout and retries of custodian webhook deliveries.
+    pub webhook: WebhookPolicy,
 }
 
 /// Start-up failures.
@@ -75,6 +79,8 @@ pub enum StartError {
     Store(store::StoreError),
     /// The KMS key file.
     Kms(kms::KmsError),
+    /// The webhook HTTP client.
+    Webhook(webhook::WebhookError),
 }
 
 impl std::fmt::Display for StartError {
@@ -83,6 +89,7 @@ impl std::fmt::Display for StartError {
             Self::Io(e) => f.write_str(e),
             Self::Store(e) => write!(f, "{e}"),
             Self::Kms(e) => write!(f, "{e}"),
+            Self::Webhook(e) => write!(f, "{e}"),
         }
     }
 }
@@ -118,6 +125,7 @@ fn create_data_dir(dir: &Path) -> Result<(), StartError> {
 pub struct Running {
     addr: SocketAddr,
     store: Store,
+    kms: Arc<LocalKms>,
     shutdown: Option<oneshot::Sender<()>>,
     task: JoinHandle<std::io::Result<()>>,
 }
@@ -131,6 +139,11 @@ impl Running {
     /// Its database.
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// Its KMS.
+    pub fn kms(&self) -> &LocalKms {
+        &self.kms
     }
 
     /// Stops accepting connections, lets requests in flight finish, closes the database.
@@ -162,10 +175,12 @@ impl Running {
 /// Opens the backend and serves the API on `config.listen`.
 pub async fn start(config: ServeConfig) -> Result<Running, StartError> {
     let (store, kms) = open_backend(&config.backend).await?;
+    let kms = Arc::new(kms);
     let state = Arc::new(api::AppState {
         store: store.clone(),
-        kms: Arc::new(kms),
+        kms: kms.clone(),
         limiter: ratelimit::RateLimiter::new(config.rate_limit),
+        webhook: webhook::Deliverer::new(config.webhook).map_err(StartError::Webhook)?,
     });
     let app = api::router(state, config.statics);
     let listener = TcpListener::bind(config.listen)
@@ -181,5 +196,5 @@ pub async fn start(config: ServeConfig) -> Result<Running, StartError> {
             .await
     });
     tracing::info!(%addr, backend = ?store.backend(), "serving");
-    Ok(Running { addr, store, shutdown: Some(tx), task })
+    Ok(Running { addr, store, kms, shutdown: Some(tx), task })
 }

@@ -5,6 +5,8 @@
 //!   `listening on http://ADDR` on stdout once it accepts connections;
 //! - `create-client` creates a client and prints its API key, alone on one
 //!   stdout line (the only time it is shown);
+//! - `set-custodian-webhook` / `set-managed-custodian` change where a
+//!   client's custodian shares go (the operator's webhook, or the service);
 //! - `kms rotate` adds a new current master key; `kms rewrap` re-wraps every
 //!   stored data key under the current master key.
 //!
@@ -17,7 +19,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{ArgAction, Args, Parser, Subcommand};
-use wallet_backup_service::{open_backend, start, Backend, RateLimit, ServeConfig, Statics};
+use wallet_backup_service::store::WebhookSetting;
+use wallet_backup_service::{open_backend, start, webhook, Backend, RateLimit, ServeConfig, Statics, WebhookPolicy};
+use zeroize::Zeroizing;
 
 #[derive(Parser)]
 #[command(name = "wallet-backup-service", version, about = "Backup service for wallet-backup")]
@@ -60,6 +64,12 @@ enum Command {
         /// Requests per API key allowed at once.
         #[arg(long, default_value_t = 40)]
         rate_burst: u32,
+        /// Time limit of one custodian webhook attempt, in milliseconds.
+        #[arg(long, default_value_t = 5000)]
+        webhook_timeout_ms: u64,
+        /// Custodian webhook attempts in all (retried on 5xx, 408, 429, timeouts and network errors).
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=10))]
+        webhook_attempts: u32,
     },
     /// Create a client and print its API key (shown only this once).
     CreateClient {
@@ -69,12 +79,56 @@ enum Command {
         /// Whether the service keeps the client's cipherTexts.
         #[arg(long, default_value_t = true, action = ArgAction::Set)]
         managed_backups: bool,
+        #[command(flatten)]
+        webhook: WebhookArgs,
+    },
+    /// Send a client's custodian shares to the operator's webhook from now on.
+    SetCustodianWebhook {
+        /// The client's id (printed by create-client).
+        #[arg(long)]
+        client_id: String,
+        #[command(flatten)]
+        webhook: WebhookArgs,
+    },
+    /// Let the service keep a client's custodian shares again (from now on).
+    SetManagedCustodian {
+        /// The client's id.
+        #[arg(long)]
+        client_id: String,
     },
     /// Manage the local KMS.
     Kms {
         #[command(subcommand)]
         command: KmsCommand,
     },
+}
+
+#[derive(Args)]
+struct WebhookArgs {
+    /// Self-managed custodian storage: POST each custodian share to this URL
+    /// (https, or http to a loopback host).
+    #[arg(long = "custodian-webhook-url", requires = "secret_file")]
+    url: Option<String>,
+    /// File holding the webhook's shared secret (32 to 1024 bytes; one trailing newline is ignored).
+    #[arg(long = "custodian-webhook-secret-file", id = "secret_file", requires = "url")]
+    secret_file: Option<PathBuf>,
+}
+
+impl WebhookArgs {
+    fn setting(&self) -> Result<Option<WebhookSetting>, BoxError> {
+        let (Some(url), Some(file)) = (&self.url, &self.secret_file) else { return Ok(None) };
+        webhook::check_url(url).map_err(|e| format!("--custodian-webhook-url: {e}"))?;
+        let mut secret =
+            Zeroizing::new(std::fs::read(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?);
+        if secret.last() == Some(&b'\n') {
+            secret.pop();
+            if secret.last() == Some(&b'\r') {
+                secret.pop();
+            }
+        }
+        webhook::check_secret(&secret).map_err(|e| format!("--custodian-webhook-secret-file: {e}"))?;
+        Ok(Some(WebhookSetting { url: url.clone(), secret }))
+    }
 }
 
 #[derive(Subcommand)]
@@ -120,7 +174,7 @@ async fn run(cli: Cli) -> Result<(), BoxError> {
         kms_file: cli.backend.kms_file,
     };
     match cli.command {
-        Command::Serve { listen, www, pkg, rate_limit, rate_burst } => {
+        Command::Serve { listen, www, pkg, rate_limit, rate_burst, webhook_timeout_ms, webhook_attempts } => {
             if !(rate_limit.is_finite() && rate_limit >= 0.0) {
                 return Err("--rate-limit must be a number >= 0".into());
             }
@@ -130,6 +184,11 @@ async fn run(cli: Cli) -> Result<(), BoxError> {
                 backend,
                 statics,
                 rate_limit: RateLimit { per_second: rate_limit, burst: rate_burst },
+                webhook: WebhookPolicy {
+                    timeout: std::time::Duration::from_millis(webhook_timeout_ms.max(1)),
+                    attempts: webhook_attempts,
+                    ..WebhookPolicy::default()
+                },
             };
             let mut running = start(config).await?;
             println!("listening on http://{}", running.addr());
@@ -139,16 +198,47 @@ async fn run(cli: Cli) -> Result<(), BoxError> {
             running.wait().await?;
             Ok(())
         }
-        Command::CreateClient { name, managed_backups } => {
+        Command::CreateClient { name, managed_backups, webhook } => {
             let name = name.trim();
             if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
                 return Err("--name must be 1 to 200 characters, without control characters".into());
             }
-            let (store, _kms) = open_backend(&backend).await?;
-            let (client, key) = store.create_client(name, managed_backups).await?;
+            let setting = webhook.setting()?;
+            let (store, kms) = open_backend(&backend).await?;
+            let created =
+                store.create_client_with(name, managed_backups, setting.as_ref().map(|s| (&kms as _, s))).await;
             store.close().await;
-            eprintln!("created client {} ({}), managed backups {}", client.id, client.name, client.managed_backups);
+            let (client, key) = created?;
+            eprintln!(
+                "created client {} ({}), managed backups {}, custodian storage {}",
+                client.id,
+                client.name,
+                client.managed_backups,
+                client.custodian_storage.as_str()
+            );
             println!("{}", key.expose());
+            Ok(())
+        }
+        Command::SetCustodianWebhook { client_id, webhook } => {
+            let setting =
+                webhook.setting()?.ok_or("--custodian-webhook-url and --custodian-webhook-secret-file are needed")?;
+            let (store, kms) = open_backend(&backend).await?;
+            let done = store.set_custodian_webhook(&kms, &client_id, &setting).await;
+            store.close().await;
+            if !done? {
+                return Err(format!("no client {client_id}").into());
+            }
+            eprintln!("client {client_id}: custodian storage WEBHOOK for new pairs");
+            Ok(())
+        }
+        Command::SetManagedCustodian { client_id } => {
+            let (store, _kms) = open_backend(&backend).await?;
+            let done = store.set_custodian_managed(&client_id).await;
+            store.close().await;
+            if !done? {
+                return Err(format!("no client {client_id}").into());
+            }
+            eprintln!("client {client_id}: custodian storage MANAGED for new pairs");
             Ok(())
         }
         Command::Kms { command: KmsCommand::Rotate } => {

@@ -98,6 +98,33 @@ pub struct Client {
     pub name: String,
     /// Whether the service keeps the client's cipherTexts (managed backups).
     pub managed_backups: bool,
+    /// Where the client's custodian shares go.
+    pub custodian_storage: CustodianStorage,
     /// Creation time, µs since the epoch.
     pub created_at: i64,
+}
+
+/// Where a client's custodian shares are kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum CustodianStorage {
+    /// The service keeps each custodian share, sealed under the KMS.
+    Managed,
+    /// The service POSTs each custodian share to the operator's webhook and keeps nothing of it.
+    Webhook,
+}
+
+impl CustodianStorage {
+    /// The upper-case id, as stored and sent.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Managed => "MANAGED",
+            Self::Webhook => "WEBHOOK",
+        }
+    }
+
+    /// Parses the upper-case id exactly.
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Managed, Self::Webhook].into_iter().find(|m| m.as_str() == s)
+    }
 }

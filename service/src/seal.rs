@@ -22,6 +22,9 @@ const NONCE_LEN: usize = 12;
 /// Purpose label of custodian backup shares.
 pub const PURPOSE_CUSTODIAN_SHARE: &str = "wallet-backup-service/v1/custodian-share";
 
+/// Purpose label of a client's custodian webhook secret (record id: the client id).
+pub const PURPOSE_WEBHOOK_SECRET: &str = "wallet-backup-service/v1/custodian-webhook-secret";
+
 /// A secret sealed under its own data key, with the data key wrapped by the KMS.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Sealed {

@@ -26,9 +26,10 @@ use sqlx::{AnyPool, ConnectOptions, Row};
 
 use crate::apikey::ApiKey;
 use crate::kms::{Kms, WrappedKey};
-use crate::model::{BackupMethod, Client, PairStatus};
+use crate::model::{BackupMethod, Client, CustodianStorage, PairStatus};
 use crate::seal::{self, Sealed};
 use crate::util::{now_micros, random_id};
+use zeroize::Zeroizing;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -89,8 +90,9 @@ pub struct Pair {
     pub backup_id: String,
     /// Status.
     pub status: PairStatus,
-    /// The custodian share, sealed.
-    pub custodian_share: Sealed,
+    /// The custodian share, sealed; `None` when it went to the client's
+    /// webhook (custodian storage `WEBHOOK`) and the service has none.
+    pub custodian_share: Option<Sealed>,
     /// Whether the service holds a cipherText for this pair.
     pub has_cipher_text: bool,
     /// Creation time, µs since the epoch.
@@ -124,7 +126,7 @@ pub struct RewrapReport {
 }
 
 const PAIR_COLUMNS: &str = "id, client_id, backup_method, backup_id, status, custodian_share_sealed, \
-     custodian_key_id, custodian_wrapped_key, \
+     custodian_key_id, custodian_wrapped_key, custodian_storage, \
      CAST(CASE WHEN cipher_text IS NULL THEN 0 ELSE 1 END AS BIGINT) AS has_cipher_text, \
      created_at, updated_at, completed_at";
 
@@ -141,6 +143,18 @@ fn pair_from_row(row: &AnyRow) -> Result<Pair, StoreError> {
     let status: String = row.try_get("status")?;
     let sealed: String = row.try_get("custodian_share_sealed")?;
     let wrapped: String = row.try_get("custodian_wrapped_key")?;
+    let storage: String = row.try_get("custodian_storage")?;
+    let custodian_share = match CustodianStorage::parse(&storage) {
+        Some(CustodianStorage::Managed) => Some(Sealed {
+            ciphertext: unb64(&sealed, "sealed custodian share")?,
+            wrapped_key: WrappedKey {
+                key_id: row.try_get("custodian_key_id")?,
+                ciphertext: unb64(&wrapped, "wrapped data key")?,
+            },
+        }),
+        Some(CustodianStorage::Webhook) => None,
+        None => return Err(StoreError::Corrupt(format!("unknown custodian storage `{storage}`"))),
+    };
     Ok(Pair {
         id: row.try_get("id")?,
         client_id: row.try_get("client_id")?,
@@ -148,13 +162,7 @@ fn pair_from_row(row: &AnyRow) -> Result<Pair, StoreError> {
             .ok_or_else(|| StoreError::Corrupt(format!("unknown backup method `{method}`")))?,
         backup_id: row.try_get("backup_id")?,
         status: PairStatus::parse(&status).ok_or_else(|| StoreError::Corrupt(format!("unknown status `{status}`")))?,
-        custodian_share: Sealed {
-            ciphertext: unb64(&sealed, "sealed custodian share")?,
-            wrapped_key: WrappedKey {
-                key_id: row.try_get("custodian_key_id")?,
-                ciphertext: unb64(&wrapped, "wrapped data key")?,
-            },
-        },
+        custodian_share,
         has_cipher_text: row.try_get::<i64, _>("has_cipher_text")? != 0,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
@@ -167,6 +175,11 @@ fn client_from_row(row: &AnyRow) -> Result<Client, StoreError> {
         id: row.try_get("id")?,
         name: row.try_get("name")?,
         managed_backups: row.try_get::<i64, _>("managed_backups")? != 0,
+        custodian_storage: {
+            let storage: String = row.try_get("custodian_storage")?;
+            CustodianStorage::parse(&storage)
+                .ok_or_else(|| StoreError::Corrupt(format!("unknown custodian storage `{storage}`")))?
+        },
         created_at: row.try_get("created_at")?,
     })
 }
@@ -248,35 +261,135 @@ impl Store {
 
     /// Creates a client and its first API key, in one transaction.
     pub async fn create_client(&self, name: &str, managed_backups: bool) -> Result<(Client, ApiKey), StoreError> {
+        self.create_client_with(name, managed_backups, None).await.map_err(|e| match e {
+            CreatePairError::Store(e) => e,
+            // Nothing is sealed without a webhook.
+            CreatePairError::Seal(_) => StoreError::Random,
+        })
+    }
+
+    /// Creates a client and its first API key, in one transaction; with
+    /// `webhook`, its custodian storage is `WEBHOOK` with that setting
+    /// (checked by the caller), the secret sealed under the KMS.
+    pub async fn create_client_with(
+        &self,
+        name: &str,
+        managed_backups: bool,
+        webhook: Option<(&dyn Kms, &WebhookSetting)>,
+    ) -> Result<(Client, ApiKey), CreatePairError> {
         let key = ApiKey::generate().map_err(|_| StoreError::Random)?;
         let client = Client {
             id: random_id().map_err(|_| StoreError::Random)?,
             name: name.to_owned(),
             managed_backups,
+            custodian_storage: if webhook.is_some() { CustodianStorage::Webhook } else { CustodianStorage::Managed },
             created_at: now_micros(),
         };
-        let mut tx = self.pool.begin().await?;
+        let sealed = match webhook {
+            Some((kms, setting)) => Some(seal_webhook(kms, &client.id, setting).await?),
+            None => None,
+        };
+        let mut tx = self.pool.begin().await.map_err(StoreError::from)?;
         sqlx::query("INSERT INTO clients (id, name, managed_backups, created_at) VALUES ($1, $2, $3, $4)")
             .bind(client.id.clone())
             .bind(client.name.clone())
             .bind(i64::from(managed_backups))
             .bind(client.created_at)
             .execute(&mut *tx)
-            .await?;
+            .await
+            .map_err(StoreError::from)?;
+        if let Some(sealed) = sealed {
+            sealed.update(&client.id).execute(&mut *tx).await.map_err(StoreError::from)?;
+        }
         sqlx::query("INSERT INTO api_keys (key_hash, client_id, created_at) VALUES ($1, $2, $3)")
             .bind(key.hash())
             .bind(client.id.clone())
             .bind(client.created_at)
             .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
+            .await
+            .map_err(StoreError::from)?;
+        tx.commit().await.map_err(StoreError::from)?;
         Ok((client, key))
+    }
+
+    /// Makes the client's custodian storage `WEBHOOK` with this setting
+    /// (for pairs created from now on). `Ok(false)`: no such client.
+    pub async fn set_custodian_webhook(
+        &self,
+        kms: &dyn Kms,
+        client_id: &str,
+        setting: &WebhookSetting,
+    ) -> Result<bool, CreatePairError> {
+        let sealed = seal_webhook(kms, client_id, setting).await?;
+        let done = sealed.update(client_id).execute(&self.pool).await.map_err(StoreError::from)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Makes the client's custodian storage `MANAGED` again and forgets its
+    /// webhook setting. `Ok(false)`: no such client.
+    pub async fn set_custodian_managed(&self, client_id: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE clients SET custodian_storage = 'MANAGED', custodian_webhook_url = NULL, \
+             custodian_webhook_secret_sealed = NULL, custodian_webhook_key_id = NULL, \
+             custodian_webhook_wrapped_key = NULL WHERE id = $1",
+        )
+        .bind(client_id.to_owned())
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// The client's webhook setting, its secret opened. `Ok(None)`: the
+    /// client's custodian storage is not `WEBHOOK`.
+    pub async fn custodian_webhook(
+        &self,
+        kms: &dyn Kms,
+        client_id: &str,
+    ) -> Result<Option<WebhookSetting>, CreatePairError> {
+        let row = sqlx::query(
+            "SELECT custodian_webhook_url, custodian_webhook_secret_sealed, custodian_webhook_key_id, \
+             custodian_webhook_wrapped_key FROM clients WHERE id = $1 AND custodian_storage = 'WEBHOOK'",
+        )
+        .bind(client_id.to_owned())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(StoreError::from)?;
+        let Some(row) = row else { return Ok(None) };
+        let get = |column: &str| -> Result<String, StoreError> {
+            row.try_get::<Option<String>, _>(column)?
+                .ok_or_else(|| StoreError::Corrupt(format!("WEBHOOK client without {column}")))
+        };
+        let sealed = Sealed {
+            ciphertext: unb64(&get("custodian_webhook_secret_sealed")?, "sealed webhook secret")?,
+            wrapped_key: WrappedKey {
+                key_id: get("custodian_webhook_key_id")?,
+                ciphertext: unb64(&get("custodian_webhook_wrapped_key")?, "wrapped data key")?,
+            },
+        };
+        let aad = seal::associated_data(seal::PURPOSE_WEBHOOK_SECRET, client_id, client_id);
+        let secret = seal::open(kms, &sealed, &aad).await.map_err(CreatePairError::Seal)?;
+        Ok(Some(WebhookSetting { url: get("custodian_webhook_url")?, secret }))
+    }
+
+    /// Marks a `PENDING` pair `FAILED` (its custodian share could not be
+    /// delivered). `Ok(false)`: it was not pending.
+    pub async fn mark_failed(&self, client_id: &str, pair_id: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE backup_share_pairs SET status = 'FAILED', updated_at = $3 \
+             WHERE id = $1 AND client_id = $2 AND status = 'PENDING'",
+        )
+        .bind(pair_id.to_owned())
+        .bind(client_id.to_owned())
+        .bind(now_micros())
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
     }
 
     /// The client owning the API key with this hash.
     pub async fn client_by_key_hash(&self, key_hash: &str) -> Result<Option<Client>, StoreError> {
         let row = sqlx::query(
-            "SELECT c.id, c.name, c.managed_backups, c.created_at \
+            "SELECT c.id, c.name, c.managed_backups, c.custodian_storage, c.created_at \
              FROM api_keys k JOIN clients c ON c.id = k.client_id WHERE k.key_hash = $1",
         )
         .bind(key_hash.to_owned())
@@ -286,35 +399,48 @@ impl Store {
     }
 
     /// Inserts a new `PENDING` pair whose custodian share `custodian_share`
-    /// is sealed here under the KMS. `Ok(None)`: the client already has a
-    /// pair with this backup id.
+    /// is sealed here under the KMS; with `None`, a pair whose custodian
+    /// share goes to the client's webhook (nothing of it is stored).
+    /// `Ok(None)`: the client already has a pair with this backup id.
     pub async fn create_pair(
         &self,
         kms: &dyn Kms,
         client_id: &str,
         method: BackupMethod,
         backup_id: &str,
-        custodian_share: &[u8],
+        custodian_share: Option<&[u8]>,
     ) -> Result<Option<Pair>, CreatePairError> {
         let id = random_id().map_err(|_| StoreError::Random)?;
         let aad = seal::associated_data(seal::PURPOSE_CUSTODIAN_SHARE, client_id, &id);
-        let sealed = seal::seal(kms, custodian_share, &aad).await.map_err(CreatePairError::Seal)?;
+        let (storage, sealed_text, key_id, wrapped_text) = match custodian_share {
+            Some(share) => {
+                let sealed = seal::seal(kms, share, &aad).await.map_err(CreatePairError::Seal)?;
+                (
+                    CustodianStorage::Managed,
+                    b64(&sealed.ciphertext),
+                    sealed.wrapped_key.key_id,
+                    b64(&sealed.wrapped_key.ciphertext),
+                )
+            }
+            None => (CustodianStorage::Webhook, String::new(), String::new(), String::new()),
+        };
         let now = now_micros();
         let sql = format!(
             "INSERT INTO backup_share_pairs (id, client_id, backup_method, backup_id, status, \
              custodian_share_sealed, custodian_key_id, custodian_wrapped_key, cipher_text, \
-             created_at, updated_at, completed_at) \
-             VALUES ($1, $2, $3, $4, 'PENDING', $5, $6, $7, NULL, $8, $8, NULL) RETURNING {PAIR_COLUMNS}"
+             created_at, updated_at, completed_at, custodian_storage) \
+             VALUES ($1, $2, $3, $4, 'PENDING', $5, $6, $7, NULL, $8, $8, NULL, $9) RETURNING {PAIR_COLUMNS}"
         );
         let result = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(id)
             .bind(client_id.to_owned())
             .bind(method.as_str())
             .bind(backup_id.to_owned())
-            .bind(b64(&sealed.ciphertext))
-            .bind(sealed.wrapped_key.key_id.clone())
-            .bind(b64(&sealed.wrapped_key.ciphertext))
+            .bind(sealed_text)
+            .bind(key_id)
+            .bind(wrapped_text)
             .bind(now)
+            .bind(storage.as_str())
             .fetch_one(&self.pool)
             .await;
         match result {
@@ -515,7 +641,7 @@ impl Store {
     pub async fn key_id_counts(&self) -> Result<Vec<(String, i64)>, StoreError> {
         let rows = sqlx::query(
             "SELECT custodian_key_id, CAST(COUNT(*) AS BIGINT) AS n FROM backup_share_pairs \
-             GROUP BY custodian_key_id ORDER BY custodian_key_id",
+             WHERE custodian_storage = 'MANAGED' GROUP BY custodian_key_id ORDER BY custodian_key_id",
         )
         .fetch_all(&self.pool)
         .await?;
@@ -532,7 +658,8 @@ impl Store {
         loop {
             let rows = sqlx::query(
                 "SELECT id, client_id, custodian_key_id, custodian_wrapped_key FROM backup_share_pairs \
-                 WHERE custodian_key_id <> $1 AND id > $2 ORDER BY id LIMIT 200",
+                 WHERE custodian_storage = 'MANAGED' AND custodian_key_id <> $1 AND id > $2 \
+                 ORDER BY id LIMIT 200",
             )
             .bind(current.clone())
             .bind(after.clone())
@@ -540,6 +667,7 @@ impl Store {
             .await
             .map_err(StoreError::from)?;
             if rows.is_empty() {
+                self.rewrap_webhook_secrets(kms, &current, &mut report).await?;
                 return Ok(report);
             }
             for row in &rows {
@@ -574,6 +702,99 @@ impl Store {
             }
         }
     }
+}
+
+impl Store {
+    /// `rewrap_all` for the clients' sealed webhook secrets.
+    async fn rewrap_webhook_secrets(
+        &self,
+        kms: &dyn Kms,
+        current: &str,
+        report: &mut RewrapReport,
+    ) -> Result<(), CreatePairError> {
+        let rows = sqlx::query(
+            "SELECT id, custodian_webhook_key_id, custodian_webhook_wrapped_key FROM clients \
+             WHERE custodian_webhook_key_id IS NOT NULL AND custodian_webhook_key_id <> $1 ORDER BY id",
+        )
+        .bind(current.to_owned())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(StoreError::from)?;
+        for row in &rows {
+            let id: String = row.try_get("id").map_err(StoreError::from)?;
+            let key_id: String = row.try_get("custodian_webhook_key_id").map_err(StoreError::from)?;
+            let wrapped_text: String = row.try_get("custodian_webhook_wrapped_key").map_err(StoreError::from)?;
+            let old = WrappedKey { key_id: key_id.clone(), ciphertext: unb64(&wrapped_text, "wrapped data key")? };
+            let aad = seal::associated_data(seal::PURPOSE_WEBHOOK_SECRET, &id, &id);
+            let new = match seal::rewrap(kms, &old, &aad).await {
+                Ok(new) => new,
+                Err(e) => {
+                    tracing::warn!(client = %id, error = %e, "cannot re-wrap webhook secret's data key");
+                    report.failed.push(format!("client {id} (webhook secret)"));
+                    continue;
+                }
+            };
+            let done = sqlx::query(
+                "UPDATE clients SET custodian_webhook_key_id = $1, custodian_webhook_wrapped_key = $2 \
+                 WHERE id = $3 AND custodian_webhook_key_id = $4 AND custodian_webhook_wrapped_key = $5",
+            )
+            .bind(new.key_id.clone())
+            .bind(b64(&new.ciphertext))
+            .bind(id)
+            .bind(key_id)
+            .bind(wrapped_text)
+            .execute(&self.pool)
+            .await
+            .map_err(StoreError::from)?;
+            report.rewrapped += done.rows_affected();
+        }
+        Ok(())
+    }
+}
+
+/// A client's custodian webhook: URL and shared secret.
+pub struct WebhookSetting {
+    /// Where custodian shares are POSTed.
+    pub url: String,
+    /// The HMAC key of the signature header.
+    pub secret: Zeroizing<Vec<u8>>,
+}
+
+impl std::fmt::Debug for WebhookSetting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WebhookSetting { .. }")
+    }
+}
+
+/// A webhook setting with its secret sealed, ready to be written to a client row.
+struct SealedWebhook {
+    url: String,
+    sealed: Sealed,
+}
+
+impl SealedWebhook {
+    fn update(self, client_id: &str) -> sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments> {
+        sqlx::query(
+            "UPDATE clients SET custodian_storage = 'WEBHOOK', custodian_webhook_url = $1, \
+             custodian_webhook_secret_sealed = $2, custodian_webhook_key_id = $3, \
+             custodian_webhook_wrapped_key = $4 WHERE id = $5",
+        )
+        .bind(self.url)
+        .bind(b64(&self.sealed.ciphertext))
+        .bind(self.sealed.wrapped_key.key_id)
+        .bind(b64(&self.sealed.wrapped_key.ciphertext))
+        .bind(client_id.to_owned())
+    }
+}
+
+async fn seal_webhook(
+    kms: &dyn Kms,
+    client_id: &str,
+    setting: &WebhookSetting,
+) -> Result<SealedWebhook, CreatePairError> {
+    let aad = seal::associated_data(seal::PURPOSE_WEBHOOK_SECRET, client_id, client_id);
+    let sealed = seal::seal(kms, &setting.secret, &aad).await.map_err(CreatePairError::Seal)?;
+    Ok(SealedWebhook { url: setting.url.clone(), sealed })
 }
 
 enum BindValue {

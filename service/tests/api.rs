@@ -371,6 +371,7 @@ async fn serves_static_files_beside_the_api() {
         backend: common::backend_for(&dir.path().join("data")).await,
         statics: Some(wallet_backup_service::Statics { www, pkg: Some(pkg) }),
         rate_limit: RateLimit::default(),
+        webhook: wallet_backup_service::WebhookPolicy::default(),
     };
     let running = wallet_backup_service::start(config).await.unwrap();
     let base = format!("http://{}", running.addr());

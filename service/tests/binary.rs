@@ -43,12 +43,17 @@ struct Service {
 }
 
 async fn serve(data_dir: &Path, log_name: &str) -> Service {
+    serve_with(data_dir, log_name, &[]).await
+}
+
+async fn serve_with(data_dir: &Path, log_name: &str, extra: &[&str]) -> Service {
     let log = data_dir.parent().unwrap().join(log_name);
     let stderr = std::fs::File::create(&log).unwrap();
     let mut child = Command::new(BIN)
         .arg("--data-dir")
         .arg(data_dir)
         .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(extra)
         .env_remove("DATABASE_URL")
         .env("RUST_LOG", "info")
         .stdout(Stdio::piped())
@@ -232,4 +237,293 @@ async fn refuses_a_key_file_others_can_read() {
     assert!(!ok, "{stderr}");
     std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
     create_client(&dir, "ok-again", false).await;
+}
+
+#[tokio::test]
+async fn webhook_custodian_storage_from_the_cli() {
+    let (root, dir) = data_dir();
+    let secret = b"cli-webhook-secret-0123456789abcdef-XYZ";
+    let receiver = common::Receiver::start(secret).await;
+    let secret_file = root.path().join("webhook-secret");
+    std::fs::write(&secret_file, [&secret[..], b"\n"].concat()).unwrap();
+    let secret_arg = secret_file.to_str().unwrap();
+
+    // Bad settings are refused before anything is created.
+    let (ok, _, stderr) = run(
+        &dir,
+        &[
+            "create-client",
+            "--name",
+            "x",
+            "--custodian-webhook-url",
+            "http://ops.example/h",
+            "--custodian-webhook-secret-file",
+            secret_arg,
+        ],
+    )
+    .await;
+    assert!(!ok && stderr.contains("https"), "{stderr}");
+    let short = root.path().join("short");
+    std::fs::write(&short, "too-short").unwrap();
+    let (ok, _, stderr) = run(
+        &dir,
+        &[
+            "create-client",
+            "--name",
+            "x",
+            "--custodian-webhook-url",
+            &receiver.url,
+            "--custodian-webhook-secret-file",
+            short.to_str().unwrap(),
+        ],
+    )
+    .await;
+    assert!(!ok && stderr.contains("32"), "{stderr}");
+
+    let (ok, stdout, stderr) = run(
+        &dir,
+        &[
+            "create-client",
+            "--name",
+            "ops",
+            "--custodian-webhook-url",
+            &receiver.url,
+            "--custodian-webhook-secret-file",
+            secret_arg,
+        ],
+    )
+    .await;
+    assert!(ok && stderr.contains("custodian storage WEBHOOK"), "{stderr}");
+    let key = stdout.trim().to_owned();
+
+    let service = serve(&dir, "webhook.log").await;
+    let api = service.api(&key);
+    let client_id = api.get("/api/v3/clients/me").await.body["id"].as_str().unwrap().to_owned();
+    let share = "CLI-WEBHOOK-CUSTODIAN-SHARE";
+    let created = api.create_pair("PASSWORD", &new_backup_id(), share).await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    assert_eq!(receiver.deliveries()[0]["custodianShare"], share);
+    receiver.script(&[common::Answer::Fail; 3]);
+    let failed = api.create_pair("PASSWORD", &new_backup_id(), share).await;
+    assert_eq!((failed.status, failed.code()), (502, "CUSTODIAN_WEBHOOK_FAILED"));
+    assert_eq!(receiver.attempts(), 4);
+
+    // Back to MANAGED while serving: the next pair's share is kept by the service.
+    let (ok, _, stderr) = run(&dir, &["set-managed-custodian", "--client-id", &client_id]).await;
+    assert!(ok, "{stderr}");
+    let (pair, _, _) = api.managed_backup("GDRIVE", "managed-again").await;
+    assert_eq!(api.custodian_share(&pair).await.body["custodianShare"], "managed-again");
+    assert_eq!(receiver.attempts(), 4);
+    let (ok, _, stderr) = run(
+        &dir,
+        &[
+            "set-custodian-webhook",
+            "--client-id",
+            &client_id,
+            "--custodian-webhook-url",
+            &receiver.url,
+            "--custodian-webhook-secret-file",
+            secret_arg,
+        ],
+    )
+    .await;
+    assert!(ok, "{stderr}");
+    assert_eq!(api.create_pair("PASSWORD", &new_backup_id(), share).await.status, 201);
+    assert_eq!(receiver.deliveries().len(), 2);
+    let (ok, _, _) = run(&dir, &["set-managed-custodian", "--client-id", &"0".repeat(32)]).await;
+    assert!(!ok);
+
+    // The webhook secret survives a key rotation and re-wrap.
+    run(&dir, &["kms", "rotate"]).await;
+    let (ok, _, stderr) = run(&dir, &["kms", "rewrap"]).await;
+    assert!(ok && stderr.contains("re-wrapped 2 record"), "{stderr}");
+    assert_eq!(api.create_pair("PASSWORD", &new_backup_id(), share).await.status, 201);
+
+    let log = service.sigkill().await;
+    assert!(log.contains("custodian webhook delivery failed"), "{log}");
+    let secret_text = std::str::from_utf8(secret).unwrap();
+    for leak in [secret_text, share, "/custody/hook", &key[9..]] {
+        assert!(!log.contains(leak), "log leaks {leak}: {log}");
+    }
+}
+
+/// One step of the load: `Ok((status, body))`, or `Err` when no answer came.
+async fn call(
+    http: &reqwest::Client,
+    base: &str,
+    key: &str,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> Result<(u16, serde_json::Value), ()> {
+    let mut request = http.request(method, format!("{base}{path}")).header("authorization", format!("Bearer {key}"));
+    if let Some(body) = body {
+        request = request.header("content-type", "application/json").body(serde_json::to_vec(&body).unwrap());
+    }
+    let response = request.send().await.map_err(|_| ())?;
+    let status = response.status().as_u16();
+    let bytes = response.bytes().await.map_err(|_| ())?;
+    Ok((status, serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null)))
+}
+
+/// A backup the load started.
+#[derive(Debug, Clone)]
+struct Attempt {
+    client: usize,
+    pair_id: String,
+    share: String,
+    cipher_text: String,
+    /// The confirm got a 200 before the kill.
+    acked: bool,
+    /// The confirm was sent but got no answer (in flight at the kill).
+    in_flight: bool,
+}
+
+/// Kill under load: concurrent backups for ~1.5 s, SIGKILL, restart on the
+/// same data directory. Every acknowledged confirm is COMPLETED and opens;
+/// no pair is half-written; recovery picks a whole, acknowledged-or-in-flight
+/// pair; each client's untouched earlier backup still recovers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sigkill_under_load_loses_no_acknowledged_backup() {
+    const CLIENTS: usize = 4;
+    const WORKERS_PER_CLIENT: usize = 4;
+    const MAX_ROUNDS: usize = 400;
+    let (_root, dir) = data_dir();
+    let mut keys = Vec::new();
+    for i in 0..CLIENTS {
+        keys.push(create_client(&dir, &format!("load-{i}"), true).await);
+    }
+    let service = serve_with(&dir, "load1.log", &["--rate-limit", "0"]).await;
+    // Each client's earlier backups: GDRIVE is never touched by the load, PASSWORD is superseded.
+    let mut earlier = Vec::new();
+    for key in &keys {
+        let api = service.api(key);
+        let gdrive = api.managed_backup("GDRIVE", "earlier-gdrive").await;
+        let password = api.managed_backup("PASSWORD", "earlier-password").await;
+        earlier.push((gdrive, password));
+    }
+
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut workers = Vec::new();
+    for (client, key) in keys.iter().enumerate() {
+        for worker in 0..WORKERS_PER_CLIENT {
+            let (base, key, stop) = (service.base.clone(), key.clone(), stop.clone());
+            workers.push(tokio::spawn(async move {
+                let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap();
+                let mut attempts = Vec::new();
+                let mut errors = 0;
+                for round in 0..MAX_ROUNDS {
+                    if stop.load(std::sync::atomic::Ordering::SeqCst) {
+                        break;
+                    }
+                    let backup_id = new_backup_id();
+                    let share = format!("load-share-{client}-{worker}-{round}");
+                    let body = serde_json::json!({ "backupMethod": "PASSWORD", "backupId": backup_id, "custodianShare": share });
+                    let Ok((201, created)) = call(&http, &base, &key, reqwest::Method::POST, "/api/v3/clients/me/backup-share-pairs", Some(body)).await else {
+                        errors += 1;
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                        continue;
+                    };
+                    let pair_id = created["id"].as_str().unwrap().to_owned();
+                    let cipher_text = envelope("PASSWORD", &backup_id);
+                    let path = format!("/api/v3/clients/me/backup-share-pairs/{pair_id}");
+                    let put = call(&http, &base, &key, reqwest::Method::PUT, &format!("{path}/cipher-text"), Some(serde_json::json!({ "cipherText": cipher_text }))).await;
+                    let mut attempt = Attempt { client, pair_id, share, cipher_text, acked: false, in_flight: false };
+                    if !matches!(put, Ok((200, _))) {
+                        // No cipherText acknowledged: the pair may be PENDING or STORED, never COMPLETED.
+                        errors += 1;
+                        attempts.push(attempt);
+                        continue;
+                    }
+                    match call(&http, &base, &key, reqwest::Method::POST, &format!("{path}/confirm"), None).await {
+                        Ok((200, body)) => {
+                            assert_eq!(body["status"], "COMPLETED");
+                            attempt.acked = true;
+                        }
+                        Ok((status, body)) => panic!("confirm answered {status} {body}"),
+                        Err(()) => {
+                            attempt.in_flight = true;
+                            errors += 1;
+                        }
+                    }
+                    attempts.push(attempt);
+                }
+                (attempts, errors)
+            }));
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    service.sigkill().await;
+    // Let every worker run into the dead service at least once, then stop them.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let mut attempts = Vec::new();
+    let mut errors = 0;
+    for worker in workers {
+        let (a, e) = worker.await.unwrap();
+        attempts.extend(a);
+        errors += e;
+    }
+    let acked = attempts.iter().filter(|a| a.acked).count();
+    eprintln!("load: {} backups started, {acked} confirmed before the kill, {errors} failed calls", attempts.len());
+    assert!(acked >= 20, "too little load before the kill: {acked} confirmed");
+    assert!(errors >= CLIENTS * WORKERS_PER_CLIENT, "the kill happened after the load: {errors} errors");
+
+    let service = serve_with(&dir, "load2.log", &["--rate-limit", "0"]).await;
+    let store = Store::connect(&wallet_backup_service::store::sqlite_url(&dir)).await.unwrap();
+    let rows: Vec<(String, String, Option<String>)> =
+        sqlx::query_as("SELECT id, status, cipher_text FROM backup_share_pairs").fetch_all(store.pool()).await.unwrap();
+    store.close().await;
+    // One HTTP client per API key (building one loads the system's root certificates).
+    let apis: Vec<Api> = keys.iter().map(|key| service.api(key)).collect();
+    let by_id: std::collections::HashMap<_, _> =
+        rows.iter().map(|(id, status, ct)| (id.clone(), (status.clone(), ct.clone()))).collect();
+
+    // Every acknowledged confirm survived, whole.
+    for a in attempts.iter().filter(|a| a.acked) {
+        let (status, ct) = &by_id[&a.pair_id];
+        assert_eq!(status, "COMPLETED", "{a:?}");
+        assert_eq!(ct.as_deref(), Some(a.cipher_text.as_str()), "{a:?}");
+        let api = &apis[a.client];
+        assert_eq!(api.custodian_share(&a.pair_id).await.body["custodianShare"], a.share.as_str());
+    }
+    // No half-written pair: every row's custodian share opens, and a
+    // completed or stored pair has its cipherText.
+    for (id, (status, ct)) in &by_id {
+        assert!(status == "PENDING" || ct.is_some(), "{id} is {status} without cipherText");
+    }
+    for a in &attempts {
+        if let Some((status, _)) = by_id.get(&a.pair_id) {
+            let reply = apis[a.client].custodian_share(&a.pair_id).await;
+            assert_eq!(reply.body["custodianShare"], a.share.as_str(), "{status} {a:?}");
+            assert!(status != "COMPLETED" || a.acked || a.in_flight, "completed without a confirm: {a:?}");
+        }
+    }
+    for (client, api) in apis.iter().enumerate() {
+        // Recovery picks a whole pair: the newest acknowledged confirm, or one in flight at the kill.
+        let latest = api.latest("PASSWORD").await;
+        assert_eq!(latest.status, 200);
+        let id = latest.body["id"].as_str().unwrap();
+        let mine: Vec<&Attempt> = attempts.iter().filter(|a| a.client == client).collect();
+        match mine.iter().find(|a| a.pair_id == id) {
+            Some(a) => {
+                assert!(a.acked || a.in_flight, "{a:?}");
+                assert_eq!(latest.body["cipherText"], a.cipher_text.as_str());
+                assert_eq!(api.custodian_share(id).await.body["custodianShare"], a.share.as_str());
+            }
+            None => {
+                assert!(!mine.iter().any(|a| a.acked), "recovery went back behind an acknowledged backup");
+                assert_eq!(id, earlier[client].1 .0);
+            }
+        }
+        // The earlier backup the load never touched still recovers, as it was.
+        let (gdrive_id, _, gdrive_ct) = &earlier[client].0;
+        let gdrive = api.latest("GDRIVE").await;
+        assert_eq!(gdrive.body["id"], gdrive_id.as_str());
+        assert_eq!(gdrive.body["cipherText"], gdrive_ct.as_str());
+        assert_eq!(api.custodian_share(gdrive_id).await.body["custodianShare"], "earlier-gdrive");
+        let (password_id, _, _) = &earlier[client].1;
+        assert_eq!(api.custodian_share(password_id).await.body["custodianShare"], "earlier-password");
+    }
+    service.sigkill().await;
 }

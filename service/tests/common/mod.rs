@@ -7,7 +7,7 @@ use std::path::Path;
 use base64ct::{Base64UrlUnpadded, Encoding};
 use serde_json::Value;
 use tempfile::TempDir;
-use wallet_backup_service::{start, Backend, RateLimit, Running, ServeConfig};
+use wallet_backup_service::{start, Backend, RateLimit, Running, ServeConfig, WebhookPolicy};
 
 /// A service on 127.0.0.1 with its own data directory.
 pub struct TestServer {
@@ -45,8 +45,12 @@ pub fn backend(dir: &Path) -> Backend {
 }
 
 pub async fn serve_in(dir: TempDir, rate_limit: RateLimit) -> TestServer {
+    serve_with(dir, rate_limit, WebhookPolicy::default()).await
+}
+
+pub async fn serve_with(dir: TempDir, rate_limit: RateLimit, webhook: WebhookPolicy) -> TestServer {
     let backend = backend_for(dir.path()).await;
-    let config = ServeConfig { listen: "127.0.0.1:0".parse().unwrap(), backend, statics: None, rate_limit };
+    let config = ServeConfig { listen: "127.0.0.1:0".parse().unwrap(), backend, statics: None, rate_limit, webhook };
     let running = start(config).await.expect("service starts");
     let base = format!("http://{}", running.addr());
     TestServer { running, base, dir }
@@ -92,6 +96,7 @@ pub struct Api {
 
 impl Api {
     pub fn new(base: &str, key: Option<&str>) -> Self {
+        install_tls_provider();
         Self { http: reqwest::Client::new(), base: base.to_owned(), key: key.map(str::to_owned) }
     }
 
@@ -189,6 +194,13 @@ impl Api {
     }
 }
 
+/// reqwest is built with rustls without a default crypto provider (the
+/// service installs ring); a test process that has not started a service
+/// installs it here.
+pub fn install_tls_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 pub fn new_backup_id() -> String {
     wallet_backup_service::util::random_id().unwrap()
 }
@@ -207,4 +219,113 @@ pub fn envelope(method: &str, backup_id: &str) -> String {
     getrandom::fill(&mut rest).unwrap();
     bytes.extend(rest);
     format!("wbk1.{}", Base64UrlUnpadded::encode_string(&bytes))
+}
+
+// ----- a custodian webhook receiver on loopback
+
+/// What the receiver answers to one attempt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Answer {
+    /// 200, the delivery is recorded.
+    Ok,
+    /// 500.
+    Fail,
+    /// 400.
+    Reject,
+    /// No answer for 30 s.
+    Hang,
+}
+
+/// An operator's webhook: verifies the signature like an operator would (on
+/// its own, not with the service's code), records deliveries, and answers
+/// from a script (then `Ok`).
+pub struct Receiver {
+    pub url: String,
+    pub secret: Vec<u8>,
+    pub state: std::sync::Arc<ReceiverState>,
+}
+
+#[derive(Default)]
+pub struct ReceiverState {
+    secret: Vec<u8>,
+    script: std::sync::Mutex<std::collections::VecDeque<Answer>>,
+    pub attempts: std::sync::atomic::AtomicU32,
+    pub bad_signatures: std::sync::atomic::AtomicU32,
+    pub deliveries: std::sync::Mutex<Vec<Value>>,
+}
+
+impl Receiver {
+    pub async fn start(secret: &[u8]) -> Self {
+        use axum::routing::post;
+        let state = std::sync::Arc::new(ReceiverState { secret: secret.to_vec(), ..ReceiverState::default() });
+        let app = axum::Router::new().route("/custody/hook", post(receive)).with_state(state.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/custody/hook", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Self { url, secret: secret.to_vec(), state }
+    }
+
+    pub fn script(&self, answers: &[Answer]) {
+        self.state.script.lock().unwrap().extend(answers.iter().copied());
+    }
+
+    pub fn attempts(&self) -> u32 {
+        self.state.attempts.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    pub fn bad_signatures(&self) -> u32 {
+        self.state.bad_signatures.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    pub fn deliveries(&self) -> Vec<Value> {
+        self.state.deliveries.lock().unwrap().clone()
+    }
+}
+
+async fn receive(
+    axum::extract::State(state): axum::extract::State<std::sync::Arc<ReceiverState>>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> axum::http::StatusCode {
+    use axum::http::StatusCode;
+    use hmac::{KeyInit, Mac};
+    use std::sync::atomic::Ordering;
+    state.attempts.fetch_add(1, Ordering::SeqCst);
+    // `X-Wallet-Backup-Signature: t=<unix>,v1=<hex HMAC-SHA256("<t>." ‖ body)>`, t within 5 minutes.
+    let header = headers.get("x-wallet-backup-signature").and_then(|v| v.to_str().ok()).unwrap_or("");
+    let (mut t, mut v1) = (None, None);
+    for part in header.split(',') {
+        match part.split_once('=') {
+            Some(("t", x)) => t = x.parse::<i64>().ok(),
+            Some(("v1", x)) => v1 = hex::decode(x).ok(),
+            _ => {}
+        }
+    }
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    let valid = match (t, v1) {
+        (Some(t), Some(v1)) if (now - t).abs() <= 300 => {
+            let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&state.secret).unwrap();
+            mac.update(format!("{t}.").as_bytes());
+            mac.update(&body);
+            mac.verify_slice(&v1).is_ok()
+        }
+        _ => false,
+    };
+    if !valid || headers.get("content-type").map(|v| v.as_bytes()) != Some(b"application/json") {
+        state.bad_signatures.fetch_add(1, Ordering::SeqCst);
+        return StatusCode::UNAUTHORIZED;
+    }
+    let answer = state.script.lock().unwrap().pop_front().unwrap_or(Answer::Ok);
+    match answer {
+        Answer::Ok => {
+            state.deliveries.lock().unwrap().push(serde_json::from_slice(&body).unwrap());
+            StatusCode::OK
+        }
+        Answer::Fail => StatusCode::INTERNAL_SERVER_ERROR,
+        Answer::Reject => StatusCode::BAD_REQUEST,
+        Answer::Hang => {
+            tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+            StatusCode::OK
+        }
+    }
 }
