@@ -10,20 +10,25 @@
 //      and a +simd128 build that is not shipped) vs npm hash-wasm vs native Rust
 //      (bench/native), outputs cross-checked;
 //   5. AES-256-GCM seal/open of 256 B and 4 KiB: the shipped build vs WebCrypto
-//      (+ native), ciphertexts cross-checked.
+//      (+ native), ciphertexts cross-checked;
+//   6. the backup service (release build, its own process on loopback) under a
+//      bounded load from a second process (bench/native `load`): whole managed
+//      backups per second and latency at a few concurrency levels, on SQLite and
+//      PostgreSQL, and the service's peak memory.
 // Prints a Markdown table, writes bench/out/results.md and bench/out/results.json.
 // Exits non-zero when a cross-check fails (or the bench cannot run); never on timing.
 //
 // Options: --quick (fewer samples, for trying the script), --skip-build (reuse bench/out/wasm).
 import { spawn, execFileSync } from 'node:child_process'
 import { createServer } from 'node:http'
-import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync, createReadStream } from 'node:fs'
-import { cpus, loadavg } from 'node:os'
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync, createReadStream } from 'node:fs'
+import { createServer as createNetServer } from 'node:net'
+import { cpus, loadavg, tmpdir } from 'node:os'
 import { dirname, extname, join, normalize, relative, resolve, sep } from 'node:path'
 import { gzipSync } from 'node:zlib'
 import { VARIANTS, buildBenchWasm, benchWasmDir, root, simdInstructionCount } from './build-wasm.mjs'
 import { summary } from './page/measure.js'
-import { nativeBinary, startNative } from './native-client.mjs'
+import { nativeBinary, releaseBinary, startNative } from './native-client.mjs'
 
 const argv = process.argv.slice(2)
 const QUICK = argv.includes('--quick')
@@ -54,6 +59,17 @@ const SUITE = {
   aesBatchMs: QUICK ? 5 : 15,
 }
 const START_RUNS = QUICK ? 5 : 21
+// Section 6. Each level stops at maxBackups started backups or after maxSeconds, whichever comes
+// first. The service runs with --rate-limit 0 (no per-key limit); workers spread over `clients` keys.
+const SERVICE = {
+  levels: [1, 8, 32],
+  maxSeconds: QUICK ? 1.5 : 5,
+  maxBackups: QUICK ? 300 : 2000,
+  warmup: QUICK ? 10 : 30,
+  clients: 8,
+  shareBytes: 300,
+  serveArgs: ['--rate-limit', '0'],
+}
 const TARGETS = { sizeGzipKB: 50, chromiumStartMs: 15, chromiumArgonXNative: 1.3 }
 // The bench-feature builds (bench/build-wasm.mjs) and their names in the results:
 // `baseline` has the settings of pkg/ ("wasm"); `simd` adds +simd128 and is not shipped.
@@ -68,9 +84,12 @@ const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable
 const children = new Set()
 let browser = null
 let server = null
+let pgStop = null // stops the throwaway PostgreSQL server of section 6, if this run started one
 async function cleanup() {
   for (const c of children) c.kill('SIGKILL')
   children.clear()
+  if (pgStop) pgStop()
+  pgStop = null
   if (browser) await browser.close().catch(() => {})
   browser = null
   if (server) await new Promise((r) => server.close(r))
@@ -271,8 +290,8 @@ function startServer() {
 // ---- native ---------------------------------------------------------------------------------
 
 function buildNative() {
-  log('cargo build --release -p wallet-backup-bench-native')
-  execFileSync('cargo', ['build', '--release', '-p', 'wallet-backup-bench-native'], { cwd: root, stdio: ['ignore', 'inherit', 'inherit'] })
+  log('cargo build --release -p wallet-backup-bench-native -p wallet-backup-service')
+  execFileSync('cargo', ['build', '--release', '-p', 'wallet-backup-bench-native', '-p', 'wallet-backup-service'], { cwd: root, stdio: ['ignore', 'inherit', 'inherit'] })
 }
 
 async function runNative() {
@@ -282,6 +301,172 @@ async function runNative() {
     '--sizes', SUITE.aesSizes.join(','),
     '--memory-kib', String(ARGON2.memoryKiB), '--iterations', String(ARGON2.iterations), '--parallelism', String(ARGON2.parallelism)]
   return lastJson(await runChild('cargo', args))
+}
+
+// ---- 6. the service under load ------------------------------------------------------------------
+
+const serviceBinary = () => releaseBinary(root, 'wallet-backup-service')
+
+/** A free TCP port on 127.0.0.1 (for the throwaway PostgreSQL server). */
+function freePort() {
+  return new Promise((resolvePromise, reject) => {
+    const s = createNetServer()
+    s.on('error', reject)
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address()
+      s.close(() => resolvePromise(port))
+    })
+  })
+}
+
+/** A command's stdout; its stderr is kept and shown only when it fails. */
+function runQuiet(cmd, args, env = {}) {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(cmd, args, { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+    children.add(child)
+    let out = ''
+    let err = ''
+    child.stdout.on('data', (d) => (out += d))
+    child.stderr.on('data', (d) => (err += d))
+    child.on('error', reject)
+    child.on('close', (code, signal) => {
+      children.delete(child)
+      if (code === 0) resolvePromise(out)
+      else reject(new Error(`${cmd} ${args[0]} … exited with ${code ?? signal}: ${err.trim().slice(-2000)}`))
+    })
+  })
+}
+
+/**
+ * A PostgreSQL server for section 6: WALLET_BACKUP_BENCH_POSTGRES (a server URL without database
+ * name, like the tests' WALLET_BACKUP_TEST_POSTGRES), else a throwaway one started here with
+ * scripts/pg-test-server.sh on a free port. A fresh database is created on it; returns
+ * { url, drop } or { skipped } when no PostgreSQL is installed.
+ */
+async function postgresForBench() {
+  const pgBins = existsSync('/usr/lib/postgresql') ? readdirSync('/usr/lib/postgresql').map((v) => join('/usr/lib/postgresql', v, 'bin')).filter((b) => existsSync(join(b, 'psql'))) : []
+  const psql = pgBins.length ? join(pgBins.sort().at(-1), 'psql') : 'psql'
+  let server = process.env.WALLET_BACKUP_BENCH_POSTGRES
+  let source = 'WALLET_BACKUP_BENCH_POSTGRES'
+  if (!server) {
+    if (!pgBins.length) return { skipped: 'no PostgreSQL in /usr/lib/postgresql and WALLET_BACKUP_BENCH_POSTGRES not set' }
+    const port = await freePort()
+    const env = { ...process.env, PGPORT: String(port) }
+    const script = join(root, 'scripts', 'pg-test-server.sh')
+    pgStop = () => {
+      try {
+        execFileSync('bash', [script, 'stop'], { env, stdio: 'ignore' })
+      } catch {}
+    }
+    log(`starting a throwaway PostgreSQL on 127.0.0.1:${port}`)
+    server = execFileSync('bash', [script, 'start'], { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim().split('\n').pop()
+    source = `throwaway server (scripts/pg-test-server.sh, port ${port})`
+  }
+  server = server.replace(/\/+$/, '')
+  const name = `wbbench_${Date.now().toString(36)}_${process.pid}`
+  await runQuiet(psql, [`${server}/postgres`, '-v', 'ON_ERROR_STOP=1', '-q', '-c', `CREATE DATABASE ${name}`])
+  const version = (await runQuiet(psql, [`${server}/postgres`, '-A', '-t', '-c', 'SHOW server_version'])).trim().split(' ')[0]
+  const drop = () => runQuiet(psql, [`${server}/postgres`, '-q', '-c', `DROP DATABASE IF EXISTS ${name}`]).catch((e) => log('could not drop', name, e.message))
+  return { url: `${server}/${name}`, drop, source, version }
+}
+
+/** `VmHWM` and `VmRSS` of a process, in kB (Linux /proc; null elsewhere). */
+function processMemory(pid) {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8')
+    const kB = (k) => Number(status.match(new RegExp(`^${k}:\\s+(\\d+) kB`, 'm'))?.[1] ?? NaN)
+    return { vmHWMkB: kB('VmHWM'), vmRSSkB: kB('VmRSS') }
+  } catch {
+    return null
+  }
+}
+
+/** Starts `serve` on 127.0.0.1:0; resolves { child, base } once it prints its address. */
+function startService(dbArgs, logFile) {
+  return new Promise((resolvePromise, reject) => {
+    const fd = openSync(logFile, 'a')
+    const child = spawn(serviceBinary(), [...dbArgs, 'serve', '--listen', '127.0.0.1:0', ...SERVICE.serveArgs],
+      { cwd: root, env: { ...process.env, RUST_LOG: 'info' }, stdio: ['ignore', 'pipe', fd] })
+    closeSync(fd)
+    children.add(child)
+    let out = ''
+    const timer = setTimeout(() => reject(new Error('the service did not print its address within 30 s')), 30000)
+    child.stdout.setEncoding('utf8')
+    child.stdout.on('data', (d) => {
+      out += d
+      const m = out.match(/listening on (http:\/\/127\.0\.0\.1:\d+)/)
+      if (m) {
+        clearTimeout(timer)
+        resolvePromise({ child, base: m[1] })
+      }
+    })
+    child.on('error', (e) => { clearTimeout(timer); reject(e) })
+    child.on('exit', (code, signal) => {
+      children.delete(child)
+      clearTimeout(timer)
+      reject(new Error(`the service exited (${code ?? signal}) before it listened; see ${logFile}`))
+    })
+  })
+}
+
+/** SIGTERM, then SIGKILL after 10 s; resolves with the exit code or signal. */
+function stopService(child) {
+  return new Promise((resolvePromise) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resolvePromise(child.exitCode ?? child.signalCode)
+    const timer = setTimeout(() => child.kill('SIGKILL'), 10000)
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer)
+      children.delete(child)
+      resolvePromise(code ?? signal)
+    })
+    child.kill('SIGTERM')
+  })
+}
+
+/** One backend: fresh data dir, clients, service, load run, peak memory, stop. */
+async function serviceRun(label, databaseUrl) {
+  const dataDir = mkdtempSync(join(tmpdir(), 'wallet-backup-bench-service-'))
+  const dbArgs = ['--data-dir', join(dataDir, 'data'), ...(databaseUrl ? ['--database-url', databaseUrl] : [])]
+  let svc = null
+  try {
+    const keys = []
+    for (let i = 0; i < SERVICE.clients; i++) {
+      const key = (await runQuiet(serviceBinary(), [...dbArgs, 'create-client', '--name', `bench-${i}`, '--managed-backups', 'true'], { RUST_LOG: 'warn' })).trim()
+      if (!/^wbk_live_[A-Za-z0-9_-]+$/.test(key)) throw new Error(`create-client printed no API key (${label})`)
+      keys.push(key)
+    }
+    const logFile = join(dataDir, 'service.log')
+    svc = await startService(dbArgs, logFile)
+    const load = lastJson(await runChild(nativeBinary(root), ['load', '--base', svc.base, '--levels', SERVICE.levels.join(','),
+      '--max-seconds', String(SERVICE.maxSeconds), '--max-backups', String(SERVICE.maxBackups), '--warmup', String(SERVICE.warmup),
+      '--share-bytes', String(SERVICE.shareBytes)], { env: { WALLET_BACKUP_BENCH_KEYS: keys.join(',') } }))
+    const memory = processMemory(svc.child.pid)
+    const exit = await stopService(svc.child)
+    svc = null
+    return { label, ...load, memory, serviceExit: exit }
+  } finally {
+    if (svc) await stopService(svc.child)
+    rmSync(dataDir, { recursive: true, force: true })
+  }
+}
+
+async function serviceSection() {
+  const out = { config: SERVICE, runs: [] }
+  out.runs.push(await serviceRun('SQLite', null))
+  const pg = await postgresForBench()
+  if (pg.skipped) {
+    log('service on PostgreSQL skipped:', pg.skipped)
+    out.postgresSkipped = pg.skipped
+  } else {
+    try {
+      out.runs.push({ ...(await serviceRun(`PostgreSQL ${pg.version}`, pg.url)), postgres: pg.source })
+    } finally {
+      await pg.drop()
+      if (pgStop) pgStop()
+      pgStop = null
+    }
+  }
+  return out
 }
 
 // ---- in-engine suites -------------------------------------------------------------------------
@@ -340,6 +525,13 @@ function crossChecks(r) {
       }
     }
     check(`${env}: Portal recoverWallet restores the backed-up shares (every run)`, s.portal.recoveredOk)
+  }
+  for (const run of r.service.runs) {
+    const all = [run.warmup, ...run.levels]
+    const errors = all.reduce((n, l) => n + l.errors, 0)
+    const firstError = all.find((l) => l.first_error)?.first_error ?? ''
+    check(`service on ${run.label}: every backup call answered 201/200 with the expected status`, errors === 0 && run.levels.every((l) => l.backups > 0), errors ? `${errors} errors, first: ${firstError}` : '')
+    check(`service on ${run.label}: stopped cleanly on SIGTERM`, run.serviceExit === 0, `exit ${run.serviceExit}`)
   }
   return checks
 }
@@ -433,6 +625,24 @@ function report(r) {
   L.push('', `Native alone (\`cargo run\`): ${alone}. Every implementation's time includes its key setup per call (wasm export and native build the cipher per call; WebCrypto's key is imported once, its encrypt/decrypt is awaited per call). The +simd128 build is not timed here; its ciphertexts are cross-checked.`)
   L.push('')
 
+  const sv = r.service
+  const c = sv.config
+  L.push(`## 6. Backup service under load (release build, own process, loopback; ${c.clients} clients, \`--rate-limit 0\`)`, '')
+  L.push(`Whole managed backup = create pair (${c.shareBytes}-character custodian share) → PUT cipherText (\`wbk1.\` envelope) → confirm, over keep-alive HTTP/1.1 from a second process (\`wallet-backup-bench-native load\`). ` +
+    `Each level: at most ${c.maxBackups} backups or ${c.maxSeconds} s; one connection per worker, worker *w* uses client *w* mod ${c.clients}. Latencies in ms, p50 / p99.`, '')
+  head('Database', 'Concurrency', 'Backups', 'Value: backups/s', 'Whole backup p50 / p99', 'create', 'cipherText', 'confirm', 'Errors', 'Service peak RSS (VmHWM)')
+  const lat = (s) => (s ? `${s.p50.toFixed(2)} / ${s.p99.toFixed(2)}` : '—')
+  for (const run of sv.runs) {
+    run.levels.forEach((l, i) => {
+      t(i ? '' : run.label, l.concurrency, l.backups, `**${l.backups_per_s.toFixed(0)}**`, lat(l.backup_ms), lat(l.create_ms), lat(l.cipher_text_ms), lat(l.confirm_ms), l.errors,
+        i ? '' : (run.memory ? `${(run.memory.vmHWMkB / 1024).toFixed(1)} MiB` : 'n/a'))
+    })
+  }
+  L.push('')
+  const pgRun = sv.runs.find((x) => x.postgres)
+  L.push(`SQLite: the default file in a fresh temp data dir (WAL, synchronous=FULL). ${sv.postgresSkipped ? `PostgreSQL: **skipped** (${sv.postgresSkipped}).` : `PostgreSQL: ${pgRun.postgres}, a fresh database, fsync on.`} ` +
+    `The load generator shares the machine's ${r.meta.cpus} cores with the service (and PostgreSQL). Peak RSS is the service's VmHWM after all levels (warm-up of ${c.warmup} backups included). No timing target.`, '')
+
   L.push('## Targets and cross-checks', '')
   head('Check', 'Result')
   for (const c of r.targets) t(`target: ${c.name}`, `${met(c.ok)} ${c.detail}`)
@@ -493,6 +703,9 @@ async function main() {
   log('Chromium suite (Portal, Argon2id, AES-GCM)')
   r.chromium = await chromiumSuite(base)
   await cleanup()
+
+  log(`service under load (levels ${SERVICE.levels.join(', ')}; SQLite, then PostgreSQL)`)
+  r.service = await serviceSection()
   r.meta.loadEnd = loadavg()[0].toFixed(2)
 
   r.checks = crossChecks(r)

@@ -20,6 +20,10 @@
 //!       -> {"ms":…,"hex":"<32-byte output>"}   (ms measured in-process)
 //!   aes-ct <n> <key_hex> <nonce_hex>            -> {"hex":"<ciphertext‖tag>"}
 //!   aes-batch <seal|open> <n> <iters> <key_hex> <nonce_hex> -> {"ms":…}
+//!
+//! `load …` is the HTTP load generator of the service section (see `load.rs`).
+
+mod load;
 
 use std::hint::black_box;
 use std::io::{BufRead, Write};
@@ -142,9 +146,14 @@ fn serve() {
     }
 }
 
-fn main() {
+fn main() -> std::process::ExitCode {
     if std::env::args().nth(1).as_deref() == Some("--serve") {
-        return serve();
+        serve();
+        return std::process::ExitCode::SUCCESS;
+    }
+    if std::env::args().nth(1).as_deref() == Some("load") {
+        let args: Vec<String> = std::env::args().skip(2).collect();
+        return load::main(&args);
     }
     let mut password = b"correct horse battery staple".to_vec();
     let mut salt = [0u8; SALT_LEN];
@@ -224,4 +233,5 @@ fn main() {
         hex(&output),
         aes.join(",")
     );
+    std::process::ExitCode::SUCCESS
 }
