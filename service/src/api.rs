@@ -9,6 +9,8 @@
 //! Request bodies are JSON with camelCase fields; unknown fields are
 //! rejected (`INVALID_REQUEST`), never ignored, so a misspelt field cannot
 //! silently fall back to a default.
+//!
+//! CORS, the static demo page and the demo key are in [`crate::web`].
 
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
@@ -24,7 +26,6 @@ use base64ct::{Base64UrlUnpadded, Encoding};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::services::ServeDir;
 use zeroize::Zeroizing;
 
 use crate::apikey;
@@ -35,14 +36,22 @@ use crate::ratelimit::RateLimiter;
 use crate::seal;
 use crate::store::{CreatePairError, Pair, Store, Transition};
 use crate::util::{is_hex, rfc3339};
+use crate::web::{self, AllowedOrigins, DemoKey, Statics};
 use crate::webhook::{Deliverer, Delivery};
 
 /// Largest accepted `cipherText`, in bytes (2 MiB).
 pub const MAX_CIPHER_TEXT: usize = 2 * 1024 * 1024;
-/// Largest accepted `custodianShare`, in bytes (1 MiB).
-pub const MAX_CUSTODIAN_SHARE: usize = 1024 * 1024;
+/// Largest custodian half the module backs up, in bytes (1 MiB).
+pub const MAX_CUSTODIAN_HALF: usize = 1024 * 1024;
+/// Largest accepted `custodianShare`, in bytes: the base64url text
+/// (unpadded) of a 1 MiB half, 1,398,102 characters.
+pub const MAX_CUSTODIAN_SHARE: usize = (4 * MAX_CUSTODIAN_HALF).div_ceil(3);
 /// Largest accepted request body: a maximal cipherText plus room for the JSON around it.
 pub const BODY_LIMIT: usize = MAX_CIPHER_TEXT + 64 * 1024;
+
+const _: () = assert!(MAX_CUSTODIAN_SHARE == 1_398_102);
+// A maximal share, with room for the JSON around it, fits in a body.
+const _: () = assert!(MAX_CUSTODIAN_SHARE + 64 * 1024 <= BODY_LIMIT);
 
 /// What every handler shares.
 pub struct AppState {
@@ -56,17 +65,19 @@ pub struct AppState {
     pub webhook: Deliverer,
 }
 
-/// Directories of static files served beside the API (the demo page).
-#[derive(Debug, Clone)]
-pub struct Statics {
-    /// Served at `/`.
-    pub www: std::path::PathBuf,
-    /// Served at `/pkg/`, if given.
-    pub pkg: Option<std::path::PathBuf>,
+/// What the router serves beside the API.
+#[derive(Debug, Clone, Default)]
+pub struct Web {
+    /// Static files (the demo page).
+    pub statics: Option<Statics>,
+    /// Origins whose pages may call the API (CORS).
+    pub allowed_origins: AllowedOrigins,
+    /// The key `GET /demo-config.json` gives out; without it that path is unknown.
+    pub demo_key: Option<DemoKey>,
 }
 
 /// Builds the service's router.
-pub fn router(state: Arc<AppState>, statics: Option<Statics>) -> Router {
+pub fn router(state: Arc<AppState>, web: Web) -> Router {
     let api = Router::new()
         .route("/api/v3/clients/me", get(get_me))
         .route("/api/v3/clients/me/wallet", get(get_wallet))
@@ -74,19 +85,23 @@ pub fn router(state: Arc<AppState>, statics: Option<Statics>) -> Router {
         .route("/api/v3/clients/me/backup-share-pairs/{id}/cipher-text", put(put_cipher_text))
         .route("/api/v3/clients/me/backup-share-pairs/{id}/confirm", post(confirm_pair))
         .route("/api/v3/clients/me/backup-share-pairs/{id}/custodian-share", get(get_custodian_share))
+        .route("/api/v3/clients/me/custodian-shares/{backup_id}", get(get_custodian_share_by_backup_id))
         .route("/api/v3/clients/me/backups/{method}", get(get_latest_backup))
         .route("/api/v2/clients/me/wallet/stored-client-backup-share", put(put_stored_client_backup_share))
         .route("/api/{*rest}", any(not_found))
         .method_not_allowed_fallback(method_not_allowed);
-    let app = match statics {
-        Some(statics) => {
-            let app = match statics.pkg {
-                Some(pkg) => api.nest_service("/pkg", ServeDir::new(pkg)),
-                None => api,
-            };
-            app.fallback_service(ServeDir::new(statics.www))
-        }
+    let app = match web.statics {
+        Some(statics) => api.fallback_service(web::static_files(statics)),
         None => api.fallback(not_found),
+    };
+    let app = web::with_cors(app, &web.allowed_origins);
+    // Added after the CORS layer, so other origins cannot read the key.
+    let app = match web.demo_key {
+        Some(key) => app.route(
+            "/demo-config.json",
+            get(move |headers, uri| web::demo_config(key.clone(), headers, uri)).fallback(method_not_allowed),
+        ),
+        None => app,
     };
     app.layer(middleware::from_fn(log_request))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
@@ -236,6 +251,17 @@ struct CustodianShareResponse {
     custodian_share: Zeroizing<String>,
 }
 
+/// `GET /api/v3/clients/me/custodian-shares/{backupId}`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CustodianShareByBackupIdResponse {
+    pair_id: String,
+    backup_method: BackupMethod,
+    backup_id: String,
+    status: PairStatus,
+    custodian_share: Zeroizing<String>,
+}
+
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct BackupResponse {
@@ -342,7 +368,9 @@ async fn create_pair(
     }
     let backup_id = body.backup_id.to_ascii_lowercase();
     if body.custodian_share.is_empty() || body.custodian_share.len() > MAX_CUSTODIAN_SHARE {
-        return Err(ApiError::invalid(format!("custodianShare must be 1 to {MAX_CUSTODIAN_SHARE} bytes")));
+        return Err(ApiError::invalid(format!(
+            "custodianShare must be 1 to {MAX_CUSTODIAN_SHARE} bytes (the base64url text of a 1 MiB half)"
+        )));
     }
     let webhook = match client.custodian_storage {
         CustodianStorage::Managed => None,
@@ -441,6 +469,43 @@ async fn get_custodian_share(
     let id = pair_id(&id)?;
     let pair = state.store.pair(&client.id, id).await.map_err(|e| ApiError::internal(&e))?;
     let pair = pair.ok_or_else(ApiError::pair_not_found)?;
+    let custodian_share = open_custodian_share(&state, &pair).await?;
+    Ok(Json(CustodianShareResponse { custodian_share }))
+}
+
+/// The custodian share of the client's pair with this backup id: what the
+/// module needs when it holds an envelope (whose header names the backup
+/// id) but not the pair id. Any status but `FAILED`.
+async fn get_custodian_share_by_backup_id(
+    Caller(client): Caller,
+    State(state): State<Arc<AppState>>,
+    Path(backup_id): Path<String>,
+) -> Result<Json<CustodianShareByBackupIdResponse>, ApiError> {
+    if !is_hex(&backup_id, 32) {
+        return Err(ApiError::invalid("backupId must be 32 hex characters (the envelope's 16-byte backup id)"));
+    }
+    let backup_id = backup_id.to_ascii_lowercase();
+    let pair = state.store.pair_by_backup_id(&client.id, &backup_id).await.map_err(|e| ApiError::internal(&e))?;
+    let pair = pair.ok_or_else(|| {
+        ApiError::new(StatusCode::NOT_FOUND, codes::PAIR_NOT_FOUND, "no backup share pair with this backupId")
+    })?;
+    if pair.status == PairStatus::Failed {
+        return Err(wrong_state(&pair, "a FAILED pair is never used for recovery"));
+    }
+    let custodian_share = open_custodian_share(&state, &pair).await?;
+    Ok(Json(CustodianShareByBackupIdResponse {
+        pair_id: pair.id,
+        backup_method: pair.backup_method,
+        backup_id: pair.backup_id,
+        status: pair.status,
+        custodian_share,
+    }))
+}
+
+/// Opens a pair's sealed custodian share: 409 `CUSTODIAN_SELF_MANAGED` when
+/// it went to the operator's webhook, 500 `CUSTODIAN_SHARE_UNAVAILABLE` when
+/// it does not open.
+async fn open_custodian_share(state: &AppState, pair: &Pair) -> Result<Zeroizing<String>, ApiError> {
     let Some(sealed) = &pair.custodian_share else {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -449,7 +514,7 @@ async fn get_custodian_share(
              the service does not hold it, ask the operator's backend",
         ));
     };
-    let aad = seal::associated_data(seal::PURPOSE_CUSTODIAN_SHARE, &client.id, &pair.id);
+    let aad = seal::associated_data(seal::PURPOSE_CUSTODIAN_SHARE, &pair.client_id, &pair.id);
     let plain = seal::open(state.kms.as_ref(), sealed, &aad).await.map_err(|e| {
         tracing::error!(pair_id = %pair.id, error = %e, "custodian share does not open");
         ApiError::new(
@@ -459,7 +524,7 @@ async fn get_custodian_share(
         )
     })?;
     let text = std::str::from_utf8(&plain).map_err(|_| ApiError::internal(&"custodian share is not UTF-8"))?;
-    Ok(Json(CustodianShareResponse { custodian_share: Zeroizing::new(text.to_owned()) }))
+    Ok(Zeroizing::new(text.to_owned()))
 }
 
 async fn get_latest_backup(

@@ -57,7 +57,12 @@ pub fn from_authorization(value: &str) -> Option<&str> {
     if !scheme.eq_ignore_ascii_case("bearer") {
         return None;
     }
-    let key = key.trim_start_matches(' ');
+    parse(key.trim_start_matches(' '))
+}
+
+/// `key` if it is a well-formed key (`wbk_live_` and 43 base64url
+/// characters encoding 32 bytes), else `None`.
+pub fn parse(key: &str) -> Option<&str> {
     let body = key.strip_prefix(PREFIX)?;
     let well_formed = body.len() == BODY_LEN
         && body.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')

@@ -8,8 +8,9 @@
 //! then the previous completed pair stays the one recovery uses.
 //!
 //! The binary (`src/main.rs`) is a thin CLI over this library: [`start`]
-//! runs the HTTP service, [`open_backend`] gives the store and KMS to the
-//! operator commands. See `service/README.md` for the API.
+//! runs the HTTP service ([`api`], and [`web`] for what browsers need beside
+//! it), [`open_backend`] gives the store and KMS to the operator commands.
+//! See `service/README.md` for the API.
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
@@ -22,6 +23,7 @@ pub mod ratelimit;
 pub mod seal;
 pub mod store;
 pub mod util;
+pub mod web;
 pub mod webhook;
 
 use std::net::SocketAddr;
@@ -33,10 +35,10 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-pub use api::Statics;
 pub use kms::{Kms, LocalKms};
 pub use ratelimit::RateLimit;
 pub use store::Store;
+pub use web::{AllowedOrigins, Statics};
 pub use webhook::WebhookPolicy;
 
 /// Name of the SQLite database file in the data directory.
@@ -68,6 +70,27 @@ pub struct ServeConfig {
     pub rate_limit: RateLimit,
     /// Timeout and retries of custodian webhook deliveries.
     pub webhook: WebhookPolicy,
+    /// Origins whose pages may call the API (CORS).
+    pub allowed_origins: AllowedOrigins,
+    /// Demo only: serve the API key in this file at `GET /demo-config.json`.
+    /// [`start`] refuses it unless `listen` is a loopback address.
+    pub demo_key_file: Option<PathBuf>,
+}
+
+impl ServeConfig {
+    /// `listen` and `backend` with the defaults for the rest: no static
+    /// files, the default rate limit and webhook policy, any origin, no demo key.
+    pub fn new(listen: SocketAddr, backend: Backend) -> Self {
+        Self {
+            listen,
+            backend,
+            statics: None,
+            rate_limit: RateLimit::default(),
+            webhook: WebhookPolicy::default(),
+            allowed_origins: AllowedOrigins::Any,
+            demo_key_file: None,
+        }
+    }
 }
 
 /// Start-up failures.
@@ -81,6 +104,8 @@ pub enum StartError {
     Kms(kms::KmsError),
     /// The webhook HTTP client.
     Webhook(webhook::WebhookError),
+    /// A setting that cannot be served (static directories, the demo key).
+    Config(String),
 }
 
 impl std::fmt::Display for StartError {
@@ -90,6 +115,7 @@ impl std::fmt::Display for StartError {
             Self::Store(e) => write!(f, "{e}"),
             Self::Kms(e) => write!(f, "{e}"),
             Self::Webhook(e) => write!(f, "{e}"),
+            Self::Config(e) => f.write_str(e),
         }
     }
 }
@@ -174,7 +200,32 @@ impl Running {
 
 /// Opens the backend and serves the API on `config.listen`.
 pub async fn start(config: ServeConfig) -> Result<Running, StartError> {
+    if let Some(statics) = &config.statics {
+        statics.check().map_err(StartError::Config)?;
+    }
+    let demo_key = match &config.demo_key_file {
+        Some(path) => {
+            if !config.listen.ip().is_loopback() {
+                return Err(StartError::Config(format!(
+                    "--demo-key-file gives an API key to anyone who can connect, so it needs a loopback \
+                     --listen address (127.0.0.1 or [::1]), not {}",
+                    config.listen
+                )));
+            }
+            Some(web::DemoKey::read(path).map_err(|e| StartError::Config(format!("--demo-key-file: {e}")))?)
+        }
+        None => None,
+    };
     let (store, kms) = open_backend(&config.backend).await?;
+    if let Some(key) = &demo_key {
+        let client = store.client_by_key_hash(&apikey::hash(key.expose())).await;
+        if client.map_err(StartError::Store)?.is_none() {
+            store.close().await;
+            return Err(StartError::Config(
+                "--demo-key-file: the key is not a key of any client in this database".into(),
+            ));
+        }
+    }
     let kms = Arc::new(kms);
     let state = Arc::new(api::AppState {
         store: store.clone(),
@@ -182,7 +233,10 @@ pub async fn start(config: ServeConfig) -> Result<Running, StartError> {
         limiter: ratelimit::RateLimiter::new(config.rate_limit),
         webhook: webhook::Deliverer::new(config.webhook).map_err(StartError::Webhook)?,
     });
-    let app = api::router(state, config.statics);
+    let allowed_origins = config.allowed_origins.to_string();
+    let demo_config = demo_key.is_some();
+    let web = api::Web { statics: config.statics, allowed_origins: config.allowed_origins, demo_key };
+    let app = api::router(state, web);
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|e| StartError::Io(format!("cannot listen on {}: {e}", config.listen)))?;
@@ -195,6 +249,6 @@ pub async fn start(config: ServeConfig) -> Result<Running, StartError> {
             })
             .await
     });
-    tracing::info!(%addr, backend = ?store.backend(), "serving");
+    tracing::info!(%addr, backend = ?store.backend(), allowed_origins = %allowed_origins, demo_config, "serving");
     Ok(Running { addr, store, kms, shutdown: Some(tx), task })
 }

@@ -3,6 +3,8 @@
 //! - `serve` runs the HTTP service (creating the data directory, SQLite
 //!   database and KMS key file on first start) and prints
 //!   `listening on http://ADDR` on stdout once it accepts connections;
+//!   `--www`/`--pkg` add the demo page, `--allowed-origins` sets CORS and
+//!   `--demo-key-file` (loopback only) hands the demo page its API key;
 //! - `create-client` creates a client and prints its API key, alone on one
 //!   stdout line (the only time it is shown);
 //! - `set-custodian-webhook` / `set-managed-custodian` change where a
@@ -20,7 +22,9 @@ use std::process::ExitCode;
 
 use clap::{ArgAction, Args, Parser, Subcommand};
 use wallet_backup_service::store::WebhookSetting;
-use wallet_backup_service::{open_backend, start, webhook, Backend, RateLimit, ServeConfig, Statics, WebhookPolicy};
+use wallet_backup_service::{
+    open_backend, start, webhook, AllowedOrigins, Backend, RateLimit, ServeConfig, Statics, WebhookPolicy,
+};
 use zeroize::Zeroizing;
 
 #[derive(Parser)]
@@ -70,6 +74,13 @@ enum Command {
         /// Custodian webhook attempts in all (retried on 5xx, 408, 429, timeouts and network errors).
         #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=10))]
         webhook_attempts: u32,
+        /// Origins whose pages may call the API (CORS): `*`, or exact origins separated by commas
+        /// (https://wallet.example,http://localhost:5173). `*` is safe: the API takes bearer keys, never cookies.
+        #[arg(long, default_value = "*", env = "WALLET_BACKUP_ALLOWED_ORIGINS")]
+        allowed_origins: AllowedOrigins,
+        /// Demo only: serve the API key in this file at /demo-config.json (needs a loopback --listen).
+        #[arg(long)]
+        demo_key_file: Option<PathBuf>,
     },
     /// Create a client and print its API key (shown only this once).
     CreateClient {
@@ -174,7 +185,17 @@ async fn run(cli: Cli) -> Result<(), BoxError> {
         kms_file: cli.backend.kms_file,
     };
     match cli.command {
-        Command::Serve { listen, www, pkg, rate_limit, rate_burst, webhook_timeout_ms, webhook_attempts } => {
+        Command::Serve {
+            listen,
+            www,
+            pkg,
+            rate_limit,
+            rate_burst,
+            webhook_timeout_ms,
+            webhook_attempts,
+            allowed_origins,
+            demo_key_file,
+        } => {
             if !(rate_limit.is_finite() && rate_limit >= 0.0) {
                 return Err("--rate-limit must be a number >= 0".into());
             }
@@ -189,6 +210,8 @@ async fn run(cli: Cli) -> Result<(), BoxError> {
                     attempts: webhook_attempts,
                     ..WebhookPolicy::default()
                 },
+                allowed_origins,
+                demo_key_file,
             };
             let mut running = start(config).await?;
             println!("listening on http://{}", running.addr());

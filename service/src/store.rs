@@ -461,6 +461,17 @@ impl Store {
         row.as_ref().map(pair_from_row).transpose()
     }
 
+    /// The client's pair with this backup id (32 lower-case hex characters).
+    pub async fn pair_by_backup_id(&self, client_id: &str, backup_id: &str) -> Result<Option<Pair>, StoreError> {
+        let sql = format!("SELECT {PAIR_COLUMNS} FROM backup_share_pairs WHERE client_id = $1 AND backup_id = $2");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(client_id.to_owned())
+            .bind(backup_id.to_owned())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(pair_from_row).transpose()
+    }
+
     /// Runs `UPDATE … RETURNING` on one of the client's pairs; when it
     /// matched no row, tells "not found" from "wrong status".
     async fn transition(

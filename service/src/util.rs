@@ -1,4 +1,4 @@
-//! Small helpers: random ids, clock, timestamps.
+//! Small helpers: random ids, clock, timestamps, loopback hosts.
 
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
@@ -27,4 +27,26 @@ pub fn rfc3339(micros: i64) -> String {
 /// Whether `s` is exactly `len` lower- or upper-case hex digits.
 pub fn is_hex(s: &str, len: usize) -> bool {
     s.len() == len && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// Whether `host` (a URL's or `Host` header's host, without port; IPv6 in
+/// brackets or not) is `localhost` or a loopback address (127.0.0.0/8, `::1`).
+pub fn is_loopback_host(host: &str) -> bool {
+    let bare = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
+    host.eq_ignore_ascii_case("localhost") || bare.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_hosts() {
+        for host in ["localhost", "LOCALHOST", "127.0.0.1", "127.9.9.9", "::1", "[::1]"] {
+            assert!(is_loopback_host(host), "{host}");
+        }
+        for host in ["", "0.0.0.0", "10.0.0.1", "[::]", "localhost.evil.example", "evil.example", "[127.0.0.1]x"] {
+            assert!(!is_loopback_host(host), "{host}");
+        }
+    }
 }

@@ -107,15 +107,10 @@ pub fn check_url(url: &str) -> Result<(), String> {
     let host = parsed.host_str().unwrap_or_default();
     match parsed.scheme() {
         "https" if !host.is_empty() => Ok(()),
-        "http" if is_loopback(host) => Ok(()),
+        "http" if crate::util::is_loopback_host(host) => Ok(()),
         "http" => Err("plain http is allowed only to a loopback host; use https".into()),
         _ => Err("the URL must be https://".into()),
     }
-}
-
-fn is_loopback(host: &str) -> bool {
-    let bare = host.trim_start_matches('[').trim_end_matches(']');
-    host.eq_ignore_ascii_case("localhost") || bare.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 /// Checks a shared secret's length.

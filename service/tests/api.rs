@@ -1,12 +1,15 @@
 //! The HTTP API over real HTTP on loopback, against the real router and a
 //! temporary SQLite file: every endpoint, authentication, client isolation,
-//! strict input, pending-vs-completed, rate limit.
+//! strict input, pending-vs-completed, rate limit; CORS, the static demo
+//! page's headers and the demo key.
 
 mod common;
 
-use common::{envelope, new_backup_id, serve, serve_in, Api};
+use base64ct::{Base64UrlUnpadded, Encoding};
+use common::{envelope, new_backup_id, serve, serve_config, serve_in, Api, Reply};
 use serde_json::{json, Value};
-use wallet_backup_service::RateLimit;
+use wallet_backup_service::api::MAX_CUSTODIAN_SHARE;
+use wallet_backup_service::{RateLimit, ServeConfig, StartError, Statics};
 
 const PAIRS: &str = "/api/v3/clients/me/backup-share-pairs";
 
@@ -158,6 +161,7 @@ async fn unauthenticated_requests_get_401() {
             api.put_cipher_text(&id, "wbk1.AAAA").await,
             api.confirm(&id).await,
             api.custodian_share(&id).await,
+            api.custodian_share_by_backup_id(&id).await,
             api.latest("PASSWORD").await,
             api.report_stored("PASSWORD", true).await,
             // Authentication comes before validation: no probing without a key.
@@ -186,14 +190,29 @@ async fn clients_cannot_see_each_others_pairs() {
         let put = b.put_cipher_text(id, &envelope("PASSWORD", &pending_id)).await;
         assert_eq!(put.code(), "PAIR_NOT_FOUND");
     }
+    // By backup id too: the same 404 as a backup id nobody has.
+    let unknown = b.custodian_share_by_backup_id(&new_backup_id()).await;
+    assert_eq!((unknown.status, unknown.code()), (404, "PAIR_NOT_FOUND"));
+    for a_backup_id in [&backup_id, &pending_id] {
+        let reply = b.custodian_share_by_backup_id(a_backup_id).await;
+        assert_eq!((reply.status, &reply.body), (404, &unknown.body));
+        let upper = b.custodian_share_by_backup_id(&a_backup_id.to_ascii_uppercase()).await;
+        assert_eq!((upper.status, &upper.body), (404, &unknown.body));
+    }
     // Same answer as an id that does not exist at all.
     assert_eq!(b.custodian_share(&"1".repeat(32)).await.code(), "PAIR_NOT_FOUND");
     assert_eq!(b.custodian_share("not-an-id").await.code(), "PAIR_NOT_FOUND");
     assert_eq!(b.latest("PASSWORD").await.code(), "NO_BACKUP");
     assert_eq!(b.get("/api/v3/clients/me/wallet").await.body["isBackedUp"], false);
     assert_eq!(b.report_stored("PASSWORD", false).await.code(), "NO_PENDING_BACKUP");
-    // Backup ids are per client: B may use the same one.
+    // Backup ids are per client: B may use the same one, and each reads its own share.
     assert_eq!(b.create_pair("PASSWORD", &backup_id, "b").await.status, 201);
+    assert_eq!(b.custodian_share_by_backup_id(&backup_id).await.body["custodianShare"], "b");
+    let a_share = a.custodian_share_by_backup_id(&backup_id).await;
+    assert_eq!(
+        (a_share.body["pairId"].as_str(), a_share.body["custodianShare"].as_str()),
+        (Some(&*completed), Some("a-secret"))
+    );
 
     // A's data is untouched.
     assert_eq!(a.custodian_share(&completed).await.body["custodianShare"], "a-secret");
@@ -223,7 +242,7 @@ async fn strict_input() {
         (with("backupId", json!("ab".repeat(15))), 400, "INVALID_REQUEST"),
         (with("custodianShare", json!("")), 400, "INVALID_REQUEST"),
         (with("custodianShare", json!(null)), 400, "INVALID_REQUEST"),
-        (with("custodianShare", json!("s".repeat((1 << 20) + 1))), 400, "INVALID_REQUEST"),
+        (with("custodianShare", json!("s".repeat(MAX_CUSTODIAN_SHARE + 1))), 400, "INVALID_REQUEST"),
         (json!({ "backupMethod": "PASSWORD" }), 400, "INVALID_REQUEST"),
         (json!([]), 400, "INVALID_REQUEST"),
     ];
@@ -232,7 +251,7 @@ async fn strict_input() {
         assert_eq!((reply.status, reply.code()), (status, code), "{}", reply.body);
     }
     // Largest custodian share is fine.
-    assert_eq!(api.post(PAIRS, with("custodianShare", json!("s".repeat(1 << 20)))).await.status, 201);
+    assert_eq!(api.post(PAIRS, with("custodianShare", json!("s".repeat(MAX_CUSTODIAN_SHARE)))).await.status, 201);
 
     let bad_json = api.send("POST", PAIRS, Some(("application/json", b"{\"backupMethod\":".to_vec()))).await;
     assert_eq!((bad_json.status, bad_json.code()), (400, "MALFORMED_JSON"));
@@ -358,32 +377,377 @@ async fn sqlite_is_in_wal_mode_with_full_sync() {
 }
 
 #[tokio::test]
-async fn serves_static_files_beside_the_api() {
-    let dir = tempfile::tempdir().unwrap();
-    let www = dir.path().join("www");
-    let pkg = dir.path().join("pkg");
+async fn custodian_share_by_backup_id_in_every_usable_status() {
+    let server = serve().await;
+    let api = server.client("heidi", true).await;
+    let backup_id = new_backup_id();
+    let share = "SGVpZGlzLWN1c3RvZGlhbi1oYWxm";
+    let id = api.create_pair("GDRIVE", &backup_id, share).await.body["id"].as_str().unwrap().to_owned();
+    let expect = |status: &str| json!({ "pairId": id, "backupMethod": "GDRIVE", "backupId": backup_id, "status": status, "custodianShare": share });
+
+    // PENDING: the module reads the share back before it stores the cipherText.
+    let pending = api.custodian_share_by_backup_id(&backup_id).await;
+    assert_eq!((pending.status, &pending.body), (200, &expect("PENDING")));
+    // Upper-case hex finds the same pair.
+    let upper = api.custodian_share_by_backup_id(&backup_id.to_ascii_uppercase()).await;
+    assert_eq!((upper.status, &upper.body), (200, &expect("PENDING")));
+
+    // STORED_CLIENT_BACKUP_SHARE: a cipherText of a pair not yet confirmed still recovers.
+    assert_eq!(api.put_cipher_text(&id, &envelope("GDRIVE", &backup_id)).await.status, 200);
+    assert_eq!(api.custodian_share_by_backup_id(&backup_id).await.body, expect("STORED_CLIENT_BACKUP_SHARE"));
+
+    assert_eq!(api.confirm(&id).await.status, 200);
+    assert_eq!(api.custodian_share_by_backup_id(&backup_id).await.body, expect("COMPLETED"));
+    // A later backup does not change what an older backup id answers.
+    let (_, newer_backup_id, _) = api.managed_backup("GDRIVE", "newer").await;
+    assert_eq!(api.custodian_share_by_backup_id(&backup_id).await.body, expect("COMPLETED"));
+    assert_eq!(api.custodian_share_by_backup_id(&newer_backup_id).await.body["custodianShare"], "newer");
+
+    let unknown = api.custodian_share_by_backup_id(&new_backup_id()).await;
+    assert_eq!((unknown.status, unknown.code()), (404, "PAIR_NOT_FOUND"));
+    for bad in [
+        "zz".repeat(16),
+        "ab".repeat(15),
+        format!("{backup_id}0"),
+        "not-hex".into(),
+        format!("{}%20", &backup_id[..29]),
+    ] {
+        let reply = api.custodian_share_by_backup_id(&bad).await;
+        assert_eq!((reply.status, reply.code()), (400, "INVALID_REQUEST"), "{bad}: {}", reply.body);
+    }
+    let reply = api.send("POST", &format!("/api/v3/clients/me/custodian-shares/{backup_id}"), None).await;
+    assert_eq!((reply.status, reply.code()), (405, "METHOD_NOT_ALLOWED"));
+}
+
+#[tokio::test]
+async fn custodian_share_by_backup_id_refuses_failed_pairs() {
+    let server = serve().await;
+    let api = server.client("ivan", false).await;
+    let backup_id = new_backup_id();
+    let id = api.create_pair("PASSWORD", &backup_id, "c2hhcmU").await.body["id"].as_str().unwrap().to_owned();
+    assert_eq!(api.custodian_share_by_backup_id(&backup_id).await.body["status"], "PENDING");
+    let reported = api.report_stored("PASSWORD", false).await;
+    assert_eq!((reported.body["id"].as_str(), reported.body["status"].as_str()), (Some(&*id), Some("FAILED")));
+    let reply = api.custodian_share_by_backup_id(&backup_id).await;
+    assert_eq!((reply.status, reply.code()), (409, "INVALID_PAIR_STATE"), "{}", reply.body);
+    assert!(reply.body.to_string().find("c2hhcmU").is_none(), "no share in the error: {}", reply.body);
+}
+
+#[tokio::test]
+async fn custodian_share_size_limit_is_a_1_mib_half_in_base64url() {
+    assert_eq!(MAX_CUSTODIAN_SHARE, 1_398_102);
+    // The base64url text (unpadded) of a 1 MiB half is exactly that long.
+    assert_eq!(Base64UrlUnpadded::encoded_len(&vec![0u8; 1 << 20]), MAX_CUSTODIAN_SHARE);
+
+    let server = serve().await;
+    let api = server.client("judy", true).await;
+    let mut half = vec![0u8; 1 << 20];
+    getrandom::fill(&mut half).unwrap();
+    let largest = Base64UrlUnpadded::encode_string(&half);
+    assert_eq!(largest.len(), MAX_CUSTODIAN_SHARE);
+
+    let backup_id = new_backup_id();
+    let created = api.create_pair("PASSWORD", &backup_id, &largest).await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let id = created.body["id"].as_str().unwrap();
+    let back = api.custodian_share_by_backup_id(&backup_id).await;
+    assert_eq!(back.status, 200);
+    assert!(back.body["custodianShare"] == largest.as_str(), "the largest share reads back intact");
+    assert!(api.custodian_share(id).await.body["custodianShare"] == largest.as_str());
+
+    let one_more = format!("{largest}A");
+    let refused = api.create_pair("PASSWORD", &new_backup_id(), &one_more).await;
+    assert_eq!((refused.status, refused.code()), (400, "INVALID_REQUEST"));
+    let message = refused.body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("1398102") && !message.contains(&largest[..64]), "{message}");
+}
+
+// ---------------------------------------------------------------- CORS
+
+const WALLET_ORIGIN: &str = "https://wallet.example";
+
+fn header<'a>(reply: &'a Reply, name: &str) -> Option<&'a str> {
+    reply.headers.get(name).map(|v| v.to_str().unwrap())
+}
+
+/// The comma-separated, lower-cased items of a header.
+fn items(reply: &Reply, name: &str) -> Vec<String> {
+    let mut items: Vec<String> = header(reply, name)
+        .unwrap_or_default()
+        .split(',')
+        .map(|s| s.trim().to_ascii_lowercase())
+        .filter(|s| !s.is_empty())
+        .collect();
+    items.sort();
+    items
+}
+
+fn assert_preflight_allows(reply: &Reply, origin: &str) {
+    assert_eq!(reply.status, 200, "{:?}", reply.headers);
+    assert_eq!(header(reply, "access-control-allow-origin"), Some(origin));
+    assert_eq!(items(reply, "access-control-allow-methods"), ["get", "post", "put"]);
+    assert_eq!(items(reply, "access-control-allow-headers"), ["authorization", "content-type"]);
+    assert_eq!(header(reply, "access-control-max-age"), Some("600"));
+    assert_eq!(header(reply, "access-control-allow-credentials"), None, "no credentials");
+}
+
+#[tokio::test]
+async fn cors_allows_any_origin_by_default() {
+    let server = serve().await;
+    let api = server.client("kim", true).await;
+    let origin = "http://localhost:5173";
+    for (path, method) in [
+        ("/api/v3/clients/me", "GET"),
+        (PAIRS, "POST"),
+        ("/api/v3/clients/me/backup-share-pairs/00000000000000000000000000000000/cipher-text", "PUT"),
+        ("/api/v3/clients/me/custodian-shares/00000000000000000000000000000000", "GET"),
+    ] {
+        assert_preflight_allows(&api.preflight(path, origin, method).await, "*");
+    }
+
+    // The actual requests, answers and errors alike, are readable by the page.
+    let me = api.send_with("GET", "/api/v3/clients/me", &[("origin", origin)], None).await;
+    assert_eq!((me.status, header(&me, "access-control-allow-origin")), (200, Some("*")));
+    let anonymous = server.anonymous().send_with("GET", "/api/v3/clients/me", &[("origin", origin)], None).await;
+    assert_eq!((anonymous.status, header(&anonymous, "access-control-allow-origin")), (401, Some("*")));
+    assert_eq!(items(&anonymous, "access-control-expose-headers"), ["retry-after", "www-authenticate"]);
+    assert_eq!(header(&anonymous, "access-control-allow-credentials"), None);
+}
+
+#[tokio::test]
+async fn cors_with_an_origin_list_answers_only_those_origins() {
+    let server = serve_config(tempfile::tempdir().unwrap(), |config| {
+        config.allowed_origins = format!("{WALLET_ORIGIN},http://localhost:5173").parse().unwrap();
+        config.rate_limit = RateLimit { per_second: 0.0, burst: 0 };
+    })
+    .await;
+    let api = server.client("lee", true).await;
+    let path = "/api/v3/clients/me";
+    assert_preflight_allows(&api.preflight(path, WALLET_ORIGIN, "GET").await, WALLET_ORIGIN);
+    assert_preflight_allows(&api.preflight(path, "http://localhost:5173", "PUT").await, "http://localhost:5173");
+    let me = api.send_with("GET", path, &[("origin", WALLET_ORIGIN)], None).await;
+    assert_eq!(header(&me, "access-control-allow-origin"), Some(WALLET_ORIGIN));
+    assert!(items(&me, "vary").contains(&"origin".to_owned()), "caches must key on Origin: {:?}", me.headers);
+
+    // Any other origin (even one differing only in scheme or port) gets no CORS header at all.
+    for other in ["https://evil.example", "http://wallet.example", "https://wallet.example:8443", "null"] {
+        let preflight = api.preflight(path, other, "GET").await;
+        let cors: Vec<_> = preflight.headers.keys().filter(|k| k.as_str().starts_with("access-control-")).collect();
+        assert!(cors.is_empty(), "{other}: {cors:?}");
+        let me = api.send_with("GET", path, &[("origin", other)], None).await;
+        assert_eq!(me.status, 200, "the API itself still answers; the browser withholds it");
+        assert_eq!(header(&me, "access-control-allow-origin"), None, "{other}");
+    }
+    // Requests without Origin (not from a browser page) are unaffected.
+    assert_eq!(api.get(path).await.status, 200);
+}
+
+#[tokio::test]
+async fn preflights_need_no_key_and_do_not_use_the_rate_limit() {
+    let server = serve_in(tempfile::tempdir().unwrap(), RateLimit { per_second: 0.01, burst: 2 }).await;
+    let api = server.client("mia", true).await;
+    let key = api.key.clone().unwrap();
+    let bearer = format!("Bearer {key}");
+    for _ in 0..10 {
+        let reply = api.preflight("/api/v3/clients/me", WALLET_ORIGIN, "GET").await;
+        assert_preflight_allows(&reply, "*");
+        // Even one carrying the key (browsers never send it on a preflight).
+        let with_key = server
+            .anonymous()
+            .send_with(
+                "OPTIONS",
+                PAIRS,
+                &[("origin", WALLET_ORIGIN), ("access-control-request-method", "POST"), ("authorization", &bearer)],
+                None,
+            )
+            .await;
+        assert_eq!(with_key.status, 200);
+    }
+    // The key's whole burst is still there.
+    assert_eq!(api.get("/api/v3/clients/me").await.status, 200);
+    assert_eq!(api.get("/api/v3/clients/me").await.status, 200);
+    assert_eq!(api.get("/api/v3/clients/me").await.code(), "RATE_LIMITED");
+}
+
+// ---------------------------------------------------------------- static files and the demo key
+
+/// `www/` with a page and `pkg/` with a module and a wasm file, in `dir`.
+fn demo_dirs(dir: &std::path::Path) -> Statics {
+    let www = dir.join("www");
+    let pkg = dir.join("pkg");
     std::fs::create_dir_all(&www).unwrap();
-    std::fs::create_dir_all(&pkg).unwrap();
+    std::fs::create_dir_all(pkg.join("web")).unwrap();
     std::fs::write(www.join("index.html"), "<h1>demo</h1>").unwrap();
     std::fs::write(pkg.join("module.js"), "export {}").unwrap();
-    let config = wallet_backup_service::ServeConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        backend: common::backend_for(&dir.path().join("data")).await,
-        statics: Some(wallet_backup_service::Statics { www, pkg: Some(pkg) }),
-        rate_limit: RateLimit::default(),
-        webhook: wallet_backup_service::WebhookPolicy::default(),
-    };
-    let running = wallet_backup_service::start(config).await.unwrap();
-    let base = format!("http://{}", running.addr());
+    std::fs::write(pkg.join("web").join("wallet_backup_bg.wasm"), b"\0asm\x01\0\0\0").unwrap();
+    Statics { www, pkg: Some(pkg) }
+}
+
+/// The Content-Security-Policy `scripts/serve-demo.mjs` sends (its string pieces joined).
+fn serve_demo_policy() -> String {
+    let script = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/serve-demo.mjs")).unwrap();
+    let from = script.find("'Content-Security-Policy':").expect("serve-demo.mjs sets a CSP");
+    let to = from + script[from..].find("'X-Content-Type-Options'").unwrap();
+    script[from + "'Content-Security-Policy':".len()..to].split('"').skip(1).step_by(2).collect()
+}
+
+#[tokio::test]
+async fn serves_static_files_beside_the_api() {
+    let dir = tempfile::tempdir().unwrap();
+    let statics = demo_dirs(dir.path());
+    let server = serve_config(dir, |config| config.statics = Some(statics)).await;
+    let base = &server.base;
+
     let page = reqwest::get(format!("{base}/")).await.unwrap();
     assert_eq!(page.status(), 200);
+    let csp = page.headers()["content-security-policy"].to_str().unwrap().to_owned();
+    assert_eq!(csp, serve_demo_policy(), "the same policy as scripts/serve-demo.mjs");
+    assert!(csp.contains("script-src 'self' 'wasm-unsafe-eval'") && csp.contains("connect-src 'self'"), "{csp}");
+    for (name, value) in [
+        ("x-content-type-options", "nosniff"),
+        ("referrer-policy", "no-referrer"),
+        ("cross-origin-opener-policy", "same-origin"),
+        ("cache-control", "no-store"),
+    ] {
+        assert_eq!(page.headers()[name], value, "{name}");
+    }
     assert_eq!(page.text().await.unwrap(), "<h1>demo</h1>");
+
     let module = reqwest::get(format!("{base}/pkg/module.js")).await.unwrap();
     assert_eq!(module.status(), 200);
     assert!(module.headers()["content-type"].to_str().unwrap().contains("javascript"));
-    let (_, key) = running.store().create_client("web", true).await.unwrap();
-    let api = Api::new(&base, Some(key.expose()));
+    assert_eq!(module.headers()["content-security-policy"].to_str().unwrap(), csp);
+    let wasm = reqwest::get(format!("{base}/pkg/web/wallet_backup_bg.wasm")).await.unwrap();
+    assert_eq!(wasm.status(), 200);
+    assert_eq!(wasm.headers()["content-type"], "application/wasm", "streaming compilation needs it");
+    assert_eq!(&wasm.bytes().await.unwrap()[..4], b"\0asm");
+
+    // Errors of the file server have the API's JSON shape too.
+    let anonymous = server.anonymous();
+    for path in ["/missing.html", "/pkg/missing.js", "/demo-config.json", "/../Cargo.toml"] {
+        let reply = anonymous.get(path).await;
+        assert_eq!((reply.status, reply.code()), (404, "NOT_FOUND"), "{path}");
+    }
+    let post = anonymous.send("POST", "/index.html", Some(("text/plain", b"x".to_vec()))).await;
+    assert_eq!((post.status, post.code()), (405, "METHOD_NOT_ALLOWED"));
+
+    let api = server.client("web", true).await;
     assert_eq!(api.get("/api/v3/clients/me").await.status, 200);
     assert_eq!(api.get("/api/v3/unknown").await.code(), "NOT_FOUND");
+    assert_eq!(api.get("/api/v3/clients/me").await.headers.get("content-security-policy"), None);
+}
+
+#[tokio::test]
+async fn static_directories_must_exist() {
+    let dir = tempfile::tempdir().unwrap();
+    let backend = common::backend_for(dir.path()).await;
+    let config = ServeConfig {
+        statics: Some(Statics { www: dir.path().join("www"), pkg: None }),
+        ..ServeConfig::new("127.0.0.1:0".parse().unwrap(), backend)
+    };
+    let Err(StartError::Config(message)) = wallet_backup_service::start(config).await else {
+        panic!("a missing --www directory must be refused");
+    };
+    assert!(message.contains("--www") && message.contains("not a directory"), "{message}");
+}
+
+/// A backend with one client in it; returns its key.
+async fn backend_with_client(dir: &std::path::Path) -> (wallet_backup_service::Backend, String) {
+    let backend = common::backend_for(&dir.join("data")).await;
+    let (store, _) = wallet_backup_service::open_backend(&backend).await.unwrap();
+    let (_, key) = store.create_client("demo", true).await.unwrap();
+    store.close().await;
+    (backend, key.expose().to_owned())
+}
+
+#[tokio::test]
+async fn demo_config_serves_the_key_from_the_demo_key_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let statics = demo_dirs(dir.path());
+    let (backend, key) = backend_with_client(dir.path()).await;
+    let key_file = dir.path().join("demo-client.key");
+    std::fs::write(&key_file, format!("{key}\n")).unwrap();
+    let config = ServeConfig {
+        statics: Some(statics),
+        demo_key_file: Some(key_file),
+        rate_limit: RateLimit { per_second: 0.0, burst: 0 },
+        ..ServeConfig::new("127.0.0.1:0".parse().unwrap(), backend)
+    };
+    let running = wallet_backup_service::start(config).await.unwrap();
+    let base = format!("http://{}", running.addr());
+    let anonymous = Api::new(&base, None);
+
+    let config = anonymous.get("/demo-config.json").await;
+    assert_eq!(config.status, 200);
+    assert_eq!(config.body, json!({ "apiKey": key }));
+    assert_eq!(header(&config, "cache-control"), Some("no-store"));
+    assert!(header(&config, "content-type").unwrap().starts_with("application/json"));
+    // The key it gives works.
+    assert_eq!(Api::new(&base, Some(&key)).get("/api/v3/clients/me").await.body["name"], "demo");
+
+    // Other origins cannot read it: no CORS header, even though the API allows any origin.
+    let cross = anonymous.send_with("GET", "/demo-config.json", &[("origin", "https://evil.example")], None).await;
+    assert_eq!(cross.status, 200);
+    assert_eq!(header(&cross, "access-control-allow-origin"), None);
+    let api_cross = anonymous.send_with("GET", "/api/v3/clients/me", &[("origin", "https://evil.example")], None).await;
+    assert_eq!(header(&api_cross, "access-control-allow-origin"), Some("*"));
+    // A name that resolves to loopback but is not a loopback name (DNS rebinding) gets nothing.
+    let port = running.addr().port();
+    for host in [format!("evil.example:{port}"), format!("localhost.evil.example:{port}"), "".into()] {
+        let reply = anonymous.send_with("GET", "/demo-config.json", &[("host", &host)], None).await;
+        assert_eq!((reply.status, reply.code()), (404, "NOT_FOUND"), "Host {host:?}");
+        assert!(!reply.body.to_string().contains(&key));
+    }
+    for host in [format!("localhost:{port}"), format!("127.0.0.1:{port}"), "localhost".into()] {
+        let reply = anonymous.send_with("GET", "/demo-config.json", &[("host", &host)], None).await;
+        assert_eq!(reply.body["apiKey"], key.as_str(), "Host {host:?}");
+    }
+    let post = anonymous.post("/demo-config.json", json!({})).await;
+    assert_eq!((post.status, post.code()), (405, "METHOD_NOT_ALLOWED"));
+    running.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn demo_config_is_unknown_without_the_flag() {
+    // Without static files.
+    let server = serve().await;
+    let reply = server.anonymous().get("/demo-config.json").await;
+    assert_eq!((reply.status, reply.code()), (404, "NOT_FOUND"));
+    // With them (the demo page's setup), it is an unknown file.
+    let dir = tempfile::tempdir().unwrap();
+    let statics = demo_dirs(dir.path());
+    let server = serve_config(dir, |config| config.statics = Some(statics)).await;
+    let reply = server.anonymous().get("/demo-config.json").await;
+    assert_eq!((reply.status, reply.code()), (404, "NOT_FOUND"));
+}
+
+#[tokio::test]
+async fn demo_key_file_needs_loopback_and_a_known_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let (backend, key) = backend_with_client(dir.path()).await;
+    let key_file = dir.path().join("demo-client.key");
+    std::fs::write(&key_file, &key).unwrap();
+    let with = |listen: &str, backend: &wallet_backup_service::Backend| ServeConfig {
+        demo_key_file: Some(key_file.clone()),
+        ..ServeConfig::new(listen.parse().unwrap(), backend.clone())
+    };
+    for listen in ["0.0.0.0:0", "[::]:0"] {
+        let Err(StartError::Config(message)) = wallet_backup_service::start(with(listen, &backend)).await else {
+            panic!("--demo-key-file on {listen} must be refused");
+        };
+        assert!(message.contains("loopback") && !message.contains(&key), "{message}");
+    }
+
+    // A key that is not in this database (e.g. a stale key file) is refused too.
+    std::fs::write(&key_file, wallet_backup_service::apikey::ApiKey::generate().unwrap().expose()).unwrap();
+    let Err(StartError::Config(message)) = wallet_backup_service::start(with("127.0.0.1:0", &backend)).await else {
+        panic!("an unknown key must be refused");
+    };
+    assert!(message.contains("not a key of any client"), "{message}");
+    std::fs::write(&key_file, "not a key\n").unwrap();
+    assert!(matches!(wallet_backup_service::start(with("127.0.0.1:0", &backend)).await, Err(StartError::Config(_))));
+
+    std::fs::write(&key_file, &key).unwrap();
+    let running = wallet_backup_service::start(with("127.0.0.1:0", &backend)).await.unwrap();
     running.shutdown().await.unwrap();
 }

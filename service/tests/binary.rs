@@ -1,6 +1,7 @@
 //! The real binary: `create-client`, `serve`, restarts (SIGKILL and
 //! SIGTERM) on the same data directory, `kms rotate` / `kms rewrap`, the key
-//! file's permissions, and what the request log contains.
+//! file's permissions, what the request log contains, and the browser
+//! flags (`--allowed-origins`, `--demo-key-file`).
 
 mod common;
 
@@ -47,6 +48,10 @@ async fn serve(data_dir: &Path, log_name: &str) -> Service {
 }
 
 async fn serve_with(data_dir: &Path, log_name: &str, extra: &[&str]) -> Service {
+    serve_env(data_dir, log_name, extra, &[]).await
+}
+
+async fn serve_env(data_dir: &Path, log_name: &str, extra: &[&str], env: &[(&str, &str)]) -> Service {
     let log = data_dir.parent().unwrap().join(log_name);
     let stderr = std::fs::File::create(&log).unwrap();
     let mut child = Command::new(BIN)
@@ -55,6 +60,8 @@ async fn serve_with(data_dir: &Path, log_name: &str, extra: &[&str]) -> Service 
         .args(["serve", "--listen", "127.0.0.1:0"])
         .args(extra)
         .env_remove("DATABASE_URL")
+        .env_remove("WALLET_BACKUP_ALLOWED_ORIGINS")
+        .envs(env.iter().copied())
         .env("RUST_LOG", "info")
         .stdout(Stdio::piped())
         .stderr(Stdio::from(stderr))
@@ -222,6 +229,64 @@ async fn kms_rotate_and_rewrap() {
     assert!(!ok);
     assert!(stderr.contains(&new_pair), "{stderr}");
     service.sigkill().await;
+}
+
+#[tokio::test]
+async fn serve_allowed_origins_and_demo_key_file() {
+    let (root, dir) = data_dir();
+    let key = create_client(&dir, "demo", true).await;
+    let key_file = root.path().join("demo-client.key");
+    std::fs::write(&key_file, format!("{key}\n")).unwrap();
+    let key_arg = key_file.to_str().unwrap();
+
+    let service = serve_with(
+        &dir,
+        "web1.log",
+        &["--allowed-origins", "https://wallet.example,http://localhost:5173", "--demo-key-file", key_arg],
+    )
+    .await;
+    let anonymous = Api::new(&service.base, None);
+    let config = anonymous.get("/demo-config.json").await;
+    assert_eq!((config.status, config.body["apiKey"].as_str()), (200, Some(key.as_str())));
+    assert_eq!(config.headers["cache-control"], "no-store");
+    let allowed = anonymous.preflight("/api/v3/clients/me", "http://localhost:5173", "GET").await;
+    assert_eq!(allowed.headers["access-control-allow-origin"], "http://localhost:5173");
+    let other = anonymous.preflight("/api/v3/clients/me", "https://evil.example", "GET").await;
+    assert!(other.headers.get("access-control-allow-origin").is_none());
+    assert_eq!(service.api(&key).get("/api/v3/clients/me").await.body["name"], "demo");
+    let log = service.sigterm().await;
+    assert!(log.contains("route=/demo-config.json") && log.contains("route=/api/v3/clients/me"), "{log}");
+    assert!(!log.contains(&key[9..]), "the log leaks the demo key: {log}");
+
+    // WALLET_BACKUP_ALLOWED_ORIGINS when the flag is not given; no demo route without its flag.
+    let service = serve_env(&dir, "web2.log", &[], &[("WALLET_BACKUP_ALLOWED_ORIGINS", "https://env.example")]).await;
+    let anonymous = Api::new(&service.base, None);
+    let allowed = anonymous.preflight("/api/v3/clients/me", "https://env.example", "GET").await;
+    assert_eq!(allowed.headers["access-control-allow-origin"], "https://env.example");
+    let other = anonymous.preflight("/api/v3/clients/me", "https://wallet.example", "GET").await;
+    assert!(other.headers.get("access-control-allow-origin").is_none());
+    assert_eq!(anonymous.get("/demo-config.json").await.code(), "NOT_FOUND");
+    service.sigkill().await;
+
+    // Default: any origin.
+    let service = serve(&dir, "web3.log").await;
+    let any = Api::new(&service.base, None).preflight("/api/v3/clients/me", "https://any.example", "GET").await;
+    assert_eq!(any.headers["access-control-allow-origin"], "*");
+    service.sigkill().await;
+
+    // Refused at start, with a clear message and without quoting the key.
+    for (args, expect) in [
+        (vec!["serve", "--listen", "0.0.0.0:0", "--demo-key-file", key_arg], "loopback"),
+        (vec!["serve", "--listen", "[::]:0", "--demo-key-file", key_arg], "loopback"),
+        (vec!["serve", "--listen", "127.0.0.1:0", "--allowed-origins", "https://wallet.example/"], "--allowed-origins"),
+        (vec!["serve", "--listen", "127.0.0.1:0", "--allowed-origins", "*,https://a.example"], "--allowed-origins"),
+        (vec!["serve", "--listen", "127.0.0.1:0", "--www", "/nonexistent/www"], "not a directory"),
+    ] {
+        let (ok, stdout, stderr) = run(&dir, &args).await;
+        assert!(!ok && stdout.is_empty(), "{args:?} must not start: {stdout}");
+        assert!(stderr.contains(expect), "{args:?}: {stderr}");
+        assert!(!stderr.contains(&key[9..]), "{stderr}");
+    }
 }
 
 #[tokio::test]

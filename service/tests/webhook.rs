@@ -67,6 +67,8 @@ async fn delivers_signed_share_and_keeps_nothing() {
     // The operator holds the custodian share; the service has none to give.
     let reply = api.custodian_share(&pair_id).await;
     assert_eq!((reply.status, reply.code()), (409, "CUSTODIAN_SELF_MANAGED"));
+    let reply = api.custodian_share_by_backup_id(&backup_id).await;
+    assert_eq!((reply.status, reply.code()), (409, "CUSTODIAN_SELF_MANAGED"));
 
     // The rest of the backup is as usual, and recovery finds the pair.
     assert_eq!(api.put_cipher_text(&pair_id, &envelope("PASSWORD", &backup_id)).await.status, 200);
@@ -98,6 +100,7 @@ async fn delivers_signed_share_and_keeps_nothing() {
     let (managed, _, _) = api.managed_backup("GDRIVE", "kept-here").await;
     assert_eq!(api.custodian_share(&managed).await.body["custodianShare"], "kept-here");
     assert_eq!(api.custodian_share(&pair_id).await.code(), "CUSTODIAN_SELF_MANAGED");
+    assert_eq!(api.custodian_share_by_backup_id(&backup_id).await.code(), "CUSTODIAN_SELF_MANAGED");
     assert_eq!(receiver.attempts(), 1);
 }
 
@@ -134,6 +137,9 @@ async fn failures_are_clear_errors_and_failed_pairs() {
     assert_eq!(api.confirm(&pair_id).await.code(), "INVALID_PAIR_STATE");
     assert_eq!(api.latest("PASSWORD").await.code(), "NO_BACKUP");
     assert_eq!(api.report_stored("PASSWORD", true).await.code(), "NO_PENDING_BACKUP");
+    // Recovery by backup id never picks it either.
+    let by_backup_id = api.custodian_share_by_backup_id(&backup_id).await;
+    assert_eq!((by_backup_id.status, by_backup_id.code()), (409, "INVALID_PAIR_STATE"));
 
     // 4xx: not retried.
     receiver.script(&[Answer::Reject]);
@@ -182,4 +188,30 @@ async fn a_wrong_secret_fails_the_signature_check() {
     assert_eq!((reply.status, reply.code()), (502, "CUSTODIAN_WEBHOOK_FAILED"));
     assert_eq!((receiver.attempts(), receiver.bad_signatures()), (1, 1), "401 is not retried");
     assert!(receiver.deliveries().is_empty());
+}
+
+#[tokio::test]
+async fn delivers_the_largest_custodian_share() {
+    use base64ct::{Base64UrlUnpadded, Encoding};
+    let server = server().await;
+    let receiver = Receiver::start(SECRET).await;
+    let (api, _) = webhook_client(&server, &receiver.url, SECRET).await;
+    let mut half = vec![0u8; 1 << 20];
+    getrandom::fill(&mut half).unwrap();
+    let largest = Base64UrlUnpadded::encode_string(&half);
+    assert_eq!(largest.len(), wallet_backup_service::api::MAX_CUSTODIAN_SHARE);
+
+    let backup_id = new_backup_id();
+    let created = api.create_pair("PASSWORD", &backup_id, &largest).await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    assert_eq!((receiver.attempts(), receiver.bad_signatures()), (1, 0));
+    let deliveries = receiver.deliveries();
+    assert_eq!(deliveries.len(), 1);
+    assert!(deliveries[0]["custodianShare"] == largest.as_str(), "delivered intact");
+    assert_eq!(deliveries[0]["backupId"], backup_id.as_str());
+
+    // One more character is refused before anything is sent.
+    let refused = api.create_pair("PASSWORD", &new_backup_id(), &format!("{largest}A")).await;
+    assert_eq!((refused.status, refused.code()), (400, "INVALID_REQUEST"));
+    assert_eq!(receiver.attempts(), 1);
 }

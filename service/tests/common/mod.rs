@@ -49,8 +49,18 @@ pub async fn serve_in(dir: TempDir, rate_limit: RateLimit) -> TestServer {
 }
 
 pub async fn serve_with(dir: TempDir, rate_limit: RateLimit, webhook: WebhookPolicy) -> TestServer {
+    serve_config(dir, |config| {
+        config.rate_limit = rate_limit;
+        config.webhook = webhook;
+    })
+    .await
+}
+
+/// A service on 127.0.0.1 with the default settings as changed by `edit`.
+pub async fn serve_config(dir: TempDir, edit: impl FnOnce(&mut ServeConfig)) -> TestServer {
     let backend = backend_for(dir.path()).await;
-    let config = ServeConfig { listen: "127.0.0.1:0".parse().unwrap(), backend, statics: None, rate_limit, webhook };
+    let mut config = ServeConfig::new("127.0.0.1:0".parse().unwrap(), backend);
+    edit(&mut config);
     let running = start(config).await.expect("service starts");
     let base = format!("http://{}", running.addr());
     TestServer { running, base, dir }
@@ -105,10 +115,24 @@ impl Api {
     }
 
     pub async fn send(&self, method: &str, path: &str, body: Option<(&str, Vec<u8>)>) -> Reply {
+        self.send_with(method, path, &[], body).await
+    }
+
+    /// `send` with extra request headers.
+    pub async fn send_with(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<(&str, Vec<u8>)>,
+    ) -> Reply {
         let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
         let mut request = self.http.request(method, format!("{}{path}", self.base));
         if let Some(key) = &self.key {
             request = request.header("authorization", format!("Bearer {key}"));
+        }
+        for (name, value) in headers {
+            request = request.header(*name, *value);
         }
         if let Some((content_type, bytes)) = body {
             request = request.header("content-type", content_type).body(bytes);
@@ -165,6 +189,28 @@ impl Api {
 
     pub async fn custodian_share(&self, pair_id: &str) -> Reply {
         self.get(&format!("/api/v3/clients/me/backup-share-pairs/{pair_id}/custodian-share")).await
+    }
+
+    /// `GET /api/v3/clients/me/custodian-shares/{backupId}`.
+    pub async fn custodian_share_by_backup_id(&self, backup_id: &str) -> Reply {
+        self.get(&format!("/api/v3/clients/me/custodian-shares/{backup_id}")).await
+    }
+
+    /// A CORS preflight (no API key, as browsers send it) for `method` on `path` from `origin`.
+    pub async fn preflight(&self, path: &str, origin: &str, method: &str) -> Reply {
+        let anonymous = Self { http: self.http.clone(), base: self.base.clone(), key: None };
+        anonymous
+            .send_with(
+                "OPTIONS",
+                path,
+                &[
+                    ("origin", origin),
+                    ("access-control-request-method", method),
+                    ("access-control-request-headers", "authorization,content-type"),
+                ],
+                None,
+            )
+            .await
     }
 
     pub async fn latest(&self, method: &str) -> Reply {
