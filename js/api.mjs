@@ -34,46 +34,79 @@ function codedTypeError(code, message) {
 
 const isObject = (value) => value !== null && (typeof value === 'object' || typeof value === 'function')
 
+const SERVICE_KEYS = ['apiKey', 'apiHost', 'timeoutMs']
+
 /**
  * Builds the `Portal` class over the wasm exports of one build.
- * @param {{ backupWallet: Function, recoverWallet: Function }} wasm
+ * @param {{ backupWallet: Function, recoverWallet: Function, walletBackupStatus: Function, storedClientBackupShare: Function }} wasm
  */
 export function definePortal(wasm) {
-  /** A wallet's backup client, holding the app's adapters. */
+  /** A wallet's backup client, holding the app's adapters and service settings. */
   class Portal {
-    #keychain
-    #custodian
+    #adapters
+    #backup
 
-    /** @param {{ keychain: object, custodian: object }} options */
+    /** @param {{ keychain: object, custodian?: object, apiKey?: string, apiHost?: string, timeoutMs?: number, backup?: object }} options */
     constructor(options) {
       if (!isObject(options)) {
-        throw codedTypeError('INVALID_ARGUMENT', 'invalid argument: Portal options must be an object with keychain and custodian')
+        throw codedTypeError('INVALID_ARGUMENT', 'invalid argument: Portal options must be an object with keychain, and apiKey or custodian')
       }
       if (!isObject(options.keychain)) {
         throw codedTypeError('KEYCHAIN_UNAVAILABLE', 'keychain unavailable: keychain adapter missing: pass { getShares, setShares }')
       }
-      if (!isObject(options.custodian)) {
-        throw codedTypeError('CUSTODIAN_UNAVAILABLE', 'custodian unavailable: custodian adapter missing: pass { read, write }')
+      const service = options.apiKey != null
+      if (service && options.custodian != null) {
+        throw codedTypeError('INVALID_ARGUMENT', 'invalid argument: pass either apiKey (the backup service keeps the custodian share) or custodian, not both')
       }
-      this.#keychain = options.keychain
-      this.#custodian = options.custodian
+      if (!service && !isObject(options.custodian)) {
+        throw codedTypeError('CUSTODIAN_UNAVAILABLE', 'custodian unavailable: custodian adapter missing: pass { read, write }, or apiKey and apiHost for the backup service')
+      }
+      if (options.backup != null && typeof options.backup !== 'object') {
+        throw codedTypeError('INVALID_ARGUMENT', 'invalid argument: backup must be an object of method settings')
+      }
+      this.#backup = Object.freeze({ ...options.backup })
+      const adapters = { keychain: options.keychain }
+      if (service) for (const key of SERVICE_KEYS) adapters[key] = options[key]
+      else adapters.custodian = options.custodian
+      this.#adapters = Object.freeze(adapters)
+      const portal = this
+      /** The backup service's API, as Portal's SDK names it. */
+      this.api = Object.freeze({
+        /** Self-managed backups: tells the service whether the app stored the newest cipherText of `method`. */
+        storedClientBackupShare: (success, method) => wasm.storedClientBackupShare(success, method, portal.#adapters),
+      })
     }
 
     #withAdapters(config) {
       if (config != null && typeof config !== 'object') {
         throw codedTypeError('INVALID_ARGUMENT', 'invalid argument: config must be an object')
       }
-      return { ...config, keychain: this.#keychain, custodian: this.#custodian }
+      return { ...this.#backup, ...config, ...this.#adapters }
     }
 
-    /** Backs up the wallet; resolves to the cipherText the app keeps. */
+    /** Backs up the wallet; resolves to the cipherText. */
     async backupWallet(method, onProgress, config) {
       return wasm.backupWallet(method, onProgress, this.#withAdapters(config))
     }
 
-    /** Restores the wallet's shares into the keychain from a cipherText. */
+    /** Restores the wallet's shares into the keychain from a cipherText (`''`: the service's newest). */
     async recoverWallet(cipherText, method, onProgress, config) {
       return wasm.recoverWallet(cipherText, method, onProgress, this.#withAdapters(config))
+    }
+
+    /** Whether the service holds a completed backup of this wallet. */
+    async isWalletBackedUp() {
+      return (await wasm.walletBackupStatus(this.#adapters)).isBackedUp
+    }
+
+    /** Whether the wallet can be recovered from the service's backups. */
+    async isWalletRecoverable() {
+      return (await wasm.walletBackupStatus(this.#adapters)).isRecoverable
+    }
+
+    /** The methods with a completed backup on the service (`'password'`, ...). */
+    async availableRecoveryMethods() {
+      return (await wasm.walletBackupStatus(this.#adapters)).availableRecoveryMethods
     }
   }
   return Portal

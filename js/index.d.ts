@@ -26,29 +26,48 @@ export declare const MpcStatuses: {
 }
 
 /**
- * A wallet's backup client, holding the app's adapters.
+ * A wallet's backup client, holding the app's adapters and service settings.
  *
  * ```js
- * const portal = new Portal({ keychain, custodian })
+ * const portal = new Portal({ apiKey, apiHost: 'backup.example.com', keychain })
+ * // or, keeping the custodian share in the app: new Portal({ keychain, custodian })
  * const cipherText = await portal.backupWallet(BackupMethods.Password, onProgress, { passwordStorage: { password } })
  * await portal.recoverWallet(cipherText, BackupMethods.Password, onProgress, { passwordStorage: { password } })
  * ```
  */
 export declare class Portal {
   /**
-   * Creates a client over the app's keychain and custodian adapters.
-   * Throws a `TypeError` with code `KEYCHAIN_UNAVAILABLE`, `CUSTODIAN_UNAVAILABLE`
-   * or `INVALID_ARGUMENT` when an adapter is missing.
+   * Creates a client over the app's keychain and the backup service (`apiKey`,
+   * `apiHost`) or a custodian adapter. Throws a `TypeError` with code
+   * `KEYCHAIN_UNAVAILABLE`, `CUSTODIAN_UNAVAILABLE` or `INVALID_ARGUMENT` when
+   * an adapter is missing or both `apiKey` and `custodian` are given.
    */
   constructor(options: PortalOptions)
+  /** The backup service's API. */
+  readonly api: {
+    /**
+     * Self-managed backups: tells the service whether the app stored the
+     * cipherText of its newest `method` backup. With `true` that backup
+     * becomes the one recovery uses; with `false` it is marked failed.
+     */
+    storedClientBackupShare(success: boolean, method: BackupMethod): Promise<void>
+  }
+  /** Whether the service holds a completed backup of this wallet. */
+  isWalletBackedUp(): Promise<boolean>
+  /** Whether the wallet can be recovered from the service's backups. */
+  isWalletRecoverable(): Promise<boolean>
+  /** The methods with a completed backup on the service, e.g. `['password']`. */
+  availableRecoveryMethods(): Promise<Array<'password' | 'passkey' | 'gdrive' | 'icloud' | 'firebase' | 'custom'>>
   /**
-   * Backs up the wallet and resolves to the `cipherText` the app keeps.
-   * `Done` is reported only after the custodian share was stored and the new
-   * backup was proven to restore the shares.
+   * Backs up the wallet and resolves to the `cipherText`.
+   * `Done` is reported only after the custodian share was stored, the new
+   * backup was proven to restore the shares, and (managed backups) the
+   * service stored the cipherText and confirmed the backup.
    */
   backupWallet(method: BackupMethod, onProgress?: ProgressCallback | null, config?: BackupConfig | null): Promise<string>
   /**
-   * Restores the wallet's shares into the keychain from a `cipherText`.
+   * Restores the wallet's shares into the keychain from a `cipherText`
+   * (`''` with managed backups: the service's newest backup of `method`).
    * Rejects with `WRONG_PASSWORD`, `CIPHERTEXT_CORRUPTED`, `INVALID_CIPHERTEXT`, ... (see the README).
    */
   recoverWallet(cipherText: string, method: BackupMethod, onProgress?: ProgressCallback | null, config?: BackupConfig | null): Promise<void>

@@ -8,6 +8,8 @@ module.exports = {
   Portal: api.definePortal(wasm),
   backupWallet: wasm.backupWallet,
   recoverWallet: wasm.recoverWallet,
+  walletBackupStatus: wasm.walletBackupStatus,
+  storedClientBackupShare: wasm.storedClientBackupShare,
   BackupMethods: api.BackupMethods,
   MpcStatuses: api.MpcStatuses,
 }

@@ -22,7 +22,8 @@ use crate::js::{call_method, exact_string, is_absent};
 pub struct LastCause(core::cell::RefCell<Option<Failure>>);
 
 impl LastCause {
-    fn keep(&self, f: Failure) -> Error {
+    /// Remembers `f` to be thrown as it is; returns its core error.
+    pub fn keep(&self, f: Failure) -> Error {
         let error = f.error.clone();
         *self.0.borrow_mut() = Some(f);
         error
@@ -127,7 +128,7 @@ impl Custodian for JsCustodian<'_> {
 
 thread_local! {
     /// One no-op rejection handler, made once and kept for the module's life.
-    static IGNORE_REJECTION: Closure<dyn FnMut(JsValue)> = Closure::new(|_: JsValue| {});
+    pub static IGNORE_REJECTION: Closure<dyn FnMut(JsValue)> = Closure::new(|_: JsValue| {});
 }
 
 /// The app's progress callback; a throwing or rejecting callback is ignored.

@@ -1,5 +1,6 @@
-//! The exports: `backupWallet` and `recoverWallet`. (The `Portal` class is a
-//! thin JavaScript wrapper over them, in `js/api.mjs`.)
+//! The exports: `backupWallet`, `recoverWallet`, and the backup-service
+//! queries `walletBackupStatus` and `storedClientBackupShare`. (The `Portal`
+//! class is a thin JavaScript wrapper over them, in `js/api.mjs`.)
 //!
 //! Each export validates its arguments, builds the method and the adapters,
 //! runs the core flow, and maps failures to JavaScript errors. Nothing here
@@ -9,6 +10,7 @@ use std::cell::RefCell;
 
 use js_sys::{Function, Object, WeakSet};
 use wallet_backup_core::flow;
+use wallet_backup_core::method::BackupMethod;
 use wallet_backup_core::Error;
 use wasm_bindgen::prelude::*;
 
@@ -16,6 +18,8 @@ use crate::adapters::{JsCustodian, JsKeychain, JsProgress, LastCause};
 use crate::errors::{Failure, Result};
 use crate::js::{get, is_absent};
 use crate::methods::{parse_method_id, Method};
+use crate::service::{Service, ServiceSettings};
+use crate::store::Store;
 
 thread_local! {
     /// Keychains with a backup or recovery in flight (one at a time per keychain).
@@ -52,13 +56,21 @@ impl Drop for BusyGuard {
     }
 }
 
+/// Who keeps the custodian half: the app's adapter or the backup service.
+enum Keeper {
+    /// The app's `custodian` adapter (a custodian record).
+    Custodian(JsValue),
+    /// The backup service (`apiKey`, `apiHost`).
+    Service(ServiceSettings),
+}
+
 /// One backup or recovery call with its arguments checked: the method, the
 /// progress sink, and the app's adapters, with the keychain marked busy.
 struct Call {
     method: Method,
     progress: JsProgress,
     keychain: JsValue,
-    custodian: JsValue,
+    keeper: Keeper,
     /// Where adapter failures are kept to be thrown as they were.
     cause: LastCause,
     _busy: BusyGuard,
@@ -66,7 +78,7 @@ struct Call {
 
 impl Call {
     fn prepare(method: &JsValue, on_progress: JsValue, config: &JsValue) -> Result<Call> {
-        let bad = Error::InvalidArgument("config must be an object with keychain and custodian");
+        let bad = Error::InvalidArgument("config must be an object with keychain, and custodian or apiKey");
         if !config.is_object() {
             return Err(Failure::type_error(bad));
         }
@@ -77,23 +89,75 @@ impl Call {
             )));
         }
         let custodian = get(config, "custodian", bad)?;
-        if !is_object_like(&custodian) {
-            return Err(Failure::type_error(Error::CustodianUnavailable(
-                "custodian adapter missing: pass { read, write }",
-            )));
-        }
+        let keeper = match ServiceSettings::from_config(config)? {
+            Some(_) if !is_absent(&custodian) => {
+                return Err(Error::InvalidArgument(
+                    "pass either apiKey (the backup service keeps the custodian share) or custodian, not both",
+                )
+                .into())
+            }
+            Some(service) => Keeper::Service(service),
+            None if is_object_like(&custodian) => Keeper::Custodian(custodian),
+            None => {
+                return Err(Failure::type_error(Error::CustodianUnavailable(
+                    "custodian adapter missing: pass { read, write }, or apiKey and apiHost for the backup service",
+                )))
+            }
+        };
         let method = Method::from_js(parse_method_id(method)?, config)?;
         let progress = progress_from(on_progress)?;
         let busy = BusyGuard::acquire(&keychain)?;
-        Ok(Call { method, progress, keychain, custodian, cause: LastCause::default(), _busy: busy })
+        Ok(Call { method, progress, keychain, keeper, cause: LastCause::default(), _busy: busy })
     }
 
     fn keychain(&self) -> JsKeychain<'_> {
         JsKeychain { obj: self.keychain.clone(), cause: &self.cause }
     }
 
-    fn custodian(&self) -> JsCustodian<'_> {
-        JsCustodian { obj: self.custodian.clone(), cause: &self.cause }
+    async fn backup(&self) -> Result<String> {
+        let run = async {
+            let service = self.service();
+            if let Some(service) = &service {
+                service.read_client().await.map_err(|f| self.cause.keep(f))?;
+            }
+            let store = self.store(&service);
+            flow::backup(&self.keychain(), &store, &self.method, &self.progress, &[]).await
+        };
+        run.await.map_err(|e| self.cause.failure_for(e))
+    }
+
+    async fn recover(&self, cipher_text: &str) -> Result<()> {
+        let run = async {
+            let service = self.service();
+            let fetched;
+            let cipher_text = match &service {
+                // Managed backups: the service keeps the newest cipherText.
+                Some(service) if cipher_text.is_empty() => {
+                    fetched = service.latest_cipher_text(self.method.id()).await.map_err(|f| self.cause.keep(f))?;
+                    fetched.as_str()
+                }
+                _ => cipher_text,
+            };
+            let store = self.store(&service);
+            flow::recover(cipher_text, &self.keychain(), &store, &self.method, &self.progress).await
+        };
+        run.await.map_err(|e| self.cause.failure_for(e))
+    }
+
+    fn service(&self) -> Option<Service<'_>> {
+        match &self.keeper {
+            Keeper::Service(settings) => Some(settings.client(&self.cause)),
+            Keeper::Custodian(_) => None,
+        }
+    }
+
+    fn store<'a>(&'a self, service: &'a Option<Service<'a>>) -> Store<'a> {
+        match (service, &self.keeper) {
+            (Some(service), _) => Store::Service(service),
+            (None, Keeper::Custodian(obj)) => Store::Record(JsCustodian { obj: obj.clone(), cause: &self.cause }),
+            // `service()` is `Some` exactly for `Keeper::Service`.
+            (None, Keeper::Service(_)) => Store::Record(JsCustodian { obj: JsValue::UNDEFINED, cause: &self.cause }),
+        }
     }
 }
 
@@ -112,13 +176,24 @@ fn progress_from(on_progress: JsValue) -> Result<JsProgress> {
         .map_err(|_| Failure::type_error(Error::InvalidArgument("onProgress must be a function")))
 }
 
+/// The service settings of a query, which needs nothing else.
+fn service_settings(config: &JsValue) -> Result<ServiceSettings> {
+    if !config.is_object() {
+        return Err(Failure::type_error(Error::InvalidArgument("config must be an object with apiKey and apiHost")));
+    }
+    ServiceSettings::from_config(config)?
+        .ok_or_else(|| Error::InvalidArgument("this needs the backup service: pass apiKey and apiHost").into())
+}
+
 /// Backs up the wallet's shares and resolves to the `cipherText`.
 ///
 /// Reads the shares from `config.keychain`, splits them into a client and a
 /// custodian backup share, encrypts the client share with AES-256-GCM under
-/// a key kept by `method`, stores the custodian share with
-/// `config.custodian`, reads both back to prove they restore the shares,
-/// and only then reports `Done`.
+/// a key kept by `method`, and stores the custodian share with the backup
+/// service (`config.apiKey`, `config.apiHost`) or the app's
+/// `config.custodian`. It reads the custodian share back and proves the pair
+/// restores the shares; with managed backups it then stores the cipherText
+/// on the service and confirms the backup. Only then does it report `Done`.
 ///
 /// Rejects with an `Error` carrying a stable `code` (see the README).
 #[wasm_bindgen(js_name = backupWallet, unchecked_return_type = "string")]
@@ -127,20 +202,16 @@ pub async fn backup_wallet(
     #[wasm_bindgen(unchecked_param_type = "ProgressCallback | null | undefined")] on_progress: JsValue,
     #[wasm_bindgen(unchecked_param_type = "WalletBackupConfig")] config: JsValue,
 ) -> core::result::Result<JsValue, JsValue> {
-    let run = async {
-        let call = Call::prepare(&method, on_progress, &config)?;
-        flow::backup(&call.keychain(), &call.custodian(), &call.method, &call.progress, &[])
-            .await
-            .map_err(|e| call.cause.failure_for(e))
-    };
+    let run = async { Call::prepare(&method, on_progress, &config)?.backup().await };
     run.await.map(JsValue::from).map_err(Failure::into_js)
 }
 
 /// Recovers the wallet's shares from a `cipherText` made by `backupWallet`
 /// and writes them to `config.keychain`.
 ///
-/// `method` must be the method the backup was made with; the custodian
-/// share is read from `config.custodian`.
+/// `method` must be the method the backup was made with. With the backup
+/// service and managed backups, `cipherText` may be `''`: the newest
+/// completed backup of `method` is fetched from the service.
 #[wasm_bindgen(js_name = recoverWallet, unchecked_return_type = "undefined")]
 pub async fn recover_wallet(
     #[wasm_bindgen(unchecked_param_type = "string")] cipher_text: JsValue,
@@ -152,10 +223,41 @@ pub async fn recover_wallet(
         let cipher_text = cipher_text
             .as_string()
             .ok_or_else(|| Failure::type_error(Error::InvalidArgument("cipherText must be a string")))?;
-        let call = Call::prepare(&method, on_progress, &config)?;
-        flow::recover(&cipher_text, &call.keychain(), &call.custodian(), &call.method, &call.progress)
-            .await
-            .map_err(|e| call.cause.failure_for(e))
+        Call::prepare(&method, on_progress, &config)?.recover(&cipher_text).await
+    };
+    run.await.map(|()| JsValue::UNDEFINED).map_err(Failure::into_js)
+}
+
+/// Asks the backup service whether this wallet has a completed backup:
+/// `{ isBackedUp, isRecoverable, availableRecoveryMethods }`.
+#[wasm_bindgen(js_name = walletBackupStatus, unchecked_return_type = "WalletBackupStatus")]
+pub async fn wallet_backup_status(
+    #[wasm_bindgen(unchecked_param_type = "ServiceConfig")] config: JsValue,
+) -> core::result::Result<JsValue, JsValue> {
+    let run = async {
+        let cause = LastCause::default();
+        service_settings(&config)?.client(&cause).wallet_status().await
+    };
+    run.await.map_err(Failure::into_js)
+}
+
+/// Self-managed backups: tells the backup service whether the app stored
+/// the cipherText of its newest `method` backup. With `success` the backup
+/// becomes the one recovery uses; without, it is marked failed and the
+/// previous backup stays in use.
+#[wasm_bindgen(js_name = storedClientBackupShare, unchecked_return_type = "undefined")]
+pub async fn stored_client_backup_share(
+    #[wasm_bindgen(unchecked_param_type = "boolean")] success: JsValue,
+    #[wasm_bindgen(unchecked_param_type = "BackupMethod")] method: JsValue,
+    #[wasm_bindgen(unchecked_param_type = "ServiceConfig")] config: JsValue,
+) -> core::result::Result<JsValue, JsValue> {
+    let run = async {
+        let success = success
+            .as_bool()
+            .ok_or_else(|| Failure::type_error(Error::InvalidArgument("success must be a boolean")))?;
+        let method = parse_method_id(&method)?;
+        let cause = LastCause::default();
+        service_settings(&config)?.client(&cause).report_stored(method, success).await
     };
     run.await.map(|()| JsValue::UNDEFINED).map_err(Failure::into_js)
 }

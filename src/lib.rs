@@ -5,9 +5,12 @@
 //! turns core errors into JavaScript `Error`s with a stable `code`. The
 //! crypto, the format and the flows live in the core crate.
 //!
-//! - [`api`]: the exports — `backupWallet`, `recoverWallet` (`Portal` wraps them in JS).
+//! - [`api`]: the exports — `backupWallet`, `recoverWallet`, `walletBackupStatus`,
+//!   `storedClientBackupShare` (`Portal` wraps them in JS).
 //! - [`methods`]: one file per backup method, building core methods from JS config.
 //! - [`adapters`]: the JS keychain/custodian/progress behind core's traits.
+//! - [`service`]: the backup service client (managed mode), over `fetch`.
+//! - [`store`]: the custodian record or the service, behind one store type.
 //! - [`errors`]: core errors → JS errors.
 //! - [`js`]: small helpers for reading JS objects safely.
 
@@ -20,6 +23,8 @@ pub mod bench;
 pub mod errors;
 mod js;
 pub mod methods;
+pub mod service;
+pub mod store;
 mod types;
 
 /// talc instead of std's dlmalloc: several KB smaller, and fast enough for
@@ -28,4 +33,4 @@ mod types;
 #[global_allocator]
 static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
 
-pub use api::{backup_wallet, recover_wallet};
+pub use api::{backup_wallet, recover_wallet, stored_client_backup_share, wallet_backup_status};

@@ -52,11 +52,36 @@ export interface PasswordStorageConfig {
 /** Per-call method settings. */
 export interface BackupConfig { passwordStorage?: PasswordStorageConfig }
 
-/** The adapters a `Portal` works with. */
-export interface PortalOptions { keychain: Keychain; custodian: Custodian }
+/** How to reach the backup service. */
+export interface ServiceConfig {
+  /** The client's API key (`wbk_live_…`), sent as `Authorization: Bearer`. */
+  apiKey: string;
+  /** `api.example.com` (https), an `https://` URL, or `http://localhost:PORT` for development. */
+  apiHost: string;
+  /** Deadline of each request in milliseconds (default 30000, at most 600000). */
+  timeoutMs?: number;
+}
+
+/** Where the custodian backup share goes: the backup service, or the app's own adapter. */
+export type CustodianKeeper =
+  | (ServiceConfig & { custodian?: undefined })
+  | { custodian: Custodian; apiKey?: undefined };
+
+/** What a `Portal` works with: the keychain, the service or a custodian adapter, and default method settings. */
+export type PortalOptions = { keychain: Keychain; backup?: BackupConfig } & CustodianKeeper;
 
 /** Settings of the free `backupWallet`/`recoverWallet` functions: method settings plus adapters. */
-export interface WalletBackupConfig extends BackupConfig, PortalOptions {}
+export type WalletBackupConfig = BackupConfig & { keychain: Keychain } & CustodianKeeper;
+
+/** What the backup service says of this wallet. */
+export interface WalletBackupStatus {
+  /** Whether a backup was completed (confirmed by the service). */
+  isBackedUp: boolean;
+  /** Whether a completed backup can be recovered. */
+  isRecoverable: boolean;
+  /** Methods with a completed backup, e.g. `['password']`. */
+  availableRecoveryMethods: Array<'password' | 'passkey' | 'gdrive' | 'icloud' | 'firebase' | 'custom'>;
+}
 
 /** Every stable error code. */
 export type ErrorCode =
@@ -64,7 +89,9 @@ export type ErrorCode =
   | 'INVALID_CIPHERTEXT' | 'INVALID_CUSTODIAN_SHARE' | 'BACKUP_SHARE_MISMATCH'
   | 'UNSUPPORTED_STORAGE_METHOD' | 'METHOD_MISMATCH' | 'INVALID_ARGUMENT'
   | 'KEYCHAIN_UNAVAILABLE' | 'CUSTODIAN_UNAVAILABLE'
-  | 'WALLET_MODIFICATION_ALREADY_IN_PROGRESS' | 'RANDOM_UNAVAILABLE' | 'UNEXPECTED_ERROR';
+  | 'WALLET_MODIFICATION_ALREADY_IN_PROGRESS' | 'RANDOM_UNAVAILABLE' | 'UNEXPECTED_ERROR'
+  | 'NETWORK_ERROR' | 'NETWORK_TIMEOUT' | 'UNAUTHORIZED' | 'RATE_LIMITED' | 'SERVICE_ERROR'
+  | 'NO_BACKUP' | 'MANAGED_BACKUPS_DISABLED';
 
 /** Every rejection is an `Error` (a `TypeError` for wrong argument types) with a stable `code`. */
 export interface WalletBackupError extends Error { code: ErrorCode; cause?: unknown }

@@ -1,7 +1,10 @@
 // wallet-backup demo page. Plain ES module, no framework, no bundler.
 //
-// The keychain (this device's wallet) and, until the backup service exists,
-// the custodian backup share both live in this browser's localStorage.
+// The keychain (this device's wallet) lives in this browser's localStorage.
+// Served by the backup service (`npm run demo`), the page gets a demo API key
+// from /demo-config.json and the service keeps the custodian backup share and
+// the cipherText (managed backups). Served as static files only, the page
+// keeps the custodian share in localStorage instead.
 
 import { Portal, BackupMethods, MpcStatuses } from '/pkg/web/index.js'
 
@@ -32,6 +35,7 @@ const ui = {
   cipherTextLength: $('cipher-text-length'),
   copyCipherText: $('copy-cipher-text'),
   custodianState: $('custodian-state'),
+  custodianWhere: $('custodian-where'),
   recoverForm: $('recover-form'),
   recoverCipherText: $('recover-cipher-text'),
   recoverPassword: $('recover-password'),
@@ -65,7 +69,25 @@ const custodian = {
   },
 }
 
-const portal = new Portal({ keychain, custodian })
+/** The demo client's API key when the page is served by the backup service, else null. */
+async function demoServiceKey() {
+  try {
+    const response = await fetch('/demo-config.json', { cache: 'no-store' })
+    if (!response.ok) return null
+    const config = await response.json()
+    return typeof config.apiKey === 'string' ? config.apiKey : null
+  } catch {
+    return null
+  }
+}
+
+const apiKey = await demoServiceKey()
+const serviceMode = apiKey !== null
+const portal = serviceMode
+  ? new Portal({ apiKey, apiHost: location.origin, keychain })
+  : new Portal({ keychain, custodian })
+/** What the service said last: { isBackedUp, availableRecoveryMethods } or an error text. */
+let serviceStatus = null
 
 // ---------------------------------------------------------------------------
 // Helpers.
@@ -118,9 +140,20 @@ async function render() {
 
   ui.cipherText.value = cipherText
   ui.cipherTextLength.textContent = cipherText ? `${cipherText.length} characters` : 'No backup yet.'
-  ui.custodianState.textContent = custodianRecord
-    ? `Stored under “${STORAGE.custodian}” (${custodianRecord.length} characters).`
-    : `Nothing stored under “${STORAGE.custodian}”.`
+  if (serviceMode) {
+    ui.custodianState.textContent =
+      serviceStatus === null
+        ? 'Asking the service…'
+        : typeof serviceStatus === 'string'
+          ? serviceStatus
+          : serviceStatus.isBackedUp
+            ? `Backed up. Recovery methods on the service: ${serviceStatus.availableRecoveryMethods.join(', ')}.`
+            : 'No completed backup on the service yet.'
+  } else {
+    ui.custodianState.textContent = custodianRecord
+      ? `Stored under “${STORAGE.custodian}” (${custodianRecord.length} characters).`
+      : `Nothing stored under “${STORAGE.custodian}”.`
+  }
 
   ui.createWallet.disabled = busy || hasWallet
   ui.loseDevice.disabled = busy || !hasWallet
@@ -206,6 +239,21 @@ async function run(action) {
   }
 }
 
+/** Asks the service what it holds for this wallet (service mode only). */
+async function refreshServiceStatus() {
+  if (!serviceMode) return
+  try {
+    const [isBackedUp, availableRecoveryMethods] = await Promise.all([
+      portal.isWalletBackedUp(),
+      portal.availableRecoveryMethods(),
+    ])
+    serviceStatus = { isBackedUp, availableRecoveryMethods }
+  } catch (err) {
+    serviceStatus = `The service did not answer: ${describeError(err)}`
+  }
+  await render()
+}
+
 // ---------------------------------------------------------------------------
 // Actions.
 
@@ -228,6 +276,8 @@ async function backupWallet() {
   } catch (err) {
     onProgress.finish(err)
     throw err
+  } finally {
+    await refreshServiceStatus()
   }
 }
 
@@ -242,7 +292,8 @@ async function recoverWallet() {
   clearVerdict()
   const onProgress = startProgress('Recovery')
   try {
-    // A pasted cipherText often carries a trailing newline or spaces.
+    // A pasted cipherText often carries a trailing newline or spaces. Empty,
+    // with the service: its newest backup.
     const cipherText = ui.recoverCipherText.value.trim()
     await portal.recoverWallet(cipherText, BackupMethods.Password, onProgress, {
       passwordStorage: { password: ui.recoverPassword.value },
@@ -307,7 +358,14 @@ ui.copyCipherText.addEventListener('click', () => copyCipherText())
 window.addEventListener('storage', () => render())
 
 ui.recoverCipherText.value = localStorage.getItem(STORAGE.cipherText) ?? ''
-ui.moduleStatus.textContent = 'Module ready.'
+if (serviceMode) {
+  ui.custodianWhere.textContent =
+    `kept by the backup service at ${location.origin}, sealed under its KMS key, with the cipherText (managed backups).`
+  ui.recoverCipherText.placeholder = 'Paste a cipherText (wbk1.…), or leave empty to recover the newest backup the service keeps.'
+}
+ui.moduleStatus.textContent = serviceMode ? 'Module ready; backup service connected.' : 'Module ready (no backup service: static files only).'
 ui.moduleStatus.classList.add('ready')
+document.body.dataset.mode = serviceMode ? 'service' : 'local'
 await render()
+await refreshServiceStatus()
 document.body.dataset.ready = 'true'

@@ -51,6 +51,23 @@ pub enum Error {
     RandomUnavailable,
     /// An internal invariant failed; this is a bug.
     Unexpected(&'static str),
+    /// The backup service could not be reached (no connection, DNS, TLS,
+    /// CORS, or the connection broke).
+    NetworkError(&'static str),
+    /// The backup service did not answer in time.
+    NetworkTimeout,
+    /// The backup service refused the API key (HTTP 401).
+    Unauthorized,
+    /// The backup service's rate limit for this API key was hit (HTTP 429).
+    RateLimited,
+    /// The backup service failed (HTTP 5xx) or answered something this
+    /// version does not understand.
+    ServiceError(&'static str),
+    /// The backup service holds no completed backup of this method.
+    NoBackup,
+    /// The service does not keep cipherTexts for this client (managed
+    /// backups are off): the app must pass the cipherText it stored.
+    ManagedBackupsDisabled,
 }
 
 impl Error {
@@ -72,11 +89,18 @@ impl Error {
             Error::WalletModificationAlreadyInProgress => "WALLET_MODIFICATION_ALREADY_IN_PROGRESS",
             Error::RandomUnavailable => "RANDOM_UNAVAILABLE",
             Error::Unexpected(_) => "UNEXPECTED_ERROR",
+            Error::NetworkError(_) => "NETWORK_ERROR",
+            Error::NetworkTimeout => "NETWORK_TIMEOUT",
+            Error::Unauthorized => "UNAUTHORIZED",
+            Error::RateLimited => "RATE_LIMITED",
+            Error::ServiceError(_) => "SERVICE_ERROR",
+            Error::NoBackup => "NO_BACKUP",
+            Error::ManagedBackupsDisabled => "MANAGED_BACKUPS_DISABLED",
         }
     }
 
     /// One of each variant, for table tests that walk every code.
-    pub fn all_variants() -> [Error; 15] {
+    pub fn all_variants() -> [Error; 22] {
         [
             Error::PasswordRequired,
             Error::WrongPassword,
@@ -93,6 +117,13 @@ impl Error {
             Error::WalletModificationAlreadyInProgress,
             Error::RandomUnavailable,
             Error::Unexpected("x"),
+            Error::NetworkError("x"),
+            Error::NetworkTimeout,
+            Error::Unauthorized,
+            Error::RateLimited,
+            Error::ServiceError("x"),
+            Error::NoBackup,
+            Error::ManagedBackupsDisabled,
         ]
     }
 }
@@ -125,6 +156,15 @@ impl fmt::Display for Error {
             }
             Error::RandomUnavailable => f.write_str("the secure random number generator is unavailable"),
             Error::Unexpected(why) => write!(f, "unexpected internal error: {why}"),
+            Error::NetworkError(why) => write!(f, "the backup service could not be reached: {why}"),
+            Error::NetworkTimeout => f.write_str("the backup service did not answer in time"),
+            Error::Unauthorized => f.write_str("the backup service refused the API key"),
+            Error::RateLimited => f.write_str("too many requests to the backup service: retry later"),
+            Error::ServiceError(why) => write!(f, "backup service error: {why}"),
+            Error::NoBackup => f.write_str("the backup service holds no completed backup of this method"),
+            Error::ManagedBackupsDisabled => f.write_str(
+                "managed backups are off for this client: the service keeps no cipherText, pass the one the app stored",
+            ),
         }
     }
 }

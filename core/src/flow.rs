@@ -2,21 +2,20 @@
 //!
 //! Backup: read shares → split → derive key and seal the client half →
 //! store the custodian half as pending → read it back and open the new
-//! cipherText to prove the pair restores the shares → mark complete → Done.
-//! Recovery: decode cipherText → read custodian half → derive key and open
-//! → combine and check digest → write shares → Done.
+//! cipherText to prove the pair restores the shares → complete (with the
+//! service: attach the cipherText and confirm) → Done.
+//! Recovery: decode cipherText → fetch the custodian half of its backup id
+//! → derive key and open → combine and check digest → write shares → Done.
 //!
 //! `Done` is reported only after every step succeeded.
 
-use zeroize::Zeroizing;
-
-use crate::adapters::{Custodian, Keychain, Progress};
-use crate::custodian::Record;
+use crate::adapters::{Keychain, Progress};
 use crate::format::{self, Header, BACKUP_ID_LEN, MAX_PLAINTEXT_LEN};
 use crate::keys::fill_random;
 use crate::method::BackupMethod;
 use crate::split;
 use crate::status::Status;
+use crate::store::BackupStore;
 use crate::Error;
 
 /// Largest shares string accepted (the plaintext also carries a 32-byte digest).
@@ -25,7 +24,7 @@ pub const MAX_SHARES_LEN: usize = MAX_PLAINTEXT_LEN - split::DIGEST_LEN;
 /// Backs up the keychain's shares with `method`; returns the cipherText.
 pub async fn backup(
     keychain: &impl Keychain,
-    custodian: &impl Custodian,
+    store: &impl BackupStore,
     method: &impl BackupMethod,
     progress: &impl Progress,
     context: &[u8],
@@ -51,23 +50,19 @@ pub async fn backup(
     let cipher_text = format::seal(&header, &new_key.key, &plaintext)?;
 
     progress.report(Status::StoringShare, false);
-    let existing = read_record(custodian).await?.unwrap_or_default();
-    let pending = existing.with_pending(backup_id, &halves.custodian);
-    let written = pending.encode();
-    custodian.write(&written).await?;
+    let pending = store.begin(method.id(), &backup_id, &halves.custodian).await?;
 
-    // Read back and prove the stored pair restores the shares before saying Done.
-    let read_back = custodian.read().await?;
-    if read_back.as_deref().map(String::as_str) != Some(written.as_str()) {
+    // Read back and prove the stored pair restores the shares before completing it.
+    let read_back = store.read_back(&pending).await?;
+    if read_back[..] != halves.custodian[..] {
         return Err(Error::CustodianUnavailable("custodian returned different data than was written"));
     }
     let opened = format::decode(&cipher_text)?.open(&new_key.key)?;
-    let entry = pending.find(&backup_id).ok_or(Error::Unexpected("pending entry vanished"))?;
-    let restored = split::restore(&opened, &entry.share)?;
+    let restored = split::restore(&opened, &read_back)?;
     if restored[..] != shares[..] {
         return Err(Error::Unexpected("verification of the new backup failed"));
     }
-    custodian.write(&pending.with_complete(&backup_id).encode()).await?;
+    store.complete(&pending, &cipher_text).await?;
 
     progress.report(Status::Done, true);
     Ok(cipher_text)
@@ -77,7 +72,7 @@ pub async fn backup(
 pub async fn recover(
     cipher_text: &str,
     keychain: &impl Keychain,
-    custodian: &impl Custodian,
+    store: &impl BackupStore,
     method: &impl BackupMethod,
     progress: &impl Progress,
 ) -> Result<(), Error> {
@@ -86,31 +81,18 @@ pub async fn recover(
     if envelope.header.method != method.id() {
         return Err(Error::MethodMismatch);
     }
-    let record =
-        read_record(custodian).await?.ok_or(Error::InvalidCustodianShare("no custodian backup share is stored"))?;
-    let entry = record.find(&envelope.header.backup_id).ok_or(Error::InvalidCustodianShare(
-        "no custodian share for this backup (superseded by newer backups, or kept by another custodian)",
-    ))?;
+    let custodian_half = store.custodian_half(method.id(), &envelope.header.backup_id).await?;
 
     progress.report(Status::DecryptingShare, false);
     let key = method.recover_key(&envelope.header).await?;
     let opened = envelope.open(&key)?;
 
     progress.report(Status::RecoveringBackupShare, false);
-    let shares = split::restore(&opened, &entry.share)?;
+    let shares = split::restore(&opened, &custodian_half)?;
 
     progress.report(Status::StoringShare, false);
     keychain.set_shares(&shares).await?;
 
     progress.report(Status::Done, true);
     Ok(())
-}
-
-async fn read_record(custodian: &impl Custodian) -> Result<Option<Record>, Error> {
-    let text: Option<Zeroizing<String>> = custodian.read().await?;
-    match text {
-        None => Ok(None),
-        Some(t) if t.is_empty() => Ok(None),
-        Some(t) => Record::decode(&t).map(Some),
-    }
 }

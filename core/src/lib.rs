@@ -6,6 +6,8 @@
 //! - [`custodian`]: the record an app-kept custodian stores.
 //! - [`method`] and [`methods`]: the backup-method trait and pure methods.
 //! - [`adapters`]: keychain/custodian/progress traits with in-memory twins.
+//! - [`service`]: the backup service's base URL and wire encodings.
+//! - [`store`]: where custodian halves are kept: pending → read back → complete.
 //! - [`flow`]: backup and recovery, step by step.
 //! - [`Error`]: every failure, with a stable code.
 
@@ -21,7 +23,9 @@ pub mod kdf;
 pub mod keys;
 pub mod method;
 pub mod methods;
+pub mod service;
 pub mod split;
 pub mod status;
+pub mod store;
 
 pub use error::Error;

@@ -8,6 +8,7 @@ use wallet_backup_core::adapters::{MemoryCustodian, MemoryKeychain, RecordingPro
 use wallet_backup_core::flow;
 use wallet_backup_core::methods::password::PasswordMethod;
 use wallet_backup_core::status::Status::{self, *};
+use wallet_backup_core::store::RecordStore;
 use wallet_backup_core::Error;
 use zeroize::Zeroizing;
 
@@ -27,7 +28,7 @@ fn recover(
     method: &impl wallet_backup_core::method::BackupMethod,
 ) -> Result<Vec<u8>, Error> {
     let keychain = MemoryKeychain::default();
-    block_on(flow::recover(text, &keychain, custodian, method, &RecordingProgress::default()))?;
+    block_on(flow::recover(text, &keychain, &RecordStore(custodian), method, &RecordingProgress::default()))?;
     let shares = keychain.shares.borrow().clone().unwrap();
     Ok(shares)
 }
@@ -37,13 +38,13 @@ fn password_round_trip_reports_every_status_and_done_last() {
     let keychain = MemoryKeychain::with(SHARES);
     let custodian = MemoryCustodian::default();
     let progress = RecordingProgress::default();
-    let text = block_on(flow::backup(&keychain, &custodian, &password("pw"), &progress, b"")).unwrap();
+    let text = block_on(flow::backup(&keychain, &RecordStore(&custodian), &password("pw"), &progress, b"")).unwrap();
     assert_eq!(statuses(&progress), [ReadingShare, GeneratingShare, EncryptingShare, StoringShare, Done]);
     assert_eq!(progress.seen.borrow().iter().filter(|(_, done)| *done).count(), 1);
 
     let restored = MemoryKeychain::default();
     let progress = RecordingProgress::default();
-    block_on(flow::recover(&text, &restored, &custodian, &password("pw"), &progress)).unwrap();
+    block_on(flow::recover(&text, &restored, &RecordStore(&custodian), &password("pw"), &progress)).unwrap();
     assert_eq!(statuses(&progress), [ReadingShare, DecryptingShare, RecoveringBackupShare, StoringShare, Done]);
     assert_eq!(restored.shares.borrow().as_deref(), Some(SHARES));
 }
@@ -53,8 +54,10 @@ fn each_backup_has_fresh_ids_salt_nonce_and_halves() {
     let keychain = MemoryKeychain::with(SHARES);
     let custodian = MemoryCustodian::default();
     let method = MemoryKeyMethod::default();
-    let a = block_on(flow::backup(&keychain, &custodian, &method, &RecordingProgress::default(), b"")).unwrap();
-    let b = block_on(flow::backup(&keychain, &custodian, &method, &RecordingProgress::default(), b"")).unwrap();
+    let a = block_on(flow::backup(&keychain, &RecordStore(&custodian), &method, &RecordingProgress::default(), b""))
+        .unwrap();
+    let b = block_on(flow::backup(&keychain, &RecordStore(&custodian), &method, &RecordingProgress::default(), b""))
+        .unwrap();
     assert_ne!(a, b);
     let keys = method.keys.borrow();
     assert_ne!(keys[0], keys[1]);
@@ -65,12 +68,13 @@ fn failed_custodian_write_sends_no_done_and_keeps_previous_backup() {
     let keychain = MemoryKeychain::with(SHARES);
     let custodian = MemoryCustodian::default();
     let method = MemoryKeyMethod::default();
-    let good = block_on(flow::backup(&keychain, &custodian, &method, &RecordingProgress::default(), b"")).unwrap();
+    let good = block_on(flow::backup(&keychain, &RecordStore(&custodian), &method, &RecordingProgress::default(), b""))
+        .unwrap();
 
     for writes_allowed in [0, 1] {
         custodian.writes_before_failure.set(Some(writes_allowed));
         let progress = RecordingProgress::default();
-        let err = block_on(flow::backup(&keychain, &custodian, &method, &progress, b"")).unwrap_err();
+        let err = block_on(flow::backup(&keychain, &RecordStore(&custodian), &method, &progress, b"")).unwrap_err();
         assert_eq!(err.code(), "CUSTODIAN_UNAVAILABLE");
         assert!(!statuses(&progress).contains(&Done));
         custodian.writes_before_failure.set(None);
@@ -83,11 +87,12 @@ fn custodian_that_returns_other_data_fails_the_read_back() {
     let keychain = MemoryKeychain::with(SHARES);
     let custodian = MemoryCustodian::default();
     let method = MemoryKeyMethod::default();
-    let good = block_on(flow::backup(&keychain, &custodian, &method, &RecordingProgress::default(), b"")).unwrap();
+    let good = block_on(flow::backup(&keychain, &RecordStore(&custodian), &method, &RecordingProgress::default(), b""))
+        .unwrap();
     let stale = custodian.record.borrow().clone().unwrap();
     *custodian.read_override.borrow_mut() = Some(stale);
     let progress = RecordingProgress::default();
-    let err = block_on(flow::backup(&keychain, &custodian, &method, &progress, b"")).unwrap_err();
+    let err = block_on(flow::backup(&keychain, &RecordStore(&custodian), &method, &progress, b"")).unwrap_err();
     assert_eq!(err.code(), "CUSTODIAN_UNAVAILABLE");
     assert!(!statuses(&progress).contains(&Done));
     *custodian.read_override.borrow_mut() = None;
@@ -100,7 +105,10 @@ fn the_two_previous_completed_backups_stay_recoverable() {
     let custodian = MemoryCustodian::default();
     let method = MemoryKeyMethod::default();
     let texts: Vec<String> = (0..4)
-        .map(|_| block_on(flow::backup(&keychain, &custodian, &method, &RecordingProgress::default(), b"")).unwrap())
+        .map(|_| {
+            block_on(flow::backup(&keychain, &RecordStore(&custodian), &method, &RecordingProgress::default(), b""))
+                .unwrap()
+        })
         .collect();
     for t in &texts[1..] {
         assert_eq!(recover(t, &custodian, &method).unwrap(), SHARES);
@@ -113,9 +121,14 @@ fn unreadable_custodian_record_is_never_overwritten() {
     let keychain = MemoryKeychain::with(SHARES);
     let custodian = MemoryCustodian::default();
     *custodian.record.borrow_mut() = Some("wbc9.something-from-the-future".into());
-    let err =
-        block_on(flow::backup(&keychain, &custodian, &MemoryKeyMethod::default(), &RecordingProgress::default(), b""))
-            .unwrap_err();
+    let err = block_on(flow::backup(
+        &keychain,
+        &RecordStore(&custodian),
+        &MemoryKeyMethod::default(),
+        &RecordingProgress::default(),
+        b"",
+    ))
+    .unwrap_err();
     assert_eq!(err.code(), "INVALID_CUSTODIAN_SHARE");
     assert_eq!(custodian.record.borrow().as_deref(), Some("wbc9.something-from-the-future"));
 }
@@ -124,19 +137,35 @@ fn unreadable_custodian_record_is_never_overwritten() {
 fn empty_keychain_and_wrong_method_are_typed_errors() {
     let empty = MemoryKeychain::default();
     let custodian = MemoryCustodian::default();
-    let err =
-        block_on(flow::backup(&empty, &custodian, &MemoryKeyMethod::default(), &RecordingProgress::default(), b""))
-            .unwrap_err();
+    let err = block_on(flow::backup(
+        &empty,
+        &RecordStore(&custodian),
+        &MemoryKeyMethod::default(),
+        &RecordingProgress::default(),
+        b"",
+    ))
+    .unwrap_err();
     assert_eq!(err.code(), "KEYCHAIN_UNAVAILABLE");
     let blank = MemoryKeychain::with(b"");
-    let err =
-        block_on(flow::backup(&blank, &custodian, &MemoryKeyMethod::default(), &RecordingProgress::default(), b""))
-            .unwrap_err();
+    let err = block_on(flow::backup(
+        &blank,
+        &RecordStore(&custodian),
+        &MemoryKeyMethod::default(),
+        &RecordingProgress::default(),
+        b"",
+    ))
+    .unwrap_err();
     assert_eq!(err.code(), "KEYCHAIN_UNAVAILABLE");
 
     let keychain = MemoryKeychain::with(SHARES);
-    let text =
-        block_on(flow::backup(&keychain, &custodian, &password("pw"), &RecordingProgress::default(), b"")).unwrap();
+    let text = block_on(flow::backup(
+        &keychain,
+        &RecordStore(&custodian),
+        &password("pw"),
+        &RecordingProgress::default(),
+        b"",
+    ))
+    .unwrap();
     assert_eq!(recover(&text, &custodian, &MemoryKeyMethod::default()).unwrap_err().code(), "METHOD_MISMATCH");
     assert_eq!(recover(&text, &custodian, &password("pW")).unwrap_err().code(), "WRONG_PASSWORD");
 }
@@ -146,12 +175,13 @@ fn oversized_shares_are_rejected_before_any_work() {
     let keychain = MemoryKeychain::with(&vec![b'a'; flow::MAX_SHARES_LEN + 1]);
     let custodian = MemoryCustodian::default();
     let progress = RecordingProgress::default();
-    let err = block_on(flow::backup(&keychain, &custodian, &MemoryKeyMethod::default(), &progress, b"")).unwrap_err();
+    let err = block_on(flow::backup(&keychain, &RecordStore(&custodian), &MemoryKeyMethod::default(), &progress, b""))
+        .unwrap_err();
     assert_eq!(err.code(), "INVALID_ARGUMENT");
     assert!(custodian.record.borrow().is_none());
     // The largest accepted shares still round-trip.
     let keychain = MemoryKeychain::with(&vec![b'z'; flow::MAX_SHARES_LEN]);
     let method = MemoryKeyMethod::default();
-    let text = block_on(flow::backup(&keychain, &custodian, &method, &progress, b"")).unwrap();
+    let text = block_on(flow::backup(&keychain, &RecordStore(&custodian), &method, &progress, b"")).unwrap();
     assert_eq!(recover(&text, &custodian, &method).unwrap().len(), flow::MAX_SHARES_LEN);
 }

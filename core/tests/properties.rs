@@ -12,6 +12,7 @@ use wallet_backup_core::flow;
 use wallet_backup_core::format::{self, Header, TEXT_PREFIX};
 use wallet_backup_core::keys::SecretKey;
 use wallet_backup_core::method::MethodId;
+use wallet_backup_core::store::RecordStore;
 
 fn header(context: Vec<u8>) -> Header {
     Header { method: MethodId::Custom, backup_id: [3; 16], method_params: vec![], context }
@@ -25,11 +26,11 @@ proptest! {
         let keychain = MemoryKeychain::with(&shares);
         let custodian = MemoryCustodian::default();
         let method = MemoryKeyMethod::default();
-        let text = block_on(flow::backup(&keychain, &custodian, &method, &RecordingProgress::default(), b"")).unwrap();
+        let text = block_on(flow::backup(&keychain, &RecordStore(&custodian), &method, &RecordingProgress::default(), b"")).unwrap();
         prop_assert!(text.starts_with(TEXT_PREFIX));
         prop_assert!(text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.'));
         let restored = MemoryKeychain::default();
-        block_on(flow::recover(&text, &restored, &custodian, &method, &RecordingProgress::default())).unwrap();
+        block_on(flow::recover(&text, &restored, &RecordStore(&custodian), &method, &RecordingProgress::default())).unwrap();
         prop_assert_eq!(restored.shares.borrow().clone().unwrap(), shares);
     }
 

@@ -11,6 +11,7 @@ use wallet_backup_core::adapters::{MemoryCustodian, MemoryKeychain, RecordingPro
 use wallet_backup_core::flow;
 use wallet_backup_core::methods::password::PasswordMethod;
 use wallet_backup_core::status::Status;
+use wallet_backup_core::store::RecordStore;
 use zeroize::Zeroizing;
 
 fn vectors_dir() -> PathBuf {
@@ -26,7 +27,7 @@ fn run(case: &serde_json::Value) -> Result<String, &'static str> {
     let custodian = MemoryCustodian::default();
     *custodian.record.borrow_mut() = Some(record.to_string());
     let progress = RecordingProgress::default();
-    let result = block_on(flow::recover(text, &keychain, &custodian, &method, &progress));
+    let result = block_on(flow::recover(text, &keychain, &RecordStore(&custodian), &method, &progress));
     let done = progress.seen.borrow().iter().any(|(s, _)| *s == Status::Done);
     match result {
         Ok(()) => {

@@ -1,17 +1,22 @@
-// End-to-end test of the demo page (www/) in Chromium, driven by playwright-core.
+// End-to-end test of the demo as `npm run demo` runs it: the backup service
+// (a real process, fresh SQLite data dir) serving the demo page and its API,
+// in Chromium, driven by playwright-core.
 //
 //   node --test tests/e2e/
 //
-// Needs the built package in pkg/ (`npm run build`) and Chromium at
-// /usr/bin/chromium (or CHROMIUM_PATH). Leaves a screenshot in tests/out/demo.png.
+// Needs the built package in pkg/ (`npm run build`), the service binary
+// (`cargo build -p wallet-backup-service`) and Chromium at /usr/bin/chromium
+// (or CHROMIUM_PATH). Leaves a screenshot in tests/out/demo.png.
 
 import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { existsSync } from 'node:fs'
-import { mkdir } from 'node:fs/promises'
+import { mkdir, mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { chromium } from 'playwright-core'
-import { startDemoServer } from '../../scripts/serve-demo.mjs'
+import { startDemo } from '../../scripts/demo.mjs'
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 const OUT_DIR = fileURLToPath(new URL('../out/', import.meta.url))
@@ -28,6 +33,7 @@ const BACKUP_STATUSES = ['Reading share', 'Generating share', 'Encrypting share'
 const RECOVERY_STATUSES = ['Reading share', 'Decrypting share', 'Recovering backup share', 'Storing share', 'Done']
 
 let server
+let dataDir
 let browser
 let page
 /** Everything that went wrong inside the page: uncaught errors, console errors, failed loads. */
@@ -38,7 +44,8 @@ before(async () => {
   assert.ok(existsSync(CHROMIUM), `Chromium not found at ${CHROMIUM}: apt-get install -y chromium, or set CHROMIUM_PATH`)
   await mkdir(OUT_DIR, { recursive: true })
 
-  server = await startDemoServer({ port: 0, host: '127.0.0.1' })
+  dataDir = await mkdtemp(join(tmpdir(), 'wallet-backup-demo-'))
+  server = await startDemo({ port: 0, dataDir, build: false, profile: 'debug' })
   // launch() starts Chromium with a fresh temporary profile, so localStorage is empty.
   browser = await chromium.launch({
     executablePath: CHROMIUM,
@@ -73,6 +80,7 @@ after(async () => {
   } finally {
     await browser?.close()
     await server?.close()
+    if (dataDir) await rm(dataDir, { recursive: true, force: true })
   }
 })
 
@@ -111,10 +119,12 @@ test('demo page: create, back up, lose the device, recover', { timeout: 10 * STE
     const response = await page.goto(server.url)
     assert.equal(response.status(), 200)
     await page.locator('body[data-ready="true"]').waitFor()
-    assert.match(await text('#module-status'), /Module ready/)
+    assert.match(await text('#module-status'), /Module ready; backup service connected/)
+    assert.equal(await page.locator('body').getAttribute('data-mode'), 'service')
     assert.equal(await page.locator('#create-wallet').isEnabled(), true)
     assert.equal(await text('#wallet-fingerprint'), '')
-    assert.match(await page.locator('.custodian').innerText(), /kept in this browser's localStorage for the demo; the backup service replaces this/)
+    assert.match(await page.locator('.custodian').innerText(), /kept by the backup service at http:\/\/127\.0\.0\.1:\d+, sealed under its KMS key/)
+    assert.equal(await text('#custodian-state'), 'No completed backup on the service yet.')
     noProblemsSoFar()
   })
 
@@ -144,7 +154,9 @@ test('demo page: create, back up, lose the device, recover', { timeout: 10 * STE
     assert.equal(await page.locator('#cipher-text').getAttribute('readonly'), '')
     assert.match(await text('#cipher-text-length'), new RegExp(`^${cipherText.length} characters`))
     assert.equal(await page.inputValue('#recover-cipher-text'), cipherText)
-    assert.ok((await storage()).custodian, 'the custodian half is stored')
+    assert.equal((await storage()).custodian, null, 'the service keeps the custodian half, not the browser')
+    await page.waitForFunction(() => document.querySelector('#custodian-state').textContent.startsWith('Backed up'))
+    assert.equal(await text('#custodian-state'), 'Backed up. Recovery methods on the service: password.')
     noProblemsSoFar()
   })
 
@@ -152,9 +164,8 @@ test('demo page: create, back up, lose the device, recover', { timeout: 10 * STE
     await page.click('#lose-device')
     await page.waitForFunction(() => document.querySelector('#wallet-fingerprint').textContent === '')
     assert.equal(await text('#wallet-state'), 'No wallet on this device.')
-    const { keychain, custodian } = await storage()
+    const { keychain } = await storage()
     assert.equal(keychain, null, 'the keychain is cleared')
-    assert.ok(custodian, 'the custodian half survives')
     assert.equal(await page.inputValue('#cipher-text'), cipherText, 'the cipherText survives')
     assert.equal(await text('#original-fingerprint'), original)
 
@@ -184,7 +195,9 @@ test('demo page: create, back up, lose the device, recover', { timeout: 10 * STE
     assert.equal((await storage()).keychain, null, 'a failed recovery writes nothing to the keychain')
   })
 
-  await step('recovery with the right password restores the wallet', async () => {
+  await step('recovery with the right password and no cipherText restores the service\'s newest backup', async () => {
+    // Managed backups: the service keeps the cipherText too; an empty field recovers its newest.
+    await page.fill('#recover-cipher-text', '')
     await page.fill('#recover-password', PASSWORD)
     await page.click('#recover')
     await page.locator('#verdict').waitFor({ state: 'visible' })
@@ -197,6 +210,17 @@ test('demo page: create, back up, lose the device, recover', { timeout: 10 * STE
     assert.equal(await text('#restored-fingerprint'), original)
     await page.waitForFunction(() => document.querySelector('#wallet-fingerprint').textContent !== '')
     assert.equal(await text('#wallet-fingerprint'), original)
+  })
+
+  await step('lose the device again; recovery from the pasted cipherText works too', async () => {
+    await page.click('#lose-device')
+    await page.waitForFunction(() => document.querySelector('#wallet-fingerprint').textContent === '')
+    await page.fill('#recover-cipher-text', cipherText)
+    await page.fill('#recover-password', PASSWORD)
+    await page.click('#recover')
+    await page.locator('#verdict').waitFor({ state: 'visible' })
+    assert.deepEqual(await statuses(), RECOVERY_STATUSES)
+    assert.equal(await text('#restored-fingerprint'), original)
   })
 
   await step('no page or console errors', async () => {

@@ -12,6 +12,8 @@ import {
   MpcStatuses,
   backupWallet,
   recoverWallet,
+  walletBackupStatus,
+  storedClientBackupShare,
 } from 'wallet-backup'
 import type {
   Argon2idOptions,
@@ -25,7 +27,9 @@ import type {
   PortalOptions,
   ProgressCallback,
   ProgressEvent,
+  ServiceConfig,
   WalletBackupConfig,
+  WalletBackupStatus,
   WalletBackupError,
 } from 'wallet-backup'
 
@@ -83,6 +87,21 @@ function describe(code: ErrorCode): string {
   }
 }
 
+const service: ServiceConfig = { apiKey: 'wbk_live_x', apiHost: 'backup.example.com', timeoutMs: 10_000 }
+const managed: Portal = new Portal({ ...service, keychain, backup: { passwordStorage } })
+
+export async function managedRun(): Promise<string[]> {
+  const cipherText: string = await managed.backupWallet('password', onProgress)
+  await managed.recoverWallet('', 'password')
+  await managed.api.storedClientBackupShare(true, 'password')
+  const backedUp: boolean = await managed.isWalletBackedUp()
+  const recoverable: boolean = await managed.isWalletRecoverable()
+  const methods: BackupMethod[] = await managed.availableRecoveryMethods()
+  const status: WalletBackupStatus = await walletBackupStatus(service)
+  await storedClientBackupShare(false, 'password', service)
+  return [cipherText, String(backedUp && recoverable && status.isBackedUp), ...methods]
+}
+
 export async function run(): Promise<string> {
   const cipherText: string = await portal.backupWallet(method, onProgress, config)
   await portal.recoverWallet(cipherText, upper, null, config)
@@ -119,8 +138,14 @@ void portal.backupWallet('password', null, { passwordStorage: { password: 1234 }
 // @ts-expect-error: kdf costs are numbers
 const badKdf: Argon2idOptions = { memoryKiB: '64 MiB' }
 
-// @ts-expect-error: a Portal needs a custodian too
+// @ts-expect-error: a Portal needs a custodian or the service
 void new Portal({ keychain })
+
+// @ts-expect-error: the service or a custodian, not both
+void new Portal({ ...service, keychain, custodian })
+
+// @ts-expect-error: storedClientBackupShare takes a boolean
+void managed.api.storedClientBackupShare('yes', 'password')
 
 // @ts-expect-error: getShares resolves to a string
 const badKeychain: Keychain = { getShares: async () => 42, setShares: async () => {} }

@@ -1,0 +1,475 @@
+//! The backup service client: the module's managed mode, over `fetch`.
+//!
+//! Every request carries `Authorization: Bearer <apiKey>`, has a deadline
+//! (`timeoutMs`, default 30 s) that also covers reading the body, and maps
+//! failures to stable codes: no answer → `NETWORK_ERROR`, deadline →
+//! `NETWORK_TIMEOUT`, 401 → `UNAUTHORIZED`, 429 → `RATE_LIMITED`, 5xx or an
+//! answer this version does not understand → `SERVICE_ERROR`. The service's
+//! own error body (`{ status, code, message }`) becomes the JS error's
+//! `cause`; keys, shares and cipherTexts never appear in messages or URLs.
+//!
+//! `fetch`, `Response`, `AbortController` and timers are used through
+//! duck-typed calls rather than `instanceof` checks (and not through
+//! gloo-net, which panics when a polyfilled `fetch` rejects with a
+//! non-`Error`): a panic would abort the whole wasm instance.
+
+use core::cell::Cell;
+
+use js_sys::{Function, Object, Promise, Reflect, JSON};
+use wallet_backup_core::method::MethodId;
+use wallet_backup_core::service::{api_base, backup_id_hex, decode_custodian_half, encode_custodian_half};
+use wallet_backup_core::store::{BackupId, BackupStore};
+use wallet_backup_core::Error;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
+use zeroize::Zeroizing;
+
+use crate::adapters::{LastCause, IGNORE_REJECTION};
+use crate::errors::{Failure, Result};
+use crate::js::{get, is_absent};
+
+/// Default deadline of one request.
+pub const DEFAULT_TIMEOUT_MS: u32 = 30_000;
+/// Longest deadline accepted (10 minutes).
+pub const MAX_TIMEOUT_MS: u32 = 600_000;
+
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(js_name = fetch, catch)]
+    fn fetch(url: &str, init: &Object) -> core::result::Result<JsValue, JsValue>;
+    #[wasm_bindgen(js_name = setTimeout)]
+    fn set_timeout(handler: &JsValue, ms: u32) -> JsValue;
+    #[wasm_bindgen(js_name = clearTimeout)]
+    fn clear_timeout(id: &JsValue);
+}
+
+/// The app's service settings: `apiKey`, `apiHost`, `timeoutMs`.
+pub struct ServiceSettings {
+    base: String,
+    authorization: Zeroizing<String>,
+    timeout_ms: u32,
+}
+
+/// A client of the backup service for one call.
+pub struct Service<'a> {
+    settings: &'a ServiceSettings,
+    /// Where failures' causes go.
+    cause: &'a LastCause,
+    /// Set by [`Service::read_client`]: whether the service keeps cipherTexts.
+    managed_backups: Cell<bool>,
+}
+
+/// A decoded JSON answer of the service.
+struct Answer(JsValue);
+
+impl Answer {
+    fn str(&self, name: &str) -> core::result::Result<String, Error> {
+        Reflect::get(&self.0, &JsValue::from_str(name))
+            .ok()
+            .and_then(|v| v.as_string())
+            .ok_or(Error::ServiceError("unexpected answer from the backup service"))
+    }
+
+    fn flag(&self, name: &str) -> core::result::Result<bool, Error> {
+        Reflect::get(&self.0, &JsValue::from_str(name))
+            .ok()
+            .and_then(|v| v.as_bool())
+            .ok_or(Error::ServiceError("unexpected answer from the backup service"))
+    }
+}
+
+/// A request's failure as the service told it: HTTP status and `error.code`.
+struct Refusal {
+    status: u16,
+    code: String,
+}
+
+impl ServiceSettings {
+    /// The service settings in `config`, or `None` when it has no `apiKey`
+    /// (the app keeps the custodian half itself).
+    pub fn from_config(config: &JsValue) -> Result<Option<ServiceSettings>> {
+        let bad_type = |what| Failure::type_error(Error::InvalidArgument(what));
+        let api_key = get(config, "apiKey", Error::InvalidArgument("config.apiKey"))?;
+        if is_absent(&api_key) {
+            return Ok(None);
+        }
+        let api_key = Zeroizing::new(api_key.as_string().ok_or_else(|| bad_type("apiKey must be a string"))?);
+        // A header value: visible ASCII only (and never echoed in errors).
+        if api_key.is_empty() || api_key.len() > 512 || !api_key.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(Error::InvalidArgument("apiKey is not a valid API key").into());
+        }
+        let host = get(config, "apiHost", Error::InvalidArgument("config.apiHost"))?;
+        let host = host.as_string().ok_or_else(|| bad_type("apiHost must be a string, e.g. 'api.example.com'"))?;
+        let base = api_base(&host)?;
+        let timeout = get(config, "timeoutMs", Error::InvalidArgument("config.timeoutMs"))?;
+        let timeout_ms = if is_absent(&timeout) {
+            DEFAULT_TIMEOUT_MS
+        } else {
+            match timeout.as_f64() {
+                Some(ms) if ms.fract() == 0.0 && (1.0..=f64::from(MAX_TIMEOUT_MS)).contains(&ms) => ms as u32,
+                Some(_) => {
+                    return Err(Error::InvalidArgument("timeoutMs must be a whole number from 1 to 600000").into())
+                }
+                None => return Err(bad_type("timeoutMs must be a number")),
+            }
+        };
+        let mut authorization = Zeroizing::new(String::from("Bearer "));
+        authorization.push_str(&api_key);
+        Ok(Some(ServiceSettings { base, authorization, timeout_ms }))
+    }
+
+    /// A client for one call, keeping failures' causes in `cause`.
+    pub fn client<'a>(&'a self, cause: &'a LastCause) -> Service<'a> {
+        Service { settings: self, cause, managed_backups: Cell::new(false) }
+    }
+}
+
+impl Service<'_> {
+    /// Sends one request; resolves to the decoded JSON body of a 2xx answer.
+    async fn request(&self, method: &str, path: &str, body: Option<&Object>) -> Result<Answer> {
+        match self.exchange(method, path, body).await? {
+            Ok(answer) => Ok(answer),
+            Err(refusal) => Err(Failure::from(match refusal.status {
+                401 => Error::Unauthorized,
+                429 => Error::RateLimited,
+                500..=599 => Error::ServiceError("the backup service failed"),
+                _ => Error::ServiceError("the backup service refused the request"),
+            })
+            .with_cause(refusal_cause(&refusal))),
+        }
+    }
+
+    /// Like [`Service::request`], but hands 4xx answers other than 401/429
+    /// back to the caller, which knows what they mean for its step.
+    async fn exchange(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&Object>,
+    ) -> Result<core::result::Result<Answer, Refusal>> {
+        let headers = Object::new();
+        set(&headers, "Authorization", &JsValue::from_str(&self.settings.authorization));
+        set(&headers, "Accept", &"application/json".into());
+        let init = Object::new();
+        set(&init, "method", &method.into());
+        set(&init, "redirect", &"error".into());
+        set(&init, "credentials", &"omit".into());
+        if let Some(body) = body {
+            set(&headers, "Content-Type", &"application/json".into());
+            let text = JSON::stringify(body).map_err(|_| Error::Unexpected("request body not serialisable"))?;
+            set(&init, "body", &text.into());
+        }
+        set(&init, "headers", &headers);
+
+        let deadline = Deadline::start(self.settings.timeout_ms, &init);
+        let network = |e: JsValue| Failure::from(Error::NetworkError("the request failed")).with_cause(e);
+        let mut url = String::with_capacity(self.settings.base.len() + path.len());
+        url.push_str(&self.settings.base);
+        url.push_str(path);
+        let pending = fetch(&url, &init).map_err(network)?;
+        let response = deadline.within(pending).await.map_err(|e| deadline.failure(e, network))?;
+        let status = Reflect::get(&response, &"status".into()).ok().and_then(|s| s.as_f64()).unwrap_or(0.0);
+        let body_read = Reflect::get(&response, &"text".into())
+            .ok()
+            .and_then(|f| f.dyn_into::<Function>().ok())
+            .ok_or(Error::ServiceError("the answer of the backup service has no body"))?
+            .call0(&response)
+            .map_err(network)?;
+        let text = deadline.within(body_read).await.map_err(|e| deadline.failure(e, network))?;
+        let text = Zeroizing::new(text.as_string().unwrap_or_default());
+        let parsed = JSON::parse(&text).ok();
+        let status = status as u16;
+        if (200..300).contains(&status) {
+            return parsed
+                .filter(|v| v.is_object())
+                .map(|v| Ok(Answer(v)))
+                .ok_or_else(|| Error::ServiceError("the backup service answered something that is not JSON").into());
+        }
+        let code = parsed
+            .as_ref()
+            .and_then(|v| Reflect::get(v, &"error".into()).ok())
+            .and_then(|e| Reflect::get(&e, &"code".into()).ok())
+            .and_then(|c| c.as_string())
+            .unwrap_or_default();
+        Ok(Err(Refusal { status, code }))
+    }
+
+    /// Reads the client's settings (`GET /api/v3/clients/me`); fails early,
+    /// before any key is derived, on a wrong key or an unreachable service.
+    pub async fn read_client(&self) -> Result<()> {
+        let me = self.request("GET", "/api/v3/clients/me", None).await?;
+        self.managed_backups.set(me.flag("managedBackups")?);
+        Ok(())
+    }
+
+    /// The cipherText of the newest completed backup of `method`.
+    pub async fn latest_cipher_text(&self, method: MethodId) -> Result<String> {
+        let mut path = String::from("/api/v3/clients/me/backups/");
+        path.push_str(method.service_name());
+        match self.exchange("GET", &path, None).await? {
+            Ok(pair) => pair.str("cipherText").map_err(|_| Error::ManagedBackupsDisabled.into()),
+            Err(r) if r.status == 404 && r.code == "NO_BACKUP" => Err(Error::NoBackup.into()),
+            Err(r) => Err(unexpected(r)),
+        }
+    }
+
+    /// `{ isBackedUp, isRecoverable, availableRecoveryMethods }`, with the
+    /// methods in the module's lower-case spelling.
+    pub async fn wallet_status(&self) -> Result<JsValue> {
+        let status = self.request("GET", "/api/v3/clients/me/wallet", None).await?;
+        let methods = Reflect::get(&status.0, &"availableRecoveryMethods".into())
+            .ok()
+            .and_then(|m| m.dyn_into::<js_sys::Array>().ok())
+            .ok_or(Error::ServiceError("unexpected answer from the backup service"))?;
+        let names = js_sys::Array::new();
+        for m in methods.iter() {
+            // Methods a newer service knows and this module does not are left out.
+            if let Some(id) = m.as_string().and_then(|m| MethodId::ALL.into_iter().find(|id| id.service_name() == m)) {
+                names.push(&id.name().into());
+            }
+        }
+        let out = Object::new();
+        set(&out, "isBackedUp", &status.flag("isBackedUp")?.into());
+        set(&out, "isRecoverable", &status.flag("isRecoverable")?.into());
+        set(&out, "availableRecoveryMethods", &names);
+        Ok(out.into())
+    }
+
+    /// The self-managed report: the app stored (or failed to store) the
+    /// cipherText of its newest `method` backup. On success the pair is
+    /// confirmed and becomes the backup recovery uses.
+    pub async fn report_stored(&self, method: MethodId, success: bool) -> Result<()> {
+        let body = Object::new();
+        set(&body, "backupMethod", &method.service_name().into());
+        set(&body, "success", &success.into());
+        let path = "/api/v2/clients/me/wallet/stored-client-backup-share";
+        let pair = match self.exchange("PUT", path, Some(&body)).await? {
+            Ok(pair) => pair,
+            Err(r) if r.code == "NO_PENDING_BACKUP" => {
+                return Err(Error::InvalidArgument("no backup of this method is waiting for the report").into())
+            }
+            Err(r) => return Err(unexpected(r)),
+        };
+        if success {
+            let mut path = pairs_path(&pair.str("id")?);
+            path.push_str("/confirm");
+            self.request("POST", &path, None).await?;
+        }
+        Ok(())
+    }
+
+    async fn fetch_custodian_half(
+        &self,
+        method: MethodId,
+        backup_id: &BackupId,
+    ) -> Result<core::result::Result<(String, Zeroizing<Vec<u8>>), Refusal>> {
+        let mut path = String::from("/api/v3/clients/me/custodian-shares/");
+        path.push_str(&backup_id_hex(backup_id));
+        let share = match self.exchange("GET", &path, None).await? {
+            Ok(share) => share,
+            Err(r) => return Ok(Err(r)),
+        };
+        if share.str("backupMethod")? != method.service_name() || share.str("backupId")? != backup_id_hex(backup_id) {
+            return Err(Error::InvalidCustodianShare("the service's custodian share belongs to another backup").into());
+        }
+        let text = Zeroizing::new(share.str("custodianShare")?);
+        Ok(Ok((share.str("pairId")?, decode_custodian_half(&text)?)))
+    }
+
+    fn keep(&self, f: Failure) -> Error {
+        self.cause.keep(f)
+    }
+}
+
+/// A pair created by a backup, until it is completed.
+pub struct PendingPair {
+    id: String,
+    backup_id: BackupId,
+    method: MethodId,
+    sent: Zeroizing<Vec<u8>>,
+}
+
+impl BackupStore for Service<'_> {
+    type Pending = PendingPair;
+
+    async fn begin(
+        &self,
+        method: MethodId,
+        backup_id: &BackupId,
+        custodian_half: &[u8],
+    ) -> core::result::Result<PendingPair, Error> {
+        let body = Object::new();
+        set(&body, "backupMethod", &method.service_name().into());
+        set(&body, "backupId", &backup_id_hex(backup_id).into());
+        set(&body, "custodianShare", &JsValue::from_str(&encode_custodian_half(custodian_half)));
+        let pair = match self.exchange("POST", "/api/v3/clients/me/backup-share-pairs", Some(&body)).await {
+            Ok(Ok(pair)) => pair,
+            Ok(Err(r)) if r.code == "CUSTODIAN_WEBHOOK_FAILED" => {
+                let f = Failure::from(Error::CustodianUnavailable(
+                    "the operator's custodian webhook did not accept the custodian share",
+                ));
+                return Err(self.keep(f.with_cause(refusal_cause(&r))));
+            }
+            Ok(Err(r)) => return Err(self.keep(unexpected(r))),
+            Err(f) => return Err(self.keep(f)),
+        };
+        let id = pair.str("id").map_err(|e| self.keep(e.into()))?;
+        Ok(PendingPair { id, backup_id: *backup_id, method, sent: Zeroizing::new(custodian_half.to_vec()) })
+    }
+
+    async fn read_back(&self, pending: &PendingPair) -> core::result::Result<Zeroizing<Vec<u8>>, Error> {
+        match self.fetch_custodian_half(pending.method, &pending.backup_id).await {
+            Ok(Ok((pair_id, half))) if pair_id == pending.id => Ok(half),
+            Ok(Ok(_)) => Err(Error::CustodianUnavailable("the service returned another pair than it created")),
+            // The share went to the operator's webhook, whose 2xx was the
+            // acknowledgement; the service cannot give it back.
+            Ok(Err(r)) if r.code == "CUSTODIAN_SELF_MANAGED" => Ok(pending.sent.clone()),
+            Ok(Err(r)) => Err(self.keep(unexpected(r))),
+            Err(f) => Err(self.keep(f)),
+        }
+    }
+
+    async fn complete(&self, pending: &PendingPair, cipher_text: &str) -> core::result::Result<(), Error> {
+        if !self.managed_backups.get() {
+            // Self-managed: the app stores the cipherText and reports it with
+            // `storedClientBackupShare`, which confirms the pair.
+            return Ok(());
+        }
+        let run = async {
+            let mut path = pairs_path(&pending.id);
+            path.push_str("/cipher-text");
+            let body = Object::new();
+            set(&body, "cipherText", &cipher_text.into());
+            self.request("PUT", &path, Some(&body)).await?;
+            let mut path = pairs_path(&pending.id);
+            path.push_str("/confirm");
+            let pair = self.request("POST", &path, None).await?;
+            if pair.str("status")? != "COMPLETED" {
+                return Err(Error::ServiceError("the backup service did not confirm the backup").into());
+            }
+            Ok(())
+        };
+        run.await.map_err(|f| self.keep(f))
+    }
+
+    async fn custodian_half(
+        &self,
+        method: MethodId,
+        backup_id: &BackupId,
+    ) -> core::result::Result<Zeroizing<Vec<u8>>, Error> {
+        match self.fetch_custodian_half(method, backup_id).await {
+            Ok(Ok((_, half))) => Ok(half),
+            Ok(Err(r)) if r.code == "PAIR_NOT_FOUND" => {
+                Err(Error::InvalidCustodianShare("the backup service holds no custodian share for this backup"))
+            }
+            Ok(Err(r)) if r.code == "INVALID_PAIR_STATE" => {
+                Err(Error::InvalidCustodianShare("this backup failed on the service and was never completed"))
+            }
+            Ok(Err(r)) if r.code == "CUSTODIAN_SELF_MANAGED" => Err(self.keep(
+                Failure::from(Error::CustodianUnavailable(
+                    "the operator keeps this client's custodian shares (webhook); the service cannot release them",
+                ))
+                .with_cause(refusal_cause(&r)),
+            )),
+            Ok(Err(r)) => Err(self.keep(unexpected(r))),
+            Err(f) => Err(self.keep(f)),
+        }
+    }
+}
+
+fn pairs_path(pair_id: &str) -> String {
+    let mut path = String::from("/api/v3/clients/me/backup-share-pairs/");
+    // Pair ids come from the service; anything that is not a plain token is refused
+    // rather than spliced into a path.
+    if pair_id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+        path.push_str(pair_id);
+    }
+    path
+}
+
+/// A 4xx/5xx this step has no specific meaning for.
+fn unexpected(r: Refusal) -> Failure {
+    let error = match r.status {
+        401 => Error::Unauthorized,
+        429 => Error::RateLimited,
+        500..=599 => Error::ServiceError("the backup service failed"),
+        _ => Error::ServiceError("the backup service refused the request"),
+    };
+    Failure::from(error).with_cause(refusal_cause(&r))
+}
+
+/// `{ status, code }` of a refusal, as the JS error's `cause`.
+fn refusal_cause(r: &Refusal) -> JsValue {
+    let cause = Object::new();
+    set(&cause, "status", &r.status.into());
+    set(&cause, "code", &JsValue::from_str(&r.code));
+    cause.into()
+}
+
+fn set(obj: &Object, name: &str, value: &JsValue) {
+    // Defining a data property on a plain object made here cannot fail.
+    let _ = Reflect::set(obj, &JsValue::from_str(name), value);
+}
+
+/// A request's deadline: a timer that aborts the request (when
+/// `AbortController` exists) and a promise that rejects with a private
+/// marker, raced against each step.
+struct Deadline {
+    timer: JsValue,
+    abort_timer: Option<JsValue>,
+    expired: Promise,
+    marker: Object,
+}
+
+impl Deadline {
+    fn start(ms: u32, init: &Object) -> Deadline {
+        let marker = Object::new();
+        let controller = js_sys::global()
+            .dyn_into::<Object>()
+            .ok()
+            .and_then(|g| Reflect::get(&g, &"AbortController".into()).ok())
+            .and_then(|c| c.dyn_into::<Function>().ok())
+            .and_then(|c| Reflect::construct(&c, &js_sys::Array::new()).ok());
+        if let Some(signal) = controller.as_ref().and_then(|c| Reflect::get(c, &"signal".into()).ok()) {
+            set(init, "signal", &signal);
+        }
+        let mut timer = JsValue::UNDEFINED;
+        let expired = Promise::new(&mut |_resolve, reject: Function| {
+            let reject_with_marker = reject.bind1(&JsValue::NULL, &marker);
+            timer = set_timeout(reject_with_marker.as_ref(), ms);
+        });
+        // A deadline that passes between two steps must not count as an
+        // unhandled rejection.
+        IGNORE_REJECTION.with(|ignore| drop(expired.catch(ignore)));
+        // Abort the request too (a timer set later fires later for the same delay).
+        let abort_timer = controller.as_ref().and_then(|c| {
+            let abort = Reflect::get(c, &"abort".into()).ok()?.dyn_into::<Function>().ok()?;
+            Some(set_timeout(abort.bind0(c).as_ref(), ms))
+        });
+        Deadline { timer, abort_timer, expired, marker }
+    }
+
+    /// Waits for `step`, or fails when the deadline passes first.
+    async fn within(&self, step: JsValue) -> core::result::Result<JsValue, JsValue> {
+        let race = js_sys::Array::of2(&step, &self.expired);
+        JsFuture::from(Promise::race(&race)).await
+    }
+
+    /// The failure for a rejection of [`Deadline::within`].
+    fn failure(&self, e: JsValue, otherwise: impl FnOnce(JsValue) -> Failure) -> Failure {
+        if e == JsValue::from(&self.marker) {
+            Error::NetworkTimeout.into()
+        } else {
+            otherwise(e)
+        }
+    }
+}
+
+impl Drop for Deadline {
+    fn drop(&mut self) {
+        clear_timeout(&self.timer);
+        if let Some(t) = &self.abort_timer {
+            clear_timeout(t);
+        }
+    }
+}
