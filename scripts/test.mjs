@@ -8,6 +8,9 @@
 //   4. npm run build (pkg/), then the JS suites against pkg/: API and errors,
 //      cross-implementation decoder, packed-tarball consumers (ESM, CJS,
 //      TypeScript), and the demo page end to end in Chromium
+//   5. the service scenarios (tests/service/): the module against the real
+//      service binary behind a fault-injecting proxy, in Node.js on SQLite and
+//      PostgreSQL (a throwaway server again), and in headless Chromium
 //
 // Ends with "total: N passed, M failed" and exits non-zero on any failure.
 import { execFileSync, spawn } from 'node:child_process'
@@ -72,8 +75,23 @@ count(await run('wasm tests in headless Chromium', 'cargo', wasmTest, {
   CHROMEDRIVER: process.env.CHROMEDRIVER ?? '/usr/bin/chromedriver',
 }))
 await run('build pkg/', 'node', ['scripts/build.mjs'])
+// The demo's e2e test and the service scenarios run the service binary.
+await run('build the service binary', 'cargo', ['build', '-p', 'wallet-backup-service'])
 count(await run('JS suites against pkg/', 'node', ['--test', '--test-concurrency=1',
   'tests/js/', 'tests/packaging/', 'tests/e2e/']))
+{
+  // The module's managed mode against the real service binary behind a
+  // fault-injecting proxy (tests/service/): in Node.js on SQLite and on a
+  // throwaway PostgreSQL server, and in headless Chromium on SQLite.
+  const pg = join(root, 'scripts', 'pg-test-server.sh')
+  const url = execFileSync('bash', [pg, 'start'], { cwd: root, encoding: 'utf8' }).trim()
+  try {
+    count(await run('service scenarios (Node.js on SQLite and PostgreSQL, Chromium on SQLite)', 'node',
+      ['--test', '--test-concurrency=1', 'tests/service/'], { WALLET_BACKUP_TEST_POSTGRES: url }))
+  } finally {
+    execFileSync('bash', [pg, 'stop'], { cwd: root })
+  }
+}
 
 console.log('\n=== summary')
 if (failures.length) console.log(`failed steps: ${failures.join(', ')}`)

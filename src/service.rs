@@ -208,7 +208,11 @@ impl Service<'_> {
         path.push_str(method.service_name());
         match self.exchange("GET", &path, None).await? {
             Ok(pair) => pair.str("cipherText").map_err(|_| Error::ManagedBackupsDisabled.into()),
-            Err(r) if r.status == 404 && r.code == "NO_BACKUP" => Err(Error::NoBackup.into()),
+            Err(r) if r.status == 404 && r.code == "NO_BACKUP" => {
+                // Say why there is nothing to fetch: a self-managed client never has one.
+                self.read_client().await?;
+                Err(if self.managed_backups.get() { Error::NoBackup } else { Error::ManagedBackupsDisabled }.into())
+            }
             Err(r) => Err(unexpected(r)),
         }
     }
@@ -411,14 +415,16 @@ fn set(obj: &Object, name: &str, value: &JsValue) {
     let _ = Reflect::set(obj, &JsValue::from_str(name), value);
 }
 
-/// A request's deadline: a timer that aborts the request (when
-/// `AbortController` exists) and a promise that rejects with a private
-/// marker, raced against each step.
+/// A request's deadline: a timer that rejects a private marker, raced
+/// against each step; when it wins, the request is aborted (when
+/// `AbortController` exists) so the connection is closed, not left to finish
+/// (or be resent by the browser) behind the app's back.
 struct Deadline {
     timer: JsValue,
-    abort_timer: Option<JsValue>,
     expired: Promise,
     marker: Object,
+    /// `controller.abort` bound to its controller.
+    abort: Option<Function>,
 }
 
 impl Deadline {
@@ -430,9 +436,12 @@ impl Deadline {
             .and_then(|g| Reflect::get(&g, &"AbortController".into()).ok())
             .and_then(|c| c.dyn_into::<Function>().ok())
             .and_then(|c| Reflect::construct(&c, &js_sys::Array::new()).ok());
-        if let Some(signal) = controller.as_ref().and_then(|c| Reflect::get(c, &"signal".into()).ok()) {
+        let abort = controller.as_ref().and_then(|c| {
+            let signal = Reflect::get(c, &"signal".into()).ok()?;
+            let abort = Reflect::get(c, &"abort".into()).ok()?.dyn_into::<Function>().ok()?;
             set(init, "signal", &signal);
-        }
+            Some(abort.bind0(c).unchecked_into::<Function>())
+        });
         let mut timer = JsValue::UNDEFINED;
         let expired = Promise::new(&mut |_resolve, reject: Function| {
             let reject_with_marker = reject.bind1(&JsValue::NULL, &marker);
@@ -441,12 +450,7 @@ impl Deadline {
         // A deadline that passes between two steps must not count as an
         // unhandled rejection.
         IGNORE_REJECTION.with(|ignore| drop(expired.catch(ignore)));
-        // Abort the request too (a timer set later fires later for the same delay).
-        let abort_timer = controller.as_ref().and_then(|c| {
-            let abort = Reflect::get(c, &"abort".into()).ok()?.dyn_into::<Function>().ok()?;
-            Some(set_timeout(abort.bind0(c).as_ref(), ms))
-        });
-        Deadline { timer, abort_timer, expired, marker }
+        Deadline { timer, expired, marker, abort }
     }
 
     /// Waits for `step`, or fails when the deadline passes first.
@@ -455,9 +459,14 @@ impl Deadline {
         JsFuture::from(Promise::race(&race)).await
     }
 
-    /// The failure for a rejection of [`Deadline::within`].
+    /// The failure for a rejection of [`Deadline::within`]; a passed
+    /// deadline aborts the request.
     fn failure(&self, e: JsValue, otherwise: impl FnOnce(JsValue) -> Failure) -> Failure {
         if e == JsValue::from(&self.marker) {
+            if let Some(abort) = &self.abort {
+                // An abort that throws changes nothing: the request has failed either way.
+                let _ = abort.call0(&JsValue::UNDEFINED);
+            }
             Error::NetworkTimeout.into()
         } else {
             otherwise(e)
@@ -468,8 +477,5 @@ impl Deadline {
 impl Drop for Deadline {
     fn drop(&mut self) {
         clear_timeout(&self.timer);
-        if let Some(t) = &self.abort_timer {
-            clear_timeout(t);
-        }
     }
 }

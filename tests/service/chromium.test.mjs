@@ -1,0 +1,77 @@
+// The service scenarios (tests/service/scenarios.mjs) in headless Chromium,
+// driven by playwright-core: the page is served by the test proxy
+// (tests/service/harness.mjs), so it calls the service same-origin; it
+// imports /pkg/web/index.js and the scenarios module, and each scenario runs
+// in the page (page.evaluate), one test per scenario. Service on SQLite.
+//
+//   cargo build -p wallet-backup-service && node scripts/build.mjs
+//   node --test tests/service/chromium.test.mjs
+//
+// Needs Chromium at /usr/bin/chromium (or CHROMIUM_PATH).
+
+import { after, before, test } from 'node:test'
+import assert from 'node:assert/strict'
+import { existsSync } from 'node:fs'
+import { chromium } from 'playwright-core'
+import { startHarness } from './harness.mjs'
+import { scenarios } from './scenarios.mjs'
+
+const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium'
+const SCENARIO_TIMEOUT = 60_000
+
+let harness
+let browser
+let page
+/** Uncaught errors and unhandled rejections in the page. */
+const pageErrors = []
+/** The page's console, for failure messages (failed requests are logged there and expected). */
+const consoleLines = []
+
+before(async () => {
+  assert.ok(existsSync(CHROMIUM), `Chromium not found at ${CHROMIUM}: apt-get install -y chromium, or set CHROMIUM_PATH`)
+  harness = await startHarness()
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+    timeout: SCENARIO_TIMEOUT,
+  })
+  page = await (await browser.newContext()).newPage()
+  page.setDefaultTimeout(SCENARIO_TIMEOUT)
+  page.on('pageerror', (err) => pageErrors.push(err.stack || err.message))
+  page.on('console', (msg) => consoleLines.push(`${msg.type()}: ${msg.text()}`))
+  const response = await page.goto(harness.origin)
+  assert.equal(response.status(), 200)
+  await page.waitForFunction(() => document.body?.dataset.ready === 'true')
+  assert.deepEqual(await page.evaluate(() => window.scenarioNames), Object.keys(scenarios), 'the page has the same scenarios')
+  assert.deepEqual(pageErrors, [], 'the page failed to load')
+})
+
+after(async () => {
+  await browser?.close()
+  await harness?.close()
+})
+
+for (const name of Object.keys(scenarios)) {
+  test(name, { timeout: SCENARIO_TIMEOUT }, async () => {
+    const errorsBefore = pageErrors.length
+    consoleLines.length = 0
+    try {
+      await page.evaluate((n) => window.runScenario(n), name)
+      assert.deepEqual(pageErrors.slice(errorsBefore), [], 'uncaught errors in the page during the scenario')
+    } catch (e) {
+      e.message += `\npage console:\n  ${consoleLines.join('\n  ')}\nproxy log: ${JSON.stringify(harness.log)}\n${harness.serviceLogs()}`
+      throw e
+    } finally {
+      await harness.reset()
+    }
+  })
+}
