@@ -227,7 +227,12 @@ impl Store {
             sqlx::Connection::close(conn).await?;
         }
         let pool = AnyPoolOptions::new()
-            .max_connections(if backend == Backend::Sqlite { 8 } else { 16 })
+            // SQLite takes one writer at a time; with several connections the
+            // losers sleep in SQLite's busy handler (up to 100 ms a round), which
+            // put p99 at 180-240 ms and the worst case above 1 s at 8 concurrent
+            // backups. One connection queues them fairly in the pool instead:
+            // same throughput, p99 30-40 ms (`npm run bench`, section 6).
+            .max_connections(if backend == Backend::Sqlite { 1 } else { 16 })
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {
