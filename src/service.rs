@@ -228,7 +228,7 @@ impl Service<'_> {
         let names = js_sys::Array::new();
         for m in methods.iter() {
             // Methods a newer service knows and this module does not are left out.
-            if let Some(id) = m.as_string().and_then(|m| MethodId::ALL.into_iter().find(|id| id.service_name() == m)) {
+            if let Some(id) = m.as_string().and_then(|m| MethodId::parse(&m).ok()) {
                 names.push(&id.name().into());
             }
         }

@@ -15,13 +15,12 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { chromium } from 'playwright-core'
+import { launchChromium } from '../chromium.mjs'
 import { startDemo } from '../../scripts/demo.mjs'
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 const OUT_DIR = fileURLToPath(new URL('../out/', import.meta.url))
 const SCREENSHOT = `${OUT_DIR}demo.png`
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium'
 
 // Argon2id takes ~100 ms on a laptop; slow CI machines get plenty of room.
 const STEP_TIMEOUT = 60_000
@@ -41,26 +40,12 @@ const pageProblems = []
 
 before(async () => {
   assert.ok(existsSync(`${ROOT}pkg/web/index.js`), 'pkg/web/index.js is missing: run `npm run build` first')
-  assert.ok(existsSync(CHROMIUM), `Chromium not found at ${CHROMIUM}: apt-get install -y chromium, or set CHROMIUM_PATH`)
   await mkdir(OUT_DIR, { recursive: true })
 
   dataDir = await mkdtemp(join(tmpdir(), 'wallet-backup-demo-'))
   server = await startDemo({ port: 0, dataDir, build: false, profile: 'debug' })
   // launch() starts Chromium with a fresh temporary profile, so localStorage is empty.
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-    timeout: STEP_TIMEOUT,
-  })
+  browser = await launchChromium({ timeout: STEP_TIMEOUT })
   const context = await browser.newContext({ viewport: { width: 1200, height: 900 } })
   page = await context.newPage()
   page.setDefaultTimeout(STEP_TIMEOUT)

@@ -11,12 +11,10 @@
 
 import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
-import { existsSync } from 'node:fs'
-import { chromium } from 'playwright-core'
+import { launchChromium } from '../chromium.mjs'
 import { startHarness } from './harness.mjs'
 import { scenarios } from './scenarios.mjs'
 
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium'
 const SCENARIO_TIMEOUT = 60_000
 
 let harness
@@ -28,22 +26,8 @@ const pageErrors = []
 const consoleLines = []
 
 before(async () => {
-  assert.ok(existsSync(CHROMIUM), `Chromium not found at ${CHROMIUM}: apt-get install -y chromium, or set CHROMIUM_PATH`)
   harness = await startHarness()
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-    timeout: SCENARIO_TIMEOUT,
-  })
+  browser = await launchChromium({ timeout: SCENARIO_TIMEOUT })
   page = await (await browser.newContext()).newPage()
   page.setDefaultTimeout(SCENARIO_TIMEOUT)
   page.on('pageerror', (err) => pageErrors.push(err.stack || err.message))
