@@ -15,7 +15,8 @@
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
-use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, MatchedPath, Path, Request, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, MatchedPath, Path, Query, Request, State};
 use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use axum::middleware::{self, Next};
@@ -30,11 +31,12 @@ use zeroize::Zeroizing;
 
 use crate::apikey;
 use crate::error::{codes, ApiError, ErrorCode};
+use crate::firebase::{self, TokenError};
 use crate::kms::Kms;
 use crate::model::{BackupMethod, Client, CustodianStorage, PairStatus};
 use crate::ratelimit::RateLimiter;
 use crate::seal;
-use crate::store::{CreatePairError, Pair, Store, Transition};
+use crate::store::{CreatePairError, Pair, PutKeyOutcome, Store, Transition};
 use crate::util::{is_hex, rfc3339};
 use crate::web::{self, AllowedOrigins, DemoKey, Statics};
 use crate::webhook::{Deliverer, Delivery};
@@ -63,6 +65,10 @@ pub struct AppState {
     pub limiter: RateLimiter,
     /// Delivers custodian shares of `WEBHOOK` clients.
     pub webhook: Deliverer,
+    /// Firebase's public keys, for the Firebase enclave's ID tokens.
+    pub firebase_keys: firebase::KeyStore,
+    /// Key release needs a Firebase sign-in at most this many seconds old.
+    pub firebase_max_auth_age_secs: u64,
 }
 
 /// What the router serves beside the API.
@@ -88,6 +94,7 @@ pub fn router(state: Arc<AppState>, web: Web) -> Router {
         .route("/api/v3/clients/me/custodian-shares/{backup_id}", get(get_custodian_share_by_backup_id))
         .route("/api/v3/clients/me/backups/{method}", get(get_latest_backup))
         .route("/api/v2/clients/me/wallet/stored-client-backup-share", put(put_stored_client_backup_share))
+        .route("/v1/backup/encrypt-key", put(put_encryption_key).get(get_encryption_key))
         .route("/api/{*rest}", any(not_found))
         .method_not_allowed_fallback(method_not_allowed);
     let app = match web.statics {
@@ -584,5 +591,173 @@ async fn get_wallet(
         is_backed_up: !methods.is_empty(),
         is_recoverable: !methods.is_empty(),
         available_recovery_methods: methods,
+    }))
+}
+
+// ---------------------------------------------------------------- Firebase enclave
+
+/// The header carrying the user's Firebase ID token on the enclave routes.
+pub const FIREBASE_TOKEN_HEADER: &str = "x-firebase-token";
+
+/// An authenticated client whose request carries a valid Firebase ID token
+/// for the client's Firebase project. Extracting it checks, in order: the
+/// API key (and rate limit), that the client has a Firebase project, the token.
+pub struct FirebaseCaller {
+    /// The client.
+    pub client: Client,
+    /// The verified token's user.
+    pub user: firebase::Verified,
+}
+
+fn token_error(error: TokenError) -> ApiError {
+    match error {
+        TokenError::Invalid(m) => ApiError::new(StatusCode::UNAUTHORIZED, codes::FIREBASE_TOKEN_INVALID, m),
+        TokenError::Expired => ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            codes::FIREBASE_TOKEN_EXPIRED,
+            "the Firebase ID token has expired (exp is past); get a fresh one from Firebase Auth",
+        ),
+        TokenError::Reauthenticate(m) => {
+            ApiError::new(StatusCode::UNAUTHORIZED, codes::FIREBASE_REAUTHENTICATION_REQUIRED, m)
+        }
+        TokenError::KeysUnavailable(m) => {
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, codes::FIREBASE_KEYS_UNAVAILABLE, m)
+        }
+    }
+}
+
+impl FromRequestParts<Arc<AppState>> for FirebaseCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self, ApiError> {
+        let Caller(client) = Caller::from_request_parts(parts, state).await?;
+        let Some(project_id) = client.firebase_project_id.clone() else {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                codes::FIREBASE_NOT_CONFIGURED,
+                "this client has no Firebase project; the operator sets one with \
+                 `set-firebase-project --client-id … --firebase-project-id …`",
+            ));
+        };
+        let token = match parts.headers.get(FIREBASE_TOKEN_HEADER) {
+            None => None,
+            Some(value) => Some(value.to_str().map_err(|_| {
+                token_error(TokenError::Invalid("the X-Firebase-Token header is not ASCII text".into()))
+            })?),
+        };
+        let token = token.map(str::trim).filter(|t| !t.is_empty()).ok_or_else(|| {
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                codes::FIREBASE_TOKEN_MISSING,
+                "send the user's Firebase ID token in the X-Firebase-Token header",
+            )
+        })?;
+        let user = firebase::verify(&state.firebase_keys, token, &project_id, firebase::unix_now())
+            .await
+            .map_err(token_error)?;
+        Ok(Self { client, user })
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct PutEncryptionKeyRequest {
+    backup_id: String,
+    encryption_key: Zeroizing<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct EncryptionKeyQuery {
+    backup_id: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct BackupIdResponse {
+    backup_id: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct EncryptionKeyResponse {
+    backup_id: String,
+    encryption_key: Zeroizing<String>,
+}
+
+/// A backup id (32 hex characters), lower-cased.
+fn enclave_backup_id(backup_id: &str) -> Result<String, ApiError> {
+    if is_hex(backup_id, 32) {
+        Ok(backup_id.to_ascii_lowercase())
+    } else {
+        Err(ApiError::invalid("backupId must be 32 hex characters (the envelope's 16-byte backup id)"))
+    }
+}
+
+fn encryption_key_not_found() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        codes::ENCRYPTION_KEY_NOT_FOUND,
+        "no encryption key with this backupId for this Firebase user",
+    )
+}
+
+/// `PUT /v1/backup/encrypt-key`: stores a backup's 32-byte key for the
+/// token's user. The same key again is harmless; another key for a stored
+/// backup id is 409 `BACKUP_ID_EXISTS` (keys are never overwritten).
+async fn put_encryption_key(
+    caller: FirebaseCaller,
+    State(state): State<Arc<AppState>>,
+    ApiJson(body): ApiJson<PutEncryptionKeyRequest>,
+) -> Result<Json<BackupIdResponse>, ApiError> {
+    let backup_id = enclave_backup_id(&body.backup_id)?;
+    let key = Zeroizing::new(Base64UrlUnpadded::decode_vec(&body.encryption_key).unwrap_or_default());
+    if key.len() != 32 {
+        return Err(ApiError::invalid("encryptionKey must be exactly 32 bytes in unpadded base64url (43 characters)"));
+    }
+    let outcome = state
+        .store
+        .put_firebase_key(state.kms.as_ref(), &caller.client.id, &caller.user.uid, &backup_id, &key)
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
+    match outcome {
+        PutKeyOutcome::Stored | PutKeyOutcome::AlreadyStored => Ok(Json(BackupIdResponse { backup_id })),
+        PutKeyOutcome::Conflict => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            codes::BACKUP_ID_EXISTS,
+            "another encryption key is stored for this backupId; keys are never replaced (a new backup gets a new backupId)",
+        )),
+    }
+}
+
+/// `GET /v1/backup/encrypt-key?backupId=…`: the token's user's key for
+/// this backup id; needs a sign-in within `--firebase-max-auth-age`.
+async fn get_encryption_key(
+    caller: FirebaseCaller,
+    State(state): State<Arc<AppState>>,
+    query: Result<Query<EncryptionKeyQuery>, QueryRejection>,
+) -> Result<Json<EncryptionKeyResponse>, ApiError> {
+    caller.user.check_fresh(firebase::unix_now(), state.firebase_max_auth_age_secs).map_err(token_error)?;
+    let Query(query) = query.map_err(|e| ApiError::invalid(format!("query: {}", e.body_text())))?;
+    let backup_id = enclave_backup_id(&query.backup_id)?;
+    let key = state
+        .store
+        .firebase_key(state.kms.as_ref(), &caller.client.id, &caller.user.uid, &backup_id)
+        .await
+        .map_err(|e| match e {
+            CreatePairError::Seal(e) => {
+                tracing::error!(client = %caller.client.id, error = %e, "Firebase enclave key does not open");
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    codes::ENCRYPTION_KEY_UNAVAILABLE,
+                    "the stored encryption key cannot be opened",
+                )
+            }
+            other => ApiError::internal(&other),
+        })?
+        .ok_or_else(encryption_key_not_found)?;
+    Ok(Json(EncryptionKeyResponse {
+        backup_id,
+        encryption_key: Zeroizing::new(Base64UrlUnpadded::encode_string(&key)),
     }))
 }

@@ -54,6 +54,23 @@ pub mod codes {
     pub const CUSTODIAN_WEBHOOK_FAILED: &str = "CUSTODIAN_WEBHOOK_FAILED";
     /// A stored custodian share does not open (tampered data or a missing KMS key).
     pub const CUSTODIAN_SHARE_UNAVAILABLE: &str = "CUSTODIAN_SHARE_UNAVAILABLE";
+    /// No `X-Firebase-Token` header (or an empty one) on a Firebase enclave route.
+    pub const FIREBASE_TOKEN_MISSING: &str = "FIREBASE_TOKEN_MISSING";
+    /// The Firebase ID token is malformed, not RS256, signed by an unknown key or
+    /// badly, or its `aud`, `iss`, `sub`, `iat` or `auth_time` is wrong.
+    pub const FIREBASE_TOKEN_INVALID: &str = "FIREBASE_TOKEN_INVALID";
+    /// The Firebase ID token's `exp` is past.
+    pub const FIREBASE_TOKEN_EXPIRED: &str = "FIREBASE_TOKEN_EXPIRED";
+    /// Releasing a key needs a recent sign-in (`auth_time` within `--firebase-max-auth-age`).
+    pub const FIREBASE_REAUTHENTICATION_REQUIRED: &str = "FIREBASE_REAUTHENTICATION_REQUIRED";
+    /// The client has no Firebase project configured.
+    pub const FIREBASE_NOT_CONFIGURED: &str = "FIREBASE_NOT_CONFIGURED";
+    /// Firebase's public keys cannot be fetched and none are cached.
+    pub const FIREBASE_KEYS_UNAVAILABLE: &str = "FIREBASE_KEYS_UNAVAILABLE";
+    /// No encryption key with this backupId for this client and Firebase user.
+    pub const ENCRYPTION_KEY_NOT_FOUND: &str = "ENCRYPTION_KEY_NOT_FOUND";
+    /// A stored encryption key does not open (tampered data or a missing KMS key).
+    pub const ENCRYPTION_KEY_UNAVAILABLE: &str = "ENCRYPTION_KEY_UNAVAILABLE";
     /// The service failed (database, KMS, a bug); details are in the service log only.
     pub const INTERNAL_ERROR: &str = "INTERNAL_ERROR";
 }

@@ -10,6 +10,8 @@
 //! The binary (`src/main.rs`) is a thin CLI over this library: [`start`]
 //! runs the HTTP service ([`api`], and [`web`] for what browsers need beside
 //! it), [`open_backend`] gives the store and KMS to the operator commands.
+//! [`firebase`] verifies Firebase ID tokens for the Firebase enclave routes
+//! and holds the development token issuer ([`firebase::dev`]).
 //! See `service/README.md` for the API.
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
@@ -17,6 +19,7 @@
 pub mod api;
 pub mod apikey;
 pub mod error;
+pub mod firebase;
 pub mod kms;
 pub mod model;
 pub mod ratelimit;
@@ -35,6 +38,7 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+pub use firebase::FirebaseConfig;
 pub use kms::{Kms, LocalKms};
 pub use ratelimit::RateLimit;
 pub use store::Store;
@@ -75,6 +79,8 @@ pub struct ServeConfig {
     /// Demo only: serve the API key in this file at `GET /demo-config.json`.
     /// [`start`] refuses it unless `listen` is a loopback address.
     pub demo_key_file: Option<PathBuf>,
+    /// Firebase ID token checks (the Firebase enclave's public keys and key-release freshness).
+    pub firebase: FirebaseConfig,
 }
 
 impl ServeConfig {
@@ -89,6 +95,7 @@ impl ServeConfig {
             webhook: WebhookPolicy::default(),
             allowed_origins: AllowedOrigins::Any,
             demo_key_file: None,
+            firebase: FirebaseConfig::default(),
         }
     }
 }
@@ -216,6 +223,7 @@ pub async fn start(config: ServeConfig) -> Result<Running, StartError> {
         }
         None => None,
     };
+    let firebase_keys = firebase::KeyStore::new(&config.firebase).map_err(StartError::Config)?;
     let (store, kms) = open_backend(&config.backend).await?;
     if let Some(key) = &demo_key {
         let client = store.client_by_key_hash(&apikey::hash(key.expose())).await;
@@ -232,6 +240,8 @@ pub async fn start(config: ServeConfig) -> Result<Running, StartError> {
         kms: kms.clone(),
         limiter: ratelimit::RateLimiter::new(config.rate_limit),
         webhook: webhook::Deliverer::new(config.webhook).map_err(StartError::Webhook)?,
+        firebase_keys,
+        firebase_max_auth_age_secs: config.firebase.max_auth_age_secs,
     });
     let allowed_origins = config.allowed_origins.to_string();
     let demo_config = demo_key.is_some();

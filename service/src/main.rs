@@ -9,6 +9,10 @@
 //!   stdout line (the only time it is shown);
 //! - `set-custodian-webhook` / `set-managed-custodian` change where a
 //!   client's custodian shares go (the operator's webhook, or the service);
+//! - `set-firebase-project` sets the Firebase project whose ID tokens a
+//!   client's Firebase enclave routes accept;
+//! - `dev-firebase-issuer` (development only) stands in for Google's
+//!   Firebase token issuer on loopback;
 //! - `kms rotate` adds a new current master key; `kms rewrap` re-wraps every
 //!   stored data key under the current master key.
 //!
@@ -21,9 +25,12 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{ArgAction, Args, Parser, Subcommand};
+use wallet_backup_service::firebase::{self, dev};
+use wallet_backup_service::model::is_firebase_project_id;
 use wallet_backup_service::store::WebhookSetting;
 use wallet_backup_service::{
-    open_backend, start, webhook, AllowedOrigins, Backend, RateLimit, ServeConfig, Statics, WebhookPolicy,
+    open_backend, start, webhook, AllowedOrigins, Backend, FirebaseConfig, RateLimit, ServeConfig, Statics,
+    WebhookPolicy,
 };
 use zeroize::Zeroizing;
 
@@ -81,6 +88,12 @@ enum Command {
         /// Demo only: serve the API key in this file at /demo-config.json (needs a loopback --listen).
         #[arg(long)]
         demo_key_file: Option<PathBuf>,
+        /// JWK Set of the keys that sign Firebase ID tokens (https, or http to a loopback host).
+        #[arg(long, default_value = firebase::GOOGLE_JWKS_URL, env = "WALLET_BACKUP_FIREBASE_JWKS_URL")]
+        firebase_jwks_url: String,
+        /// The Firebase enclave releases a key only within this many seconds of the user's sign-in (auth_time).
+        #[arg(long, default_value_t = firebase::DEFAULT_MAX_AUTH_AGE_SECS)]
+        firebase_max_auth_age: u64,
     },
     /// Create a client and print its API key (shown only this once).
     CreateClient {
@@ -92,6 +105,33 @@ enum Command {
         managed_backups: bool,
         #[command(flatten)]
         webhook: WebhookArgs,
+        /// The client's Firebase project id (enables the Firebase enclave routes).
+        #[arg(long)]
+        firebase_project_id: Option<String>,
+    },
+    /// Set the Firebase project whose ID tokens the client's Firebase enclave routes accept.
+    SetFirebaseProject {
+        /// The client's id.
+        #[arg(long)]
+        client_id: String,
+        /// The Firebase project id (the tokens' `aud`).
+        #[arg(long)]
+        firebase_project_id: String,
+    },
+    /// DEVELOPMENT ONLY: a stand-in for Google's Firebase token issuer, on loopback.
+    DevFirebaseIssuer {
+        /// Loopback address to listen on (port 0: any free port).
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: SocketAddr,
+        /// The Firebase project id tokens are minted for.
+        #[arg(long)]
+        project_id: String,
+        /// RSA key file (PKCS#8 DER); created (mode 0600) if missing. Default: a new key per run.
+        #[arg(long)]
+        key_file: Option<PathBuf>,
+        /// `Cache-Control: max-age` of GET /jwks, in seconds.
+        #[arg(long, default_value_t = 3600)]
+        max_age: u64,
     },
     /// Send a client's custodian shares to the operator's webhook from now on.
     SetCustodianWebhook {
@@ -195,6 +235,8 @@ async fn run(cli: Cli) -> Result<(), BoxError> {
             webhook_attempts,
             allowed_origins,
             demo_key_file,
+            firebase_jwks_url,
+            firebase_max_auth_age,
         } => {
             if !(rate_limit.is_finite() && rate_limit >= 0.0) {
                 return Err("--rate-limit must be a number >= 0".into());
@@ -212,6 +254,11 @@ async fn run(cli: Cli) -> Result<(), BoxError> {
                 },
                 allowed_origins,
                 demo_key_file,
+                firebase: FirebaseConfig {
+                    jwks_url: firebase_jwks_url,
+                    max_auth_age_secs: firebase_max_auth_age,
+                    ..FirebaseConfig::default()
+                },
             };
             let mut running = start(config).await?;
             println!("listening on http://{}", running.addr());
@@ -221,23 +268,33 @@ async fn run(cli: Cli) -> Result<(), BoxError> {
             running.wait().await?;
             Ok(())
         }
-        Command::CreateClient { name, managed_backups, webhook } => {
+        Command::CreateClient { name, managed_backups, webhook, firebase_project_id } => {
             let name = name.trim();
             if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
                 return Err("--name must be 1 to 200 characters, without control characters".into());
             }
+            if let Some(project) = &firebase_project_id {
+                check_project_id(project)?;
+            }
             let setting = webhook.setting()?;
             let (store, kms) = open_backend(&backend).await?;
-            let created =
-                store.create_client_with(name, managed_backups, setting.as_ref().map(|s| (&kms as _, s))).await;
+            let created = store
+                .create_client_full(
+                    name,
+                    managed_backups,
+                    setting.as_ref().map(|s| (&kms as _, s)),
+                    firebase_project_id.as_deref(),
+                )
+                .await;
             store.close().await;
             let (client, key) = created?;
             eprintln!(
-                "created client {} ({}), managed backups {}, custodian storage {}",
+                "created client {} ({}), managed backups {}, custodian storage {}, Firebase project {}",
                 client.id,
                 client.name,
                 client.managed_backups,
-                client.custodian_storage.as_str()
+                client.custodian_storage.as_str(),
+                client.firebase_project_id.as_deref().unwrap_or("none")
             );
             println!("{}", key.expose());
             Ok(())
@@ -252,6 +309,32 @@ async fn run(cli: Cli) -> Result<(), BoxError> {
                 return Err(format!("no client {client_id}").into());
             }
             eprintln!("client {client_id}: custodian storage WEBHOOK for new pairs");
+            Ok(())
+        }
+        Command::SetFirebaseProject { client_id, firebase_project_id } => {
+            check_project_id(&firebase_project_id)?;
+            let (store, _kms) = open_backend(&backend).await?;
+            let done = store.set_firebase_project(&client_id, Some(&firebase_project_id)).await;
+            store.close().await;
+            if !done? {
+                return Err(format!("no client {client_id}").into());
+            }
+            eprintln!("client {client_id}: Firebase project {firebase_project_id}");
+            Ok(())
+        }
+        Command::DevFirebaseIssuer { listen, project_id, key_file, max_age } => {
+            check_project_id(&project_id)?;
+            let issuer = match &key_file {
+                Some(path) => dev::DevIssuer::load_or_create(path, &project_id)?,
+                None => dev::DevIssuer::generate(&project_id)?,
+            };
+            let server = dev::IssuerServer::start(listen, issuer, max_age).await?;
+            eprintln!(
+                "DEVELOPMENT Firebase token issuer (a stand-in for Google, never for production) for project \
+                 {project_id}: GET /jwks, POST /token"
+            );
+            println!("listening on http://{}", server.addr());
+            shutdown_signal().await;
             Ok(())
         }
         Command::SetManagedCustodian { client_id } => {
@@ -279,11 +362,15 @@ async fn run(cli: Cli) -> Result<(), BoxError> {
             let (store, kms) = open_backend(&backend).await?;
             let report = store.rewrap_all(&kms).await;
             let counts = store.key_id_counts().await;
+            let firebase_counts = store.firebase_key_id_counts().await;
             store.close().await;
             let report = report?;
             eprintln!("re-wrapped {} record(s) under {}", report.rewrapped, report.key_id);
             for (key_id, n) in counts? {
                 eprintln!("  {key_id}: {n} record(s)");
+            }
+            for (key_id, n) in firebase_counts? {
+                eprintln!("  {key_id}: {n} Firebase enclave key(s)");
             }
             if !report.failed.is_empty() {
                 return Err(format!(
@@ -295,6 +382,14 @@ async fn run(cli: Cli) -> Result<(), BoxError> {
             }
             Ok(())
         }
+    }
+}
+
+fn check_project_id(project: &str) -> Result<(), BoxError> {
+    if is_firebase_project_id(project) {
+        Ok(())
+    } else {
+        Err("a Firebase project id is 1 to 100 lower-case letters, digits and hyphens".into())
     }
 }
 

@@ -100,8 +100,18 @@ pub struct Client {
     pub managed_backups: bool,
     /// Where the client's custodian shares go.
     pub custodian_storage: CustodianStorage,
+    /// The client's Firebase project id, if it uses the Firebase enclave.
+    pub firebase_project_id: Option<String>,
     /// Creation time, µs since the epoch.
     pub created_at: i64,
+}
+
+/// Whether `id` can be a Firebase project id: 1 to 100 characters, lower-case
+/// letters, digits and hyphens, starting with a letter or digit.
+pub fn is_firebase_project_id(id: &str) -> bool {
+    (1..=100).contains(&id.len())
+        && id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !id.starts_with('-')
 }
 
 /// Where a client's custodian shares are kept.

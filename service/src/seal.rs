@@ -25,6 +25,10 @@ pub const PURPOSE_CUSTODIAN_SHARE: &str = "wallet-backup-service/v1/custodian-sh
 /// Purpose label of a client's custodian webhook secret (record id: the client id).
 pub const PURPOSE_WEBHOOK_SECRET: &str = "wallet-backup-service/v1/custodian-webhook-secret";
 
+/// Purpose label of a Firebase enclave encryption key (record id:
+/// `<row id>.<backup id>.<hex of the Firebase uid>`).
+pub const PURPOSE_FIREBASE_KEY: &str = "wallet-backup-service/v1/firebase-encryption-key";
+
 /// A secret sealed under its own data key, with the data key wrapped by the KMS.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Sealed {

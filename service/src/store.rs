@@ -180,6 +180,7 @@ fn client_from_row(row: &AnyRow) -> Result<Client, StoreError> {
             CustodianStorage::parse(&storage)
                 .ok_or_else(|| StoreError::Corrupt(format!("unknown custodian storage `{storage}`")))?
         },
+        firebase_project_id: row.try_get("firebase_project_id")?,
         created_at: row.try_get("created_at")?,
     })
 }
@@ -282,12 +283,25 @@ impl Store {
         managed_backups: bool,
         webhook: Option<(&dyn Kms, &WebhookSetting)>,
     ) -> Result<(Client, ApiKey), CreatePairError> {
+        self.create_client_full(name, managed_backups, webhook, None).await
+    }
+
+    /// [`Store::create_client_with`], and with `firebase_project_id` (checked
+    /// by the caller) the client's Firebase project, in the same transaction.
+    pub async fn create_client_full(
+        &self,
+        name: &str,
+        managed_backups: bool,
+        webhook: Option<(&dyn Kms, &WebhookSetting)>,
+        firebase_project_id: Option<&str>,
+    ) -> Result<(Client, ApiKey), CreatePairError> {
         let key = ApiKey::generate().map_err(|_| StoreError::Random)?;
         let client = Client {
             id: random_id().map_err(|_| StoreError::Random)?,
             name: name.to_owned(),
             managed_backups,
             custodian_storage: if webhook.is_some() { CustodianStorage::Webhook } else { CustodianStorage::Managed },
+            firebase_project_id: firebase_project_id.map(str::to_owned),
             created_at: now_micros(),
         };
         let sealed = match webhook {
@@ -295,11 +309,14 @@ impl Store {
             None => None,
         };
         let mut tx = self.pool.begin().await.map_err(StoreError::from)?;
-        sqlx::query("INSERT INTO clients (id, name, managed_backups, created_at) VALUES ($1, $2, $3, $4)")
-            .bind(client.id.clone())
-            .bind(client.name.clone())
-            .bind(i64::from(managed_backups))
-            .bind(client.created_at)
+        sqlx::query(
+            "INSERT INTO clients (id, name, managed_backups, created_at, firebase_project_id) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(client.id.clone())
+        .bind(client.name.clone())
+        .bind(i64::from(managed_backups))
+        .bind(client.created_at)
+        .bind(client.firebase_project_id.clone())
             .execute(&mut *tx)
             .await
             .map_err(StoreError::from)?;
@@ -394,7 +411,7 @@ impl Store {
     /// The client owning the API key with this hash.
     pub async fn client_by_key_hash(&self, key_hash: &str) -> Result<Option<Client>, StoreError> {
         let row = sqlx::query(
-            "SELECT c.id, c.name, c.managed_backups, c.custodian_storage, c.created_at \
+            "SELECT c.id, c.name, c.managed_backups, c.custodian_storage, c.firebase_project_id, c.created_at \
              FROM api_keys k JOIN clients c ON c.id = k.client_id WHERE k.key_hash = $1",
         )
         .bind(key_hash.to_owned())
@@ -684,6 +701,7 @@ impl Store {
             .map_err(StoreError::from)?;
             if rows.is_empty() {
                 self.rewrap_webhook_secrets(kms, &current, &mut report).await?;
+                self.rewrap_firebase_keys(kms, &current, &mut report).await?;
                 return Ok(report);
             }
             for row in &rows {
@@ -765,6 +783,173 @@ impl Store {
             report.rewrapped += done.rows_affected();
         }
         Ok(())
+    }
+}
+
+/// What storing a Firebase enclave key did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PutKeyOutcome {
+    /// Stored now.
+    Stored,
+    /// The same key was stored before for this (client, uid, backupId): nothing changed.
+    AlreadyStored,
+    /// Another key is stored for this (client, uid, backupId); it was left as it was.
+    Conflict,
+}
+
+/// The associated data of a Firebase enclave key: binds it to its client,
+/// row, backup id and Firebase uid, so a row edited to name another user or
+/// backup does not open.
+fn firebase_key_aad(client_id: &str, row_id: &str, backup_id: &str, uid: &str) -> Vec<u8> {
+    let record = format!("{row_id}.{backup_id}.{}", hex::encode(uid.as_bytes()));
+    seal::associated_data(seal::PURPOSE_FIREBASE_KEY, client_id, &record)
+}
+
+impl Store {
+    /// Sets (or with `None` removes) the client's Firebase project id. `Ok(false)`: no such client.
+    pub async fn set_firebase_project(&self, client_id: &str, project_id: Option<&str>) -> Result<bool, StoreError> {
+        let done = sqlx::query("UPDATE clients SET firebase_project_id = $1 WHERE id = $2")
+            .bind(project_id.map(str::to_owned))
+            .bind(client_id.to_owned())
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Stores `key`, sealed, for (client, Firebase uid, backup id); never
+    /// overwrites a stored key.
+    pub async fn put_firebase_key(
+        &self,
+        kms: &dyn Kms,
+        client_id: &str,
+        uid: &str,
+        backup_id: &str,
+        key: &[u8],
+    ) -> Result<PutKeyOutcome, CreatePairError> {
+        let id = random_id().map_err(|_| StoreError::Random)?;
+        let aad = firebase_key_aad(client_id, &id, backup_id, uid);
+        let sealed = seal::seal(kms, key, &aad).await.map_err(CreatePairError::Seal)?;
+        let result = sqlx::query(
+            "INSERT INTO firebase_encryption_keys (id, client_id, firebase_uid, backup_id, key_sealed, key_id, \
+             wrapped_key, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(id)
+        .bind(client_id.to_owned())
+        .bind(uid.to_owned())
+        .bind(backup_id.to_owned())
+        .bind(b64(&sealed.ciphertext))
+        .bind(sealed.wrapped_key.key_id)
+        .bind(b64(&sealed.wrapped_key.ciphertext))
+        .bind(now_micros())
+        .execute(&self.pool)
+        .await;
+        match result {
+            Ok(_) => Ok(PutKeyOutcome::Stored),
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                let stored = self.firebase_key(kms, client_id, uid, backup_id).await?;
+                let same = stored.is_some_and(|stored| bool::from(subtle::ConstantTimeEq::ct_eq(&stored[..], key)));
+                Ok(if same { PutKeyOutcome::AlreadyStored } else { PutKeyOutcome::Conflict })
+            }
+            Err(e) => Err(StoreError::from(e).into()),
+        }
+    }
+
+    /// The key stored for (client, Firebase uid, backup id), opened.
+    pub async fn firebase_key(
+        &self,
+        kms: &dyn Kms,
+        client_id: &str,
+        uid: &str,
+        backup_id: &str,
+    ) -> Result<Option<Zeroizing<Vec<u8>>>, CreatePairError> {
+        let row = sqlx::query(
+            "SELECT id, key_sealed, key_id, wrapped_key FROM firebase_encryption_keys \
+             WHERE client_id = $1 AND firebase_uid = $2 AND backup_id = $3",
+        )
+        .bind(client_id.to_owned())
+        .bind(uid.to_owned())
+        .bind(backup_id.to_owned())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(StoreError::from)?;
+        let Some(row) = row else { return Ok(None) };
+        let id: String = row.try_get("id").map_err(StoreError::from)?;
+        let sealed_text: String = row.try_get("key_sealed").map_err(StoreError::from)?;
+        let wrapped_text: String = row.try_get("wrapped_key").map_err(StoreError::from)?;
+        let sealed = Sealed {
+            ciphertext: unb64(&sealed_text, "sealed encryption key")?,
+            wrapped_key: WrappedKey {
+                key_id: row.try_get("key_id").map_err(StoreError::from)?,
+                ciphertext: unb64(&wrapped_text, "wrapped data key")?,
+            },
+        };
+        let aad = firebase_key_aad(client_id, &id, backup_id, uid);
+        let key = seal::open(kms, &sealed, &aad).await.map_err(CreatePairError::Seal)?;
+        Ok(Some(key))
+    }
+
+    /// How many Firebase enclave keys each KMS master key wraps.
+    pub async fn firebase_key_id_counts(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT key_id, CAST(COUNT(*) AS BIGINT) AS n FROM firebase_encryption_keys GROUP BY key_id ORDER BY key_id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|r| Ok((r.try_get("key_id")?, r.try_get("n")?))).collect()
+    }
+
+    /// `rewrap_all` for the Firebase enclave keys.
+    async fn rewrap_firebase_keys(
+        &self,
+        kms: &dyn Kms,
+        current: &str,
+        report: &mut RewrapReport,
+    ) -> Result<(), CreatePairError> {
+        let mut after = String::new();
+        loop {
+            let rows = sqlx::query(
+                "SELECT id, client_id, firebase_uid, backup_id, key_id, wrapped_key FROM firebase_encryption_keys \
+                 WHERE key_id <> $1 AND id > $2 ORDER BY id LIMIT 200",
+            )
+            .bind(current.to_owned())
+            .bind(after.clone())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(StoreError::from)?;
+            if rows.is_empty() {
+                return Ok(());
+            }
+            for row in &rows {
+                let get = |column: &str| -> Result<String, StoreError> { Ok(row.try_get(column)?) };
+                let id = get("id")?;
+                after.clone_from(&id);
+                let key_id = get("key_id")?;
+                let wrapped_text = get("wrapped_key")?;
+                let old = WrappedKey { key_id: key_id.clone(), ciphertext: unb64(&wrapped_text, "wrapped data key")? };
+                let aad = firebase_key_aad(&get("client_id")?, &id, &get("backup_id")?, &get("firebase_uid")?);
+                let new = match seal::rewrap(kms, &old, &aad).await {
+                    Ok(new) => new,
+                    Err(e) => {
+                        tracing::warn!(record = %id, error = %e, "cannot re-wrap Firebase enclave key's data key");
+                        report.failed.push(format!("firebase key {id}"));
+                        continue;
+                    }
+                };
+                let done = sqlx::query(
+                    "UPDATE firebase_encryption_keys SET key_id = $1, wrapped_key = $2 \
+                     WHERE id = $3 AND key_id = $4 AND wrapped_key = $5",
+                )
+                .bind(new.key_id.clone())
+                .bind(b64(&new.ciphertext))
+                .bind(id)
+                .bind(key_id)
+                .bind(wrapped_text)
+                .execute(&self.pool)
+                .await
+                .map_err(StoreError::from)?;
+                report.rewrapped += done.rows_affected();
+            }
+        }
     }
 }
 

@@ -102,13 +102,13 @@ fn exact_origin(origin: &str) -> Result<String, String> {
 }
 
 /// Adds CORS to every route of `app`: methods GET, POST, PUT; request
-/// headers `Authorization` and `Content-Type`; `Retry-After` and
+/// headers `Authorization`, `Content-Type` and `X-Firebase-Token`; `Retry-After` and
 /// `WWW-Authenticate` readable by the page; no credentials; preflights
 /// cached for [`CORS_MAX_AGE_SECS`].
 pub fn with_cors<S: Clone + Send + Sync + 'static>(app: Router<S>, origins: &AllowedOrigins) -> Router<S> {
     let layer = CorsLayer::new()
         .allow_methods([Method::GET, Method::POST, Method::PUT])
-        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, HeaderName::from_static("x-firebase-token")])
         .expose_headers([header::RETRY_AFTER, header::WWW_AUTHENTICATE])
         .max_age(Duration::from_secs(CORS_MAX_AGE_SECS));
     match origins {

@@ -1,9 +1,13 @@
 //! The HTTP API over real HTTP on loopback, against the real router and a
 //! temporary SQLite file: every endpoint, authentication, client isolation,
 //! strict input, pending-vs-completed, rate limit; CORS, the static demo
-//! page's headers and the demo key.
+//! page's headers and the demo key; and the Firebase enclave
+//! (`enclave/firebase.rs`).
 
 mod common;
+// The Firebase enclave's routes: in this binary, so they also run on PostgreSQL with the API suite.
+#[path = "enclave/firebase.rs"]
+mod firebase_enclave;
 
 use base64ct::{Base64UrlUnpadded, Encoding};
 use common::{envelope, new_backup_id, serve, serve_config, serve_in, Api, Reply};
@@ -486,7 +490,7 @@ fn assert_preflight_allows(reply: &Reply, origin: &str) {
     assert_eq!(reply.status, 200, "{:?}", reply.headers);
     assert_eq!(header(reply, "access-control-allow-origin"), Some(origin));
     assert_eq!(items(reply, "access-control-allow-methods"), ["get", "post", "put"]);
-    assert_eq!(items(reply, "access-control-allow-headers"), ["authorization", "content-type"]);
+    assert_eq!(items(reply, "access-control-allow-headers"), ["authorization", "content-type", "x-firebase-token"]);
     assert_eq!(header(reply, "access-control-max-age"), Some("600"));
     assert_eq!(header(reply, "access-control-allow-credentials"), None, "no credentials");
 }

@@ -592,3 +592,150 @@ async fn sigkill_under_load_loses_no_acknowledged_backup() {
     }
     service.sigkill().await;
 }
+
+// ---------------------------------------------------------------- Firebase enclave
+
+/// A `dev-firebase-issuer` process; returns it and its base URL.
+async fn dev_issuer(args: &[&str]) -> (Child, String) {
+    let mut child = Command::new(BIN)
+        .arg("dev-firebase-issuer")
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    let line = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
+        .await
+        .expect("issuer printed its address in time")
+        .unwrap()
+        .expect("issuer exited");
+    let base = line.strip_prefix("listening on ").expect("listening line").to_owned();
+    (child, base)
+}
+
+async fn mint(issuer: &Api, sub: &str, auth_age: i64) -> String {
+    let reply = issuer.post("/token", serde_json::json!({ "sub": sub, "authAgeSeconds": auth_age })).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    reply.body["idToken"].as_str().unwrap().to_owned()
+}
+
+async fn enclave_call(api: &Api, method: &str, token: &str, backup_id: &str, key: Option<&str>) -> common::Reply {
+    let headers = [("x-firebase-token", token)];
+    match key {
+        Some(key) => {
+            let body = serde_json::json!({ "backupId": backup_id, "encryptionKey": key });
+            let body = serde_json::to_vec(&body).unwrap();
+            api.send_with(method, "/v1/backup/encrypt-key", &headers, Some(("application/json", body))).await
+        }
+        None => api.send_with(method, &format!("/v1/backup/encrypt-key?backupId={backup_id}"), &headers, None).await,
+    }
+}
+
+#[tokio::test]
+async fn dev_firebase_issuer_refuses_a_non_loopback_listen() {
+    for listen in ["0.0.0.0:0", "[::]:0", "192.0.2.1:0"] {
+        let out = Command::new(BIN)
+            .args(["dev-firebase-issuer", "--project-id", "demo-project", "--listen", listen])
+            .output()
+            .await
+            .unwrap();
+        assert!(!out.status.success(), "{listen} must be refused");
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert!(stderr.contains("loopback"), "{stderr}");
+        assert!(out.stdout.is_empty(), "nothing listens: {:?}", String::from_utf8_lossy(&out.stdout));
+    }
+    let out = Command::new(BIN).args(["dev-firebase-issuer", "--project-id", "Not A Project"]).output().await.unwrap();
+    assert!(!out.status.success());
+}
+
+#[tokio::test]
+async fn firebase_enclave_from_the_cli_with_the_dev_issuer() {
+    let (root, dir) = data_dir();
+    let key_file = root.path().join("issuer-key.der");
+    let key_arg = key_file.to_str().unwrap();
+    let issuer_args =
+        ["--listen", "127.0.0.1:0", "--project-id", "demo-project", "--key-file", key_arg, "--max-age", "600"];
+    let (issuer_process, issuer_base) = dev_issuer(&issuer_args).await;
+    assert_eq!(std::fs::metadata(&key_file).unwrap().permissions().mode() & 0o777, 0o600);
+    let issuer = Api::new(&issuer_base, None);
+    let jwks = issuer.get("/jwks").await;
+    assert_eq!(jwks.status, 200);
+    assert_eq!(jwks.headers["cache-control"], "public, max-age=600");
+    assert_eq!(jwks.body["keys"][0]["kty"], "RSA");
+    assert_eq!(jwks.body["keys"][0]["alg"], "RS256");
+    let bad = issuer.post("/token", serde_json::json!({ "sub": "a", "extra": 1 })).await;
+    assert_eq!(bad.code(), "INVALID_REQUEST");
+
+    // Clients: one with a project from the start, one set later; a bad project id is refused.
+    let (ok, _, stderr) = run(&dir, &["create-client", "--name", "x", "--firebase-project-id", "Bad Project"]).await;
+    assert!(!ok, "{stderr}");
+    let (ok, key, stderr) =
+        run(&dir, &["create-client", "--name", "fb", "--firebase-project-id", "demo-project"]).await;
+    assert!(ok && stderr.contains("Firebase project demo-project"), "{stderr}");
+    let key = key.trim().to_owned();
+    let (ok, plain_key, stderr) = run(&dir, &["create-client", "--name", "plain"]).await;
+    assert!(ok, "{stderr}");
+    let plain_key = plain_key.trim().to_owned();
+    let plain_id = stderr.split_whitespace().nth(2).unwrap().to_owned();
+
+    let jwks_url = format!("{issuer_base}/jwks");
+    let service = serve_env(
+        &dir,
+        "firebase.log",
+        &["--firebase-max-auth-age", "100"],
+        &[("WALLET_BACKUP_FIREBASE_JWKS_URL", jwks_url.as_str())],
+    )
+    .await;
+    let api = service.api(&key);
+    let token = mint(&issuer, "alice", 0).await;
+    let backup_id = new_backup_id();
+    let secret_key = "S0VZLWZvci1hLWJhY2t1cC0zMi1ieXRlcy1sb25nISE"; // 32 bytes, base64url
+    let put = enclave_call(&api, "PUT", &token, &backup_id, Some(secret_key)).await;
+    assert_eq!(put.status, 200, "{}", put.body);
+    let got = enclave_call(&api, "GET", &token, &backup_id, None).await;
+    assert_eq!(got.body["encryptionKey"], secret_key, "{}", got.body);
+    // --firebase-max-auth-age 100: a sign-in 150 s ago is too old to release a key; 50 s is fine.
+    let stale = mint(&issuer, "alice", 150).await;
+    let reply = enclave_call(&api, "GET", &stale, &backup_id, None).await;
+    assert_eq!((reply.status, reply.code()), (401, "FIREBASE_REAUTHENTICATION_REQUIRED"));
+    let recent = mint(&issuer, "alice", 50).await;
+    assert_eq!(enclave_call(&api, "GET", &recent, &backup_id, None).await.status, 200);
+
+    // The client without a project, until set-firebase-project.
+    let plain = service.api(&plain_key);
+    let reply = enclave_call(&plain, "PUT", &token, &backup_id, Some(secret_key)).await;
+    assert_eq!((reply.status, reply.code()), (409, "FIREBASE_NOT_CONFIGURED"));
+    let (ok, _, stderr) =
+        run(&dir, &["set-firebase-project", "--client-id", &plain_id, "--firebase-project-id", "demo-project"]).await;
+    assert!(ok, "{stderr}");
+    let (ok, _, _) =
+        run(&dir, &["set-firebase-project", "--client-id", &"0".repeat(32), "--firebase-project-id", "demo-project"])
+            .await;
+    assert!(!ok, "unknown client");
+    assert_eq!(enclave_call(&plain, "PUT", &token, &backup_id, Some(secret_key)).await.status, 200);
+
+    // kms rotate + rewrap move the enclave keys too, while the service runs.
+    let (ok, new_master, _) = run(&dir, &["kms", "rotate"]).await;
+    assert!(ok);
+    let (ok, _, stderr) = run(&dir, &["kms", "rewrap"]).await;
+    assert!(ok, "{stderr}");
+    assert!(stderr.contains("re-wrapped 2 record"), "{stderr}");
+    assert!(stderr.contains(&format!("{}: 2 Firebase enclave key(s)", new_master.trim())), "{stderr}");
+    assert_eq!(enclave_call(&api, "GET", &token, &backup_id, None).await.body["encryptionKey"], secret_key);
+    assert_eq!(enclave_call(&plain, "GET", &token, &backup_id, None).await.body["encryptionKey"], secret_key);
+
+    // The issuer restarted on the same key file serves the same key: old tokens still verify.
+    drop(issuer_process);
+    let (_issuer_process, issuer_base2) = dev_issuer(&issuer_args).await;
+    assert_eq!(Api::new(&issuer_base2, None).get("/jwks").await.body, jwks.body);
+
+    let log = service.sigkill().await;
+    assert!(log.contains("/v1/backup/encrypt-key"), "{log}");
+    let signature = token.rsplit('.').next().unwrap();
+    for leak in [token.as_str(), signature, secret_key, &key[9..]] {
+        assert!(!log.contains(leak), "log leaks {leak}: {log}");
+    }
+}
