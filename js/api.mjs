@@ -37,6 +37,33 @@ const isObject = (value) => value !== null && (typeof value === 'object' || type
 const SERVICE_KEYS = ['apiKey', 'apiHost', 'timeoutMs']
 
 /**
+ * Firebase Auth backup method settings: the backup key is kept in the
+ * backup service's key enclave and released only for the signed-in user's
+ * Firebase ID token. Pass it as `backup: { firebase }` or per call.
+ */
+export class FirebaseStorage {
+  /**
+   * @param {{ getToken: (options: { forceRefresh: boolean }) => Promise<string | null>, tbsHost?: string }} options
+   *   `getToken` resolves to the user's ID token (e.g. `auth.currentUser?.getIdToken(forceRefresh)`) or
+   *   `null` when nobody is signed in; `tbsHost` is the enclave's host when it is not `apiHost`.
+   */
+  constructor(options) {
+    if (!isObject(options) || typeof options.getToken !== 'function') {
+      throw codedTypeError('INVALID_ARGUMENT', 'invalid argument: FirebaseStorage needs { getToken: ({ forceRefresh }) => Promise<string | null> }')
+    }
+    if (options.tbsHost != null && typeof options.tbsHost !== 'string') {
+      throw codedTypeError('INVALID_ARGUMENT', 'invalid argument: FirebaseStorage tbsHost must be a string')
+    }
+    const { getToken, tbsHost } = options
+    /** Resolves to the user's Firebase ID token, or `null` when nobody is signed in. */
+    this.getToken = (opts) => getToken(opts)
+    /** The key enclave's host, when it is not the Portal's `apiHost`. */
+    this.tbsHost = tbsHost
+    Object.freeze(this)
+  }
+}
+
+/**
  * Builds the `Portal` class over the wasm exports of one build.
  * @param {{ backupWallet: Function, recoverWallet: Function, walletBackupStatus: Function, storedClientBackupShare: Function }} wasm
  */

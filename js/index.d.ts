@@ -1,6 +1,6 @@
 // Public types of the wallet-backup package.
 export * from './types/wallet_backup.js'
-import type { BackupMethod, BackupConfig, PortalOptions, ProgressCallback } from './types/wallet_backup.js'
+import type { BackupMethod, BackupConfig, FirebaseStorageOptions, PortalOptions, ProgressCallback } from './types/wallet_backup.js'
 
 /** Backup method ids, as Portal's SDK names them. */
 export declare const BackupMethods: {
@@ -23,6 +23,24 @@ export declare const MpcStatuses: {
   readonly RecoveringBackupShare: 'Recovering backup share'
   readonly RecoveringSigningShare: 'Recovering signing share'
   readonly Done: 'Done'
+}
+
+/**
+ * Firebase Auth backup method: the backup key is kept in the backup service's
+ * key enclave and released only for the signed-in user's Firebase ID token
+ * (and a recent sign-in). Pass it as `backup: { firebase }` or per call.
+ *
+ * ```js
+ * const firebase = new FirebaseStorage({ getToken: ({ forceRefresh }) => auth.currentUser?.getIdToken(forceRefresh) ?? null })
+ * const portal = new Portal({ apiKey, apiHost, keychain, backup: { firebase } })
+ * await portal.backupWallet('firebase')
+ * ```
+ */
+export declare class FirebaseStorage implements FirebaseStorageOptions {
+  /** Throws a `TypeError` with code `INVALID_ARGUMENT` without a `getToken` function. */
+  constructor(options: FirebaseStorageOptions)
+  readonly getToken: (options: { forceRefresh: boolean }) => Promise<string | null | undefined>
+  readonly tbsHost?: string
 }
 
 /**

@@ -12,4 +12,5 @@ module.exports = {
   storedClientBackupShare: wasm.storedClientBackupShare,
   BackupMethods: api.BackupMethods,
   MpcStatuses: api.MpcStatuses,
+  FirebaseStorage: api.FirebaseStorage,
 }

@@ -7,6 +7,7 @@
 //! touches key material beyond handing it to the core.
 
 use std::cell::RefCell;
+use std::rc::Rc;
 
 use js_sys::{Function, Object, WeakSet};
 use wallet_backup_core::flow;
@@ -72,7 +73,7 @@ struct Call {
     keychain: JsValue,
     keeper: Keeper,
     /// Where adapter failures are kept to be thrown as they were.
-    cause: LastCause,
+    cause: Rc<LastCause>,
     _busy: BusyGuard,
 }
 
@@ -104,10 +105,11 @@ impl Call {
                 )))
             }
         };
-        let method = Method::from_js(parse_method_id(method)?, config)?;
+        let cause = Rc::new(LastCause::default());
+        let method = Method::from_js(parse_method_id(method)?, config, &cause)?;
         let progress = progress_from(on_progress)?;
         let busy = BusyGuard::acquire(&keychain)?;
-        Ok(Call { method, progress, keychain, keeper, cause: LastCause::default(), _busy: busy })
+        Ok(Call { method, progress, keychain, keeper, cause, _busy: busy })
     }
 
     fn keychain(&self) -> JsKeychain<'_> {

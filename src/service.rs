@@ -60,10 +60,11 @@ pub struct Service<'a> {
 }
 
 /// A decoded JSON answer of the service.
-struct Answer(JsValue);
+pub struct Answer(JsValue);
 
 impl Answer {
-    fn str(&self, name: &str) -> core::result::Result<String, Error> {
+    /// The string field `name`, or `SERVICE_ERROR`.
+    pub fn str(&self, name: &str) -> core::result::Result<String, Error> {
         Reflect::get(&self.0, &JsValue::from_str(name))
             .ok()
             .and_then(|v| v.as_string())
@@ -79,9 +80,11 @@ impl Answer {
 }
 
 /// A request's failure as the service told it: HTTP status and `error.code`.
-struct Refusal {
-    status: u16,
-    code: String,
+pub struct Refusal {
+    /// The HTTP status.
+    pub status: u16,
+    /// The service's error code (empty if the body had none).
+    pub code: String,
 }
 
 impl ServiceSettings {
@@ -118,6 +121,15 @@ impl ServiceSettings {
         Ok(Some(ServiceSettings { base, authorization, timeout_ms }))
     }
 
+    /// The same settings for another host (the key enclave's `tbsHost`).
+    pub fn with_host(&self, host: &str) -> Result<ServiceSettings> {
+        Ok(ServiceSettings {
+            base: api_base(host)?,
+            authorization: self.authorization.clone(),
+            timeout_ms: self.timeout_ms,
+        })
+    }
+
     /// A client for one call, keeping failures' causes in `cause`.
     pub fn client<'a>(&'a self, cause: &'a LastCause) -> Service<'a> {
         Service { settings: self, cause, managed_backups: Cell::new(false) }
@@ -147,8 +159,23 @@ impl Service<'_> {
         path: &str,
         body: Option<&Object>,
     ) -> Result<core::result::Result<Answer, Refusal>> {
+        self.exchange_as(method, path, body, None).await
+    }
+
+    /// [`Service::exchange`], also sending the user's Firebase ID token
+    /// (`X-Firebase-Token`) when given.
+    pub async fn exchange_as(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&Object>,
+        firebase_token: Option<&str>,
+    ) -> Result<core::result::Result<Answer, Refusal>> {
         let headers = Object::new();
         set(&headers, "Authorization", &JsValue::from_str(&self.settings.authorization));
+        if let Some(token) = firebase_token {
+            set(&headers, "X-Firebase-Token", &JsValue::from_str(token));
+        }
         set(&headers, "Accept", &"application/json".into());
         let init = Object::new();
         set(&init, "method", &method.into());
@@ -392,7 +419,7 @@ fn pairs_path(pair_id: &str) -> String {
 }
 
 /// A 4xx/5xx this step has no specific meaning for.
-fn unexpected(r: Refusal) -> Failure {
+pub fn unexpected(r: Refusal) -> Failure {
     let error = match r.status {
         401 => Error::Unauthorized,
         429 => Error::RateLimited,
@@ -403,14 +430,15 @@ fn unexpected(r: Refusal) -> Failure {
 }
 
 /// `{ status, code }` of a refusal, as the JS error's `cause`.
-fn refusal_cause(r: &Refusal) -> JsValue {
+pub fn refusal_cause(r: &Refusal) -> JsValue {
     let cause = Object::new();
     set(&cause, "status", &r.status.into());
     set(&cause, "code", &JsValue::from_str(&r.code));
     cause.into()
 }
 
-fn set(obj: &Object, name: &str, value: &JsValue) {
+/// Sets `obj[name] = value` on an object made here.
+pub fn set(obj: &Object, name: &str, value: &JsValue) {
     // Defining a data property on a plain object made here cannot fail.
     let _ = Reflect::set(obj, &JsValue::from_str(name), value);
 }

@@ -49,8 +49,16 @@ export interface PasswordStorageConfig {
   kdf?: Argon2idOptions;
 }
 
+/** Firebase Auth method settings (`new FirebaseStorage(...)` or a plain object of this shape). */
+export interface FirebaseStorageOptions {
+  /** Resolves to the signed-in user's Firebase ID token, or `null` when nobody is signed in. */
+  getToken(options: { forceRefresh: boolean }): Promise<string | null | undefined>;
+  /** The key enclave's host when it is not `apiHost`. */
+  tbsHost?: string;
+}
+
 /** Per-call method settings. */
-export interface BackupConfig { passwordStorage?: PasswordStorageConfig }
+export interface BackupConfig { passwordStorage?: PasswordStorageConfig; firebase?: FirebaseStorageOptions }
 
 /** How to reach the backup service. */
 export interface ServiceConfig {
@@ -91,7 +99,8 @@ export type ErrorCode =
   | 'KEYCHAIN_UNAVAILABLE' | 'CUSTODIAN_UNAVAILABLE'
   | 'WALLET_MODIFICATION_ALREADY_IN_PROGRESS' | 'RANDOM_UNAVAILABLE' | 'UNEXPECTED_ERROR'
   | 'NETWORK_ERROR' | 'NETWORK_TIMEOUT' | 'UNAUTHORIZED' | 'RATE_LIMITED' | 'SERVICE_ERROR'
-  | 'NO_BACKUP' | 'MANAGED_BACKUPS_DISABLED';
+  | 'NO_BACKUP' | 'MANAGED_BACKUPS_DISABLED' | 'BACKUP_KEY_NOT_FOUND'
+  | 'FIREBASE_NOT_SIGNED_IN' | 'FIREBASE_UNAUTHENTICATED' | 'FIREBASE_REAUTHENTICATION_REQUIRED';
 
 /** Every rejection is an `Error` (a `TypeError` for wrong argument types) with a stable `code`. */
 export interface WalletBackupError extends Error { code: ErrorCode; cause?: unknown }

@@ -68,6 +68,16 @@ pub enum Error {
     /// The service does not keep cipherTexts for this client (managed
     /// backups are off): the app must pass the cipherText it stored.
     ManagedBackupsDisabled,
+    /// The key keeper (an enclave, a drive, an adapter) holds no key for
+    /// this backup.
+    BackupKeyNotFound,
+    /// The Firebase method's `getToken` gave no ID token: nobody is signed in.
+    FirebaseNotSignedIn,
+    /// The key enclave refused the Firebase ID token, also after a refresh.
+    FirebaseUnauthenticated,
+    /// The key enclave releases keys only after a recent sign-in: the user
+    /// must sign in again.
+    FirebaseReauthenticationRequired,
 }
 
 impl Error {
@@ -96,11 +106,15 @@ impl Error {
             Error::ServiceError(_) => "SERVICE_ERROR",
             Error::NoBackup => "NO_BACKUP",
             Error::ManagedBackupsDisabled => "MANAGED_BACKUPS_DISABLED",
+            Error::BackupKeyNotFound => "BACKUP_KEY_NOT_FOUND",
+            Error::FirebaseNotSignedIn => "FIREBASE_NOT_SIGNED_IN",
+            Error::FirebaseUnauthenticated => "FIREBASE_UNAUTHENTICATED",
+            Error::FirebaseReauthenticationRequired => "FIREBASE_REAUTHENTICATION_REQUIRED",
         }
     }
 
     /// One of each variant, for table tests that walk every code.
-    pub fn all_variants() -> [Error; 22] {
+    pub fn all_variants() -> [Error; 26] {
         [
             Error::PasswordRequired,
             Error::WrongPassword,
@@ -124,6 +138,10 @@ impl Error {
             Error::ServiceError("x"),
             Error::NoBackup,
             Error::ManagedBackupsDisabled,
+            Error::BackupKeyNotFound,
+            Error::FirebaseNotSignedIn,
+            Error::FirebaseUnauthenticated,
+            Error::FirebaseReauthenticationRequired,
         ]
     }
 }
@@ -165,6 +183,12 @@ impl fmt::Display for Error {
             Error::ManagedBackupsDisabled => f.write_str(
                 "managed backups are off for this client: the service keeps no cipherText, pass the one the app stored",
             ),
+            Error::BackupKeyNotFound => f.write_str("no backup key is kept for this backup"),
+            Error::FirebaseNotSignedIn => f.write_str("no Firebase user is signed in: getToken gave no ID token"),
+            Error::FirebaseUnauthenticated => f.write_str("the key enclave refused the Firebase ID token"),
+            Error::FirebaseReauthenticationRequired => {
+                f.write_str("the key enclave needs a recent sign-in: sign the user in again, then retry")
+            }
         }
     }
 }

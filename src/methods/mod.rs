@@ -7,18 +7,25 @@
 use wallet_backup_core::format::Header;
 use wallet_backup_core::keys::SecretKey;
 use wallet_backup_core::method::{BackupMethod, MethodId, NewKey};
+use wallet_backup_core::methods::kept::KeptKeyMethod;
 use wallet_backup_core::methods::password::PasswordMethod;
 use wallet_backup_core::Error;
 use wasm_bindgen::JsValue;
 
+use std::rc::Rc;
+
+use crate::adapters::LastCause;
 use crate::errors::{Failure, Result};
 
+pub mod firebase;
 pub mod password;
 
 /// A backup method ready to create or recover a key.
 pub enum Method {
     /// Password/PIN.
     Password(PasswordMethod),
+    /// Firebase Auth: the key in the service's enclave.
+    Firebase(KeptKeyMethod<firebase::FirebaseKeeper>),
 }
 
 /// Parses the `method` argument (`'password'`, `'PASSWORD'`, ...).
@@ -30,11 +37,13 @@ pub fn parse_method_id(method: &JsValue) -> Result<MethodId> {
 }
 
 impl Method {
-    /// Builds the method named `id` from the call's `config`.
-    pub fn from_js(id: MethodId, config: &JsValue) -> Result<Method> {
+    /// Builds the method named `id` from the call's `config`; failures of
+    /// the app's functions it calls later go to `cause`.
+    pub fn from_js(id: MethodId, config: &JsValue, cause: &Rc<LastCause>) -> Result<Method> {
         match id {
             MethodId::Password => Ok(Method::Password(password::from_config(config)?)),
-            MethodId::Passkey | MethodId::GoogleDrive | MethodId::ICloud | MethodId::Firebase | MethodId::Custom => {
+            MethodId::Firebase => Ok(Method::Firebase(firebase::from_config(config, cause.clone())?)),
+            MethodId::Passkey | MethodId::GoogleDrive | MethodId::ICloud | MethodId::Custom => {
                 Err(Error::UnsupportedStorageMethod.into())
             }
         }
@@ -45,18 +54,21 @@ impl BackupMethod for Method {
     fn id(&self) -> MethodId {
         match self {
             Method::Password(m) => m.id(),
+            Method::Firebase(m) => m.id(),
         }
     }
 
     async fn create_key(&self, backup_id: &[u8; 16]) -> core::result::Result<NewKey, Error> {
         match self {
             Method::Password(m) => m.create_key(backup_id).await,
+            Method::Firebase(m) => m.create_key(backup_id).await,
         }
     }
 
     async fn recover_key(&self, header: &Header) -> core::result::Result<SecretKey, Error> {
         match self {
             Method::Password(m) => m.recover_key(header).await,
+            Method::Firebase(m) => m.recover_key(header).await,
         }
     }
 }

@@ -9,7 +9,7 @@
 import { test, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'
-import { Portal, backupWallet, recoverWallet } from '../../pkg/node/index.mjs'
+import { Portal, FirebaseStorage, backupWallet, recoverWallet } from '../../pkg/node/index.mjs'
 import { memoryWallet, rejectsWith as rejectsWithCode, loadVectors, envelopeBytes } from './helpers.mjs'
 
 // Distinctive secrets: no error message or stack may ever contain them.
@@ -199,7 +199,7 @@ test('BACKUP_SHARE_MISMATCH: the custodian-half-swapped vector', async () => {
 
 test('UNSUPPORTED_STORAGE_METHOD: unknown names and the methods not built yet', async () => {
   const { portal, cipherText } = await backedUp()
-  for (const method of ['carrier-pigeon', '', 'password ', ' password', 'pass word', 'passwordx', 'passkey', 'gdrive', 'icloud', 'firebase', 'custom', 'PASSKEY', 'GDRIVE', 'ICLOUD', 'FIREBASE', 'CUSTOM', 'GoogleDrive', 'iCloud']) {
+  for (const method of ['carrier-pigeon', '', 'password ', ' password', 'pass word', 'passwordx', 'passkey', 'gdrive', 'icloud', 'custom', 'PASSKEY', 'GDRIVE', 'ICLOUD', 'CUSTOM', 'GoogleDrive', 'iCloud', 'Firebase']) {
     await rejectsWith(portal.backupWallet(method, null, pw()), 'UNSUPPORTED_STORAGE_METHOD', { typeError: false }).catch((e) => {
       throw new Error(`backup ${JSON.stringify(method)}: ${e.message}`)
     })
@@ -207,6 +207,18 @@ test('UNSUPPORTED_STORAGE_METHOD: unknown names and the methods not built yet', 
       throw new Error(`recover ${JSON.stringify(method)}: ${e.message}`)
     })
   }
+})
+
+test('firebase: needs the backup service and a FirebaseStorage, checked before anything runs', async () => {
+  const { portal, cipherText, wallet } = await backedUp()
+  const firebase = new FirebaseStorage({ getToken: async () => 'token' })
+  await rejectsWith(portal.backupWallet('firebase', null, {}), 'INVALID_ARGUMENT', { typeError: true })
+  await rejectsWith(portal.backupWallet('firebase', null, { firebase }), 'INVALID_ARGUMENT', { typeError: false })
+  await rejectsWith(portal.recoverWallet(cipherText, 'FIREBASE', null, { firebase }), 'INVALID_ARGUMENT', { typeError: false })
+  await rejectsWith(portal.backupWallet('firebase', null, { firebase: { getToken: 'x' } }), 'INVALID_ARGUMENT', { typeError: true })
+  assert.throws(() => new FirebaseStorage({}), (e) => e instanceof TypeError && e.code === 'INVALID_ARGUMENT')
+  assert.throws(() => new FirebaseStorage({ getToken: () => null, tbsHost: 7 }), (e) => e instanceof TypeError && e.code === 'INVALID_ARGUMENT')
+  assert.equal(wallet.calls.getShares, 1, 'no backup step ran')
 })
 
 test('INVALID_ARGUMENT as TypeError: wrong argument types', async (t) => {

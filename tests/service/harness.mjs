@@ -125,8 +125,8 @@ async function closedPort() {
 
 /** One service process: `start`, `kill` (SIGKILL), start again on the same port and data. */
 export class ServiceProcess {
-  constructor(name, { bin, dataDir, databaseUrl = null, rateLimit = 20, rateBurst = 40 }) {
-    Object.assign(this, { name, bin, dataDir, databaseUrl, rateLimit, rateBurst })
+  constructor(name, { bin, dataDir, databaseUrl = null, rateLimit = 20, rateBurst = 40, serveArgs = [] }) {
+    Object.assign(this, { name, bin, dataDir, databaseUrl, rateLimit, rateBurst, serveArgs })
     this.port = 0
     this.child = null
     this.exited = null
@@ -166,6 +166,7 @@ export class ServiceProcess {
       '--listen', `127.0.0.1:${this.port}`,
       '--rate-limit', String(this.rateLimit),
       '--rate-burst', String(this.rateBurst),
+      ...this.serveArgs,
     ]
     const child = spawn(this.bin, args, { env: serviceEnv(), stdio: ['ignore', 'pipe', 'pipe'] })
     this.child = child
@@ -210,10 +211,11 @@ export class ServiceProcess {
   }
 
   /** `create-client`: resolves to the API key. */
-  async createClient(name, { managedBackups = true } = {}) {
+  async createClient(name, { managedBackups = true, firebaseProjectId = null } = {}) {
     const out = await runCommand(this.bin, [
       ...this.backendArgs(),
       'create-client', '--name', name, '--managed-backups', String(managedBackups),
+      ...(firebaseProjectId ? ['--firebase-project-id', firebaseProjectId] : []),
     ])
     const key = out.trim()
     if (!KEY_PATTERN.test(key)) throw new Error('create-client did not print an API key')

@@ -14,6 +14,7 @@ import {
   recoverWallet,
   walletBackupStatus,
   storedClientBackupShare,
+  FirebaseStorage,
 } from 'wallet-backup'
 import type {
   Argon2idOptions,
@@ -27,6 +28,7 @@ import type {
   PortalOptions,
   ProgressCallback,
   ProgressEvent,
+  FirebaseStorageOptions,
   ServiceConfig,
   WalletBackupConfig,
   WalletBackupStatus,
@@ -88,10 +90,13 @@ function describe(code: ErrorCode): string {
 }
 
 const service: ServiceConfig = { apiKey: 'wbk_live_x', apiHost: 'backup.example.com', timeoutMs: 10_000 }
-const managed: Portal = new Portal({ ...service, keychain, backup: { passwordStorage } })
+const firebaseOptions: FirebaseStorageOptions = { getToken: async ({ forceRefresh }) => (forceRefresh ? 'fresh' : null) }
+const firebase: FirebaseStorage = new FirebaseStorage(firebaseOptions)
+const managed: Portal = new Portal({ ...service, keychain, backup: { passwordStorage, firebase } })
 
 export async function managedRun(): Promise<string[]> {
   const cipherText: string = await managed.backupWallet('password', onProgress)
+  await managed.recoverWallet('', 'firebase', null, { firebase: { getToken: async () => 'token', tbsHost: 'enclave.example.com' } })
   await managed.recoverWallet('', 'password')
   await managed.api.storedClientBackupShare(true, 'password')
   const backedUp: boolean = await managed.isWalletBackedUp()
@@ -143,6 +148,9 @@ void new Portal({ keychain })
 
 // @ts-expect-error: the service or a custodian, not both
 void new Portal({ ...service, keychain, custodian })
+
+// @ts-expect-error: getToken resolves to a token string
+void new FirebaseStorage({ getToken: async () => 42 })
 
 // @ts-expect-error: storedClientBackupShare takes a boolean
 void managed.api.storedClientBackupShare('yes', 'password')

@@ -1,5 +1,6 @@
-//! The backup methods implemented in pure Rust. Methods that need the
-//! platform (browser passkeys, cloud drives) live in the binding crate and
-//! implement the same [`BackupMethod`](crate::method::BackupMethod) trait.
+//! The backup methods implemented in pure Rust: [`password`], and [`kept`],
+//! the one shape of every method that keeps a random key elsewhere (the
+//! binding supplies where: the service's enclaves, cloud drives, adapters).
 
+pub mod kept;
 pub mod password;
