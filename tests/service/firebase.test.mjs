@@ -1,10 +1,12 @@
-// The Firebase Auth method in Node.js against the real service binary and
-// its development Firebase issuer (`wallet-backup-service dev-firebase-issuer`,
-// a stand-in for Google that signs Firebase-format ID tokens with its own
-// RSA key and serves its JWK Set). The service fetches the issuer's keys as
-// it would fetch Google's.
+// The Firebase Auth method against the real service binary and its
+// development Firebase issuer (`wallet-backup-service dev-firebase-issuer`,
+// a loopback-only stand-in for Google that signs Firebase-format ID tokens
+// and serves its JWK Set; the service fetches it as it would fetch
+// Google's). The scenarios (firebase_scenarios.mjs) run in Node.js and in
+// headless Chromium, where the page calls the service and the issuer from
+// its own origin (both answer CORS).
 
-import { test, before, after } from 'node:test'
+import { test, before, after, describe } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
@@ -12,17 +14,19 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Portal, FirebaseStorage } from '../../pkg/node/index.mjs'
-import { ServiceProcess, serviceBinary } from './harness.mjs'
+import { launchChromium } from '../chromium.mjs'
+import { ServiceProcess, serviceBinary, startHarness } from './harness.mjs'
+import { firebaseScenarios } from './firebase_scenarios.mjs'
 
 const PROJECT = 'wallet-backup-test'
-const SHARES = JSON.stringify({ secp256k1: { id: 'fb-wallet', share: 'ab'.repeat(32) } })
+const TIMEOUT = 60_000
 
 let dataDir
 let issuer
 let issuerUrl
 let service
 
-/** Starts `dev-firebase-issuer` and resolves to its URL. */
+/** Starts `dev-firebase-issuer` and resolves to it and its URL. */
 async function startIssuer() {
   const child = spawn(serviceBinary(), ['dev-firebase-issuer', '--listen', '127.0.0.1:0', '--project-id', PROJECT], {
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -45,41 +49,8 @@ async function startIssuer() {
   return { child, url }
 }
 
-/** A Firebase ID token for `sub` from the development issuer. */
-async function mint(sub, claims = {}) {
-  const res = await fetch(`${issuerUrl}/token`, {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/json' },
-    body: JSON.stringify({ sub, ...claims }),
-  })
-  assert.equal(res.status, 200, await res.clone().text())
-  return (await res.json()).idToken
-}
-
-/** A wallet with a keychain, a Portal on the service, and a getToken that records its calls. */
-async function wallet({ sub = `user-${Math.random().toString(36).slice(2)}`, tokens } = {}) {
-  const apiKey = await service.createClient(`fb-${sub}`, { firebaseProjectId: PROJECT })
-  const state = { shares: SHARES }
-  const keychain = { getShares: async () => state.shares, setShares: async (s) => void (state.shares = s) }
-  const calls = []
-  const getToken = async ({ forceRefresh }) => {
-    calls.push(forceRefresh)
-    return tokens ? tokens(forceRefresh, calls.length) : mint(sub)
-  }
-  const firebase = new FirebaseStorage({ getToken })
-  const portal = new Portal({ apiKey, apiHost: service.url, keychain, backup: { firebase } })
-  return { apiKey, state, keychain, calls, portal, sub }
-}
-
-async function rejects(promise, code) {
-  const error = await promise.then(
-    () => assert.fail(`expected ${code}, but it resolved`),
-    (e) => e,
-  )
-  assert.ok(error instanceof Error)
-  assert.equal(error.code, code, error.message)
-  return error
-}
+/** A fresh client of the Firebase project, for one scenario. */
+const newClient = () => service.createClient(`fb-${Math.random().toString(36).slice(2)}`, { firebaseProjectId: PROJECT })
 
 before(async () => {
   dataDir = await mkdtemp(join(tmpdir(), 'wallet-backup-firebase-'))
@@ -99,90 +70,51 @@ after(async () => {
   if (dataDir) await rm(dataDir, { recursive: true, force: true })
 })
 
-test('firebase: backup, then recovery from the service and from the cipherText, on another device', async () => {
-  const w = await wallet()
-  const events = []
-  const cipherText = await w.portal.backupWallet('firebase', (e) => events.push(e.status))
-  assert.equal(events.at(-1), 'Done')
-  assert.deepEqual(w.calls, [false], 'one token, no refresh needed')
-  assert.deepEqual(await w.portal.availableRecoveryMethods(), ['firebase'])
-
-  // A new device: empty keychain, same user signed in.
-  w.state.shares = ''
-  await w.portal.recoverWallet('', 'firebase')
-  assert.equal(w.state.shares, SHARES)
-  w.state.shares = ''
-  await w.portal.recoverWallet(cipherText, 'FIREBASE')
-  assert.equal(w.state.shares, SHARES)
+describe('firebase in Node.js', () => {
+  for (const [name, scenario] of Object.entries(firebaseScenarios)) {
+    test(name, { timeout: TIMEOUT }, async () => {
+      await scenario({ Portal, FirebaseStorage, apiHost: service.url, issuerUrl, apiKey: await newClient() })
+    })
+  }
 })
 
-test('firebase: each backup has its own key, and an older cipherText still recovers', async () => {
-  const w = await wallet()
-  const first = await w.portal.backupWallet('firebase')
-  w.state.shares = JSON.stringify({ secp256k1: { id: 'fb-wallet', share: 'cd'.repeat(32) } })
-  const second = await w.portal.backupWallet('firebase')
-  assert.notEqual(first, second)
-  w.state.shares = ''
-  await w.portal.recoverWallet(first, 'firebase')
-  assert.equal(w.state.shares, SHARES)
-})
+describe('firebase in headless Chromium', () => {
+  let harness
+  let browser
+  let page
+  const pageErrors = []
+  const consoleLines = []
 
-test('firebase: getToken resolving to null is FIREBASE_NOT_SIGNED_IN and stores nothing', async () => {
-  const w = await wallet({ tokens: () => null })
-  await rejects(w.portal.backupWallet('firebase'), 'FIREBASE_NOT_SIGNED_IN')
-  assert.deepEqual(w.calls, [false], 'no refresh: nobody is signed in')
-  assert.equal(await w.portal.isWalletBackedUp(), false)
-})
-
-test('firebase: a refused token is refreshed once (forceRefresh: true) and the call succeeds', async () => {
-  const w = await wallet({ tokens: (forceRefresh) => (forceRefresh ? mint(w.sub) : 'not.a.token') })
-  await w.portal.backupWallet('firebase')
-  assert.deepEqual(w.calls, [false, true])
-})
-
-test('firebase: a token refused again after the refresh is FIREBASE_UNAUTHENTICATED with the service code', async () => {
-  const w = await wallet({ tokens: () => 'not.a.token' })
-  const error = await rejects(w.portal.backupWallet('firebase'), 'FIREBASE_UNAUTHENTICATED')
-  assert.equal(error.cause.status, 401)
-  assert.match(error.cause.code, /^FIREBASE_TOKEN_/)
-  assert.deepEqual(w.calls, [false, true], 'exactly one retry')
-  assert.ok(!error.message.includes('not.a.token'))
-  assert.equal(await w.portal.isWalletBackedUp(), false)
-})
-
-test('firebase: key release needs a recent sign-in: FIREBASE_REAUTHENTICATION_REQUIRED, keychain untouched', async () => {
-  let stale = false
-  const w = await wallet({ tokens: () => mint(w.sub, stale ? { authAgeSeconds: 7200 } : {}) })
-  const cipherText = await w.portal.backupWallet('firebase')
-  stale = true
-  w.state.shares = ''
-  await rejects(w.portal.recoverWallet(cipherText, 'firebase'), 'FIREBASE_REAUTHENTICATION_REQUIRED')
-  assert.equal(w.state.shares, '')
-})
-
-test("firebase: another user's token cannot release the key: BACKUP_KEY_NOT_FOUND", async () => {
-  let other = false
-  const w = await wallet({ tokens: () => mint(other ? `${w.sub}-other` : w.sub) })
-  const cipherText = await w.portal.backupWallet('firebase')
-  other = true
-  w.state.shares = ''
-  await rejects(w.portal.recoverWallet(cipherText, 'firebase'), 'BACKUP_KEY_NOT_FOUND')
-  assert.equal(w.state.shares, '')
-})
-
-test('firebase: a throwing getToken is FIREBASE_UNAUTHENTICATED with the exception as cause', async () => {
-  const boom = new Error('sign-in SDK exploded')
-  const w = await wallet({
-    tokens: () => {
-      throw boom
-    },
+  before(async () => {
+    // The harness's proxy is only the page's origin here: the page calls the
+    // Firebase service and the issuer directly, cross-origin.
+    harness = await startHarness()
+    browser = await launchChromium({ timeout: TIMEOUT })
+    page = await (await browser.newContext()).newPage()
+    page.setDefaultTimeout(TIMEOUT)
+    page.on('pageerror', (err) => pageErrors.push(err.stack || err.message))
+    page.on('console', (msg) => consoleLines.push(`${msg.type()}: ${msg.text()}`))
+    assert.equal((await page.goto(harness.origin)).status(), 200)
+    await page.waitForFunction(() => document.body?.dataset.ready === 'true')
   })
-  const error = await rejects(w.portal.backupWallet('firebase'), 'FIREBASE_UNAUTHENTICATED')
-  assert.equal(error.cause, boom)
-})
 
-test('firebase: a password cipherText is not opened by the Firebase method', async () => {
-  const w = await wallet()
-  const cipherText = await w.portal.backupWallet('password', null, { passwordStorage: { password: 'pw' } })
-  await rejects(w.portal.recoverWallet(cipherText, 'firebase'), 'METHOD_MISMATCH')
+  after(async () => {
+    await browser?.close()
+    await harness?.close()
+  })
+
+  for (const name of Object.keys(firebaseScenarios)) {
+    test(name, { timeout: TIMEOUT }, async () => {
+      const ctx = { apiHost: service.url, issuerUrl, apiKey: await newClient() }
+      consoleLines.length = 0
+      const errorsBefore = pageErrors.length
+      try {
+        await page.evaluate(([n, c]) => window.runFirebaseScenario(n, c), [name, ctx])
+        assert.deepEqual(pageErrors.slice(errorsBefore), [], 'uncaught errors in the page')
+      } catch (e) {
+        e.message += `\npage console:\n  ${consoleLines.join('\n  ')}`
+        throw e
+      }
+    })
+  }
 })

@@ -240,6 +240,10 @@ const TEST_PAGE = `<!doctype html>
 <script type="module">
   import * as walletBackup from '/pkg/web/index.js'
   import { scenarios, makeContext } from '/tests/service/scenarios.mjs'
+  import { firebaseScenarios } from '/tests/service/firebase_scenarios.mjs'
+  // The Firebase scenarios get their context (API keys made by the runner) from the runner.
+  window.runFirebaseScenario = (name, ctx) =>
+    firebaseScenarios[name]({ ...ctx, Portal: walletBackup.Portal, FirebaseStorage: walletBackup.FirebaseStorage })
   window.scenarioNames = Object.keys(scenarios)
   // Runs one scenario with a fresh context; resolves to its duration, throws what it threw.
   // (The runner resets the harness afterwards, once it has read the proxy's log.)
@@ -619,6 +623,7 @@ export async function startHarness({ postgres = null, services = SERVICES } = {}
       return res.end(TEST_PAGE)
     }
     if (path === '/tests/service/scenarios.mjs') file = join(ROOT, 'tests', 'service', 'scenarios.mjs')
+    else if (path === '/tests/service/firebase_scenarios.mjs') file = join(ROOT, 'tests', 'service', 'firebase_scenarios.mjs')
     else if (path.startsWith('/pkg/')) {
       const pkg = join(ROOT, 'pkg')
       file = resolve(pkg, `.${decodeURIComponent(path.slice(4))}`)

@@ -5,7 +5,8 @@
 //! DER file) and mints Firebase-shaped ID tokens for one project, signed
 //! RS256 like Google's. [`DevIssuer::encode`] signs any header and claims
 //! (for tests forging bad tokens). [`IssuerServer`] serves it over HTTP on
-//! loopback only (`wallet-backup-service dev-firebase-issuer`):
+//! loopback only (`wallet-backup-service dev-firebase-issuer`), and answers
+//! any origin (CORS), so browser pages can sign in:
 //!
 //! - `GET /jwks`: the JWK Set, with `Cache-Control: public, max-age=N`;
 //! - `POST /token` `{ sub, authAgeSeconds?, expiresInSeconds? }` → `{ idToken }`;
@@ -224,6 +225,14 @@ impl IssuerServer {
             .route("/token", post(mint))
             .route("/stats", get(stats))
             .fallback(|| async { ApiError::route_not_found() })
+            // Pages in a browser (the demo, the browser tests) sign in here
+            // from their own origin.
+            .layer(
+                tower_http::cors::CorsLayer::new()
+                    .allow_origin(tower_http::cors::Any)
+                    .allow_methods([axum::http::Method::GET, axum::http::Method::POST])
+                    .allow_headers([header::CONTENT_TYPE]),
+            )
             .with_state(state.clone());
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
