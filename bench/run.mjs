@@ -14,7 +14,10 @@
 //   6. the backup service (release build, its own process on loopback) under a
 //      bounded load from a second process (bench/native `load`): whole managed
 //      backups per second and latency at a few concurrency levels, on SQLite and
-//      PostgreSQL, and the service's peak memory.
+//      PostgreSQL, and the service's peak memory;
+//   7. backup and recovery with each built method (password, firebase) through
+//      Portal in Node.js against the release service and its development
+//      Firebase issuer, vs password with in-memory adapters in the same rounds.
 // Prints a Markdown table, writes bench/out/results.md and bench/out/results.json.
 // Exits non-zero when a cross-check fails (or the bench cannot run); never on timing.
 //
@@ -26,6 +29,7 @@ import { createServer as createNetServer } from 'node:net'
 import { cpus, loadavg, tmpdir } from 'node:os'
 import { dirname, extname, join, normalize, relative, resolve, sep } from 'node:path'
 import { gzipSync } from 'node:zlib'
+import { pathToFileURL } from 'node:url'
 import { VARIANTS, buildBenchWasm, benchWasmDir, root, simdInstructionCount } from './build-wasm.mjs'
 import { summary } from './page/measure.js'
 import { nativeBinary, releaseBinary, startNative } from './native-client.mjs'
@@ -382,10 +386,10 @@ function processMemory(pid) {
 }
 
 /** Starts `serve` on 127.0.0.1:0; resolves { child, base } once it prints its address. */
-function startService(dbArgs, logFile) {
+function startService(dbArgs, logFile, extraArgs = []) {
   return new Promise((resolvePromise, reject) => {
     const fd = openSync(logFile, 'a')
-    const child = spawn(serviceBinary(), [...dbArgs, 'serve', '--listen', '127.0.0.1:0', ...SERVICE.serveArgs],
+    const child = spawn(serviceBinary(), [...dbArgs, 'serve', '--listen', '127.0.0.1:0', ...SERVICE.serveArgs, ...extraArgs],
       { cwd: root, env: { ...process.env, RUST_LOG: 'info' }, stdio: ['ignore', 'pipe', fd] })
     closeSync(fd)
     children.add(child)
@@ -469,6 +473,96 @@ async function serviceSection() {
   return out
 }
 
+/** `dev-firebase-issuer` on 127.0.0.1:0; resolves { child, base }. */
+function startIssuer(projectId) {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(serviceBinary(), ['dev-firebase-issuer', '--listen', '127.0.0.1:0', '--project-id', projectId],
+      { cwd: root, stdio: ['ignore', 'pipe', 'ignore'] })
+    children.add(child)
+    let out = ''
+    const timer = setTimeout(() => reject(new Error('the development issuer did not start within 30 s')), 30000)
+    child.stdout.setEncoding('utf8')
+    child.stdout.on('data', (d) => {
+      out += d
+      const m = out.match(/listening on (http:\/\/127\.0\.0\.1:\d+)/)
+      if (m) {
+        clearTimeout(timer)
+        resolvePromise({ child, base: m[1] })
+      }
+    })
+    child.on('exit', () => children.delete(child))
+  })
+}
+
+/**
+ * Section 7: backup and recovery with each built method through `Portal` in
+ * Node.js against the release service (SQLite, loopback), interleaved with
+ * the reference, a password backup/recovery with in-memory adapters (no
+ * service). Firebase tokens come from the development issuer; like an app's
+ * Firebase SDK, getToken returns a cached token unless asked to refresh.
+ */
+async function methodsSection() {
+  const { Portal, FirebaseStorage } = await import(pathToFileURL(join(pkg, 'node', 'index.mjs')).href)
+  const project = 'wallet-backup-bench'
+  const dataDir = mkdtempSync(join(tmpdir(), 'wallet-backup-bench-methods-'))
+  const dbArgs = ['--data-dir', join(dataDir, 'data')]
+  let svc = null
+  let issuer = null
+  try {
+    issuer = await startIssuer(project)
+    const apiKey = (await runQuiet(serviceBinary(), [...dbArgs, 'create-client', '--name', 'bench-methods', '--firebase-project-id', project], { RUST_LOG: 'warn' })).trim()
+    svc = await startService(dbArgs, join(dataDir, 'service.log'), ['--firebase-jwks-url', `${issuer.base}/jwks`])
+    const mint = async () => {
+      const res = await fetch(`${issuer.base}/token`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{"sub":"bench-user"}' })
+      return (await res.json()).idToken
+    }
+    let token = await mint()
+    const firebase = new FirebaseStorage({ getToken: async ({ forceRefresh }) => (forceRefresh ? (token = await mint()) : token) })
+    const shares = JSON.stringify({ secp256k1: { id: 'bench', share: 'ab'.repeat(32) } })
+    const wallet = () => {
+      const state = { shares, record: null }
+      return {
+        state,
+        keychain: { getShares: async () => state.shares, setShares: async (v) => void (state.shares = v) },
+        custodian: { read: async () => state.record, write: async (v) => void (state.record = v) },
+      }
+    }
+    const password = { passwordStorage: { password: 'correct horse battery staple' } }
+    const cases = {
+      'password, in-memory adapters (reference)': (w) => ({ portal: new Portal({ keychain: w.keychain, custodian: w.custodian }), method: 'password', config: password, cipherText: (ct) => ct }),
+      'password, backup service': (w) => ({ portal: new Portal({ apiKey, apiHost: svc.base, keychain: w.keychain }), method: 'password', config: password, cipherText: () => '' }),
+      'firebase, backup service + enclave': (w) => ({ portal: new Portal({ apiKey, apiHost: svc.base, keychain: w.keychain, backup: { firebase } }), method: 'firebase', config: undefined, cipherText: () => '' }),
+    }
+    const samples = Object.fromEntries(Object.keys(cases).map((k) => [k, { backup: [], recovery: [] }]))
+    let recoveredOk = true
+    for (let run = -1; run < SUITE.portalRuns; run++) {
+      for (const [name, make] of Object.entries(cases)) {
+        const w = wallet()
+        const c = make(w)
+        let t = performance.now()
+        const ct = await c.portal.backupWallet(c.method, null, c.config)
+        const backupMs = performance.now() - t
+        w.state.shares = ''
+        t = performance.now()
+        await c.portal.recoverWallet(c.cipherText(ct), c.method, null, c.config)
+        const recoveryMs = performance.now() - t
+        if (w.state.shares !== shares) recoveredOk = false
+        if (run >= 0) {
+          samples[name].backup.push(backupMs)
+          samples[name].recovery.push(recoveryMs)
+        }
+      }
+    }
+    const out = { recoveredOk, cases: {} }
+    for (const [name, s] of Object.entries(samples)) out.cases[name] = { backup: summary(s.backup), recovery: summary(s.recovery) }
+    return out
+  } finally {
+    if (svc) await stopService(svc.child)
+    if (issuer) await stopService(issuer.child)
+    rmSync(dataDir, { recursive: true, force: true })
+  }
+}
+
 // ---- in-engine suites -------------------------------------------------------------------------
 
 async function nodeSuite() {
@@ -526,6 +620,7 @@ function crossChecks(r) {
     }
     check(`${env}: Portal recoverWallet restores the backed-up shares (every run)`, s.portal.recoveredOk)
   }
+  check('section 7: every method\'s recovery through the service restores the shares (every run)', r.methods.recoveredOk)
   for (const run of r.service.runs) {
     const all = [run.warmup, ...run.levels]
     const errors = all.reduce((n, l) => n + l.errors, 0)
@@ -643,6 +738,18 @@ function report(r) {
   L.push(`SQLite: the default file in a fresh temp data dir (WAL, synchronous=FULL). ${sv.postgresSkipped ? `PostgreSQL: **skipped** (${sv.postgresSkipped}).` : `PostgreSQL: ${pgRun.postgres}, a fresh database, fsync on.`} ` +
     `The load generator shares the machine's ${r.meta.cpus} cores with the service (and PostgreSQL). Peak RSS is the service's VmHWM after all levels (warm-up of ${c.warmup} backups included). No timing target.`, '')
 
+  const mm = r.methods
+  L.push(`## 7. Backup / recovery per method through the service (Node.js, \`Portal\`, release service on SQLite, loopback, ${SUITE.portalRuns} interleaved runs)`, '')
+  head('Method', 'Operation', 'Value (median)', 'p10–p90', 'Reference: password, in-memory adapters (same rounds)', 'Ratio')
+  const refName = Object.keys(mm.cases)[0]
+  for (const [name, c] of Object.entries(mm.cases)) {
+    for (const op of ['backup', 'recovery']) {
+      const ref = mm.cases[refName][op]
+      t(name, op === 'backup' ? '`backupWallet`' : name === refName ? '`recoverWallet(cipherText)`' : "`recoverWallet('')`", `**${ms(c[op].median)}**`, spread(c[op]), ms(ref.median), ratio(c[op].median / ref.median))
+    }
+  }
+  L.push('', 'Managed backups: the service step adds create → read back → cipherText → confirm (4 requests after reading the client settings); recovery adds 2 (newest backup, custodian share). Firebase draws a random key instead of running Argon2id and adds one enclave request each way (the token check included). No timing target.', '')
+
   L.push('## Targets and cross-checks', '')
   head('Check', 'Result')
   for (const c of r.targets) t(`target: ${c.name}`, `${met(c.ok)} ${c.detail}`)
@@ -706,6 +813,9 @@ async function main() {
 
   log(`service under load (levels ${SERVICE.levels.join(', ')}; SQLite, then PostgreSQL)`)
   r.service = await serviceSection()
+
+  log('backup / recovery per method through the service (Node.js)')
+  r.methods = await methodsSection()
   r.meta.loadEnd = loadavg()[0].toFixed(2)
 
   r.checks = crossChecks(r)
