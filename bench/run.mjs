@@ -385,16 +385,13 @@ function processMemory(pid) {
   }
 }
 
-/** Starts `serve` on 127.0.0.1:0; resolves { child, base } once it prints its address. */
-function startService(dbArgs, logFile, extraArgs = []) {
+/** Spawns the service binary with `args`; resolves { child, base } once it prints `listening on http://…`. */
+function spawnListening(args, { stderr = 'ignore', env = process.env, what }) {
   return new Promise((resolvePromise, reject) => {
-    const fd = openSync(logFile, 'a')
-    const child = spawn(serviceBinary(), [...dbArgs, 'serve', '--listen', '127.0.0.1:0', ...SERVICE.serveArgs, ...extraArgs],
-      { cwd: root, env: { ...process.env, RUST_LOG: 'info' }, stdio: ['ignore', 'pipe', fd] })
-    closeSync(fd)
+    const child = spawn(serviceBinary(), args, { cwd: root, env, stdio: ['ignore', 'pipe', stderr] })
     children.add(child)
     let out = ''
-    const timer = setTimeout(() => reject(new Error('the service did not print its address within 30 s')), 30000)
+    const timer = setTimeout(() => reject(new Error(`${what} did not print its address within 30 s`)), 30000)
     child.stdout.setEncoding('utf8')
     child.stdout.on('data', (d) => {
       out += d
@@ -408,9 +405,18 @@ function startService(dbArgs, logFile, extraArgs = []) {
     child.on('exit', (code, signal) => {
       children.delete(child)
       clearTimeout(timer)
-      reject(new Error(`the service exited (${code ?? signal}) before it listened; see ${logFile}`))
+      reject(new Error(`${what} exited (${code ?? signal}) before it listened`))
     })
   })
+}
+
+/** Starts `serve` on 127.0.0.1:0, logging into `logFile`; resolves { child, base }. */
+function startService(dbArgs, logFile, extraArgs = []) {
+  const fd = openSync(logFile, 'a')
+  const started = spawnListening([...dbArgs, 'serve', '--listen', '127.0.0.1:0', ...SERVICE.serveArgs, ...extraArgs],
+    { stderr: fd, env: { ...process.env, RUST_LOG: 'info' }, what: `the service (see ${logFile})` })
+  closeSync(fd)
+  return started
 }
 
 /** SIGTERM, then SIGKILL after 10 s; resolves with the exit code or signal. */
@@ -475,23 +481,7 @@ async function serviceSection() {
 
 /** `dev-firebase-issuer` on 127.0.0.1:0; resolves { child, base }. */
 function startIssuer(projectId) {
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(serviceBinary(), ['dev-firebase-issuer', '--listen', '127.0.0.1:0', '--project-id', projectId],
-      { cwd: root, stdio: ['ignore', 'pipe', 'ignore'] })
-    children.add(child)
-    let out = ''
-    const timer = setTimeout(() => reject(new Error('the development issuer did not start within 30 s')), 30000)
-    child.stdout.setEncoding('utf8')
-    child.stdout.on('data', (d) => {
-      out += d
-      const m = out.match(/listening on (http:\/\/127\.0\.0\.1:\d+)/)
-      if (m) {
-        clearTimeout(timer)
-        resolvePromise({ child, base: m[1] })
-      }
-    })
-    child.on('exit', () => children.delete(child))
-  })
+  return spawnListening(['dev-firebase-issuer', '--listen', '127.0.0.1:0', '--project-id', projectId], { what: 'the development issuer' })
 }
 
 /**

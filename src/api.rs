@@ -19,7 +19,7 @@ use crate::adapters::{JsCustodian, JsKeychain, JsProgress, LastCause};
 use crate::errors::{Failure, Result};
 use crate::js::{get, is_absent};
 use crate::methods::{parse_method_id, Method};
-use crate::service::{Service, ServiceSettings};
+use crate::service::ServiceSettings;
 use crate::store::Store;
 
 thread_local! {
@@ -118,11 +118,10 @@ impl Call {
 
     async fn backup(&self) -> Result<String> {
         let run = async {
-            let service = self.service();
-            if let Some(service) = &service {
+            let store = self.store();
+            if let Store::Service(service) = &store {
                 service.read_client().await.map_err(|f| self.cause.keep(f))?;
             }
-            let store = self.store(&service);
             flow::backup(&self.keychain(), &store, &self.method, &self.progress, &[]).await
         };
         run.await.map_err(|e| self.cause.failure_for(e))
@@ -130,35 +129,26 @@ impl Call {
 
     async fn recover(&self, cipher_text: &str) -> Result<()> {
         let run = async {
-            let service = self.service();
+            let store = self.store();
             let fetched;
-            let cipher_text = match &service {
+            let cipher_text = match &store {
                 // Managed backups: the service keeps the newest cipherText.
-                Some(service) if cipher_text.is_empty() => {
+                Store::Service(service) if cipher_text.is_empty() => {
                     fetched = service.latest_cipher_text(self.method.id()).await.map_err(|f| self.cause.keep(f))?;
                     fetched.as_str()
                 }
                 _ => cipher_text,
             };
-            let store = self.store(&service);
             flow::recover(cipher_text, &self.keychain(), &store, &self.method, &self.progress).await
         };
         run.await.map_err(|e| self.cause.failure_for(e))
     }
 
-    fn service(&self) -> Option<Service<'_>> {
+    /// Where this call keeps the custodian half.
+    fn store(&self) -> Store<'_> {
         match &self.keeper {
-            Keeper::Service(settings) => Some(settings.client(&self.cause)),
-            Keeper::Custodian(_) => None,
-        }
-    }
-
-    fn store<'a>(&'a self, service: &'a Option<Service<'a>>) -> Store<'a> {
-        match (service, &self.keeper) {
-            (Some(service), _) => Store::Service(service),
-            (None, Keeper::Custodian(obj)) => Store::Record(JsCustodian { obj: obj.clone(), cause: &self.cause }),
-            // `service()` is `Some` exactly for `Keeper::Service`.
-            (None, Keeper::Service(_)) => Store::Record(JsCustodian { obj: JsValue::UNDEFINED, cause: &self.cause }),
+            Keeper::Service(settings) => Store::Service(settings.client(&self.cause)),
+            Keeper::Custodian(obj) => Store::Record(JsCustodian { obj: obj.clone(), cause: &self.cause }),
         }
     }
 }

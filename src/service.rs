@@ -139,16 +139,7 @@ impl ServiceSettings {
 impl Service<'_> {
     /// Sends one request; resolves to the decoded JSON body of a 2xx answer.
     async fn request(&self, method: &str, path: &str, body: Option<&Object>) -> Result<Answer> {
-        match self.exchange(method, path, body).await? {
-            Ok(answer) => Ok(answer),
-            Err(refusal) => Err(Failure::from(match refusal.status {
-                401 => Error::Unauthorized,
-                429 => Error::RateLimited,
-                500..=599 => Error::ServiceError("the backup service failed"),
-                _ => Error::ServiceError("the backup service refused the request"),
-            })
-            .with_cause(refusal_cause(&refusal))),
-        }
+        self.exchange(method, path, body).await?.map_err(unexpected)
     }
 
     /// Like [`Service::request`], but hands 4xx answers other than 401/429

@@ -17,7 +17,7 @@ pub enum Store<'a> {
     /// The app's `custodian` adapter.
     Record(JsCustodian<'a>),
     /// The backup service.
-    Service(&'a Service<'a>),
+    Service(Service<'a>),
 }
 
 /// A pending backup in either store.

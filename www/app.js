@@ -243,11 +243,9 @@ async function run(action) {
 async function refreshServiceStatus() {
   if (!serviceMode) return
   try {
-    const [isBackedUp, availableRecoveryMethods] = await Promise.all([
-      portal.isWalletBackedUp(),
-      portal.availableRecoveryMethods(),
-    ])
-    serviceStatus = { isBackedUp, availableRecoveryMethods }
+    // One request: a wallet is backed up exactly when some method has a completed backup.
+    const availableRecoveryMethods = await portal.availableRecoveryMethods()
+    serviceStatus = { isBackedUp: availableRecoveryMethods.length > 0, availableRecoveryMethods }
   } catch (err) {
     serviceStatus = `The service did not answer: ${describeError(err)}`
   }

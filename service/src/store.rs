@@ -710,35 +710,69 @@ impl Store {
                 let key_id: String = row.try_get("custodian_key_id").map_err(StoreError::from)?;
                 let wrapped_text: String = row.try_get("custodian_wrapped_key").map_err(StoreError::from)?;
                 after.clone_from(&id);
-                let old = WrappedKey { key_id: key_id.clone(), ciphertext: unb64(&wrapped_text, "wrapped data key")? };
                 let aad = seal::associated_data(seal::PURPOSE_CUSTODIAN_SHARE, &client_id, &id);
-                let new = match seal::rewrap(kms, &old, &aad).await {
-                    Ok(new) => new,
-                    Err(e) => {
-                        tracing::warn!(pair_id = %id, error = %e, "cannot re-wrap data key");
-                        report.failed.push(id);
-                        continue;
-                    }
+                let target = WrappedColumns {
+                    table: "backup_share_pairs",
+                    key_id: "custodian_key_id",
+                    wrapped: "custodian_wrapped_key",
                 };
-                let done = sqlx::query(
-                    "UPDATE backup_share_pairs SET custodian_key_id = $1, custodian_wrapped_key = $2 \
-                     WHERE id = $3 AND custodian_key_id = $4 AND custodian_wrapped_key = $5",
-                )
-                .bind(new.key_id.clone())
-                .bind(b64(&new.ciphertext))
-                .bind(id.clone())
-                .bind(key_id)
-                .bind(wrapped_text)
-                .execute(&self.pool)
-                .await
-                .map_err(StoreError::from)?;
-                report.rewrapped += done.rows_affected();
+                let failed = id.clone();
+                self.rewrap_one(kms, target, &id, key_id, wrapped_text, &aad, failed, &mut report).await?;
             }
         }
     }
 }
 
+/// Where a sealed record keeps its wrapped data key (names are constants of this file).
+struct WrappedColumns {
+    table: &'static str,
+    key_id: &'static str,
+    wrapped: &'static str,
+}
+
 impl Store {
+    /// Re-wraps the data key of the record `id` of `target` (bound to `aad`)
+    /// under the current master key, updating the row only if it did not
+    /// change meanwhile. A key that does not unwrap is reported as `failed`
+    /// and left as it is.
+    #[allow(clippy::too_many_arguments)]
+    async fn rewrap_one(
+        &self,
+        kms: &dyn Kms,
+        target: WrappedColumns,
+        id: &str,
+        key_id: String,
+        wrapped_text: String,
+        aad: &[u8],
+        failed: String,
+        report: &mut RewrapReport,
+    ) -> Result<(), StoreError> {
+        let old = WrappedKey { key_id: key_id.clone(), ciphertext: unb64(&wrapped_text, "wrapped data key")? };
+        let new = match seal::rewrap(kms, &old, aad).await {
+            Ok(new) => new,
+            Err(e) => {
+                tracing::warn!(table = target.table, record = %id, error = %e, "cannot re-wrap data key");
+                report.failed.push(failed);
+                return Ok(());
+            }
+        };
+        let WrappedColumns { table, key_id: key_column, wrapped } = target;
+        let sql = format!(
+            "UPDATE {table} SET {key_column} = $1, {wrapped} = $2 \
+             WHERE id = $3 AND {key_column} = $4 AND {wrapped} = $5"
+        );
+        let done = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(new.key_id.clone())
+            .bind(b64(&new.ciphertext))
+            .bind(id.to_owned())
+            .bind(key_id)
+            .bind(wrapped_text)
+            .execute(&self.pool)
+            .await?;
+        report.rewrapped += done.rows_affected();
+        Ok(())
+    }
+
     /// `rewrap_all` for the clients' sealed webhook secrets.
     async fn rewrap_webhook_secrets(
         &self,
@@ -758,29 +792,14 @@ impl Store {
             let id: String = row.try_get("id").map_err(StoreError::from)?;
             let key_id: String = row.try_get("custodian_webhook_key_id").map_err(StoreError::from)?;
             let wrapped_text: String = row.try_get("custodian_webhook_wrapped_key").map_err(StoreError::from)?;
-            let old = WrappedKey { key_id: key_id.clone(), ciphertext: unb64(&wrapped_text, "wrapped data key")? };
             let aad = seal::associated_data(seal::PURPOSE_WEBHOOK_SECRET, &id, &id);
-            let new = match seal::rewrap(kms, &old, &aad).await {
-                Ok(new) => new,
-                Err(e) => {
-                    tracing::warn!(client = %id, error = %e, "cannot re-wrap webhook secret's data key");
-                    report.failed.push(format!("client {id} (webhook secret)"));
-                    continue;
-                }
+            let target = WrappedColumns {
+                table: "clients",
+                key_id: "custodian_webhook_key_id",
+                wrapped: "custodian_webhook_wrapped_key",
             };
-            let done = sqlx::query(
-                "UPDATE clients SET custodian_webhook_key_id = $1, custodian_webhook_wrapped_key = $2 \
-                 WHERE id = $3 AND custodian_webhook_key_id = $4 AND custodian_webhook_wrapped_key = $5",
-            )
-            .bind(new.key_id.clone())
-            .bind(b64(&new.ciphertext))
-            .bind(id)
-            .bind(key_id)
-            .bind(wrapped_text)
-            .execute(&self.pool)
-            .await
-            .map_err(StoreError::from)?;
-            report.rewrapped += done.rows_affected();
+            let failed = format!("client {id} (webhook secret)");
+            self.rewrap_one(kms, target, &id, key_id, wrapped_text, &aad, failed, report).await?;
         }
         Ok(())
     }
@@ -925,29 +944,11 @@ impl Store {
                 after.clone_from(&id);
                 let key_id = get("key_id")?;
                 let wrapped_text = get("wrapped_key")?;
-                let old = WrappedKey { key_id: key_id.clone(), ciphertext: unb64(&wrapped_text, "wrapped data key")? };
                 let aad = firebase_key_aad(&get("client_id")?, &id, &get("backup_id")?, &get("firebase_uid")?);
-                let new = match seal::rewrap(kms, &old, &aad).await {
-                    Ok(new) => new,
-                    Err(e) => {
-                        tracing::warn!(record = %id, error = %e, "cannot re-wrap Firebase enclave key's data key");
-                        report.failed.push(format!("firebase key {id}"));
-                        continue;
-                    }
-                };
-                let done = sqlx::query(
-                    "UPDATE firebase_encryption_keys SET key_id = $1, wrapped_key = $2 \
-                     WHERE id = $3 AND key_id = $4 AND wrapped_key = $5",
-                )
-                .bind(new.key_id.clone())
-                .bind(b64(&new.ciphertext))
-                .bind(id)
-                .bind(key_id)
-                .bind(wrapped_text)
-                .execute(&self.pool)
-                .await
-                .map_err(StoreError::from)?;
-                report.rewrapped += done.rows_affected();
+                let target =
+                    WrappedColumns { table: "firebase_encryption_keys", key_id: "key_id", wrapped: "wrapped_key" };
+                let failed = format!("firebase key {id}");
+                self.rewrap_one(kms, target, &id, key_id, wrapped_text, &aad, failed, report).await?;
             }
         }
     }

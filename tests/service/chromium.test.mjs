@@ -11,8 +11,7 @@
 
 import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
-import { launchChromium } from '../chromium.mjs'
-import { startHarness } from './harness.mjs'
+import { openTestPage, startHarness } from './harness.mjs'
 import { scenarios } from './scenarios.mjs'
 
 const SCENARIO_TIMEOUT = 60_000
@@ -21,20 +20,13 @@ let harness
 let browser
 let page
 /** Uncaught errors and unhandled rejections in the page. */
-const pageErrors = []
+let pageErrors
 /** The page's console, for failure messages (failed requests are logged there and expected). */
-const consoleLines = []
+let consoleLines
 
 before(async () => {
   harness = await startHarness()
-  browser = await launchChromium({ timeout: SCENARIO_TIMEOUT })
-  page = await (await browser.newContext()).newPage()
-  page.setDefaultTimeout(SCENARIO_TIMEOUT)
-  page.on('pageerror', (err) => pageErrors.push(err.stack || err.message))
-  page.on('console', (msg) => consoleLines.push(`${msg.type()}: ${msg.text()}`))
-  const response = await page.goto(harness.origin)
-  assert.equal(response.status(), 200)
-  await page.waitForFunction(() => document.body?.dataset.ready === 'true')
+  ;({ browser, page, pageErrors, consoleLines } = await openTestPage(harness, { timeout: SCENARIO_TIMEOUT }))
   assert.deepEqual(await page.evaluate(() => window.scenarioNames), Object.keys(scenarios), 'the page has the same scenarios')
   assert.deepEqual(pageErrors, [], 'the page failed to load')
 })

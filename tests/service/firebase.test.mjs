@@ -14,8 +14,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Portal, FirebaseStorage } from '../../pkg/node/index.mjs'
-import { launchChromium } from '../chromium.mjs'
-import { ServiceProcess, serviceBinary, startHarness } from './harness.mjs'
+import { ServiceProcess, openTestPage, serviceBinary, startHarness } from './harness.mjs'
 import { firebaseScenarios } from './firebase_scenarios.mjs'
 
 const PROJECT = 'wallet-backup-test'
@@ -82,20 +81,14 @@ describe('firebase in headless Chromium', () => {
   let harness
   let browser
   let page
-  const pageErrors = []
-  const consoleLines = []
+  let pageErrors
+  let consoleLines
 
   before(async () => {
     // The harness's proxy is only the page's origin here: the page calls the
     // Firebase service and the issuer directly, cross-origin.
     harness = await startHarness()
-    browser = await launchChromium({ timeout: TIMEOUT })
-    page = await (await browser.newContext()).newPage()
-    page.setDefaultTimeout(TIMEOUT)
-    page.on('pageerror', (err) => pageErrors.push(err.stack || err.message))
-    page.on('console', (msg) => consoleLines.push(`${msg.type()}: ${msg.text()}`))
-    assert.equal((await page.goto(harness.origin)).status(), 200)
-    await page.waitForFunction(() => document.body?.dataset.ready === 'true')
+    ;({ browser, page, pageErrors, consoleLines } = await openTestPage(harness, { timeout: TIMEOUT }))
   })
 
   after(async () => {

@@ -61,6 +61,7 @@ import { tmpdir } from 'node:os'
 import { extname, join, resolve, sep } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { randomBytes } from 'node:crypto'
+import { launchChromium } from '../chromium.mjs'
 
 export const ROOT = resolve(fileURLToPath(new URL('../../', import.meta.url)))
 
@@ -686,4 +687,22 @@ export async function startHarness({ postgres = null, services = SERVICES } = {}
       await cleanup()
     },
   }
+}
+
+/**
+ * Headless Chromium on the harness's test page (ready to run scenarios),
+ * collecting the page's uncaught errors and console lines.
+ */
+export async function openTestPage(harness, { timeout }) {
+  const browser = await launchChromium({ timeout })
+  const page = await (await browser.newContext()).newPage()
+  page.setDefaultTimeout(timeout)
+  const pageErrors = []
+  const consoleLines = []
+  page.on('pageerror', (err) => pageErrors.push(err.stack || err.message))
+  page.on('console', (msg) => consoleLines.push(`${msg.type()}: ${msg.text()}`))
+  const response = await page.goto(harness.origin)
+  if (response.status() !== 200) throw new Error(`the test page answered ${response.status()}`)
+  await page.waitForFunction(() => document.body?.dataset.ready === 'true')
+  return { browser, page, pageErrors, consoleLines }
 }
