@@ -78,6 +78,23 @@ pub enum Error {
     /// The key enclave releases keys only after a recent sign-in: the user
     /// must sign in again.
     FirebaseReauthenticationRequired,
+    /// No passkey API: no `navigator.credentials` and no `passkeys`
+    /// functions, or the platform failed in a way other than a refusal.
+    PasskeyUnavailable(&'static str),
+    /// The passkey prompt was cancelled, timed out, or user verification
+    /// failed (browsers do not tell these apart).
+    PasskeyNotAllowed,
+    /// The passkey answered without user verification (PIN, biometrics),
+    /// which the passkey method always requires.
+    PasskeyUserVerificationRequired,
+    /// The backup was made with the passkey's PRF extension, which this
+    /// device's passkey provider does not offer.
+    PasskeyPrfUnavailable,
+    /// The key enclave refused the passkey ceremony (wrong origin, unknown
+    /// credential, replayed or expired challenge, bad signature, ...).
+    PasskeyDenied,
+    /// The backup service has no passkey relying party for this client.
+    PasskeyNotConfigured,
 }
 
 impl Error {
@@ -110,11 +127,17 @@ impl Error {
             Error::FirebaseNotSignedIn => "FIREBASE_NOT_SIGNED_IN",
             Error::FirebaseUnauthenticated => "FIREBASE_UNAUTHENTICATED",
             Error::FirebaseReauthenticationRequired => "FIREBASE_REAUTHENTICATION_REQUIRED",
+            Error::PasskeyUnavailable(_) => "PASSKEY_UNAVAILABLE",
+            Error::PasskeyNotAllowed => "PASSKEY_NOT_ALLOWED",
+            Error::PasskeyUserVerificationRequired => "PASSKEY_USER_VERIFICATION_REQUIRED",
+            Error::PasskeyPrfUnavailable => "PASSKEY_PRF_UNAVAILABLE",
+            Error::PasskeyDenied => "PASSKEY_DENIED",
+            Error::PasskeyNotConfigured => "PASSKEY_NOT_CONFIGURED",
         }
     }
 
     /// One of each variant, for table tests that walk every code.
-    pub fn all_variants() -> [Error; 26] {
+    pub fn all_variants() -> [Error; 32] {
         [
             Error::PasswordRequired,
             Error::WrongPassword,
@@ -142,6 +165,12 @@ impl Error {
             Error::FirebaseNotSignedIn,
             Error::FirebaseUnauthenticated,
             Error::FirebaseReauthenticationRequired,
+            Error::PasskeyUnavailable("x"),
+            Error::PasskeyNotAllowed,
+            Error::PasskeyUserVerificationRequired,
+            Error::PasskeyPrfUnavailable,
+            Error::PasskeyDenied,
+            Error::PasskeyNotConfigured,
         ]
     }
 }
@@ -188,6 +217,20 @@ impl fmt::Display for Error {
             Error::FirebaseUnauthenticated => f.write_str("the key enclave refused the Firebase ID token"),
             Error::FirebaseReauthenticationRequired => {
                 f.write_str("the key enclave needs a recent sign-in: sign the user in again, then retry")
+            }
+            Error::PasskeyUnavailable(why) => write!(f, "passkeys unavailable: {why}"),
+            Error::PasskeyNotAllowed => {
+                f.write_str("the passkey prompt was cancelled, timed out, or user verification failed")
+            }
+            Error::PasskeyUserVerificationRequired => {
+                f.write_str("the passkey did not verify the user (PIN or biometrics), which backups require")
+            }
+            Error::PasskeyPrfUnavailable => f.write_str(
+                "this backup's key comes from the passkey's PRF extension, which this device's passkey provider does not offer",
+            ),
+            Error::PasskeyDenied => f.write_str("the key enclave refused the passkey"),
+            Error::PasskeyNotConfigured => {
+                f.write_str("the backup service has no passkey relying party configured for this client")
             }
         }
     }

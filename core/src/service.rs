@@ -98,9 +98,32 @@ pub fn decode_custodian_half(text: &str) -> Result<Zeroizing<Vec<u8>>, Error> {
         .map_err(|_| bad("the service's custodian share is not base64url"))
 }
 
+/// Bytes as unpadded base64url (WebAuthn's JSON encoding).
+pub fn base64url(bytes: &[u8]) -> String {
+    Base64UrlUnpadded::encode_string(bytes)
+}
+
+/// Unpadded (or `=`-padded) base64url of at most `max_len` decoded bytes.
+pub fn from_base64url(text: &str, max_len: usize) -> Option<Zeroizing<Vec<u8>>> {
+    let text = text.trim_end_matches('=');
+    if text.len() > max_len.div_ceil(3) * 4 {
+        return None;
+    }
+    Base64UrlUnpadded::decode_vec(text).ok().map(Zeroizing::new)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn base64url_round_trips_and_bounds_length() {
+        assert_eq!(base64url(&[0xfb, 0xff]), "-_8");
+        assert_eq!(from_base64url("-_8", 2).unwrap().as_slice(), &[0xfb, 0xff]);
+        assert_eq!(from_base64url("-_8=", 2).unwrap().as_slice(), &[0xfb, 0xff]);
+        assert!(from_base64url("-_8", 1).is_none());
+        assert!(from_base64url("+/8", 2).is_none());
+    }
 
     #[test]
     fn api_base_accepts_hosts_and_https_and_loopback_http() {
