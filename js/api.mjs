@@ -64,6 +64,46 @@ export class FirebaseStorage {
 }
 
 /**
+ * Passkey backup method settings. The module runs the WebAuthn ceremonies
+ * with the backup service's passkey enclave: in PRF mode the key is derived
+ * on the device from the passkey's PRF output and never sent; without PRF
+ * the enclave keeps the key and releases it only for a verified assertion.
+ * Pass it as `backup: { passkey }` or per call. In browsers every option is
+ * optional; React Native passes `passkeys` (react-native-passkeys' `create`, `get`).
+ */
+export class PasskeyStorage {
+  /**
+   * @param {{ passkeys?: { create: Function, get: Function }, webAuthnHost?: string, userName?: string, mode?: 'auto' | 'enclave' }} [options]
+   */
+  constructor(options = {}) {
+    if (!isObject(options)) {
+      throw codedTypeError('INVALID_ARGUMENT', 'invalid argument: PasskeyStorage options must be an object')
+    }
+    const { passkeys, webAuthnHost, userName, mode } = options
+    if (passkeys != null && (!isObject(passkeys) || typeof passkeys.create !== 'function' || typeof passkeys.get !== 'function')) {
+      throw codedTypeError('INVALID_ARGUMENT', 'invalid argument: PasskeyStorage passkeys must have create and get functions (react-native-passkeys)')
+    }
+    for (const [name, value] of [['webAuthnHost', webAuthnHost], ['userName', userName]]) {
+      if (value != null && typeof value !== 'string') {
+        throw codedTypeError('INVALID_ARGUMENT', `invalid argument: PasskeyStorage ${name} must be a string`)
+      }
+    }
+    if (mode != null && mode !== 'auto' && mode !== 'enclave') {
+      throw codedTypeError('INVALID_ARGUMENT', "invalid argument: PasskeyStorage mode must be 'auto' or 'enclave'")
+    }
+    /** React Native's passkey functions; absent in browsers (the module uses `navigator.credentials`). */
+    this.passkeys = passkeys
+    /** The passkey enclave's host, when it is not the Portal's `apiHost`. */
+    this.webAuthnHost = webAuthnHost
+    /** The name a passkey manager shows for the new passkey. */
+    this.userName = userName
+    /** `'auto'` (PRF when the passkey has it) or `'enclave'`. */
+    this.mode = mode
+    Object.freeze(this)
+  }
+}
+
+/**
  * Builds the `Portal` class over the wasm exports of one build.
  * @param {{ backupWallet: Function, recoverWallet: Function, walletBackupStatus: Function, storedClientBackupShare: Function }} wasm
  */

@@ -1,6 +1,6 @@
 // Public types of the wallet-backup package.
 export * from './types/wallet_backup.js'
-import type { BackupMethod, BackupConfig, FirebaseStorageOptions, PortalOptions, ProgressCallback } from './types/wallet_backup.js'
+import type { BackupMethod, BackupConfig, FirebaseStorageOptions, PasskeyStorageOptions, PasskeyFunctions, PortalOptions, ProgressCallback } from './types/wallet_backup.js'
 
 /** Backup method ids, as Portal's SDK names them. */
 export declare const BackupMethods: {
@@ -41,6 +41,31 @@ export declare class FirebaseStorage implements FirebaseStorageOptions {
   constructor(options: FirebaseStorageOptions)
   readonly getToken: (options: { forceRefresh: boolean }) => Promise<string | null | undefined>
   readonly tbsHost?: string
+}
+
+/**
+ * Passkey backup method. The module runs the WebAuthn ceremonies with the
+ * backup service's passkey enclave (`userVerification: "required"`). With the
+ * passkey's PRF extension the key is derived on the device and never sent
+ * (PRF mode); without it the enclave keeps the key, sealed, and releases it
+ * only for a verified assertion of the same credential (enclave mode). The
+ * cipherText records the mode; recovery follows it. Pass it as
+ * `backup: { passkey }` or per call.
+ *
+ * ```js
+ * const passkey = new PasskeyStorage()                           // browsers: navigator.credentials
+ * const passkey = new PasskeyStorage({ passkeys: { create, get } }) // React Native: react-native-passkeys
+ * const portal = new Portal({ apiKey, apiHost, keychain, backup: { passkey } })
+ * await portal.backupWallet('passkey')
+ * ```
+ */
+export declare class PasskeyStorage implements PasskeyStorageOptions {
+  /** Throws a `TypeError` with code `INVALID_ARGUMENT` on options of the wrong type. */
+  constructor(options?: PasskeyStorageOptions)
+  readonly passkeys?: PasskeyFunctions
+  readonly webAuthnHost?: string
+  readonly userName?: string
+  readonly mode?: 'auto' | 'enclave'
 }
 
 /**

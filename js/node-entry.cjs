@@ -13,4 +13,5 @@ module.exports = {
   BackupMethods: api.BackupMethods,
   MpcStatuses: api.MpcStatuses,
   FirebaseStorage: api.FirebaseStorage,
+  PasskeyStorage: api.PasskeyStorage,
 }

@@ -71,7 +71,16 @@ impl Answer {
             .ok_or(Error::ServiceError("unexpected answer from the backup service"))
     }
 
-    fn flag(&self, name: &str) -> core::result::Result<bool, Error> {
+    /// The object field `name`, or `SERVICE_ERROR`.
+    pub fn object(&self, name: &str) -> core::result::Result<Object, Error> {
+        Reflect::get(&self.0, &JsValue::from_str(name))
+            .ok()
+            .and_then(|v| v.dyn_into::<Object>().ok())
+            .ok_or(Error::ServiceError("unexpected answer from the backup service"))
+    }
+
+    /// The boolean field `name`, or `SERVICE_ERROR`.
+    pub fn flag(&self, name: &str) -> core::result::Result<bool, Error> {
         Reflect::get(&self.0, &JsValue::from_str(name))
             .ok()
             .and_then(|v| v.as_bool())

@@ -57,8 +57,31 @@ export interface FirebaseStorageOptions {
   tbsHost?: string;
 }
 
+/**
+ * React Native's passkey functions, shaped like `react-native-passkeys`: WebAuthn's JSON forms
+ * (base64url strings) in and out; `null` when the user cancelled.
+ */
+export interface PasskeyFunctions {
+  /** Creates a passkey from PublicKeyCredentialCreationOptionsJSON; resolves to RegistrationResponseJSON. */
+  create(options: object): Promise<object | null>;
+  /** Asserts a passkey from PublicKeyCredentialRequestOptionsJSON; resolves to AuthenticationResponseJSON. */
+  get(options: object): Promise<object | null>;
+}
+
+/** Passkey method settings (`new PasskeyStorage(...)` or a plain object of this shape); all optional in browsers. */
+export interface PasskeyStorageOptions {
+  /** React Native's passkey functions; without them the module uses `navigator.credentials`. */
+  passkeys?: PasskeyFunctions;
+  /** The passkey enclave's host when it is not `apiHost`. */
+  webAuthnHost?: string;
+  /** The name a passkey manager shows for a new passkey (1 to 64 characters; default "Wallet backup"). */
+  userName?: string;
+  /** `'auto'` (default): PRF mode when the passkey has PRF, else the enclave; `'enclave'`: always the enclave. */
+  mode?: 'auto' | 'enclave';
+}
+
 /** Per-call method settings. */
-export interface BackupConfig { passwordStorage?: PasswordStorageConfig; firebase?: FirebaseStorageOptions }
+export interface BackupConfig { passwordStorage?: PasswordStorageConfig; firebase?: FirebaseStorageOptions; passkey?: PasskeyStorageOptions }
 
 /** How to reach the backup service. */
 export interface ServiceConfig {

@@ -8,6 +8,7 @@ use wallet_backup_core::format::Header;
 use wallet_backup_core::keys::SecretKey;
 use wallet_backup_core::method::{BackupMethod, MethodId, NewKey};
 use wallet_backup_core::methods::kept::KeptKeyMethod;
+use wallet_backup_core::methods::passkey::PasskeyMethod;
 use wallet_backup_core::methods::password::PasswordMethod;
 use wallet_backup_core::Error;
 use wasm_bindgen::JsValue;
@@ -18,6 +19,7 @@ use crate::adapters::LastCause;
 use crate::errors::{Failure, Result};
 
 pub mod firebase;
+pub mod passkey;
 pub mod password;
 
 /// A backup method ready to create or recover a key.
@@ -26,6 +28,8 @@ pub enum Method {
     Password(PasswordMethod),
     /// Firebase Auth: the key in the service's enclave.
     Firebase(KeptKeyMethod<firebase::FirebaseKeeper>),
+    /// Passkey: PRF on the device, or the key in the service's enclave.
+    Passkey(PasskeyMethod<passkey::WebAuthnCeremonies>),
 }
 
 /// Parses the `method` argument (`'password'`, `'PASSWORD'`, ...).
@@ -43,9 +47,8 @@ impl Method {
         match id {
             MethodId::Password => Ok(Method::Password(password::from_config(config)?)),
             MethodId::Firebase => Ok(Method::Firebase(firebase::from_config(config, cause.clone())?)),
-            MethodId::Passkey | MethodId::GoogleDrive | MethodId::ICloud | MethodId::Custom => {
-                Err(Error::UnsupportedStorageMethod.into())
-            }
+            MethodId::Passkey => Ok(Method::Passkey(passkey::from_config(config, cause.clone())?)),
+            MethodId::GoogleDrive | MethodId::ICloud | MethodId::Custom => Err(Error::UnsupportedStorageMethod.into()),
         }
     }
 }
@@ -55,6 +58,7 @@ impl BackupMethod for Method {
         match self {
             Method::Password(m) => m.id(),
             Method::Firebase(m) => m.id(),
+            Method::Passkey(m) => m.id(),
         }
     }
 
@@ -62,6 +66,7 @@ impl BackupMethod for Method {
         match self {
             Method::Password(m) => m.create_key(backup_id).await,
             Method::Firebase(m) => m.create_key(backup_id).await,
+            Method::Passkey(m) => m.create_key(backup_id).await,
         }
     }
 
@@ -69,6 +74,7 @@ impl BackupMethod for Method {
         match self {
             Method::Password(m) => m.recover_key(header).await,
             Method::Firebase(m) => m.recover_key(header).await,
+            Method::Passkey(m) => m.recover_key(header).await,
         }
     }
 }

@@ -9,7 +9,7 @@
 import { test, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'
-import { Portal, FirebaseStorage, backupWallet, recoverWallet } from '../../pkg/node/index.mjs'
+import { Portal, FirebaseStorage, PasskeyStorage, backupWallet, recoverWallet } from '../../pkg/node/index.mjs'
 import { memoryWallet, rejectsWith as rejectsWithCode, loadVectors, envelopeBytes } from './helpers.mjs'
 
 // Distinctive secrets: no error message or stack may ever contain them.
@@ -199,7 +199,7 @@ test('BACKUP_SHARE_MISMATCH: the custodian-half-swapped vector', async () => {
 
 test('UNSUPPORTED_STORAGE_METHOD: unknown names and the methods not built yet', async () => {
   const { portal, cipherText } = await backedUp()
-  for (const method of ['carrier-pigeon', '', 'password ', ' password', 'pass word', 'passwordx', 'passkey', 'gdrive', 'icloud', 'custom', 'PASSKEY', 'GDRIVE', 'ICLOUD', 'CUSTOM', 'GoogleDrive', 'iCloud', 'Firebase']) {
+  for (const method of ['carrier-pigeon', '', 'password ', ' password', 'pass word', 'passwordx', 'gdrive', 'icloud', 'custom', 'GDRIVE', 'ICLOUD', 'CUSTOM', 'GoogleDrive', 'iCloud', 'Firebase']) {
     await rejectsWith(portal.backupWallet(method, null, pw()), 'UNSUPPORTED_STORAGE_METHOD', { typeError: false }).catch((e) => {
       throw new Error(`backup ${JSON.stringify(method)}: ${e.message}`)
     })
@@ -218,6 +218,26 @@ test('firebase: needs the backup service and a FirebaseStorage, checked before a
   await rejectsWith(portal.backupWallet('firebase', null, { firebase: { getToken: 'x' } }), 'INVALID_ARGUMENT', { typeError: true })
   assert.throws(() => new FirebaseStorage({}), (e) => e instanceof TypeError && e.code === 'INVALID_ARGUMENT')
   assert.throws(() => new FirebaseStorage({ getToken: () => null, tbsHost: 7 }), (e) => e instanceof TypeError && e.code === 'INVALID_ARGUMENT')
+  assert.equal(wallet.calls.getShares, 1, 'no backup step ran')
+})
+
+test('passkey: settings checked, and no passkey API in Node.js without passkey functions, before anything runs', async () => {
+  const { portal, cipherText, wallet } = await backedUp()
+  const passkeys = { create: async () => null, get: async () => null }
+  // The custodian-record Portal has no service: the method needs one.
+  await rejectsWith(portal.backupWallet('passkey', null, { passkey: new PasskeyStorage({ passkeys }) }), 'INVALID_ARGUMENT', { typeError: false })
+  await rejectsWith(portal.recoverWallet(cipherText, 'PASSKEY', null, { passkey: { passkeys } }), 'INVALID_ARGUMENT', { typeError: false })
+  // No navigator.credentials in Node.js, and no React Native functions given.
+  await rejectsWith(portal.backupWallet('passkey', null, {}), 'PASSKEY_UNAVAILABLE', { typeError: false })
+  await rejectsWith(portal.backupWallet('passkey', null, { passkey: new PasskeyStorage() }), 'PASSKEY_UNAVAILABLE', { typeError: false })
+  await rejectsWith(portal.backupWallet('passkey', null, { passkey: { passkeys: { create: passkeys.create } } }), 'INVALID_ARGUMENT', { typeError: true })
+  await rejectsWith(portal.backupWallet('passkey', null, { passkey: { passkeys, mode: 'prf-only' } }), 'INVALID_ARGUMENT', { typeError: false })
+  await rejectsWith(portal.backupWallet('passkey', null, { passkey: { passkeys, userName: '' } }), 'INVALID_ARGUMENT', { typeError: false })
+  await rejectsWith(portal.backupWallet('passkey', null, { passkey: { passkeys, userName: 7 } }), 'INVALID_ARGUMENT', { typeError: true })
+  for (const options of [{ passkeys: {} }, { passkeys: { create() {}, get: 1 } }, { webAuthnHost: 1 }, { userName: {} }, { mode: 'prf' }, 'x']) {
+    assert.throws(() => new PasskeyStorage(options), (e) => e instanceof TypeError && e.code === 'INVALID_ARGUMENT', JSON.stringify(options))
+  }
+  assert.equal(new PasskeyStorage({ passkeys, mode: 'enclave' }).mode, 'enclave')
   assert.equal(wallet.calls.getShares, 1, 'no backup step ran')
 })
 
