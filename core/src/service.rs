@@ -109,7 +109,7 @@ pub fn from_base64url(text: &str, max_len: usize) -> Option<Zeroizing<Vec<u8>>> 
     if text.len() > max_len.div_ceil(3) * 4 {
         return None;
     }
-    Base64UrlUnpadded::decode_vec(text).ok().map(Zeroizing::new)
+    Base64UrlUnpadded::decode_vec(text).ok().filter(|bytes| bytes.len() <= max_len).map(Zeroizing::new)
 }
 
 #[cfg(test)]
