@@ -34,6 +34,7 @@ use crate::error::{codes, ApiError, ErrorCode};
 use crate::firebase::{self, TokenError};
 use crate::kms::Kms;
 use crate::model::{BackupMethod, Client, CustodianStorage, PairStatus};
+use crate::passkey;
 use crate::ratelimit::RateLimiter;
 use crate::seal;
 use crate::store::{CreatePairError, Pair, PutKeyOutcome, Store, Transition};
@@ -69,6 +70,8 @@ pub struct AppState {
     pub firebase_keys: firebase::KeyStore,
     /// Key release needs a Firebase sign-in at most this many seconds old.
     pub firebase_max_auth_age_secs: u64,
+    /// The passkey enclave's default relying party and ceremony lifetime.
+    pub passkey: crate::passkey::PasskeyConfig,
 }
 
 /// What the router serves beside the API.
@@ -95,6 +98,12 @@ pub fn router(state: Arc<AppState>, web: Web) -> Router {
         .route("/api/v3/clients/me/backups/{method}", get(get_latest_backup))
         .route("/api/v2/clients/me/wallet/stored-client-backup-share", put(put_stored_client_backup_share))
         .route("/v1/backup/encrypt-key", put(put_encryption_key).get(get_encryption_key))
+        .route("/passkeys/status", get(passkey::status))
+        .route("/passkeys/begin-registration", post(passkey::begin_registration))
+        .route("/passkeys/finish-registration", post(passkey::finish_registration))
+        .route("/passkeys/begin-login", post(passkey::begin_login))
+        .route("/passkeys/finish-login/write", post(passkey::finish_login_write))
+        .route("/passkeys/finish-login/read", post(passkey::finish_login_read))
         .route("/api/{*rest}", any(not_found))
         .method_not_allowed_fallback(method_not_allowed);
     let app = match web.statics {

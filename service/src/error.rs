@@ -71,6 +71,26 @@ pub mod codes {
     pub const ENCRYPTION_KEY_NOT_FOUND: &str = "ENCRYPTION_KEY_NOT_FOUND";
     /// A stored encryption key does not open (tampered data or a missing KMS key).
     pub const ENCRYPTION_KEY_UNAVAILABLE: &str = "ENCRYPTION_KEY_UNAVAILABLE";
+    /// Passkey enclave: neither the client nor the service has a relying party.
+    pub const PASSKEY_NOT_CONFIGURED: &str = "PASSKEY_NOT_CONFIGURED";
+    /// Passkey enclave: the client has no registered credential.
+    pub const PASSKEY_NOT_REGISTERED: &str = "PASSKEY_NOT_REGISTERED";
+    /// Passkey enclave: the ceremony is unknown, used, another client's or of the wrong kind.
+    pub const PASSKEY_CEREMONY_UNKNOWN: &str = "PASSKEY_CEREMONY_UNKNOWN";
+    /// Passkey enclave: the ceremony expired (`--passkey-ceremony-ttl`).
+    pub const PASSKEY_CHALLENGE_EXPIRED: &str = "PASSKEY_CHALLENGE_EXPIRED";
+    /// Passkey enclave: the clientDataJSON origin is not an allowed origin.
+    pub const PASSKEY_ORIGIN_MISMATCH: &str = "PASSKEY_ORIGIN_MISMATCH";
+    /// Passkey enclave: the authenticator data's UV flag is clear.
+    pub const PASSKEY_USER_VERIFICATION_REQUIRED: &str = "PASSKEY_USER_VERIFICATION_REQUIRED";
+    /// Passkey enclave: the credential is not allowed (not in the ceremony, not the client's, not the key's).
+    pub const PASSKEY_CREDENTIAL_NOT_ALLOWED: &str = "PASSKEY_CREDENTIAL_NOT_ALLOWED";
+    /// Passkey enclave: the signature counter did not increase.
+    pub const PASSKEY_COUNTER_REGRESSED: &str = "PASSKEY_COUNTER_REGRESSED";
+    /// Passkey enclave: any other verification failure (challenge, rpIdHash, signature, attestation, type).
+    pub const PASSKEY_VERIFICATION_FAILED: &str = "PASSKEY_VERIFICATION_FAILED";
+    /// Passkey enclave: the credential id is registered already (for any client).
+    pub const PASSKEY_CREDENTIAL_EXISTS: &str = "PASSKEY_CREDENTIAL_EXISTS";
     /// The service failed (database, KMS, a bug); details are in the service log only.
     pub const INTERNAL_ERROR: &str = "INTERNAL_ERROR";
 }

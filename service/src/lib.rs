@@ -11,7 +11,8 @@
 //! runs the HTTP service ([`api`], and [`web`] for what browsers need beside
 //! it), [`open_backend`] gives the store and KMS to the operator commands.
 //! [`firebase`] verifies Firebase ID tokens for the Firebase enclave routes
-//! and holds the development token issuer ([`firebase::dev`]).
+//! and holds the development token issuer ([`firebase::dev`]). [`passkey`]
+//! is the passkey key enclave (WebAuthn through webauthn-rs).
 //! See `service/README.md` for the API.
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
@@ -22,6 +23,7 @@ pub mod error;
 pub mod firebase;
 pub mod kms;
 pub mod model;
+pub mod passkey;
 pub mod ratelimit;
 pub mod seal;
 pub mod store;
@@ -40,6 +42,7 @@ use tokio::task::JoinHandle;
 
 pub use firebase::FirebaseConfig;
 pub use kms::{Kms, LocalKms};
+pub use passkey::{PasskeyConfig, RelyingParty};
 pub use ratelimit::RateLimit;
 pub use store::Store;
 pub use web::{AllowedOrigins, Statics};
@@ -81,6 +84,8 @@ pub struct ServeConfig {
     pub demo_key_file: Option<PathBuf>,
     /// Firebase ID token checks (the Firebase enclave's public keys and key-release freshness).
     pub firebase: FirebaseConfig,
+    /// The passkey enclave: default relying party, ceremony lifetime.
+    pub passkey: PasskeyConfig,
 }
 
 impl ServeConfig {
@@ -96,6 +101,7 @@ impl ServeConfig {
             allowed_origins: AllowedOrigins::Any,
             demo_key_file: None,
             firebase: FirebaseConfig::default(),
+            passkey: PasskeyConfig::default(),
         }
     }
 }
@@ -242,6 +248,7 @@ pub async fn start(config: ServeConfig) -> Result<Running, StartError> {
         webhook: webhook::Deliverer::new(config.webhook).map_err(StartError::Webhook)?,
         firebase_keys,
         firebase_max_auth_age_secs: config.firebase.max_auth_age_secs,
+        passkey: config.passkey,
     });
     let allowed_origins = config.allowed_origins.to_string();
     let demo_config = demo_key.is_some();

@@ -11,6 +11,7 @@
 //!   client's custodian shares go (the operator's webhook, or the service);
 //! - `set-firebase-project` sets the Firebase project whose ID tokens a
 //!   client's Firebase enclave routes accept;
+//! - `set-passkey-rp` sets (or clears) a client's own passkey relying party;
 //! - `dev-firebase-issuer` (development only) stands in for Google's
 //!   Firebase token issuer on loopback;
 //! - `kms rotate` adds a new current master key; `kms rewrap` re-wraps every
@@ -29,8 +30,8 @@ use wallet_backup_service::firebase::{self, dev};
 use wallet_backup_service::model::is_firebase_project_id;
 use wallet_backup_service::store::WebhookSetting;
 use wallet_backup_service::{
-    open_backend, start, webhook, AllowedOrigins, Backend, FirebaseConfig, RateLimit, ServeConfig, Statics,
-    WebhookPolicy,
+    open_backend, passkey, start, webhook, AllowedOrigins, Backend, FirebaseConfig, PasskeyConfig, RateLimit,
+    ServeConfig, Statics, WebhookPolicy,
 };
 use zeroize::Zeroizing;
 
@@ -94,6 +95,12 @@ enum Command {
         /// The Firebase enclave releases a key only within this many seconds of the user's sign-in (auth_time).
         #[arg(long, default_value_t = firebase::DEFAULT_MAX_AUTH_AGE_SECS)]
         firebase_max_auth_age: u64,
+        #[command(flatten)]
+        passkey: PasskeyRpArgs,
+        /// Passkey enclave: seconds from a begin call until its ceremony expires (1 to 3600).
+        #[arg(long, default_value_t = passkey::DEFAULT_CEREMONY_TTL_SECS, env = "WALLET_BACKUP_PASSKEY_CEREMONY_TTL",
+              value_parser = clap::value_parser!(u64).range(1..=passkey::MAX_CEREMONY_TTL_SECS))]
+        passkey_ceremony_ttl: u64,
     },
     /// Create a client and print its API key (shown only this once).
     CreateClient {
@@ -108,6 +115,27 @@ enum Command {
         /// The client's Firebase project id (enables the Firebase enclave routes).
         #[arg(long)]
         firebase_project_id: Option<String>,
+        /// The client's own passkey relying party (instead of serve's default).
+        #[command(flatten)]
+        passkey: ClientPasskeyRpArgs,
+    },
+    /// Set (or with --clear remove) a client's own passkey relying party.
+    SetPasskeyRp {
+        /// The client's id, or its name if no other client has that name.
+        client: String,
+        /// The rp id: a lower-case domain (the app's associated domain).
+        #[arg(long, required_unless_present = "clear")]
+        rp_id: Option<String>,
+        /// An allowed origin (repeatable): https://<rp id or subdomain>[:port], http://localhost[:port],
+        /// or android:apk-key-hash:<base64url SHA-256 of the signing certificate>.
+        #[arg(long = "origin", required_unless_present = "clear")]
+        origins: Vec<String>,
+        /// The name passkey managers show (default: the rp id).
+        #[arg(long)]
+        rp_name: Option<String>,
+        /// Remove the client's relying party: it uses serve's default again.
+        #[arg(long, conflicts_with_all = ["rp_id", "origins", "rp_name"])]
+        clear: bool,
     },
     /// Set the Firebase project whose ID tokens the client's Firebase enclave routes accept.
     SetFirebaseProject {
@@ -182,6 +210,48 @@ impl WebhookArgs {
     }
 }
 
+/// `serve`'s default passkey relying party.
+#[derive(Args)]
+struct PasskeyRpArgs {
+    /// Passkey enclave: the default relying party id, a lower-case domain (clients without their own use it).
+    #[arg(long, env = "WALLET_BACKUP_PASSKEY_RP_ID")]
+    passkey_rp_id: Option<String>,
+    /// Passkey enclave: an allowed origin (repeatable; the environment variable takes a comma-separated list):
+    /// https://<rp id or subdomain>[:port], http://localhost[:port], android:apk-key-hash:<43 base64url characters>.
+    #[arg(long = "passkey-origin", env = "WALLET_BACKUP_PASSKEY_ORIGIN", value_delimiter = ',')]
+    passkey_origins: Vec<String>,
+    /// Passkey enclave: the relying party's name passkey managers show (default: the rp id).
+    #[arg(long, env = "WALLET_BACKUP_PASSKEY_RP_NAME")]
+    passkey_rp_name: Option<String>,
+}
+
+/// `create-client`'s own passkey relying party.
+#[derive(Args)]
+struct ClientPasskeyRpArgs {
+    /// The client's own passkey relying party id (a lower-case domain).
+    #[arg(long = "passkey-rp-id")]
+    passkey_rp_id: Option<String>,
+    /// An allowed origin of the client's relying party (repeatable).
+    #[arg(long = "passkey-origin")]
+    passkey_origins: Vec<String>,
+    /// The name passkey managers show (default: the rp id).
+    #[arg(long = "passkey-rp-name")]
+    passkey_rp_name: Option<String>,
+}
+
+/// A checked relying party from an rp id, origins and name given together (all absent: `None`).
+fn relying_party(
+    id: Option<&str>,
+    origins: &[String],
+    name: Option<&str>,
+) -> Result<Option<passkey::RelyingParty>, BoxError> {
+    match id {
+        None if origins.is_empty() && name.is_none() => Ok(None),
+        None => Err("--passkey-origin and --passkey-rp-name need --passkey-rp-id".into()),
+        Some(id) => Ok(Some(passkey::RelyingParty::new(id, name, origins).map_err(|e| format!("passkey: {e}"))?)),
+    }
+}
+
 #[derive(Subcommand)]
 enum KmsCommand {
     /// Add a new master key and make it current (old keys stay, so old records still open).
@@ -195,10 +265,10 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_env_filter(
+        .with_env_filter(quiet_webauthn(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
+        ))
         .init();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
@@ -237,10 +307,17 @@ async fn run(cli: Cli) -> Result<(), BoxError> {
             demo_key_file,
             firebase_jwks_url,
             firebase_max_auth_age,
+            passkey,
+            passkey_ceremony_ttl,
         } => {
             if !(rate_limit.is_finite() && rate_limit >= 0.0) {
                 return Err("--rate-limit must be a number >= 0".into());
             }
+            let relying_party = relying_party(
+                passkey.passkey_rp_id.as_deref(),
+                &passkey.passkey_origins,
+                passkey.passkey_rp_name.as_deref(),
+            )?;
             let statics = www.map(|www| Statics { www, pkg });
             let config = ServeConfig {
                 listen,
@@ -259,6 +336,10 @@ async fn run(cli: Cli) -> Result<(), BoxError> {
                     max_auth_age_secs: firebase_max_auth_age,
                     ..FirebaseConfig::default()
                 },
+                passkey: PasskeyConfig {
+                    relying_party,
+                    ceremony_ttl: std::time::Duration::from_secs(passkey_ceremony_ttl),
+                },
             };
             let mut running = start(config).await?;
             println!("listening on http://{}", running.addr());
@@ -268,7 +349,7 @@ async fn run(cli: Cli) -> Result<(), BoxError> {
             running.wait().await?;
             Ok(())
         }
-        Command::CreateClient { name, managed_backups, webhook, firebase_project_id } => {
+        Command::CreateClient { name, managed_backups, webhook, firebase_project_id, passkey } => {
             let name = name.trim();
             if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
                 return Err("--name must be 1 to 200 characters, without control characters".into());
@@ -276,14 +357,20 @@ async fn run(cli: Cli) -> Result<(), BoxError> {
             if let Some(project) = &firebase_project_id {
                 check_project_id(project)?;
             }
+            let rp = relying_party(
+                passkey.passkey_rp_id.as_deref(),
+                &passkey.passkey_origins,
+                passkey.passkey_rp_name.as_deref(),
+            )?;
             let setting = webhook.setting()?;
             let (store, kms) = open_backend(&backend).await?;
             let created = store
-                .create_client_full(
+                .create_client_all(
                     name,
                     managed_backups,
                     setting.as_ref().map(|s| (&kms as _, s)),
                     firebase_project_id.as_deref(),
+                    rp.map(|rp| rp.to_client()).as_ref(),
                 )
                 .await;
             store.close().await;
@@ -320,6 +407,43 @@ async fn run(cli: Cli) -> Result<(), BoxError> {
                 return Err(format!("no client {client_id}").into());
             }
             eprintln!("client {client_id}: Firebase project {firebase_project_id}");
+            Ok(())
+        }
+        Command::SetPasskeyRp { client, rp_id, origins, rp_name, clear } => {
+            let rp = if clear {
+                None
+            } else {
+                let id = rp_id.as_deref().ok_or("--rp-id is needed (or --clear)")?;
+                Some(
+                    passkey::RelyingParty::new(id, rp_name.as_deref(), &origins)
+                        .map_err(|e| format!("passkey: {e}"))?,
+                )
+            };
+            let (store, _kms) = open_backend(&backend).await?;
+            let result = async {
+                let ids = store.client_ids_named(&client).await?;
+                let [id] = ids.as_slice() else {
+                    return Ok(Err(if ids.is_empty() {
+                        format!("no client with the id or name {client}")
+                    } else {
+                        format!("{} clients are named {client}; give the client id", ids.len())
+                    }));
+                };
+                store.set_passkey_rp(id, rp.as_ref().map(|rp| rp.to_client()).as_ref()).await?;
+                Ok::<_, wallet_backup_service::store::StoreError>(Ok(id.clone()))
+            }
+            .await;
+            store.close().await;
+            let id = result??;
+            match &rp {
+                Some(rp) => eprintln!(
+                    "client {id}: passkey relying party {} ({}), origins {}",
+                    rp.id,
+                    rp.name,
+                    rp.origins.join(" ")
+                ),
+                None => eprintln!("client {id}: no own passkey relying party (serve's default applies)"),
+            }
             Ok(())
         }
         Command::DevFirebaseIssuer { listen, project_id, key_file, max_age } => {
@@ -363,6 +487,7 @@ async fn run(cli: Cli) -> Result<(), BoxError> {
             let report = store.rewrap_all(&kms).await;
             let counts = store.key_id_counts().await;
             let firebase_counts = store.firebase_key_id_counts().await;
+            let passkey_counts = store.passkey_key_id_counts().await;
             store.close().await;
             let report = report?;
             eprintln!("re-wrapped {} record(s) under {}", report.rewrapped, report.key_id);
@@ -371,6 +496,9 @@ async fn run(cli: Cli) -> Result<(), BoxError> {
             }
             for (key_id, n) in firebase_counts? {
                 eprintln!("  {key_id}: {n} Firebase enclave key(s)");
+            }
+            for (key_id, n) in passkey_counts? {
+                eprintln!("  {key_id}: {n} passkey enclave key(s)");
             }
             if !report.failed.is_empty() {
                 return Err(format!(
@@ -383,6 +511,15 @@ async fn run(cli: Cli) -> Result<(), BoxError> {
             Ok(())
         }
     }
+}
+
+/// webauthn-rs logs parts of credentials and client data at debug level:
+/// its crates log warnings and errors only, whatever `RUST_LOG` says.
+fn quiet_webauthn(filter: tracing_subscriber::EnvFilter) -> tracing_subscriber::EnvFilter {
+    ["webauthn_rs=warn", "webauthn_rs_core=warn", "webauthn_rs_proto=warn"]
+        .into_iter()
+        .filter_map(|d| d.parse().ok())
+        .fold(filter, |filter, directive| filter.add_directive(directive))
 }
 
 fn check_project_id(project: &str) -> Result<(), BoxError> {

@@ -29,6 +29,10 @@ pub const PURPOSE_WEBHOOK_SECRET: &str = "wallet-backup-service/v1/custodian-web
 /// `<row id>.<backup id>.<hex of the Firebase uid>`).
 pub const PURPOSE_FIREBASE_KEY: &str = "wallet-backup-service/v1/firebase-encryption-key";
 
+/// Purpose label of a passkey enclave encryption key (record id:
+/// `<row id>.<backup id>.<credential id in base64url>`).
+pub const PURPOSE_PASSKEY_KEY: &str = "wallet-backup-service/v1/passkey-encryption-key";
+
 /// A secret sealed under its own data key, with the data key wrapped by the KMS.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Sealed {

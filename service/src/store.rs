@@ -31,6 +31,8 @@ use crate::seal::{self, Sealed};
 use crate::util::{now_micros, random_id};
 use zeroize::Zeroizing;
 
+pub mod passkey;
+
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 /// Which database is behind the pool.
@@ -295,6 +297,19 @@ impl Store {
         webhook: Option<(&dyn Kms, &WebhookSetting)>,
         firebase_project_id: Option<&str>,
     ) -> Result<(Client, ApiKey), CreatePairError> {
+        self.create_client_all(name, managed_backups, webhook, firebase_project_id, None).await
+    }
+
+    /// [`Store::create_client_full`], and with `passkey_rp` (checked by the
+    /// caller) the client's own passkey relying party, in the same transaction.
+    pub async fn create_client_all(
+        &self,
+        name: &str,
+        managed_backups: bool,
+        webhook: Option<(&dyn Kms, &WebhookSetting)>,
+        firebase_project_id: Option<&str>,
+        passkey_rp: Option<&passkey::ClientRelyingParty>,
+    ) -> Result<(Client, ApiKey), CreatePairError> {
         let key = ApiKey::generate().map_err(|_| StoreError::Random)?;
         let client = Client {
             id: random_id().map_err(|_| StoreError::Random)?,
@@ -322,6 +337,18 @@ impl Store {
             .map_err(StoreError::from)?;
         if let Some(sealed) = sealed {
             sealed.update(&client.id).execute(&mut *tx).await.map_err(StoreError::from)?;
+        }
+        if let Some(rp) = passkey_rp {
+            sqlx::query(
+                "UPDATE clients SET passkey_rp_id = $1, passkey_rp_name = $2, passkey_origins = $3 WHERE id = $4",
+            )
+            .bind(rp.id.clone())
+            .bind(rp.name.clone())
+            .bind(rp.origins.join("\n"))
+            .bind(client.id.clone())
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::from)?;
         }
         sqlx::query("INSERT INTO api_keys (key_hash, client_id, created_at) VALUES ($1, $2, $3)")
             .bind(key.hash())
@@ -702,6 +729,7 @@ impl Store {
             if rows.is_empty() {
                 self.rewrap_webhook_secrets(kms, &current, &mut report).await?;
                 self.rewrap_firebase_keys(kms, &current, &mut report).await?;
+                self.rewrap_passkey_keys(kms, &current, &mut report).await?;
                 return Ok(report);
             }
             for row in &rows {

@@ -1,0 +1,417 @@
+//! The passkey enclave's tables: each client's relying-party override, its
+//! WebAuthn credentials (webauthn-rs `Passkey` records with their signature
+//! counters), single-use ceremonies, and the backup keys sealed under the
+//! KMS and bound to (client, backupId, credential id).
+//!
+//! A ceremony is consumed by one `DELETE … RETURNING`: two finish calls with
+//! the same id cannot both get it. Counters only move forward, in one
+//! conditional `UPDATE`. Keys are inserted once and never updated (except
+//! their wrapped data key, by `kms rewrap`).
+
+use sqlx::Row;
+use zeroize::Zeroizing;
+
+use super::{b64, unb64, CreatePairError, PutKeyOutcome, RewrapReport, Store, StoreError, WrappedColumns};
+use crate::kms::{Kms, WrappedKey};
+use crate::seal::{self, Sealed};
+use crate::util::{now_micros, random_id};
+
+/// A client's own relying party, as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientRelyingParty {
+    /// The rp id (a domain).
+    pub id: String,
+    /// The name passkey managers show; `None`: the rp id.
+    pub name: Option<String>,
+    /// Allowed origins.
+    pub origins: Vec<String>,
+}
+
+/// A registered credential.
+#[derive(Debug, Clone)]
+pub struct StoredCredential {
+    /// Credential id, unpadded base64url.
+    pub credential_id: String,
+    /// The webauthn-rs `Passkey` record, as JSON.
+    pub passkey: String,
+    /// The last signature counter seen.
+    pub sign_count: i64,
+}
+
+/// Which ceremony a row is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CeremonyKind {
+    /// begin-registration → finish-registration.
+    Registration,
+    /// begin-login → finish-login/write or /read.
+    Login,
+}
+
+impl CeremonyKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Registration => "registration",
+            Self::Login => "login",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        match s {
+            "registration" => Some(Self::Registration),
+            "login" => Some(Self::Login),
+            _ => None,
+        }
+    }
+}
+
+/// A stored ceremony.
+#[derive(Debug, Clone)]
+pub struct Ceremony {
+    /// Random id, 32 lower-case hex characters.
+    pub id: String,
+    /// Owning client.
+    pub client_id: String,
+    /// Registration or login.
+    pub kind: CeremonyKind,
+    /// The serialised webauthn-rs state (`PasskeyRegistration` / `PasskeyAuthentication`).
+    pub state: String,
+    /// Credential ids (base64url) the ceremony allows (login only).
+    pub allowed_credentials: Vec<String>,
+    /// The backup id begin-login named, if any.
+    pub backup_id: Option<String>,
+    /// Expiry, µs since the epoch.
+    pub expires_at: i64,
+}
+
+/// What moving a credential's counter did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CounterOutcome {
+    /// Stored (or both counters are zero: authenticators without counters).
+    Accepted,
+    /// The new counter is not above the stored one.
+    Regressed,
+    /// The client has no such credential.
+    Missing,
+}
+
+/// The associated data of a passkey enclave key: binds it to its client,
+/// row, backup id and credential.
+fn passkey_key_aad(client_id: &str, row_id: &str, backup_id: &str, credential_id: &str) -> Vec<u8> {
+    let record = format!("{row_id}.{backup_id}.{credential_id}");
+    seal::associated_data(seal::PURPOSE_PASSKEY_KEY, client_id, &record)
+}
+
+impl Store {
+    /// The client's own relying party, if it has one.
+    pub async fn passkey_rp(&self, client_id: &str) -> Result<Option<ClientRelyingParty>, StoreError> {
+        let row = sqlx::query("SELECT passkey_rp_id, passkey_rp_name, passkey_origins FROM clients WHERE id = $1")
+            .bind(client_id.to_owned())
+            .fetch_optional(&self.pool)
+            .await?;
+        let Some(row) = row else { return Ok(None) };
+        let id: Option<String> = row.try_get("passkey_rp_id")?;
+        let Some(id) = id else { return Ok(None) };
+        let origins: Option<String> = row.try_get("passkey_origins")?;
+        Ok(Some(ClientRelyingParty {
+            id,
+            name: row.try_get("passkey_rp_name")?,
+            origins: origins.unwrap_or_default().lines().map(str::to_owned).collect(),
+        }))
+    }
+
+    /// Sets (or with `None` removes) the client's own relying party
+    /// (checked by the caller). `Ok(false)`: no such client.
+    pub async fn set_passkey_rp(&self, client_id: &str, rp: Option<&ClientRelyingParty>) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE clients SET passkey_rp_id = $1, passkey_rp_name = $2, passkey_origins = $3 WHERE id = $4",
+        )
+        .bind(rp.map(|rp| rp.id.clone()))
+        .bind(rp.and_then(|rp| rp.name.clone()))
+        .bind(rp.map(|rp| rp.origins.join("\n")))
+        .bind(client_id.to_owned())
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// The client's credentials, oldest first.
+    pub async fn passkey_credentials(&self, client_id: &str) -> Result<Vec<StoredCredential>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT credential_id, passkey, sign_count FROM passkey_credentials WHERE client_id = $1 \
+             ORDER BY created_at, credential_id",
+        )
+        .bind(client_id.to_owned())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(StoredCredential {
+                    credential_id: r.try_get("credential_id")?,
+                    passkey: r.try_get("passkey")?,
+                    sign_count: r.try_get("sign_count")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Stores a new credential. `Ok(false)`: this credential id is
+    /// registered already (for any client); nothing changed.
+    pub async fn insert_passkey_credential(
+        &self,
+        client_id: &str,
+        credential_id: &str,
+        passkey: &str,
+        sign_count: i64,
+    ) -> Result<bool, StoreError> {
+        let result = sqlx::query(
+            "INSERT INTO passkey_credentials (credential_id, client_id, passkey, sign_count, created_at, last_used_at) \
+             VALUES ($1, $2, $3, $4, $5, NULL)",
+        )
+        .bind(credential_id.to_owned())
+        .bind(client_id.to_owned())
+        .bind(passkey.to_owned())
+        .bind(sign_count)
+        .bind(now_micros())
+        .execute(&self.pool)
+        .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Whether a credential with this id is registered (for any client).
+    pub async fn passkey_credential_exists(&self, credential_id: &str) -> Result<bool, StoreError> {
+        let found: Option<i64> =
+            sqlx::query_scalar("SELECT CAST(1 AS BIGINT) FROM passkey_credentials WHERE credential_id = $1")
+                .bind(credential_id.to_owned())
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(found.is_some())
+    }
+
+    /// Records a verified assertion's signature counter, only forward: a
+    /// counter not above the stored one is a regression (unless both are 0,
+    /// an authenticator without a counter). `passkey` is the updated record.
+    pub async fn advance_passkey_counter(
+        &self,
+        client_id: &str,
+        credential_id: &str,
+        counter: i64,
+        passkey: &str,
+    ) -> Result<CounterOutcome, StoreError> {
+        let done = sqlx::query(
+            "UPDATE passkey_credentials SET sign_count = $1, passkey = $2, last_used_at = $3 \
+             WHERE credential_id = $4 AND client_id = $5 AND (sign_count < $1 OR (sign_count = 0 AND $1 = 0))",
+        )
+        .bind(counter)
+        .bind(passkey.to_owned())
+        .bind(now_micros())
+        .bind(credential_id.to_owned())
+        .bind(client_id.to_owned())
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 1 {
+            return Ok(CounterOutcome::Accepted);
+        }
+        let exists: Option<i64> = sqlx::query_scalar(
+            "SELECT CAST(1 AS BIGINT) FROM passkey_credentials WHERE credential_id = $1 AND client_id = $2",
+        )
+        .bind(credential_id.to_owned())
+        .bind(client_id.to_owned())
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(if exists.is_some() { CounterOutcome::Regressed } else { CounterOutcome::Missing })
+    }
+
+    /// Stores a ceremony; also deletes every ceremony expired more than a minute ago.
+    pub async fn insert_ceremony(&self, ceremony: &Ceremony) -> Result<(), StoreError> {
+        let now = now_micros();
+        sqlx::query("DELETE FROM passkey_ceremonies WHERE expires_at < $1")
+            .bind(now - 60_000_000)
+            .execute(&self.pool)
+            .await?;
+        sqlx::query(
+            "INSERT INTO passkey_ceremonies (id, client_id, kind, state, allowed_credentials, backup_id, expires_at, \
+             created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(ceremony.id.clone())
+        .bind(ceremony.client_id.clone())
+        .bind(ceremony.kind.as_str())
+        .bind(ceremony.state.clone())
+        .bind(ceremony.allowed_credentials.join("\n"))
+        .bind(ceremony.backup_id.clone())
+        .bind(ceremony.expires_at)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Takes (deletes and returns) the client's ceremony with this id: it
+    /// can be taken once. Another client's ceremony is not touched.
+    pub async fn take_ceremony(&self, client_id: &str, id: &str) -> Result<Option<Ceremony>, StoreError> {
+        let row = sqlx::query(
+            "DELETE FROM passkey_ceremonies WHERE id = $1 AND client_id = $2 \
+             RETURNING id, client_id, kind, state, allowed_credentials, backup_id, expires_at",
+        )
+        .bind(id.to_owned())
+        .bind(client_id.to_owned())
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let kind: String = row.try_get("kind")?;
+        let allowed: String = row.try_get("allowed_credentials")?;
+        Ok(Some(Ceremony {
+            id: row.try_get("id")?,
+            client_id: row.try_get("client_id")?,
+            kind: CeremonyKind::parse(&kind)
+                .ok_or_else(|| StoreError::Corrupt(format!("unknown ceremony kind `{kind}`")))?,
+            state: row.try_get("state")?,
+            allowed_credentials: allowed.lines().filter(|l| !l.is_empty()).map(str::to_owned).collect(),
+            backup_id: row.try_get("backup_id")?,
+            expires_at: row.try_get("expires_at")?,
+        }))
+    }
+
+    /// The credential the client's key for this backup id is bound to.
+    pub async fn passkey_key_credential(&self, client_id: &str, backup_id: &str) -> Result<Option<String>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT credential_id FROM passkey_encryption_keys WHERE client_id = $1 AND backup_id = $2",
+        )
+        .bind(client_id.to_owned())
+        .bind(backup_id.to_owned())
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    /// Stores `key`, sealed, for (client, backup id), bound to the
+    /// credential; never overwrites. The same key bound to the same
+    /// credential again is [`PutKeyOutcome::AlreadyStored`].
+    pub async fn put_passkey_key(
+        &self,
+        kms: &dyn Kms,
+        client_id: &str,
+        backup_id: &str,
+        credential_id: &str,
+        key: &[u8],
+    ) -> Result<PutKeyOutcome, CreatePairError> {
+        let id = random_id().map_err(|_| StoreError::Random)?;
+        let aad = passkey_key_aad(client_id, &id, backup_id, credential_id);
+        let sealed = seal::seal(kms, key, &aad).await.map_err(CreatePairError::Seal)?;
+        let result = sqlx::query(
+            "INSERT INTO passkey_encryption_keys (id, client_id, backup_id, credential_id, key_sealed, key_id, \
+             wrapped_key, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(id)
+        .bind(client_id.to_owned())
+        .bind(backup_id.to_owned())
+        .bind(credential_id.to_owned())
+        .bind(b64(&sealed.ciphertext))
+        .bind(sealed.wrapped_key.key_id)
+        .bind(b64(&sealed.wrapped_key.ciphertext))
+        .bind(now_micros())
+        .execute(&self.pool)
+        .await;
+        match result {
+            Ok(_) => Ok(PutKeyOutcome::Stored),
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                let same = match self.passkey_key(kms, client_id, backup_id).await? {
+                    Some((bound, stored)) => {
+                        bound == credential_id && bool::from(subtle::ConstantTimeEq::ct_eq(&stored[..], key))
+                    }
+                    None => false,
+                };
+                Ok(if same { PutKeyOutcome::AlreadyStored } else { PutKeyOutcome::Conflict })
+            }
+            Err(e) => Err(StoreError::from(e).into()),
+        }
+    }
+
+    /// The client's key for this backup id, opened, with the credential it is bound to.
+    pub async fn passkey_key(
+        &self,
+        kms: &dyn Kms,
+        client_id: &str,
+        backup_id: &str,
+    ) -> Result<Option<(String, Zeroizing<Vec<u8>>)>, CreatePairError> {
+        let row = sqlx::query(
+            "SELECT id, credential_id, key_sealed, key_id, wrapped_key FROM passkey_encryption_keys \
+             WHERE client_id = $1 AND backup_id = $2",
+        )
+        .bind(client_id.to_owned())
+        .bind(backup_id.to_owned())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(StoreError::from)?;
+        let Some(row) = row else { return Ok(None) };
+        let get = |column: &str| -> Result<String, StoreError> { Ok(row.try_get(column)?) };
+        let id = get("id")?;
+        let credential_id = get("credential_id")?;
+        let sealed = Sealed {
+            ciphertext: unb64(&get("key_sealed")?, "sealed encryption key")?,
+            wrapped_key: WrappedKey {
+                key_id: get("key_id")?,
+                ciphertext: unb64(&get("wrapped_key")?, "wrapped data key")?,
+            },
+        };
+        let aad = passkey_key_aad(client_id, &id, backup_id, &credential_id);
+        let key = seal::open(kms, &sealed, &aad).await.map_err(CreatePairError::Seal)?;
+        Ok(Some((credential_id, key)))
+    }
+
+    /// How many passkey enclave keys each KMS master key wraps.
+    pub async fn passkey_key_id_counts(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT key_id, CAST(COUNT(*) AS BIGINT) AS n FROM passkey_encryption_keys GROUP BY key_id ORDER BY key_id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|r| Ok((r.try_get("key_id")?, r.try_get("n")?))).collect()
+    }
+
+    /// `rewrap_all` for the passkey enclave keys.
+    pub(super) async fn rewrap_passkey_keys(
+        &self,
+        kms: &dyn Kms,
+        current: &str,
+        report: &mut RewrapReport,
+    ) -> Result<(), CreatePairError> {
+        let mut after = String::new();
+        loop {
+            let rows = sqlx::query(
+                "SELECT id, client_id, backup_id, credential_id, key_id, wrapped_key FROM passkey_encryption_keys \
+                 WHERE key_id <> $1 AND id > $2 ORDER BY id LIMIT 200",
+            )
+            .bind(current.to_owned())
+            .bind(after.clone())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(StoreError::from)?;
+            if rows.is_empty() {
+                return Ok(());
+            }
+            for row in &rows {
+                let get = |column: &str| -> Result<String, StoreError> { Ok(row.try_get(column)?) };
+                let id = get("id")?;
+                after.clone_from(&id);
+                let aad = passkey_key_aad(&get("client_id")?, &id, &get("backup_id")?, &get("credential_id")?);
+                let target =
+                    WrappedColumns { table: "passkey_encryption_keys", key_id: "key_id", wrapped: "wrapped_key" };
+                let failed = format!("passkey key {id}");
+                self.rewrap_one(kms, target, &id, get("key_id")?, get("wrapped_key")?, &aad, failed, report).await?;
+            }
+        }
+    }
+}
+
+impl Store {
+    /// Ids of the clients whose id or name is `id_or_name` (for operator commands).
+    pub async fn client_ids_named(&self, id_or_name: &str) -> Result<Vec<String>, StoreError> {
+        Ok(sqlx::query_scalar("SELECT id FROM clients WHERE id = $1 OR name = $1 ORDER BY id")
+            .bind(id_or_name.to_owned())
+            .fetch_all(&self.pool)
+            .await?)
+    }
+}
