@@ -11,11 +11,14 @@ use std::fs;
 use std::path::Path;
 
 use base64ct::{Base64UrlUnpadded, Encoding};
+use hmac::{Hmac, KeyInit, Mac};
 use sha2::{Digest, Sha256};
 use wallet_backup_core::custodian::Record;
 use wallet_backup_core::format::{self, Header, CHECKSUM_LEN, TEXT_PREFIX};
 use wallet_backup_core::kdf::Argon2idParams;
+use wallet_backup_core::keys::SecretKey;
 use wallet_backup_core::method::MethodId;
+use wallet_backup_core::methods::passkey::{prf_backup_key, PasskeyMode, PasskeyParams};
 use wallet_backup_core::methods::password::encode_params;
 use wallet_backup_core::split;
 
@@ -29,30 +32,92 @@ fn fixed<const N: usize>(label: &str) -> [u8; N] {
     out
 }
 
+/// What recovery is given besides the cipherText and the custodian record.
+#[derive(Clone)]
+enum Inputs {
+    /// The password method: the password the user types.
+    Password(&'static str),
+    /// The passkey method: the credential the envelope names, and what the
+    /// authenticator (PRF mode) or the service's enclave (enclave mode)
+    /// gives back for it.
+    Passkey { credential_id: Vec<u8>, prf_output: Option<[u8; 32]>, backup_key: Option<[u8; 32]> },
+}
+
 struct Valid {
     text: String,
     record: String,
-    password: &'static str,
+    inputs: Inputs,
     shares: &'static str,
 }
 
-fn make_valid(label: &str, password: &'static str, shares: &'static str, kdf: Argon2idParams, context: &[u8]) -> Valid {
+/// Seals `shares` with a fixed backup id, nonce and client pad (all from
+/// `label`) and writes the custodian record of the same backup.
+fn seal_fixed(
+    label: &str,
+    method: MethodId,
+    method_params: Vec<u8>,
+    key: &SecretKey,
+    shares: &str,
+    context: &[u8],
+) -> (String, String) {
     let backup_id = fixed::<16>(&format!("{label}/backup_id"));
-    let salt = fixed::<16>(&format!("{label}/salt"));
     let nonce = fixed::<12>(&format!("{label}/nonce"));
     let client: Vec<u8> = (0..shares.len()).map(|i| fixed::<32>(&format!("{label}/pad/{}", i / 32))[i % 32]).collect();
     let custodian = split::combine(shares.as_bytes(), &client).unwrap();
-    let key = kdf.derive(password.as_bytes(), &salt).unwrap();
-    let header = Header {
-        method: MethodId::Password,
-        backup_id,
-        method_params: encode_params(&kdf, &salt),
-        context: context.to_vec(),
-    };
+    let header = Header { method, backup_id, method_params, context: context.to_vec() };
     let plaintext = split::client_plaintext(shares.as_bytes(), &client);
-    let text = format::seal_with_nonce(&header, &key, &plaintext, &nonce).unwrap();
+    let text = format::seal_with_nonce(&header, key, &plaintext, &nonce).unwrap();
     let record = Record::default().with_pending(backup_id, &custodian).with_complete(&backup_id).encode().to_string();
-    Valid { text, record, password, shares }
+    (text, record)
+}
+
+fn make_valid(label: &str, password: &'static str, shares: &'static str, kdf: Argon2idParams, context: &[u8]) -> Valid {
+    let salt = fixed::<16>(&format!("{label}/salt"));
+    let key = kdf.derive(password.as_bytes(), &salt).unwrap();
+    let (text, record) = seal_fixed(label, MethodId::Password, encode_params(&kdf, &salt), &key, shares, context);
+    Valid { text, record, inputs: Inputs::Password(password), shares }
+}
+
+/// What an authenticator with the credential secret `secret` returns for
+/// `prf.eval.first = salt`: HMAC-SHA-256(secret, SHA-256("WebAuthn PRF" ‖ 00 ‖ salt)).
+fn authenticator_prf(secret: &[u8; 32], salt: &[u8; 32]) -> [u8; 32] {
+    let input = Sha256::new().chain_update(b"WebAuthn PRF").chain_update([0u8]).chain_update(salt).finalize();
+    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret).unwrap();
+    mac.update(&input);
+    mac.finalize().into_bytes().into()
+}
+
+/// A PRF-mode passkey backup (FORMAT.md §3.4.3): K = HKDF(prf_salt, P, label ‖ backup_id).
+fn make_passkey_prf(label: &str, shares: &'static str, credential_id: Vec<u8>, context: &[u8]) -> Valid {
+    let backup_id = fixed::<16>(&format!("{label}/backup_id"));
+    let prf_salt = fixed::<32>(&format!("{label}/prf_salt"));
+    let prf_output = authenticator_prf(&fixed::<32>(&format!("{label}/credential_secret")), &prf_salt);
+    let key = prf_backup_key(&prf_output, &prf_salt, &backup_id);
+    let params =
+        PasskeyParams { mode: PasskeyMode::Prf, credential_id: credential_id.clone(), prf_salt: Some(prf_salt) };
+    let (text, record) = seal_fixed(label, MethodId::Passkey, params.encode().unwrap(), &key, shares, context);
+    Valid {
+        text,
+        record,
+        inputs: Inputs::Passkey { credential_id, prf_output: Some(prf_output), backup_key: None },
+        shares,
+    }
+}
+
+/// An enclave-mode passkey backup: K is random (here: fixed) and kept by the enclave.
+fn make_passkey_enclave(label: &str, shares: &'static str, credential_id: Vec<u8>, context: &[u8]) -> Valid {
+    let key = fixed::<32>(&format!("{label}/backup_key"));
+    let params = PasskeyParams { mode: PasskeyMode::Enclave, credential_id: credential_id.clone(), prf_salt: None };
+    let (text, record) =
+        seal_fixed(label, MethodId::Passkey, params.encode().unwrap(), &SecretKey::from_bytes(key), shares, context);
+    Valid { text, record, inputs: Inputs::Passkey { credential_id, prf_output: None, backup_key: Some(key) }, shares }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().fold(String::with_capacity(2 * bytes.len()), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
 }
 
 fn bytes_of(text: &str) -> Vec<u8> {
@@ -75,7 +140,7 @@ struct Case {
     name: String,
     why: String,
     text: String,
-    password: String,
+    inputs: Inputs,
     record: String,
     expected: Result<String, &'static str>,
 }
@@ -109,7 +174,7 @@ fn main() {
                 name: name.to_string(),
                 why: why.to_string(),
                 text,
-                password: v.password.to_string(),
+                inputs: v.inputs.clone(),
                 record: record.unwrap_or(&v.record).to_string(),
                 expected: expected.map(str::to_string),
             });
@@ -319,7 +384,7 @@ fn main() {
     let mut wrong = Valid {
         text: base.text.clone(),
         record: base.record.clone(),
-        password: "Correct horse battery staple",
+        inputs: Inputs::Password("Correct horse battery staple"),
         shares: base.shares,
     };
     add(
@@ -330,7 +395,7 @@ fn main() {
         None,
         Err("WRONG_PASSWORD"),
     );
-    wrong.password = "";
+    wrong.inputs = Inputs::Password("");
     add("wrong-password-empty", "empty password", base.text.clone(), &wrong, None, Err("PASSWORD_REQUIRED"));
     let commit_at = ctx_at + 2 + 12;
     let mut t = b.clone();
@@ -429,13 +494,154 @@ fn main() {
         Err("BACKUP_SHARE_MISMATCH"),
     );
 
+    // The passkey method (FORMAT.md §3.4.3).
+    let prf = make_passkey_prf("passkey-prf", portal_shares, fixed::<20>("passkey-prf/credential_id").to_vec(), b"");
+    let enclave = make_passkey_enclave(
+        "passkey-enclave",
+        "{\"ed25519\":{\"id\":\"cm2v1wallet0003\",\"share\":\"5eed\"}}",
+        fixed::<64>("passkey-enclave/credential_id").to_vec(),
+        b"client:demo/wallet:0002",
+    );
+    add(
+        "valid-passkey-prf",
+        "passkey PRF mode: K = HKDF-SHA256(prf_salt, prfOutput, \"wallet-backup/v1/passkey-prf-key\" ‖ backup_id); \
+         prfOutput is HMAC-SHA-256(a fixed credential secret, SHA-256(\"WebAuthn PRF\" ‖ 00 ‖ prf_salt)), \
+         as an authenticator computes it",
+        prf.text.clone(),
+        &prf,
+        None,
+        Ok(prf.shares),
+    );
+    add(
+        "valid-passkey-enclave",
+        "passkey enclave mode: backupKey is the random K the service's enclave releases; 64-byte credential id, \
+         bound context",
+        enclave.text.clone(),
+        &enclave,
+        None,
+        Ok(enclave.shares),
+    );
+    let Inputs::Passkey { credential_id: prf_credential, .. } = &prf.inputs else { unreachable!() };
+    let other_prf = Valid {
+        text: prf.text.clone(),
+        record: prf.record.clone(),
+        inputs: Inputs::Passkey {
+            credential_id: prf_credential.clone(),
+            prf_output: Some(authenticator_prf(
+                &fixed::<32>("passkey-prf/other_credential_secret"),
+                &fixed::<32>("passkey-prf/prf_salt"),
+            )),
+            backup_key: None,
+        },
+        shares: prf.shares,
+    };
+    add(
+        "wrong-passkey-prf-output",
+        "intact PRF-mode envelope opened with the PRF output of another credential secret for the same salt",
+        prf.text.clone(),
+        &other_prf,
+        None,
+        Err("WRONG_BACKUP_KEY"),
+    );
+    add(
+        "method-mismatch-passkey-as-password",
+        "a passkey envelope recovered with the password method",
+        prf.text.clone(),
+        &base,
+        Some(&prf.record),
+        Err("METHOD_MISMATCH"),
+    );
+    // Malformed passkey parameters, checksum recomputed so step 9 is the check that fires.
+    let params_at = 23;
+    let pb = bytes_of(&prf.text);
+    let prf_params_len = u16::from_be_bytes([pb[21], pb[22]]) as usize;
+    let mut t = pb.clone();
+    t[params_at] = 3;
+    add(
+        "invalid-passkey-mode-unknown",
+        "passkey mode byte 3",
+        text_of(&fix_checksum(t)),
+        &prf,
+        None,
+        Err("INVALID_CIPHERTEXT"),
+    );
+    let mut t = pb.clone();
+    t[params_at + 1..params_at + 3].copy_from_slice(&0u16.to_be_bytes());
+    add(
+        "invalid-passkey-cred-len-zero",
+        "cred_len 0 (PRF mode, params length unchanged)",
+        text_of(&fix_checksum(t)),
+        &prf,
+        None,
+        Err("INVALID_CIPHERTEXT"),
+    );
+    let mut t = pb.clone();
+    t[params_at + 1..params_at + 3].copy_from_slice(&1024u16.to_be_bytes());
+    add(
+        "invalid-passkey-cred-len-1024",
+        "cred_len 1024, above WebAuthn's 1023 (and past the end of the params)",
+        text_of(&fix_checksum(t)),
+        &prf,
+        None,
+        Err("INVALID_CIPHERTEXT"),
+    );
+    let mut t = pb.clone();
+    t.remove(params_at + prf_params_len - 1);
+    t[21..23].copy_from_slice(&(prf_params_len as u16 - 1).to_be_bytes());
+    add(
+        "invalid-passkey-prf-salt-short",
+        "PRF mode with a 31-byte prf_salt (params_len one less)",
+        text_of(&fix_checksum(t)),
+        &prf,
+        None,
+        Err("INVALID_CIPHERTEXT"),
+    );
+    let eb = bytes_of(&enclave.text);
+    let enclave_params_len = u16::from_be_bytes([eb[21], eb[22]]) as usize;
+    let mut t = eb.clone();
+    t.insert(params_at + enclave_params_len, 0);
+    t[21..23].copy_from_slice(&(enclave_params_len as u16 + 1).to_be_bytes());
+    add(
+        "invalid-passkey-enclave-trailing-byte",
+        "enclave mode with one byte after the credential id (params_len one more)",
+        text_of(&fix_checksum(t)),
+        &enclave,
+        None,
+        Err("INVALID_CIPHERTEXT"),
+    );
+    let mut t = eb.clone();
+    t[params_at] = 1;
+    add(
+        "invalid-passkey-prf-mode-without-salt",
+        "enclave-mode params relabelled PRF mode: no prf_salt follows the credential id",
+        text_of(&fix_checksum(t)),
+        &enclave,
+        None,
+        Err("INVALID_CIPHERTEXT"),
+    );
+
     let mut index =
         String::from("// Generated by `cargo run -p wallet-backup-core --example make_vectors`; do not edit.\n&[\n");
     for c in &cases {
         let mut o = serde_json::Map::new();
         o.insert("why".into(), c.why.clone().into());
         o.insert("cipherText".into(), c.text.clone().into());
-        o.insert("password".into(), c.password.clone().into());
+        match &c.inputs {
+            Inputs::Password(password) => {
+                o.insert("method".into(), "password".into());
+                o.insert("password".into(), (*password).into());
+            }
+            Inputs::Passkey { credential_id, prf_output, backup_key } => {
+                o.insert("method".into(), "passkey".into());
+                o.insert("credentialId".into(), hex(credential_id).into());
+                if let Some(p) = prf_output {
+                    o.insert("prfOutput".into(), hex(p).into());
+                }
+                if let Some(k) = backup_key {
+                    o.insert("backupKey".into(), hex(k).into());
+                }
+            }
+        }
         o.insert("custodianRecord".into(), c.record.clone().into());
         match &c.expected {
             Ok(shares) => o.insert("expectedShares".into(), shares.clone().into()),

@@ -1,33 +1,83 @@
 //! Runs every file under tests/vectors/ through recovery with the in-memory
-//! adapters and checks the expected shares or error code.
+//! adapters and checks the expected shares or error code. Password vectors
+//! recover with the password method; passkey vectors with the core's passkey
+//! method over [`VectorCeremonies`], which answers as the authenticator
+//! (the vector's PRF output) or the service's enclave (the vector's key) would.
 
 mod common;
 
+use std::cell::Cell;
 use std::fs;
 use std::path::PathBuf;
 
 use common::block_on;
 use wallet_backup_core::adapters::{MemoryCustodian, MemoryKeychain, RecordingProgress};
+use wallet_backup_core::custodian::Record;
 use wallet_backup_core::flow;
+use wallet_backup_core::format;
+use wallet_backup_core::keys::SecretKey;
+use wallet_backup_core::method::BackupMethod;
+use wallet_backup_core::methods::passkey::{
+    prf_backup_key, PasskeyAssertion, PasskeyCeremonies, PasskeyMethod, PasskeyMode, PasskeyParams, PRF_SALT_LEN,
+};
 use wallet_backup_core::methods::password::PasswordMethod;
+use wallet_backup_core::split;
 use wallet_backup_core::status::Status;
-use wallet_backup_core::store::RecordStore;
+use wallet_backup_core::store::{BackupId, RecordStore};
+use wallet_backup_core::Error;
 use zeroize::Zeroizing;
 
 fn vectors_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/vectors")
 }
 
-fn run(case: &serde_json::Value) -> Result<String, &'static str> {
+fn hex32(case: &serde_json::Value, field: &str) -> Option<[u8; 32]> {
+    case.get(field).map(|v| unhex(v.as_str().unwrap()).try_into().expect("32 bytes"))
+}
+
+fn unhex(text: &str) -> Vec<u8> {
+    assert!(text.len() % 2 == 0, "odd hex");
+    (0..text.len()).step_by(2).map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap()).collect()
+}
+
+/// The authenticator and the enclave of a passkey vector. Recovery only
+/// asserts (PRF mode) or fetches (enclave mode); backing up is not a vector.
+struct VectorCeremonies<'a> {
+    credential_id: Vec<u8>,
+    prf_output: Option<[u8; 32]>,
+    backup_key: Option<[u8; 32]>,
+    /// How many ceremonies recovery ran.
+    ceremonies: &'a Cell<u32>,
+}
+
+impl PasskeyCeremonies for VectorCeremonies<'_> {
+    async fn assert_for_backup(&self, _: Option<&[u8; PRF_SALT_LEN]>) -> Result<PasskeyAssertion, Error> {
+        unreachable!("vectors only recover")
+    }
+    async fn store_in_enclave(&self, _: &BackupId, _: &SecretKey) -> Result<(), Error> {
+        unreachable!("vectors only recover")
+    }
+    async fn assert_for_prf(&self, credential_id: &[u8], _: &[u8; PRF_SALT_LEN]) -> Result<PasskeyAssertion, Error> {
+        self.ceremonies.set(self.ceremonies.get() + 1);
+        assert_eq!(credential_id, self.credential_id, "the envelope names another credential than the vector");
+        let prf_output = self.prf_output.map(Zeroizing::new);
+        Ok(PasskeyAssertion { credential_id: credential_id.to_vec(), prf_output, user_verified: true })
+    }
+    async fn fetch_from_enclave(&self, _: &BackupId) -> Result<SecretKey, Error> {
+        self.ceremonies.set(self.ceremonies.get() + 1);
+        self.backup_key.map(SecretKey::from_bytes).ok_or(Error::BackupKeyNotFound)
+    }
+}
+
+/// Recovers `case` with `method` into an in-memory keychain.
+fn recover_with(case: &serde_json::Value, method: &impl BackupMethod) -> Result<String, &'static str> {
     let text = case["cipherText"].as_str().unwrap();
-    let password = case["password"].as_str().unwrap();
     let record = case["custodianRecord"].as_str().unwrap();
-    let method = PasswordMethod::new(Zeroizing::new(password.as_bytes().to_vec())).map_err(|e| e.code())?;
     let keychain = MemoryKeychain::default();
     let custodian = MemoryCustodian::default();
     *custodian.record.borrow_mut() = Some(record.to_string());
     let progress = RecordingProgress::default();
-    let result = block_on(flow::recover(text, &keychain, &RecordStore(&custodian), &method, &progress));
+    let result = block_on(flow::recover(text, &keychain, &RecordStore(&custodian), method, &progress));
     let done = progress.seen.borrow().iter().any(|(s, _)| *s == Status::Done);
     match result {
         Ok(()) => {
@@ -39,6 +89,34 @@ fn run(case: &serde_json::Value) -> Result<String, &'static str> {
             assert!(keychain.shares.borrow().is_none(), "failure wrote to the keychain");
             Err(e.code())
         }
+    }
+}
+
+fn run(case: &serde_json::Value) -> Result<String, &'static str> {
+    match case["method"].as_str().unwrap() {
+        "password" => {
+            let password = case["password"].as_str().unwrap();
+            let method = PasswordMethod::new(Zeroizing::new(password.as_bytes().to_vec())).map_err(|e| e.code())?;
+            recover_with(case, &method)
+        }
+        "passkey" => {
+            let count = Cell::new(0);
+            let ceremonies = VectorCeremonies {
+                credential_id: unhex(case["credentialId"].as_str().unwrap()),
+                prf_output: hex32(case, "prfOutput"),
+                backup_key: hex32(case, "backupKey"),
+                ceremonies: &count,
+            };
+            let got = recover_with(case, &PasskeyMethod::new(ceremonies, false));
+            if got == Err("INVALID_CIPHERTEXT") {
+                // Malformed parameters are refused before any passkey ceremony.
+                assert_eq!(count.get(), 0, "a ceremony ran for malformed parameters");
+            } else if case.get("expectedShares").is_some() || got == Err("WRONG_BACKUP_KEY") {
+                assert_eq!(count.get(), 1, "one ceremony per recovery");
+            }
+            got
+        }
+        other => panic!("unknown method {other}"),
     }
 }
 
@@ -60,8 +138,36 @@ fn every_vector_gives_its_expected_result() {
         }
         names.push(name);
     }
-    assert!(names.len() >= 40, "only {} vectors", names.len());
-    assert!(names.iter().filter(|n| n.starts_with("valid-")).count() >= 3);
+    assert!(names.len() >= 56, "only {} vectors", names.len());
+    assert!(names.iter().filter(|n| n.starts_with("valid-")).count() >= 6);
+    assert!(names.iter().filter(|n| n.contains("passkey")).count() >= 10);
+}
+
+/// The valid passkey vectors opened by hand, as FORMAT.md §3.4.3 and §4 say:
+/// the key from `prf_backup_key` (PRF mode) or the vector's `backupKey`
+/// (enclave mode), then the envelope's own open, then the custodian half.
+#[test]
+fn valid_passkey_vectors_open_with_the_key_the_spec_derives() {
+    let mut modes = Vec::new();
+    for name in ["valid-passkey-prf", "valid-passkey-enclave"] {
+        let path = vectors_dir().join(format!("{name}.json"));
+        let case: serde_json::Value = serde_json::from_str(&fs::read_to_string(path).unwrap()).unwrap();
+        let envelope = format::decode(case["cipherText"].as_str().unwrap()).unwrap();
+        let params = PasskeyParams::decode(&envelope.header.method_params).unwrap();
+        assert_eq!(params.credential_id, unhex(case["credentialId"].as_str().unwrap()), "{name}");
+        let key = match (params.prf_salt, hex32(&case, "prfOutput"), hex32(&case, "backupKey")) {
+            (Some(salt), Some(prf), None) => prf_backup_key(&prf, &salt, &envelope.header.backup_id),
+            (None, None, Some(key)) => SecretKey::from_bytes(key),
+            _ => panic!("{name}: the inputs do not match the envelope's mode"),
+        };
+        let opened = envelope.open(&key).unwrap();
+        let record = Record::decode(case["custodianRecord"].as_str().unwrap()).unwrap();
+        let half = &record.find(&envelope.header.backup_id).expect("the record holds this backup").share;
+        let shares = split::restore(&opened, half).unwrap();
+        assert_eq!(std::str::from_utf8(&shares).unwrap(), case["expectedShares"].as_str().unwrap(), "{name}");
+        modes.push(params.mode);
+    }
+    assert_eq!(modes, [PasskeyMode::Prf, PasskeyMode::Enclave]);
 }
 
 #[test]
