@@ -35,6 +35,10 @@ const DEFAULT_KDF = { memoryKiB: 19456, iterations: 2, parallelism: 1 } // §3.4
 const LABEL_PAYLOAD = 'wallet-backup/v1/payload-key' // §4
 const LABEL_COMMITMENT = 'wallet-backup/v1/key-commitment' // §4
 const LABEL_DIGEST = 'wallet-backup/v1/shares-digest' // §5
+const LABEL_PASSKEY_PRF = 'wallet-backup/v1/passkey-prf-key' // §3.4.3
+const PASSKEY_MODES = { prf: 1, enclave: 2 } // §3.4.3
+const MAX_CREDENTIAL_ID = 1023 // §3.4.3
+const PRF_SALT_LEN = 32 // §3.4.3
 // §7 check 1: the longest valid envelope, as text.
 const MAX_ENVELOPE = 73 + MAX_PARAMS + MAX_CONTEXT + MAX_CT + 16
 const MAX_TEXT = TEXT_MARKER.length + Math.ceil((MAX_ENVELOPE * 4) / 3)
@@ -87,6 +91,26 @@ function kdfViolation({ memoryKiB: m, iterations: t, parallelism: p }) {
   if (p < b.pMin || p > b.pMax) return `parallelism ${p}`
   if (m * t > b.workMax) return `memory × iterations ${m * t}`
   return null
+}
+
+/**
+ * §3.4.3: the passkey parameters `mode ‖ cred_len ‖ credential_id [‖ prf_salt]`,
+ * or a §7 step 9 rejection.
+ */
+function decodePasskeyParams(params) {
+  const bad = (why) => fail('INVALID_CIPHERTEXT', `passkey params: ${why}`)
+  if (params.length < 3) bad('shorter than mode and cred_len')
+  const mode = params[0]
+  if (mode !== PASSKEY_MODES.prf && mode !== PASSKEY_MODES.enclave) bad(`unknown mode ${mode}`)
+  const credLen = params.readUInt16BE(1)
+  if (credLen < 1 || credLen > MAX_CREDENTIAL_ID) bad(`cred_len ${credLen}`)
+  const expected = 3 + credLen + (mode === PASSKEY_MODES.prf ? PRF_SALT_LEN : 0)
+  if (params.length !== expected) bad(`${params.length} bytes where mode ${mode} with cred_len ${credLen} needs ${expected}`)
+  return {
+    mode,
+    credentialId: params.subarray(3, 3 + credLen),
+    prfSalt: mode === PASSKEY_MODES.prf ? params.subarray(3 + credLen) : null,
+  }
 }
 
 /**
@@ -144,6 +168,7 @@ function decodeEnvelope(text, method = 'password') {
     if (bad) fail('INVALID_CIPHERTEXT', bad)
     salt = params.subarray(13, 29)
   }
+  const passkey = methodByte === METHODS.passkey ? decodePasskeyParams(params) : null // 9
   return {
     version: bytes[3],
     method: methodByte,
@@ -152,6 +177,7 @@ function decodeEnvelope(text, method = 'password') {
     context,
     kdf,
     salt,
+    passkey,
     nonce,
     commitment,
     ctLen,
@@ -227,19 +253,44 @@ const sharesDigest = (shares) => sha256(Buffer.from(LABEL_DIGEST), Buffer.from([
 const xor = (a, b) => Buffer.from(a.map((x, i) => x ^ b[i]))
 
 /**
- * §7 checks 10–12 and §8: opens a password envelope with the custodian
- * record and returns the shares `S` (bytes).
+ * §3.4.3: the backup key of a passkey envelope. `inputs` plays the
+ * authenticator and the enclave: `prfOutput` is what the authenticator
+ * returns for `prf_salt` (PRF mode), `backupKey` what the enclave releases
+ * (enclave mode), `credentialId` the credential they hold.
  */
-async function openPassword(text, password, recordText) {
-  const env = decodeEnvelope(text, 'password')
-  if (typeof password !== 'string' || password.length === 0) fail('PASSWORD_REQUIRED', 'no password')
+function passkeyKey(env, { credentialId, prfOutput, backupKey }) {
+  const { mode, prfSalt } = env.passkey
+  if (mode === PASSKEY_MODES.enclave) {
+    if (!backupKey) fail('BACKUP_KEY_NOT_FOUND', 'the enclave holds no key for this backup')
+    return backupKey
+  }
+  // The authenticator is asked for this credential only.
+  assert.ok(credentialId && credentialId.equals(env.passkey.credentialId), 'the envelope names another credential')
+  if (!prfOutput) fail('PASSKEY_PRF_UNAVAILABLE', 'no PRF output')
+  const info = Buffer.concat([Buffer.from(LABEL_PASSKEY_PRF), env.backupId])
+  return Buffer.from(hkdfSync('sha256', prfOutput, prfSalt, info, 32))
+}
+
+/**
+ * §7 checks 10–12 and §8: opens an envelope with the custodian record and
+ * returns the shares `S` (bytes). `inputs` is `{ method: 'password', password }`
+ * or `{ method: 'passkey', credentialId, prfOutput | backupKey }` (Buffers).
+ */
+async function openEnvelope(text, inputs, recordText) {
+  const env = decodeEnvelope(text, inputs.method)
+  if (inputs.method === 'password' && (typeof inputs.password !== 'string' || inputs.password.length === 0)) {
+    fail('PASSWORD_REQUIRED', 'no password')
+  }
   if (recordText == null || recordText === '') fail('INVALID_CUSTODIAN_SHARE', 'nothing stored')
   const record = decodeRecord(recordText)
   const entry = record.entries.find((e) => e.backupId.equals(env.backupId))
   if (!entry) fail('INVALID_CUSTODIAN_SHARE', 'no entry for this backup')
 
-  const keys = deriveKeys(await passwordKey(password, env.salt, env.kdf), env.backupId)
-  if (!timingSafeEqual(keys.commitment, env.commitment)) fail('WRONG_PASSWORD', 'commitment') // 10
+  const key = inputs.method === 'password' ? await passwordKey(inputs.password, env.salt, env.kdf) : passkeyKey(env, inputs)
+  const keys = deriveKeys(key, env.backupId)
+  if (!timingSafeEqual(keys.commitment, env.commitment)) {
+    fail(inputs.method === 'password' ? 'WRONG_PASSWORD' : 'WRONG_BACKUP_KEY', 'commitment') // 10
+  }
   let plaintext
   try {
     const body = env.ciphertext.subarray(0, env.ctLen - 16)
@@ -260,6 +311,9 @@ async function openPassword(text, password, recordText) {
   if (!sharesDigest(shares).equals(digest)) fail('BACKUP_SHARE_MISMATCH', 'digest')
   return { shares, env, record, entry }
 }
+
+/** `openEnvelope` for the password method. */
+const openPassword = (text, password, recordText) => openEnvelope(text, { method: 'password', password }, recordText)
 
 /**
  * §6: seals shares (bytes) under a password; returns the cipherText, the
@@ -303,10 +357,10 @@ function reseal(cipherText, edit) {
   return TEXT_MARKER + b64urlEncode(Buffer.concat([body, sha256(body).subarray(0, 16)]))
 }
 
-/** The code the independent implementation gives, or 'OK'. */
-async function independentCode(text, password, record) {
+/** The code the independent implementation gives, or 'OK'; `inputs` is a password or as `openEnvelope`'s. */
+async function independentCode(text, inputs, record) {
   try {
-    await openPassword(text, password, record)
+    await openEnvelope(text, typeof inputs === 'object' && inputs !== null ? inputs : { method: 'password', password: inputs }, record)
     return 'OK'
   } catch (e) {
     if (!(e instanceof SpecError)) throw e
@@ -410,16 +464,37 @@ test('independent decoder reads the custodian record as §8 says: newest first, 
   assert.deepEqual(afterFailure.entries.slice(1).map((e) => e.state), [2, 2])
 })
 
+/** What a vector gives recovery besides the cipherText and record, as `openEnvelope` takes it. */
+function vectorInputs(v) {
+  const bytes = (hex) => (hex === undefined ? undefined : Buffer.from(hex, 'hex'))
+  switch (v.method) {
+    case 'password':
+      return { method: 'password', password: v.password }
+    case 'passkey':
+      return { method: 'passkey', credentialId: bytes(v.credentialId), prfOutput: bytes(v.prfOutput), backupKey: bytes(v.backupKey) }
+    default:
+      throw new Error(`vector ${v.name}: unknown method ${v.method}`)
+  }
+}
+
 test('vectors: the independent implementation gives each vector the expected shares or code', async (t) => {
   const vectors = loadVectors()
-  assert.ok(vectors.length >= 40)
+  assert.ok(vectors.length >= 56)
+  assert.ok(vectors.filter((v) => v.method === 'passkey' && 'expectedShares' in v).length >= 2)
   for (const v of vectors) {
     await t.test(v.name, async () => {
+      const inputs = vectorInputs(v)
       if ('expectedShares' in v) {
-        const { shares } = await openPassword(v.cipherText, v.password, v.custodianRecord)
+        const { shares, env } = await openEnvelope(v.cipherText, inputs, v.custodianRecord)
         assert.equal(shares.toString('utf8'), v.expectedShares)
+        if (env.passkey) {
+          // §3.4.3: the mode the inputs imply is the one recorded, with the vector's credential.
+          assert.equal(env.passkey.mode, v.prfOutput ? PASSKEY_MODES.prf : PASSKEY_MODES.enclave)
+          assert.equal(env.passkey.credentialId.toString('hex'), v.credentialId)
+          assert.equal(env.params.length, 3 + env.passkey.credentialId.length + (v.prfOutput ? PRF_SALT_LEN : 0))
+        }
       } else {
-        assert.equal(await independentCode(v.cipherText, v.password, v.custodianRecord), v.expectedError, v.why)
+        assert.equal(await independentCode(v.cipherText, inputs, v.custodianRecord), v.expectedError, v.why)
       }
     })
   }
