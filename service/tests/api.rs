@@ -1,13 +1,16 @@
 //! The HTTP API over real HTTP on loopback, against the real router and a
 //! temporary SQLite file: every endpoint, authentication, client isolation,
 //! strict input, pending-vs-completed, rate limit; CORS, the static demo
-//! page's headers and the demo key; and the Firebase enclave
-//! (`enclave/firebase.rs`).
+//! page's headers and the demo key; and the Firebase and passkey enclaves
+//! (`enclave/firebase.rs`, `enclave/passkey.rs`).
 
 mod common;
 // The Firebase enclave's routes: in this binary, so they also run on PostgreSQL with the API suite.
 #[path = "enclave/firebase.rs"]
 mod firebase_enclave;
+// The passkey enclave's routes, with a software authenticator: here for the same reason.
+#[path = "enclave/passkey.rs"]
+mod passkey_enclave;
 
 use base64ct::{Base64UrlUnpadded, Encoding};
 use common::{envelope, new_backup_id, serve, serve_config, serve_in, Api, Reply};
