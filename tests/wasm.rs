@@ -1,12 +1,21 @@
 //! wasm-bindgen tests of the exports, run in Node.js and in headless
 //! Chromium by the same build (see scripts/test.mjs): every test vector,
 //! the error-code table, progress, and a memory-growing round trip.
+//!
+//! Passkey vectors go through `recoverWallet('passkey')` whole: a stand-in
+//! for the backup service (`fetch`) serves the vector's custodian half and
+//! the enclave's key, and stand-in passkey functions answer as an
+//! authenticator with the vector's credential and PRF output.
 
 #![cfg(target_arch = "wasm32")]
 
 use js_sys::{Array, Reflect, JSON};
 use wallet_backup::errors::Failure;
 use wallet_backup::{backup_wallet, recover_wallet};
+use wallet_backup_core::custodian::Record;
+use wallet_backup_core::format;
+use wallet_backup_core::methods::passkey::PasskeyParams;
+use wallet_backup_core::service::{backup_id_hex, base64url, encode_custodian_half};
 use wallet_backup_core::Error;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_test::*;
@@ -31,6 +40,54 @@ export function recorder() {
 export function callConfig(keychain, custodian, password) {
   return { keychain, custodian, passwordStorage: { password } }
 }
+// The backup service and an authenticator for one passkey vector. `halves`
+// maps backup ids (hex) to custodian halves; the rest is base64url or null.
+export function passkeyWorld(keychain, halves, credentialId, prfOutput, backupKey) {
+  const w = { requests: [], bodies: [], gets: [], released: 0 }
+  const reply = (status, body) => ({ status, text: async () => JSON.stringify(body) })
+  w.fetch = async (url, init) => {
+    const path = new URL(url).pathname
+    w.requests.push(init.method + ' ' + path)
+    w.bodies.push(init.body ? JSON.parse(init.body) : null)
+    const share = /^\/api\/v3\/clients\/me\/custodian-shares\/([0-9a-f]{32})$/.exec(path)
+    if (init.method === 'GET' && share) {
+      const half = halves[share[1]]
+      if (!half) return reply(404, { error: { code: 'PAIR_NOT_FOUND' } })
+      return reply(200, { pairId: 'pair-1', backupId: share[1], backupMethod: 'PASSKEY', custodianShare: half })
+    }
+    if (init.method === 'POST' && path === '/passkeys/begin-login') {
+      return reply(200, { ceremonyId: 'ceremony-1', options: { challenge: 'Y2hhbGxlbmdlLTE', rpId: 'vectors.invalid', userVerification: 'required' } })
+    }
+    if (init.method === 'POST' && path === '/passkeys/finish-login/read') {
+      if (!backupKey) return reply(404, { error: { code: 'ENCRYPTION_KEY_NOT_FOUND' } })
+      w.released++
+      return reply(200, { encryptionKey: backupKey })
+    }
+    return reply(404, { error: { code: 'NOT_FOUND' } })
+  }
+  // rpIdHash (zeros), flags UP|UV, sign count 1.
+  const authenticatorData = btoa(String.fromCharCode(...new Uint8Array(32), 0x05, 0, 0, 0, 1)).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '')
+  const passkeys = {
+    async create() { throw new Error('recovery registers no passkey') },
+    async get(options) {
+      w.gets.push(options)
+      const results = {}
+      if (options.extensions && options.extensions.prf && prfOutput) results.prf = { results: { first: prfOutput } }
+      return {
+        id: credentialId, rawId: credentialId, type: 'public-key',
+        response: { clientDataJSON: 'e30', authenticatorData, signature: 'c2ln', userHandle: null },
+        clientExtensionResults: results,
+      }
+    },
+  }
+  w.config = { keychain, apiKey: 'vectors-api-key', apiHost: 'vectors.invalid', passkey: { passkeys } }
+  return w
+}
+export function swapFetch(f) {
+  const previous = globalThis.fetch
+  globalThis.fetch = f
+  return previous
+}
 "#)]
 extern "C" {
     #[wasm_bindgen(js_name = memoryKeychain)]
@@ -40,6 +97,16 @@ extern "C" {
     fn recorder() -> JsValue;
     #[wasm_bindgen(js_name = callConfig)]
     fn call_config(keychain: &JsValue, custodian: &JsValue, password: &str) -> JsValue;
+    #[wasm_bindgen(js_name = passkeyWorld)]
+    fn passkey_world(
+        keychain: &JsValue,
+        halves: &JsValue,
+        credential_id: &str,
+        prf_output: &JsValue,
+        backup_key: &JsValue,
+    ) -> JsValue;
+    #[wasm_bindgen(js_name = swapFetch)]
+    fn swap_fetch(f: &JsValue) -> JsValue;
 }
 
 fn prop(obj: &JsValue, name: &str) -> JsValue {
@@ -55,35 +122,113 @@ fn seen(rec: &JsValue) -> Vec<String> {
     Array::from(&prop(rec, "seen")).iter().map(|v| v.as_string().unwrap()).collect()
 }
 
+fn unhex(text: &str) -> Vec<u8> {
+    (0..text.len()).step_by(2).map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap()).collect()
+}
+
+/// The vector's hex field as base64url, or null when absent.
+fn b64_field(case: &JsValue, name: &str) -> JsValue {
+    prop(case, name).as_string().map_or(JsValue::NULL, |hex| base64url(&unhex(&hex)).into())
+}
+
+/// The service and authenticator of a passkey vector (see `passkeyWorld`).
+fn passkey_world_of(case: &JsValue, keychain: &JsValue) -> JsValue {
+    let halves = js_sys::Object::new();
+    if let Ok(record) = Record::decode(&prop(case, "custodianRecord").as_string().unwrap()) {
+        for e in record.entries() {
+            let half = encode_custodian_half(&e.share);
+            Reflect::set(&halves, &backup_id_hex(&e.backup_id).into(), &half.as_str().into()).unwrap();
+        }
+    }
+    let credential_id = base64url(&unhex(&prop(case, "credentialId").as_string().unwrap()));
+    passkey_world(keychain, &halves, &credential_id, &b64_field(case, "prfOutput"), &b64_field(case, "backupKey"))
+}
+
+/// What the module asked of the service and the authenticator for a passkey vector.
+fn check_passkey_ceremonies(name: &str, case: &JsValue, world: &JsValue, expected_error: Option<&str>) {
+    let requests: Vec<String> = Array::from(&prop(world, "requests")).iter().map(|v| v.as_string().unwrap()).collect();
+    let gets = Array::from(&prop(world, "gets"));
+    let released = prop(world, "released").as_f64().unwrap();
+    if expected_error == Some("INVALID_CIPHERTEXT") {
+        // Step 9 comes before any ceremony.
+        assert_eq!(gets.length(), 0, "{name}: the authenticator was asked");
+        assert!(!requests.iter().any(|r| r.contains("/passkeys/")), "{name}: {requests:?}");
+        return;
+    }
+    let envelope = format::decode(&prop(case, "cipherText").as_string().unwrap()).unwrap();
+    let params = PasskeyParams::decode(&envelope.header.method_params).unwrap();
+    assert_eq!(gets.length(), 1, "{name}: one assertion");
+    let options = gets.get(0);
+    let prf_first = Reflect::get(&prop(&options, "extensions"), &"prf".into())
+        .ok()
+        .filter(|p| !p.is_undefined())
+        .map(|p| prop(&prop(&p, "eval"), "first").as_string().unwrap());
+    match params.prf_salt {
+        Some(salt) => {
+            // PRF mode: the recorded credential, asked for the recorded salt; the key stays here.
+            assert_eq!(prf_first, Some(base64url(&salt)), "{name}: PRF salt");
+            let allowed = Array::from(&prop(&options, "allowCredentials"));
+            assert_eq!(allowed.length(), 1, "{name}");
+            assert_eq!(prop(&allowed.get(0), "id").as_string(), Some(base64url(&params.credential_id)), "{name}");
+            assert!(!requests.iter().any(|r| r.contains("finish-login")), "{name}: {requests:?}");
+            assert_eq!(released, 0.0, "{name}");
+        }
+        None => {
+            // Enclave mode: a login for this backup id, then the key is released.
+            assert_eq!(prf_first, None, "{name}: PRF asked in enclave mode");
+            let begin = requests.iter().position(|r| r == "POST /passkeys/begin-login").expect(name);
+            let body = Array::from(&prop(world, "bodies")).get(begin as u32);
+            assert_eq!(prop(&body, "backupId").as_string(), Some(backup_id_hex(&envelope.header.backup_id)));
+            assert_eq!(released, 1.0, "{name}");
+        }
+    }
+}
+
 #[wasm_bindgen_test]
 async fn every_vector_gives_its_expected_result() {
-    assert!(VECTORS.len() >= 40);
+    assert!(VECTORS.len() >= 56);
+    let mut passkey_vectors = 0;
     for (name, json) in VECTORS {
         let case = JSON::parse(json).unwrap();
         let keychain = memory_keychain(&JsValue::NULL);
-        let custodian = memory_custodian(&prop(&case, "custodianRecord"));
-        let password = prop(&case, "password").as_string().unwrap();
+        let method = prop(&case, "method").as_string().unwrap();
         let rec = recorder();
-        let result = recover_wallet(
-            prop(&case, "cipherText"),
-            "password".into(),
-            rec.clone(),
-            call_config(&keychain, &custodian, &password),
-        )
-        .await;
+        let (config, world) = match method.as_str() {
+            "password" => {
+                let custodian = memory_custodian(&prop(&case, "custodianRecord"));
+                let password = prop(&case, "password").as_string().unwrap();
+                (call_config(&keychain, &custodian, &password), None)
+            }
+            "passkey" => {
+                passkey_vectors += 1;
+                let world = passkey_world_of(&case, &keychain);
+                (prop(&world, "config"), Some(world))
+            }
+            other => panic!("{name}: unknown method {other}"),
+        };
+        let previous_fetch = world.as_ref().map(|w| swap_fetch(&prop(w, "fetch")));
+        let result = recover_wallet(prop(&case, "cipherText"), method.as_str().into(), rec.clone(), config).await;
+        if let Some(previous) = previous_fetch {
+            swap_fetch(&previous);
+        }
         let expected_shares = prop(&case, "expectedShares");
+        let expected_error = prop(&case, "expectedError").as_string();
         if let Some(shares) = expected_shares.as_string() {
             assert!(result.is_ok(), "{name}: {result:?}");
             assert_eq!(prop(&keychain, "shares").as_string(), Some(shares), "{name}");
             assert_eq!(seen(&rec).last().map(String::as_str), Some("Done!"), "{name}");
         } else {
-            let expected = prop(&case, "expectedError").as_string().unwrap();
+            let expected = expected_error.clone().unwrap();
             let err = result.expect_err(name);
             assert_eq!(code_of(&err), expected, "{name}");
             assert!(prop(&keychain, "shares").is_null(), "{name}: failure wrote the keychain");
             assert!(!seen(&rec).iter().any(|s| s.starts_with("Done")), "{name}: Done after failure");
         }
+        if let Some(world) = &world {
+            check_passkey_ceremonies(name, &case, world, expected_error.as_deref());
+        }
     }
+    assert!(passkey_vectors >= 9, "only {passkey_vectors} passkey vectors");
 }
 
 #[wasm_bindgen_test]
