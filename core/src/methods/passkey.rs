@@ -21,7 +21,7 @@ use hkdf::Hkdf;
 use sha2::Sha256;
 use zeroize::Zeroizing;
 
-use crate::format::Header;
+use crate::format::{Header, MAX_PARAMS_LEN};
 use crate::keys::{fill_random, SecretKey, KEY_LEN};
 use crate::method::{BackupMethod, MethodId, NewKey};
 use crate::store::BackupId;
@@ -62,8 +62,10 @@ impl PasskeyParams {
     /// then `salt` in PRF mode.
     pub fn encode(&self) -> Result<Vec<u8>, Error> {
         let len = self.credential_id.len();
-        if len == 0 || len > MAX_CREDENTIAL_ID_LEN {
-            return Err(Error::PasskeyUnavailable("the passkey returned an invalid credential id"));
+        let salt_len = if self.prf_salt.is_some() { PRF_SALT_LEN } else { 0 };
+        // WebAuthn allows 1023-byte ids; the header's params hold at most 1024 bytes in all.
+        if len == 0 || len > MAX_CREDENTIAL_ID_LEN || 3 + len + salt_len > MAX_PARAMS_LEN {
+            return Err(Error::PasskeyUnavailable("the passkey's credential id is empty or too long for a backup"));
         }
         let mut out = Vec::with_capacity(3 + len + PRF_SALT_LEN);
         out.push(self.mode as u8);
@@ -360,8 +362,15 @@ mod tests {
         assert_eq!(bytes.len(), 1 + 2 + 3 + 32);
         assert_eq!(&bytes[..3], &[1, 0, 3]);
         assert_eq!(PasskeyParams::decode(&bytes).unwrap(), prf);
-        let enclave = PasskeyParams { mode: PasskeyMode::Enclave, credential_id: vec![4; 1023], prf_salt: None };
+        let enclave = PasskeyParams { mode: PasskeyMode::Enclave, credential_id: vec![4; 1021], prf_salt: None };
         assert_eq!(PasskeyParams::decode(&enclave.encode().unwrap()).unwrap(), enclave);
+        // The params must fit the header's 1024 bytes: 1021-byte ids (enclave), 989 (PRF).
+        let too_long = PasskeyParams { mode: PasskeyMode::Enclave, credential_id: vec![4; 1022], prf_salt: None };
+        assert_eq!(too_long.encode().unwrap_err().code(), "PASSKEY_UNAVAILABLE");
+        let prf_max = PasskeyParams { mode: PasskeyMode::Prf, credential_id: vec![4; 989], prf_salt: Some([1; 32]) };
+        assert_eq!(prf_max.encode().unwrap().len(), 1024);
+        let prf_long = PasskeyParams { credential_id: vec![4; 990], ..prf_max };
+        assert!(prf_long.encode().is_err());
 
         for bad in [
             &[][..],
