@@ -82,6 +82,9 @@ pub struct ServeConfig {
     /// Demo only: serve the API key in this file at `GET /demo-config.json`.
     /// [`start`] refuses it unless `listen` is a loopback address.
     pub demo_key_file: Option<PathBuf>,
+    /// Demo only: the development Firebase issuer's URL (loopback), named in
+    /// `/demo-config.json` and allowed in the page's `connect-src`; needs `demo_key_file`.
+    pub demo_firebase_issuer: Option<String>,
     /// Firebase ID token checks (the Firebase enclave's public keys and key-release freshness).
     pub firebase: FirebaseConfig,
     /// The passkey enclave: default relying party, ceremony lifetime.
@@ -100,6 +103,7 @@ impl ServeConfig {
             webhook: WebhookPolicy::default(),
             allowed_origins: AllowedOrigins::Any,
             demo_key_file: None,
+            demo_firebase_issuer: None,
             firebase: FirebaseConfig::default(),
             passkey: PasskeyConfig::default(),
         }
@@ -229,6 +233,15 @@ pub async fn start(config: ServeConfig) -> Result<Running, StartError> {
         }
         None => None,
     };
+    let demo_firebase_issuer = match &config.demo_firebase_issuer {
+        Some(_) if demo_key.is_none() => {
+            return Err(StartError::Config("--demo-firebase-issuer needs --demo-key-file (the demo page)".into()))
+        }
+        Some(url) => Some(
+            web::demo_firebase_issuer(url).map_err(|e| StartError::Config(format!("--demo-firebase-issuer: {e}")))?,
+        ),
+        None => None,
+    };
     let firebase_keys = firebase::KeyStore::new(&config.firebase).map_err(StartError::Config)?;
     let (store, kms) = open_backend(&config.backend).await?;
     if let Some(key) = &demo_key {
@@ -252,7 +265,8 @@ pub async fn start(config: ServeConfig) -> Result<Running, StartError> {
     });
     let allowed_origins = config.allowed_origins.to_string();
     let demo_config = demo_key.is_some();
-    let web = api::Web { statics: config.statics, allowed_origins: config.allowed_origins, demo_key };
+    let web =
+        api::Web { statics: config.statics, allowed_origins: config.allowed_origins, demo_key, demo_firebase_issuer };
     let app = api::router(state, web);
     let listener = TcpListener::bind(config.listen)
         .await

@@ -89,6 +89,10 @@ enum Command {
         /// Demo only: serve the API key in this file at /demo-config.json (needs a loopback --listen).
         #[arg(long)]
         demo_key_file: Option<PathBuf>,
+        /// Demo only: the development Firebase issuer's URL (http://127.0.0.1:PORT), named in
+        /// /demo-config.json and allowed in the demo page's connect-src.
+        #[arg(long, requires = "demo_key_file")]
+        demo_firebase_issuer: Option<String>,
         /// JWK Set of the keys that sign Firebase ID tokens (https, or http to a loopback host).
         #[arg(long, default_value = firebase::GOOGLE_JWKS_URL, env = "WALLET_BACKUP_FIREBASE_JWKS_URL")]
         firebase_jwks_url: String,
@@ -305,6 +309,7 @@ async fn run(cli: Cli) -> Result<(), BoxError> {
             webhook_attempts,
             allowed_origins,
             demo_key_file,
+            demo_firebase_issuer,
             firebase_jwks_url,
             firebase_max_auth_age,
             passkey,
@@ -331,6 +336,7 @@ async fn run(cli: Cli) -> Result<(), BoxError> {
                 },
                 allowed_origins,
                 demo_key_file,
+                demo_firebase_issuer,
                 firebase: FirebaseConfig {
                     jwks_url: firebase_jwks_url,
                     max_auth_age_secs: firebase_max_auth_age,

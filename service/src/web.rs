@@ -13,6 +13,9 @@
 //! page that asks, so it is refused unless the service listens on loopback;
 //! the route also answers only requests whose `Host` is a loopback name
 //! (DNS rebinding) and carries no CORS header (other origins cannot read it).
+//! With `serve --demo-firebase-issuer` it also names the development Firebase
+//! issuer (a loopback URL) the page signs its test user in with, and the
+//! page's Content-Security-Policy lets it connect there.
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -43,6 +46,35 @@ pub const CORS_MAX_AGE_SECS: u64 = 600;
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; \
      style-src 'self'; img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; \
      form-action 'none'; frame-ancestors 'none'";
+
+/// [`CONTENT_SECURITY_POLICY`], letting the page also connect to `origin`
+/// (an origin checked by [`demo_firebase_issuer`]) when there is one.
+pub fn content_security_policy(connect_also: Option<&str>) -> String {
+    match connect_also {
+        Some(origin) => {
+            CONTENT_SECURITY_POLICY.replace("connect-src 'self';", &format!("connect-src 'self' {origin};"))
+        }
+        None => CONTENT_SECURITY_POLICY.to_owned(),
+    }
+}
+
+/// The origin of `serve --demo-firebase-issuer`'s URL: `http://` to a
+/// loopback host (the development issuer listens only there), with no path,
+/// query, fragment or user info.
+pub fn demo_firebase_issuer(url: &str) -> Result<String, String> {
+    let parsed = reqwest::Url::parse(url).map_err(|e| format!("`{url}` is not a URL: {e}"))?;
+    let loopback = parsed.host_str().is_some_and(is_loopback_host);
+    if parsed.scheme() != "http" || !loopback || parsed.port().is_none() {
+        return Err(format!(
+            "`{url}`: the development Firebase issuer is an http:// URL of a loopback host with a port"
+        ));
+    }
+    if parsed.path() != "/" || parsed.query().is_some() || parsed.fragment().is_some() || !parsed.username().is_empty()
+    {
+        return Err(format!("`{url}`: give the issuer's origin only (http://127.0.0.1:PORT), as it prints it"));
+    }
+    Ok(parsed.origin().ascii_serialization())
+}
 
 /// The origins allowed to call the API from a browser.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -168,18 +200,23 @@ impl Statics {
 
 /// The static files as a service: `pkg` at `/pkg/`, `www` at `/`, each
 /// response with the demo page's security headers, and errors in the API's
-/// JSON shape.
-pub fn static_files(statics: Statics) -> Router {
+/// JSON shape. `connect_also`: an origin the page may connect to besides its
+/// own (the development Firebase issuer's).
+pub fn static_files(statics: Statics, connect_also: Option<&str>) -> Router {
     let app = match statics.pkg {
         Some(pkg) => Router::new().nest_service("/pkg", ServeDir::new(pkg)),
         None => Router::new(),
     };
-    app.fallback_service(ServeDir::new(statics.www)).layer(middleware::map_response(static_headers))
+    let csp = HeaderValue::from_str(&content_security_policy(connect_also))
+        .unwrap_or(HeaderValue::from_static(CONTENT_SECURITY_POLICY));
+    app.fallback_service(ServeDir::new(statics.www))
+        .layer(middleware::map_response(move |response| static_headers(csp.clone(), response)))
 }
 
-/// Adds the security headers of `scripts/serve-demo.mjs`; replaces the file
-/// server's bodiless error answers (404, 405, …) with JSON errors.
-async fn static_headers(response: Response) -> Response {
+/// Adds the security headers of `scripts/serve-demo.mjs` (`csp`: its
+/// Content-Security-Policy, or one that also allows the issuer); replaces
+/// the file server's bodiless error answers (404, 405, …) with JSON errors.
+async fn static_headers(csp: HeaderValue, response: Response) -> Response {
     let status = response.status();
     let mut response = if status.as_u16() >= 400 && response.extensions().get::<ErrorCode>().is_none() {
         let error = match status {
@@ -198,7 +235,7 @@ async fn static_headers(response: Response) -> Response {
         response
     };
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CONTENT_SECURITY_POLICY));
+    headers.insert(header::CONTENT_SECURITY_POLICY, csp);
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
     headers.insert(HeaderName::from_static("cross-origin-opener-policy"), HeaderValue::from_static("same-origin"));
@@ -241,11 +278,13 @@ impl DemoKey {
 #[serde(rename_all = "camelCase")]
 struct DemoConfig<'a> {
     api_key: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    firebase_issuer: Option<&'a str>,
 }
 
-/// `GET /demo-config.json`: `{ "apiKey": "…" }`, not cached, and only to a
-/// request addressed to a loopback host name.
-pub async fn demo_config(key: DemoKey, headers: HeaderMap, uri: Uri) -> Response {
+/// `GET /demo-config.json`: `{ "apiKey": "…", "firebaseIssuer"?: "http://127.0.0.1:PORT" }`,
+/// not cached, and only to a request addressed to a loopback host name.
+pub async fn demo_config(key: DemoKey, firebase_issuer: Option<Arc<str>>, headers: HeaderMap, uri: Uri) -> Response {
     let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).or_else(|| uri.authority().map(|a| a.as_str()));
     let loopback = host
         .and_then(|h| h.parse::<axum::http::uri::Authority>().ok())
@@ -258,7 +297,8 @@ pub async fn demo_config(key: DemoKey, headers: HeaderMap, uri: Uri) -> Response
         )
         .into_response();
     }
-    let mut response = Json(DemoConfig { api_key: key.expose() }).into_response();
+    let mut response =
+        Json(DemoConfig { api_key: key.expose(), firebase_issuer: firebase_issuer.as_deref() }).into_response();
     let headers = response.headers_mut();
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
@@ -299,6 +339,62 @@ mod tests {
             shown.parse(),
             Ok(AllowedOrigins::List(vec!["https://a.example".into(), "https://b.example".into()]))
         );
+    }
+
+    #[test]
+    fn demo_firebase_issuer_is_a_loopback_origin() {
+        assert_eq!(demo_firebase_issuer("http://127.0.0.1:4000").as_deref(), Ok("http://127.0.0.1:4000"));
+        assert_eq!(demo_firebase_issuer("http://127.0.0.1:4000/").as_deref(), Ok("http://127.0.0.1:4000"));
+        assert_eq!(demo_firebase_issuer("http://localhost:4000").as_deref(), Ok("http://localhost:4000"));
+        assert_eq!(demo_firebase_issuer("http://[::1]:4000").as_deref(), Ok("http://[::1]:4000"));
+        for bad in [
+            "",
+            "127.0.0.1:4000",
+            "https://127.0.0.1:4000",
+            "http://127.0.0.1",
+            "http://10.0.0.1:4000",
+            "http://evil.example:4000",
+            "http://localhost.evil.example:4000",
+            "http://127.0.0.1:4000/jwks",
+            "http://127.0.0.1:4000/?x=1",
+            "http://user@127.0.0.1:4000",
+            "http://127.0.0.1:4000 'unsafe-inline'",
+        ] {
+            assert!(demo_firebase_issuer(bad).is_err(), "{bad:?} must be refused");
+        }
+    }
+
+    #[test]
+    fn content_security_policy_allows_the_issuer_only_in_connect_src() {
+        assert_eq!(content_security_policy(None), CONTENT_SECURITY_POLICY);
+        let csp = content_security_policy(Some("http://127.0.0.1:4000"));
+        assert!(csp.contains("; connect-src 'self' http://127.0.0.1:4000; "), "{csp}");
+        assert_eq!(csp.matches("127.0.0.1").count(), 1, "{csp}");
+        assert_eq!(csp.replace(" http://127.0.0.1:4000", ""), CONTENT_SECURITY_POLICY);
+    }
+
+    #[tokio::test]
+    async fn demo_config_names_the_firebase_issuer_when_there_is_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = apikey::ApiKey::generate().unwrap();
+        let path = dir.path().join("key");
+        std::fs::write(&path, key.expose()).unwrap();
+        let mut headers = HeaderMap::new();
+        headers.insert(header::HOST, HeaderValue::from_static("localhost:8080"));
+        let body = |response: Response| async move {
+            assert_eq!(response.status(), StatusCode::OK);
+            let bytes = axum::body::to_bytes(response.into_body(), 4096).await.unwrap();
+            serde_json::from_slice::<serde_json::Value>(&bytes).unwrap()
+        };
+        let key = DemoKey::read(&path).unwrap();
+        let issuer: Arc<str> = Arc::from("http://127.0.0.1:4000");
+        let with = demo_config(key.clone(), Some(issuer), headers.clone(), Uri::from_static("/demo-config.json")).await;
+        assert_eq!(
+            body(with).await,
+            serde_json::json!({ "apiKey": key.expose(), "firebaseIssuer": "http://127.0.0.1:4000" })
+        );
+        let without = demo_config(key.clone(), None, headers, Uri::from_static("/demo-config.json")).await;
+        assert_eq!(body(without).await, serde_json::json!({ "apiKey": key.expose() }));
     }
 
     #[test]

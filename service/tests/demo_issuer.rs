@@ -1,0 +1,61 @@
+//! `serve --demo-firebase-issuer`: the demo page learns the development
+//! Firebase issuer from `/demo-config.json`, and its Content-Security-Policy
+//! lets it connect there (and nowhere else new). Loopback URLs only, and
+//! only beside `--demo-key-file`.
+
+mod common;
+
+use serde_json::{json, Value};
+use wallet_backup_service::web::{content_security_policy, CONTENT_SECURITY_POLICY};
+use wallet_backup_service::{start, ServeConfig, StartError, Statics};
+
+#[tokio::test]
+async fn demo_firebase_issuer_is_in_the_demo_config_and_the_page_csp() {
+    let dir = tempfile::tempdir().unwrap();
+    let www = dir.path().join("www");
+    std::fs::create_dir_all(&www).unwrap();
+    std::fs::write(www.join("index.html"), "<h1>demo</h1>").unwrap();
+    let backend = common::backend_for(&dir.path().join("data")).await;
+    let (store, _) = wallet_backup_service::open_backend(&backend).await.unwrap();
+    let (_, key) = store.create_client("demo", true).await.unwrap();
+    store.close().await;
+    let key_file = dir.path().join("demo-client.key");
+    std::fs::write(&key_file, key.expose()).unwrap();
+    let with = |issuer: Option<&str>, key_file: Option<std::path::PathBuf>| ServeConfig {
+        statics: Some(Statics { www: www.clone(), pkg: None }),
+        demo_key_file: key_file,
+        demo_firebase_issuer: issuer.map(str::to_owned),
+        ..ServeConfig::new("127.0.0.1:0".parse().unwrap(), backend.clone())
+    };
+
+    for (issuer, key_file, expected) in [
+        ("http://127.0.0.1:4000", None, "needs --demo-key-file"),
+        ("https://issuer.example:4000", Some(key_file.clone()), "loopback"),
+        ("http://127.0.0.1:4000/jwks", Some(key_file.clone()), "origin only"),
+    ] {
+        let Err(StartError::Config(message)) = start(with(Some(issuer), key_file)).await else {
+            panic!("--demo-firebase-issuer {issuer} must be refused");
+        };
+        assert!(message.contains("--demo-firebase-issuer") && message.contains(expected), "{message}");
+    }
+
+    let get = |base: String, path: &'static str| async move { reqwest::get(format!("{base}{path}")).await.unwrap() };
+
+    let running = start(with(Some("http://127.0.0.1:4000/"), Some(key_file.clone()))).await.unwrap();
+    let base = format!("http://{}", running.addr());
+    let config: Value = get(base.clone(), "/demo-config.json").await.json().await.unwrap();
+    assert_eq!(config, json!({ "apiKey": key.expose(), "firebaseIssuer": "http://127.0.0.1:4000" }));
+    let page = get(base.clone(), "/").await;
+    let csp = page.headers()["content-security-policy"].to_str().unwrap();
+    assert_eq!(csp, content_security_policy(Some("http://127.0.0.1:4000")));
+    assert!(csp.contains("connect-src 'self' http://127.0.0.1:4000;"), "{csp}");
+    running.shutdown().await.unwrap();
+
+    // Without the flag: no field, and the page's policy is the static server's.
+    let running = start(with(None, Some(key_file))).await.unwrap();
+    let base = format!("http://{}", running.addr());
+    let config: Value = get(base.clone(), "/demo-config.json").await.json().await.unwrap();
+    assert_eq!(config, json!({ "apiKey": key.expose() }));
+    assert_eq!(get(base, "/").await.headers()["content-security-policy"], CONTENT_SECURITY_POLICY);
+    running.shutdown().await.unwrap();
+}
