@@ -1,20 +1,34 @@
 // The demo: the backup service serving the demo page (www/ at /, pkg/ at
-// /pkg/) and its API on loopback. Node built-ins only.
+// /pkg/) and its API on loopback, with the development Firebase issuer
+// beside it. Node built-ins only.
 //
-//   npm run demo                    # builds pkg/ and the service; http://127.0.0.1:8080/
+//   npm run demo                    # builds pkg/ and the service; http://localhost:8080/
 //   PORT=0 node scripts/demo.mjs    # any free port (pkg/ must be built)
 //
+// Open the page at http://localhost:<port>/ (the URL it prints): passkeys
+// need a domain, and the service's passkey relying party is `localhost`
+// with the origin http://localhost:<port>, so 127.0.0.1 works for the
+// password and Firebase methods only. The port is fixed before the service
+// starts (PORT=0: a free one is picked first).
+//
+// Firebase: `wallet-backup-service dev-firebase-issuer` (a DEVELOPMENT
+// stand-in for Google's token issuer, loopback only) runs as a child process
+// and stops with the demo; the service checks ID tokens against its JWK Set,
+// and the page signs a test user in with it (its URL is in /demo-config.json).
+//
 // State lives in .demo/ at the repository root: the service's SQLite database
-// and KMS key file, and the API key of the client `demo` (managed backups),
-// created on the first run and saved to .demo/demo-client.key (mode 0600).
-// The service gives that key to the page at /demo-config.json, which it
-// serves only on loopback. Delete .demo/ to start over.
+// and KMS key file, and the API key of the client `demo` (managed backups,
+// Firebase project `wallet-backup-demo`), created on the first run and saved
+// to .demo/demo-client.key (mode 0600). The service gives that key to the
+// page at /demo-config.json, which it serves only on loopback. Delete .demo/
+// to start over.
 //
 // Tests start it in-process:
-//   const { url, apiKey, pid, close } = await startDemo({ port: 0, dataDir })
+//   const { url, apiKey, issuerUrl, pid, close } = await startDemo({ port: 0, dataDir })
 // (`build: false` to use the binary as it is; `profile: 'debug'` for target/debug/.)
 
 import { spawn } from 'node:child_process'
+import { createServer } from 'node:net'
 import { constants } from 'node:os'
 import { chmodSync, existsSync, readFileSync, realpathSync, statSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
@@ -25,6 +39,8 @@ const KEY_FILE = 'demo-client.key'
 const DATABASE_FILE = 'wallet-backup.db'
 const KEY_PATTERN = /^wbk_live_[A-Za-z0-9_-]{43}$/
 const LISTENING = /^listening on (http:\/\/\S+)$/m
+/** The Firebase project of the demo client and of the development issuer's tokens. */
+export const FIREBASE_PROJECT_ID = 'wallet-backup-demo'
 
 /** The service binary of a `profile` build, in $CARGO_TARGET_DIR (relative to the repository root) or target/. */
 function serviceBinary(profile) {
@@ -43,7 +59,7 @@ function serviceEnv() {
   return env
 }
 
-/** Runs a command to its end; rejects with its stderr's tail when it fails. */
+/** Runs a command to its end and resolves to its stdout; rejects with its stderr's tail when it fails. */
 function run(cmd, args, { echo = false } = {}) {
   return new Promise((resolvePromise, reject) => {
     const child = spawn(cmd, args, { cwd: ROOT, env: serviceEnv(), stdio: ['ignore', 'pipe', echo ? 'inherit' : 'pipe'] })
@@ -74,16 +90,93 @@ async function demoKey(bin, dataDir) {
   const keyFile = join(dataDir, KEY_FILE)
   if (existsSync(keyFile) && existsSync(join(dataDir, DATABASE_FILE))) {
     const key = readFileSync(keyFile, 'utf8').trim()
-    if (KEY_PATTERN.test(key)) return key
+    if (KEY_PATTERN.test(key)) return { key, created: false }
   }
-  const key = (await run(bin, ['--data-dir', dataDir, 'create-client', '--name', 'demo'])).trim()
+  const args = ['--data-dir', dataDir, 'create-client', '--name', 'demo', '--firebase-project-id', FIREBASE_PROJECT_ID]
+  const key = (await run(bin, args)).trim()
   if (!KEY_PATTERN.test(key)) throw new Error('demo: create-client did not print an API key')
   writeFileSync(keyFile, `${key}\n`, { mode: 0o600 })
   chmodSync(keyFile, 0o600)
-  return key
+  return { key, created: true }
 }
 
-/** Starts the service; resolves once it printed its address. */
+/**
+ * Gives an existing demo client (from a .demo/ made before the demo had the
+ * Firebase method) the demo's Firebase project: its id from the running
+ * service, then `set-firebase-project` (the SQLite database is in WAL mode,
+ * so this second writer waits its turn).
+ */
+async function setFirebaseProject(bin, dataDir, url, apiKey) {
+  const response = await fetch(new URL('/api/v3/clients/me', url), { headers: { Authorization: `Bearer ${apiKey}` } })
+  if (!response.ok) throw new Error(`demo: GET /api/v3/clients/me answered ${response.status}`)
+  const { id } = await response.json()
+  if (typeof id !== 'string' || !id) throw new Error('demo: GET /api/v3/clients/me gave no client id')
+  await run(bin, ['--data-dir', dataDir, 'set-firebase-project', '--client-id', id, '--firebase-project-id', FIREBASE_PROJECT_ID])
+}
+
+/** A port that is free on 127.0.0.1 now (the service binds it a moment later). */
+function freePort() {
+  return new Promise((resolvePromise, reject) => {
+    const server = createServer()
+    server.unref()
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address()
+      server.close(() => resolvePromise(port))
+    })
+  })
+}
+
+/**
+ * Starts `args` of the service binary and resolves once it printed
+ * `listening on http://ADDR` on stdout (its logs go to stderr).
+ */
+async function spawnListening(bin, args, { name, logs, dataDir }) {
+  const child = spawn(bin, args, { cwd: ROOT, env: serviceEnv(), stdio: ['ignore', 'pipe', logs] })
+  let stderr = ''
+  child.stderr?.on('data', (d) => (stderr = (stderr + d).slice(-16000)))
+  const exited = new Promise((done) => child.once('exit', (code, signal) => done({ code, signal })))
+  const address = await new Promise((resolvePromise, reject) => {
+    let out = ''
+    const timer = setTimeout(() => fail(new Error(`demo: the ${name} did not start within 60 s`)), 60_000)
+    function fail(error) {
+      clearTimeout(timer)
+      child.kill('SIGKILL')
+      reject(error)
+    }
+    child.once('error', fail)
+    exited.then(({ code, signal }) => {
+      const hint = stderr.includes('not a key of any client') ? `\n(delete ${dataDir} to start over)` : ''
+      fail(new Error(`demo: the ${name} exited (${code ?? signal})${stderr ? `:\n${stderr.trim()}` : ''}${hint}`))
+    })
+    child.stdout.setEncoding('utf8')
+    child.stdout.on('data', function onData(d) {
+      out += d
+      const m = out.match(LISTENING)
+      if (!m) return
+      clearTimeout(timer)
+      child.stdout.off('data', onData)
+      child.stdout.resume()
+      resolvePromise(m[1])
+    })
+  })
+  return { child, exited, address }
+}
+
+/** Stops a child process started here: SIGTERM, then SIGKILL after 10 s. */
+async function stop({ child, exited }) {
+  if (child.exitCode === null && child.signalCode === null) {
+    child.kill('SIGTERM')
+    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000)
+    await exited
+    clearTimeout(timer)
+  }
+}
+
+/**
+ * Starts the development Firebase issuer, then the service; resolves once
+ * both printed their addresses. On a failure, whatever was started is stopped.
+ */
 async function launch({ port, dataDir, build, profile, logs }) {
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`demo: bad port ${port}`)
   checkProfile(profile)
@@ -97,64 +190,56 @@ async function launch({ port, dataDir, build, profile, logs }) {
     const flag = profile === 'release' ? ' --release' : ''
     throw new Error(`demo: ${bin} is missing; run cargo build -p wallet-backup-service${flag}`)
   }
-  const apiKey = await demoKey(bin, dataDir)
-  const keyFile = join(dataDir, KEY_FILE)
-  const args = ['--data-dir', dataDir, 'serve', '--listen', `127.0.0.1:${port}`,
-    '--www', join(ROOT, 'www'), '--pkg', pkg, '--demo-key-file', keyFile]
-  const child = spawn(bin, args, { cwd: ROOT, env: serviceEnv(), stdio: ['ignore', 'pipe', logs] })
+  // WebAuthn's origin must be known before the service starts: fix the port now.
+  const servicePort = port === 0 ? await freePort() : port
+  const origin = `http://localhost:${servicePort}`
+  const { key: apiKey, created } = await demoKey(bin, dataDir)
 
-  // The service prints `listening on http://ADDR` on stdout; its logs go to stderr.
-  let stderr = ''
-  child.stderr?.on('data', (d) => (stderr = (stderr + d).slice(-16000)))
-  const exited = new Promise((done) => child.once('exit', (code, signal) => done({ code, signal })))
-  const address = await new Promise((resolvePromise, reject) => {
-    let out = ''
-    const timer = setTimeout(() => fail(new Error('demo: the service did not start within 60 s')), 60_000)
-    function fail(error) {
-      clearTimeout(timer)
-      child.kill('SIGKILL')
-      reject(error)
-    }
-    child.once('error', fail)
-    exited.then(({ code, signal }) => {
-      const hint = stderr.includes('not a key of any client') ? `\n(delete ${dataDir} to start over)` : ''
-      fail(new Error(`demo: the service exited (${code ?? signal})${stderr ? `:\n${stderr.trim()}` : ''}${hint}`))
-    })
-    child.stdout.setEncoding('utf8')
-    child.stdout.on('data', function onData(d) {
-      out += d
-      const m = out.match(LISTENING)
-      if (!m) return
-      clearTimeout(timer)
-      child.stdout.off('data', onData)
-      child.stdout.resume()
-      resolvePromise(m[1])
-    })
-  })
-  return { url: `${address}/`, apiKey, child, exited }
+  const issuer = await spawnListening(
+    bin,
+    ['dev-firebase-issuer', '--listen', '127.0.0.1:0', '--project-id', FIREBASE_PROJECT_ID],
+    { name: 'development Firebase issuer', logs },
+  )
+  const issuerUrl = issuer.address
+  let service
+  try {
+    const keyFile = join(dataDir, KEY_FILE)
+    const args = ['--data-dir', dataDir, 'serve', '--listen', `127.0.0.1:${servicePort}`,
+      '--www', join(ROOT, 'www'), '--pkg', pkg, '--demo-key-file', keyFile,
+      '--passkey-rp-id', 'localhost', '--passkey-origin', origin,
+      '--firebase-jwks-url', `${issuerUrl}/jwks`, '--demo-firebase-issuer', issuerUrl]
+    service = await spawnListening(bin, args, { name: 'service', logs, dataDir })
+    if (!created) await setFirebaseProject(bin, dataDir, service.address, apiKey)
+  } catch (err) {
+    if (service) await stop(service)
+    await stop(issuer)
+    throw err
+  }
+  // The issuer stops with the service.
+  service.exited.then(() => stop(issuer))
+  return { url: `${origin}/`, apiKey, issuerUrl, service, issuer }
 }
 
 /**
  * Starts the demo (the service with www/, pkg/ and /demo-config.json) on
- * 127.0.0.1. Builds the service first unless `build` is false.
+ * 127.0.0.1, and the development Firebase issuer it trusts. Builds the
+ * service first unless `build` is false.
  *
  * @param {{ port?: number, dataDir?: string, build?: boolean, profile?: 'release' | 'debug' }} [options]
  *   port 0 picks a free port; dataDir defaults to .demo/ at the repository root; profile
  *   (default 'release') picks the cargo build the binary comes from
- * @returns {Promise<{ url: string, apiKey: string, pid: number, close: () => Promise<void> }>}
+ * @returns {Promise<{ url: string, apiKey: string, issuerUrl: string, pid: number, close: () => Promise<void> }>}
+ *   url is http://localhost:<port>/ (open the page there: passkeys need the name);
+ *   issuerUrl the development Firebase issuer's; pid the service's; close stops both
  */
 export async function startDemo({ port = 0, dataDir = join(ROOT, '.demo'), build = true, profile = 'release' } = {}) {
   const options = { port, dataDir: resolve(dataDir), build, profile, logs: 'pipe' }
-  const { url, apiKey, child, exited } = await launch(options)
+  const { url, apiKey, issuerUrl, service, issuer } = await launch(options)
   const close = async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM')
-      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000)
-      await exited
-      clearTimeout(timer)
-    }
+    await stop(service)
+    await stop(issuer)
   }
-  return { url, apiKey, pid: child.pid, close }
+  return { url, apiKey, issuerUrl, pid: service.child.pid, close }
 }
 
 function isMainScript() {
@@ -182,11 +267,16 @@ if (isMainScript()) {
     process.exit(1)
   }
   console.log(`wallet-backup demo: ${demo.url}`)
-  console.log(`  data in ${join(ROOT, '.demo')}; API key in .demo/${KEY_FILE}; Ctrl-C stops`)
-  // The service stops gracefully on either signal; this process ends with it.
+  console.log(`  open it at localhost (passkeys need the name); data in ${join(ROOT, '.demo')}; API key in .demo/${KEY_FILE}`)
+  console.log(`  development Firebase issuer (a stand-in for Google): ${demo.issuerUrl}; Ctrl-C stops`)
+  // The service stops gracefully on either signal, and the issuer with it; this process ends with them.
   for (const signal of ['SIGINT', 'SIGTERM']) {
-    process.on(signal, () => demo.child.kill(signal))
+    process.on(signal, () => {
+      demo.service.child.kill(signal)
+      demo.issuer.child.kill(signal)
+    })
   }
-  const { code, signal } = await demo.exited
+  const { code, signal } = await demo.service.exited
+  await stop(demo.issuer)
   process.exit(code ?? 128 + (constants.signals[signal] ?? 0))
 }
