@@ -5,15 +5,28 @@
 // from /demo-config.json and the service keeps the custodian backup share and
 // the cipherText (managed backups). Served as static files only, the page
 // keeps the custodian share in localStorage instead.
+//
+// Methods: password (always); passkey and Firebase Auth need the service.
+// Passkeys use this browser's navigator.credentials, so the page must be
+// opened at a domain name (http://localhost:<port>/, the service's relying
+// party), not at an IP address. Firebase uses a DEVELOPMENT sign-in
+// stand-in: the service's development issuer (its URL is in
+// /demo-config.json) signs ID tokens for a test user, in place of Google.
 
-import { Portal, BackupMethods, MpcStatuses } from '/pkg/web/index.js'
+import { Portal, BackupMethods, MpcStatuses, PasskeyStorage, FirebaseStorage } from '/pkg/web/index.js'
 
 const STORAGE = {
   keychain: 'wallet-backup-demo:keychain',
   custodian: 'wallet-backup-demo:custodian',
   cipherText: 'wallet-backup-demo:cipher-text',
   originalFingerprint: 'wallet-backup-demo:original-fingerprint',
+  firebaseSignIn: 'wallet-backup-demo:firebase-sign-in',
 }
+
+/** The Firebase test user the development stand-in signs in. */
+const FIREBASE_TEST_USER = 'demo-user'
+
+const METHOD_NAMES = { password: 'password', passkey: 'passkey', firebase: 'Firebase Auth' }
 
 const $ = (id) => {
   const el = document.getElementById(id)
@@ -28,16 +41,24 @@ const ui = {
   originalFingerprint: $('original-fingerprint'),
   createWallet: $('create-wallet'),
   loseDevice: $('lose-device'),
+  firebaseUser: $('firebase-user'),
+  firebaseSignIn: $('firebase-sign-in'),
+  firebaseSignOut: $('firebase-sign-out'),
   backupForm: $('backup-form'),
+  backupMethodNote: $('backup-method-note'),
+  backupPasswordField: $('backup-password-field'),
   backupPassword: $('backup-password'),
   backup: $('backup'),
   cipherText: $('cipher-text'),
+  backupKind: $('backup-kind'),
   cipherTextLength: $('cipher-text-length'),
   copyCipherText: $('copy-cipher-text'),
   custodianState: $('custodian-state'),
   custodianWhere: $('custodian-where'),
   recoverForm: $('recover-form'),
   recoverCipherText: $('recover-cipher-text'),
+  recoverMethodNote: $('recover-method-note'),
+  recoverPasswordField: $('recover-password-field'),
   recoverPassword: $('recover-password'),
   recover: $('recover'),
   restoredFingerprint: $('restored-fingerprint'),
@@ -69,23 +90,100 @@ const custodian = {
   },
 }
 
-/** The demo client's API key when the page is served by the backup service, else null. */
-async function demoServiceKey() {
+/**
+ * The demo's settings when the page is served by the backup service, else
+ * null: `{ apiKey, firebaseIssuer }` (the issuer's URL, or null without one).
+ */
+async function demoConfig() {
   try {
     const response = await fetch('/demo-config.json', { cache: 'no-store' })
     if (!response.ok) return null
     const config = await response.json()
-    return typeof config.apiKey === 'string' ? config.apiKey : null
+    if (typeof config.apiKey !== 'string') return null
+    const firebaseIssuer = typeof config.firebaseIssuer === 'string' ? config.firebaseIssuer.replace(/\/+$/, '') : null
+    return { apiKey: config.apiKey, firebaseIssuer }
   } catch {
     return null
   }
 }
 
-const apiKey = await demoServiceKey()
-const serviceMode = apiKey !== null
+// ---------------------------------------------------------------------------
+// Firebase sign-in: the development stand-in. A real app signs in with
+// Firebase Auth (Google) and passes `() => auth.currentUser?.getIdToken()`.
+
+/** The stand-in's session in this browser: { sub, signedInAt } or null. */
+function firebaseSession() {
+  try {
+    const session = JSON.parse(localStorage.getItem(STORAGE.firebaseSignIn) ?? 'null')
+    return session && typeof session.sub === 'string' && Number.isFinite(session.signedInAt) ? session : null
+  } catch {
+    return null
+  }
+}
+
+/** An ID token for `sub` from the development issuer, for a sign-in `authAgeSeconds` ago. */
+async function mintIdToken(sub, authAgeSeconds) {
+  let response
+  try {
+    response = await fetch(`${firebaseIssuer}/token`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ sub, authAgeSeconds }),
+    })
+  } catch (err) {
+    throw Object.assign(new Error(`the development Firebase issuer at ${firebaseIssuer} did not answer`, { cause: err }), { code: 'DEV_SIGN_IN_FAILED' })
+  }
+  const body = response.ok ? await response.json().catch(() => null) : null
+  if (typeof body?.idToken !== 'string') {
+    throw Object.assign(new Error(`the development Firebase issuer answered ${response.status} without an ID token`), { code: 'DEV_SIGN_IN_FAILED' })
+  }
+  return body.idToken
+}
+
+/**
+ * FirebaseStorage's getToken: null when nobody is signed in, else a fresh
+ * token whose auth_time is the sign-in's (as Firebase's refreshed tokens keep it).
+ */
+async function getFirebaseToken() {
+  const session = firebaseSession()
+  if (!session || !firebaseIssuer) return null
+  return mintIdToken(session.sub, Math.max(0, Math.floor((Date.now() - session.signedInAt) / 1000)))
+}
+
+const config = await demoConfig()
+const serviceMode = config !== null
+const firebaseIssuer = config?.firebaseIssuer ?? null
 const portal = serviceMode
-  ? new Portal({ apiKey, apiHost: location.origin, keychain })
+  ? new Portal({
+      apiKey: config.apiKey,
+      apiHost: location.origin,
+      keychain,
+      backup: { passkey: new PasskeyStorage(), firebase: new FirebaseStorage({ getToken: getFirebaseToken }) },
+    })
   : new Portal({ keychain, custodian })
+
+/** Why `method` cannot run on this page, or null when it can. */
+function unavailableReason(method) {
+  if (method === 'password') return null
+  if (!serviceMode) return 'needs the backup service (npm run demo)'
+  if (method === 'passkey') {
+    if (typeof PublicKeyCredential === 'undefined' || !navigator.credentials) return 'this browser has no passkeys (WebAuthn)'
+    if (isIpAddress(location.hostname)) return `passkeys need a domain name: open ${localhostUrl()}`
+  }
+  if (method === 'firebase' && !firebaseIssuer) return 'the service has no development Firebase issuer (npm run demo starts one)'
+  return null
+}
+
+function isIpAddress(host) {
+  return /^\d{1,3}(\.\d{1,3}){3}$/.test(host) || host.startsWith('[')
+}
+
+/** This page at localhost instead of an IP address. */
+function localhostUrl() {
+  const url = new URL(location.href)
+  url.hostname = 'localhost'
+  return url.href
+}
 /** What the service said last: { isBackedUp, availableRecoveryMethods } or an error text. */
 let serviceStatus = null
 
@@ -108,6 +206,50 @@ function newWalletShares() {
   return JSON.stringify({ secp256k1: { id: crypto.randomUUID(), share: toHex(share) } })
 }
 
+/** base64url (no padding) to bytes. */
+function fromBase64Url(text) {
+  const b64 = text.replace(/-/g, '+').replace(/_/g, '/')
+  return Uint8Array.from(atob(b64 + '='.repeat((4 - (b64.length % 4)) % 4)), (c) => c.charCodeAt(0))
+}
+
+/**
+ * What a cipherText's header says (FORMAT.md §3): `{ method, passkeyMode }`
+ * (passkeyMode 'prf' | 'enclave' for passkey backups), or null when it
+ * does not read as one.
+ */
+function readHeader(cipherText) {
+  const text = cipherText.trim()
+  if (!text.startsWith('wbk1.')) return null
+  try {
+    // The method is byte 4, a passkey's mode the first byte of params (byte 23).
+    const head = fromBase64Url(text.slice(5, 5 + 32))
+    if (head[0] !== 0x77 || head[1] !== 0x62 || head[2] !== 0x6b || head[3] !== 1) return null
+    const method = { 1: 'password', 2: 'passkey', 5: 'firebase' }[head[4]] ?? null
+    const passkeyMode = method === 'passkey' ? ({ 1: 'prf', 2: 'enclave' }[head[23]] ?? null) : null
+    return method ? { method, passkeyMode } : null
+  } catch {
+    return null
+  }
+}
+
+/** One line on how a backup's key is kept. */
+function describeBackup(cipherText) {
+  const header = readHeader(cipherText)
+  if (!header) return ''
+  switch (header.method) {
+    case 'password':
+      return 'Method: password. The key is derived from the password (Argon2id) on this device.'
+    case 'passkey':
+      return header.passkeyMode === 'prf'
+        ? 'Method: passkey, PRF mode. The key is derived on this device from the passkey\'s PRF output and never sent.'
+        : 'Method: passkey, enclave mode (no PRF from this authenticator). The service\'s passkey enclave keeps the key and releases it only after this passkey signs in.'
+    case 'firebase':
+      return 'Method: Firebase Auth. The service\'s Firebase key enclave keeps the key and releases it only for the signed-in user.'
+    default:
+      return ''
+  }
+}
+
 /** "WRONG_PASSWORD — wrong password: …", with the cause when there is one. */
 function describeError(err) {
   const code = err && typeof err === 'object' && typeof err.code === 'string' ? err.code : 'ERROR'
@@ -115,9 +257,59 @@ function describeError(err) {
   let text = `${code} — ${message}`
   const cause = err instanceof Error ? err.cause : undefined
   if (cause !== undefined && cause !== null) {
-    text += ` (cause: ${cause instanceof Error ? cause.message : String(cause)})`
+    text += ` (cause: ${describeCause(cause)})`
   }
   return text
+}
+
+/** An Error's message, or a service refusal's { status, code } as text. */
+function describeCause(cause) {
+  if (cause instanceof Error) return cause.message
+  if (typeof cause === 'object') {
+    try {
+      return JSON.stringify(cause)
+    } catch {
+      // fall through
+    }
+  }
+  return String(cause)
+}
+
+/** The checked radio button's value of the group `name`. */
+function selectedMethod(name) {
+  return document.querySelector(`input[name="${name}"]:checked`)?.value ?? 'password'
+}
+
+function selectMethod(name, method) {
+  const radio = document.querySelector(`input[name="${name}"][value="${method}"]`)
+  if (radio && !radio.disabled) radio.checked = true
+}
+
+const METHOD_NOTES = {
+  backup: {
+    password: 'The key is derived from the password (Argon2id) on this device. Nothing else opens this backup.',
+    passkey:
+      'The browser asks for a passkey (the first backup creates one for this site). With the PRF extension the key is ' +
+      'derived on this device and never sent; without it the service\'s passkey enclave keeps the key.',
+    firebase:
+      'A fresh key is kept by the service\'s Firebase key enclave, released only for the signed-in user\'s ID token. ' +
+      'Sign the test user in first (step 1).',
+  },
+  recover: {
+    password: 'The password the backup was made with.',
+    passkey: 'The browser asks for the passkey the backup was made with.',
+    firebase: 'Needs a recent sign-in of the same user (step 1).',
+  },
+}
+
+/** The selected method's note, and why the disabled ones are disabled. */
+function renderMethodNote(form, note) {
+  const parts = [METHOD_NOTES[form][selectedMethod(`${form}-method`)]]
+  for (const method of ['passkey', 'firebase']) {
+    const reason = unavailableReason(method)
+    if (reason) parts.push(`${METHOD_NAMES[method][0].toUpperCase()}${METHOD_NAMES[method].slice(1)}: ${reason}.`)
+  }
+  note.textContent = parts.join(' ')
 }
 
 // ---------------------------------------------------------------------------
@@ -140,6 +332,23 @@ async function render() {
 
   ui.cipherText.value = cipherText
   ui.cipherTextLength.textContent = cipherText ? `${cipherText.length} characters` : 'No backup yet.'
+  ui.backupKind.textContent = describeBackup(cipherText)
+  ui.backupKind.hidden = !ui.backupKind.textContent
+
+  const session = firebaseSession()
+  const firebaseReason = unavailableReason('firebase')
+  ui.firebaseUser.textContent = firebaseReason
+    ? `Not available: ${firebaseReason}.`
+    : session
+      ? `${session.sub} (test user), signed in at ${new Date(session.signedInAt).toLocaleTimeString()}`
+      : 'Nobody.'
+  ui.firebaseSignIn.disabled = busy || Boolean(firebaseReason) || Boolean(session)
+  ui.firebaseSignOut.disabled = busy || !session
+
+  ui.backupPasswordField.hidden = selectedMethod('backup-method') !== 'password'
+  ui.recoverPasswordField.hidden = selectedMethod('recover-method') !== 'password'
+  renderMethodNote('backup', ui.backupMethodNote)
+  renderMethodNote('recover', ui.recoverMethodNote)
   if (serviceMode) {
     ui.custodianState.textContent =
       serviceStatus === null
@@ -262,15 +471,20 @@ async function createWallet() {
   clearVerdict()
 }
 
+/** The method settings of one call: the password is per call, the others are the Portal's. */
+function methodConfig(method, password) {
+  return method === 'password' ? { passwordStorage: { password } } : undefined
+}
+
 async function backupWallet() {
-  const onProgress = startProgress('Backup')
+  const method = selectedMethod('backup-method')
+  const onProgress = startProgress(`Backup (${METHOD_NAMES[method]})`)
   try {
-    const cipherText = await portal.backupWallet(BackupMethods.Password, onProgress, {
-      passwordStorage: { password: ui.backupPassword.value },
-    })
+    const cipherText = await portal.backupWallet(BackupMethods[capitalize(method)], onProgress, methodConfig(method, ui.backupPassword.value))
     onProgress.finish()
     localStorage.setItem(STORAGE.cipherText, cipherText)
     ui.recoverCipherText.value = cipherText
+    selectMethod('recover-method', method)
   } catch (err) {
     onProgress.finish(err)
     throw err
@@ -279,8 +493,14 @@ async function backupWallet() {
   }
 }
 
+function capitalize(word) {
+  return word[0].toUpperCase() + word.slice(1)
+}
+
 function loseDevice() {
   localStorage.removeItem(STORAGE.keychain)
+  // A new device has no Firebase sign-in either.
+  localStorage.removeItem(STORAGE.firebaseSignIn)
   clearVerdict()
   ui.progressTitle.textContent = 'Nothing running.'
   ui.progress.replaceChildren()
@@ -288,14 +508,13 @@ function loseDevice() {
 
 async function recoverWallet() {
   clearVerdict()
-  const onProgress = startProgress('Recovery')
+  const method = selectedMethod('recover-method')
+  const onProgress = startProgress(`Recovery (${METHOD_NAMES[method]})`)
   try {
     // A pasted cipherText often carries a trailing newline or spaces. Empty,
-    // with the service: its newest backup.
+    // with the service: its newest backup of the method.
     const cipherText = ui.recoverCipherText.value.trim()
-    await portal.recoverWallet(cipherText, BackupMethods.Password, onProgress, {
-      passwordStorage: { password: ui.recoverPassword.value },
-    })
+    await portal.recoverWallet(cipherText, BackupMethods[capitalize(method)], onProgress, methodConfig(method, ui.recoverPassword.value))
     onProgress.finish()
   } catch (err) {
     onProgress.finish(err)
@@ -327,6 +546,16 @@ function resetDemo() {
   loseDevice()
 }
 
+async function signInTestUser() {
+  // Signing in gets a first token, as a real sign-in would: it fails here when the issuer is gone.
+  await mintIdToken(FIREBASE_TEST_USER, 0)
+  localStorage.setItem(STORAGE.firebaseSignIn, JSON.stringify({ sub: FIREBASE_TEST_USER, signedInAt: Date.now() }))
+}
+
+function signOut() {
+  localStorage.removeItem(STORAGE.firebaseSignIn)
+}
+
 async function copyCipherText() {
   try {
     await navigator.clipboard.writeText(ui.cipherText.value)
@@ -351,11 +580,29 @@ ui.recoverForm.addEventListener('submit', (event) => {
   run(recoverWallet)
 })
 ui.resetDemo.addEventListener('click', () => run(resetDemo))
+ui.firebaseSignIn.addEventListener('click', () => run(signInTestUser))
+ui.firebaseSignOut.addEventListener('click', () => run(signOut))
+for (const radio of document.querySelectorAll('input[name="backup-method"], input[name="recover-method"]')) {
+  radio.disabled = unavailableReason(radio.value) !== null
+  radio.addEventListener('change', () => render())
+}
+// A pasted cipherText says which method opens it.
+ui.recoverCipherText.addEventListener('input', () => {
+  const header = readHeader(ui.recoverCipherText.value)
+  if (header) {
+    selectMethod('recover-method', header.method)
+    render()
+  }
+})
 ui.copyCipherText.addEventListener('click', () => copyCipherText())
 // Another tab of the demo changed the storage.
 window.addEventListener('storage', () => render())
 
 ui.recoverCipherText.value = localStorage.getItem(STORAGE.cipherText) ?? ''
+{
+  const header = readHeader(ui.recoverCipherText.value)
+  if (header) selectMethod('recover-method', header.method)
+}
 if (serviceMode) {
   ui.custodianWhere.textContent =
     `kept by the backup service at ${location.origin}, sealed under its KMS key, with the cipherText (managed backups).`
