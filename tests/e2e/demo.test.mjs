@@ -1,6 +1,9 @@
 // End-to-end test of the demo as `npm run demo` runs it: the backup service
 // (a real process, fresh SQLite data dir) serving the demo page and its API,
-// in Chromium, driven by playwright-core.
+// with the development Firebase issuer beside it, in Chromium, driven by
+// playwright-core. The page is opened at http://localhost:<port>/ (passkeys
+// need a domain name); passkeys come from Chromium's virtual authenticator
+// (CDP WebAuthn domain), with and without the PRF extension.
 //
 //   node --test tests/e2e/
 //
@@ -34,9 +37,26 @@ const RECOVERY_STATUSES = ['Reading share', 'Decrypting share', 'Recovering back
 let server
 let dataDir
 let browser
+/** The page the steps drive (each test opens its own, in a fresh browser context). */
 let page
 /** Everything that went wrong inside the page: uncaught errors, console errors, failed loads. */
 const pageProblems = []
+
+/** A fresh browser context (empty localStorage) and a page in it, its problems recorded. */
+async function openPage() {
+  const context = await browser.newContext({ viewport: { width: 1200, height: 900 } })
+  const opened = await context.newPage()
+  opened.setDefaultTimeout(STEP_TIMEOUT)
+  opened.on('pageerror', (err) => pageProblems.push(`pageerror: ${err.stack || err.message}`))
+  opened.on('console', (msg) => {
+    if (msg.type() === 'error') pageProblems.push(`console.error: ${msg.text()}`)
+  })
+  opened.on('requestfailed', (req) => pageProblems.push(`request failed: ${req.url()} (${req.failure()?.errorText})`))
+  opened.on('response', (res) => {
+    if (res.status() >= 400) pageProblems.push(`HTTP ${res.status()}: ${res.url()}`)
+  })
+  return opened
+}
 
 before(async () => {
   assert.ok(existsSync(`${ROOT}pkg/web/index.js`), 'pkg/web/index.js is missing: run `npm run build` first')
@@ -46,17 +66,7 @@ before(async () => {
   server = await startDemo({ port: 0, dataDir, build: false, profile: 'debug' })
   // launch() starts Chromium with a fresh temporary profile, so localStorage is empty.
   browser = await launchChromium({ timeout: STEP_TIMEOUT })
-  const context = await browser.newContext({ viewport: { width: 1200, height: 900 } })
-  page = await context.newPage()
-  page.setDefaultTimeout(STEP_TIMEOUT)
-  page.on('pageerror', (err) => pageProblems.push(`pageerror: ${err.stack || err.message}`))
-  page.on('console', (msg) => {
-    if (msg.type() === 'error') pageProblems.push(`console.error: ${msg.text()}`)
-  })
-  page.on('requestfailed', (req) => pageProblems.push(`request failed: ${req.url()} (${req.failure()?.errorText})`))
-  page.on('response', (res) => {
-    if (res.status() >= 400) pageProblems.push(`HTTP ${res.status()}: ${res.url()}`)
-  })
+  page = await openPage()
 })
 
 after(async () => {
@@ -82,10 +92,10 @@ function noProblemsSoFar() {
   assert.deepEqual(pageProblems, [], 'the page reported errors')
 }
 
-test('demo page: create, back up, lose the device, recover', { timeout: 10 * STEP_TIMEOUT }, async (t) => {
-  // Later steps make no sense once one failed; skip them so the first failure stands out.
+/** Runs the subtests of `t` in order; once one failed, the later ones are skipped so the first failure stands out. */
+function stepper(t) {
   let failed = false
-  const step = (name, fn) =>
+  return (name, fn) =>
     t.test(name, async (st) => {
       if (failed) return st.skip('an earlier step failed')
       try {
@@ -96,11 +106,15 @@ test('demo page: create, back up, lose the device, recover', { timeout: 10 * STE
         throw err
       }
     })
+}
 
+test('demo page: create, back up, lose the device, recover', { timeout: 10 * STEP_TIMEOUT }, async (t) => {
+  const step = stepper(t)
   let original = ''
   let cipherText = ''
 
   await step('page loads the module', async () => {
+    assert.match(server.url, /^http:\/\/localhost:\d+\/$/, 'the demo is opened at localhost (passkeys need a domain name)')
     const response = await page.goto(server.url)
     assert.equal(response.status(), 200)
     await page.locator('body[data-ready="true"]').waitFor()
@@ -108,7 +122,7 @@ test('demo page: create, back up, lose the device, recover', { timeout: 10 * STE
     assert.equal(await page.locator('body').getAttribute('data-mode'), 'service')
     assert.equal(await page.locator('#create-wallet').isEnabled(), true)
     assert.equal(await text('#wallet-fingerprint'), '')
-    assert.match(await page.locator('.custodian').innerText(), /kept by the backup service at http:\/\/127\.0\.0\.1:\d+, sealed under its KMS key/)
+    assert.match(await page.locator('.custodian').innerText(), /kept by the backup service at http:\/\/localhost:\d+, sealed under its KMS key/)
     assert.equal(await text('#custodian-state'), 'No completed backup on the service yet.')
     noProblemsSoFar()
   })
@@ -127,6 +141,7 @@ test('demo page: create, back up, lose the device, recover', { timeout: 10 * STE
   })
 
   await step('back up with a password', async () => {
+    assert.equal(await page.locator('#backup-method-password').isChecked(), true, 'password is the default method')
     await page.fill('#backup-password', PASSWORD)
     await page.click('#backup')
     await page.locator('#progress li[data-status="Done"]').waitFor()
@@ -206,6 +221,234 @@ test('demo page: create, back up, lose the device, recover', { timeout: 10 * STE
     await page.locator('#verdict').waitFor({ state: 'visible' })
     assert.deepEqual(await statuses(), RECOVERY_STATUSES)
     assert.equal(await text('#restored-fingerprint'), original)
+  })
+
+  await step('no page or console errors', async () => {
+    noProblemsSoFar()
+  })
+})
+
+// ---------------------------------------------------------------------------
+// Passkey and Firebase Auth methods.
+
+const METHOD_BYTE = { password: 1, passkey: 2, firebase: 5 }
+const PASSKEY_MODE_BYTE = { prf: 1, enclave: 2 }
+
+/** The envelope's method byte and, for a passkey backup, its mode byte (FORMAT.md §3.2, §3.4.3). */
+function envelopeHeader(cipherText) {
+  const bytes = Buffer.from(cipherText.slice('wbk1.'.length), 'base64url')
+  assert.equal(bytes.subarray(0, 4).toString('hex'), '77626b01', 'magic and version')
+  return { method: bytes[4], passkeyMode: bytes[4] === METHOD_BYTE.passkey ? bytes[23] : undefined }
+}
+
+/** Chromium's virtual authenticator: a platform passkey with user verification, with or without PRF. */
+async function addAuthenticator(cdp, { hasPrf }) {
+  const { authenticatorId } = await cdp.send('WebAuthn.addVirtualAuthenticator', {
+    options: {
+      protocol: 'ctap2',
+      ctap2Version: 'ctap2_1',
+      transport: 'internal',
+      hasResidentKey: true,
+      hasUserVerification: true,
+      isUserVerified: true,
+      hasPrf,
+      automaticPresenceSimulation: true,
+    },
+  })
+  return authenticatorId
+}
+
+/** Page actions of the method flows. */
+const demo = {
+  async open() {
+    const response = await page.goto(server.url)
+    assert.equal(response.status(), 200)
+    await page.locator('body[data-ready="true"]').waitFor()
+    assert.match(await text('#module-status'), /Module ready; backup service connected/)
+  },
+  async createWallet() {
+    await page.click('#create-wallet')
+    await page.waitForFunction(() => document.querySelector('#wallet-fingerprint').textContent !== '')
+    const fingerprint = await text('#wallet-fingerprint')
+    assert.match(fingerprint, /^[0-9a-f]{16}$/)
+    return fingerprint
+  },
+  /** Backs up with `method`; resolves to the cipherText. */
+  async backUp(method) {
+    await page.check(`#backup-method-${method}`)
+    assert.equal(await page.locator('#backup-password').isVisible(), method === 'password', 'the password field shows for the password method only')
+    const before = await page.inputValue('#cipher-text')
+    await page.click('#backup')
+    await page.locator('#backup:enabled').waitFor()
+    assert.equal(await page.locator('#error').isHidden(), true, await text('#error').catch(() => ''))
+    assert.deepEqual(await statuses(), BACKUP_STATUSES)
+    const cipherText = await page.inputValue('#cipher-text')
+    assert.ok(cipherText.startsWith('wbk1.') && cipherText !== before, 'a new cipherText')
+    assert.equal(envelopeHeader(cipherText).method, METHOD_BYTE[method], 'the envelope records the method')
+    assert.equal(await page.inputValue('#recover-cipher-text'), cipherText)
+    assert.equal(await page.locator(`#recover-method-${method}`).isChecked(), true, 'recovery follows the backup\'s method')
+    return cipherText
+  },
+  async loseDevice() {
+    await page.click('#lose-device')
+    await page.waitForFunction(() => document.querySelector('#wallet-fingerprint').textContent === '')
+    assert.equal((await storage()).keychain, null, 'the keychain is cleared')
+  },
+  /** Recovers with `method` from `cipherText` ('' = the service's newest of the method). */
+  async recover(method, cipherText) {
+    await page.fill('#recover-cipher-text', cipherText)
+    await page.check(`#recover-method-${method}`)
+    await page.click('#recover')
+    await page.locator('#recover:enabled').waitFor()
+  },
+  /** Asserts the last recovery restored the wallet with fingerprint `original`. */
+  async restored(original) {
+    assert.equal(await page.locator('#error').isHidden(), true, await text('#error').catch(() => ''))
+    assert.deepEqual(await statuses(), RECOVERY_STATUSES)
+    assert.match(await text('#verdict'), /matches the original/)
+    assert.equal(await text('#restored-fingerprint'), original)
+    await page.waitForFunction(() => document.querySelector('#wallet-fingerprint').textContent !== '')
+    assert.equal(await text('#wallet-fingerprint'), original)
+  },
+  /** Asserts the last action failed with `code` and left the keychain empty. */
+  async failedWith(code) {
+    await page.locator('#error').waitFor({ state: 'visible' })
+    assert.match(await text('#error'), new RegExp(`^${code} — `))
+    assert.equal((await statuses()).at(-1), 'failed')
+    assert.equal(await page.locator('#verdict').isHidden(), true)
+    assert.equal((await storage()).keychain, null, 'a failed recovery writes nothing to the keychain')
+  },
+}
+
+test('demo page: passkey backups in PRF and enclave mode, lost device, recovery', { timeout: 10 * STEP_TIMEOUT }, async (t) => {
+  const step = stepper(t)
+  let cdp
+  let authenticator
+  let original = ''
+  let prfCipherText = ''
+  let enclaveCipherText = ''
+
+  await step('a fresh page with a virtual authenticator that has PRF', async () => {
+    page = await openPage()
+    cdp = await page.context().newCDPSession(page)
+    await cdp.send('WebAuthn.enable')
+    authenticator = await addAuthenticator(cdp, { hasPrf: true })
+    await demo.open()
+    assert.equal(await page.locator('#backup-method-passkey').isEnabled(), true)
+    assert.equal(await page.locator('#recover-method-passkey').isEnabled(), true)
+    assert.doesNotMatch(await text('#backup-method-note'), /Passkey:/, 'no reason given against passkeys at localhost')
+    original = await demo.createWallet()
+  })
+
+  await step('passkey backup: a passkey is registered, the key comes from PRF', async () => {
+    prfCipherText = await demo.backUp('passkey')
+    assert.equal(envelopeHeader(prfCipherText).passkeyMode, PASSKEY_MODE_BYTE.prf)
+    assert.match(await text('#backup-kind'), /^Method: passkey, PRF mode\./)
+    const { credentials } = await cdp.send('WebAuthn.getCredentials', { authenticatorId: authenticator })
+    assert.equal(credentials.length, 1, 'one passkey was created')
+    assert.equal(credentials[0].rpId, 'localhost')
+    await page.waitForFunction(() => /passkey/.test(document.querySelector('#custodian-state').textContent))
+    assert.match(await text('#custodian-state'), /^Backed up\. Recovery methods on the service: .*passkey/)
+    noProblemsSoFar()
+  })
+
+  await step('lose the device; passkey recovery of the service\'s newest backup restores the wallet', async () => {
+    await demo.loseDevice()
+    assert.equal(await page.locator('#recover-password').isVisible(), false, 'no password asked for a passkey')
+    await demo.recover('passkey', '')
+    await demo.restored(original)
+  })
+
+  await step('the same passkey on an authenticator without PRF: the backup goes to the enclave', async () => {
+    // The passkey moves to an authenticator without the PRF extension (a
+    // credential exported and re-added has no PRF secret): the module keeps
+    // the key in the service's passkey enclave instead.
+    const { credentials } = await cdp.send('WebAuthn.getCredentials', { authenticatorId: authenticator })
+    await cdp.send('WebAuthn.removeVirtualAuthenticator', { authenticatorId: authenticator })
+    authenticator = await addAuthenticator(cdp, { hasPrf: false })
+    for (const credential of credentials) await cdp.send('WebAuthn.addCredential', { authenticatorId: authenticator, credential })
+
+    enclaveCipherText = await demo.backUp('passkey')
+    assert.equal(envelopeHeader(enclaveCipherText).passkeyMode, PASSKEY_MODE_BYTE.enclave)
+    assert.match(await text('#backup-kind'), /^Method: passkey, enclave mode/)
+    const after = await cdp.send('WebAuthn.getCredentials', { authenticatorId: authenticator })
+    assert.equal(after.credentials.length, 1, 'no second passkey was created')
+    assert.equal(after.credentials[0].credentialId, credentials[0].credentialId)
+    noProblemsSoFar()
+  })
+
+  await step('lose the device; passkey recovery without PRF restores the wallet from the enclave', async () => {
+    await demo.loseDevice()
+    await demo.recover('passkey', '')
+    await demo.restored(original)
+    await demo.loseDevice()
+    await demo.recover('passkey', `${enclaveCipherText}\n`)
+    await demo.restored(original)
+  })
+
+  await step('the PRF backup does not open without PRF: PASSKEY_PRF_UNAVAILABLE', async () => {
+    await demo.loseDevice()
+    await demo.recover('passkey', prfCipherText)
+    await demo.failedWith('PASSKEY_PRF_UNAVAILABLE')
+  })
+
+  await step('no page or console errors', async () => {
+    noProblemsSoFar()
+  })
+})
+
+test('demo page: Firebase Auth backup with the development sign-in stand-in, lost device, recovery', { timeout: 10 * STEP_TIMEOUT }, async (t) => {
+  const step = stepper(t)
+  let original = ''
+  let cipherText = ''
+
+  await step('a fresh page: nobody signed in, the stand-in is labelled', async () => {
+    page = await openPage()
+    await demo.open()
+    assert.match(server.issuerUrl, /^http:\/\/127\.0\.0\.1:\d+$/)
+    assert.match(await page.locator('#firebase-heading').innerText(), /development stand-in/i)
+    assert.match(await page.locator('.stand-in').innerText(), /local development issuer, in place of Google/)
+    assert.equal(await text('#firebase-user'), 'Nobody.')
+    assert.equal(await page.locator('#backup-method-firebase').isEnabled(), true)
+    original = await demo.createWallet()
+  })
+
+  await step('backup without a sign-in fails with FIREBASE_NOT_SIGNED_IN', async () => {
+    await page.check('#backup-method-firebase')
+    await page.click('#backup')
+    await page.locator('#error').waitFor({ state: 'visible' })
+    assert.match(await text('#error'), /^FIREBASE_NOT_SIGNED_IN — /)
+    assert.equal(await page.inputValue('#cipher-text'), '', 'no cipherText')
+  })
+
+  await step('sign the test user in, back up with Firebase Auth', async () => {
+    await page.click('#firebase-sign-in')
+    await page.waitForFunction(() => document.querySelector('#firebase-user').textContent.startsWith('demo-user'))
+    assert.equal(await page.locator('#firebase-sign-in').isDisabled(), true)
+    cipherText = await demo.backUp('firebase')
+    assert.match(await text('#backup-kind'), /^Method: Firebase Auth\./)
+    await page.waitForFunction(() => /firebase/.test(document.querySelector('#custodian-state').textContent))
+    noProblemsSoFar()
+  })
+
+  await step('lose the device: the keychain and the sign-in are gone; recovery without a sign-in fails', async () => {
+    await demo.loseDevice()
+    assert.equal(await text('#firebase-user'), 'Nobody.')
+    await demo.recover('firebase', '')
+    await demo.failedWith('FIREBASE_NOT_SIGNED_IN')
+  })
+
+  await step('sign in again; Firebase recovery restores the wallet, from the service and from the cipherText', async () => {
+    await page.click('#firebase-sign-in')
+    await page.waitForFunction(() => document.querySelector('#firebase-user').textContent.startsWith('demo-user'))
+    await demo.recover('firebase', '')
+    await demo.restored(original)
+    // The same from the pasted cipherText, after signing out and in again on the "new" device.
+    await demo.loseDevice()
+    await page.click('#firebase-sign-in')
+    await page.waitForFunction(() => document.querySelector('#firebase-user').textContent.startsWith('demo-user'))
+    await demo.recover('firebase', cipherText)
+    await demo.restored(original)
   })
 
   await step('no page or console errors', async () => {
