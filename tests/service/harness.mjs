@@ -211,12 +211,17 @@ export class ServiceProcess {
     this.child = null
   }
 
-  /** `create-client`: resolves to the API key. */
-  async createClient(name, { managedBackups = true, firebaseProjectId = null } = {}) {
+  /**
+   * `create-client`: resolves to the API key. `passkeyRpId` and
+   * `passkeyOrigins` give the client its own passkey relying party.
+   */
+  async createClient(name, { managedBackups = true, firebaseProjectId = null, passkeyRpId = null, passkeyOrigins = [] } = {}) {
     const out = await runCommand(this.bin, [
       ...this.backendArgs(),
       'create-client', '--name', name, '--managed-backups', String(managedBackups),
       ...(firebaseProjectId ? ['--firebase-project-id', firebaseProjectId] : []),
+      ...(passkeyRpId ? ['--passkey-rp-id', passkeyRpId] : []),
+      ...passkeyOrigins.flatMap((o) => ['--passkey-origin', o]),
     ])
     const key = out.trim()
     if (!KEY_PATTERN.test(key)) throw new Error('create-client did not print an API key')
@@ -691,10 +696,11 @@ export async function startHarness({ postgres = null, services = SERVICES } = {}
 
 /**
  * Headless Chromium on the harness's test page (ready to run scenarios),
- * collecting the page's uncaught errors and console lines.
+ * collecting the page's uncaught errors and console lines. `harness` needs
+ * only `origin`; `browser`: open the page in this browser rather than a new one.
  */
-export async function openTestPage(harness, { timeout }) {
-  const browser = await launchChromium({ timeout })
+export async function openTestPage(harness, { timeout, browser: reuse = null }) {
+  const browser = reuse ?? (await launchChromium({ timeout }))
   const page = await (await browser.newContext()).newPage()
   page.setDefaultTimeout(timeout)
   const pageErrors = []
