@@ -227,6 +227,15 @@ export class ServiceProcess {
     if (!KEY_PATTERN.test(key)) throw new Error('create-client did not print an API key')
     return key
   }
+
+  /** `set-passkey-rp`: gives the client `name` its own passkey relying party, or with `clear` takes it away. */
+  async setPasskeyRp(name, { rpId = null, origins = [], clear = false } = {}) {
+    await runCommand(this.bin, [
+      ...this.backendArgs(),
+      'set-passkey-rp', name,
+      ...(clear ? ['--clear'] : ['--rp-id', rpId, ...origins.flatMap((o) => ['--origin', o])]),
+    ])
+  }
 }
 
 const CONTENT_TYPES = {

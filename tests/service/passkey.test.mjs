@@ -108,10 +108,18 @@ let clientSeq = 0
 
 const hosts = () => Object.fromEntries(Object.entries(services).map(([n, s]) => [n, s.url]))
 
+const clientNames = new Map() // API key -> client name
+
 /** A new client of `service` (main, short, plain); resolves to its API key. */
-function newClient({ service = 'main', passkeyRpId = null, passkeyOrigins = [] } = {}) {
-  return services[service].createClient(`pk-${++clientSeq}`, { passkeyRpId, passkeyOrigins })
+async function newClient({ service = 'main', passkeyRpId = null, passkeyOrigins = [] } = {}) {
+  const name = `pk-${++clientSeq}`
+  const key = await services[service].createClient(name, { passkeyRpId, passkeyOrigins })
+  clientNames.set(key, name)
+  return key
 }
+
+/** `set-passkey-rp` for the main service's client of `apiKey`. */
+const setPasskeyRp = (apiKey, options) => services.main.setPasskeyRp(clientNames.get(apiKey), options)
 
 before(async () => {
   pages = await startPageServer()
@@ -151,6 +159,7 @@ describe('passkey in Node.js (react-native-passkeys double)', () => {
       apiKey: await newClient(),
       hosts: hosts(),
       newClient,
+      setPasskeyRp,
     }
     ctx.passkeys = ctx.webauthn = createPasskeyDouble({ origin: pages.origins[0] })
     // The same passkeys in an app whose origin the relying party does not list.

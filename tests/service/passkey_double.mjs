@@ -31,6 +31,7 @@
 //   cancel         create/get resolve null (the user dismissed the sheet)
 //   fail           an Error that create/get throw (a platform failure)
 //   origin         clientDataJSON's origin
+//   reuse          a credential id: create presents that existing credential again
 // `device({ prf, origin, newPrfSecrets })` is the same passkeys (shared store,
 // as a passkey manager syncs them) on another device; `newPrfSecrets` gives
 // the credentials other PRF secrets there, as a credential exported and
@@ -238,6 +239,7 @@ function makeDevice(store, { origin = 'http://localhost', prf = true, prfAtCreat
     backedUp,
     cancel: false,
     fail: null,
+    reuse: null,
     calls: [],
 
     /** The stored credentials of `rpId` (all of them without): { id, rpId, userHandle, userName, counter }. */
@@ -291,25 +293,33 @@ function makeDevice(store, { origin = 'http://localhost', prf = true, prfAtCreat
       if (store.credentials.some((c) => c.rpId === rpId && excluded.has(c.id))) {
         throw Object.assign(new Error('create: a credential of excludeCredentials is on this device'), { name: 'InvalidStateError' })
       }
-      const keys = await subtle().generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, ['sign', 'verify'])
-      const jwk = await subtle().exportKey('jwk', keys.publicKey)
-      const idBytes = randomBytes(32)
-      const credential = {
-        id: toB64url(idBytes),
-        idBytes,
-        rpId,
-        userHandle: o.user?.id,
-        userName: o.user?.name,
-        privateKey: keys.privateKey,
-        publicKey: keys.publicKey,
-        counter: 0,
-        prfSecret: randomBytes(32),
-        prfSecretNoUv: randomBytes(32),
+      let credential = null
+      if (device.reuse) {
+        // A broken or malicious authenticator: an existing credential presented as new.
+        credential = store.credentials.find((c) => c.id === device.reuse)
+        if (!credential) throw new Error(`create: no credential ${device.reuse} to reuse`)
+      } else {
+        const keys = await subtle().generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, ['sign', 'verify'])
+        const idBytes = randomBytes(32)
+        credential = {
+          id: toB64url(idBytes),
+          idBytes,
+          rpId,
+          userHandle: o.user?.id,
+          userName: o.user?.name,
+          privateKey: keys.privateKey,
+          publicKey: keys.publicKey,
+          counter: 0,
+          prfSecret: randomBytes(32),
+          prfSecretNoUv: randomBytes(32),
+        }
+        // One passkey per user and rp id: a new one replaces the old (as passkey managers do).
+        store.credentials = store.credentials.filter((c) => !(c.rpId === rpId && c.userHandle === credential.userHandle))
+        store.credentials.push(credential)
+        if (secrets) secrets.set(credential.id, { prfSecret: randomBytes(32), prfSecretNoUv: randomBytes(32) })
       }
-      // One passkey per user and rp id: a new one replaces the old (as passkey managers do).
-      store.credentials = store.credentials.filter((c) => !(c.rpId === rpId && c.userHandle === credential.userHandle))
-      store.credentials.push(credential)
-      if (secrets) secrets.set(credential.id, { prfSecret: randomBytes(32), prfSecretNoUv: randomBytes(32) })
+      const { idBytes } = credential
+      const jwk = await subtle().exportKey('jwk', credential.publicKey)
 
       const cose = new Map([
         [1, 2], // kty: EC2
@@ -330,7 +340,7 @@ function makeDevice(store, { origin = 'http://localhost', prf = true, prfAtCreat
       )
       const attestationObject = cborEncode(new Map([['fmt', 'none'], ['attStmt', new Map()], ['authData', authData]]))
       const clientDataJSON = device.clientData('webauthn.create', o.challenge)
-      const spki = new Uint8Array(await subtle().exportKey('spki', keys.publicKey))
+      const spki = new Uint8Array(await subtle().exportKey('spki', credential.publicKey))
       const clientExtensionResults = {}
       const prfAsked = o.extensions?.prf
       if (prfAsked) {

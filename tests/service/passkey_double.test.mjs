@@ -205,6 +205,12 @@ test('knobs: cancel resolves null, fail throws, calls are recorded', async () =>
   ])
   assert.equal(passkeys.credentials(RP).length, 1)
   assert.equal(passkeys.credentials(RP)[0].id, c.id)
+  passkeys.reuse = c.id
+  const again = await passkeys.create(creationOptions())
+  assert.equal(again.id, c.id, 'reuse: the same credential id')
+  assert.equal(again.response.publicKey, c.response.publicKey, 'reuse: the same key')
+  assert.equal(parseAuthData(fromB64url(again.response.authenticatorData)).counter, 2, 'reuse: the counter goes on')
+  passkeys.reuse = null
   passkeys.setCounter(c.id, 0)
   const r = await passkeys.get(requestOptions())
   assert.equal(parseAuthData(fromB64url(r.response.authenticatorData)).counter, 1)

@@ -640,6 +640,43 @@ export const NODE_ONLY = {
   },
 }
 
+Object.assign(NODE_ONLY, {
+  'a credential id registered already, by this client or another, is PASSKEY_CREDENTIAL_EXISTS': async (ctx) => {
+    const reg = await register(ctx)
+    const credentialId = ok(reg.finish, 'finish-registration').credentialId
+    ctx.passkeys.reuse = credentialId
+    const again = await register(ctx, { dropExclude: true })
+    equal(again.credential.id, credentialId, 'the credential presented again')
+    denied(again.finish, 409, 'PASSKEY_CREDENTIAL_EXISTS', 'the same client registering it again')
+    const other = await ctx.newClient()
+    const theirs = await register(ctx, { on: { apiKey: other } })
+    denied(theirs.finish, 409, 'PASSKEY_CREDENTIAL_EXISTS', 'another client registering it')
+    ctx.passkeys.reuse = null
+    equal(ok(await api(ctx, 'GET', 'status', undefined, { apiKey: other }), 'status').registered, false, "the other client's status")
+    equal(ok(await api(ctx, 'GET', 'status'), 'status').credentials, 1, "this client's credentials")
+  },
+
+  'set-passkey-rp gives a client its own relying party (an Android app), and --clear takes it back': async (ctx) => {
+    const origin = 'android:apk-key-hash:' + randomB64url(32)
+    const phone = ctx.passkeys.device({ origin })
+    const w = wallet(ctx, { mode: 'enclave', passkeys: phone })
+    const refused = await rejects(w.portal.backupWallet('passkey'), 'PASSKEY_DENIED', 'the app before set-passkey-rp')
+    equal(refused.cause?.code, 'PASSKEY_ORIGIN_MISMATCH', 'cause')
+    await ctx.setPasskeyRp(ctx.apiKey, { rpId: 'wallet.example', origins: ['https://wallet.example', origin] })
+    equal(ok(await api(ctx, 'GET', 'status'), 'status').relyingParty?.id, 'wallet.example', 'rp id after set-passkey-rp')
+    const { cipherText } = await backup(w, 'the app after set-passkey-rp')
+    await recover(w, cipherText, 'recovery in the app')
+    equal(w.state.shares, SHARES, 'shares')
+    await ctx.setPasskeyRp(ctx.apiKey, { clear: true })
+    equal(ok(await api(ctx, 'GET', 'status'), 'status').relyingParty?.id, 'localhost', 'rp id after --clear')
+    // The passkey is wallet.example's: the authenticator has none for the rp id localhost.
+    w.state.shares = ''
+    await rejects(w.portal.recoverWallet(cipherText, 'passkey'), 'PASSKEY_NOT_ALLOWED', 'the app after --clear')
+    equal(phone.calls.at(-1).options.rpId, 'localhost', 'the rp id asked for after --clear')
+    equal(w.state.shares, '', 'keychain untouched')
+  },
+})
+
 /**
  * navigator.credentials with JSON in and out (what `react-native-passkeys`
  * looks like), for the scenarios that drive the routes directly in Chromium.
