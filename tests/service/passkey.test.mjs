@@ -292,5 +292,5 @@ describe('passkey in headless Chromium (DevTools virtual authenticator)', () => 
   }
 
   for (const name of Object.keys(passkeyScenarios)) test(name, { timeout: TIMEOUT }, run(0, name))
-  for (const name of Object.keys(originScenarios)) test(`${name} (page on ${'another localhost port'})`, { timeout: TIMEOUT }, run(1, name))
+  for (const name of Object.keys(originScenarios)) test(`${name} (page on another localhost port)`, { timeout: TIMEOUT }, run(1, name))
 })
