@@ -124,14 +124,17 @@ impl WebAuthnCeremonies {
         }
     }
 
-    /// Registers a new passkey with the enclave when the user has none.
-    async fn ensure_registered(&self) -> Result<()> {
+    /// Registers a new passkey with the enclave when the user has none,
+    /// asking for the PRF output of `prf_salt` at creation. Gives the
+    /// assertion when the new passkey already returned that output (no login
+    /// needed then).
+    async fn ensure_registered(&self, prf_salt: Option<&[u8; PRF_SALT_LEN]>) -> Result<Option<PasskeyAssertion>> {
         let status = self.call("GET", "/passkeys/status", None).await?;
         if !status.flag("configured")? {
             return Err(Error::PasskeyNotConfigured.into());
         }
         if status.flag("registered")? {
-            return Ok(());
+            return Ok(None);
         }
         let body = Object::new();
         if let Some(name) = &self.user_name {
@@ -139,14 +142,22 @@ impl WebAuthnCeremonies {
         }
         let begun = self.call("POST", "/passkeys/begin-registration", Some(&body)).await?;
         let options = begun.object("options")?;
-        // Ask for a PRF-capable credential (a security key's hmac-secret must be requested at creation).
-        set(&extensions_of(&options), "prf", &Object::new());
+        // Ask for a PRF-capable credential (a security key's hmac-secret must be
+        // requested at creation), and for the output right away where the
+        // authenticator can give it then.
+        set(&extensions_of(&options), "prf", &prf_request(prf_salt));
         let created = self.platform.create(&options).await?;
         let finish = Object::new();
         set(&finish, "ceremonyId", &JsValue::from_str(&begun.str("ceremonyId")?));
         set(&finish, "credential", &for_service(&created)?);
         self.call("POST", "/passkeys/finish-registration", Some(&finish)).await?;
-        Ok(())
+        let Some(prf_output) = prf_output(&created)? else { return Ok(None) };
+        Ok(Some(PasskeyAssertion {
+            credential_id: bytes_field(&created, "rawId", MAX_CREDENTIAL_ID_LEN)?.to_vec(),
+            prf_output: Some(prf_output),
+            // The enclave just verified this registration, which requires user verification.
+            user_verified: true,
+        }))
     }
 
     /// Begins a login ceremony (for `backup_id`'s credential when given) and
@@ -171,12 +182,8 @@ impl WebAuthnCeremonies {
             set(&allowed, "id", &base64url(id).into());
             set(&options, "allowCredentials", &Array::of1(&allowed));
         }
-        if let Some(salt) = prf_salt {
-            let eval = Object::new();
-            set(&eval, "first", &base64url(salt).into());
-            let prf = Object::new();
-            set(&prf, "eval", &eval);
-            set(&extensions_of(&options), "prf", &prf);
+        if prf_salt.is_some() {
+            set(&extensions_of(&options), "prf", &prf_request(prf_salt));
         }
         let response = self.platform.get(&options).await?;
         Ok((ceremony, answered(&response)?))
@@ -193,7 +200,9 @@ impl PasskeyCeremonies for WebAuthnCeremonies {
         &self,
         prf_salt: Option<&[u8; PRF_SALT_LEN]>,
     ) -> core::result::Result<PasskeyAssertion, Error> {
-        self.fail(self.ensure_registered().await)?;
+        if let Some(assertion) = self.fail(self.ensure_registered(prf_salt).await)? {
+            return Ok(assertion);
+        }
         let (ceremony, answered) = self.fail(self.login(None, prf_salt, None).await)?;
         *self.login.borrow_mut() = Some((ceremony, answered.credential));
         Ok(answered.assertion)
@@ -246,6 +255,31 @@ fn passkey_refusal(r: Refusal) -> Failure {
     Failure::from(error).with_cause(refusal_cause(&r))
 }
 
+/// The `prf` extension input: `{ eval: { first: salt } }`, or `{}` (PRF
+/// wanted, no output asked for).
+fn prf_request(prf_salt: Option<&[u8; PRF_SALT_LEN]>) -> Object {
+    let prf = Object::new();
+    if let Some(salt) = prf_salt {
+        let eval = Object::new();
+        set(&eval, "first", &base64url(salt).into());
+        set(&prf, "eval", &eval);
+    }
+    prf
+}
+
+/// `clientExtensionResults.prf.results.first` of a response, when present.
+fn prf_output(response: &JsValue) -> Result<Option<Zeroizing<[u8; PRF_OUTPUT_LEN]>>> {
+    let results = Reflect::get(response, &"clientExtensionResults".into()).unwrap_or(JsValue::UNDEFINED);
+    let first = path(&results, &["prf", "results", "first"]);
+    if is_absent(&first) {
+        return Ok(None);
+    }
+    let bad = Error::PasskeyUnavailable("the passkey's PRF output is not 32 bytes of base64url");
+    let bytes = first.as_string().and_then(|s| from_base64url(&s, PRF_OUTPUT_LEN)).ok_or(bad.clone())?;
+    let output: [u8; PRF_OUTPUT_LEN] = bytes[..].try_into().map_err(|_| bad)?;
+    Ok(Some(Zeroizing::new(output)))
+}
+
 /// `options.extensions`, made an object if it was not one.
 fn extensions_of(options: &Object) -> Object {
     match Reflect::get(options, &"extensions".into()).ok().and_then(|e| e.dyn_into::<Object>().ok()) {
@@ -292,20 +326,7 @@ fn answered(response: &JsValue) -> Result<Answered> {
     let credential_id = bytes_field(response, "rawId", MAX_CREDENTIAL_ID_LEN)?;
     let body = Reflect::get(response, &"response".into()).map_err(|_| not_a_credential())?;
     let authenticator_data = bytes_field(&body, "authenticatorData", MAX_FIELD_LEN)?;
-    let results = Reflect::get(response, &"clientExtensionResults".into()).unwrap_or(JsValue::UNDEFINED);
-    let first = path(&results, &["prf", "results", "first"]);
-    let prf_output = if is_absent(&first) {
-        None
-    } else {
-        let bytes = first
-            .as_string()
-            .and_then(|s| from_base64url(&s, PRF_OUTPUT_LEN))
-            .ok_or(Error::PasskeyUnavailable("the passkey's PRF output is not 32 bytes of base64url"))?;
-        let output: [u8; PRF_OUTPUT_LEN] = bytes[..]
-            .try_into()
-            .map_err(|_| Error::PasskeyUnavailable("the passkey's PRF output is not 32 bytes of base64url"))?;
-        Some(Zeroizing::new(output))
-    };
+    let prf_output = prf_output(response)?;
     let assertion = PasskeyAssertion {
         credential_id: credential_id.to_vec(),
         prf_output,
