@@ -95,6 +95,13 @@ pub enum Error {
     PasskeyDenied,
     /// The backup service has no passkey relying party for this client.
     PasskeyNotConfigured,
+    /// Google refused the access token (HTTP 401), or `getAccessToken`
+    /// gave none or threw.
+    GoogleUnauthenticated,
+    /// The storage that keeps the backup key (Google Drive, the app's
+    /// adapter) failed, could not be reached, returned other data than was
+    /// written, or holds a keys record this version cannot read.
+    StorageUnavailable(&'static str),
 }
 
 impl Error {
@@ -133,11 +140,13 @@ impl Error {
             Error::PasskeyPrfUnavailable => "PASSKEY_PRF_UNAVAILABLE",
             Error::PasskeyDenied => "PASSKEY_DENIED",
             Error::PasskeyNotConfigured => "PASSKEY_NOT_CONFIGURED",
+            Error::GoogleUnauthenticated => "GOOGLE_UNAUTHENTICATED",
+            Error::StorageUnavailable(_) => "STORAGE_UNAVAILABLE",
         }
     }
 
     /// One of each variant, for table tests that walk every code.
-    pub fn all_variants() -> [Error; 32] {
+    pub fn all_variants() -> [Error; 34] {
         [
             Error::PasswordRequired,
             Error::WrongPassword,
@@ -171,6 +180,8 @@ impl Error {
             Error::PasskeyPrfUnavailable,
             Error::PasskeyDenied,
             Error::PasskeyNotConfigured,
+            Error::GoogleUnauthenticated,
+            Error::StorageUnavailable("x"),
         ]
     }
 }
@@ -232,6 +243,10 @@ impl fmt::Display for Error {
             Error::PasskeyNotConfigured => {
                 f.write_str("the backup service has no passkey relying party configured for this client")
             }
+            Error::GoogleUnauthenticated => {
+                f.write_str("Google refused the access token, or getAccessToken gave none: sign the user in to Google")
+            }
+            Error::StorageUnavailable(why) => write!(f, "backup key storage unavailable: {why}"),
         }
     }
 }

@@ -2,7 +2,8 @@
 //!
 //! Backup: read shares → split → derive key and seal the client half →
 //! store the custodian half as pending → read it back and open the new
-//! cipherText to prove the pair restores the shares → complete (with the
+//! cipherText to prove the pair restores the shares → confirm the key with the
+//! method (keepers of a bounded keys record) → complete (with the
 //! service: attach the cipherText and confirm) → Done.
 //! Recovery: decode cipherText → fetch the custodian half of its backup id
 //! → derive key and open → combine and check digest → write shares → Done.
@@ -62,6 +63,7 @@ pub async fn backup(
     if restored[..] != shares[..] {
         return Err(Error::Unexpected("verification of the new backup failed"));
     }
+    method.confirm_key(&backup_id).await?;
     store.complete(&pending, &cipher_text).await?;
 
     progress.report(Status::Done, true);

@@ -102,6 +102,14 @@ pub trait BackupMethod {
     /// Gives back the key of the backup whose (already decoded and
     /// structurally checked) header is `header`.
     fn recover_key(&self, header: &Header) -> impl Future<Output = Result<SecretKey, Error>>;
+
+    /// Called once the new backup `backup_id` was verified (read back and
+    /// opened), before it is completed at the custodian: a method that keeps
+    /// a bounded number of keys marks this one as a good backup's.
+    fn confirm_key(&self, backup_id: &[u8; 16]) -> impl Future<Output = Result<(), Error>> {
+        let _ = backup_id;
+        async { Ok(()) }
+    }
 }
 
 #[cfg(test)]

@@ -20,6 +20,14 @@ use crate::Error;
 pub trait KeyKeeper {
     /// Stores the key of the new backup `backup_id`.
     fn store(&self, backup_id: &BackupId, key: &SecretKey) -> impl Future<Output = Result<(), Error>>;
+    /// Marks the key of the backup `backup_id` as belonging to a verified
+    /// backup. Keepers that keep a bounded number of keys (the keys record,
+    /// FORMAT.md §3.4.4) keep completed keys over pending ones, so failed
+    /// backups never push out the key of the last good one.
+    fn confirm(&self, backup_id: &BackupId) -> impl Future<Output = Result<(), Error>> {
+        let _ = backup_id;
+        async { Ok(()) }
+    }
     /// The key of the backup `backup_id`.
     fn fetch(&self, backup_id: &BackupId) -> impl Future<Output = Result<SecretKey, Error>>;
 }
@@ -57,6 +65,10 @@ impl<K: KeyKeeper> BackupMethod for KeptKeyMethod<K> {
             return Err(Error::InvalidCiphertext("this method records no parameters"));
         }
         self.keeper.fetch(&header.backup_id).await
+    }
+
+    async fn confirm_key(&self, backup_id: &[u8; 16]) -> Result<(), Error> {
+        self.keeper.confirm(backup_id).await
     }
 }
 

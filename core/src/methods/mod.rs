@@ -4,5 +4,6 @@
 //! binding supplies where: the service's enclaves, cloud drives, adapters).
 
 pub mod kept;
+pub mod key_record;
 pub mod passkey;
 pub mod password;
