@@ -103,11 +103,79 @@ export class PasskeyStorage {
   }
 }
 
+/** The wasm exports of this build, set by `definePortal` (for `GDriveStorage`'s own operations). */
+let boundWasm = null
+
+function storageOperation(operation, method, config) {
+  if (!boundWasm || typeof boundWasm.storageOperation !== 'function') {
+    const error = new Error('unexpected internal error: this build has no storageOperation export')
+    error.code = 'UNEXPECTED_ERROR'
+    return Promise.reject(error)
+  }
+  return boundWasm.storageOperation(operation, method, config)
+}
+
+/**
+ * Google Drive backup method settings: each backup's key is kept in the
+ * user's Drive, in the app's hidden `appDataFolder` (OAuth scope
+ * `https://www.googleapis.com/auth/drive.appdata`), in one file,
+ * `wallet-backup-keys.json`, updated in place. Pass it as `backup: { gdrive }`
+ * or per call.
+ */
+export class GDriveStorage {
+  /**
+   * @param {{ getAccessToken: () => Promise<string | null>, driveHost?: string }} options
+   *   `getAccessToken` resolves to the user's Google OAuth access token (scope `drive.appdata`), or
+   *   `null` when nobody is signed in; `driveHost` replaces `https://www.googleapis.com` (tests).
+   */
+  constructor(options) {
+    if (!isObject(options) || typeof options.getAccessToken !== 'function') {
+      throw codedTypeError('INVALID_ARGUMENT', 'invalid argument: GDriveStorage needs { getAccessToken: () => Promise<string | null> }')
+    }
+    if (options.driveHost != null && typeof options.driveHost !== 'string') {
+      throw codedTypeError('INVALID_ARGUMENT', 'invalid argument: GDriveStorage driveHost must be a string')
+    }
+    const { getAccessToken, driveHost } = options
+    /** Resolves to the user's Google access token, or `null` when nobody is signed in. */
+    this.getAccessToken = () => getAccessToken()
+    /** Google's API host, when it is not `https://www.googleapis.com`. */
+    this.driveHost = driveHost
+    Object.freeze(this)
+  }
+
+  /**
+   * Proves the module can read and write the keys file before a backup relies
+   * on it: finds it (creating it, empty, when there is none), rewrites it
+   * unchanged and reads it back. Resolves to `false` when Drive refused or
+   * failed (`GOOGLE_UNAUTHENTICATED`, `STORAGE_UNAVAILABLE`, including a file
+   * this version cannot read, which is left as it is).
+   * @returns {Promise<boolean>}
+   */
+  async validateOperations() {
+    try {
+      return await storageOperation('validate', 'gdrive', { gdrive: this })
+    } catch (e) {
+      if (e?.code === 'STORAGE_UNAVAILABLE' || e?.code === 'GOOGLE_UNAUTHENTICATED') return false
+      throw e
+    }
+  }
+
+  /**
+   * Deletes the keys file, and with it the key of every Drive backup: their
+   * cipherTexts no longer recover. Resolves to whether there was a file.
+   * @returns {Promise<boolean>}
+   */
+  async delete() {
+    return storageOperation('delete', 'gdrive', { gdrive: this })
+  }
+}
+
 /**
  * Builds the `Portal` class over the wasm exports of one build.
- * @param {{ backupWallet: Function, recoverWallet: Function, walletBackupStatus: Function, storedClientBackupShare: Function }} wasm
+ * @param {{ backupWallet: Function, recoverWallet: Function, walletBackupStatus: Function, storedClientBackupShare: Function, storageOperation: Function }} wasm
  */
 export function definePortal(wasm) {
+  boundWasm = wasm
   /** A wallet's backup client, holding the app's adapters and service settings. */
   class Portal {
     #adapters

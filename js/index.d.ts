@@ -1,6 +1,6 @@
 // Public types of the wallet-backup package.
 export * from './types/wallet_backup.js'
-import type { BackupMethod, BackupConfig, FirebaseStorageOptions, PasskeyStorageOptions, PasskeyFunctions, PortalOptions, ProgressCallback } from './types/wallet_backup.js'
+import type { BackupMethod, BackupConfig, FirebaseStorageOptions, GDriveStorageOptions, PasskeyStorageOptions, PasskeyFunctions, PortalOptions, ProgressCallback } from './types/wallet_backup.js'
 
 /** Backup method ids, as Portal's SDK names them. */
 export declare const BackupMethods: {
@@ -66,6 +66,33 @@ export declare class PasskeyStorage implements PasskeyStorageOptions {
   readonly webAuthnHost?: string
   readonly userName?: string
   readonly mode?: 'auto' | 'enclave'
+}
+
+/**
+ * Google Drive backup method: each backup's key is kept in the user's Drive,
+ * in the app's hidden `appDataFolder` (OAuth scope `drive.appdata`), in one
+ * file, `wallet-backup-keys.json`, holding the newest backup's key and those
+ * of the two completed backups before it. Pass it as `backup: { gdrive }` or per call.
+ *
+ * ```js
+ * const gdrive = new GDriveStorage({ getAccessToken: async () => googleAccessToken ?? null })
+ * const portal = new Portal({ apiKey, apiHost, keychain, backup: { gdrive } })
+ * if (await gdrive.validateOperations()) await portal.backupWallet('gdrive')
+ * ```
+ */
+export declare class GDriveStorage implements GDriveStorageOptions {
+  /** Throws a `TypeError` with code `INVALID_ARGUMENT` without a `getAccessToken` function. */
+  constructor(options: GDriveStorageOptions)
+  readonly getAccessToken: () => Promise<string | null | undefined>
+  readonly driveHost?: string
+  /**
+   * Proves the module can read and write its file in the user's Drive (finds it, creating it
+   * empty when there is none, rewrites it unchanged, reads it back) without changing any key.
+   * Resolves to `false` when Google refused the token or Drive failed.
+   */
+  validateOperations(): Promise<boolean>
+  /** Deletes the keys file and with it every Drive backup's key; resolves to whether there was one. */
+  delete(): Promise<boolean>
 }
 
 /**

@@ -10,8 +10,10 @@ module.exports = {
   recoverWallet: wasm.recoverWallet,
   walletBackupStatus: wasm.walletBackupStatus,
   storedClientBackupShare: wasm.storedClientBackupShare,
+  storageOperation: wasm.storageOperation,
   BackupMethods: api.BackupMethods,
   MpcStatuses: api.MpcStatuses,
   FirebaseStorage: api.FirebaseStorage,
   PasskeyStorage: api.PasskeyStorage,
+  GDriveStorage: api.GDriveStorage,
 }

@@ -6,6 +6,7 @@
 //      suite again on a throwaway PostgreSQL server (scripts/pg-test-server.sh)
 //   3. wasm-bindgen tests of the exports in Node.js, then in headless Chromium
 //   4. npm run build (pkg/), then the JS suites against pkg/: API and errors,
+//      the custom method, Google Drive against a local Drive v3 server (tests/drive/),
 //      cross-implementation decoder, packed-tarball consumers (ESM, CJS,
 //      TypeScript), and the demo page end to end in Chromium
 //   5. the service scenarios (tests/service/): the module against the real
@@ -78,7 +79,7 @@ await run('build pkg/', 'node', ['scripts/build.mjs'])
 // The demo's e2e test and the service scenarios run the service binary.
 await run('build the service binary', 'cargo', ['build', '-p', 'wallet-backup-service'])
 count(await run('JS suites against pkg/', 'node', ['--test', '--test-concurrency=1',
-  'tests/js/', 'tests/packaging/', 'tests/e2e/']))
+  'tests/js/', 'tests/packaging/', 'tests/e2e/', 'tests/drive/']))
 {
   // The module's managed mode against the real service binary behind a
   // fault-injecting proxy (tests/service/): in Node.js on SQLite and on a

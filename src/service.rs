@@ -418,6 +418,46 @@ fn pairs_path(pair_id: &str) -> String {
     path
 }
 
+/// One request to a service other than the backup service (Google Drive),
+/// with the same deadline and abort as the service client: resolves to the
+/// HTTP status and the body text. No answer is `NETWORK_ERROR` (the
+/// exception as cause), the deadline `NETWORK_TIMEOUT`, a body longer than
+/// `max_len` UTF-16 units `SERVICE_ERROR`; the caller maps them to its own codes.
+pub async fn http_text(
+    method: &str,
+    url: &str,
+    headers: &Object,
+    body: Option<&str>,
+    timeout_ms: u32,
+    max_len: u32,
+) -> Result<(u16, Zeroizing<String>)> {
+    let init = Object::new();
+    set(&init, "method", &method.into());
+    set(&init, "redirect", &"error".into());
+    set(&init, "credentials", &"omit".into());
+    set(&init, "headers", headers);
+    if let Some(body) = body {
+        set(&init, "body", &body.into());
+    }
+    let deadline = Deadline::start(timeout_ms, &init);
+    let network = |e: JsValue| Failure::from(Error::NetworkError("the request failed")).with_cause(e);
+    let pending = fetch(url, &init).map_err(network)?;
+    let response = deadline.within(pending).await.map_err(|e| deadline.failure(e, network))?;
+    let status = Reflect::get(&response, &"status".into()).ok().and_then(|s| s.as_f64()).unwrap_or(0.0);
+    let body_read = Reflect::get(&response, &"text".into())
+        .ok()
+        .and_then(|f| f.dyn_into::<Function>().ok())
+        .ok_or(Error::NetworkError("the answer has no body"))?
+        .call0(&response)
+        .map_err(network)?;
+    let text = deadline.within(body_read).await.map_err(|e| deadline.failure(e, network))?;
+    let text = text.dyn_into::<js_sys::JsString>().map_err(|_| Error::NetworkError("the answer has no text body"))?;
+    if text.length() > max_len {
+        return Err(Error::ServiceError("the answer is larger than expected").into());
+    }
+    Ok((status as u16, Zeroizing::new(String::from(text))))
+}
+
 /// A 4xx/5xx this step has no specific meaning for.
 pub fn unexpected(r: Refusal) -> Failure {
     let error = match r.status {

@@ -47,6 +47,26 @@ export interface PasswordStorageConfig {
   password: string;
   /** Argon2id costs for new backups; recovery uses the costs stored in the cipherText. */
   kdf?: Argon2idOptions;
+  /**
+   * Runs the Argon2id outside the module (React Native: a native Argon2 module). The module still
+   * draws the salt and chooses the costs; resolve to the raw 32-byte Argon2id v0x13 output of the
+   * UTF-8 `password` (no secret, no associated data). A wrong output fails recovery with `WRONG_PASSWORD`.
+   */
+  deriveKey?: (request: DeriveKeyRequest) => Promise<Uint8Array> | Uint8Array;
+}
+
+/** What `passwordStorage.deriveKey` is asked to compute. */
+export interface DeriveKeyRequest {
+  /** The NFC-normalised password, to be hashed as UTF-8. */
+  password: string;
+  /** 16 random bytes. */
+  salt: Uint8Array;
+  memoryKiB: number;
+  iterations: number;
+  parallelism: number;
+  hashLength: 32;
+  algorithm: 'argon2id';
+  version: 0x13;
 }
 
 /** Firebase Auth method settings (`new FirebaseStorage(...)` or a plain object of this shape). */
@@ -80,8 +100,37 @@ export interface PasskeyStorageOptions {
   mode?: 'auto' | 'enclave';
 }
 
+/** Google Drive method settings (`new GDriveStorage(...)` or a plain object of this shape). */
+export interface GDriveStorageOptions {
+  /** Resolves to the user's Google OAuth access token (scope `drive.appdata`), or `null` when nobody is signed in. */
+  getAccessToken(): Promise<string | null | undefined>;
+  /** Google's API host when it is not `https://www.googleapis.com` (https; http only for localhost). */
+  driveHost?: string;
+}
+
+/**
+ * The app's own key storage for the `custom` method (Portal's storage interface). The module keeps
+ * one string in it, a keys record (FORMAT.md §3.4.4), and reads every write back.
+ */
+export interface CustomStorage {
+  /** Resolves to the string last written, or `null` when nothing is stored. */
+  read(): Promise<string | null | undefined>;
+  /** Replaces the stored string. */
+  write(value: string): Promise<unknown>;
+  /** The app's to call: the module never deletes. */
+  delete?(): Promise<boolean>;
+  /** When present, asked before the first write of a backup; `false` fails it with `STORAGE_UNAVAILABLE`. */
+  validateOperations?(): Promise<boolean>;
+}
+
 /** Per-call method settings. */
-export interface BackupConfig { passwordStorage?: PasswordStorageConfig; firebase?: FirebaseStorageOptions; passkey?: PasskeyStorageOptions }
+export interface BackupConfig {
+  passwordStorage?: PasswordStorageConfig;
+  firebase?: FirebaseStorageOptions;
+  passkey?: PasskeyStorageOptions;
+  gdrive?: GDriveStorageOptions;
+  custom?: CustomStorage;
+}
 
 /** How to reach the backup service. */
 export interface ServiceConfig {
@@ -123,7 +172,10 @@ export type ErrorCode =
   | 'WALLET_MODIFICATION_ALREADY_IN_PROGRESS' | 'RANDOM_UNAVAILABLE' | 'UNEXPECTED_ERROR'
   | 'NETWORK_ERROR' | 'NETWORK_TIMEOUT' | 'UNAUTHORIZED' | 'RATE_LIMITED' | 'SERVICE_ERROR'
   | 'NO_BACKUP' | 'MANAGED_BACKUPS_DISABLED' | 'BACKUP_KEY_NOT_FOUND'
-  | 'FIREBASE_NOT_SIGNED_IN' | 'FIREBASE_UNAUTHENTICATED' | 'FIREBASE_REAUTHENTICATION_REQUIRED';
+  | 'FIREBASE_NOT_SIGNED_IN' | 'FIREBASE_UNAUTHENTICATED' | 'FIREBASE_REAUTHENTICATION_REQUIRED'
+  | 'PASSKEY_UNAVAILABLE' | 'PASSKEY_NOT_ALLOWED' | 'PASSKEY_USER_VERIFICATION_REQUIRED'
+  | 'PASSKEY_PRF_UNAVAILABLE' | 'PASSKEY_DENIED' | 'PASSKEY_NOT_CONFIGURED'
+  | 'GOOGLE_UNAUTHENTICATED' | 'STORAGE_UNAVAILABLE';
 
 /** Every rejection is an `Error` (a `TypeError` for wrong argument types) with a stable `code`. */
 export interface WalletBackupError extends Error { code: ErrorCode; cause?: unknown }

@@ -8,17 +8,21 @@ use wallet_backup_core::format::Header;
 use wallet_backup_core::keys::SecretKey;
 use wallet_backup_core::method::{BackupMethod, MethodId, NewKey};
 use wallet_backup_core::methods::kept::KeptKeyMethod;
+use wallet_backup_core::methods::key_record::{KeysStorage, RecordKeeper};
 use wallet_backup_core::methods::passkey::PasskeyMethod;
 use wallet_backup_core::methods::password::PasswordMethod;
 use wallet_backup_core::Error;
 use wasm_bindgen::JsValue;
+use zeroize::Zeroizing;
 
 use std::rc::Rc;
 
 use crate::adapters::LastCause;
 use crate::errors::{Failure, Result};
 
+pub mod custom;
 pub mod firebase;
+pub mod gdrive;
 pub mod passkey;
 pub mod password;
 
@@ -30,6 +34,34 @@ pub enum Method {
     Firebase(KeptKeyMethod<firebase::FirebaseKeeper>),
     /// Passkey: PRF on the device, or the key in the service's enclave.
     Passkey(PasskeyMethod<passkey::WebAuthnCeremonies>),
+    /// Google Drive and custom: the key in a keys record, in the user's
+    /// appDataFolder or the app's adapter (one instantiation of the keeper
+    /// for both keeps the wasm small).
+    Record(KeptKeyMethod<RecordKeeper<KeysHome>>),
+}
+
+/// Where a keys record lives.
+pub enum KeysHome {
+    /// A file in the user's Google Drive appDataFolder.
+    Drive(gdrive::DriveStorage),
+    /// The app's storage adapter.
+    Custom(custom::CustomStorage),
+}
+
+impl KeysStorage for KeysHome {
+    async fn read(&self) -> core::result::Result<Option<Zeroizing<String>>, Error> {
+        match self {
+            KeysHome::Drive(s) => s.read().await,
+            KeysHome::Custom(s) => s.read().await,
+        }
+    }
+
+    async fn write(&self, record: &str) -> core::result::Result<(), Error> {
+        match self {
+            KeysHome::Drive(s) => s.write(record).await,
+            KeysHome::Custom(s) => s.write(record).await,
+        }
+    }
 }
 
 /// Parses the `method` argument (`'password'`, `'PASSWORD'`, ...).
@@ -48,7 +80,15 @@ impl Method {
             MethodId::Password => Ok(Method::Password(password::from_config(config)?)),
             MethodId::Firebase => Ok(Method::Firebase(firebase::from_config(config, cause.clone())?)),
             MethodId::Passkey => Ok(Method::Passkey(passkey::from_config(config, cause.clone())?)),
-            MethodId::GoogleDrive | MethodId::ICloud | MethodId::Custom => Err(Error::UnsupportedStorageMethod.into()),
+            MethodId::GoogleDrive => {
+                let home = KeysHome::Drive(gdrive::DriveStorage::from_config(config, cause.clone())?);
+                Ok(Method::Record(KeptKeyMethod::new(id, RecordKeeper(home))?))
+            }
+            MethodId::Custom => {
+                let home = KeysHome::Custom(custom::from_config(config, cause.clone())?);
+                Ok(Method::Record(KeptKeyMethod::new(id, RecordKeeper(home))?))
+            }
+            MethodId::ICloud => Err(Error::UnsupportedStorageMethod.into()),
         }
     }
 }
@@ -59,6 +99,7 @@ impl BackupMethod for Method {
             Method::Password(m) => m.id(),
             Method::Firebase(m) => m.id(),
             Method::Passkey(m) => m.id(),
+            Method::Record(m) => m.id(),
         }
     }
 
@@ -67,6 +108,7 @@ impl BackupMethod for Method {
             Method::Password(m) => m.create_key(backup_id).await,
             Method::Firebase(m) => m.create_key(backup_id).await,
             Method::Passkey(m) => m.create_key(backup_id).await,
+            Method::Record(m) => m.create_key(backup_id).await,
         }
     }
 
@@ -75,6 +117,14 @@ impl BackupMethod for Method {
             Method::Password(m) => m.recover_key(header).await,
             Method::Firebase(m) => m.recover_key(header).await,
             Method::Passkey(m) => m.recover_key(header).await,
+            Method::Record(m) => m.recover_key(header).await,
+        }
+    }
+
+    async fn confirm_key(&self, backup_id: &[u8; 16]) -> core::result::Result<(), Error> {
+        match self {
+            Method::Record(m) => m.confirm_key(backup_id).await,
+            Method::Password(_) | Method::Firebase(_) | Method::Passkey(_) => Ok(()),
         }
     }
 }

@@ -9,7 +9,7 @@
 import { test, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'
-import { Portal, FirebaseStorage, PasskeyStorage, backupWallet, recoverWallet } from '../../pkg/node/index.mjs'
+import { Portal, FirebaseStorage, PasskeyStorage, GDriveStorage, backupWallet, recoverWallet } from '../../pkg/node/index.mjs'
 import { memoryWallet, rejectsWith as rejectsWithCode, loadVectors, envelopeBytes } from './helpers.mjs'
 
 // Distinctive secrets: no error message or stack may ever contain them.
@@ -199,7 +199,7 @@ test('BACKUP_SHARE_MISMATCH: the custodian-half-swapped vector', async () => {
 
 test('UNSUPPORTED_STORAGE_METHOD: unknown names and the methods not built yet', async () => {
   const { portal, cipherText } = await backedUp()
-  for (const method of ['carrier-pigeon', '', 'password ', ' password', 'pass word', 'passwordx', 'gdrive', 'icloud', 'custom', 'GDRIVE', 'ICLOUD', 'CUSTOM', 'GoogleDrive', 'iCloud', 'Firebase']) {
+  for (const method of ['carrier-pigeon', '', 'password ', ' password', 'pass word', 'passwordx', 'icloud', 'ICLOUD', 'GoogleDrive', 'iCloud', 'Firebase', 'Custom', 'gDrive']) {
     await rejectsWith(portal.backupWallet(method, null, pw()), 'UNSUPPORTED_STORAGE_METHOD', { typeError: false }).catch((e) => {
       throw new Error(`backup ${JSON.stringify(method)}: ${e.message}`)
     })
@@ -207,6 +207,23 @@ test('UNSUPPORTED_STORAGE_METHOD: unknown names and the methods not built yet', 
       throw new Error(`recover ${JSON.stringify(method)}: ${e.message}`)
     })
   }
+})
+
+test('gdrive and custom: their settings are checked before anything runs; failures are GOOGLE_UNAUTHENTICATED / STORAGE_UNAVAILABLE', async () => {
+  const { portal, cipherText, wallet } = await backedUp()
+  const reads = wallet.calls.getShares
+  await rejectsWith(portal.backupWallet('gdrive', null, {}), 'INVALID_ARGUMENT', { typeError: true })
+  await rejectsWith(portal.backupWallet('gdrive', null, { gdrive: { getAccessToken: 'x' } }), 'INVALID_ARGUMENT', { typeError: true })
+  await rejectsWith(portal.backupWallet('gdrive', null, { gdrive: new GDriveStorage({ getAccessToken: async () => 't', driveHost: 'http://example.com' }) }), 'INVALID_ARGUMENT', { typeError: false })
+  await rejectsWith(portal.backupWallet('custom', null, {}), 'INVALID_ARGUMENT', { typeError: true })
+  await rejectsWith(portal.backupWallet('CUSTOM', null, { custom: { read: async () => null } }), 'INVALID_ARGUMENT', { typeError: true })
+  assert.equal(wallet.calls.getShares, reads, 'the keychain was read')
+  await rejectsWith(portal.backupWallet('gdrive', null, { gdrive: new GDriveStorage({ getAccessToken: async () => null }) }), 'GOOGLE_UNAUTHENTICATED', { typeError: false })
+  await rejectsWith(portal.recoverWallet(cipherText, 'gdrive', null, { gdrive: new GDriveStorage({ getAccessToken: async () => 't' }) }), 'METHOD_MISMATCH', { typeError: false })
+  const boom = new Error(`adapter failed near ${PASSWORD}`.replace(PASSWORD, 'x'))
+  const error = await rejectsWith(portal.backupWallet('custom', null, { custom: { read: async () => { throw boom }, write: async () => {} } }), 'STORAGE_UNAVAILABLE', { typeError: false })
+  assert.equal(error.cause, boom)
+  await stillWorks()
 })
 
 test('firebase: needs the backup service and a FirebaseStorage, checked before anything runs', async () => {

@@ -15,6 +15,7 @@ import {
   walletBackupStatus,
   storedClientBackupShare,
   FirebaseStorage,
+  GDriveStorage,
 } from 'wallet-backup'
 import type {
   Argon2idOptions,
@@ -29,6 +30,8 @@ import type {
   ProgressCallback,
   ProgressEvent,
   FirebaseStorageOptions,
+  GDriveStorageOptions,
+  CustomStorage,
   ServiceConfig,
   WalletBackupConfig,
   WalletBackupStatus,
@@ -94,6 +97,18 @@ const firebaseOptions: FirebaseStorageOptions = { getToken: async ({ forceRefres
 const firebase: FirebaseStorage = new FirebaseStorage(firebaseOptions)
 const managed: Portal = new Portal({ ...service, keychain, backup: { passwordStorage, firebase } })
 
+const driveOptions: GDriveStorageOptions = { getAccessToken: async () => null, driveHost: 'https://www.googleapis.com' }
+const gdrive: GDriveStorage = new GDriveStorage(driveOptions)
+const customStorage: CustomStorage = { read: async () => null, write: async (value: string) => value.length }
+
+export async function driveRun(): Promise<boolean> {
+  const valid: boolean = await gdrive.validateOperations()
+  await managed.backupWallet('gdrive', null, { gdrive })
+  await portal.backupWallet('custom', null, { custom: customStorage })
+  const deleted: boolean = await gdrive.delete()
+  return valid && deleted
+}
+
 export async function managedRun(): Promise<string[]> {
   const cipherText: string = await managed.backupWallet('password', onProgress)
   await managed.recoverWallet('', 'firebase', null, { firebase: { getToken: async () => 'token', tbsHost: 'enclave.example.com' } })
@@ -152,6 +167,12 @@ void new Portal({ ...service, keychain, custodian })
 // @ts-expect-error: getToken resolves to a token string
 void new FirebaseStorage({ getToken: async () => 42 })
 
+// @ts-expect-error: getAccessToken resolves to a token string
+void new GDriveStorage({ getAccessToken: async () => 42 })
+
+// @ts-expect-error: a custom adapter needs write
+const badCustom: CustomStorage = { read: async () => null }
+
 // @ts-expect-error: storedClientBackupShare takes a boolean
 void managed.api.storedClientBackupShare('yes', 'password')
 
@@ -182,4 +203,4 @@ const badEvent: ProgressEvent = { status: 'Done' }
 // @ts-expect-error: the constants are read-only
 BackupMethods.Password = 'passkey'
 
-void [badKdf, badKeychain, badCode, badStatus, badResult, badError, badEvent]
+void [badCustom, badKdf, badKeychain, badCode, badStatus, badResult, badError, badEvent]

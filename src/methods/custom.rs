@@ -1,0 +1,89 @@
+//! Custom method: the backup key is drawn at random and kept by an adapter
+//! of the app's own, in a keys record (FORMAT.md §3.4.4) — one string.
+//!
+//! `config.custom` is Portal's storage interface: `read()` resolving to the
+//! stored string or `null`, `write(value)`, and optionally
+//! `validateOperations()` resolving to a boolean, which the module asks
+//! before its first write of a backup (`false`: `STORAGE_UNAVAILABLE`).
+//! `delete()` is the app's to call; the module never deletes. Every write
+//! is read back and compared; a record the module cannot read is never
+//! overwritten. The adapter's exceptions become the `cause` of a
+//! `STORAGE_UNAVAILABLE`.
+
+use core::cell::Cell;
+use std::rc::Rc;
+
+use js_sys::{Function, JsString};
+use wallet_backup_core::methods::key_record::{KeysStorage, MAX_KEYS_TEXT_LEN};
+use wallet_backup_core::Error;
+use wasm_bindgen::{JsCast, JsValue};
+use zeroize::Zeroizing;
+
+use crate::adapters::LastCause;
+use crate::errors::{Failure, Result};
+use crate::js::{call_method, get, is_absent};
+
+/// The app's storage adapter of `config.custom`.
+pub fn from_config(config: &JsValue, cause: Rc<LastCause>) -> Result<CustomStorage> {
+    let missing =
+        Error::InvalidArgument("config.custom must be a storage adapter { read, write, validateOperations? }");
+    let adapter = get(config, "custom", missing.clone())?;
+    if is_absent(&adapter) {
+        return Err(Failure::type_error(missing));
+    }
+    for name in ["read", "write"] {
+        get(&adapter, name, missing.clone())?
+            .dyn_into::<Function>()
+            .map_err(|_| Failure::type_error(missing.clone()))?;
+    }
+    Ok(CustomStorage { adapter, cause, validated: Cell::new(false) })
+}
+
+/// The app's storage adapter, holding the keys record.
+pub struct CustomStorage {
+    adapter: JsValue,
+    cause: Rc<LastCause>,
+    /// Whether `validateOperations` was asked in this call.
+    validated: Cell<bool>,
+}
+
+impl CustomStorage {
+    async fn call(&self, name: &str, args: &[JsValue], failed: Error) -> core::result::Result<JsValue, Error> {
+        let missing = Error::InvalidArgument("config.custom must be a storage adapter { read, write }");
+        call_method(&self.adapter, name, args, missing, failed).await.map_err(|f| self.cause.keep(f))
+    }
+}
+
+impl KeysStorage for CustomStorage {
+    async fn read(&self) -> core::result::Result<Option<Zeroizing<String>>, Error> {
+        let v = self.call("read", &[], Error::StorageUnavailable("custom.read failed")).await?;
+        if is_absent(&v) {
+            return Ok(None);
+        }
+        let text = v
+            .dyn_into::<JsString>()
+            .map_err(|_| Error::StorageUnavailable("custom.read did not resolve to a string or null"))?;
+        // Bounded before it is copied into wasm memory: a longer value is no keys record.
+        if text.length() as usize > MAX_KEYS_TEXT_LEN {
+            return Err(Error::StorageUnavailable("the stored value is not a wallet-backup keys record"));
+        }
+        Ok(Some(Zeroizing::new(String::from(text))))
+    }
+
+    async fn write(&self, record: &str) -> core::result::Result<(), Error> {
+        if !self.validated.get() {
+            let check = get(&self.adapter, "validateOperations", Error::StorageUnavailable("custom adapter"))
+                .map_err(|f| self.cause.keep(f))?;
+            if !is_absent(&check) {
+                let failed = Error::StorageUnavailable("custom.validateOperations failed");
+                let ok = self.call("validateOperations", &[], failed).await?;
+                if ok.as_bool() != Some(true) {
+                    return Err(Error::StorageUnavailable("custom.validateOperations() did not resolve to true"));
+                }
+            }
+            self.validated.set(true);
+        }
+        self.call("write", &[JsValue::from_str(record)], Error::StorageUnavailable("custom.write failed")).await?;
+        Ok(())
+    }
+}

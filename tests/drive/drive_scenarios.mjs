@@ -1,0 +1,215 @@
+// The Google Drive method's scenarios, shared by Node.js and headless
+// Chromium (drive.test.mjs runs both), so they import nothing: the page
+// loads this file from the Drive server. Each scenario is `async (ctx)` with:
+//   ctx.Portal, ctx.GDriveStorage   the package's exports
+//   ctx.apiHost, ctx.apiKey         the real backup service and a fresh client (custodian half)
+//   ctx.driveHost                   the local Drive v3 server (drive_server.mjs), with its control routes
+// and throws an Error when something is not as expected.
+
+export const SHARES = JSON.stringify({ secp256k1: { id: 'gd-wallet', share: 'ab'.repeat(32) } })
+const shares = (n) => JSON.stringify({ secp256k1: { id: 'gd-wallet', share: String(n).padStart(2, '0').repeat(32) } })
+const KEYS_FILE = 'wallet-backup-keys.json'
+
+function check(condition, message) {
+  if (!condition) throw new Error(message)
+}
+
+function equal(actual, expected, what) {
+  const a = JSON.stringify(actual)
+  const e = JSON.stringify(expected)
+  check(a === e, `${what}: expected ${e}, got ${a}`)
+}
+
+async function rejects(promise, code, what) {
+  let error
+  try {
+    await promise
+  } catch (e) {
+    error = e
+  }
+  check(error !== undefined, `${what}: expected a rejection with ${code}, but it resolved`)
+  check(error instanceof Error, `${what}: not an Error: ${error}`)
+  check(error.code === code, `${what}: expected ${code}, got ${error.code}: ${error.message}`)
+  return error
+}
+
+async function control(ctx, path, body) {
+  const res = await fetch(`${ctx.driveHost}/__drive/${path}`, body === undefined ? {} : {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify(body),
+  })
+  check(res.status === 200, `control ${path} answered ${res.status}`)
+  return res.json()
+}
+
+const files = (ctx, w) => control(ctx, `files?user=${encodeURIComponent(w.user)}`)
+const driveLog = (ctx, w) => control(ctx, 'log').then((log) => log.filter((e) => e.user === w.user || e.user === null))
+const fault = (ctx, f) => control(ctx, 'fault', f)
+
+/** A wallet: keychain, a Drive user with a token, a Portal on the service with `backup: { gdrive }`. */
+async function wallet(ctx, { token } = {}) {
+  const user = `user-${Math.random().toString(36).slice(2)}`
+  const w = { user, state: { shares: SHARES }, tokenCalls: 0 }
+  w.token = (await control(ctx, 'token', { user })).token
+  const keychain = { getShares: async () => w.state.shares, setShares: async (s) => void (w.state.shares = s) }
+  w.gdrive = new ctx.GDriveStorage({
+    driveHost: ctx.driveHost,
+    getAccessToken: async () => {
+      w.tokenCalls++
+      return token === undefined ? w.token : token
+    },
+  })
+  w.portal = new ctx.Portal({ apiKey: ctx.apiKey, apiHost: ctx.apiHost, keychain, backup: { gdrive: w.gdrive } })
+  return w
+}
+
+async function backup(w) {
+  const events = []
+  const cipherText = await w.portal.backupWallet('gdrive', (e) => events.push(e))
+  equal(events.filter((e) => e.done).map((e) => e.status), ['Done'], 'Done events')
+  equal(events.at(-1).status, 'Done', 'last status')
+  return cipherText
+}
+
+async function failedBackup(w, code, what) {
+  const events = []
+  const error = await rejects(w.portal.backupWallet('gdrive', (e) => events.push(e)), code, what)
+  check(!events.some((e) => e.done || e.status === 'Done'), `${what}: Done was reported`)
+  check(!error.message.includes(w.token) && !String(error.stack).includes(w.token), `${what}: the token is in the error`)
+  return error
+}
+
+async function recovers(w, cipherText, expected, what) {
+  w.state.shares = ''
+  await w.portal.recoverWallet(cipherText, 'gdrive')
+  equal(w.state.shares, expected, what)
+}
+
+export const driveScenarios = {
+  'backup, then recovery from the service and from the cipherText; one file in appDataFolder, token only in the header': async (ctx) => {
+    const w = await wallet(ctx)
+    const cipherText = await backup(w)
+    const stored = await files(ctx, w)
+    equal(stored.map((f) => [f.name, f.parents]), [[KEYS_FILE, ['appDataFolder']]], 'files')
+    check(/^wbr1\.[A-Za-z0-9_-]+$/.test(stored[0].content), `the file is not a keys record: ${stored[0].content.slice(0, 20)}`)
+    equal(await w.portal.availableRecoveryMethods(), ['gdrive'], 'recovery methods')
+    await recovers(w, '', SHARES, "shares after recoverWallet('')")
+    await recovers(w, cipherText, SHARES, 'shares after recoverWallet(cipherText)')
+    const log = await driveLog(ctx, w)
+    check(log.length > 0 && log.every((e) => e.user === w.user), 'requests without the user token')
+    check(log.every((e) => !e.url.includes(w.token)), 'the token is in a URL')
+    equal([...new Set(log.map((e) => e.route))].sort(), ['create', 'list', 'media', 'update'], 'routes used')
+  },
+
+  'a second backup keeps the first recoverable; many backups leave one file and the newest three keys': async (ctx) => {
+    const w = await wallet(ctx)
+    const cipherTexts = []
+    for (let i = 1; i <= 5; i++) {
+      w.state.shares = shares(i)
+      cipherTexts.push(await backup(w))
+      if (i === 2) await recovers(w, cipherTexts[0], shares(1), 'the first backup after the second')
+    }
+    equal((await files(ctx, w)).length, 1, 'files after five backups')
+    for (const i of [3, 4, 5]) await recovers(w, cipherTexts[i - 1], shares(i), `backup ${i}`)
+    await recovers(w, '', shares(5), 'the newest backup')
+    await rejects(w.portal.recoverWallet(cipherTexts[0], 'gdrive'), 'BACKUP_KEY_NOT_FOUND', 'the oldest backup')
+  },
+
+  'a read-back that differs fails the backup without Done, and the previous backup still recovers': async (ctx) => {
+    const w = await wallet(ctx)
+    const first = await backup(w)
+    w.state.shares = shares(2)
+    // Media read 1 is the record before the write, read 2 the read-back.
+    await fault(ctx, { route: 'media', action: 'corrupt', skip: 1 })
+    await failedBackup(w, 'STORAGE_UNAVAILABLE', 'corrupted read-back')
+    await recovers(w, first, SHARES, 'the previous backup')
+    await recovers(w, '', SHARES, "recoverWallet('') after the failed backup")
+    w.state.shares = shares(3)
+    const third = await backup(w)
+    await recovers(w, third, shares(3), 'a later backup')
+    await recovers(w, first, SHARES, 'the first backup, still')
+  },
+
+  'failed backups, however many, never push out the key of the last good backup': async (ctx) => {
+    const w = await wallet(ctx)
+    const good = await backup(w)
+    for (let i = 0; i < 4; i++) {
+      w.state.shares = shares(i + 10)
+      // Update 1 stores the new key (pending), update 2 would mark it complete.
+      await fault(ctx, { route: 'update', action: 'status', status: 500, skip: 1 })
+      const error = await failedBackup(w, 'STORAGE_UNAVAILABLE', `failing backup ${i}`)
+      equal(error.cause?.status, 500, 'cause status')
+    }
+    await recovers(w, good, SHARES, 'the good backup')
+  },
+
+  'a refused token is GOOGLE_UNAUTHENTICATED with the 401 as cause': async (ctx) => {
+    const w = await wallet(ctx)
+    const cipherText = await backup(w)
+    await control(ctx, 'expire', { token: w.token })
+    const error = await failedBackup(w, 'GOOGLE_UNAUTHENTICATED', 'expired token')
+    equal(error.cause, { status: 401, code: 'UNAUTHENTICATED' }, 'cause')
+    w.state.shares = ''
+    await rejects(w.portal.recoverWallet(cipherText, 'gdrive'), 'GOOGLE_UNAUTHENTICATED', 'recovery with the expired token')
+    equal(w.state.shares, '', 'keychain')
+    equal(await w.gdrive.validateOperations(), false, 'validateOperations with the expired token')
+  },
+
+  'getAccessToken resolving to null is GOOGLE_UNAUTHENTICATED without any request': async (ctx) => {
+    const w = await wallet(ctx, { token: null })
+    await control(ctx, 'reset', {})
+    await failedBackup(w, 'GOOGLE_UNAUTHENTICATED', 'no token')
+    equal(w.tokenCalls, 1, 'getAccessToken calls')
+    equal((await control(ctx, 'log')).length, 0, 'Drive requests')
+    equal(await w.portal.isWalletBackedUp(), false, 'backed up')
+    equal(await w.gdrive.validateOperations(), false, 'validateOperations without a token')
+  },
+
+  'Drive failures (503, a dropped connection) are STORAGE_UNAVAILABLE; nothing is completed': async (ctx) => {
+    const w = await wallet(ctx)
+    await fault(ctx, { route: 'list', action: 'status', status: 503 })
+    const error = await failedBackup(w, 'STORAGE_UNAVAILABLE', '503')
+    equal(error.cause, { status: 503, code: 'UNAVAILABLE' }, 'cause of the 503')
+    // A browser may resend a request whose connection closed before any answer: drop a few.
+    await fault(ctx, { route: 'create', action: 'drop', times: 3 })
+    const dropped = await failedBackup(w, 'STORAGE_UNAVAILABLE', 'dropped connection')
+    check(dropped.cause !== undefined, 'the network failure is not the cause')
+    await control(ctx, 'reset', {})
+    equal(await w.portal.isWalletBackedUp(), false, 'backed up')
+    equal((await files(ctx, w)).length, 0, 'files')
+    const cipherText = await backup(w)
+    await fault(ctx, { route: 'media', action: 'status', status: 500 })
+    w.state.shares = ''
+    await rejects(w.portal.recoverWallet(cipherText, 'gdrive'), 'STORAGE_UNAVAILABLE', 'recovery with Drive failing')
+    equal(w.state.shares, '', 'keychain')
+  },
+
+  'a file the module cannot read is never overwritten': async (ctx) => {
+    const w = await wallet(ctx)
+    await control(ctx, 'put', { user: w.user, name: KEYS_FILE, content: 'wbr9.from-a-newer-version' })
+    await failedBackup(w, 'STORAGE_UNAVAILABLE', 'unreadable record')
+    equal(await w.gdrive.validateOperations(), false, 'validateOperations on an unreadable record')
+    const stored = await files(ctx, w)
+    equal(stored.map((f) => f.content), ['wbr9.from-a-newer-version'], 'the file')
+    const log = await driveLog(ctx, w)
+    check(!log.some((e) => e.route === 'update' || e.route === 'create'), 'a write was sent')
+  },
+
+  'validateOperations creates the file once, changes no key, and a backup relies on it': async (ctx) => {
+    const w = await wallet(ctx)
+    equal(await w.gdrive.validateOperations(), true, 'validateOperations on an empty Drive')
+    equal(await w.gdrive.validateOperations(), true, 'validateOperations again')
+    const empty = await files(ctx, w)
+    equal(empty.length, 1, 'files after validateOperations')
+    const cipherText = await backup(w)
+    const before = (await files(ctx, w))[0].content
+    equal(await w.gdrive.validateOperations(), true, 'validateOperations after a backup')
+    equal((await files(ctx, w)).map((f) => f.content), [before], 'the keys after validateOperations')
+    await recovers(w, cipherText, SHARES, 'the backup')
+    equal(await w.gdrive.delete(), true, 'delete')
+    equal((await files(ctx, w)).length, 0, 'files after delete')
+    equal(await w.gdrive.delete(), false, 'delete again')
+    await rejects(w.portal.recoverWallet(cipherText, 'gdrive'), 'BACKUP_KEY_NOT_FOUND', 'recovery after delete')
+  },
+}

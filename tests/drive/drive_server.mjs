@@ -1,0 +1,339 @@
+// A local Google Drive API v3 server for the tests (not a test file itself),
+// written from Google's public reference (developers.google.com/drive/api/reference/rest/v3):
+// the routes the module uses, in the app data folder a `drive.appdata` token reaches.
+//
+//   const drive = await startDriveServer()
+//   drive.origin                               http://127.0.0.1:PORT, the `driveHost`
+//   await drive.close()
+//
+// Drive routes (every answer carries CORS headers; OPTIONS preflights are answered):
+//   GET    /drive/v3/files?spaces=appDataFolder&q=…&orderBy=createdTime&pageSize=N&fields=…
+//          q: clauses joined by `and`: name = '…' (\' and \\ escapes), trashed = true|false,
+//          'appDataFolder' in parents. spaces other than appDataFolder: 403 (the scope reaches
+//          only the app data folder). Answer { kind: 'drive#fileList', files: [{ kind, id, name, mimeType }] }.
+//   GET    /drive/v3/files/{id}[?alt=media]     metadata, or the content with alt=media
+//   POST   /upload/drive/v3/files?uploadType=multipart   multipart/related: metadata JSON part, then
+//          the media part; parents must be ['appDataFolder']. uploadType=media: the body is the content.
+//   PATCH  /upload/drive/v3/files/{id}?uploadType=multipart|media   content (and name) updated in place
+//   DELETE /drive/v3/files/{id}                 204
+// Errors have Google's shape { error: { code, message, errors: [{ domain, reason, message }], status } }.
+// Authorization: `Bearer <token>`; a missing, unknown or expired token is 401 UNAUTHENTICATED.
+// Files belong to the token's user: another user's file id is 404.
+//
+// Control routes (JSON; no token), for scenarios in Node.js and in the page alike:
+//   POST /__drive/token  { user }                        -> { token }
+//   POST /__drive/expire { token }                       the token is refused from now on (401)
+//   POST /__drive/fault  { route, action, times?, skip?, status?, reason? } -> {}
+//          (the fault applies to `times` matching requests, -1: all, after `skip` of them)
+//          route: list | get | media | create | update | delete | any
+//          action: status (answer `status`, default 503, with Google's error body),
+//                  drop (close the connection), corrupt (media only: answer the stored
+//                  content with its last character changed; what is stored is unchanged)
+//   POST /__drive/put    { user, name, content }         plants a file in the user's app data folder
+//   GET  /__drive/files?user=U                           [{ id, name, parents, content, createdTime }]
+//   GET  /__drive/log                                    [{ method, route, user, status, url }]
+//   POST /__drive/reset                                  clears faults and the log
+//   GET  /__drive/scenarios.mjs                          tests/drive/drive_scenarios.mjs (for the page)
+
+import http from 'node:http'
+import { randomBytes } from 'node:crypto'
+import { readFile } from 'node:fs/promises'
+import { fileURLToPath } from 'node:url'
+
+const SCENARIOS = fileURLToPath(new URL('./drive_scenarios.mjs', import.meta.url))
+const MAX_BODY = 5 * 1024 * 1024
+
+const STATUS_NAMES = { 400: 'INVALID_ARGUMENT', 401: 'UNAUTHENTICATED', 403: 'PERMISSION_DENIED', 404: 'NOT_FOUND', 500: 'INTERNAL', 503: 'UNAVAILABLE' }
+
+function cors(res) {
+  res.setHeader('Access-Control-Allow-Origin', '*')
+  res.setHeader('Access-Control-Expose-Headers', 'Content-Type')
+}
+
+function send(res, status, body, type = 'application/json; charset=UTF-8') {
+  if (res.destroyed || res.headersSent) return
+  cors(res)
+  const data = body === null ? '' : typeof body === 'string' ? body : JSON.stringify(body)
+  res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(data), 'cache-control': 'no-store' })
+  res.end(data)
+}
+
+function googleError(res, status, reason, message) {
+  send(res, status, {
+    error: { code: status, message, errors: [{ domain: 'global', reason, message }], status: STATUS_NAMES[status] ?? 'UNKNOWN' },
+  })
+}
+
+function readBody(req) {
+  return new Promise((resolve, reject) => {
+    const chunks = []
+    let size = 0
+    req.on('data', (c) => {
+      size += c.length
+      if (size > MAX_BODY) {
+        reject(new Error('body too large'))
+        req.destroy()
+      } else chunks.push(c)
+    })
+    req.on('end', () => resolve(Buffer.concat(chunks)))
+    req.on('error', reject)
+  })
+}
+
+/** The boundary parameter of a multipart Content-Type (quoted or not), or null. */
+function boundaryOf(contentType) {
+  const m = /;\s*boundary=(?:"([^"]+)"|([^;\s]+))/i.exec(contentType ?? '')
+  return m ? m[1] ?? m[2] : null
+}
+
+/**
+ * Parses a multipart/related body (RFC 2387, RFC 2046 §5.1): the parts between
+ * `--boundary` delimiter lines, each with headers, a blank line and content.
+ * Returns [{ headers, body }] or null when malformed.
+ */
+export function parseMultipart(body, boundary) {
+  const text = body.toString('utf8')
+  const delimiter = `--${boundary}`
+  const parts = []
+  let at = text.indexOf(delimiter)
+  if (at !== 0 && text.slice(0, at).trim() !== '') return null
+  if (at < 0) return null
+  for (;;) {
+    at += delimiter.length
+    if (text.startsWith('--', at)) break // close delimiter
+    const lineEnd = text.indexOf('\r\n', at)
+    if (lineEnd < 0) return null
+    const next = text.indexOf(`\r\n${delimiter}`, lineEnd)
+    if (next < 0) return null
+    const part = text.slice(lineEnd + 2, next)
+    const split = part.indexOf('\r\n\r\n')
+    if (split < 0) return null
+    const headers = {}
+    for (const line of part.slice(0, split).split('\r\n')) {
+      const colon = line.indexOf(':')
+      if (colon > 0) headers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim()
+    }
+    parts.push({ headers, body: part.slice(split + 4) })
+    at = next + 2
+  }
+  return parts
+}
+
+/** Parses Drive's query language, the subset the app data folder needs; null if unsupported. */
+export function parseQuery(q) {
+  const clauses = []
+  let rest = q.trim()
+  while (rest.length) {
+    let m
+    if ((m = /^name\s*=\s*'((?:[^'\\]|\\.)*)'/.exec(rest))) {
+      clauses.push({ name: m[1].replace(/\\(.)/g, '$1') })
+    } else if ((m = /^trashed\s*=\s*(true|false)/.exec(rest))) {
+      clauses.push({ trashed: m[1] === 'true' })
+    } else if ((m = /^'appDataFolder'\s+in\s+parents/.exec(rest))) {
+      clauses.push({ inAppData: true })
+    } else return null
+    rest = rest.slice(m[0].length).trim()
+    if (!rest.length) break
+    const and = /^and\s+/i.exec(rest)
+    if (!and) return null
+    rest = rest.slice(and[0].length)
+  }
+  return clauses
+}
+
+const matches = (file, clauses) =>
+  clauses.every((c) => ('name' in c ? file.name === c.name : 'trashed' in c ? file.trashed === c.trashed : file.parents.includes('appDataFolder')))
+
+const fileId = () => randomBytes(24).toString('base64url')
+const metadata = (f) => ({ kind: 'drive#file', id: f.id, name: f.name, mimeType: f.mimeType })
+
+export async function startDriveServer() {
+  const tokens = new Map() // token -> { user, expired }
+  const files = new Map() // id -> { id, user, name, parents, mimeType, content, createdTime, trashed }
+  let faults = []
+  let log = []
+  let clock = 0
+
+  function takeFault(route) {
+    const f = faults.find((f) => f.route === route || f.route === 'any')
+    if (!f) return null
+    if (f.skip > 0) {
+      f.skip--
+      return null
+    }
+    if (f.times > 0 && --f.times === 0) faults = faults.filter((x) => x !== f)
+    return f
+  }
+
+  async function control(req, res, url) {
+    const body = req.method === 'POST' ? JSON.parse((await readBody(req)).toString() || '{}') : {}
+    switch (`${req.method} ${url.pathname}`) {
+      case 'POST /__drive/token': {
+        const token = `ya29.${randomBytes(24).toString('base64url')}`
+        tokens.set(token, { user: String(body.user), expired: false })
+        return send(res, 200, { token })
+      }
+      case 'POST /__drive/expire': {
+        const t = tokens.get(body.token)
+        if (t) t.expired = true
+        return send(res, 200, {})
+      }
+      case 'POST /__drive/fault':
+        faults.push({ route: body.route, action: body.action, times: body.times ?? 1, skip: body.skip ?? 0, status: body.status ?? 503, reason: body.reason ?? 'backendError' })
+        return send(res, 200, {})
+      case 'POST /__drive/put': {
+        const f = { id: fileId(), user: String(body.user), name: body.name, parents: ['appDataFolder'], mimeType: 'text/plain', content: String(body.content), createdTime: ++clock, trashed: false }
+        files.set(f.id, f)
+        return send(res, 200, { id: f.id })
+      }
+      case 'GET /__drive/files': {
+        const user = url.searchParams.get('user')
+        return send(res, 200, [...files.values()].filter((f) => f.user === user).map(({ id, name, parents, content, createdTime }) => ({ id, name, parents, content, createdTime })))
+      }
+      case 'GET /__drive/log':
+        return send(res, 200, log)
+      case 'POST /__drive/reset':
+        faults = []
+        log = []
+        return send(res, 200, {})
+      case 'GET /__drive/scenarios.mjs':
+        return send(res, 200, await readFile(SCENARIOS, 'utf8'), 'text/javascript; charset=utf-8')
+      default:
+        return send(res, 404, { error: 'no such control route' })
+    }
+  }
+
+  async function drive(req, res, url) {
+    const path = url.pathname
+    let route = 'other'
+    let id = null
+    let m
+    if (path === '/drive/v3/files' && req.method === 'GET') route = 'list'
+    else if ((m = /^\/drive\/v3\/files\/([^/]+)$/.exec(path)) && req.method === 'GET') [route, id] = [url.searchParams.get('alt') === 'media' ? 'media' : 'get', m[1]]
+    else if ((m = /^\/drive\/v3\/files\/([^/]+)$/.exec(path)) && req.method === 'DELETE') [route, id] = ['delete', m[1]]
+    else if (path === '/upload/drive/v3/files' && req.method === 'POST') route = 'create'
+    else if ((m = /^\/upload\/drive\/v3\/files\/([^/]+)$/.exec(path)) && req.method === 'PATCH') [route, id] = ['update', m[1]]
+
+    const auth = /^Bearer (\S+)$/.exec(req.headers.authorization ?? '')
+    const token = auth && tokens.get(auth[1])
+    const entry = { method: req.method, route, user: token?.user ?? null, status: 0, url: req.url }
+    log.push(entry)
+    const answer = (status, ...rest) => {
+      entry.status = status
+      return status >= 400 ? googleError(res, status, ...rest) : send(res, status, ...rest)
+    }
+    const body = await readBody(req)
+
+    if (!token || token.expired) {
+      return answer(401, 'authError', 'Request had invalid authentication credentials. Expected OAuth 2 access token.')
+    }
+    const fault = takeFault(route)
+    if (fault?.action === 'drop') {
+      entry.status = 'dropped'
+      res.destroy()
+      req.socket.destroy()
+      return
+    }
+    if (fault?.action === 'status') return answer(fault.status, fault.reason, 'Injected failure')
+    const own = id !== null ? files.get(id) : null
+    if (id !== null && (!own || own.user !== token.user)) return answer(404, 'notFound', `File not found: ${id}.`)
+
+    switch (route) {
+      case 'list': {
+        if (url.searchParams.get('spaces') !== 'appDataFolder') {
+          return answer(403, 'insufficientScopes', 'The granted scopes do not give access to all of the requested spaces.')
+        }
+        const clauses = parseQuery(url.searchParams.get('q') ?? '')
+        if (!clauses) return answer(400, 'invalid', 'Invalid Value')
+        const orderBy = url.searchParams.get('orderBy')
+        if (orderBy && orderBy !== 'createdTime') return answer(400, 'invalid', 'Invalid Value')
+        const pageSize = Number(url.searchParams.get('pageSize') ?? 100)
+        const found = [...files.values()]
+          .filter((f) => f.user === token.user && matches(f, clauses))
+          .sort((a, b) => a.createdTime - b.createdTime)
+          .slice(0, pageSize)
+        entry.status = 200
+        return send(res, 200, { kind: 'drive#fileList', incompleteSearch: false, files: found.map(metadata) })
+      }
+      case 'get':
+        entry.status = 200
+        return send(res, 200, metadata(own))
+      case 'media': {
+        let content = own.content
+        if (fault?.action === 'corrupt') content = content.slice(0, -1) + (content.endsWith('A') ? 'B' : 'A')
+        entry.status = 200
+        return send(res, 200, content, own.mimeType)
+      }
+      case 'create':
+      case 'update': {
+        const type = url.searchParams.get('uploadType')
+        let meta = {}
+        let content
+        if (type === 'multipart') {
+          const boundary = boundaryOf(req.headers['content-type'])
+          if (!/^multipart\/related/i.test(req.headers['content-type'] ?? '') || !boundary) {
+            return answer(400, 'badContent', 'Bad content type. Please use multipart/related.')
+          }
+          const parts = parseMultipart(body, boundary)
+          if (!parts || parts.length !== 2 || !/^application\/json/i.test(parts[0].headers['content-type'] ?? '')) {
+            return answer(400, 'badContent', 'Malformed multipart body.')
+          }
+          try {
+            meta = JSON.parse(parts[0].body || '{}')
+          } catch {
+            return answer(400, 'parseError', 'Parse Error')
+          }
+          content = parts[1].body
+        } else if (type === 'media') {
+          content = body.toString('utf8')
+        } else return answer(400, 'invalid', 'Invalid Value')
+        if (route === 'update') {
+          if (meta.parents) return answer(403, 'fieldNotWritable', 'The resource body includes fields which are not directly writable.')
+          if (typeof meta.name === 'string') own.name = meta.name
+          own.content = content
+          entry.status = 200
+          return send(res, 200, metadata(own))
+        }
+        if (JSON.stringify(meta.parents) !== '["appDataFolder"]') {
+          return answer(403, 'insufficientScopes', 'The granted scopes do not allow use of the Drive space outside the app data folder.')
+        }
+        const f = { id: fileId(), user: token.user, name: meta.name ?? 'Untitled', parents: ['appDataFolder'], mimeType: meta.mimeType ?? 'application/octet-stream', content, createdTime: ++clock, trashed: false }
+        files.set(f.id, f)
+        entry.status = 200
+        return send(res, 200, metadata(f))
+      }
+      case 'delete':
+        files.delete(id)
+        entry.status = 204
+        cors(res)
+        res.writeHead(204)
+        return res.end()
+      default:
+        return answer(404, 'notFound', 'Not Found')
+    }
+  }
+
+  const server = http.createServer((req, res) => {
+    const url = new URL(req.url, 'http://localhost')
+    const run = async () => {
+      if (req.method === 'OPTIONS') {
+        cors(res)
+        res.writeHead(204, {
+          'Access-Control-Allow-Methods': 'GET, POST, PATCH, DELETE',
+          'Access-Control-Allow-Headers': 'Authorization, Content-Type',
+          'Access-Control-Max-Age': '600',
+        })
+        return res.end()
+      }
+      if (url.pathname.startsWith('/__drive/')) return control(req, res, url)
+      return drive(req, res, url)
+    }
+    run().catch((e) => send(res, 500, { error: String(e) }))
+  })
+  await new Promise((r) => server.listen(0, '127.0.0.1', r))
+  const origin = `http://127.0.0.1:${server.address().port}`
+  return {
+    origin,
+    close: () => new Promise((r) => { server.closeAllConnections?.(); server.close(r) }),
+  }
+}
