@@ -185,3 +185,45 @@ fn oversized_shares_are_rejected_before_any_work() {
     let text = block_on(flow::backup(&keychain, &RecordStore(&custodian), &method, &progress, b"")).unwrap();
     assert_eq!(recover(&text, &custodian, &method).unwrap().len(), flow::MAX_SHARES_LEN);
 }
+
+/// The app's Argon2id (React Native's native module) in place of the
+/// module's: same envelope both ways, and a wrong key is `WRONG_PASSWORD`.
+#[test]
+fn app_key_derivation_interoperates_and_a_wrong_key_is_wrong_password() {
+    use wallet_backup_core::methods::password::KeyDerivation;
+    let app = |tamper: bool| -> KeyDerivation {
+        Box::new(move |password, salt, params| {
+            let mut key = params.derive(password, salt).map(|k| Zeroizing::new(k.expose().to_vec()));
+            if let (true, Ok(k)) = (tamper, key.as_mut()) {
+                k[0] ^= 1;
+            }
+            Box::pin(async move { key })
+        })
+    };
+    let with_app = |p: &str, tamper: bool| password(p).with_key_derivation(app(tamper));
+
+    let keychain = MemoryKeychain::with(SHARES);
+    let custodian = MemoryCustodian::default();
+    let sealed_by_app = block_on(flow::backup(
+        &keychain,
+        &RecordStore(&custodian),
+        &with_app("pw", false),
+        &RecordingProgress::default(),
+        b"",
+    ))
+    .unwrap();
+    assert_eq!(recover(&sealed_by_app, &custodian, &password("pw")).unwrap(), SHARES);
+    assert_eq!(recover(&sealed_by_app, &custodian, &with_app("pw", true)), Err(Error::WrongPassword));
+    assert_eq!(recover(&sealed_by_app, &custodian, &with_app("other", false)), Err(Error::WrongPassword));
+
+    let custodian = MemoryCustodian::default();
+    let sealed_in_module = block_on(flow::backup(
+        &keychain,
+        &RecordStore(&custodian),
+        &password("pw"),
+        &RecordingProgress::default(),
+        b"",
+    ))
+    .unwrap();
+    assert_eq!(recover(&sealed_in_module, &custodian, &with_app("pw", false)).unwrap(), SHARES);
+}

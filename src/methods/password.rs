@@ -5,12 +5,23 @@
 //! different keyboards gives the same key) and copied into zeroizing
 //! memory. `passwordStorage.kdf` may raise the Argon2id costs above the
 //! defaults; it can never lower them below m = 19 MiB, t = 2, p = 1.
+//!
+//! `passwordStorage.deriveKey`, if given, runs the Argon2id instead of the
+//! module (React Native: a native Argon2 module; through wasm2js Argon2id
+//! takes seconds). It is called with `{ password, salt, memoryKiB,
+//! iterations, parallelism, hashLength: 32, algorithm: 'argon2id',
+//! version: 0x13 }` (`password` the NFC-normalised string, to be hashed as
+//! UTF-8; `salt` 16 bytes) and resolves to the raw 32-byte output as a
+//! `Uint8Array`. The module still draws the salt, chooses the costs and
+//! writes the same header; a wrong output fails recovery with
+//! `WRONG_PASSWORD` through the key commitment.
 
-use js_sys::JsString;
-use wallet_backup_core::kdf::Argon2idParams;
-use wallet_backup_core::methods::password::PasswordMethod;
+use js_sys::{ArrayBuffer, Function, JsString, Object, Promise, Reflect, Uint8Array};
+use wallet_backup_core::kdf::{Argon2idParams, SALT_LEN};
+use wallet_backup_core::methods::password::{DerivedKeyFuture, KeyDerivation, PasswordMethod};
 use wallet_backup_core::Error;
 use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
 use zeroize::Zeroizing;
 
 use crate::errors::{Failure, Result};
@@ -40,7 +51,62 @@ pub fn from_config(config: &JsValue) -> Result<PasswordMethod> {
     let bytes = Zeroizing::new(normalized.as_bytes().to_vec());
 
     let kdf = read_kdf(&get(&storage, "kdf", BAD_CONFIG)?)?;
-    Ok(PasswordMethod::with_kdf(bytes, kdf)?)
+    let method = PasswordMethod::with_kdf(bytes, kdf)?;
+    let derive_key = get(&storage, "deriveKey", BAD_CONFIG)?;
+    if is_absent(&derive_key) {
+        return Ok(method);
+    }
+    let derive_key: Function = derive_key
+        .dyn_into()
+        .map_err(|_| Failure::type_error(Error::InvalidArgument("passwordStorage.deriveKey must be a function")))?;
+    Ok(method.with_key_derivation(app_key_derivation(derive_key)))
+}
+
+const KDF_FAILED: Error = Error::InvalidArgument("passwordStorage.deriveKey threw or rejected");
+const KDF_BAD_OUTPUT: Error =
+    Error::InvalidArgument("passwordStorage.deriveKey must resolve to a Uint8Array of 32 bytes");
+
+/// The app's `deriveKey` as the core's key derivation hook.
+fn app_key_derivation(derive_key: Function) -> KeyDerivation {
+    Box::new(move |password: &[u8], salt: &[u8; SALT_LEN], params: &Argon2idParams| -> DerivedKeyFuture {
+        let called = call_derive_key(&derive_key, password, salt, params);
+        Box::pin(async move {
+            let out = JsFuture::from(Promise::resolve(&called?)).await.map_err(|_| KDF_FAILED)?;
+            let bytes = if let Some(buffer) = out.dyn_ref::<ArrayBuffer>() {
+                Uint8Array::new(buffer)
+            } else {
+                out.dyn_into::<Uint8Array>().map_err(|_| KDF_BAD_OUTPUT)?
+            };
+            // The core checks the length (32).
+            Ok(Zeroizing::new(bytes.to_vec()))
+        })
+    })
+}
+
+/// Calls `deriveKey({ password, salt, memoryKiB, ... })`; returns what it returned.
+fn call_derive_key(
+    derive_key: &Function,
+    password: &[u8],
+    salt: &[u8; SALT_LEN],
+    params: &Argon2idParams,
+) -> core::result::Result<JsValue, Error> {
+    // The core holds the UTF-8 of the NFC-normalised string the binding made.
+    let password = core::str::from_utf8(password).map_err(|_| Error::Unexpected("password is not UTF-8"))?;
+    let request = Object::new();
+    for (name, value) in [
+        ("password", JsValue::from_str(password)),
+        ("salt", Uint8Array::from(&salt[..]).into()),
+        ("memoryKiB", params.memory_kib.into()),
+        ("iterations", params.iterations.into()),
+        ("parallelism", params.parallelism.into()),
+        ("hashLength", 32.into()),
+        ("algorithm", "argon2id".into()),
+        ("version", 0x13.into()),
+    ] {
+        // Setting a data property on a fresh object cannot fail.
+        let _ = Reflect::set(&request, &name.into(), &value);
+    }
+    derive_key.call1(&JsValue::UNDEFINED, &request).map_err(|_| KDF_FAILED)
 }
 
 /// Reads `{ memoryKiB?, iterations?, parallelism? }`; absent fields keep the defaults.

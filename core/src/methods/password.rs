@@ -5,16 +5,27 @@
 //! `kdf (0x01 = Argon2id v0x13) ‖ memory KiB u32 ‖ iterations u32 ‖
 //! parallelism u32 ‖ salt[16]`, integers big-endian.
 //!
+//! The Argon2id itself runs in the module unless the app hands in its own
+//! ([`PasswordMethod::with_key_derivation`]: on React Native, a native
+//! Argon2 module, since Argon2id through wasm2js takes many seconds). The
+//! method still draws the salt, chooses the costs, records both in the
+//! header and checks the length of what comes back; a wrong key is caught
+//! by the key commitment (`WRONG_PASSWORD`), so the cipherText is the same
+//! format byte for byte either way.
+//!
 //! # Security
 //! A forgotten password makes the backup unrecoverable; that is the point.
 //! The password is NFC-normalised by the binding before it reaches here, so
 //! the same PIN typed on two keyboards derives the same key.
 
+use core::future::Future;
+use core::pin::Pin;
+
 use zeroize::Zeroizing;
 
 use crate::format::Header;
 use crate::kdf::{Argon2idParams, SALT_LEN};
-use crate::keys::{fill_random, SecretKey};
+use crate::keys::{fill_random, SecretKey, KEY_LEN};
 use crate::method::{BackupMethod, MethodId, NewKey};
 use crate::Error;
 
@@ -25,10 +36,20 @@ pub const PARAMS_LEN: usize = 1 + 4 + 4 + 4 + SALT_LEN;
 /// Longest password accepted, in UTF-8 bytes.
 pub const MAX_PASSWORD_LEN: usize = 4096;
 
+/// What an app's key derivation resolves to: the Argon2id output, which
+/// must be [`KEY_LEN`] bytes.
+pub type DerivedKeyFuture = Pin<Box<dyn Future<Output = Result<Zeroizing<Vec<u8>>, Error>>>>;
+
+/// An Argon2id (v0x13) run outside the module, called with the password
+/// (the UTF-8 bytes of its NFC form), the salt and the costs, and resolving
+/// to the 32-byte output (`hashLength` 32, no secret, no associated data).
+pub type KeyDerivation = Box<dyn Fn(&[u8], &[u8; SALT_LEN], &Argon2idParams) -> DerivedKeyFuture>;
+
 /// The password method, holding the password for one call.
 pub struct PasswordMethod {
     password: Zeroizing<Vec<u8>>,
     kdf: Argon2idParams,
+    app_kdf: Option<KeyDerivation>,
 }
 
 impl PasswordMethod {
@@ -47,7 +68,31 @@ impl PasswordMethod {
             return Err(Error::InvalidArgument("password longer than 4096 bytes"));
         }
         kdf.check().map_err(Error::InvalidArgument)?;
-        Ok(PasswordMethod { password, kdf })
+        Ok(PasswordMethod { password, kdf, app_kdf: None })
+    }
+
+    /// Hands the Argon2id computation to the app. The method keeps
+    /// choosing the salt and the costs (and bounds-checks the costs of a
+    /// cipherText before asking); the output must be 32 bytes.
+    pub fn with_key_derivation(mut self, derive: KeyDerivation) -> Self {
+        self.app_kdf = Some(derive);
+        self
+    }
+
+    /// The backup key for `salt` and `kdf`: the app's Argon2id if it gave
+    /// one, else the module's.
+    async fn derive(&self, kdf: &Argon2idParams, salt: &[u8; SALT_LEN]) -> Result<SecretKey, Error> {
+        let Some(app_kdf) = &self.app_kdf else {
+            return kdf.derive(&self.password, salt);
+        };
+        kdf.check().map_err(Error::InvalidArgument)?;
+        let out = app_kdf(&self.password, salt, kdf).await?;
+        if out.len() != KEY_LEN {
+            return Err(Error::InvalidArgument("the app's key derivation must give 32 bytes"));
+        }
+        let mut key = SecretKey::from_bytes([0; KEY_LEN]);
+        key.expose_mut().copy_from_slice(&out);
+        Ok(key)
     }
 }
 
@@ -87,19 +132,108 @@ impl BackupMethod for PasswordMethod {
     async fn create_key(&self, _backup_id: &[u8; 16]) -> Result<NewKey, Error> {
         let mut salt = [0u8; SALT_LEN];
         fill_random(&mut salt)?;
-        let key = self.kdf.derive(&self.password, &salt)?;
+        let key = self.derive(&self.kdf, &salt).await?;
         Ok(NewKey { key, params: encode_params(&self.kdf, &salt) })
     }
 
     async fn recover_key(&self, header: &Header) -> Result<SecretKey, Error> {
         let (kdf, salt) = decode_params(&header.method_params)?;
-        kdf.derive(&self.password, &salt)
+        self.derive(&kdf, &salt).await
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use core::pin::pin;
+    use core::task::{Context, Poll, Waker};
+    use std::cell::RefCell;
+    use std::rc::Rc;
+
+    fn block_on<F: Future>(f: F) -> F::Output {
+        match pin!(f).poll(&mut Context::from_waker(Waker::noop())) {
+            Poll::Ready(v) => v,
+            Poll::Pending => panic!("pending"),
+        }
+    }
+
+    fn pw(p: &str) -> Zeroizing<Vec<u8>> {
+        Zeroizing::new(p.as_bytes().to_vec())
+    }
+
+    type Calls = Rc<RefCell<Vec<(Vec<u8>, [u8; SALT_LEN], Argon2idParams)>>>;
+
+    /// An app KDF that records its calls and answers with `answer(real Argon2id output)`.
+    fn app_kdf(calls: Calls, answer: fn(Vec<u8>) -> Result<Vec<u8>, Error>) -> KeyDerivation {
+        Box::new(move |password, salt, params| {
+            calls.borrow_mut().push((password.to_vec(), *salt, *params));
+            let real = params.derive(password, salt).map(|k| k.expose().to_vec());
+            let out = real.and_then(answer).map(Zeroizing::new);
+            Box::pin(async move { out })
+        })
+    }
+
+    fn header_with(params: Vec<u8>) -> Header {
+        Header { method: MethodId::Password, backup_id: [7; 16], method_params: params, context: vec![] }
+    }
+
+    #[test]
+    fn app_kdf_gets_the_modules_salt_and_costs_and_gives_the_same_key() {
+        let calls = Calls::default();
+        let costs = Argon2idParams { memory_kib: 20 * 1024, iterations: 3, parallelism: 2 };
+        let method =
+            PasswordMethod::with_kdf(pw("pässword"), costs).unwrap().with_key_derivation(app_kdf(calls.clone(), Ok));
+        let new = block_on(method.create_key(&[0; 16])).unwrap();
+        let (stored, salt) = decode_params(&new.params).unwrap();
+        assert_eq!(stored, costs);
+        assert_eq!(*calls.borrow(), vec![("pässword".as_bytes().to_vec(), salt, costs)]);
+        // The in-module Argon2id recovers the same key from the same header bytes.
+        let in_module = PasswordMethod::new(pw("pässword")).unwrap();
+        let header = header_with(new.params.clone());
+        assert_eq!(block_on(in_module.recover_key(&header)).unwrap().expose(), new.key.expose());
+        // And the app's KDF recovers it with the header's salt and costs.
+        assert_eq!(block_on(method.recover_key(&header)).unwrap().expose(), new.key.expose());
+        assert_eq!(calls.borrow()[1], ("pässword".as_bytes().to_vec(), salt, costs));
+    }
+
+    #[test]
+    fn app_kdf_output_of_another_length_is_refused() {
+        for answer in [
+            (|mut k: Vec<u8>| {
+                k.pop();
+                Ok(k)
+            }) as fn(Vec<u8>) -> Result<Vec<u8>, Error>,
+            |mut k| {
+                k.push(0);
+                Ok(k)
+            },
+            |_| Ok(vec![]),
+        ] {
+            let method = PasswordMethod::new(pw("pw")).unwrap().with_key_derivation(app_kdf(Calls::default(), answer));
+            assert!(matches!(block_on(method.create_key(&[0; 16])), Err(Error::InvalidArgument(_))));
+            let header = header_with(encode_params(&Argon2idParams::default(), &[3; SALT_LEN]));
+            assert!(matches!(block_on(method.recover_key(&header)), Err(Error::InvalidArgument(_))));
+        }
+    }
+
+    #[test]
+    fn app_kdf_failure_is_passed_on() {
+        let method = PasswordMethod::new(pw("pw"))
+            .unwrap()
+            .with_key_derivation(app_kdf(Calls::default(), |_| Err(Error::InvalidArgument("app KDF failed"))));
+        assert_eq!(block_on(method.create_key(&[0; 16])).err(), Some(Error::InvalidArgument("app KDF failed")));
+    }
+
+    #[test]
+    fn app_kdf_is_not_asked_for_costs_out_of_bounds() {
+        let calls = Calls::default();
+        let method = PasswordMethod::new(pw("pw")).unwrap().with_key_derivation(app_kdf(calls.clone(), Ok));
+        let mut params = encode_params(&Argon2idParams::default(), &[3; SALT_LEN]);
+        params[1..5].copy_from_slice(&(2 * 1024 * 1024u32).to_be_bytes());
+        assert!(matches!(block_on(method.recover_key(&header_with(params))), Err(Error::InvalidCiphertext(_))));
+        assert!(calls.borrow().is_empty());
+    }
 
     #[test]
     fn empty_password_is_required_error() {
