@@ -1,25 +1,34 @@
 // Builds the npm package into pkg/: one wasm build, wasm-bindgen glue for
 // browsers (ES module) and Node.js (CommonJS), wasm-opt, the entry points,
-// the types and package.json.
+// the types and package.json; and the React Native build (Hermes has no
+// WebAssembly): an MVP wasm build turned into JavaScript by wasm2js, built
+// in parallel with the first.
 //
 // Usage: node scripts/build.mjs [--dev]   (--dev skips wasm-opt)
 import { cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 
-import { bindgen, cargoBuildWasm, root, run, wasmOpt } from './wasm-toolchain.mjs'
+import * as esbuildApi from 'esbuild'
+
+import { bindgen, buildMvpToJs, cargoBuildWasm, lowerToEs5, root, run, wasmOpt } from './wasm-toolchain.mjs'
 
 const pkg = join(root, 'pkg')
 const dev = process.argv.includes('--dev')
 const esbuild = join(root, 'node_modules', '.bin', 'esbuild')
 const optimize = (input, output) => (dev ? cpSync(input, output) : wasmOpt(input, output))
 
+// The React Native build's wasm steps (cargo for the MVP, which rebuilds
+// std; wasm-bindgen; wasm2js) run in a child process beside the main build.
+const rnGen = join(root, 'target', 'bindgen', 'rn')
+const rnBuilt = buildMvpToJs({ targetDir: join(root, 'target', 'wasm-mvp'), outDir: rnGen })
+rnBuilt.catch(() => {}) // awaited below
 const wasm = cargoBuildWasm({ targetDir: join(root, 'target', 'wasm-release') })
 const gen = join(root, 'target', 'bindgen')
 bindgen(wasm, 'web', join(gen, 'web'))
 bindgen(wasm, 'nodejs', join(gen, 'node'))
 
 rmSync(pkg, { recursive: true, force: true })
-for (const d of ['web', 'node', 'types']) mkdirSync(join(pkg, d), { recursive: true })
+for (const d of ['web', 'node', 'types', 'react-native']) mkdirSync(join(pkg, d), { recursive: true })
 
 // Browser: the glue (minified: it is generated code and counts in every
 // page's download), the wasm, and the entry that initialises it.
@@ -42,6 +51,10 @@ writeFileSync(join(pkg, 'node', 'package.json'), '{ "type": "commonjs" }\n')
 cpSync(join(root, 'js', 'api.mjs'), join(pkg, 'api.js'))
 run(esbuild, [join(root, 'js', 'api.mjs'), '--format=cjs', '--log-level=warning', `--outfile=${join(pkg, 'api.cjs')}`])
 
+// React Native: the MVP build, wasm-bindgen's bundler glue with its memory
+// views fixed, wasm2js, and one ES2016 file without class syntax.
+await buildReactNative(await rnBuilt, join(pkg, 'react-native', 'index.js'))
+
 // Types: the generated declarations (without the browser-only init functions) and the index.
 cpSync(join(gen, 'node', 'wallet_backup.d.ts'), join(pkg, 'types', 'wallet_backup.d.ts'))
 cpSync(join(root, 'js', 'index.d.ts'), join(pkg, 'index.d.ts'))
@@ -57,21 +70,72 @@ const manifest = {
   type: 'module',
   main: './node/index.cjs',
   module: './web/index.js',
+  // Metro without package exports support reads this field.
+  'react-native': './react-native/index.js',
   types: './index.d.ts',
   sideEffects: false,
   exports: {
     '.': {
       types: './index.d.ts',
+      'react-native': './react-native/index.js',
       node: { import: './node/index.mjs', require: './node/index.cjs' },
       browser: './web/index.js',
       default: './web/index.js',
     },
     './package.json': './package.json',
   },
-  files: ['index.d.ts', 'api.js', 'api.cjs', 'types/', 'web/', 'node/', 'README.md', 'FORMAT.md'],
+  files: ['index.d.ts', 'api.js', 'api.cjs', 'types/', 'web/', 'node/', 'react-native/', 'README.md', 'FORMAT.md'],
   engines: { node: '>=16' },
 }
 writeFileSync(join(pkg, 'package.json'), JSON.stringify(manifest, null, 2) + '\n')
 cpSync(join(root, 'README.md'), join(pkg, 'README.md'))
 cpSync(join(root, 'FORMAT.md'), join(pkg, 'FORMAT.md'))
 console.log('built pkg/')
+
+/**
+ * The React Native bundle from the MVP build's glue and wasm2js output in
+ * `out`. wasm-bindgen's glue
+ * refreshes its Uint8Array view of the memory only once the old buffer is
+ * detached (byteLength 0); wasm2js never detaches it, so after memory grows
+ * the glue would read the old, stale buffer: refresh whenever the buffer
+ * is not the memory's current one. Hermes (0.12, and Hermes without
+ * Metro's Babel) has no class syntax and no TextEncoder/TextDecoder: the
+ * JS sources are lowered to ES5 by TypeScript's transpiler (the wasm2js
+ * output already is ES5) and esbuild injects a small UTF-8 codec.
+ */
+async function buildReactNative(out, bundle) {
+  const gluePath = join(out, 'wallet_backup_bg.js')
+  let glue = readFileSync(gluePath, 'utf8')
+  const stale = /(cachedUint8ArrayMemory0) === null \|\| \1\.byteLength === 0/g
+  if ((glue.match(stale) ?? []).length !== 1) throw new Error('wasm-bindgen glue: the Uint8Array memory view check was not found')
+  glue = glue.replace(stale, '$1 === null || $1.buffer !== wasm.memory.buffer')
+  if (/byteLength === 0/.test(glue)) throw new Error('wasm-bindgen glue: another memory view checks byteLength === 0')
+  writeFileSync(gluePath, glue)
+
+  const entry = join(root, 'js', 'react-native-entry.js')
+  const es5 = {
+    name: 'lower-to-es5',
+    setup(build) {
+      // The entry's glue imports are the generated files.
+      build.onResolve({ filter: /^\.\/wallet_backup_bg(\.wasm)?\.js$/ }, (args) => ({ path: join(out, args.path.slice(2)) }))
+      build.onLoad({ filter: /\.m?js$/ }, async (args) => {
+        const source = readFileSync(args.path, 'utf8')
+        // wasm2js's output is ES5 already (and large).
+        if (args.path.endsWith('.wasm.js')) return { contents: source, loader: 'js' }
+        return { contents: await lowerToEs5(source, args.path), loader: 'js' }
+      })
+    },
+  }
+  await esbuildApi.build({
+    entryPoints: [entry],
+    bundle: true,
+    format: 'esm',
+    target: 'es2016',
+    minify: true,
+    legalComments: 'none',
+    inject: [join(root, 'js', 'react-native-text.js')],
+    plugins: [es5],
+    outfile: bundle,
+    logLevel: 'warning',
+  })
+}

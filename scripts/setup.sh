@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 WASM_BINDGEN_VERSION=0.2.130   # must equal the `wasm-bindgen = "=…"` pin in Cargo.toml
 
 rustup target add wasm32-unknown-unknown
-rustup component add clippy rustfmt
+rustup component add clippy rustfmt rust-src   # rust-src: the React Native build rebuilds std (-Zbuild-std)
 
 if [ "$(wasm-bindgen --version 2>/dev/null)" != "wasm-bindgen $WASM_BINDGEN_VERSION" ]; then
   # No --locked: its lockfile names crate versions newer than some registries serve.

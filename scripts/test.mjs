@@ -12,6 +12,9 @@
 //   5. the service scenarios (tests/service/): the module against the real
 //      service binary behind a fault-injecting proxy, in Node.js on SQLite and
 //      PostgreSQL (a throwaway server again), and in headless Chromium
+//   6. the React Native build in the real Hermes engine (tests/hermes/):
+//      backup and recovery with the app's and the module's Argon2id, memory
+//      growth, cross-engine with Node.js, hermesc compiling the bundle
 //
 // Ends with "total: N passed, M failed" and exits non-zero on any failure.
 import { execFileSync, spawn } from 'node:child_process'
@@ -93,6 +96,9 @@ count(await run('JS suites against pkg/', 'node', ['--test', '--test-concurrency
     execFileSync('bash', [pg, 'stop'], { cwd: root })
   }
 }
+
+// The React Native build (pkg/react-native/) in the real Hermes binary, and hermesc (tests/hermes/).
+count(await run('React Native build in Hermes', 'node', ['--test', 'tests/hermes/']))
 
 console.log('\n=== summary')
 if (failures.length) console.log(`failed steps: ${failures.join(', ')}`)

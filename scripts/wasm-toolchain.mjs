@@ -1,7 +1,7 @@
 // How this project compiles its wasm: the one place that holds the cargo,
 // RUSTFLAGS, wasm-bindgen and wasm-opt settings, shared by scripts/build.mjs
 // (pkg/) and bench/build-wasm.mjs (bench-only builds), so both stay equal.
-import { execFileSync } from 'node:child_process'
+import { execFileSync, spawn } from 'node:child_process'
 import { existsSync, readdirSync, rmSync } from 'node:fs'
 import { homedir } from 'node:os'
 import { dirname, join } from 'node:path'
@@ -21,6 +21,9 @@ export function run(cmd, args, env = {}) {
 
 /**
  * RUSTFLAGS of a wasm build.
+ * - `mvp`: the wasm MVP feature set plus mutable globals, for the React
+ *   Native build (wasm2js turns it into JavaScript, and handles neither
+ *   reference types, bulk memory nor the rest of today's default set).
  * - SHA-256 hashes a few hundred bytes per backup (HKDF, checksum, digest):
  *   its compact software backend is ~3 KB gzip smaller than the unrolled one.
  * - Panic locations name source files: map the build machine's paths away.
@@ -28,34 +31,79 @@ export function run(cmd, args, env = {}) {
  *   makes Argon2id slower (V8 lowers i64x2.mul to several instructions), so
  *   the package ships the baseline build.
  */
-export function rustflags({ simd = false } = {}) {
+export function rustflags({ simd = false, mvp = false } = {}) {
   const flags = ['--cfg', 'sha2_backend="soft"', '--cfg', 'sha2_backend_soft="compact"']
+  if (mvp) flags.push('-C', 'target-cpu=mvp', '-C', 'target-feature=+mutable-globals')
   const registry = join(process.env.CARGO_HOME ?? join(homedir(), '.cargo'), 'registry', 'src')
   if (existsSync(registry)) {
     for (const index of readdirSync(registry)) flags.push(`--remap-path-prefix=${join(registry, index)}=crates`)
   }
   flags.push(`--remap-path-prefix=${root}=wallet-backup`)
+  // With rust-src installed (the React Native build's -Zbuild-std needs it),
+  // rustc names std's sources by their local path: map the toolchain away too.
+  const sysroot = execFileSync('rustc', ['--print', 'sysroot'], { encoding: 'utf8' }).trim()
+  flags.push(`--remap-path-prefix=${join(sysroot, 'lib', 'rustlib', 'src', 'rust')}=rust`)
   if (simd) flags.unshift('-C', 'target-feature=+simd128')
   return flags.join(' ')
 }
 
-/** `cargo build --release` of the wasm crate; returns the .wasm path. */
-export function cargoBuildWasm({ targetDir, features = [], simd = false }) {
-  const env = { ...process.env, RUSTFLAGS: rustflags({ simd }) }
+function cargoWasmArgs({ targetDir, features = [], simd = false, mvp = false }) {
+  const env = { ...process.env, RUSTFLAGS: rustflags({ simd, mvp }) }
   // cargo ignores RUSTFLAGS whenever CARGO_ENCODED_RUSTFLAGS is set, even empty.
   delete env.CARGO_ENCODED_RUSTFLAGS
   const args = ['build', '--release', '--target', 'wasm32-unknown-unknown', '-p', 'wallet-backup', '--target-dir', targetDir]
   if (features.length) args.push('--features', features.join(','))
+  if (mvp) {
+    // The shipped std is built with today's default features: rebuild it
+    // for the MVP from rust-src. -Zbuild-std on stable needs RUSTC_BOOTSTRAP.
+    args.push('-Zbuild-std=std,panic_abort')
+    env.RUSTC_BOOTSTRAP = '1'
+  }
+  return { args, env, wasm: join(targetDir, 'wasm32-unknown-unknown', 'release', 'wallet_backup.wasm') }
+}
+
+/** `cargo build --release` of the wasm crate; returns the .wasm path. */
+export function cargoBuildWasm(options) {
+  const { args, env, wasm } = cargoWasmArgs(options)
   execFileSync('cargo', args, { cwd: root, stdio: ['ignore', 'inherit', 'inherit'], env })
-  return join(targetDir, 'wasm32-unknown-unknown', 'release', 'wallet_backup.wasm')
+  return wasm
+}
+
+const quote = (arg) => `'${String(arg).replaceAll("'", "'\\''")}'`
+
+/**
+ * The React Native build's wasm steps in one child process, so that they
+ * run while the caller's synchronous steps block its event loop: cargo
+ * (MVP), wasm-bindgen `--target bundler` into `outDir`, then wasm2js of
+ * its wasm into `wallet_backup_bg.wasm.js`. Resolves when all are done.
+ */
+export function buildMvpToJs({ targetDir, outDir }) {
+  const { args, env, wasm } = cargoWasmArgs({ targetDir, mvp: true })
+  const bg = join(outDir, 'wallet_backup_bg.wasm')
+  const steps = [
+    ['cargo', ...args],
+    ['rm', '-rf', outDir],
+    ['wasm-bindgen', ...bindgenArgs(wasm, 'bundler', outDir)],
+    [join(root, 'node_modules', '.bin', 'wasm2js'), ...WASM2JS_ARGS, bg, '-o', join(outDir, 'wallet_backup_bg.wasm.js')],
+  ]
+  const script = steps.map((step) => step.map(quote).join(' ')).join(' && ')
+  return new Promise((resolve, reject) => {
+    const child = spawn('sh', ['-c', script], { cwd: root, stdio: ['ignore', 'inherit', 'inherit'], env })
+    child.on('error', reject)
+    child.on('close', (code) => (code === 0 ? resolve(outDir) : reject(new Error(`React Native wasm build exited with ${code}`))))
+  })
 }
 
 /** wasm-bindgen for one JS target (`web`, `nodejs`, `bundler`) into `outDir`. */
 export function bindgen(wasm, target, outDir) {
   rmSync(outDir, { recursive: true, force: true })
+  run('wasm-bindgen', bindgenArgs(wasm, target, outDir))
+}
+
+function bindgenArgs(wasm, target, outDir) {
   // The web entry always passes the wasm's URL, so the glue needs no default path.
   const omit = target === 'web' ? ['--omit-default-module-path'] : []
-  run('wasm-bindgen', ['--target', target, ...omit, '--remove-name-section', '--remove-producers-section', '--out-dir', outDir, wasm])
+  return ['--target', target, ...omit, '--remove-name-section', '--remove-producers-section', '--out-dir', outDir, wasm]
 }
 
 /**
@@ -65,4 +113,24 @@ export function bindgen(wasm, target, outDir) {
 export function wasmOpt(input, output, { simd = false } = {}) {
   const flags = [...WASM_OPT_FEATURES, ...(simd ? ['--enable-simd'] : [])]
   run(join(root, 'node_modules', '.bin', 'wasm-opt'), ['-Oz', '--strip-debug', '--strip-producers', ...flags, input, '-o', output])
+}
+
+/**
+ * binaryen's wasm2js -Oz: the wasm as a JavaScript module, for engines
+ * without WebAssembly (Hermes). The input must be an MVP build. (-Oz takes
+ * ~25 s here; -O1 ~11 s for a file ~10% larger.)
+ */
+const WASM2JS_ARGS = ['-Oz', '--enable-mutable-globals']
+
+/**
+ * Source lowered to ES5 by TypeScript's transpiler: Hermes 0.12 (and any
+ * Hermes without Metro's Babel in front) has no class syntax and no
+ * private fields, which esbuild cannot lower. Modules stay ES modules.
+ */
+export async function lowerToEs5(source, fileName) {
+  const { default: ts } = await import('typescript')
+  return ts.transpileModule(source, {
+    fileName,
+    compilerOptions: { target: ts.ScriptTarget.ES5, module: ts.ModuleKind.ESNext, downlevelIteration: true, removeComments: true },
+  }).outputText
 }

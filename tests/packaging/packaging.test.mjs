@@ -175,6 +175,11 @@ test('package.json: sideEffects false, exports["."] lists types first, every pat
   }
   assert.equal(dot.default, './web/index.js')
   assert.equal(dot.browser, './web/index.js')
+  // React Native (Metro asks for `react-native`; older Metro reads the top-level field): the wasm2js build.
+  assert.equal(dot['react-native'], './react-native/index.js')
+  assert.ok(Object.keys(dot).indexOf('react-native') < Object.keys(dot).indexOf('browser'))
+  assert.equal(pkg['react-native'], './react-native/index.js')
+  assert.ok(existsSync(join(installed, dot['react-native'])))
   // The CommonJS files under node/ are CommonJS despite the package's "type": "module".
   assert.equal(JSON.parse(await readFile(join(installed, 'node', 'package.json'), 'utf8')).type, 'commonjs')
 
