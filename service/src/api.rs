@@ -83,9 +83,9 @@ pub struct Web {
     pub allowed_origins: AllowedOrigins,
     /// The key `GET /demo-config.json` gives out; without it that path is unknown.
     pub demo_key: Option<DemoKey>,
-    /// The development Firebase issuer's origin: named in `/demo-config.json`
-    /// and allowed in the page's `connect-src`.
-    pub demo_firebase_issuer: Option<String>,
+    /// The development stand-ins' origins (Firebase issuer, Drive, …): named in
+    /// `/demo-config.json` and allowed in the page's `connect-src`.
+    pub demo_origins: web::DemoOrigins,
 }
 
 /// Builds the service's router.
@@ -110,16 +110,16 @@ pub fn router(state: Arc<AppState>, web: Web) -> Router {
         .route("/api/{*rest}", any(not_found))
         .method_not_allowed_fallback(method_not_allowed);
     let app = match web.statics {
-        Some(statics) => api.fallback_service(web::static_files(statics, web.demo_firebase_issuer.as_deref())),
+        Some(statics) => api.fallback_service(web::static_files(statics, &web.demo_origins.origins())),
         None => api.fallback(not_found),
     };
     let app = web::with_cors(app, &web.allowed_origins);
     // Added after the CORS layer, so other origins cannot read the key.
-    let issuer: Option<Arc<str>> = web.demo_firebase_issuer.map(Arc::from);
+    let origins = Arc::new(web.demo_origins);
     let app = match web.demo_key {
         Some(key) => app.route(
             "/demo-config.json",
-            get(move |headers, uri| web::demo_config(key.clone(), issuer.clone(), headers, uri))
+            get(move |headers, uri| web::demo_config(key.clone(), origins.clone(), headers, uri))
                 .fallback(method_not_allowed),
         ),
         None => app,

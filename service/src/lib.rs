@@ -85,6 +85,10 @@ pub struct ServeConfig {
     /// Demo only: the development Firebase issuer's URL (loopback), named in
     /// `/demo-config.json` and allowed in the page's `connect-src`; needs `demo_key_file`.
     pub demo_firebase_issuer: Option<String>,
+    /// Demo only: other development stand-ins (`NAME=http://127.0.0.1:PORT`: Google
+    /// Drive, CloudKit, the app's own server), named in `/demo-config.json` and
+    /// allowed in the page's `connect-src`; needs `demo_key_file`.
+    pub demo_stand_ins: Vec<String>,
     /// Firebase ID token checks (the Firebase enclave's public keys and key-release freshness).
     pub firebase: FirebaseConfig,
     /// The passkey enclave: default relying party, ceremony lifetime.
@@ -104,6 +108,7 @@ impl ServeConfig {
             allowed_origins: AllowedOrigins::Any,
             demo_key_file: None,
             demo_firebase_issuer: None,
+            demo_stand_ins: Vec::new(),
             firebase: FirebaseConfig::default(),
             passkey: PasskeyConfig::default(),
         }
@@ -242,6 +247,18 @@ pub async fn start(config: ServeConfig) -> Result<Running, StartError> {
         ),
         None => None,
     };
+    if !config.demo_stand_ins.is_empty() && demo_key.is_none() {
+        return Err(StartError::Config("--demo-stand-in needs --demo-key-file (the demo page)".into()));
+    }
+    let mut stand_ins = std::collections::BTreeMap::new();
+    for arg in &config.demo_stand_ins {
+        let (name, origin) =
+            web::demo_stand_in(arg).map_err(|e| StartError::Config(format!("--demo-stand-in: {e}")))?;
+        if stand_ins.insert(name, origin).is_some() {
+            return Err(StartError::Config(format!("--demo-stand-in: `{arg}` names a stand-in twice")));
+        }
+    }
+    let demo_origins = web::DemoOrigins { firebase_issuer: demo_firebase_issuer, stand_ins };
     let firebase_keys = firebase::KeyStore::new(&config.firebase).map_err(StartError::Config)?;
     let (store, kms) = open_backend(&config.backend).await?;
     if let Some(key) = &demo_key {
@@ -265,8 +282,7 @@ pub async fn start(config: ServeConfig) -> Result<Running, StartError> {
     });
     let allowed_origins = config.allowed_origins.to_string();
     let demo_config = demo_key.is_some();
-    let web =
-        api::Web { statics: config.statics, allowed_origins: config.allowed_origins, demo_key, demo_firebase_issuer };
+    let web = api::Web { statics: config.statics, allowed_origins: config.allowed_origins, demo_key, demo_origins };
     let app = api::router(state, web);
     let listener = TcpListener::bind(config.listen)
         .await

@@ -93,6 +93,11 @@ enum Command {
         /// /demo-config.json and allowed in the demo page's connect-src.
         #[arg(long, requires = "demo_key_file")]
         demo_firebase_issuer: Option<String>,
+        /// Demo only, repeatable: another development stand-in the demo page talks to, as
+        /// NAME=http://127.0.0.1:PORT (gdrive, icloud, app-server), named in /demo-config.json
+        /// `standIns` and allowed in the page's connect-src.
+        #[arg(long = "demo-stand-in", value_name = "NAME=URL", requires = "demo_key_file")]
+        demo_stand_ins: Vec<String>,
         /// JWK Set of the keys that sign Firebase ID tokens (https, or http to a loopback host).
         #[arg(long, default_value = firebase::GOOGLE_JWKS_URL, env = "WALLET_BACKUP_FIREBASE_JWKS_URL")]
         firebase_jwks_url: String,
@@ -310,6 +315,7 @@ async fn run(cli: Cli) -> Result<(), BoxError> {
             allowed_origins,
             demo_key_file,
             demo_firebase_issuer,
+            demo_stand_ins,
             firebase_jwks_url,
             firebase_max_auth_age,
             passkey,
@@ -337,6 +343,7 @@ async fn run(cli: Cli) -> Result<(), BoxError> {
                 allowed_origins,
                 demo_key_file,
                 demo_firebase_issuer,
+                demo_stand_ins,
                 firebase: FirebaseConfig {
                     jwks_url: firebase_jwks_url,
                     max_auth_age_secs: firebase_max_auth_age,

@@ -17,6 +17,7 @@
 //! issuer (a loopback URL) the page signs its test user in with, and the
 //! page's Content-Security-Policy lets it connect there.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::Arc;
@@ -47,33 +48,70 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'
      style-src 'self'; img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; \
      form-action 'none'; frame-ancestors 'none'";
 
-/// [`CONTENT_SECURITY_POLICY`], letting the page also connect to `origin`
-/// (an origin checked by [`demo_firebase_issuer`]) when there is one.
-pub fn content_security_policy(connect_also: Option<&str>) -> String {
-    match connect_also {
-        Some(origin) => {
-            CONTENT_SECURITY_POLICY.replace("connect-src 'self';", &format!("connect-src 'self' {origin};"))
-        }
-        None => CONTENT_SECURITY_POLICY.to_owned(),
+/// [`CONTENT_SECURITY_POLICY`], letting the page also connect to each of
+/// `connect_also` (origins checked by [`demo_loopback_origin`]).
+pub fn content_security_policy(connect_also: &[&str]) -> String {
+    if connect_also.is_empty() {
+        return CONTENT_SECURITY_POLICY.to_owned();
     }
+    CONTENT_SECURITY_POLICY.replace("connect-src 'self';", &format!("connect-src 'self' {};", connect_also.join(" ")))
 }
 
-/// The origin of `serve --demo-firebase-issuer`'s URL: `http://` to a
-/// loopback host (the development issuer listens only there), with no path,
-/// query, fragment or user info.
-pub fn demo_firebase_issuer(url: &str) -> Result<String, String> {
+/// The origin of a demo stand-in's URL (`serve --demo-firebase-issuer`,
+/// `--demo-stand-in`): `http://` to a loopback host (development stand-ins
+/// listen only there), with no path, query, fragment or user info.
+pub fn demo_loopback_origin(url: &str) -> Result<String, String> {
     let parsed = reqwest::Url::parse(url).map_err(|e| format!("`{url}` is not a URL: {e}"))?;
     let loopback = parsed.host_str().is_some_and(is_loopback_host);
     if parsed.scheme() != "http" || !loopback || parsed.port().is_none() {
-        return Err(format!(
-            "`{url}`: the development Firebase issuer is an http:// URL of a loopback host with a port"
-        ));
+        return Err(format!("`{url}`: a development stand-in is an http:// URL of a loopback host with a port"));
     }
     if parsed.path() != "/" || parsed.query().is_some() || parsed.fragment().is_some() || !parsed.username().is_empty()
     {
-        return Err(format!("`{url}`: give the issuer's origin only (http://127.0.0.1:PORT), as it prints it"));
+        return Err(format!("`{url}`: give the stand-in's origin only (http://127.0.0.1:PORT), as it prints it"));
     }
     Ok(parsed.origin().ascii_serialization())
+}
+
+/// The origin of `serve --demo-firebase-issuer`'s URL (see [`demo_loopback_origin`]).
+pub fn demo_firebase_issuer(url: &str) -> Result<String, String> {
+    demo_loopback_origin(url)
+}
+
+/// One `serve --demo-stand-in NAME=URL`: a name (`[a-z][a-z0-9-]*`, at most
+/// 32 characters) and the stand-in's loopback origin.
+pub fn demo_stand_in(arg: &str) -> Result<(String, String), String> {
+    let (name, url) = arg.split_once('=').ok_or_else(|| format!("`{arg}`: expected NAME=http://127.0.0.1:PORT"))?;
+    let valid = name.len() <= 32
+        && name.bytes().next().is_some_and(|b| b.is_ascii_lowercase())
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if !valid {
+        return Err(format!("`{name}`: a stand-in name is lower-case letters, digits and `-`, at most 32"));
+    }
+    Ok((name.to_owned(), demo_loopback_origin(url)?))
+}
+
+/// The development stand-ins the demo page talks to besides the service:
+/// named in `/demo-config.json` and allowed in the page's `connect-src`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DemoOrigins {
+    /// The development Firebase issuer (`firebaseIssuer`).
+    pub firebase_issuer: Option<String>,
+    /// Other stand-ins by name (`standIns`): Google Drive, CloudKit, the app's own server.
+    pub stand_ins: BTreeMap<String, String>,
+}
+
+impl DemoOrigins {
+    /// Every origin, for the page's `connect-src`.
+    pub fn origins(&self) -> Vec<&str> {
+        let mut all: Vec<&str> = self.firebase_issuer.iter().map(String::as_str).collect();
+        for origin in self.stand_ins.values() {
+            if !all.contains(&origin.as_str()) {
+                all.push(origin);
+            }
+        }
+        all
+    }
 }
 
 /// The origins allowed to call the API from a browser.
@@ -200,9 +238,9 @@ impl Statics {
 
 /// The static files as a service: `pkg` at `/pkg/`, `www` at `/`, each
 /// response with the demo page's security headers, and errors in the API's
-/// JSON shape. `connect_also`: an origin the page may connect to besides its
-/// own (the development Firebase issuer's).
-pub fn static_files(statics: Statics, connect_also: Option<&str>) -> Router {
+/// JSON shape. `connect_also`: origins the page may connect to besides its
+/// own (the development stand-ins').
+pub fn static_files(statics: Statics, connect_also: &[&str]) -> Router {
     let app = match statics.pkg {
         Some(pkg) => Router::new().nest_service("/pkg", ServeDir::new(pkg)),
         None => Router::new(),
@@ -280,11 +318,14 @@ struct DemoConfig<'a> {
     api_key: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     firebase_issuer: Option<&'a str>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    stand_ins: &'a BTreeMap<String, String>,
 }
 
-/// `GET /demo-config.json`: `{ "apiKey": "…", "firebaseIssuer"?: "http://127.0.0.1:PORT" }`,
-/// not cached, and only to a request addressed to a loopback host name.
-pub async fn demo_config(key: DemoKey, firebase_issuer: Option<Arc<str>>, headers: HeaderMap, uri: Uri) -> Response {
+/// `GET /demo-config.json`: `{ "apiKey": "…", "firebaseIssuer"?: "http://127.0.0.1:PORT",
+/// "standIns"?: { "<name>": "http://127.0.0.1:PORT" } }`, not cached, and only to a
+/// request addressed to a loopback host name.
+pub async fn demo_config(key: DemoKey, origins: Arc<DemoOrigins>, headers: HeaderMap, uri: Uri) -> Response {
     let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).or_else(|| uri.authority().map(|a| a.as_str()));
     let loopback = host
         .and_then(|h| h.parse::<axum::http::uri::Authority>().ok())
@@ -297,8 +338,12 @@ pub async fn demo_config(key: DemoKey, firebase_issuer: Option<Arc<str>>, header
         )
         .into_response();
     }
-    let mut response =
-        Json(DemoConfig { api_key: key.expose(), firebase_issuer: firebase_issuer.as_deref() }).into_response();
+    let mut response = Json(DemoConfig {
+        api_key: key.expose(),
+        firebase_issuer: origins.firebase_issuer.as_deref(),
+        stand_ins: &origins.stand_ins,
+    })
+    .into_response();
     let headers = response.headers_mut();
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
@@ -366,8 +411,8 @@ mod tests {
 
     #[test]
     fn content_security_policy_allows_the_issuer_only_in_connect_src() {
-        assert_eq!(content_security_policy(None), CONTENT_SECURITY_POLICY);
-        let csp = content_security_policy(Some("http://127.0.0.1:4000"));
+        assert_eq!(content_security_policy(&[]), CONTENT_SECURITY_POLICY);
+        let csp = content_security_policy(&["http://127.0.0.1:4000"]);
         assert!(csp.contains("; connect-src 'self' http://127.0.0.1:4000; "), "{csp}");
         assert_eq!(csp.matches("127.0.0.1").count(), 1, "{csp}");
         assert_eq!(csp.replace(" http://127.0.0.1:4000", ""), CONTENT_SECURITY_POLICY);
@@ -387,14 +432,57 @@ mod tests {
             serde_json::from_slice::<serde_json::Value>(&bytes).unwrap()
         };
         let key = DemoKey::read(&path).unwrap();
-        let issuer: Arc<str> = Arc::from("http://127.0.0.1:4000");
-        let with = demo_config(key.clone(), Some(issuer), headers.clone(), Uri::from_static("/demo-config.json")).await;
+        let issuer = DemoOrigins { firebase_issuer: Some("http://127.0.0.1:4000".into()), ..DemoOrigins::default() };
+        let with =
+            demo_config(key.clone(), Arc::new(issuer), headers.clone(), Uri::from_static("/demo-config.json")).await;
         assert_eq!(
             body(with).await,
             serde_json::json!({ "apiKey": key.expose(), "firebaseIssuer": "http://127.0.0.1:4000" })
         );
-        let without = demo_config(key.clone(), None, headers, Uri::from_static("/demo-config.json")).await;
+        let without =
+            demo_config(key.clone(), Arc::default(), headers.clone(), Uri::from_static("/demo-config.json")).await;
         assert_eq!(body(without).await, serde_json::json!({ "apiKey": key.expose() }));
+        let stand_ins = DemoOrigins {
+            firebase_issuer: None,
+            stand_ins: BTreeMap::from([("gdrive".into(), "http://127.0.0.1:4001".into())]),
+        };
+        let named = demo_config(key.clone(), Arc::new(stand_ins), headers, Uri::from_static("/demo-config.json")).await;
+        assert_eq!(
+            body(named).await,
+            serde_json::json!({ "apiKey": key.expose(), "standIns": { "gdrive": "http://127.0.0.1:4001" } })
+        );
+    }
+
+    #[test]
+    fn demo_stand_ins_are_named_loopback_origins() {
+        assert_eq!(
+            demo_stand_in("gdrive=http://127.0.0.1:4001/"),
+            Ok(("gdrive".into(), "http://127.0.0.1:4001".into()))
+        );
+        assert_eq!(
+            demo_stand_in("app-server=http://localhost:9"),
+            Ok(("app-server".into(), "http://localhost:9".into()))
+        );
+        for bad in [
+            "gdrive",
+            "=http://127.0.0.1:4001",
+            "GDrive=http://127.0.0.1:4001",
+            "1drive=http://127.0.0.1:4001",
+            "g drive=http://127.0.0.1:4001",
+            "gdrive=https://www.googleapis.com",
+            "gdrive=http://127.0.0.1:4001/drive",
+            "gdrive=http://127.0.0.1",
+        ] {
+            assert!(demo_stand_in(bad).is_err(), "{bad:?} must be refused");
+        }
+        let origins = DemoOrigins {
+            firebase_issuer: Some("http://127.0.0.1:4000".into()),
+            stand_ins: BTreeMap::from([
+                ("a".into(), "http://127.0.0.1:4001".into()),
+                ("b".into(), "http://127.0.0.1:4000".into()),
+            ]),
+        };
+        assert_eq!(origins.origins(), ["http://127.0.0.1:4000", "http://127.0.0.1:4001"]);
     }
 
     #[test]

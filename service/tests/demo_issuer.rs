@@ -1,7 +1,8 @@
 //! `serve --demo-firebase-issuer`: the demo page learns the development
 //! Firebase issuer from `/demo-config.json`, and its Content-Security-Policy
 //! lets it connect there (and nowhere else new). Loopback URLs only, and
-//! only beside `--demo-key-file`.
+//! only beside `--demo-key-file`. The same for `--demo-stand-in NAME=URL`
+//! (Drive, CloudKit and app-server stand-ins), named under `standIns`.
 
 mod common;
 
@@ -47,9 +48,41 @@ async fn demo_firebase_issuer_is_in_the_demo_config_and_the_page_csp() {
     assert_eq!(config, json!({ "apiKey": key.expose(), "firebaseIssuer": "http://127.0.0.1:4000" }));
     let page = get(base.clone(), "/").await;
     let csp = page.headers()["content-security-policy"].to_str().unwrap();
-    assert_eq!(csp, content_security_policy(Some("http://127.0.0.1:4000")));
+    assert_eq!(csp, content_security_policy(&["http://127.0.0.1:4000"]));
     assert!(csp.contains("connect-src 'self' http://127.0.0.1:4000;"), "{csp}");
     running.shutdown().await.unwrap();
+
+    // Stand-ins beside the issuer: named in `standIns`, each origin once in connect-src.
+    let config = ServeConfig {
+        demo_stand_ins: vec!["gdrive=http://127.0.0.1:4001".into(), "icloud=http://localhost:4002/".into()],
+        ..with(Some("http://127.0.0.1:4000"), Some(key_file.clone()))
+    };
+    let running = start(config).await.unwrap();
+    let base = format!("http://{}", running.addr());
+    let config: Value = get(base.clone(), "/demo-config.json").await.json().await.unwrap();
+    assert_eq!(
+        config,
+        json!({ "apiKey": key.expose(), "firebaseIssuer": "http://127.0.0.1:4000",
+                "standIns": { "gdrive": "http://127.0.0.1:4001", "icloud": "http://localhost:4002" } })
+    );
+    let page = get(base.clone(), "/").await;
+    let csp = page.headers()["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.contains("connect-src 'self' http://127.0.0.1:4000 http://127.0.0.1:4001 http://localhost:4002;"),
+        "{csp}"
+    );
+    running.shutdown().await.unwrap();
+    for (stand_in, key_file, expected) in [
+        ("gdrive=http://127.0.0.1:4001", None, "needs --demo-key-file"),
+        ("gdrive=https://www.googleapis.com", Some(key_file.clone()), "loopback"),
+        ("Drive=http://127.0.0.1:4001", Some(key_file.clone()), "name"),
+    ] {
+        let config = ServeConfig { demo_stand_ins: vec![stand_in.into()], ..with(None, key_file) };
+        let Err(StartError::Config(message)) = start(config).await else {
+            panic!("--demo-stand-in {stand_in} must be refused");
+        };
+        assert!(message.contains("--demo-stand-in") && message.contains(expected), "{message}");
+    }
 
     // Without the flag: no field, and the page's policy is the static server's.
     let running = start(with(None, Some(key_file))).await.unwrap();
