@@ -16,6 +16,11 @@
 // and stops with the demo; the service checks ID tokens against its JWK Set,
 // and the page signs a test user in with it (its URL is in /demo-config.json).
 //
+// Google Drive, iCloud and the custom method: DEVELOPMENT stand-ins
+// (scripts/demo-stand-ins.mjs) run in this process on loopback: a local
+// Drive v3 server, a local CloudKit Web Services server and an "app server"
+// key-value store; the service names them to the page (`serve --demo-stand-in`).
+//
 // State lives in .demo/ at the repository root: the service's SQLite database
 // and KMS key file, and the API key of the client `demo` (managed backups,
 // Firebase project `wallet-backup-demo`), created on the first run and saved
@@ -33,6 +38,8 @@ import { constants } from 'node:os'
 import { chmodSync, existsSync, readFileSync, realpathSync, statSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
+
+import { startStandIns } from './demo-stand-ins.mjs'
 
 const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)))
 const KEY_FILE = 'demo-client.key'
@@ -202,22 +209,26 @@ async function launch({ port, dataDir, build, profile, logs }) {
   )
   const issuerUrl = issuer.address
   let service
+  let standIns
   try {
+    standIns = await startStandIns()
     const keyFile = join(dataDir, KEY_FILE)
     const args = ['--data-dir', dataDir, 'serve', '--listen', `127.0.0.1:${servicePort}`,
       '--www', join(ROOT, 'www'), '--pkg', pkg, '--demo-key-file', keyFile,
       '--passkey-rp-id', 'localhost', '--passkey-origin', origin,
-      '--firebase-jwks-url', `${issuerUrl}/jwks`, '--demo-firebase-issuer', issuerUrl]
+      '--firebase-jwks-url', `${issuerUrl}/jwks`, '--demo-firebase-issuer', issuerUrl,
+      ...Object.entries(standIns.origins).flatMap(([name, origin]) => ['--demo-stand-in', `${name}=${origin}`])]
     service = await spawnListening(bin, args, { name: 'service', logs, dataDir })
     if (!created) await setFirebaseProject(bin, dataDir, service.address, apiKey)
   } catch (err) {
     if (service) await stop(service)
     await stop(issuer)
+    await standIns?.close()
     throw err
   }
-  // The issuer stops with the service.
-  service.exited.then(() => stop(issuer))
-  return { url: `${origin}/`, apiKey, issuerUrl, service, issuer }
+  // The issuer and the stand-ins stop with the service.
+  service.exited.then(() => Promise.all([stop(issuer), standIns.close()]))
+  return { url: `${origin}/`, apiKey, issuerUrl, standIns: standIns.origins, service, issuer, closeStandIns: standIns.close }
 }
 
 /**
@@ -228,18 +239,20 @@ async function launch({ port, dataDir, build, profile, logs }) {
  * @param {{ port?: number, dataDir?: string, build?: boolean, profile?: 'release' | 'debug' }} [options]
  *   port 0 picks a free port; dataDir defaults to .demo/ at the repository root; profile
  *   (default 'release') picks the cargo build the binary comes from
- * @returns {Promise<{ url: string, apiKey: string, issuerUrl: string, pid: number, close: () => Promise<void> }>}
+ * @returns {Promise<{ url: string, apiKey: string, issuerUrl: string, standIns: Record<string, string>, pid: number, close: () => Promise<void> }>}
  *   url is http://localhost:<port>/ (open the page there: passkeys need the name);
- *   issuerUrl the development Firebase issuer's; pid the service's; close stops both
+ *   issuerUrl the development Firebase issuer's; standIns the other stand-ins' origins
+ *   by name (gdrive, icloud, app-server); pid the service's; close stops them all
  */
 export async function startDemo({ port = 0, dataDir = join(ROOT, '.demo'), build = true, profile = 'release' } = {}) {
   const options = { port, dataDir: resolve(dataDir), build, profile, logs: 'pipe' }
-  const { url, apiKey, issuerUrl, service, issuer } = await launch(options)
+  const { url, apiKey, issuerUrl, standIns, service, issuer, closeStandIns } = await launch(options)
   const close = async () => {
     await stop(service)
     await stop(issuer)
+    await closeStandIns()
   }
-  return { url, apiKey, issuerUrl, pid: service.child.pid, close }
+  return { url, apiKey, issuerUrl, standIns, pid: service.child.pid, close }
 }
 
 function isMainScript() {
@@ -268,7 +281,9 @@ if (isMainScript()) {
   }
   console.log(`wallet-backup demo: ${demo.url}`)
   console.log(`  open it at localhost (passkeys need the name); data in ${join(ROOT, '.demo')}; API key in .demo/${KEY_FILE}`)
-  console.log(`  development Firebase issuer (a stand-in for Google): ${demo.issuerUrl}; Ctrl-C stops`)
+  console.log(`  development Firebase issuer (a stand-in for Google): ${demo.issuerUrl}`)
+  for (const [name, origin] of Object.entries(demo.standIns)) console.log(`  development ${name} stand-in: ${origin}`)
+  console.log('  Ctrl-C stops')
   // The service stops gracefully on either signal, and the issuer with it; this process ends with them.
   for (const signal of ['SIGINT', 'SIGTERM']) {
     process.on(signal, () => {
@@ -278,5 +293,6 @@ if (isMainScript()) {
   }
   const { code, signal } = await demo.service.exited
   await stop(demo.issuer)
+  await demo.closeStandIns()
   process.exit(code ?? 128 + (constants.signals[signal] ?? 0))
 }

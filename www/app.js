@@ -6,14 +6,22 @@
 // the cipherText (managed backups). Served as static files only, the page
 // keeps the custodian share in localStorage instead.
 //
-// Methods: password (always); passkey and Firebase Auth need the service.
+// Methods: password (always); the others need the service (npm run demo).
 // Passkeys use this browser's navigator.credentials, so the page must be
 // opened at a domain name (http://localhost:<port>/, the service's relying
-// party), not at an IP address. Firebase uses a DEVELOPMENT sign-in
-// stand-in: the service's development issuer (its URL is in
-// /demo-config.json) signs ID tokens for a test user, in place of Google.
+// party), not at an IP address. Firebase, Google Drive, iCloud and the
+// custom method use DEVELOPMENT stand-ins on loopback (their URLs are in
+// /demo-config.json): the service's development Firebase issuer, a local
+// Google Drive v3 server, a local CloudKit Web Services server and an "app
+// server" key-value store, each signing in or keeping data for one test
+// user, in place of Google, Apple and the app's own backend.
 
-import { Portal, BackupMethods, MpcStatuses, PasskeyStorage, FirebaseStorage } from '/pkg/web/index.js'
+import * as walletBackup from '/pkg/web/index.js'
+
+// The method radio buttons' values are the BackupMethods values ('password', 'gdrive', …), passed as they are.
+const { Portal, MpcStatuses, PasskeyStorage, FirebaseStorage, GDriveStorage } = walletBackup
+/** `ICloudStorage`, when this build of the module has it. */
+const ICloudStorage = walletBackup.ICloudStorage
 
 const STORAGE = {
   keychain: 'wallet-backup-demo:keychain',
@@ -21,12 +29,25 @@ const STORAGE = {
   cipherText: 'wallet-backup-demo:cipher-text',
   originalFingerprint: 'wallet-backup-demo:original-fingerprint',
   firebaseSignIn: 'wallet-backup-demo:firebase-sign-in',
+  googleSignIn: 'wallet-backup-demo:google-sign-in',
+  appleSignIn: 'wallet-backup-demo:apple-sign-in',
 }
 
-/** The Firebase test user the development stand-in signs in. */
+/** The test user the development stand-ins sign in (Firebase, Google, Apple) and the app server keeps. */
 const FIREBASE_TEST_USER = 'demo-user'
+const TEST_USER = FIREBASE_TEST_USER
 
-const METHOD_NAMES = { password: 'password', passkey: 'passkey', firebase: 'Firebase Auth' }
+/** The demo's CloudKit container (the stand-in accepts any; a real app passes its own). */
+const CLOUDKIT_CONTAINER = 'iCloud.com.example.wallet-backup-demo'
+
+const METHOD_NAMES = {
+  password: 'password',
+  passkey: 'passkey',
+  gdrive: 'Google Drive',
+  icloud: 'iCloud',
+  firebase: 'Firebase Auth',
+  custom: 'app server (custom)',
+}
 
 const $ = (id) => {
   const el = document.getElementById(id)
@@ -44,6 +65,12 @@ const ui = {
   firebaseUser: $('firebase-user'),
   firebaseSignIn: $('firebase-sign-in'),
   firebaseSignOut: $('firebase-sign-out'),
+  googleUser: $('google-user'),
+  googleSignIn: $('google-sign-in'),
+  googleSignOut: $('google-sign-out'),
+  appleUser: $('apple-user'),
+  appleSignIn: $('apple-sign-in'),
+  appleSignOut: $('apple-sign-out'),
   backupForm: $('backup-form'),
   backupMethodNote: $('backup-method-note'),
   backupPasswordField: $('backup-password-field'),
@@ -92,7 +119,8 @@ const custodian = {
 
 /**
  * The demo's settings when the page is served by the backup service, else
- * null: `{ apiKey, firebaseIssuer }` (the issuer's URL, or null without one).
+ * null: `{ apiKey, firebaseIssuer, standIns }` (the issuer's URL, or null
+ * without one; the other stand-ins' URLs by name: gdrive, icloud, app-server).
  */
 async function demoConfig() {
   try {
@@ -101,7 +129,11 @@ async function demoConfig() {
     const config = await response.json()
     if (typeof config.apiKey !== 'string') return null
     const firebaseIssuer = typeof config.firebaseIssuer === 'string' ? config.firebaseIssuer.replace(/\/+$/, '') : null
-    return { apiKey: config.apiKey, firebaseIssuer }
+    const standIns = {}
+    for (const [name, url] of Object.entries(config.standIns ?? {})) {
+      if (typeof url === 'string') standIns[name] = url.replace(/\/+$/, '')
+    }
+    return { apiKey: config.apiKey, firebaseIssuer, standIns }
   } catch {
     return null
   }
@@ -150,16 +182,108 @@ async function getFirebaseToken() {
   return mintIdToken(session.sub, Math.max(0, Math.floor((Date.now() - session.signedInAt) / 1000)))
 }
 
+// ---------------------------------------------------------------------------
+// Google and Apple sign-ins: development stand-ins. The local Drive and
+// CloudKit servers hand out tokens for the test user on request, where a real
+// app shows Google's and Apple's sign-in and passes the tokens they give.
+
+/** A stand-in session kept under `key`: { user, token, signedInAt } or null. */
+function tokenSession(key) {
+  try {
+    const session = JSON.parse(localStorage.getItem(key) ?? 'null')
+    return session && typeof session.token === 'string' && typeof session.user === 'string' ? session : null
+  } catch {
+    return null
+  }
+}
+
+/** POSTs `body` to a stand-in's control route and returns the answer's `field`. */
+async function standInToken(name, path, body, field) {
+  const origin = standIns[name]
+  let response
+  try {
+    response = await fetch(`${origin}${path}`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) })
+  } catch (err) {
+    throw Object.assign(new Error(`the development ${name} stand-in at ${origin} did not answer`, { cause: err }), { code: 'DEV_SIGN_IN_FAILED' })
+  }
+  const answer = response.ok ? await response.json().catch(() => null) : null
+  if (typeof answer?.[field] !== 'string') {
+    throw Object.assign(new Error(`the development ${name} stand-in answered ${response.status} without a token`), { code: 'DEV_SIGN_IN_FAILED' })
+  }
+  return answer[field]
+}
+
+async function signInGoogle() {
+  const token = await standInToken('gdrive', '/__drive/token', { user: TEST_USER }, 'token')
+  localStorage.setItem(STORAGE.googleSignIn, JSON.stringify({ user: TEST_USER, token, signedInAt: Date.now() }))
+}
+
+async function signInApple() {
+  const token = await standInToken('icloud', '/__cloudkit/token', { user: TEST_USER }, 'token')
+  localStorage.setItem(STORAGE.appleSignIn, JSON.stringify({ user: TEST_USER, token, signedInAt: Date.now() }))
+}
+
+// ---------------------------------------------------------------------------
+// The custom method: "your app's own server" (a stand-in keeping one string
+// per user). Portal's storage interface: read, write, delete, validateOperations.
+
+function appServerStorage() {
+  const url = () => `${standIns['app-server']}/keys/${TEST_USER}`
+  const request = async (method, body) => {
+    const response = await fetch(url(), { method, body, headers: body === undefined ? {} : { 'Content-Type': 'text/plain' } })
+    if (!response.ok && !(method === 'DELETE' && response.status === 404)) throw new Error(`the app server answered ${response.status}`)
+    return response
+  }
+  return {
+    async read() {
+      const response = await request('GET')
+      // 204: nothing stored for this user yet.
+      return response.status === 204 ? null : response.text()
+    },
+    async write(value) {
+      await request('PUT', value)
+      return true
+    },
+    async delete() {
+      return (await request('DELETE')).status !== 404
+    },
+    async validateOperations() {
+      try {
+        await request('GET')
+        return true
+      } catch {
+        return false
+      }
+    },
+  }
+}
+
 const config = await demoConfig()
 const serviceMode = config !== null
 const firebaseIssuer = config?.firebaseIssuer ?? null
-const portal = serviceMode
-  ? new Portal({
-      apiKey: config.apiKey,
-      apiHost: location.origin,
-      keychain,
-      backup: { passkey: new PasskeyStorage(), firebase: new FirebaseStorage({ getToken: getFirebaseToken }) },
+const standIns = config?.standIns ?? {}
+
+/** The method storages the stand-ins of this run make possible. */
+function backupStorages() {
+  const backup = { passkey: new PasskeyStorage(), firebase: new FirebaseStorage({ getToken: getFirebaseToken }) }
+  if (standIns.gdrive) {
+    backup.gdrive = new GDriveStorage({ getAccessToken: async () => tokenSession(STORAGE.googleSignIn)?.token ?? null, driveHost: standIns.gdrive })
+  }
+  if (standIns.icloud && ICloudStorage) {
+    backup.icloud = new ICloudStorage({
+      containerIdentifier: CLOUDKIT_CONTAINER,
+      environment: 'development',
+      apiToken: 'demo-api-token',
+      getWebAuthToken: async () => tokenSession(STORAGE.appleSignIn)?.token ?? null,
+      cloudKitHost: standIns.icloud,
     })
+  }
+  if (standIns['app-server']) backup.custom = appServerStorage()
+  return backup
+}
+
+const portal = serviceMode
+  ? new Portal({ apiKey: config.apiKey, apiHost: location.origin, keychain, backup: backupStorages() })
   : new Portal({ keychain, custodian })
 
 /** Why `method` cannot run on this page, or null when it can. */
@@ -171,6 +295,10 @@ function unavailableReason(method) {
     if (isIpAddress(location.hostname)) return `passkeys need a domain name: open ${localhostUrl()}`
   }
   if (method === 'firebase' && !firebaseIssuer) return 'the service has no development Firebase issuer (npm run demo starts one)'
+  if (method === 'gdrive' && !standIns.gdrive) return 'no development Google Drive stand-in (npm run demo starts one)'
+  if (method === 'icloud' && !ICloudStorage) return 'this build of the module has no iCloud method'
+  if (method === 'icloud' && !standIns.icloud) return 'no development CloudKit stand-in (npm run demo starts one)'
+  if (method === 'custom' && !standIns['app-server']) return 'no development app server stand-in (npm run demo starts one)'
   return null
 }
 
@@ -224,7 +352,7 @@ function readHeader(cipherText) {
     // The method is byte 4, a passkey's mode the first byte of params (byte 23).
     const head = fromBase64Url(text.slice(5, 5 + 32))
     if (head[0] !== 0x77 || head[1] !== 0x62 || head[2] !== 0x6b || head[3] !== 1) return null
-    const method = { 1: 'password', 2: 'passkey', 5: 'firebase' }[head[4]] ?? null
+    const method = { 1: 'password', 2: 'passkey', 3: 'gdrive', 4: 'icloud', 5: 'firebase', 6: 'custom' }[head[4]] ?? null
     const passkeyMode = method === 'passkey' ? ({ 1: 'prf', 2: 'enclave' }[head[23]] ?? null) : null
     return method ? { method, passkeyMode } : null
   } catch {
@@ -245,6 +373,12 @@ function describeBackup(cipherText) {
         : 'Method: passkey, enclave mode (no PRF from this authenticator). The service\'s passkey enclave keeps the key and releases it only after this passkey signs in.'
     case 'firebase':
       return 'Method: Firebase Auth. The service\'s Firebase key enclave keeps the key and releases it only for the signed-in user.'
+    case 'gdrive':
+      return 'Method: Google Drive. The key is kept in the user\'s Drive, in the app\'s hidden app-data folder (here: the local Drive stand-in).'
+    case 'icloud':
+      return 'Method: iCloud. The key is kept in the user\'s private CloudKit database (here: the local CloudKit stand-in).'
+    case 'custom':
+      return 'Method: custom. The key is kept by the app\'s own storage adapter (here: the app-server stand-in).'
     default:
       return ''
   }
@@ -294,18 +428,28 @@ const METHOD_NOTES = {
     firebase:
       'A fresh key is kept by the service\'s Firebase key enclave, released only for the signed-in user\'s ID token. ' +
       'Sign the test user in first (step 1).',
+    gdrive:
+      'A fresh key is kept in the user\'s Google Drive (hidden app-data folder), read back before the backup completes. ' +
+      'Sign in to the Google stand-in first (step 1).',
+    icloud:
+      'A fresh key is kept in the user\'s private iCloud (CloudKit) database, read back before the backup completes. ' +
+      'Sign in to the Apple stand-in first (step 1).',
+    custom: 'A fresh key is kept by the app\'s own storage adapter; here it is the app-server stand-in.',
   },
   recover: {
     password: 'The password the backup was made with.',
     passkey: 'The browser asks for the passkey the backup was made with.',
     firebase: 'Needs a recent sign-in of the same user (step 1).',
+    gdrive: 'Needs a sign-in to the same Google account (step 1).',
+    icloud: 'Needs a sign-in to the same Apple ID (step 1).',
+    custom: 'The app server gives the key back to the same user.',
   },
 }
 
 /** The selected method's note, and why the disabled ones are disabled. */
 function renderMethodNote(form, note) {
   const parts = [METHOD_NOTES[form][selectedMethod(`${form}-method`)]]
-  for (const method of ['passkey', 'firebase']) {
+  for (const method of ['passkey', 'gdrive', 'icloud', 'firebase', 'custom']) {
     const reason = unavailableReason(method)
     if (reason) parts.push(`${METHOD_NAMES[method][0].toUpperCase()}${METHOD_NAMES[method].slice(1)}: ${reason}.`)
   }
@@ -344,6 +488,8 @@ async function render() {
       : 'Nobody.'
   ui.firebaseSignIn.disabled = busy || Boolean(firebaseReason) || Boolean(session)
   ui.firebaseSignOut.disabled = busy || !session
+  renderTokenSession('gdrive', STORAGE.googleSignIn, ui.googleUser, ui.googleSignIn, ui.googleSignOut)
+  renderTokenSession('icloud', STORAGE.appleSignIn, ui.appleUser, ui.appleSignIn, ui.appleSignOut)
 
   ui.backupPasswordField.hidden = selectedMethod('backup-method') !== 'password'
   ui.recoverPasswordField.hidden = selectedMethod('recover-method') !== 'password'
@@ -370,6 +516,19 @@ async function render() {
   ui.copyCipherText.disabled = !cipherText
   ui.recover.disabled = busy
   ui.resetDemo.disabled = busy
+}
+
+/** One stand-in sign-in's line and buttons. */
+function renderTokenSession(method, key, user, signIn, signOut) {
+  const session = tokenSession(key)
+  const reason = unavailableReason(method)
+  user.textContent = reason
+    ? `Not available: ${reason}.`
+    : session
+      ? `${session.user} (test user), signed in at ${new Date(session.signedInAt).toLocaleTimeString()}`
+      : 'Nobody.'
+  signIn.disabled = busy || Boolean(reason) || Boolean(session)
+  signOut.disabled = busy || !session
 }
 
 function setBusy(value) {
@@ -480,7 +639,7 @@ async function backupWallet() {
   const method = selectedMethod('backup-method')
   const onProgress = startProgress(`Backup (${METHOD_NAMES[method]})`)
   try {
-    const cipherText = await portal.backupWallet(BackupMethods[capitalize(method)], onProgress, methodConfig(method, ui.backupPassword.value))
+    const cipherText = await portal.backupWallet(method, onProgress, methodConfig(method, ui.backupPassword.value))
     onProgress.finish()
     localStorage.setItem(STORAGE.cipherText, cipherText)
     ui.recoverCipherText.value = cipherText
@@ -493,14 +652,12 @@ async function backupWallet() {
   }
 }
 
-function capitalize(word) {
-  return word[0].toUpperCase() + word.slice(1)
-}
-
 function loseDevice() {
   localStorage.removeItem(STORAGE.keychain)
-  // A new device has no Firebase sign-in either.
+  // A new device has no sign-ins either.
   localStorage.removeItem(STORAGE.firebaseSignIn)
+  localStorage.removeItem(STORAGE.googleSignIn)
+  localStorage.removeItem(STORAGE.appleSignIn)
   clearVerdict()
   ui.progressTitle.textContent = 'Nothing running.'
   ui.progress.replaceChildren()
@@ -514,7 +671,7 @@ async function recoverWallet() {
     // A pasted cipherText often carries a trailing newline or spaces. Empty,
     // with the service: its newest backup of the method.
     const cipherText = ui.recoverCipherText.value.trim()
-    await portal.recoverWallet(cipherText, BackupMethods[capitalize(method)], onProgress, methodConfig(method, ui.recoverPassword.value))
+    await portal.recoverWallet(cipherText, method, onProgress, methodConfig(method, ui.recoverPassword.value))
     onProgress.finish()
   } catch (err) {
     onProgress.finish(err)
@@ -582,6 +739,10 @@ ui.recoverForm.addEventListener('submit', (event) => {
 ui.resetDemo.addEventListener('click', () => run(resetDemo))
 ui.firebaseSignIn.addEventListener('click', () => run(signInTestUser))
 ui.firebaseSignOut.addEventListener('click', () => run(signOut))
+ui.googleSignIn.addEventListener('click', () => run(signInGoogle))
+ui.googleSignOut.addEventListener('click', () => run(() => localStorage.removeItem(STORAGE.googleSignIn)))
+ui.appleSignIn.addEventListener('click', () => run(signInApple))
+ui.appleSignOut.addEventListener('click', () => run(() => localStorage.removeItem(STORAGE.appleSignIn)))
 for (const radio of document.querySelectorAll('input[name="backup-method"], input[name="recover-method"]')) {
   radio.disabled = unavailableReason(radio.value) !== null
   radio.addEventListener('change', () => render())

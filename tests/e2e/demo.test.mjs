@@ -3,7 +3,9 @@
 // with the development Firebase issuer beside it, in Chromium, driven by
 // playwright-core. The page is opened at http://localhost:<port>/ (passkeys
 // need a domain name); passkeys come from Chromium's virtual authenticator
-// (CDP WebAuthn domain), with and without the PRF extension.
+// (CDP WebAuthn domain), with and without the PRF extension; Google Drive,
+// iCloud and the custom method use the demo's development stand-ins
+// (scripts/demo-stand-ins.mjs: local Drive v3 and CloudKit servers, an app server).
 //
 //   node --test tests/e2e/
 //
@@ -231,7 +233,7 @@ test('demo page: create, back up, lose the device, recover', { timeout: 10 * STE
 // ---------------------------------------------------------------------------
 // Passkey and Firebase Auth methods.
 
-const METHOD_BYTE = { password: 1, passkey: 2, firebase: 5 }
+const METHOD_BYTE = { password: 1, passkey: 2, gdrive: 3, icloud: 4, firebase: 5, custom: 6 }
 const PASSKEY_MODE_BYTE = { prf: 1, enclave: 2 }
 
 /** The envelope's method byte and, for a passkey backup, its mode byte (FORMAT.md §3.2, §3.4.3). */
@@ -407,7 +409,7 @@ test('demo page: Firebase Auth backup with the development sign-in stand-in, los
     await demo.open()
     assert.match(server.issuerUrl, /^http:\/\/127\.0\.0\.1:\d+$/)
     assert.match(await page.locator('#firebase-heading').innerText(), /development stand-in/i)
-    assert.match(await page.locator('.stand-in').innerText(), /local development issuer, in place of Google/)
+    assert.match(await page.locator('.stand-in', { has: page.locator('#firebase-heading') }).innerText(), /local development issuer, in place of Google/)
     assert.equal(await text('#firebase-user'), 'Nobody.')
     assert.equal(await page.locator('#backup-method-firebase').isEnabled(), true)
     original = await demo.createWallet()
@@ -448,6 +450,81 @@ test('demo page: Firebase Auth backup with the development sign-in stand-in, los
     await page.click('#firebase-sign-in')
     await page.waitForFunction(() => document.querySelector('#firebase-user').textContent.startsWith('demo-user'))
     await demo.recover('firebase', cipherText)
+    await demo.restored(original)
+  })
+
+  await step('no page or console errors', async () => {
+    noProblemsSoFar()
+  })
+})
+
+test('demo page: Google Drive and the custom app server, lost device, recovery', { timeout: 10 * STEP_TIMEOUT }, async (t) => {
+  const step = stepper(t)
+  let original = ''
+  let customCipherText = ''
+  const driveFiles = async () => (await fetch(`${server.standIns.gdrive}/__drive/files?user=demo-user`)).json()
+
+  await step('a fresh page: the Google stand-in is labelled, nobody signed in, both methods offered', async () => {
+    page = await openPage()
+    await demo.open()
+    assert.match(server.standIns.gdrive, /^http:\/\/127\.0\.0\.1:\d+$/)
+    assert.match(server.standIns['app-server'], /^http:\/\/127\.0\.0\.1:\d+$/)
+    assert.match(await page.locator('#google-heading').innerText(), /development stand-in/i)
+    assert.equal(await text('#google-user'), 'Nobody.')
+    assert.equal(await page.locator('#backup-method-gdrive').isEnabled(), true)
+    assert.equal(await page.locator('#backup-method-custom').isEnabled(), true)
+    original = await demo.createWallet()
+  })
+
+  await step('Drive backup without a Google sign-in fails with GOOGLE_UNAUTHENTICATED, and nothing reaches Drive', async () => {
+    await page.check('#backup-method-gdrive')
+    await page.click('#backup')
+    await page.locator('#error').waitFor({ state: 'visible' })
+    assert.match(await text('#error'), /^GOOGLE_UNAUTHENTICATED — /)
+    assert.equal(await page.inputValue('#cipher-text'), '', 'no cipherText')
+    assert.deepEqual(await driveFiles(), [])
+  })
+
+  await step('sign in to Google, back up to Drive: the key lands in the app-data folder', async () => {
+    await page.click('#google-sign-in')
+    await page.waitForFunction(() => document.querySelector('#google-user').textContent.startsWith('demo-user'))
+    await demo.backUp('gdrive')
+    assert.match(await text('#backup-kind'), /^Method: Google Drive\./)
+    await page.waitForFunction(() => /gdrive/.test(document.querySelector('#custodian-state').textContent))
+    const files = await driveFiles()
+    assert.equal(files.length, 1)
+    assert.equal(files[0].name, 'wallet-backup-keys.json')
+    assert.deepEqual(files[0].parents, ['appDataFolder'])
+    noProblemsSoFar()
+  })
+
+  await step('back up with the custom method (the app-server stand-in)', async () => {
+    customCipherText = await demo.backUp('custom')
+    assert.match(await text('#backup-kind'), /^Method: custom\./)
+    await page.waitForFunction(() => /custom/.test(document.querySelector('#custodian-state').textContent))
+    const kept = await fetch(`${server.standIns['app-server']}/keys/demo-user`)
+    assert.equal(kept.status, 200)
+    assert.ok((await kept.text()).length > 0, 'the app server keeps the keys record')
+    noProblemsSoFar()
+  })
+
+  await step('lose the device: signed out of Google; Drive recovery fails with GOOGLE_UNAUTHENTICATED', async () => {
+    await demo.loseDevice()
+    assert.equal(await text('#google-user'), 'Nobody.')
+    await demo.recover('gdrive', '')
+    await demo.failedWith('GOOGLE_UNAUTHENTICATED')
+  })
+
+  await step('sign in to Google again: Drive recovery restores the wallet', async () => {
+    await page.click('#google-sign-in')
+    await page.waitForFunction(() => document.querySelector('#google-user').textContent.startsWith('demo-user'))
+    await demo.recover('gdrive', '')
+    await demo.restored(original)
+  })
+
+  await step('another lost device: the custom method restores the wallet from its cipherText', async () => {
+    await demo.loseDevice()
+    await demo.recover('custom', customCipherText)
     await demo.restored(original)
   })
 
