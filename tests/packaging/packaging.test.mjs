@@ -195,6 +195,61 @@ test('package.json: sideEffects false, exports["."] lists types first, every pat
   }
 })
 
+/** Node's conditional-exports matching: the first key (in map order) that is `default` or in `conditions`. */
+function resolveExports(target, conditions) {
+  if (typeof target === 'string' || target === null) return target
+  for (const [key, value] of Object.entries(target)) {
+    if (key !== 'default' && !conditions.includes(key)) continue
+    const resolved = resolveExports(value, conditions)
+    if (resolved !== undefined) return resolved
+  }
+  return undefined
+}
+
+test('exports map: `types` first wherever it appears; each tool\'s conditions pick its build', async () => {
+  const pkg = JSON.parse(await readFile(join(installed, 'package.json'), 'utf8'))
+  assert.deepEqual(Object.keys(pkg.exports), ['.', './package.json'])
+  // Every subpath that leads to code has `types`, as its first key; nested condition objects too.
+  const conditionObjects = (value, path) => (value && typeof value === 'object'
+    ? [[path, value], ...Object.entries(value).flatMap(([k, v]) => conditionObjects(v, `${path}.${k}`))]
+    : [])
+  for (const [subpath, value] of Object.entries(pkg.exports)) {
+    if (subpath === './package.json') { assert.equal(value, './package.json'); continue }
+    assert.equal(Object.keys(value)[0], 'types', `exports["${subpath}"] keys: ${Object.keys(value)}`)
+    for (const [path, object] of conditionObjects(value, `exports["${subpath}"]`)) {
+      if ('types' in object) assert.equal(Object.keys(object)[0], 'types', `${path} keys: ${Object.keys(object)}`)
+    }
+  }
+  // `react-native` ahead of every condition Metro also sets (`require`/`import`, `default`), and of `browser` and `node`.
+  const keys = Object.keys(pkg.exports['.'])
+  for (const later of ['node', 'browser', 'import', 'require', 'default']) {
+    if (keys.includes(later)) assert.ok(keys.indexOf('react-native') < keys.indexOf(later), `react-native after ${later}: ${keys}`)
+  }
+  assert.equal(keys.at(-1), 'default')
+
+  // The condition sets each tool uses (Metro's: @react-native/metro-config's ['react-native'] plus Metro's own
+  // 'default' and 'require'/'import'; Vite's client build: browser, module, production, import, default).
+  const cases = [
+    ['TypeScript (bundler, import)', ['types', 'import'], './index.d.ts'],
+    ['TypeScript (node16, require)', ['types', 'require', 'node'], './index.d.ts'],
+    ['Node.js import', ['node', 'import'], './node/index.mjs'],
+    ['Node.js require', ['node', 'require'], './node/index.cjs'],
+    ['Metro (React Native), require', ['require', 'react-native'], './react-native/index.js'],
+    ['Metro (React Native), import', ['import', 'react-native'], './react-native/index.js'],
+    ['Metro for web (platform web adds browser)', ['require', 'browser'], './web/index.js'],
+    ['Vite / Rollup / esbuild for browsers', ['browser', 'module', 'production', 'import'], './web/index.js'],
+    ['webpack (browser target)', ['browser', 'import', 'module', 'webpack', 'production'], './web/index.js'],
+    ['a bundler or runtime with neither browser nor node (workers)', ['import', 'worker'], './web/index.js'],
+  ]
+  for (const [tool, conditions, expected] of cases) {
+    assert.equal(resolveExports(pkg.exports['.'], conditions), expected, tool)
+    assert.ok(existsSync(join(installed, expected)), `${expected} (${tool}) is not shipped`)
+  }
+  // Resolvers without package exports (older Metro, resolverMainFields ['react-native', 'browser', 'main']).
+  assert.equal(pkg['react-native'], './react-native/index.js')
+  assert.equal(pkg.sideEffects, false)
+})
+
 test('ESM consumer: import { Portal, BackupMethods } from "wallet-backup" does a full backup and recovery', async () => {
   const out = await node('esm.mjs', `
     import { Portal, BackupMethods, MpcStatuses } from 'wallet-backup'
