@@ -140,6 +140,29 @@ fn unb64(text: &str, what: &str) -> Result<Vec<u8>, StoreError> {
     Base64UrlUnpadded::decode_vec(text).map_err(|_| StoreError::Corrupt(format!("{what} is not base64url")))
 }
 
+/// The sealed key of an enclave key row (Firebase or passkey): its
+/// `key_sealed`, `key_id` and `wrapped_key` columns.
+fn sealed_key_of_row(row: &AnyRow) -> Result<Sealed, StoreError> {
+    let sealed_text: String = row.try_get("key_sealed")?;
+    let wrapped_text: String = row.try_get("wrapped_key")?;
+    Ok(Sealed {
+        ciphertext: unb64(&sealed_text, "sealed encryption key")?,
+        wrapped_key: WrappedKey {
+            key_id: row.try_get("key_id")?,
+            ciphertext: unb64(&wrapped_text, "wrapped data key")?,
+        },
+    })
+}
+
+/// Whether a key write that met a stored key wrote the same one (`stored`
+/// equal to `key`, compared in constant time).
+fn put_key_outcome(stored: Option<&[u8]>, key: &[u8]) -> PutKeyOutcome {
+    match stored {
+        Some(stored) if bool::from(subtle::ConstantTimeEq::ct_eq(stored, key)) => PutKeyOutcome::AlreadyStored,
+        _ => PutKeyOutcome::Conflict,
+    }
+}
+
 fn pair_from_row(row: &AnyRow) -> Result<Pair, StoreError> {
     let method: String = row.try_get("backup_method")?;
     let status: String = row.try_get("status")?;
@@ -853,6 +876,42 @@ fn firebase_key_aad(client_id: &str, row_id: &str, backup_id: &str, uid: &str) -
 }
 
 impl Store {
+    /// Inserts an enclave key row of `table` (Firebase or passkey keys):
+    /// `id`, `client_id`, the table's two identifying columns `named`, the
+    /// sealed key and the time. `Ok(false)`: a row with the same identity
+    /// exists (the table's unique index), and nothing was written.
+    async fn insert_sealed_key(
+        &self,
+        table: &'static str,
+        id: String,
+        client_id: &str,
+        named: [(&'static str, &str); 2],
+        sealed: &Sealed,
+    ) -> Result<bool, StoreError> {
+        let [(first, first_value), (second, second_value)] = named;
+        let sql = format!(
+            "INSERT INTO {table} (id, client_id, {first}, {second}, key_sealed, key_id, wrapped_key, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+        );
+        // Safe: the table and column names are `'static` names from this crate, never input.
+        let result = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id)
+            .bind(client_id.to_owned())
+            .bind(first_value.to_owned())
+            .bind(second_value.to_owned())
+            .bind(b64(&sealed.ciphertext))
+            .bind(sealed.wrapped_key.key_id.clone())
+            .bind(b64(&sealed.wrapped_key.ciphertext))
+            .bind(now_micros())
+            .execute(&self.pool)
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// Sets (or with `None` removes) the client's Firebase project id. `Ok(false)`: no such client.
     pub async fn set_firebase_project(&self, client_id: &str, project_id: Option<&str>) -> Result<bool, StoreError> {
         let done = sqlx::query("UPDATE clients SET firebase_project_id = $1 WHERE id = $2")
@@ -876,29 +935,12 @@ impl Store {
         let id = random_id().map_err(|_| StoreError::Random)?;
         let aad = firebase_key_aad(client_id, &id, backup_id, uid);
         let sealed = seal::seal(kms, key, &aad).await.map_err(CreatePairError::Seal)?;
-        let result = sqlx::query(
-            "INSERT INTO firebase_encryption_keys (id, client_id, firebase_uid, backup_id, key_sealed, key_id, \
-             wrapped_key, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(id)
-        .bind(client_id.to_owned())
-        .bind(uid.to_owned())
-        .bind(backup_id.to_owned())
-        .bind(b64(&sealed.ciphertext))
-        .bind(sealed.wrapped_key.key_id)
-        .bind(b64(&sealed.wrapped_key.ciphertext))
-        .bind(now_micros())
-        .execute(&self.pool)
-        .await;
-        match result {
-            Ok(_) => Ok(PutKeyOutcome::Stored),
-            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-                let stored = self.firebase_key(kms, client_id, uid, backup_id).await?;
-                let same = stored.is_some_and(|stored| bool::from(subtle::ConstantTimeEq::ct_eq(&stored[..], key)));
-                Ok(if same { PutKeyOutcome::AlreadyStored } else { PutKeyOutcome::Conflict })
-            }
-            Err(e) => Err(StoreError::from(e).into()),
+        let named = [("firebase_uid", uid), ("backup_id", backup_id)];
+        if self.insert_sealed_key("firebase_encryption_keys", id, client_id, named, &sealed).await? {
+            return Ok(PutKeyOutcome::Stored);
         }
+        let stored = self.firebase_key(kms, client_id, uid, backup_id).await?;
+        Ok(put_key_outcome(stored.as_deref().map(Vec::as_slice), key))
     }
 
     /// The key stored for (client, Firebase uid, backup id), opened.
@@ -921,15 +963,7 @@ impl Store {
         .map_err(StoreError::from)?;
         let Some(row) = row else { return Ok(None) };
         let id: String = row.try_get("id").map_err(StoreError::from)?;
-        let sealed_text: String = row.try_get("key_sealed").map_err(StoreError::from)?;
-        let wrapped_text: String = row.try_get("wrapped_key").map_err(StoreError::from)?;
-        let sealed = Sealed {
-            ciphertext: unb64(&sealed_text, "sealed encryption key")?,
-            wrapped_key: WrappedKey {
-                key_id: row.try_get("key_id").map_err(StoreError::from)?,
-                ciphertext: unb64(&wrapped_text, "wrapped data key")?,
-            },
-        };
+        let sealed = sealed_key_of_row(&row)?;
         let aad = firebase_key_aad(client_id, &id, backup_id, uid);
         let key = seal::open(kms, &sealed, &aad).await.map_err(CreatePairError::Seal)?;
         Ok(Some(key))

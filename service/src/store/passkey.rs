@@ -11,9 +11,11 @@
 use sqlx::Row;
 use zeroize::Zeroizing;
 
-use super::{b64, unb64, CreatePairError, PutKeyOutcome, RewrapReport, Store, StoreError, WrappedColumns};
-use crate::kms::{Kms, WrappedKey};
-use crate::seal::{self, Sealed};
+use super::{
+    put_key_outcome, sealed_key_of_row, CreatePairError, PutKeyOutcome, RewrapReport, Store, StoreError, WrappedColumns,
+};
+use crate::kms::Kms;
+use crate::seal;
 use crate::util::{now_micros, random_id};
 
 /// A client's own relying party, as stored.
@@ -300,33 +302,14 @@ impl Store {
         let id = random_id().map_err(|_| StoreError::Random)?;
         let aad = passkey_key_aad(client_id, &id, backup_id, credential_id);
         let sealed = seal::seal(kms, key, &aad).await.map_err(CreatePairError::Seal)?;
-        let result = sqlx::query(
-            "INSERT INTO passkey_encryption_keys (id, client_id, backup_id, credential_id, key_sealed, key_id, \
-             wrapped_key, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(id)
-        .bind(client_id.to_owned())
-        .bind(backup_id.to_owned())
-        .bind(credential_id.to_owned())
-        .bind(b64(&sealed.ciphertext))
-        .bind(sealed.wrapped_key.key_id)
-        .bind(b64(&sealed.wrapped_key.ciphertext))
-        .bind(now_micros())
-        .execute(&self.pool)
-        .await;
-        match result {
-            Ok(_) => Ok(PutKeyOutcome::Stored),
-            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-                let same = match self.passkey_key(kms, client_id, backup_id).await? {
-                    Some((bound, stored)) => {
-                        bound == credential_id && bool::from(subtle::ConstantTimeEq::ct_eq(&stored[..], key))
-                    }
-                    None => false,
-                };
-                Ok(if same { PutKeyOutcome::AlreadyStored } else { PutKeyOutcome::Conflict })
-            }
-            Err(e) => Err(StoreError::from(e).into()),
+        let named = [("backup_id", backup_id), ("credential_id", credential_id)];
+        if self.insert_sealed_key("passkey_encryption_keys", id, client_id, named, &sealed).await? {
+            return Ok(PutKeyOutcome::Stored);
         }
+        // The same key bound to another credential is a conflict too.
+        let stored = self.passkey_key(kms, client_id, backup_id).await?;
+        let same_credential = stored.as_ref().filter(|(bound, _)| bound == credential_id);
+        Ok(put_key_outcome(same_credential.map(|(_, stored)| stored.as_slice()), key))
     }
 
     /// The client's key for this backup id, opened, with the credential it is bound to.
@@ -349,13 +332,7 @@ impl Store {
         let get = |column: &str| -> Result<String, StoreError> { Ok(row.try_get(column)?) };
         let id = get("id")?;
         let credential_id = get("credential_id")?;
-        let sealed = Sealed {
-            ciphertext: unb64(&get("key_sealed")?, "sealed encryption key")?,
-            wrapped_key: WrappedKey {
-                key_id: get("key_id")?,
-                ciphertext: unb64(&get("wrapped_key")?, "wrapped data key")?,
-            },
-        };
+        let sealed = sealed_key_of_row(&row)?;
         let aad = passkey_key_aad(client_id, &id, backup_id, &credential_id);
         let key = seal::open(kms, &sealed, &aad).await.map_err(CreatePairError::Seal)?;
         Ok(Some((credential_id, key)))
