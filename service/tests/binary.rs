@@ -469,10 +469,12 @@ async fn sigkill_under_load_loses_no_acknowledged_backup() {
     }
 
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // Confirmed backups so far: the kill waits for enough of them, however slow the machine.
+    let confirmed = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut workers = Vec::new();
     for (client, key) in keys.iter().enumerate() {
         for worker in 0..WORKERS_PER_CLIENT {
-            let (base, key, stop) = (service.base.clone(), key.clone(), stop.clone());
+            let (base, key, stop, confirmed) = (service.base.clone(), key.clone(), stop.clone(), confirmed.clone());
             workers.push(tokio::spawn(async move {
                 let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap();
                 let mut attempts = Vec::new();
@@ -504,6 +506,7 @@ async fn sigkill_under_load_loses_no_acknowledged_backup() {
                         Ok((200, body)) => {
                             assert_eq!(body["status"], "COMPLETED");
                             attempt.acked = true;
+                            confirmed.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                         }
                         Ok((status, body)) => panic!("confirm answered {status} {body}"),
                         Err(()) => {
@@ -517,7 +520,12 @@ async fn sigkill_under_load_loses_no_acknowledged_backup() {
             }));
         }
     }
+    // Load for at least 1.5 s and until 40 backups were confirmed (at most 60 s), then kill.
+    let started = std::time::Instant::now();
     tokio::time::sleep(Duration::from_millis(1500)).await;
+    while confirmed.load(std::sync::atomic::Ordering::SeqCst) < 40 && started.elapsed() < Duration::from_secs(60) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     service.sigkill().await;
     // Let every worker run into the dead service at least once, then stop them.
     tokio::time::sleep(Duration::from_millis(300)).await;

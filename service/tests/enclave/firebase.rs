@@ -352,8 +352,10 @@ async fn firebase_client_without_project_gets_409() {
 
 #[tokio::test]
 async fn firebase_jwks_cache_honours_max_age_and_limits_unknown_kid_refetches() {
-    let enclave = enclave_with(3, |config| {
-        config.firebase.unknown_kid_refetch_interval = Duration::from_secs(1);
+    // Intervals with room to spare on a loaded machine: each phase's requests
+    // must fit well inside the interval they test.
+    let enclave = enclave_with(8, |config| {
+        config.firebase.unknown_kid_refetch_interval = Duration::from_secs(3);
     })
     .await;
     let api = enclave.client("wallet", Some(PROJECT)).await;
@@ -373,14 +375,14 @@ async fn firebase_jwks_cache_honours_max_age_and_limits_unknown_kid_refetches() 
     assert_eq!(enclave.issuer.jwks_fetches(), 1, "cached for max-age, junk kids wait for the refetch interval");
 
     // After the refetch interval, a burst of junk kids costs exactly one fetch.
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    tokio::time::sleep(Duration::from_millis(3100)).await;
     for n in 0..10 {
         assert_code(&get_key(&api, Some(&junk(n)), &backup_id).await, 401, "FIREBASE_TOKEN_INVALID", "junk kid");
     }
     assert_eq!(enclave.issuer.jwks_fetches(), 2);
 
-    // After max-age (3 s since that fetch), the next request fetches again; then cached again.
-    tokio::time::sleep(Duration::from_millis(3100)).await;
+    // After max-age (8 s since that fetch), the next request fetches again; then cached again.
+    tokio::time::sleep(Duration::from_millis(8100)).await;
     assert_eq!(get_key(&api, Some(&token), &backup_id).await.status, 200);
     assert_eq!(get_key(&api, Some(&token), &backup_id).await.status, 200);
     assert_eq!(enclave.issuer.jwks_fetches(), 3);
@@ -388,7 +390,7 @@ async fn firebase_jwks_cache_honours_max_age_and_limits_unknown_kid_refetches() 
     // The endpoint goes away: the still-valid cache keeps serving, even after a failed refetch.
     let Enclave { server, issuer } = enclave;
     drop(issuer);
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    tokio::time::sleep(Duration::from_millis(3100)).await;
     let junk = issuer_token_with_kid("junk-after");
     assert_code(
         &get_key(&api, Some(&junk), &backup_id).await,
@@ -398,7 +400,7 @@ async fn firebase_jwks_cache_honours_max_age_and_limits_unknown_kid_refetches() 
     );
     assert_eq!(get_key(&api, Some(&token), &backup_id).await.status, 200, "valid cache keeps serving");
     // Once the cache expires, with no keys: 503.
-    tokio::time::sleep(Duration::from_millis(2200)).await;
+    tokio::time::sleep(Duration::from_millis(5200)).await;
     let reply = get_key(&api, Some(&token), &backup_id).await;
     assert_code(&reply, 503, "FIREBASE_KEYS_UNAVAILABLE", "expired cache, endpoint down");
     let reply = put_key(&api, Some(&token), &new_backup_id(), &text).await;
