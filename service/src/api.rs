@@ -708,6 +708,23 @@ fn enclave_backup_id(backup_id: &str) -> Result<String, ApiError> {
     }
 }
 
+/// The answer when reading an enclave key (`enclave`: "Firebase" or
+/// "passkey") failed: 500 `ENCRYPTION_KEY_UNAVAILABLE` when the stored key
+/// does not open (logged, without the key), else an internal error.
+pub(crate) fn stored_key_error(client_id: &str, enclave: &str, error: CreatePairError) -> ApiError {
+    match error {
+        CreatePairError::Seal(e) => {
+            tracing::error!(client = %client_id, error = %e, "{enclave} enclave key does not open");
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                codes::ENCRYPTION_KEY_UNAVAILABLE,
+                "the stored encryption key cannot be opened",
+            )
+        }
+        other => ApiError::internal(&other),
+    }
+}
+
 fn encryption_key_not_found() -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
@@ -758,17 +775,7 @@ async fn get_encryption_key(
         .store
         .firebase_key(state.kms.as_ref(), &caller.client.id, &caller.user.uid, &backup_id)
         .await
-        .map_err(|e| match e {
-            CreatePairError::Seal(e) => {
-                tracing::error!(client = %caller.client.id, error = %e, "Firebase enclave key does not open");
-                ApiError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    codes::ENCRYPTION_KEY_UNAVAILABLE,
-                    "the stored encryption key cannot be opened",
-                )
-            }
-            other => ApiError::internal(&other),
-        })?
+        .map_err(|e| stored_key_error(&caller.client.id, "Firebase", e))?
         .ok_or_else(encryption_key_not_found)?;
     Ok(Json(EncryptionKeyResponse {
         backup_id,

@@ -38,11 +38,11 @@ use webauthn_rs::prelude::{
 };
 use zeroize::Zeroizing;
 
-use crate::api::{ApiJson, AppState, Caller};
+use crate::api::{stored_key_error, ApiJson, AppState, Caller};
 use crate::error::{codes, ApiError};
 use crate::model::Client;
 use crate::store::passkey::{Ceremony, CeremonyKind, ClientRelyingParty, CounterOutcome};
-use crate::store::{CreatePairError, PutKeyOutcome};
+use crate::store::PutKeyOutcome;
 use crate::util::{is_hex, now_micros, random_id};
 
 /// Default of `--passkey-ceremony-ttl`: a ceremony expires this many seconds after its begin call.
@@ -656,17 +656,7 @@ pub(crate) async fn finish_login_read(
         .store
         .passkey_key(state.kms.as_ref(), &client.id, &backup_id)
         .await
-        .map_err(|e| match e {
-            CreatePairError::Seal(e) => {
-                tracing::error!(client = %client.id, error = %e, "passkey enclave key does not open");
-                ApiError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    codes::ENCRYPTION_KEY_UNAVAILABLE,
-                    "the stored encryption key cannot be opened",
-                )
-            }
-            other => ApiError::internal(&other),
-        })?
+        .map_err(|e| stored_key_error(&client.id, "passkey", e))?
         .ok_or_else(encryption_key_not_found)?;
     if bound != credential_id {
         return Err(credential_not_allowed());
