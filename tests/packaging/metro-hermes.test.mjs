@@ -25,6 +25,7 @@
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
+import { realpathSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { readFile, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -76,7 +77,8 @@ before(async () => {
     // Metro's runtime and React Native's polyfills come from this
     // workspace's node_modules (an app has them in its own); Metro only
     // reads files in watched folders.
-    watchFolders: ['metro-runtime', '@react-native/js-polyfills'].map((p) => join(ROOT, 'node_modules', p)),
+    // Real paths, as Metro resolves them (node_modules may be a symlink).
+    watchFolders: ['metro-runtime', '@react-native/js-polyfills'].map((p) => realpathSync(join(ROOT, 'node_modules', p))),
   })
   const config = await Metro.loadConfig({ cwd: c.consumer, resetCache: true, verbose: false }, appConfig)
   assert.equal(config.watchFolders[0], c.consumer)
