@@ -12,9 +12,14 @@
 //   5. the service scenarios (tests/service/): the module against the real
 //      service binary behind a fault-injecting proxy, in Node.js on SQLite and
 //      PostgreSQL (a throwaway server again), and in headless Chromium
-//   6. the React Native build in the real Hermes engine (tests/hermes/):
+//   6. the React Native build in the real Hermes engine (tests/hermes/),
+//      its native side (fetch, timers, native modules) bridged to Node:
 //      backup and recovery with the app's and the module's Argon2id, memory
-//      growth, cross-engine with Node.js, hermesc compiling the bundle
+//      growth, cross-engine with Node.js; every method (password, firebase,
+//      passkey in PRF and enclave mode, gdrive, custom) backed up and
+//      recovered on a new device over real HTTP against the service binary,
+//      its development Firebase issuer and the local Drive server, with
+//      error codes crossing the boundary; hermesc compiling the bundle
 //
 // Ends with "total: N passed, M failed" and exits non-zero on any failure.
 import { execFileSync, spawn } from 'node:child_process'

@@ -1,45 +1,52 @@
 // The React Native build in the real Hermes engine (npm hermes-engine-cli
 // 0.12, a static Linux binary): scenarios.js, bundled from the package's
-// `react-native` export condition as Metro resolves it, runs backup and
-// recovery with the password method through Portal, the custodian adapter
-// and an in-memory keychain; with the app's Argon2id (`deriveKey`) and
-// with the module's; a case that grows the module's memory; and the
-// cross-engine cases: sealed in Hermes with the app's KDF, opened in Node
-// by the wasm build, and the reverse. hermesc (npm hermes-compiler, today's
-// React Native compiler) compiles the bundle.
+// `react-native` export condition as Metro resolves it, is loaded into the
+// Hermes REPL, and each test runs one of its scenarios there. Node plays
+// React Native's native side over the bridge (bridge.mjs, native.js):
+// fetch (real HTTP on loopback), timers, react-native-passkeys, Firebase
+// Auth, Google Sign-In and a key-value store (services.mjs).
 //
-//   node --test tests/hermes/      (needs pkg/ built: node scripts/build.mjs)
+// - password with in-memory adapters: the app's Argon2id (`deriveKey`) and
+//   the module's; a case that grows the module's memory; the cross-engine
+//   cases (sealed in Hermes with the app's KDF, opened in Node by the wasm
+//   build, and the reverse);
+// - every built method, backup → new device → recovery over real HTTP
+//   (methods.js): password through the real backup service (managed, the
+//   app's KDF), firebase (the service's enclave, tokens from its development
+//   issuer), passkey in PRF and in enclave mode (the software authenticator
+//   on an Android app origin), gdrive (the local Drive v3 server) and custom
+//   (the app's store); each with error cases whose codes must cross the
+//   Hermes boundary;
+// - hermesc (npm hermes-compiler, today's React Native compiler) compiles
+//   the bundle.
 //
-// Not covered in Hermes yet: the service-backed methods (firebase, passkey
-// enclave mode, managed backups). Hermes 0.12's CLI has setTimeout and
-// Promise but no fetch; React Native supplies fetch on a device.
+//   node --test tests/hermes/      (needs pkg/ built: node scripts/build.mjs,
+//                                   and cargo build -p wallet-backup-service)
 
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { mkdtempSync, mkdirSync, readFileSync, rmSync, symlinkSync, existsSync, statSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, existsSync, statSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { gzipSync } from 'node:zlib'
 
-import * as esbuild from 'esbuild'
+import { ROOT, startHermes } from './bridge.mjs'
+import { bundleScenarios } from './bundle.mjs'
+import { startServices } from './services.mjs'
 
-import { lowerToEs5 } from '../../scripts/wasm-toolchain.mjs'
-
-const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 const PKG = join(ROOT, 'pkg')
-const HERMES = join(ROOT, 'node_modules', 'hermes-engine-cli', 'linux64-bin', 'hermes')
 const HERMESC = join(ROOT, 'node_modules', 'hermes-compiler', 'hermesc', 'linux64-bin', 'hermesc')
 const node = createRequire(import.meta.url)(join(PKG, 'node', 'index.cjs'))
+const TIMEOUT = 120_000
 
 let tmp
 let bundle
-let inputs
+let services
+let hermes
 const results = {}
-let hermesOutput = ''
 
 function run(cmd, args, timeout) {
   return new Promise((resolve) => {
@@ -59,9 +66,6 @@ function memoryWallet(shares, record = null) {
 before(async () => {
   assert.ok(existsSync(join(PKG, 'react-native', 'index.js')), 'pkg/ is not built: node scripts/build.mjs')
   tmp = mkdtempSync(join(tmpdir(), 'wallet-backup-hermes-'))
-  // A consumer where `wallet-backup` is the built package, as an app's node_modules has it.
-  mkdirSync(join(tmp, 'node_modules'))
-  symlinkSync(PKG, join(tmp, 'node_modules', 'wallet-backup'), 'dir')
 
   // Sealed in Node by the wasm build (in-module Argon2id), for Hermes to open.
   const shares = JSON.stringify({ ed25519: { id: 'node-w1', share: '0f1e2d3c'.repeat(16) } })
@@ -69,70 +73,60 @@ before(async () => {
   const password = 'sealed in node ✓'
   const cipherText = await new node.Portal({ keychain: w.keychain, custodian: w.custodian })
     .backupWallet('password', null, { passwordStorage: { password, kdf: { memoryKiB: 20480, iterations: 2 } } })
-  inputs = { seed: randomBytes(32).toString('hex'), nodeSealed: { cipherText, record: w.state.record, shares, password } }
+  const inputs = { seed: randomBytes(32).toString('hex'), nodeSealed: { cipherText, record: w.state.record, shares, password } }
 
-  const built = await esbuild.build({
-    entryPoints: [join(ROOT, 'tests', 'hermes', 'scenarios.js')],
-    absWorkingDir: tmp,
-    preserveSymlinks: true,
-    nodePaths: [join(tmp, 'node_modules'), join(ROOT, 'node_modules')],
-    bundle: true,
-    format: 'iife',
-    target: 'es2016',
-    // What Metro asks a package's exports for.
-    conditions: ['react-native'],
-    mainFields: ['react-native', 'browser', 'module', 'main'],
-    define: { __INPUT__: JSON.stringify(inputs) },
-    outfile: join(tmp, 'bundle.js'),
-    metafile: true,
-    logLevel: 'warning',
-    plugins: [{
-      name: 'es5',
-      setup(b) {
-        // The package's React Native file is ES5 already; the test's own code and @noble/hashes are not.
-        b.onLoad({ filter: /\.m?js$/ }, async (args) => {
-          const source = readFileSync(args.path, 'utf8')
-          if (args.path.includes(`${join('react-native', 'index.js')}`)) return { contents: source, loader: 'js' }
-          return { contents: await lowerToEs5(source, args.path), loader: 'js' }
-        })
-      },
-    }],
-  })
-  bundle = join(tmp, 'bundle.js')
-  results.inputs = Object.keys(built.metafile.inputs)
+  const built = await bundleScenarios({ dir: tmp, inputs })
+  bundle = built.bundle
+  results.inputs = built.inputs
 
-  const started = Date.now()
-  const r = await run(HERMES, [bundle], 600_000)
-  hermesOutput = r.stdout + r.stderr
-  results.hermesMs = Date.now() - started
-  if (r.error) throw new Error(`hermes failed: ${r.error.message}\n${hermesOutput}`)
-  for (const line of r.stdout.split('\n')) {
-    if (line.startsWith('RESULT ')) {
-      const result = JSON.parse(line.slice(7))
-      results[result.name] = result
-    }
-  }
+  services = await startServices()
+  hermes = await startHermes({ bundle, call: services.call })
 })
 
-after(() => {
+after(async () => {
+  await hermes?.close()
+  await services?.close()
   if (tmp) rmSync(tmp, { recursive: true, force: true })
 })
 
-function scenario(name) {
-  const r = results[name]
-  assert.ok(r, `no result for ${name}; Hermes printed:\n${hermesOutput.slice(0, 4000)}`)
-  assert.equal(r.error, undefined, `${name} failed in Hermes: ${r.error}`)
-  return r
+/** Runs a scenario in Hermes once (later calls get the same result). */
+function scenario(name, ctx) {
+  results[name] ??= hermes.run(name, ctx, { timeoutMs: TIMEOUT })
+  return results[name]
 }
 
-test('the bundle takes the react-native export condition and runs to the end in Hermes', (t) => {
+/** Runs a method scenario with a fresh client; resolves { r, requests } (the fetches it made over the bridge). */
+async function methodRun(name, extra) {
+  const ctx = await services.context(extra)
+  const from = hermes.fetchLog.length
+  try {
+    const r = await hermes.run(name, ctx, { timeoutMs: TIMEOUT })
+    return { r, ctx, requests: hermes.fetchLog.slice(from) }
+  } catch (e) {
+    e.message += `\n--- service log (tail) ---\n${services.serviceLog()}\n--- Hermes output (tail) ---\n${hermes.output.slice(-2000)}`
+    throw e
+  }
+}
+
+const paths = (requests, host) => requests.filter((q) => q.url.startsWith(host)).map((q) => `${q.method} ${new URL(q.url).pathname} ${q.status ?? q.error}`)
+
+/** Backup and recovery both ended in Done (once, last), the shares came back, and nothing waits on Node. */
+function checkRoundTrip(r, t) {
+  assert.equal(r.restored, true, 'the recovered shares equal the original')
+  for (const [what, statuses] of [['backup', r.backupStatuses], ['recovery', r.recoveryStatuses]]) {
+    assert.equal(statuses.at(-1), 'Done', `${what} progress: ${statuses.join(', ')}`)
+    assert.equal(statuses.filter((s) => s === 'Done').length, 1, `${what} progress: ${statuses.join(', ')}`)
+  }
+  assert.equal(r.pendingAfter, 0, 'bridge requests still pending after the scenario')
+  t.diagnostic(`Hermes: backup ${r.backupMs} ms, recovery ${r.recoveryMs} ms`)
+}
+
+test('the bundle takes the react-native export condition and loads in the Hermes REPL', (t) => {
   assert.ok(results.inputs.some((p) => p.endsWith('wallet-backup/react-native/index.js')), results.inputs.join('\n'))
   assert.ok(!results.inputs.some((p) => /wallet-backup\/(web|node)\//.test(p)), results.inputs.join('\n'))
-  assert.match(hermesOutput, /^DONE$/m, hermesOutput.slice(0, 4000))
-  assert.doesNotMatch(hermesOutput, /FATAL/)
   const size = statSync(join(PKG, 'react-native', 'index.js')).size
   const gz = gzipSync(readFileSync(join(PKG, 'react-native', 'index.js')), { level: 9 }).length
-  t.diagnostic(`react-native/index.js: ${(size / 1024).toFixed(0)} KB, ${(gz / 1024).toFixed(0)} KB gzip; Hermes run ${results.hermesMs} ms`)
+  t.diagnostic(`react-native/index.js: ${(size / 1024).toFixed(0)} KB, ${(gz / 1024).toFixed(0)} KB gzip; bundle loaded into the Hermes REPL in ${hermes.loadMs} ms`)
 })
 
 test('hermesc of today\'s React Native compiles the bundle', async () => {
@@ -141,14 +135,14 @@ test('hermesc of today\'s React Native compiles the bundle', async () => {
   assert.ok(statSync(join(tmp, 'bundle.hbc')).size > 0)
 })
 
-test('without crypto.getRandomValues a backup fails with RANDOM_UNAVAILABLE', () => {
-  const r = scenario('no-random-source')
+test('without crypto.getRandomValues a backup fails with RANDOM_UNAVAILABLE', async () => {
+  const r = await scenario('no-random-source')
   assert.equal(r.hasCrypto, 'undefined')
   assert.equal(r.code, 'RANDOM_UNAVAILABLE')
 })
 
-test('password backup and recovery in Hermes with the app\'s Argon2id (deriveKey)', (t) => {
-  const r = scenario('app-kdf')
+test('password backup and recovery in Hermes with the app\'s Argon2id (deriveKey)', async (t) => {
+  const r = await scenario('app-kdf')
   assert.equal(r.restored, true)
   assert.deepEqual(r.statuses.slice(-1), ['Done'])
   assert.equal(r.kdfCallsBackup, 1, 'one key derivation per backup')
@@ -160,30 +154,29 @@ test('password backup and recovery in Hermes with the app\'s Argon2id (deriveKey
   t.diagnostic(`Hermes, app KDF (@noble/hashes Argon2id in Hermes): backup ${r.backupMs} ms, recovery ${r.recoveryMs} ms; KDF ${Math.round(r.kdfMs / r.kdfCalls)} ms per call`)
 })
 
-test('what the app\'s deriveKey gives is checked: 32 bytes, a function, failures coded', () => {
-  const r = scenario('app-kdf-bad-output')
-  assert.deepEqual(r, {
-    name: 'app-kdf-bad-output',
+test('what the app\'s deriveKey gives is checked: 32 bytes, a function, failures coded', async () => {
+  const { short, long, notBytes, throws, rejects, notFunction } = await scenario('app-kdf-bad-output')
+  assert.deepEqual({ short, long, notBytes, throws, rejects, notFunction }, {
     short: 'INVALID_ARGUMENT', long: 'INVALID_ARGUMENT', notBytes: 'INVALID_ARGUMENT',
     throws: 'INVALID_ARGUMENT', rejects: 'INVALID_ARGUMENT', notFunction: 'INVALID_ARGUMENT',
   })
 })
 
-test('memory growth: 600 KB of shares round-trip intact (the stale memory view trap)', () => {
-  const r = scenario('memory-growth')
+test('memory growth: 600 KB of shares round-trip intact (the stale memory view trap)', async () => {
+  const r = await scenario('memory-growth')
   assert.equal(r.restored, true)
   assert.ok(r.length > 600000)
 })
 
-test('password backup and recovery in Hermes with the module\'s Argon2id (wasm2js)', (t) => {
-  const r = scenario('in-module-argon2id')
+test('password backup and recovery in Hermes with the module\'s Argon2id (wasm2js)', async (t) => {
+  const r = await scenario('in-module-argon2id')
   assert.equal(r.restored, true)
   t.diagnostic(`Hermes, in-module Argon2id (wasm2js): backup ${r.backupMs} ms, recovery ${r.recoveryMs} ms`)
 })
 
 test('cross-engine: sealed in Hermes with the app\'s KDF, opened in Node by the wasm build', async () => {
   for (const name of ['app-kdf', 'in-module-argon2id']) {
-    const r = scenario(name)
+    const r = await scenario(name)
     const password = name === 'app-kdf' ? 'pässwörd 🔑' : 'pw'
     const w = memoryWallet('', r.record)
     await new node.Portal({ keychain: w.keychain, custodian: w.custodian }).recoverWallet(r.cipherText, 'password', null, { passwordStorage: { password } })
@@ -191,8 +184,95 @@ test('cross-engine: sealed in Hermes with the app\'s KDF, opened in Node by the 
   }
 })
 
-test('cross-engine: sealed in Node by the wasm build, opened in Hermes with the app\'s KDF', () => {
-  const r = scenario('sealed-in-node')
+test('cross-engine: sealed in Node by the wasm build, opened in Hermes with the app\'s KDF', async () => {
+  const r = await scenario('sealed-in-node')
   assert.equal(r.restored, true)
   assert.equal(r.kdfCalls, 1)
+})
+
+// ---- every method over real HTTP, the native side bridged to Node ----------------------------
+
+test('password through the real backup service (managed; the app\'s KDF, a native module across the bridge): backup, then recovery on a new device', async (t) => {
+  const { r, ctx, requests } = await methodRun('method:password', { kdf: 'app-native' })
+  checkRoundTrip(r, t)
+  const api = paths(requests, ctx.apiHost)
+  for (const route of ['POST /api/v3/clients/me/backup-share-pairs', 'GET /api/v3/clients/me/backups/PASSWORD']) {
+    assert.ok(api.some((p) => p.startsWith(route)), `${route} not among\n${api.join('\n')}`)
+  }
+  assert.ok(api.every((p) => / (200|201|204)$/.test(p)), api.join('\n'))
+})
+
+test('password through the service: errors cross the Hermes boundary with their codes (UNAUTHORIZED, WRONG_PASSWORD)', async () => {
+  const { r } = await methodRun('errors:password', { kdf: 'app-native' })
+  assert.equal(r.unauthorized.code, 'UNAUTHORIZED', JSON.stringify(r.unauthorized))
+  assert.equal(r.unauthorized.isError, true)
+  assert.equal(r.unauthorized.cause.status, 401)
+  assert.equal(r.wrongPassword.code, 'WRONG_PASSWORD', JSON.stringify(r.wrongPassword))
+  assert.equal(r.keychainAfter, '')
+})
+
+test('firebase through the service\'s enclave (development issuer): backup, then recovery on a new device', async (t) => {
+  const { r, ctx, requests } = await methodRun('method:firebase')
+  checkRoundTrip(r, t)
+  const enclave = paths(requests, ctx.apiHost).filter((p) => p.includes('/v1/backup/encrypt-key'))
+  assert.deepEqual(enclave, ['PUT /v1/backup/encrypt-key 200', 'GET /v1/backup/encrypt-key 200'])
+})
+
+test('firebase: FIREBASE_NOT_SIGNED_IN (getToken null) and FIREBASE_UNAUTHENTICATED (the service refuses the token) cross the boundary', async () => {
+  const { r } = await methodRun('errors:firebase')
+  assert.equal(r.notSignedIn.code, 'FIREBASE_NOT_SIGNED_IN', JSON.stringify(r.notSignedIn))
+  assert.equal(r.refused.code, 'FIREBASE_UNAUTHENTICATED', JSON.stringify(r.refused))
+  assert.equal(r.refused.cause.status, 401)
+  assert.match(r.refused.cause.code, /^FIREBASE_TOKEN_/)
+})
+
+for (const [mode, label] of [['auto', 'PRF mode'], ['enclave', 'enclave mode']]) {
+  test(`passkey, ${label} (react-native-passkeys bridged to the software authenticator, Android origin): backup, then recovery on a new device`, async (t) => {
+    const { r, ctx, requests } = await methodRun('method:passkey', { mode })
+    checkRoundTrip(r, t)
+    const routes = paths(requests, ctx.apiHost).filter((p) => p.includes('/passkeys/')).map((p) => p.split(' ')[1].replace(/^.*\/passkeys\//, ''))
+    assert.ok(routes.includes('finish-registration'), routes.join(', '))
+    if (mode === 'auto') assert.ok(!routes.some((x) => x.startsWith('finish-login/')), `PRF mode, but ${routes.join(', ')}`)
+    else for (const x of ['finish-login/write', 'finish-login/read']) assert.ok(routes.includes(x), `enclave mode without ${x}: ${routes.join(', ')}`)
+  })
+}
+
+test('passkey: a NotAllowedError from the native module and a dismissed sheet (null) are PASSKEY_NOT_ALLOWED', async () => {
+  const { r } = await methodRun('errors:passkey')
+  assert.equal(r.notAllowed.code, 'PASSKEY_NOT_ALLOWED', JSON.stringify(r.notAllowed))
+  assert.equal(r.notAllowed.cause?.name, 'NotAllowedError', JSON.stringify(r.notAllowed))
+  assert.equal(r.cancelled.code, 'PASSKEY_NOT_ALLOWED', JSON.stringify(r.cancelled))
+})
+
+test('gdrive against the local Drive v3 server: backup, then recovery on a new device', async (t) => {
+  const { r, ctx, requests } = await methodRun('method:gdrive')
+  checkRoundTrip(r, t)
+  const drive = paths(requests, ctx.driveHost)
+  assert.ok(drive.some((p) => p.startsWith('POST /upload/drive/v3/files 200')), drive.join('\n'))
+  assert.ok(drive.some((p) => /^GET \/drive\/v3\/files\/[^/ ]+ 200$/.test(p)), drive.join('\n'))
+})
+
+test('gdrive: Drive\'s 401 for an expired token and a signed-out user are GOOGLE_UNAUTHENTICATED', async () => {
+  const { r } = await methodRun('errors:gdrive')
+  assert.equal(r.expired.code, 'GOOGLE_UNAUTHENTICATED', JSON.stringify(r.expired))
+  assert.deepEqual({ status: r.expired.cause.status, code: r.expired.cause.code }, { status: 401, code: 'UNAUTHENTICATED' })
+  assert.equal(r.signedOut.code, 'GOOGLE_UNAUTHENTICATED', JSON.stringify(r.signedOut))
+})
+
+test('custom (the app\'s store behind a native module): backup, then recovery on a new device', async (t) => {
+  const { r, ctx } = await methodRun('method:custom')
+  checkRoundTrip(r, t)
+  assert.match(await services.call('customStore', 'read', [ctx.store]), /^wbr1\.[A-Za-z0-9_-]+$/)
+})
+
+test('custom: a store whose write fails is STORAGE_UNAVAILABLE, with the native error as cause', async () => {
+  const { r } = await methodRun('errors:custom')
+  assert.equal(r.writeFails.code, 'STORAGE_UNAVAILABLE', JSON.stringify(r.writeFails))
+  assert.equal(r.writeFails.cause?.message, 'disk full')
+})
+
+test('nothing went wrong out of sight: no uncaught error in Hermes, every bridged fetch answered', () => {
+  assert.deepEqual(hermes.uncaught, [])
+  assert.ok(hermes.fetchLog.length > 0)
+  assert.deepEqual(hermes.fetchLog.filter((q) => q.status === undefined && q.error === undefined), [])
 })

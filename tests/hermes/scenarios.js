@@ -1,49 +1,31 @@
 // Runs inside the real Hermes binary (npm hermes-engine-cli 0.12), bundled
 // by hermes.test.mjs from the package's `react-native` entry the way Metro
-// would resolve it. Prints one `RESULT <json>` line per scenario and
-// `DONE` at the end; hermes.test.mjs checks them, and opens in Node what
-// Hermes sealed.
+// would resolve it, and loaded into the Hermes REPL by bridge.mjs. Each
+// scenario is registered by name; Node runs one with
+// `__runScenario(runId, name, ctx)` and gets its result (or error) back as a
+// `result` bridge message. hermes.test.mjs checks the results, and opens in
+// Node what Hermes sealed.
 //
-// What the app would install on a device, the test supplies:
+// What the app would have on a device, the test supplies (native.js):
+// - fetch, timers, AbortController and native modules, bridged to Node;
 // - crypto.getRandomValues (react-native-get-random-values): a SHA-256
 //   counter-mode generator seeded with 32 bytes from Node's CSPRNG
 //   (the Hermes CLI has no random source of its own);
 // - passwordStorage.deriveKey (a native Argon2 module): @noble/hashes'
-//   pure-JS Argon2id, an implementation independent of the module's.
+//   pure-JS Argon2id in Hermes ('app-js'), an implementation independent of
+//   the module's, or a native Argon2id across the bridge ('app-native', the
+//   bench's native process).
+// The per-method scenarios (backup → new device → recovery with each
+// method over real HTTP) are methods.js, shared with the Node reference of
+// the bench.
+import * as wb from 'wallet-backup'
 import { Portal, BackupMethods } from 'wallet-backup'
 import { argon2id } from '@noble/hashes/argon2.js'
-import { sha256 } from '@noble/hashes/sha2.js'
+import { installRandom, nativeCall, pendingCount, send } from './native.js'
+import { methodScenarios } from './methods.js'
 
-/* global print, __INPUT__ */
+/* global __INPUT__ */
 const input = __INPUT__
-
-function hexToBytes(hex) {
-  const out = new Uint8Array(hex.length / 2)
-  for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.substr(i * 2, 2), 16)
-  return out
-}
-
-function installRandom(seedHex) {
-  const seed = hexToBytes(seedHex)
-  let counter = 0
-  globalThis.crypto = {
-    getRandomValues(array) {
-      const bytes = new Uint8Array(array.buffer, array.byteOffset, array.byteLength)
-      for (let i = 0; i < bytes.length; i += 32) {
-        const block = new Uint8Array(seed.length + 4)
-        block.set(seed)
-        block[seed.length] = counter >>> 24
-        block[seed.length + 1] = (counter >>> 16) & 255
-        block[seed.length + 2] = (counter >>> 8) & 255
-        block[seed.length + 3] = counter & 255
-        counter++
-        const out = sha256(block)
-        for (let j = 0; j < 32 && i + j < bytes.length; j++) bytes[i + j] = out[j]
-      }
-      return array
-    },
-  }
-}
 
 /** The app's KDF: a real Argon2id outside the module; counts its calls and time. */
 const kdfStats = { calls: 0, ms: 0, requests: [] }
@@ -60,6 +42,24 @@ function appDeriveKey(request) {
   })
   kdfStats.ms += Date.now() - start
   return Promise.resolve(key)
+}
+
+function hex(bytes) {
+  let out = ''
+  for (let i = 0; i < bytes.length; i++) out += (bytes[i] < 16 ? '0' : '') + bytes[i].toString(16)
+  return out
+}
+
+function fromHex(text) {
+  const out = new Uint8Array(text.length / 2)
+  for (let i = 0; i < out.length; i++) out[i] = parseInt(text.substr(i * 2, 2), 16)
+  return out
+}
+
+/** The app's KDF as a native module (react-native-argon2 and the like), across the bridge. */
+function nativeDeriveKey(request) {
+  return nativeCall('argon2', 'derive', [hex(utf8(request.password)), hex(request.salt), request.memoryKiB, request.iterations, request.parallelism])
+    .then(fromHex)
 }
 
 function utf8(s) {
@@ -85,10 +85,6 @@ function wallet(shares, record) {
 
 const SHARES = JSON.stringify({ secp256k1: { id: 'hermes-w1', share: 'a1b2c3d4e5f60718293a4b5c6d7e8f90'.repeat(8) } })
 
-function report(name, fields) {
-  print('RESULT ' + JSON.stringify(Object.assign({ name }, fields)))
-}
-
 async function expectCode(promise) {
   try {
     await promise
@@ -98,24 +94,28 @@ async function expectCode(promise) {
   }
 }
 
-async function scenario(name, body) {
-  try {
-    await body()
-  } catch (e) {
-    report(name, { error: String(e && e.stack ? e.stack : e), code: e && e.code })
-  }
+function resetKdfStats() {
+  kdfStats.calls = 0
+  kdfStats.ms = 0
+  kdfStats.requests = []
 }
 
-async function main() {
-  await scenario('no-random-source', async () => {
-    const w = wallet(SHARES)
-    const portal = new Portal({ keychain: w.keychain, custodian: w.custodian })
-    const code = await expectCode(portal.backupWallet(BackupMethods.Password, null, { passwordStorage: { password: 'pw', deriveKey: appDeriveKey } }))
-    report('no-random-source', { code, hasCrypto: typeof globalThis.crypto })
-  })
-  installRandom(input.seed)
+const scenarios = {
+  'no-random-source': async () => {
+    const saved = globalThis.crypto
+    delete globalThis.crypto
+    try {
+      const w = wallet(SHARES)
+      const portal = new Portal({ keychain: w.keychain, custodian: w.custodian })
+      const code = await expectCode(portal.backupWallet(BackupMethods.Password, null, { passwordStorage: { password: 'pw', deriveKey: appDeriveKey } }))
+      return { code, hasCrypto: typeof globalThis.crypto }
+    } finally {
+      globalThis.crypto = saved
+    }
+  },
 
-  await scenario('app-kdf', async () => {
+  'app-kdf': async () => {
+    resetKdfStats()
     const w = wallet(SHARES)
     const portal = new Portal({ keychain: w.keychain, custodian: w.custodian, backup: { passwordStorage: { password: 'pässwörd 🔑', deriveKey: appDeriveKey } } })
     const statuses = []
@@ -129,26 +129,26 @@ async function main() {
     const recoveryMs = Date.now() - t
     const wrong = await expectCode(new Portal({ keychain: wallet('').keychain, custodian: fresh.custodian })
       .recoverWallet(cipherText, 'password', null, { passwordStorage: { password: 'wrong', deriveKey: appDeriveKey } }))
-    report('app-kdf', {
+    return {
       cipherText, record: w.state.record, restored: fresh.state.shares === SHARES, statuses, backupMs, recoveryMs,
       kdfCallsBackup, kdfCalls: kdfStats.calls, kdfMs: kdfStats.ms, requests: kdfStats.requests, wrong,
-    })
-  })
+    }
+  },
 
-  await scenario('app-kdf-bad-output', async () => {
+  'app-kdf-bad-output': async () => {
     const bad = (answer) => ({ passwordStorage: { password: 'pw', deriveKey: answer } })
     const portal = () => { const w = wallet(SHARES); return new Portal({ keychain: w.keychain, custodian: w.custodian }) }
-    report('app-kdf-bad-output', {
+    return {
       short: await expectCode(portal().backupWallet('password', null, bad(() => Promise.resolve(new Uint8Array(31))))),
       long: await expectCode(portal().backupWallet('password', null, bad(() => new Uint8Array(33)))),
       notBytes: await expectCode(portal().backupWallet('password', null, bad(() => Promise.resolve('00'.repeat(32))))),
       throws: await expectCode(portal().backupWallet('password', null, bad(() => { throw new Error('native module missing') }))),
       rejects: await expectCode(portal().backupWallet('password', null, bad(() => Promise.reject(new Error('out of memory'))))),
       notFunction: await expectCode(portal().backupWallet('password', null, bad('argon2'))),
-    })
-  })
+    }
+  },
 
-  await scenario('memory-growth', async () => {
+  'memory-growth': async () => {
     // 600 KB of shares: far above the 1 MiB initial memory's free space, so
     // the module's memory grows while the glue holds views of it.
     let big = ''
@@ -156,14 +156,15 @@ async function main() {
     const shares = JSON.stringify({ secp256k1: { id: 'big', share: big } })
     const w = wallet(shares)
     const portal = new Portal({ keychain: w.keychain, custodian: w.custodian })
-    const config = { passwordStorage: { password: 'pw', deriveKey: appDeriveKey } }
+    // The KDF is not what this case is about: the native one across the bridge (fast).
+    const config = { passwordStorage: { password: 'pw', deriveKey: nativeDeriveKey } }
     const cipherText = await portal.backupWallet('password', null, config)
     const fresh = wallet('', w.state.record)
     await new Portal({ keychain: fresh.keychain, custodian: fresh.custodian }).recoverWallet(cipherText, 'password', null, config)
-    report('memory-growth', { restored: fresh.state.shares === shares, length: shares.length, cipherTextLength: cipherText.length })
-  })
+    return { restored: fresh.state.shares === shares, length: shares.length, cipherTextLength: cipherText.length }
+  },
 
-  await scenario('in-module-argon2id', async () => {
+  'in-module-argon2id': async () => {
     // No deriveKey: Argon2id (19 MiB, which grows the memory) runs in the module, through wasm2js.
     const w = wallet(SHARES)
     const portal = new Portal({ keychain: w.keychain, custodian: w.custodian })
@@ -174,18 +175,38 @@ async function main() {
     t = Date.now()
     await new Portal({ keychain: fresh.keychain, custodian: fresh.custodian }).recoverWallet(cipherText, 'password', null, { passwordStorage: { password: 'pw' } })
     const recoveryMs = Date.now() - t
-    report('in-module-argon2id', { cipherText, record: w.state.record, restored: fresh.state.shares === SHARES, backupMs, recoveryMs })
-  })
+    return { cipherText, record: w.state.record, restored: fresh.state.shares === SHARES, backupMs, recoveryMs }
+  },
 
-  await scenario('sealed-in-node', async () => {
+  'sealed-in-node': async () => {
     const fresh = wallet('', input.nodeSealed.record)
     const before = kdfStats.calls
     const t = Date.now()
     await new Portal({ keychain: fresh.keychain, custodian: fresh.custodian })
       .recoverWallet(input.nodeSealed.cipherText, 'password', null, { passwordStorage: { password: input.nodeSealed.password, deriveKey: appDeriveKey } })
-    report('sealed-in-node', { restored: fresh.state.shares === input.nodeSealed.shares, kdfCalls: kdfStats.calls - before, recoveryMs: Date.now() - t })
-  })
-  print('DONE')
+    return { restored: fresh.state.shares === input.nodeSealed.shares, kdfCalls: kdfStats.calls - before, recoveryMs: Date.now() - t }
+  },
 }
 
-main().catch((e) => print('FATAL ' + String(e && e.stack ? e.stack : e)))
+Object.assign(scenarios, methodScenarios({
+  wb,
+  native: nativeCall,
+  kdfs: { 'app-js': appDeriveKey, 'app-native': nativeDeriveKey },
+  now: () => Date.now(),
+}))
+
+/** Node's entry point (bridge.mjs `run`): runs one scenario; the result goes back as a `result` message. */
+globalThis.__runScenario = function (runId, name, ctx) {
+  const body = scenarios[name]
+  const started = Date.now()
+  const finish = (fields) => send(Object.assign({ kind: 'result', runId }, fields))
+  if (!body) return finish({ error: { message: `no scenario ${name}` } })
+  Promise.resolve()
+    .then(() => body(ctx))
+    // Nothing of a scenario may still wait on Node once it has ended.
+    .then((value) => finish({ value: Object.assign({ scenarioMs: Date.now() - started, pendingAfter: pendingCount() }, value) }))
+    .catch((e) => finish({ error: { message: String(e && e.message), stack: String(e && e.stack), code: e && e.code } }))
+}
+
+installRandom(input.seed)
+send({ kind: 'ready', scenarios: Object.keys(scenarios) })
