@@ -418,11 +418,13 @@ fn pairs_path(pair_id: &str) -> String {
     path
 }
 
-/// One request to a service other than the backup service (Google Drive),
-/// with the same deadline and abort as the service client: resolves to the
-/// HTTP status and the body text. No answer is `NETWORK_ERROR` (the
-/// exception as cause), the deadline `NETWORK_TIMEOUT`, a body longer than
-/// `max_len` UTF-16 units `SERVICE_ERROR`; the caller maps them to its own codes.
+/// One request to a service other than the backup service (Google Drive,
+/// CloudKit), with the same deadline and abort as the service client:
+/// resolves to the HTTP status, the body text and, when `header` names one,
+/// that response header (`None` when absent or not exposed by CORS). No
+/// answer is `NETWORK_ERROR` (the exception as cause), the deadline
+/// `NETWORK_TIMEOUT`, a body longer than `max_len` UTF-16 units
+/// `SERVICE_ERROR`; the caller maps them to its own codes.
 pub async fn http_text(
     method: &str,
     url: &str,
@@ -430,10 +432,16 @@ pub async fn http_text(
     body: Option<&str>,
     timeout_ms: u32,
     max_len: u32,
-) -> Result<(u16, Zeroizing<String>)> {
+    header: Option<&str>,
+) -> Result<(u16, Zeroizing<String>, Option<Zeroizing<String>>)> {
     let init = Object::new();
     set(&init, "method", &method.into());
-    set(&init, "redirect", &"error".into());
+    // Never followed either way: a 3xx (an opaque redirect in browsers, status
+    // 0) is refused like any other non-2xx answer. Not `error`: with it,
+    // Node.js's fetch cannot resend a request answered 421 (RFC 9110 lets a
+    // client retry it on another connection, and undici does) and fails it
+    // instead, and CloudKit answers 421 when the user must sign in.
+    set(&init, "redirect", &"manual".into());
     set(&init, "credentials", &"omit".into());
     set(&init, "headers", headers);
     if let Some(body) = body {
@@ -444,6 +452,12 @@ pub async fn http_text(
     let pending = fetch(url, &init).map_err(network)?;
     let response = deadline.within(pending).await.map_err(|e| deadline.failure(e, network))?;
     let status = Reflect::get(&response, &"status".into()).ok().and_then(|s| s.as_f64()).unwrap_or(0.0);
+    // `response.headers.get(header)`, duck-typed like the rest.
+    let named = header.and_then(|name| {
+        let headers = Reflect::get(&response, &"headers".into()).ok()?;
+        let get = Reflect::get(&headers, &"get".into()).ok()?.dyn_into::<Function>().ok()?;
+        get.call1(&headers, &JsValue::from_str(name)).ok()?.as_string().map(Zeroizing::new)
+    });
     let body_read = Reflect::get(&response, &"text".into())
         .ok()
         .and_then(|f| f.dyn_into::<Function>().ok())
@@ -455,7 +469,7 @@ pub async fn http_text(
     if text.length() > max_len {
         return Err(Error::ServiceError("the answer is larger than expected").into());
     }
-    Ok((status as u16, Zeroizing::new(String::from(text))))
+    Ok((status as u16, Zeroizing::new(String::from(text)), named))
 }
 
 /// A 4xx/5xx this step has no specific meaning for.

@@ -136,19 +136,20 @@ impl DriveStorage {
         let mut url = String::with_capacity(self.base.len() + path.len());
         url.push_str(&self.base);
         url.push_str(path);
-        let (status, text) = match http_text(method, &url, &headers, body, DEFAULT_TIMEOUT_MS, MAX_ANSWER_LEN).await {
-            Ok(answer) => answer,
-            Err(f) => {
-                let error = match f.error {
-                    Error::NetworkTimeout => Error::StorageUnavailable("Google Drive did not answer in time"),
-                    Error::ServiceError(_) => Error::StorageUnavailable("Google Drive's answer is too large"),
-                    _ => Error::StorageUnavailable("Google Drive could not be reached"),
-                };
-                let mut failure = Failure::from(error);
-                failure.cause = f.cause;
-                return Err(self.cause.keep(failure));
-            }
-        };
+        let (status, text) =
+            match http_text(method, &url, &headers, body, DEFAULT_TIMEOUT_MS, MAX_ANSWER_LEN, None).await {
+                Ok((status, text, _)) => (status, text),
+                Err(f) => {
+                    let error = match f.error {
+                        Error::NetworkTimeout => Error::StorageUnavailable("Google Drive did not answer in time"),
+                        Error::ServiceError(_) => Error::StorageUnavailable("Google Drive's answer is too large"),
+                        _ => Error::StorageUnavailable("Google Drive could not be reached"),
+                    };
+                    let mut failure = Failure::from(error);
+                    failure.cause = f.cause;
+                    return Err(self.cause.keep(failure));
+                }
+            };
         if (200..300).contains(&status) {
             return Ok(text);
         }
