@@ -103,7 +103,7 @@ export class PasskeyStorage {
   }
 }
 
-/** The wasm exports of this build, set by `definePortal` (for `GDriveStorage`'s own operations). */
+/** The wasm exports of this build, set by `definePortal` (for `GDriveStorage`'s and `ICloudStorage`'s own operations). */
 let boundWasm = null
 
 function storageOperation(operation, method, config) {
@@ -167,6 +167,98 @@ export class GDriveStorage {
    */
   async delete() {
     return storageOperation('delete', 'gdrive', { gdrive: this })
+  }
+}
+
+const ICLOUD_SHAPE = 'invalid argument: ICloudStorage needs { containerIdentifier, environment, apiToken, getWebAuthToken } (CloudKit) or { keyValueStore } (React Native)'
+const CLOUDKIT_KEYS = ['containerIdentifier', 'environment', 'apiToken', 'getWebAuthToken', 'onWebAuthToken', 'cloudKitHost']
+
+/**
+ * iCloud backup method settings: each backup's key is kept in the user's
+ * iCloud, in one keys record updated in place. On the web and in Node.js
+ * the module speaks CloudKit Web Services to the app's container (a
+ * `WalletBackupKeys` record in the private database); in React Native it
+ * uses the app's native iCloud key-value module. Pass it as
+ * `backup: { icloud }` or per call.
+ */
+export class ICloudStorage {
+  /**
+   * @param {{ containerIdentifier: string, environment: 'development' | 'production', apiToken: string,
+   *   getWebAuthToken: () => Promise<string | null>, onWebAuthToken?: (token: string) => void, cloudKitHost?: string }
+   *   | { keyValueStore: { getItem: Function, setItem: Function, removeItem: Function } }} options
+   *   CloudKit: the container, its environment and API token, and `getWebAuthToken` resolving to the signed-in
+   *   user's web auth token or `null`; `onWebAuthToken` receives the next token each answer hands on;
+   *   `cloudKitHost` replaces `https://api.apple-cloudkit.com` (tests). React Native: `keyValueStore`, the app's
+   *   native iCloud key-value module (AsyncStorage's shape). Exactly one of the two.
+   */
+  constructor(options) {
+    if (!isObject(options)) throw codedTypeError('INVALID_ARGUMENT', ICLOUD_SHAPE)
+    const cloudKit = CLOUDKIT_KEYS.some((k) => options[k] != null)
+    const { keyValueStore } = options
+    if (keyValueStore != null) {
+      if (cloudKit) {
+        throw codedTypeError('INVALID_ARGUMENT', 'invalid argument: ICloudStorage takes either keyValueStore or the CloudKit options, not both')
+      }
+      if (!isObject(keyValueStore) || !['getItem', 'setItem', 'removeItem'].every((f) => typeof keyValueStore[f] === 'function')) {
+        throw codedTypeError('INVALID_ARGUMENT', 'invalid argument: ICloudStorage keyValueStore must have getItem, setItem and removeItem functions')
+      }
+      /** The app's native iCloud key-value store (React Native). */
+      this.keyValueStore = keyValueStore
+      Object.freeze(this)
+      return
+    }
+    const { containerIdentifier, environment, apiToken, getWebAuthToken, onWebAuthToken, cloudKitHost } = options
+    if (typeof containerIdentifier !== 'string' || typeof apiToken !== 'string' || typeof getWebAuthToken !== 'function') {
+      throw codedTypeError('INVALID_ARGUMENT', ICLOUD_SHAPE)
+    }
+    if (environment !== 'development' && environment !== 'production') {
+      throw codedTypeError('INVALID_ARGUMENT', "invalid argument: ICloudStorage environment must be 'development' or 'production'")
+    }
+    if (onWebAuthToken != null && typeof onWebAuthToken !== 'function') {
+      throw codedTypeError('INVALID_ARGUMENT', 'invalid argument: ICloudStorage onWebAuthToken must be a function')
+    }
+    if (cloudKitHost != null && typeof cloudKitHost !== 'string') {
+      throw codedTypeError('INVALID_ARGUMENT', 'invalid argument: ICloudStorage cloudKitHost must be a string')
+    }
+    /** The app's CloudKit container, e.g. `iCloud.com.example.wallet`. */
+    this.containerIdentifier = containerIdentifier
+    /** `'development'` or `'production'`. */
+    this.environment = environment
+    // Not enumerable, so logging or serialising the settings does not print the token.
+    Object.defineProperty(this, 'apiToken', { value: apiToken, enumerable: false })
+    /** Resolves to the signed-in user's CloudKit web auth token, or `null` when nobody is signed in. */
+    this.getWebAuthToken = () => getWebAuthToken()
+    /** Receives the next web auth token each CloudKit answer hands on. */
+    this.onWebAuthToken = onWebAuthToken == null ? undefined : (token) => onWebAuthToken(token)
+    /** CloudKit's host, when it is not `https://api.apple-cloudkit.com`. */
+    this.cloudKitHost = cloudKitHost
+    Object.freeze(this)
+  }
+
+  /**
+   * Proves the module can read and write the keys record before a backup
+   * relies on it: reads it (creating it, empty, when there is none), rewrites
+   * it unchanged and reads it back. Resolves to `false` when iCloud refused or
+   * failed (`ICLOUD_UNAUTHENTICATED`, `STORAGE_UNAVAILABLE`, including a record
+   * this version cannot read, which is left as it is).
+   * @returns {Promise<boolean>}
+   */
+  async validateOperations() {
+    try {
+      return await storageOperation('validate', 'icloud', { icloud: this })
+    } catch (e) {
+      if (e?.code === 'STORAGE_UNAVAILABLE' || e?.code === 'ICLOUD_UNAUTHENTICATED') return false
+      throw e
+    }
+  }
+
+  /**
+   * Deletes the keys record, and with it the key of every iCloud backup: their
+   * cipherTexts no longer recover. Resolves to whether there was a record.
+   * @returns {Promise<boolean>}
+   */
+  async delete() {
+    return storageOperation('delete', 'icloud', { icloud: this })
   }
 }
 

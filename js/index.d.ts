@@ -1,6 +1,6 @@
 // Public types of the wallet-backup package.
 export * from './types/wallet_backup.js'
-import type { BackupMethod, BackupConfig, FirebaseStorageOptions, GDriveStorageOptions, PasskeyStorageOptions, PasskeyFunctions, PortalOptions, ProgressCallback } from './types/wallet_backup.js'
+import type { BackupMethod, BackupConfig, FirebaseStorageOptions, GDriveStorageOptions, ICloudKeyValueStore, ICloudStorageOptions, ICloudStorageSettings, PasskeyStorageOptions, PasskeyFunctions, PortalOptions, ProgressCallback } from './types/wallet_backup.js'
 
 /** Backup method ids, as Portal's SDK names them. */
 export declare const BackupMethods: {
@@ -92,6 +92,43 @@ export declare class GDriveStorage implements GDriveStorageOptions {
    */
   validateOperations(): Promise<boolean>
   /** Deletes the keys file and with it every Drive backup's key; resolves to whether there was one. */
+  delete(): Promise<boolean>
+}
+
+/**
+ * iCloud backup method: each backup's key is kept in the user's iCloud, in one
+ * keys record holding the newest backup's key and those of the two completed
+ * backups before it. On the web and in Node.js the module speaks CloudKit Web
+ * Services to the app's container (record type `WalletBackupKeys` in the
+ * private database); in React Native it uses the app's native iCloud key-value
+ * module. Pass it as `backup: { icloud }` or per call.
+ *
+ * ```js
+ * const icloud = new ICloudStorage({ containerIdentifier: 'iCloud.com.example.wallet', environment: 'production',
+ *   apiToken, getWebAuthToken: async () => session.webAuthToken ?? null, onWebAuthToken: (t) => { session.webAuthToken = t } })
+ * const icloud = new ICloudStorage({ keyValueStore })           // React Native: a native iCloud key-value module
+ * const portal = new Portal({ apiKey, apiHost, keychain, backup: { icloud } })
+ * if (await icloud.validateOperations()) await portal.backupWallet('icloud')
+ * ```
+ */
+export declare class ICloudStorage implements ICloudStorageSettings {
+  /** Throws a `TypeError` with code `INVALID_ARGUMENT` unless exactly one of the two option sets is given. */
+  constructor(options: ICloudStorageOptions)
+  readonly containerIdentifier?: string
+  readonly environment?: 'development' | 'production'
+  /** Not enumerable. */
+  readonly apiToken?: string
+  readonly getWebAuthToken?: () => Promise<string | null | undefined>
+  readonly onWebAuthToken?: ((webAuthToken: string) => void) | undefined
+  readonly cloudKitHost?: string | undefined
+  readonly keyValueStore?: ICloudKeyValueStore
+  /**
+   * Proves the module can read and write its keys record in the user's iCloud (reads it, creating it
+   * empty when there is none, rewrites it unchanged, reads it back) without changing any key.
+   * Resolves to `false` when iCloud refused the sign-in or failed.
+   */
+  validateOperations(): Promise<boolean>
+  /** Deletes the keys record and with it every iCloud backup's key; resolves to whether there was one. */
   delete(): Promise<boolean>
 }
 

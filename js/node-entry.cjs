@@ -16,4 +16,5 @@ module.exports = {
   FirebaseStorage: api.FirebaseStorage,
   PasskeyStorage: api.PasskeyStorage,
   GDriveStorage: api.GDriveStorage,
+  ICloudStorage: api.ICloudStorage,
 }

@@ -2,4 +2,4 @@
 // CommonJS entry, so `import` and `require` in one process share it.
 import cjs from './index.cjs'
 
-export const { Portal, backupWallet, recoverWallet, walletBackupStatus, storedClientBackupShare, storageOperation, BackupMethods, MpcStatuses, FirebaseStorage, PasskeyStorage, GDriveStorage } = cjs
+export const { Portal, backupWallet, recoverWallet, walletBackupStatus, storedClientBackupShare, storageOperation, BackupMethods, MpcStatuses, FirebaseStorage, PasskeyStorage, GDriveStorage, ICloudStorage } = cjs

@@ -16,4 +16,4 @@ __wbg_set_wasm(wasm)
 // The same exports as the browser and Node.js entries.
 export const Portal = definePortal({ backupWallet, recoverWallet, walletBackupStatus, storedClientBackupShare, storageOperation })
 export { backupWallet, recoverWallet, walletBackupStatus, storedClientBackupShare, storageOperation }
-export { BackupMethods, MpcStatuses, FirebaseStorage, PasskeyStorage, GDriveStorage } from './api.mjs'
+export { BackupMethods, MpcStatuses, FirebaseStorage, PasskeyStorage, GDriveStorage, ICloudStorage } from './api.mjs'

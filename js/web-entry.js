@@ -7,4 +7,4 @@ await init({ module_or_path: new URL('./wallet_backup_bg.wasm', import.meta.url)
 
 export const Portal = definePortal({ backupWallet, recoverWallet, walletBackupStatus, storedClientBackupShare, storageOperation })
 export { backupWallet, recoverWallet, walletBackupStatus, storedClientBackupShare, storageOperation }
-export { BackupMethods, MpcStatuses, FirebaseStorage, PasskeyStorage, GDriveStorage } from '../api.js'
+export { BackupMethods, MpcStatuses, FirebaseStorage, PasskeyStorage, GDriveStorage, ICloudStorage } from '../api.js'

@@ -7,6 +7,7 @@
 //   3. wasm-bindgen tests of the exports in Node.js, then in headless Chromium
 //   4. npm run build (pkg/), then the JS suites against pkg/: API and errors,
 //      the custom method, Google Drive against a local Drive v3 server (tests/drive/),
+//      iCloud against a local CloudKit Web Services server and a key-value store (tests/icloud/),
 //      cross-implementation decoder, packed-tarball consumers (ESM, CJS,
 //      TypeScript), and the demo page end to end in Chromium
 //   5. the service scenarios (tests/service/): the module against the real
@@ -87,7 +88,7 @@ await run('build pkg/', 'node', ['scripts/build.mjs'])
 // The demo's e2e test and the service scenarios run the service binary.
 await run('build the service binary', 'cargo', ['build', '-p', 'wallet-backup-service'])
 count(await run('JS suites against pkg/', 'node', ['--test', '--test-concurrency=1',
-  'tests/js/', 'tests/packaging/', 'tests/e2e/', 'tests/drive/']))
+  'tests/js/', 'tests/packaging/', 'tests/e2e/', 'tests/drive/', 'tests/icloud/']))
 {
   // The module's managed mode against the real service binary behind a
   // fault-injecting proxy (tests/service/): in Node.js on SQLite and on a

@@ -255,29 +255,37 @@ pub async fn stored_client_backup_share(
 }
 
 /// Operations on a method's key storage outside a backup, for
-/// `GDriveStorage.validateOperations()` and `GDriveStorage.delete()`:
-/// `'validate'` finds the keys file, creating it empty when there is none,
-/// rewrites it unchanged and reads it back (resolves to `true`; an
-/// unreadable file is never overwritten: `STORAGE_UNAVAILABLE`);
-/// `'delete'` deletes it, and every key in it (resolves to whether there
-/// was one). `method` must be `'gdrive'`; `config` holds `gdrive`.
+/// `GDriveStorage` and `ICloudStorage`'s `validateOperations()` and
+/// `delete()`: `'validate'` reads the keys record (file, CloudKit record or
+/// key-value entry), creating it empty when there is none, rewrites it
+/// unchanged and reads it back (resolves to `true`; an unreadable record is
+/// never overwritten: `STORAGE_UNAVAILABLE`); `'delete'` deletes it, and
+/// every key in it (resolves to whether there was one). `method` must be
+/// `'gdrive'` or `'icloud'`; `config` holds `gdrive` or `icloud`.
 #[wasm_bindgen(js_name = storageOperation, unchecked_return_type = "boolean")]
 pub async fn storage_operation(
     #[wasm_bindgen(unchecked_param_type = "'validate' | 'delete'")] operation: JsValue,
     #[wasm_bindgen(unchecked_param_type = "BackupMethod")] method: JsValue,
     #[wasm_bindgen(unchecked_param_type = "BackupConfig")] config: JsValue,
 ) -> core::result::Result<JsValue, JsValue> {
+    use crate::methods::{gdrive::DriveStorage, icloud::ICloudStorage, KeysHome};
     use wallet_backup_core::method::MethodId;
     use wallet_backup_core::methods::key_record::RecordKeeper;
     let cause = Rc::new(LastCause::default());
     let run = async {
-        if parse_method_id(&method)? != MethodId::GoogleDrive {
-            return Err(Error::InvalidArgument("storageOperation supports the gdrive method only").into());
-        }
-        let drive = crate::methods::gdrive::DriveStorage::from_config(&config, cause.clone())?;
-        let done = match operation.as_string().as_deref() {
-            Some("validate") => RecordKeeper(crate::methods::KeysHome::Drive(drive)).validate().await.map(|()| true),
-            Some("delete") => drive.delete().await,
+        let home = match parse_method_id(&method)? {
+            MethodId::GoogleDrive => KeysHome::Drive(DriveStorage::from_config(&config, cause.clone())?),
+            MethodId::ICloud => KeysHome::ICloud(ICloudStorage::from_config(&config, cause.clone())?),
+            _ => {
+                return Err(
+                    Error::InvalidArgument("storageOperation supports the gdrive and icloud methods only").into()
+                )
+            }
+        };
+        let done = match (operation.as_string().as_deref(), &home) {
+            (Some("validate"), _) => RecordKeeper(home).validate().await.map(|()| true),
+            (Some("delete"), KeysHome::Drive(drive)) => drive.delete().await,
+            (Some("delete"), KeysHome::ICloud(icloud)) => icloud.delete().await,
             _ => return Err(Error::InvalidArgument("operation must be 'validate' or 'delete'").into()),
         };
         done.map_err(|e| cause.failure_for(e))

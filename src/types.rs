@@ -109,6 +109,61 @@ export interface GDriveStorageOptions {
 }
 
 /**
+ * The app's native iCloud key-value module (React Native), with AsyncStorage's shape, e.g. one backed
+ * by `NSUbiquitousKeyValueStore` (`react-native-icloudstore`).
+ */
+export interface ICloudKeyValueStore {
+  /** Resolves to the value stored under `key`, or `null`. */
+  getItem(key: string): Promise<string | null | undefined>;
+  /** Stores `value` under `key`. */
+  setItem(key: string, value: string): Promise<unknown>;
+  /** Removes `key`. */
+  removeItem(key: string): Promise<unknown>;
+}
+
+/**
+ * iCloud method settings (`new ICloudStorage(...)` or a plain object of this shape): either CloudKit Web
+ * Services (web, Node.js) or the app's native key-value store (React Native), not both.
+ */
+export type ICloudStorageOptions =
+  | {
+      /** The app's CloudKit container, e.g. `iCloud.com.example.wallet`; its private database holds the keys. */
+      containerIdentifier: string;
+      /** The container's environment. */
+      environment: 'development' | 'production';
+      /** The container's API token (CloudKit Console, Tokens & Keys). */
+      apiToken: string;
+      /** Resolves to the signed-in user's CloudKit web auth token (`ckWebAuthToken`), or `null` when nobody is signed in. */
+      getWebAuthToken(): Promise<string | null | undefined>;
+      /** Receives the next web auth token each CloudKit answer hands on; keep it for the next call. */
+      onWebAuthToken?: (webAuthToken: string) => void;
+      /** CloudKit's host when it is not `https://api.apple-cloudkit.com` (https; http only for localhost). */
+      cloudKitHost?: string;
+      keyValueStore?: undefined;
+    }
+  | {
+      /** The app's native iCloud key-value store. */
+      keyValueStore: ICloudKeyValueStore;
+      containerIdentifier?: undefined;
+      apiToken?: undefined;
+      getWebAuthToken?: undefined;
+    };
+
+/**
+ * What `BackupConfig.icloud` holds: an `ICloudStorage`, or a plain object of one of the
+ * `ICloudStorageOptions` forms (checked when a call uses it).
+ */
+export interface ICloudStorageSettings {
+  containerIdentifier?: string;
+  environment?: 'development' | 'production';
+  apiToken?: string;
+  getWebAuthToken?: () => Promise<string | null | undefined>;
+  onWebAuthToken?: ((webAuthToken: string) => void) | undefined;
+  cloudKitHost?: string | undefined;
+  keyValueStore?: ICloudKeyValueStore;
+}
+
+/**
  * The app's own key storage for the `custom` method (Portal's storage interface). The module keeps
  * one string in it, a keys record (FORMAT.md §3.4.4), and reads every write back.
  */
@@ -129,6 +184,7 @@ export interface BackupConfig {
   firebase?: FirebaseStorageOptions;
   passkey?: PasskeyStorageOptions;
   gdrive?: GDriveStorageOptions;
+  icloud?: ICloudStorageSettings;
   custom?: CustomStorage;
 }
 
@@ -175,7 +231,7 @@ export type ErrorCode =
   | 'FIREBASE_NOT_SIGNED_IN' | 'FIREBASE_UNAUTHENTICATED' | 'FIREBASE_REAUTHENTICATION_REQUIRED'
   | 'PASSKEY_UNAVAILABLE' | 'PASSKEY_NOT_ALLOWED' | 'PASSKEY_USER_VERIFICATION_REQUIRED'
   | 'PASSKEY_PRF_UNAVAILABLE' | 'PASSKEY_DENIED' | 'PASSKEY_NOT_CONFIGURED'
-  | 'GOOGLE_UNAUTHENTICATED' | 'STORAGE_UNAVAILABLE';
+  | 'GOOGLE_UNAUTHENTICATED' | 'ICLOUD_UNAUTHENTICATED' | 'STORAGE_UNAVAILABLE';
 
 /** Every rejection is an `Error` (a `TypeError` for wrong argument types) with a stable `code`. */
 export interface WalletBackupError extends Error { code: ErrorCode; cause?: unknown }

@@ -98,8 +98,12 @@ pub enum Error {
     /// Google refused the access token (HTTP 401), or `getAccessToken`
     /// gave none or threw.
     GoogleUnauthenticated,
-    /// The storage that keeps the backup key (Google Drive, the app's
-    /// adapter) failed, could not be reached, returned other data than was
+    /// iCloud refused the web auth token (HTTP 421
+    /// `AUTHENTICATION_REQUIRED`, or 401), or `getWebAuthToken` gave none
+    /// or threw: the user must sign in to iCloud.
+    ICloudUnauthenticated,
+    /// The storage that keeps the backup key (Google Drive, iCloud, the
+    /// app's adapter) failed, could not be reached, returned other data than was
     /// written, or holds a keys record this version cannot read.
     StorageUnavailable(&'static str),
 }
@@ -141,12 +145,13 @@ impl Error {
             Error::PasskeyDenied => "PASSKEY_DENIED",
             Error::PasskeyNotConfigured => "PASSKEY_NOT_CONFIGURED",
             Error::GoogleUnauthenticated => "GOOGLE_UNAUTHENTICATED",
+            Error::ICloudUnauthenticated => "ICLOUD_UNAUTHENTICATED",
             Error::StorageUnavailable(_) => "STORAGE_UNAVAILABLE",
         }
     }
 
     /// One of each variant, for table tests that walk every code.
-    pub fn all_variants() -> [Error; 34] {
+    pub fn all_variants() -> [Error; 35] {
         [
             Error::PasswordRequired,
             Error::WrongPassword,
@@ -181,6 +186,7 @@ impl Error {
             Error::PasskeyDenied,
             Error::PasskeyNotConfigured,
             Error::GoogleUnauthenticated,
+            Error::ICloudUnauthenticated,
             Error::StorageUnavailable("x"),
         ]
     }
@@ -246,6 +252,9 @@ impl fmt::Display for Error {
             Error::GoogleUnauthenticated => {
                 f.write_str("Google refused the access token, or getAccessToken gave none: sign the user in to Google")
             }
+            Error::ICloudUnauthenticated => f.write_str(
+                "iCloud refused the web auth token, or getWebAuthToken gave none: sign the user in to iCloud",
+            ),
             Error::StorageUnavailable(why) => write!(f, "backup key storage unavailable: {why}"),
         }
     }

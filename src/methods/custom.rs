@@ -9,6 +9,9 @@
 //! is read back and compared; a record the module cannot read is never
 //! overwritten. The adapter's exceptions become the `cause` of a
 //! `STORAGE_UNAVAILABLE`.
+//!
+//! The iCloud method's React Native form uses the same code over the app's
+//! key-value store (AsyncStorage's shape), the record under one key.
 
 use core::cell::Cell;
 use std::rc::Rc;
@@ -22,6 +25,7 @@ use zeroize::Zeroizing;
 use crate::adapters::LastCause;
 use crate::errors::{Failure, Result};
 use crate::js::{call_method, get, is_absent};
+use crate::methods::icloud::KV_KEY;
 
 /// The app's storage adapter of `config.custom`.
 pub fn from_config(config: &JsValue, cause: Rc<LastCause>) -> Result<CustomStorage> {
@@ -36,33 +40,62 @@ pub fn from_config(config: &JsValue, cause: Rc<LastCause>) -> Result<CustomStora
             .dyn_into::<Function>()
             .map_err(|_| Failure::type_error(missing.clone()))?;
     }
-    Ok(CustomStorage { adapter, cause, validated: Cell::new(false) })
+    Ok(CustomStorage { adapter, cause, validated: Cell::new(false), kv: false })
 }
 
-/// The app's storage adapter, holding the keys record.
+/// The app's storage adapter, holding the keys record: the `custom`
+/// method's `{ read, write }`, or the iCloud method's key-value store
+/// (`getItem(key)`, `setItem(key, value)`, `removeItem(key)`, React
+/// Native's iCloud key-value modules), with the record under one key.
 pub struct CustomStorage {
     adapter: JsValue,
     cause: Rc<LastCause>,
     /// Whether `validateOperations` was asked in this call.
     validated: Cell<bool>,
+    /// The key-value store form.
+    kv: bool,
 }
 
 impl CustomStorage {
+    /// The iCloud method's key-value store `store` (its functions checked by the caller).
+    pub fn key_value(store: JsValue, cause: Rc<LastCause>) -> CustomStorage {
+        // A key-value store has no validateOperations to ask.
+        CustomStorage { adapter: store, cause, validated: Cell::new(true), kv: true }
+    }
+
     async fn call(&self, name: &str, args: &[JsValue], failed: Error) -> core::result::Result<JsValue, Error> {
-        let missing = Error::InvalidArgument("config.custom must be a storage adapter { read, write }");
+        let missing = Error::InvalidArgument("the storage adapter lacks a function it needs");
         call_method(&self.adapter, name, args, missing, failed).await.map_err(|f| self.cause.keep(f))
+    }
+
+    /// The stored value, as the adapter gives it.
+    async fn get(&self) -> core::result::Result<JsValue, Error> {
+        if self.kv {
+            self.call("getItem", &[KV_KEY.into()], Error::StorageUnavailable("icloud.keyValueStore.getItem failed"))
+                .await
+        } else {
+            self.call("read", &[], Error::StorageUnavailable("custom.read failed")).await
+        }
+    }
+
+    /// Key-value store form: removes the keys record; `false` if there was none.
+    pub async fn remove(&self) -> core::result::Result<bool, Error> {
+        let existed = !is_absent(&self.get().await?);
+        let failed = Error::StorageUnavailable("icloud.keyValueStore.removeItem failed");
+        self.call("removeItem", &[KV_KEY.into()], failed).await?;
+        Ok(existed)
     }
 }
 
 impl KeysStorage for CustomStorage {
     async fn read(&self) -> core::result::Result<Option<Zeroizing<String>>, Error> {
-        let v = self.call("read", &[], Error::StorageUnavailable("custom.read failed")).await?;
+        let v = self.get().await?;
         if is_absent(&v) {
             return Ok(None);
         }
         let text = v
             .dyn_into::<JsString>()
-            .map_err(|_| Error::StorageUnavailable("custom.read did not resolve to a string or null"))?;
+            .map_err(|_| Error::StorageUnavailable("the storage adapter did not resolve to a string or null"))?;
         // Bounded before it is copied into wasm memory: a longer value is no keys record.
         if text.length() as usize > MAX_KEYS_TEXT_LEN {
             return Err(Error::StorageUnavailable("the stored value is not a wallet-backup keys record"));
@@ -83,7 +116,13 @@ impl KeysStorage for CustomStorage {
             }
             self.validated.set(true);
         }
-        self.call("write", &[JsValue::from_str(record)], Error::StorageUnavailable("custom.write failed")).await?;
+        let value = JsValue::from_str(record);
+        if self.kv {
+            let failed = Error::StorageUnavailable("icloud.keyValueStore.setItem failed");
+            self.call("setItem", &[KV_KEY.into(), value], failed).await?;
+        } else {
+            self.call("write", &[value], Error::StorageUnavailable("custom.write failed")).await?;
+        }
         Ok(())
     }
 }

@@ -23,6 +23,7 @@ use crate::errors::{Failure, Result};
 pub mod custom;
 pub mod firebase;
 pub mod gdrive;
+pub mod icloud;
 pub mod passkey;
 pub mod password;
 
@@ -34,9 +35,9 @@ pub enum Method {
     Firebase(KeptKeyMethod<firebase::FirebaseKeeper>),
     /// Passkey: PRF on the device, or the key in the service's enclave.
     Passkey(PasskeyMethod<passkey::WebAuthnCeremonies>),
-    /// Google Drive and custom: the key in a keys record, in the user's
-    /// appDataFolder or the app's adapter (one instantiation of the keeper
-    /// for both keeps the wasm small).
+    /// Google Drive, iCloud and custom: the key in a keys record, in the
+    /// user's appDataFolder or iCloud, or the app's adapter (one
+    /// instantiation of the keeper for all keeps the wasm small).
     Record(KeptKeyMethod<RecordKeeper<KeysHome>>),
 }
 
@@ -44,6 +45,8 @@ pub enum Method {
 pub enum KeysHome {
     /// A file in the user's Google Drive appDataFolder.
     Drive(gdrive::DriveStorage),
+    /// A record in the user's iCloud (CloudKit, or the app's key-value store).
+    ICloud(icloud::ICloudStorage),
     /// The app's storage adapter.
     Custom(custom::CustomStorage),
 }
@@ -52,6 +55,7 @@ impl KeysStorage for KeysHome {
     async fn read(&self) -> core::result::Result<Option<Zeroizing<String>>, Error> {
         match self {
             KeysHome::Drive(s) => s.read().await,
+            KeysHome::ICloud(s) => s.read().await,
             KeysHome::Custom(s) => s.read().await,
         }
     }
@@ -59,6 +63,7 @@ impl KeysStorage for KeysHome {
     async fn write(&self, record: &str) -> core::result::Result<(), Error> {
         match self {
             KeysHome::Drive(s) => s.write(record).await,
+            KeysHome::ICloud(s) => s.write(record).await,
             KeysHome::Custom(s) => s.write(record).await,
         }
     }
@@ -88,7 +93,10 @@ impl Method {
                 let home = KeysHome::Custom(custom::from_config(config, cause.clone())?);
                 Ok(Method::Record(KeptKeyMethod::new(id, RecordKeeper(home))?))
             }
-            MethodId::ICloud => Err(Error::UnsupportedStorageMethod.into()),
+            MethodId::ICloud => {
+                let home = KeysHome::ICloud(icloud::ICloudStorage::from_config(config, cause.clone())?);
+                Ok(Method::Record(KeptKeyMethod::new(id, RecordKeeper(home))?))
+            }
         }
     }
 }

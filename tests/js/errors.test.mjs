@@ -197,9 +197,9 @@ test('BACKUP_SHARE_MISMATCH: the custodian-half-swapped vector', async () => {
   assert.equal(wallet.calls.setShares, 0)
 })
 
-test('UNSUPPORTED_STORAGE_METHOD: unknown names and the methods not built yet', async () => {
+test('UNSUPPORTED_STORAGE_METHOD: unknown names and spellings', async () => {
   const { portal, cipherText } = await backedUp()
-  for (const method of ['carrier-pigeon', '', 'password ', ' password', 'pass word', 'passwordx', 'icloud', 'ICLOUD', 'GoogleDrive', 'iCloud', 'Firebase', 'Custom', 'gDrive']) {
+  for (const method of ['carrier-pigeon', '', 'password ', ' password', 'pass word', 'passwordx', 'GoogleDrive', 'iCloud', 'ICloud', 'Firebase', 'Custom', 'gDrive']) {
     await rejectsWith(portal.backupWallet(method, null, pw()), 'UNSUPPORTED_STORAGE_METHOD', { typeError: false }).catch((e) => {
       throw new Error(`backup ${JSON.stringify(method)}: ${e.message}`)
     })

@@ -609,7 +609,7 @@ test('after every kind of error the same module instance keeps working', async (
     ['CIPHERTEXT_CORRUPTED', () => portal.recoverWallet(good.slice(0, 40) + (good[40] === 'A' ? 'B' : 'A') + good.slice(41), 'password', null, pw())],
     ['INVALID_CIPHERTEXT', () => portal.recoverWallet('wbk1.' + 'A'.repeat(2_000_000), 'password', null, pw())],
     ['INVALID_CIPHERTEXT', () => portal.recoverWallet('\u{1F600}'.repeat(10), 'password', null, pw())],
-    ['UNSUPPORTED_STORAGE_METHOD', () => portal.backupWallet('icloud', null, pw())],
+    ['UNSUPPORTED_STORAGE_METHOD', () => portal.backupWallet('carrier-pigeon', null, pw())],
     ['INVALID_ARGUMENT', () => portal.backupWallet(42, null, pw())],
     ['INVALID_ARGUMENT', () => portal.backupWallet('password', null, pw('x'.repeat(4097)))],
     ['INVALID_ARGUMENT', () => new Portal(memoryWallet('s'.repeat((1 << 20) + 1))).backupWallet('password', null, pw())],

@@ -16,6 +16,7 @@ import {
   storedClientBackupShare,
   FirebaseStorage,
   GDriveStorage,
+  ICloudStorage,
 } from 'wallet-backup'
 import type {
   Argon2idOptions,
@@ -31,6 +32,8 @@ import type {
   ProgressEvent,
   FirebaseStorageOptions,
   GDriveStorageOptions,
+  ICloudStorageOptions,
+  ICloudKeyValueStore,
   CustomStorage,
   ServiceConfig,
   WalletBackupConfig,
@@ -157,6 +160,30 @@ void portal.backupWallet('password', null, { passwordStorage: { password: 1234 }
 
 // @ts-expect-error: kdf costs are numbers
 const badKdf: Argon2idOptions = { memoryKiB: '64 MiB' }
+
+const cloudKitOptions: ICloudStorageOptions = {
+  containerIdentifier: 'iCloud.com.example.wallet',
+  environment: 'production',
+  apiToken: 'a'.repeat(64),
+  getWebAuthToken: async () => null,
+  onWebAuthToken: (token: string) => void token.length,
+}
+const icloud: ICloudStorage = new ICloudStorage(cloudKitOptions)
+const keyValueStore: ICloudKeyValueStore = { getItem: async () => null, setItem: async () => {}, removeItem: async () => {} }
+
+export async function icloudRun(): Promise<boolean> {
+  const valid: boolean = await icloud.validateOperations()
+  await managed.backupWallet('icloud', null, { icloud })
+  await managed.backupWallet('icloud', null, { icloud: new ICloudStorage({ keyValueStore }) })
+  const deleted: boolean = await icloud.delete()
+  return valid && deleted
+}
+
+// @ts-expect-error: the CloudKit environment is development or production
+void new ICloudStorage({ ...cloudKitOptions, environment: 'staging' })
+
+// @ts-expect-error: the CloudKit options or a key-value store, not both
+void new ICloudStorage({ ...cloudKitOptions, keyValueStore })
 
 // @ts-expect-error: a Portal needs a custodian or the service
 void new Portal({ keychain })

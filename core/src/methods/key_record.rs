@@ -1,6 +1,7 @@
 //! The keys record: backup keys kept in one string by storage that holds
-//! one value (a file in the user's Google Drive, the app's `custom`
-//! adapter), specified in FORMAT.md §3.4.4.
+//! one value (a file in the user's Google Drive, a record or key-value entry
+//! in the user's iCloud, the app's `custom` adapter), specified in FORMAT.md
+//! §3.4.4.
 //!
 //! Like the custodian record (FORMAT.md §8), it holds the newest backup's
 //! key, pending until the backup is verified, and the keys of the two most
