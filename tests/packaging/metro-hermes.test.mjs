@@ -11,10 +11,12 @@
 // `react-native` (unstable_conditionNames: ['react-native']); Metro's
 // resolver itself adds `default` and `require` (or `import` for ESM imports
 // with experimentalImportSupport), see metro-resolver's
-// matchSubpathFromExportsLike. Two changes, neither about resolution:
-// getModulesRunBeforeMainModule returns [] (its default runs
+// matchSubpathFromExportsLike. What the test changes is not about
+// resolution: getModulesRunBeforeMainModule returns [] (its default runs
 // react-native/Libraries/Core/InitializeCore, which needs the react-native
-// package and a device), and no transform cache, so every run transforms.
+// package and a device); Metro's runtime and polyfills, which live in this
+// workspace's node_modules rather than the app's, are watched; no transform
+// cache, so every run transforms; a resolver hook records answers.
 //
 // Hermes: today's hermesc (npm hermes-compiler, bytecode 99) compiles the
 // bundle as a React Native release build does (-emit-binary -O). The only
@@ -27,7 +29,7 @@ import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { realpathSync } from 'node:fs'
 import { createRequire } from 'node:module'
-import { readFile, stat, writeFile } from 'node:fs/promises'
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 
 import { ROOT, PKG, packAndInstall, run } from './consumer.mjs'
@@ -41,7 +43,6 @@ let c // the consumer
 let input
 const resolutions = [] // [{ from, name, path }] as Metro resolved them
 let bundle // path of the Metro bundle
-let hermes // { stdout, stderr, result }
 
 before(async () => {
   c = await packAndInstall('metro', { fixture: FIXTURE })
@@ -73,14 +74,15 @@ before(async () => {
     },
     serializer: { getModulesRunBeforeMainModule: () => [] },
     cacheStores: [],
-    fileMapCacheDirectory: join(c.tmp, 'metro-file-map'), // not os.tmpdir(), so it goes with the temp dir
     // Metro's runtime and React Native's polyfills come from this
     // workspace's node_modules (an app has them in its own); Metro only
-    // reads files in watched folders.
-    // Real paths, as Metro resolves them (node_modules may be a symlink).
+    // reads files in watched folders, by real path (node_modules may be a symlink).
     watchFolders: ['metro-runtime', '@react-native/js-polyfills'].map((p) => realpathSync(join(ROOT, 'node_modules', p))),
   })
-  const config = await Metro.loadConfig({ cwd: c.consumer, resetCache: true, verbose: false }, appConfig)
+  const loaded = await Metro.loadConfig({ cwd: c.consumer, resetCache: true, verbose: false }, appConfig)
+  // The file map's cache in the temp dir, not os.tmpdir() (set after loadConfig, whose validation does not know the key).
+  await mkdir(join(c.tmp, 'metro-file-map'))
+  const config = mergeConfig(loaded, { fileMapCacheDirectory: join(c.tmp, 'metro-file-map') })
   assert.equal(config.watchFolders[0], c.consumer)
   // The conditions are React Native's own, not set here.
   assert.deepEqual(config.resolver.unstable_conditionNames, ['react-native'])
