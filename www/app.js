@@ -16,12 +16,8 @@
 // server" key-value store, each signing in or keeping data for one test
 // user, in place of Google, Apple and the app's own backend.
 
-import * as walletBackup from '/pkg/web/index.js'
-
 // The method radio buttons' values are the BackupMethods values ('password', 'gdrive', …), passed as they are.
-const { Portal, MpcStatuses, PasskeyStorage, FirebaseStorage, GDriveStorage } = walletBackup
-/** `ICloudStorage`, when this build of the module has it. */
-const ICloudStorage = walletBackup.ICloudStorage
+import { Portal, MpcStatuses, PasskeyStorage, FirebaseStorage, GDriveStorage, ICloudStorage } from '/pkg/web/index.js'
 
 const STORAGE = {
   keychain: 'wallet-backup-demo:keychain',
@@ -37,8 +33,6 @@ const STORAGE = {
 const FIREBASE_TEST_USER = 'demo-user'
 const TEST_USER = FIREBASE_TEST_USER
 
-/** The demo's CloudKit container (the stand-in accepts any; a real app passes its own). */
-const CLOUDKIT_CONTAINER = 'iCloud.com.example.wallet-backup-demo'
 
 const METHOD_NAMES = {
   password: 'password',
@@ -218,8 +212,23 @@ async function signInGoogle() {
   localStorage.setItem(STORAGE.googleSignIn, JSON.stringify({ user: TEST_USER, token, signedInAt: Date.now() }))
 }
 
+/**
+ * The CloudKit stand-in's container and API token (what a real app has in its
+ * CloudKit set-up), or null when there is no stand-in or it does not answer.
+ */
+async function cloudKitContainer() {
+  if (!standIns.icloud) return null
+  try {
+    const response = await fetch(`${standIns.icloud}/__cloudkit/container`)
+    const container = response.ok ? await response.json() : null
+    return typeof container?.containerIdentifier === 'string' && typeof container?.apiToken === 'string' ? container : null
+  } catch {
+    return null
+  }
+}
+
 async function signInApple() {
-  const token = await standInToken('icloud', '/__cloudkit/token', { user: TEST_USER }, 'token')
+  const token = await standInToken('icloud', '/__cloudkit/token', { user: TEST_USER }, 'webAuthToken')
   localStorage.setItem(STORAGE.appleSignIn, JSON.stringify({ user: TEST_USER, token, signedInAt: Date.now() }))
 }
 
@@ -262,6 +271,7 @@ const config = await demoConfig()
 const serviceMode = config !== null
 const firebaseIssuer = config?.firebaseIssuer ?? null
 const standIns = config?.standIns ?? {}
+const cloudKit = await cloudKitContainer()
 
 /** The method storages the stand-ins of this run make possible. */
 function backupStorages() {
@@ -269,12 +279,17 @@ function backupStorages() {
   if (standIns.gdrive) {
     backup.gdrive = new GDriveStorage({ getAccessToken: async () => tokenSession(STORAGE.googleSignIn)?.token ?? null, driveHost: standIns.gdrive })
   }
-  if (standIns.icloud && ICloudStorage) {
+  if (cloudKit) {
     backup.icloud = new ICloudStorage({
-      containerIdentifier: CLOUDKIT_CONTAINER,
+      containerIdentifier: cloudKit.containerIdentifier,
       environment: 'development',
-      apiToken: 'demo-api-token',
+      apiToken: cloudKit.apiToken,
       getWebAuthToken: async () => tokenSession(STORAGE.appleSignIn)?.token ?? null,
+      // CloudKit's web auth tokens are good for one request: each answer brings the next.
+      onWebAuthToken: (token) => {
+        const session = tokenSession(STORAGE.appleSignIn)
+        if (session) localStorage.setItem(STORAGE.appleSignIn, JSON.stringify({ ...session, token }))
+      },
       cloudKitHost: standIns.icloud,
     })
   }
@@ -296,8 +311,7 @@ function unavailableReason(method) {
   }
   if (method === 'firebase' && !firebaseIssuer) return 'the service has no development Firebase issuer (npm run demo starts one)'
   if (method === 'gdrive' && !standIns.gdrive) return 'no development Google Drive stand-in (npm run demo starts one)'
-  if (method === 'icloud' && !ICloudStorage) return 'this build of the module has no iCloud method'
-  if (method === 'icloud' && !standIns.icloud) return 'no development CloudKit stand-in (npm run demo starts one)'
+  if (method === 'icloud' && !cloudKit) return 'no development CloudKit stand-in (npm run demo starts one)'
   if (method === 'custom' && !standIns['app-server']) return 'no development app server stand-in (npm run demo starts one)'
   return null
 }

@@ -532,3 +532,68 @@ test('demo page: Google Drive and the custom app server, lost device, recovery',
     noProblemsSoFar()
   })
 })
+
+test('demo page: iCloud (CloudKit) backup with the Apple sign-in stand-in, lost device, recovery', { timeout: 10 * STEP_TIMEOUT }, async (t) => {
+  const step = stepper(t)
+  let original = ''
+  let cipherText = ''
+  const records = async () => (await fetch(`${server.standIns.icloud}/__cloudkit/records?user=demo-user`)).json()
+
+  await step('a fresh page: the Apple stand-in is labelled, nobody signed in, iCloud offered', async () => {
+    page = await openPage()
+    await demo.open()
+    assert.match(server.standIns.icloud, /^http:\/\/127\.0\.0\.1:\d+$/)
+    assert.match(await page.locator('#apple-heading').innerText(), /development stand-in/i)
+    assert.equal(await text('#apple-user'), 'Nobody.')
+    assert.equal(await page.locator('#backup-method-icloud').isEnabled(), true)
+    original = await demo.createWallet()
+  })
+
+  await step('iCloud backup without an Apple sign-in fails with ICLOUD_UNAUTHENTICATED, and nothing reaches CloudKit', async () => {
+    await page.check('#backup-method-icloud')
+    await page.click('#backup')
+    await page.locator('#error').waitFor({ state: 'visible' })
+    assert.match(await text('#error'), /^ICLOUD_UNAUTHENTICATED — /)
+    assert.equal(await page.inputValue('#cipher-text'), '', 'no cipherText')
+    assert.deepEqual(await records(), [])
+  })
+
+  await step('sign in, back up to iCloud: one WalletBackupKeys record in the private database', async () => {
+    await page.click('#apple-sign-in')
+    await page.waitForFunction(() => document.querySelector('#apple-user').textContent.startsWith('demo-user'))
+    const firstToken = await page.evaluate(() => JSON.parse(localStorage.getItem('wallet-backup-demo:apple-sign-in')).token)
+    cipherText = await demo.backUp('icloud')
+    assert.match(await text('#backup-kind'), /^Method: iCloud\./)
+    await page.waitForFunction(() => /icloud/.test(document.querySelector('#custodian-state').textContent))
+    const kept = await records()
+    assert.equal(kept.length, 1)
+    assert.equal(kept[0].recordType, 'WalletBackupKeys')
+    // CloudKit's web auth tokens are single-use: the page kept the one each answer handed on.
+    const lastToken = await page.evaluate(() => JSON.parse(localStorage.getItem('wallet-backup-demo:apple-sign-in')).token)
+    assert.notEqual(lastToken, firstToken)
+    noProblemsSoFar()
+  })
+
+  await step('lose the device: signed out; iCloud recovery fails with ICLOUD_UNAUTHENTICATED', async () => {
+    await demo.loseDevice()
+    assert.equal(await text('#apple-user'), 'Nobody.')
+    await demo.recover('icloud', '')
+    await demo.failedWith('ICLOUD_UNAUTHENTICATED')
+  })
+
+  await step('sign in again: iCloud recovery restores the wallet, from the service and from the cipherText', async () => {
+    await page.click('#apple-sign-in')
+    await page.waitForFunction(() => document.querySelector('#apple-user').textContent.startsWith('demo-user'))
+    await demo.recover('icloud', '')
+    await demo.restored(original)
+    await demo.loseDevice()
+    await page.click('#apple-sign-in')
+    await page.waitForFunction(() => document.querySelector('#apple-user').textContent.startsWith('demo-user'))
+    await demo.recover('icloud', cipherText)
+    await demo.restored(original)
+  })
+
+  await step('no page or console errors', async () => {
+    noProblemsSoFar()
+  })
+})

@@ -38,6 +38,7 @@
 //
 // Control routes (JSON; no token), for scenarios in Node.js and in the page alike:
 //   POST /__cloudkit/token  { user }                 -> { webAuthToken }   a signed-in session
+//   GET  /__cloudkit/container                      -> { containerIdentifier, apiToken }   (for the demo page)
 //   POST /__cloudkit/expire { user }                 every token of the user is refused from now on (421)
 //   POST /__cloudkit/fault  { route, action, times?, skip?, status?, serverErrorCode?, value? } -> {}
 //          (applies to `times` matching requests, -1: all, after `skip` of them)
@@ -167,6 +168,9 @@ export async function startCloudKitServer() {
     switch (`${req.method} ${url.pathname}`) {
       case 'POST /__cloudkit/token':
         return send(res, 200, { webAuthToken: issue(String(body.user)) })
+      case 'GET /__cloudkit/container':
+        // What a web app's CloudKit set-up holds (the API token is public: it ships in the page).
+        return send(res, 200, { containerIdentifier: CONTAINER, apiToken })
       case 'POST /__cloudkit/expire':
         for (const t of tokens.values()) if (t.user === String(body.user)) t.expired = true
         return send(res, 200, {})
