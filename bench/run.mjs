@@ -17,7 +17,11 @@
 //      PostgreSQL, and the service's peak memory;
 //   7. backup and recovery with each built method (password, firebase) through
 //      Portal in Node.js against the release service and its development
-//      Firebase issuer, vs password with in-memory adapters in the same rounds.
+//      Firebase issuer, vs password with in-memory adapters in the same rounds;
+//   8. the React Native build in the real Hermes engine (bench/hermes-bench.mjs):
+//      backup and recovery per method over real HTTP through the test bridge,
+//      and password with the app's KDF vs the module's Argon2id, each vs the
+//      same scenarios in Node.js in the same rounds.
 // Prints a Markdown table, writes bench/out/results.md and bench/out/results.json.
 // Exits non-zero when a cross-check fails (or the bench cannot run); never on timing.
 //
@@ -33,6 +37,7 @@ import { pathToFileURL } from 'node:url'
 import { VARIANTS, buildBenchWasm, benchWasmDir, root, simdInstructionCount } from './build-wasm.mjs'
 import { summary } from './page/measure.js'
 import { nativeBinary, releaseBinary, startNative } from './native-client.mjs'
+import { hermesReport, hermesSection } from './hermes-bench.mjs'
 
 const argv = process.argv.slice(2)
 const QUICK = argv.includes('--quick')
@@ -105,12 +110,12 @@ for (const sig of ['SIGINT', 'SIGTERM']) {
     process.exit(130)
   })
 }
-// Watchdog: a hung engine must not hang CI.
+// Watchdog: a hung engine must not hang CI. (14 minutes: section 8, Hermes, takes about 3.)
 const watchdog = setTimeout(async () => {
-  console.error('bench: watchdog: run exceeded 10 minutes, aborting')
+  console.error('bench: watchdog: run exceeded 14 minutes, aborting')
   await cleanup()
   process.exit(2)
-}, 10 * 60 * 1000)
+}, 14 * 60 * 1000)
 watchdog.unref()
 
 /** Runs a command, resolves with stdout; stderr passes through. */
@@ -624,6 +629,7 @@ function crossChecks(r) {
     check(`${env}: Portal recoverWallet restores the backed-up shares (every run)`, s.portal.recoveredOk)
   }
   check('section 7: every method\'s recovery through the service restores the shares (every run)', r.methods.recoveredOk)
+  check('section 8: every recovery in Hermes and in its Node.js reference restores the shares (every run)', r.hermes.recoveredOk)
   for (const run of r.service.runs) {
     const all = [run.warmup, ...run.levels]
     const errors = all.reduce((n, l) => n + l.errors, 0)
@@ -754,6 +760,8 @@ function report(r) {
   L.push('', 'Managed backups: the service step adds create → read back → cipherText → confirm (4 requests after reading the client settings); recovery adds 2 (newest backup, custodian share). Firebase draws a random key instead of running Argon2id and adds one enclave request each way (the token check included). ' +
     'Passkey (software authenticator, ES256): backup = status → begin-login → `get` (→ finish-login/write in enclave mode); PRF-mode recovery = begin-login → `get` (key derived on the device); enclave-mode recovery adds finish-login/read. The first, warm-up round also registered the passkey. No timing target.', '')
 
+  L.push(...hermesReport(r.hermes, { ms, spread, ratio }))
+
   L.push('## Targets and cross-checks', '')
   head('Check', 'Result')
   for (const c of r.targets) t(`target: ${c.name}`, `${met(c.ok)} ${c.detail}`)
@@ -820,6 +828,9 @@ async function main() {
 
   log('backup / recovery per method through the service (Node.js)')
   r.methods = await methodsSection()
+
+  log('React Native build in Hermes: backup / recovery per method, password KDFs (vs Node.js)')
+  r.hermes = await hermesSection({ root, serviceBin: serviceBinary(), nativeBin: nativeBinary(root), runs: QUICK ? 2 : 5, slowRuns: QUICK ? 1 : 2, log })
   r.meta.loadEnd = loadavg()[0].toFixed(2)
 
   r.checks = crossChecks(r)
