@@ -17,9 +17,9 @@
 //      its native side (fetch, timers, native modules) bridged to Node:
 //      backup and recovery with the app's and the module's Argon2id, memory
 //      growth, cross-engine with Node.js; every method (password, firebase,
-//      passkey in PRF and enclave mode, gdrive, custom) backed up and
+//      passkey in PRF and enclave mode, gdrive, icloud, custom) backed up and
 //      recovered on a new device over real HTTP against the service binary,
-//      its development Firebase issuer and the local Drive server, with
+//      its development Firebase issuer, the local Drive and CloudKit servers, with
 //      error codes crossing the boundary; hermesc compiling the bundle
 //
 // Ends with "total: N passed, M failed" and exits non-zero on any failure.

@@ -4,7 +4,7 @@
 // Hermes REPL, and each test runs one of its scenarios there. Node plays
 // React Native's native side over the bridge (bridge.mjs, native.js):
 // fetch (real HTTP on loopback), timers, react-native-passkeys, Firebase
-// Auth, Google Sign-In and a key-value store (services.mjs).
+// Auth, Google Sign-In, CloudKit sign-in and key-value stores (services.mjs).
 //
 // - password with in-memory adapters: the app's Argon2id (`deriveKey`) and
 //   the module's; a case that grows the module's memory; the cross-engine
@@ -14,9 +14,10 @@
 //   (methods.js): password through the real backup service (managed, the
 //   app's KDF), firebase (the service's enclave, tokens from its development
 //   issuer), passkey in PRF and in enclave mode (the software authenticator
-//   on an Android app origin), gdrive (the local Drive v3 server) and custom
-//   (the app's store); each with error cases whose codes must cross the
-//   Hermes boundary;
+//   on an Android app origin), gdrive (the local Drive v3 server), icloud
+//   (React Native's key-value store, and CloudKit Web Services on the local
+//   server) and custom (the app's store); each with error cases whose codes
+//   must cross the Hermes boundary;
 // - hermesc (npm hermes-compiler, today's React Native compiler) compiles
 //   the bundle.
 //
@@ -257,6 +258,23 @@ test('gdrive: Drive\'s 401 for an expired token and a signed-out user are GOOGLE
   assert.equal(r.expired.code, 'GOOGLE_UNAUTHENTICATED', JSON.stringify(r.expired))
   assert.deepEqual({ status: r.expired.cause.status, code: r.expired.cause.code }, { status: 401, code: 'UNAUTHENTICATED' })
   assert.equal(r.signedOut.code, 'GOOGLE_UNAUTHENTICATED', JSON.stringify(r.signedOut))
+})
+
+for (const [kind, label] of [['kv', 'React Native\'s key-value store (an AsyncStorage-shaped native module)'], ['cloudkit', 'CloudKit Web Services (the local server)']]) {
+  test(`icloud through ${label}: backup, then recovery on a new device`, async (t) => {
+    const { r, ctx, requests } = await methodRun('method:icloud', { icloud: kind })
+    checkRoundTrip(r, t)
+    const cloudKit = paths(requests, ctx.cloudKitHost)
+    if (kind === 'kv') assert.deepEqual(cloudKit, [], 'the key-value store path made CloudKit requests')
+    else assert.ok(cloudKit.some((p) => /records\/modify 200$/.test(p)) && cloudKit.some((p) => /records\/lookup 200$/.test(p)), cloudKit.join('\n'))
+  })
+}
+
+test('icloud: an expired CloudKit sign-in (421) is ICLOUD_UNAUTHENTICATED; a failing key-value store is STORAGE_UNAVAILABLE', async () => {
+  const { r } = await methodRun('errors:icloud')
+  assert.equal(r.expired.code, 'ICLOUD_UNAUTHENTICATED', JSON.stringify(r.expired))
+  assert.equal(r.expired.cause?.status, 421, JSON.stringify(r.expired))
+  assert.equal(r.kvWriteFails.code, 'STORAGE_UNAVAILABLE', JSON.stringify(r.kvWriteFails))
 })
 
 test('custom (the app\'s store behind a native module): backup, then recovery on a new device', async (t) => {

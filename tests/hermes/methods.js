@@ -14,6 +14,8 @@
 //   ctx.driveHost             the local Drive v3 server
 //   ctx.mode                  passkey: 'auto' (PRF) or 'enclave'
 //   ctx.kdf                   password: 'app-js', 'app-native', or 'module' (the module's Argon2id)
+//   ctx.icloud                icloud: 'kv' (React Native: the app's key-value store) or 'cloudkit'
+//                             (CloudKit Web Services at ctx.cloudKitHost, ctx.containerIdentifier, ctx.apiToken)
 // A scenario resolves with what Node checks (restored, statuses, times,
 // error codes) and throws when a step fails.
 
@@ -79,6 +81,28 @@ function adapters(env, ctx) {
       // Google Sign-In: getTokens().accessToken, scope drive.appdata
       return new env.wb.GDriveStorage({ driveHost: ctx.driveHost, getAccessToken: () => env.native('googleSignIn', 'getAccessToken', [user]) })
     },
+    icloudKeyValueStore(store) {
+      // React Native: an AsyncStorage-shaped native module over iCloud's key-value store.
+      return new env.wb.ICloudStorage({
+        keyValueStore: {
+          getItem: (key) => env.native('keyValueStore', 'getItem', [store, key]),
+          setItem: (key, value) => env.native('keyValueStore', 'setItem', [store, key, value]),
+          removeItem: (key) => env.native('keyValueStore', 'removeItem', [store, key]),
+        },
+      })
+    },
+    icloudCloudKit(user) {
+      // CloudKit Web Services: a web auth token from the user's sign-in, each answer's next one kept.
+      let token = null
+      return new env.wb.ICloudStorage({
+        containerIdentifier: ctx.containerIdentifier,
+        environment: 'development',
+        apiToken: ctx.apiToken,
+        cloudKitHost: ctx.cloudKitHost,
+        getWebAuthToken: () => (token !== null ? Promise.resolve(token) : env.native('cloudKit', 'signIn', [user]).then((t) => (token = t))),
+        onWebAuthToken: (t) => { token = t },
+      })
+    },
     custom(store) {
       // The app's own storage, behind a native module (or its server).
       return {
@@ -119,6 +143,13 @@ export function methodScenarios(env) {
     'method:gdrive': (ctx) => {
       const a = adapters(env, ctx)
       return roundTrip(env, 'gdrive', (state) => ({ portal: service(ctx, state, { gdrive: a.gdrive(ctx.user) }) }))
+    },
+
+    'method:icloud': (ctx) => {
+      const a = adapters(env, ctx)
+      return roundTrip(env, 'icloud', (state) => ({
+        portal: service(ctx, state, { icloud: ctx.icloud === 'cloudkit' ? a.icloudCloudKit(ctx.user) : a.icloudKeyValueStore(ctx.store) }),
+      }))
     },
 
     'method:custom': (ctx) => {
@@ -172,6 +203,21 @@ export function methodScenarios(env) {
       return {
         expired: await codeOf(portal.backupWallet('gdrive')),
         signedOut: await codeOf(service(ctx, state, { gdrive: a.gdrive(null) }).backupWallet('gdrive')),
+      }
+    },
+
+    'errors:icloud': async (ctx) => {
+      const a = adapters(env, ctx)
+      const state = { shares: SHARES }
+      const cloudKit = service(ctx, state, { icloud: a.icloudCloudKit(ctx.user) })
+      await cloudKit.backupWallet('icloud')
+      // The sign-in expires (CloudKit answers 421 AUTHENTICATION_REQUIRED from now on).
+      await env.native('testControl', 'expireICloudUser', [ctx.user])
+      const expired = await codeOf(cloudKit.backupWallet('icloud'))
+      await env.native('testControl', 'failKeyValueWrites', [ctx.store, 'iCloud key-value store quota exceeded'])
+      return {
+        expired,
+        kvWriteFails: await codeOf(service(ctx, state, { icloud: a.icloudKeyValueStore(ctx.store) }).backupWallet('icloud')),
       }
     },
 

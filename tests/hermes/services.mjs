@@ -7,6 +7,7 @@
 //   (the origin a React Native app on Android sends);
 // - `dev-firebase-issuer` (Firebase ID tokens for any user);
 // - the local Drive v3 server (tests/drive/drive_server.mjs);
+// - the local CloudKit Web Services server (tests/icloud/cloudkit_server.mjs);
 // and the native modules an app's adapters call (`call(module, method, args)`,
 // the bridge's handler; in Node the same function is called directly):
 //   passkeys.create/get(store, device, options, spec)   react-native-passkeys: the software
@@ -17,9 +18,13 @@
 //       until forceRefresh; user null: null (nobody signed in); '!refused': a token the service refuses
 //   googleSignIn.getAccessToken(user)                   a Drive token of `user`, cached; null: null
 //   customStore.read/write/delete(store[, value])       a key-value store in Node
+//   keyValueStore.getItem/setItem/removeItem(store, key[, value])   iCloud's key-value store
+//       (NSUbiquitousKeyValueStore behind an AsyncStorage-shaped module), in Node
+//   cloudKit.signIn(user)                                a CloudKit web auth token of `user`
 //   argon2.derive(passwordHex, saltHex, m, t, p)        the app's native Argon2id module (hex): `nativeArgon2`
 //       (the bench: native Rust, bench/native), else @noble/hashes' Argon2id in Node
-//   testControl.expireGoogleToken(user), testControl.failCustomWrites(store, message)
+//   testControl.expireGoogleToken(user), testControl.failCustomWrites(store, message),
+//   testControl.expireICloudUser(user), testControl.failKeyValueWrites(store, message)
 //
 //   const s = await startServices({ bin })     // bin: the service binary (default: the debug build)
 //   const ctx = await s.context({ user: true }) // { apiHost, apiKey (a fresh client), store, user, driveHost }
@@ -34,6 +39,7 @@ import { createHash } from 'node:crypto'
 import { argon2id } from '@noble/hashes/argon2.js'
 import { ServiceProcess, serviceBinary } from '../service/harness.mjs'
 import { startDriveServer } from '../drive/drive_server.mjs'
+import { startCloudKitServer } from '../icloud/cloudkit_server.mjs'
 import { createPasskeyDouble } from '../service/passkey_double.mjs'
 
 export const PROJECT = 'wallet-backup-hermes'
@@ -72,6 +78,7 @@ export async function startServices({ bin = serviceBinary(), nativeArgon2 = null
   let issuer = null
   let service = null
   let drive = null
+  let cloudKit = null
   const close = async () => {
     await service?.kill()
     if (issuer) {
@@ -79,11 +86,13 @@ export async function startServices({ bin = serviceBinary(), nativeArgon2 = null
       await once(issuer.child, 'exit').catch(() => {})
     }
     await drive?.close()
+    await cloudKit?.close()
     await rm(dataDir, { recursive: true, force: true })
   }
   try {
     issuer = await startIssuer(bin)
     drive = await startDriveServer()
+    cloudKit = await startCloudKitServer()
     service = new ServiceProcess('hermes', {
       bin,
       dataDir,
@@ -103,6 +112,11 @@ export async function startServices({ bin = serviceBinary(), nativeArgon2 = null
   const firebaseTokens = new Map()
   const googleTokens = new Map()
   const stores = new Map() // customStore: store -> { value, failWrites }
+  const kvStores = new Map() // keyValueStore: store -> { map, failWrites }
+  const kvOf = (name) => {
+    if (!kvStores.has(name)) kvStores.set(name, { map: new Map(), failWrites: null })
+    return kvStores.get(name)
+  }
   let seq = 0
 
   function device(store, name, spec) {
@@ -161,6 +175,26 @@ export async function startServices({ bin = serviceBinary(), nativeArgon2 = null
         s.value = null
         return had
       }
+      case 'keyValueStore.getItem': {
+        const { map } = kvOf(args[0])
+        return map.has(args[1]) ? map.get(args[1]) : null
+      }
+      case 'keyValueStore.setItem': {
+        const kv = kvOf(args[0])
+        if (kv.failWrites) throw new Error(kv.failWrites)
+        kv.map.set(args[1], args[2])
+        return null
+      }
+      case 'keyValueStore.removeItem':
+        kvOf(args[0]).map.delete(args[1])
+        return null
+      case 'cloudKit.signIn':
+        return (await postJson(`${cloudKit.origin}/__cloudkit/token`, { user: args[0] })).webAuthToken
+      case 'testControl.expireICloudUser':
+        return postJson(`${cloudKit.origin}/__cloudkit/expire`, { user: args[0] })
+      case 'testControl.failKeyValueWrites':
+        kvOf(args[0]).failWrites = args[1]
+        return null
       case 'argon2.derive': {
         const [passwordHex, saltHex, m, t, p] = args
         if (nativeArgon2) return (await nativeArgon2(`argon2 ${m} ${t} ${p} ${passwordHex} ${saltHex}`)).hex
@@ -185,7 +219,10 @@ export async function startServices({ bin = serviceBinary(), nativeArgon2 = null
     async context(extra = {}) {
       const n = ++seq
       const apiKey = await service.createClient(`hermes-${n}-${Math.random().toString(36).slice(2, 8)}`, { firebaseProjectId: PROJECT })
-      return { apiHost: service.url, apiKey, store: `store-${n}`, user: `user-${n}`, driveHost: drive.origin, ...extra }
+      return {
+        apiHost: service.url, apiKey, store: `store-${n}`, user: `user-${n}`, driveHost: drive.origin,
+        cloudKitHost: cloudKit.origin, containerIdentifier: cloudKit.containerIdentifier, apiToken: cloudKit.apiToken, ...extra,
+      }
     },
     serviceLog: () => service.log.slice(-3000),
     close,
