@@ -8,7 +8,8 @@
 // (tests/hermes/bridge.mjs): fetch (real HTTP on loopback), timers, and the
 // native modules (react-native-passkeys as the software authenticator,
 // Firebase Auth tokens from the development issuer, Google Sign-In tokens
-// from the local Drive v3 server, a key-value store, a native Argon2id).
+// from the local Drive v3 server, CloudKit sign-in from the local CloudKit
+// server, key-value stores, a native Argon2id).
 // The scenario code is tests/hermes/methods.js, run in both engines: in
 // Hermes through the bridge, in Node on pkg/node with the same native
 // modules called directly (no bridge). Both talk to the same release
@@ -40,6 +41,8 @@ const CASES = [
   ['passkey, PRF mode', 'method:passkey', { mode: 'auto' }, false],
   ['passkey, enclave mode', 'method:passkey', { mode: 'enclave' }, false],
   ['gdrive', 'method:gdrive', {}, false],
+  ['icloud, key-value store', 'method:icloud', { icloud: 'kv' }, false],
+  ['icloud, CloudKit Web Services', 'method:icloud', { icloud: 'cloudkit' }, false],
   ['custom', 'method:custom', {}, false],
   ['password, app KDF: @noble/hashes Argon2id in the engine', 'method:password', { kdf: 'app-js' }, true],
   ['password, in-module Argon2id', 'method:password', { kdf: 'module' }, true],
