@@ -10,12 +10,11 @@ import { join } from 'node:path'
 
 import * as esbuildApi from 'esbuild'
 
-import { bindgen, buildMvpToJs, cargoBuildWasm, lowerToEs5, root, run, wasmOpt } from './wasm-toolchain.mjs'
+import { bindgen, buildMvpToJs, cargoBuildWasm, lowerToEs5, root, run, wasmOptMinified } from './wasm-toolchain.mjs'
 
 const pkg = join(root, 'pkg')
 const dev = process.argv.includes('--dev')
 const esbuild = join(root, 'node_modules', '.bin', 'esbuild')
-const optimize = (input, output) => (dev ? cpSync(input, output) : wasmOpt(input, output))
 
 // The React Native build's wasm steps (cargo for the MVP, which rebuilds
 // std; wasm-bindgen; wasm2js) run in a child process beside the main build.
@@ -30,18 +29,24 @@ bindgen(wasm, 'nodejs', join(gen, 'node'))
 rmSync(pkg, { recursive: true, force: true })
 for (const d of ['web', 'node', 'types', 'react-native']) mkdirSync(join(pkg, d), { recursive: true })
 
+// One wasm for the browser and Node.js: wasm-opt -Oz, with short import and
+// export names written into both glues (wasm-bindgen makes the same wasm for
+// both targets).
+const webWasm = join(pkg, 'web', 'wallet_backup_bg.wasm')
+const glues = [join(gen, 'web', 'wallet_backup.js'), join(gen, 'node', 'wallet_backup.js')]
+if (dev) cpSync(join(gen, 'web', 'wallet_backup_bg.wasm'), webWasm)
+else wasmOptMinified(join(gen, 'web', 'wallet_backup_bg.wasm'), webWasm, glues)
+cpSync(webWasm, join(pkg, 'node', 'wallet_backup_bg.wasm'))
+
 // Browser: the glue (minified: it is generated code and counts in every
 // page's download), the wasm, and the entry that initialises it.
-run(esbuild, [join(gen, 'web', 'wallet_backup.js'), '--minify', '--format=esm', '--log-level=warning',
-  `--outfile=${join(pkg, 'web', 'wallet_backup.js')}`])
-optimize(join(gen, 'web', 'wallet_backup_bg.wasm'), join(pkg, 'web', 'wallet_backup_bg.wasm'))
+run(esbuild, [glues[0], '--minify', '--format=esm', '--log-level=warning', `--outfile=${join(pkg, 'web', 'wallet_backup.js')}`])
 cpSync(join(root, 'js', 'web-entry.js'), join(pkg, 'web', 'index.js'))
 
 // Node.js: CommonJS glue (minified like the browser's) loading the same
 // wasm, and CJS + ESM entries over it.
-run(esbuild, [join(gen, 'node', 'wallet_backup.js'), '--minify', '--format=cjs', '--platform=node', '--log-level=warning',
+run(esbuild, [glues[1], '--minify', '--format=cjs', '--platform=node', '--log-level=warning',
   `--outfile=${join(pkg, 'node', 'wallet_backup.js')}`])
-optimize(join(gen, 'node', 'wallet_backup_bg.wasm'), join(pkg, 'node', 'wallet_backup_bg.wasm'))
 cpSync(join(root, 'js', 'node-entry.cjs'), join(pkg, 'node', 'index.cjs'))
 cpSync(join(root, 'js', 'node-entry.mjs'), join(pkg, 'node', 'index.mjs'))
 // The wasm-bindgen glue is CommonJS in a `.js` file: mark the folder as CommonJS.
