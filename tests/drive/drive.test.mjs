@@ -11,7 +11,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Portal, GDriveStorage } from '../../pkg/node/index.mjs'
-import { ServiceProcess, openTestPage, serviceBinary, startHarness } from '../service/harness.mjs'
+import { ServiceProcess, evaluateInPage, openTestPage, serviceBinary, startHarness } from '../service/harness.mjs'
 import { startDriveServer, parseMultipart, parseQuery } from './drive_server.mjs'
 import { driveScenarios } from './drive_scenarios.mjs'
 
@@ -92,19 +92,11 @@ describe('gdrive in headless Chromium', () => {
     test(name, { timeout: TIMEOUT }, async () => {
       await resetDrive()
       const ctx = { apiHost: service.url, apiKey: await newClient(), driveHost: drive.origin }
-      consoleLines.length = 0
-      const errorsBefore = pageErrors.length
-      try {
-        await page.evaluate(async ([n, c]) => {
-          const wb = await import('/pkg/web/index.js')
-          const { driveScenarios } = await import(`${c.driveHost}/__drive/scenarios.mjs`)
-          await driveScenarios[n]({ ...c, Portal: wb.Portal, GDriveStorage: wb.GDriveStorage })
-        }, [name, ctx])
-        assert.deepEqual(pageErrors.slice(errorsBefore), [], 'uncaught errors in the page')
-      } catch (e) {
-        e.message += `\npage console:\n  ${consoleLines.join('\n  ')}`
-        throw e
-      }
+      await evaluateInPage({ page, pageErrors, consoleLines }, async ([n, c]) => {
+        const wb = await import('/pkg/web/index.js')
+        const { driveScenarios } = await import(`${c.driveHost}/__drive/scenarios.mjs`)
+        await driveScenarios[n]({ ...c, Portal: wb.Portal, GDriveStorage: wb.GDriveStorage })
+      }, [name, ctx])
     })
   }
 })

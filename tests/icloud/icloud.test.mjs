@@ -12,7 +12,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Portal, ICloudStorage } from '../../pkg/node/index.mjs'
-import { ServiceProcess, openTestPage, serviceBinary, startHarness } from '../service/harness.mjs'
+import { ServiceProcess, evaluateInPage, openTestPage, serviceBinary, startHarness } from '../service/harness.mjs'
 import { startCloudKitServer } from './cloudkit_server.mjs'
 import { icloudScenarios } from './icloud_scenarios.mjs'
 
@@ -121,19 +121,11 @@ describe('icloud in headless Chromium', () => {
     test(name, { timeout: TIMEOUT }, async () => {
       await resetCloudKit()
       const ctx = await context()
-      consoleLines.length = 0
-      const errorsBefore = pageErrors.length
-      try {
-        await page.evaluate(async ([n, c]) => {
-          const wb = await import('/pkg/web/index.js')
-          const { icloudScenarios } = await import(`${c.cloudKitHost}/__cloudkit/scenarios.mjs`)
-          await icloudScenarios[n]({ ...c, Portal: wb.Portal, ICloudStorage: wb.ICloudStorage })
-        }, [name, ctx])
-        assert.deepEqual(pageErrors.slice(errorsBefore), [], 'uncaught errors in the page')
-      } catch (e) {
-        e.message += `\npage console:\n  ${consoleLines.join('\n  ')}`
-        throw e
-      }
+      await evaluateInPage({ page, pageErrors, consoleLines }, async ([n, c]) => {
+        const wb = await import('/pkg/web/index.js')
+        const { icloudScenarios } = await import(`${c.cloudKitHost}/__cloudkit/scenarios.mjs`)
+        await icloudScenarios[n]({ ...c, Portal: wb.Portal, ICloudStorage: wb.ICloudStorage })
+      }, [name, ctx])
     })
   }
 })

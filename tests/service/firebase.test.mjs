@@ -14,7 +14,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Portal, FirebaseStorage } from '../../pkg/node/index.mjs'
-import { ServiceProcess, openTestPage, serviceBinary, startHarness } from './harness.mjs'
+import { ServiceProcess, evaluateInPage, openTestPage, serviceBinary, startHarness } from './harness.mjs'
 import { firebaseScenarios } from './firebase_scenarios.mjs'
 
 const PROJECT = 'wallet-backup-test'
@@ -99,15 +99,7 @@ describe('firebase in headless Chromium', () => {
   for (const name of Object.keys(firebaseScenarios)) {
     test(name, { timeout: TIMEOUT }, async () => {
       const ctx = { apiHost: service.url, issuerUrl, apiKey: await newClient() }
-      consoleLines.length = 0
-      const errorsBefore = pageErrors.length
-      try {
-        await page.evaluate(([n, c]) => window.runFirebaseScenario(n, c), [name, ctx])
-        assert.deepEqual(pageErrors.slice(errorsBefore), [], 'uncaught errors in the page')
-      } catch (e) {
-        e.message += `\npage console:\n  ${consoleLines.join('\n  ')}`
-        throw e
-      }
+      await evaluateInPage({ page, pageErrors, consoleLines }, ([n, c]) => window.runFirebaseScenario(n, c), [name, ctx])
     })
   }
 })

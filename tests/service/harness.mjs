@@ -61,6 +61,7 @@ import { tmpdir } from 'node:os'
 import { extname, join, resolve, sep } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { randomBytes } from 'node:crypto'
+import assert from 'node:assert/strict'
 import { launchChromium } from '../chromium.mjs'
 
 export const ROOT = resolve(fileURLToPath(new URL('../../', import.meta.url)))
@@ -720,4 +721,21 @@ export async function openTestPage(harness, { timeout, browser: reuse = null }) 
   if (response.status() !== 200) throw new Error(`the test page answered ${response.status()}`)
   await page.waitForFunction(() => document.body?.dataset.ready === 'true')
   return { browser, page, pageErrors, consoleLines }
+}
+
+/**
+ * Runs `fn(arg)` in the page of `openTestPage` and asserts it raised no
+ * uncaught error there; on a failure, the page's console since the call is
+ * added to the error's message.
+ */
+export async function evaluateInPage({ page, pageErrors, consoleLines }, fn, arg) {
+  consoleLines.length = 0
+  const errorsBefore = pageErrors.length
+  try {
+    await page.evaluate(fn, arg)
+    assert.deepEqual(pageErrors.slice(errorsBefore), [], 'uncaught errors in the page')
+  } catch (e) {
+    e.message += `\npage console:\n  ${consoleLines.join('\n  ')}`
+    throw e
+  }
 }
