@@ -7,6 +7,8 @@ use std::path::Path;
 use base64ct::{Base64UrlUnpadded, Encoding};
 use serde_json::Value;
 use tempfile::TempDir;
+
+pub mod authenticator;
 use wallet_backup_service::{start, Backend, RateLimit, Running, ServeConfig, WebhookPolicy};
 
 /// A service on 127.0.0.1 with its own data directory.
