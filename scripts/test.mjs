@@ -71,8 +71,8 @@ count(await run('native tests (service on SQLite)', 'cargo', ['test', '--workspa
   const pg = join(root, 'scripts', 'pg-test-server.sh')
   const url = execFileSync('bash', [pg, 'start'], { cwd: root, encoding: 'utf8' }).trim()
   try {
-    count(await run('service API and webhook tests on PostgreSQL', 'cargo',
-      ['test', '-p', 'wallet-backup-service', '--test', 'api', '--test', 'webhook'],
+    count(await run('service API, webhook and storage-fault tests on PostgreSQL', 'cargo',
+      ['test', '-p', 'wallet-backup-service', '--test', 'api', '--test', 'webhook', '--test', 'storage_faults'],
       { WALLET_BACKUP_TEST_POSTGRES: url }))
   } finally {
     execFileSync('bash', [pg, 'stop'], { cwd: root })

@@ -37,7 +37,7 @@ use crate::model::{BackupMethod, Client, CustodianStorage, PairStatus};
 use crate::passkey;
 use crate::ratelimit::RateLimiter;
 use crate::seal;
-use crate::store::{CreatePairError, Pair, PutKeyOutcome, Store, Transition};
+use crate::store::{Pair, PutKeyOutcome, Store, StoreError, Transition};
 use crate::util::{is_hex, rfc3339};
 use crate::web::{self, AllowedOrigins, DemoKey, Statics};
 use crate::webhook::{Deliverer, Delivery};
@@ -184,12 +184,7 @@ impl FromRequestParts<Arc<AppState>> for Caller {
         let header = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
         let key = header.and_then(apikey::from_authorization).ok_or_else(ApiError::unauthorized)?;
         let key_hash = apikey::hash(key);
-        let client = state
-            .store
-            .client_by_key_hash(&key_hash)
-            .await
-            .map_err(|e| ApiError::internal(&e))?
-            .ok_or_else(ApiError::unauthorized)?;
+        let client = state.store.client_by_key_hash(&key_hash).await?.ok_or_else(ApiError::unauthorized)?;
         if let Some(slot) = parts.extensions.get::<ClientSlot>() {
             let _ = slot.0.set(client.id.clone());
         }
@@ -399,8 +394,7 @@ async fn create_pair(
             state
                 .store
                 .custodian_webhook(state.kms.as_ref(), &client.id)
-                .await
-                .map_err(|e| ApiError::internal(&e))?
+                .await?
                 .ok_or_else(|| ApiError::internal(&"WEBHOOK client without a webhook setting"))?,
         ),
     };
@@ -408,11 +402,8 @@ async fn create_pair(
     // uniqueness is settled before anything leaves the service, and the
     // delivery names the pair.
     let share = webhook.is_none().then(|| body.custodian_share.as_bytes());
-    let created = state
-        .store
-        .create_pair(state.kms.as_ref(), &client.id, body.backup_method, &backup_id, share)
-        .await
-        .map_err(|e: CreatePairError| ApiError::internal(&e))?;
+    let created =
+        state.store.create_pair(state.kms.as_ref(), &client.id, body.backup_method, &backup_id, share).await?;
     let Some(pair) = created else {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -430,7 +421,7 @@ async fn create_pair(
         };
         if let Err(e) = state.webhook.deliver(&webhook.url, &webhook.secret, &delivery).await {
             tracing::warn!(client = %client.id, pair_id = %pair.id, error = %e, "custodian share not delivered; pair FAILED");
-            state.store.mark_failed(&client.id, &pair.id).await.map_err(|e| ApiError::internal(&e))?;
+            state.store.mark_failed(&client.id, &pair.id).await?;
             return Err(ApiError::new(
                 StatusCode::BAD_GATEWAY,
                 codes::CUSTODIAN_WEBHOOK_FAILED,
@@ -456,11 +447,10 @@ async fn put_cipher_text(
              with PUT /api/v2/clients/me/wallet/stored-client-backup-share",
         ));
     }
-    let pair = state.store.pair(&client.id, id).await.map_err(|e| ApiError::internal(&e))?;
+    let pair = state.store.pair(&client.id, id).await?;
     let pair = pair.ok_or_else(ApiError::pair_not_found)?;
     check_cipher_text(&body.cipher_text, &pair)?;
-    let outcome =
-        state.store.attach_cipher_text(&client.id, id, &body.cipher_text).await.map_err(|e| ApiError::internal(&e))?;
+    let outcome = state.store.attach_cipher_text(&client.id, id, &body.cipher_text).await?;
     transition_response(outcome, |p| wrong_state(p, "the cipherText can no longer be changed"))
 }
 
@@ -470,8 +460,7 @@ async fn confirm_pair(
     Path(id): Path<String>,
 ) -> Result<Json<PairResponse>, ApiError> {
     let id = pair_id(&id)?;
-    let outcome =
-        state.store.confirm(&client.id, id, client.managed_backups).await.map_err(|e| ApiError::internal(&e))?;
+    let outcome = state.store.confirm(&client.id, id, client.managed_backups).await?;
     transition_response(outcome, |p| {
         let need = if client.managed_backups {
             "cannot confirm before the cipherText is stored (PUT …/cipher-text)"
@@ -488,7 +477,7 @@ async fn get_custodian_share(
     Path(id): Path<String>,
 ) -> Result<Json<CustodianShareResponse>, ApiError> {
     let id = pair_id(&id)?;
-    let pair = state.store.pair(&client.id, id).await.map_err(|e| ApiError::internal(&e))?;
+    let pair = state.store.pair(&client.id, id).await?;
     let pair = pair.ok_or_else(ApiError::pair_not_found)?;
     let custodian_share = open_custodian_share(&state, &pair).await?;
     Ok(Json(CustodianShareResponse { custodian_share }))
@@ -506,7 +495,7 @@ async fn get_custodian_share_by_backup_id(
         return Err(ApiError::invalid("backupId must be 32 hex characters (the envelope's 16-byte backup id)"));
     }
     let backup_id = backup_id.to_ascii_lowercase();
-    let pair = state.store.pair_by_backup_id(&client.id, &backup_id).await.map_err(|e| ApiError::internal(&e))?;
+    let pair = state.store.pair_by_backup_id(&client.id, &backup_id).await?;
     let pair = pair.ok_or_else(|| {
         ApiError::new(StatusCode::NOT_FOUND, codes::PAIR_NOT_FOUND, "no backup share pair with this backupId")
     })?;
@@ -537,6 +526,9 @@ async fn open_custodian_share(state: &AppState, pair: &Pair) -> Result<Zeroizing
     };
     let aad = seal::associated_data(seal::PURPOSE_CUSTODIAN_SHARE, &pair.client_id, &pair.id);
     let plain = seal::open(state.kms.as_ref(), sealed, &aad).await.map_err(|e| {
+        if seal_unavailable(&e) {
+            return ApiError::from(StoreError::Seal(e));
+        }
         tracing::error!(pair_id = %pair.id, error = %e, "custodian share does not open");
         ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -560,7 +552,7 @@ async fn get_latest_backup(
             "backup method must be one of PASSWORD, PASSKEY, GDRIVE, ICLOUD, FIREBASE, CUSTOM",
         )
     })?;
-    let latest = state.store.latest_completed(&client.id, method).await.map_err(|e| ApiError::internal(&e))?;
+    let latest = state.store.latest_completed(&client.id, method).await?;
     let (pair, cipher_text) = latest.ok_or_else(|| {
         ApiError::new(StatusCode::NOT_FOUND, codes::NO_BACKUP, "no completed backup with this method")
     })?;
@@ -579,14 +571,9 @@ async fn put_stored_client_backup_share(
     State(state): State<Arc<AppState>>,
     ApiJson(body): ApiJson<StoredRequest>,
 ) -> Result<Json<PairResponse>, ApiError> {
-    let pair = state
-        .store
-        .report_stored(&client.id, body.backup_method, body.success)
-        .await
-        .map_err(|e| ApiError::internal(&e))?
-        .ok_or_else(|| {
-            ApiError::new(StatusCode::NOT_FOUND, codes::NO_PENDING_BACKUP, "no pending backup with this method")
-        })?;
+    let pair = state.store.report_stored(&client.id, body.backup_method, body.success).await?.ok_or_else(|| {
+        ApiError::new(StatusCode::NOT_FOUND, codes::NO_PENDING_BACKUP, "no pending backup with this method")
+    })?;
     // A WEBHOOK client's custodian share was delivered when its pair was
     // created (see `create_pair`); nothing is left to send here.
     Ok(Json(PairResponse::from(&pair)))
@@ -596,7 +583,7 @@ async fn get_wallet(
     Caller(client): Caller,
     State(state): State<Arc<AppState>>,
 ) -> Result<Json<WalletResponse>, ApiError> {
-    let methods = state.store.completed_methods(&client.id).await.map_err(|e| ApiError::internal(&e))?;
+    let methods = state.store.completed_methods(&client.id).await?;
     // A completed pair is recoverable by construction: its custodian share
     // is held here (or, for a WEBHOOK pair, was acknowledged by the
     // operator's webhook before the pair was created) and its cipherText is stored (by the service when
@@ -710,10 +697,11 @@ fn enclave_backup_id(backup_id: &str) -> Result<String, ApiError> {
 
 /// The answer when reading an enclave key (`enclave`: "Firebase" or
 /// "passkey") failed: 500 `ENCRYPTION_KEY_UNAVAILABLE` when the stored key
-/// does not open (logged, without the key), else an internal error.
-pub(crate) fn stored_key_error(client_id: &str, enclave: &str, error: CreatePairError) -> ApiError {
+/// does not open (logged, without the key); a database or KMS that cannot
+/// serve is 503 as everywhere ([`ApiError`]'s `From<StoreError>`).
+pub(crate) fn stored_key_error(client_id: &str, enclave: &str, error: StoreError) -> ApiError {
     match error {
-        CreatePairError::Seal(e) => {
+        StoreError::Seal(e) if !seal_unavailable(&e) => {
             tracing::error!(client = %client_id, error = %e, "{enclave} enclave key does not open");
             ApiError::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -721,8 +709,13 @@ pub(crate) fn stored_key_error(client_id: &str, enclave: &str, error: CreatePair
                 "the stored encryption key cannot be opened",
             )
         }
-        other => ApiError::internal(&other),
+        other => other.into(),
     }
+}
+
+/// Whether a seal failure is the KMS being unavailable (503), not a record that does not open.
+fn seal_unavailable(error: &seal::SealError) -> bool {
+    matches!(error, seal::SealError::Kms(crate::kms::KmsError::Unavailable(_)))
 }
 
 fn encryption_key_not_found() -> ApiError {
@@ -746,11 +739,8 @@ async fn put_encryption_key(
     if key.len() != 32 {
         return Err(ApiError::invalid("encryptionKey must be exactly 32 bytes in unpadded base64url (43 characters)"));
     }
-    let outcome = state
-        .store
-        .put_firebase_key(state.kms.as_ref(), &caller.client.id, &caller.user.uid, &backup_id, &key)
-        .await
-        .map_err(|e| ApiError::internal(&e))?;
+    let outcome =
+        state.store.put_firebase_key(state.kms.as_ref(), &caller.client.id, &caller.user.uid, &backup_id, &key).await?;
     match outcome {
         PutKeyOutcome::Stored | PutKeyOutcome::AlreadyStored => Ok(Json(BackupIdResponse { backup_id })),
         PutKeyOutcome::Conflict => Err(ApiError::new(

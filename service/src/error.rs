@@ -14,6 +14,10 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
+use crate::kms::KmsError;
+use crate::seal::SealError;
+use crate::store::StoreError;
+
 /// The stable error codes of the API, one constant per code.
 pub mod codes {
     /// No `Authorization: Bearer <key>`, or a key the service does not know.
@@ -91,7 +95,15 @@ pub mod codes {
     pub const PASSKEY_VERIFICATION_FAILED: &str = "PASSKEY_VERIFICATION_FAILED";
     /// Passkey enclave: the credential id is registered already (for any client).
     pub const PASSKEY_CREDENTIAL_EXISTS: &str = "PASSKEY_CREDENTIAL_EXISTS";
-    /// The service failed (database, KMS, a bug); details are in the service log only.
+    /// The database cannot take the request now (disk full, read-only, an I/O
+    /// error, the connection lost); nothing of the request was written. Retry
+    /// after `Retry-After` seconds.
+    pub const DATABASE_UNAVAILABLE: &str = "DATABASE_UNAVAILABLE";
+    /// The KMS cannot wrap or unwrap keys now; nothing of the request was
+    /// written. Retry after `Retry-After` seconds.
+    pub const KMS_UNAVAILABLE: &str = "KMS_UNAVAILABLE";
+    /// The service failed (a bug, stored data that does not match the schema);
+    /// details are in the service log only.
     pub const INTERNAL_ERROR: &str = "INTERNAL_ERROR";
 }
 
@@ -169,6 +181,15 @@ impl ApiError {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, codes::INTERNAL_ERROR, "internal error")
     }
 
+    /// 503 with `code` and a `Retry-After` of [`UNAVAILABLE_RETRY_AFTER_SECS`];
+    /// `cause` goes to the log, as one error line.
+    pub fn unavailable(code: &'static str, message: &'static str, cause: &dyn std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, code, "{message}");
+        let mut e = Self::new(StatusCode::SERVICE_UNAVAILABLE, code, message);
+        e.retry_after_secs = Some(UNAVAILABLE_RETRY_AFTER_SECS);
+        e
+    }
+
     /// The HTTP status.
     pub fn status(&self) -> StatusCode {
         self.status
@@ -201,6 +222,27 @@ impl IntoResponse for ApiError {
         }
         response.extensions_mut().insert(ErrorCode(self.code));
         response
+    }
+}
+
+/// `Retry-After` of a 503 for a database or KMS that cannot serve, in seconds.
+pub const UNAVAILABLE_RETRY_AFTER_SECS: u64 = 5;
+
+impl From<StoreError> for ApiError {
+    /// A database or KMS that cannot serve now is 503 (`DATABASE_UNAVAILABLE`,
+    /// `KMS_UNAVAILABLE`): the write was rolled back, and the client may
+    /// retry. Anything else is 500 `INTERNAL_ERROR`. Either way one error
+    /// line goes to the log, and nothing of the cause to the client.
+    fn from(error: StoreError) -> Self {
+        match &error {
+            StoreError::Unavailable(_) => {
+                Self::unavailable(codes::DATABASE_UNAVAILABLE, "the database is unavailable", &error)
+            }
+            StoreError::Seal(SealError::Kms(KmsError::Unavailable(_))) => {
+                Self::unavailable(codes::KMS_UNAVAILABLE, "the KMS is unavailable", &error)
+            }
+            _ => Self::internal(&error),
+        }
     }
 }
 

@@ -361,7 +361,7 @@ pub(crate) struct EncryptionKeyResponse {
 
 /// The relying party that applies to `client`: its own, else the service's.
 async fn relying_party(state: &AppState, client: &Client) -> Result<Option<RelyingParty>, ApiError> {
-    match state.store.passkey_rp(&client.id).await.map_err(|e| ApiError::internal(&e))? {
+    match state.store.passkey_rp(&client.id).await? {
         Some(own) => RelyingParty::from_client(&own).map(Some).map_err(internal("stored relying party")),
         None => Ok(state.passkey.relying_party.clone()),
     }
@@ -413,19 +413,14 @@ async fn store_ceremony(
         backup_id,
         expires_at: now_micros().saturating_add(ttl),
     };
-    state.store.insert_ceremony(&ceremony).await.map_err(|e| ApiError::internal(&e))?;
+    state.store.insert_ceremony(&ceremony).await?;
     Ok(id)
 }
 
 /// Takes the client's ceremony `id` of `kind` (it is gone afterwards,
 /// whatever happens next) and checks its expiry.
 async fn take_ceremony(state: &AppState, client: &Client, id: &str, kind: CeremonyKind) -> Result<Ceremony, ApiError> {
-    let ceremony = state
-        .store
-        .take_ceremony(&client.id, id)
-        .await
-        .map_err(|e| ApiError::internal(&e))?
-        .ok_or_else(ceremony_unknown)?;
+    let ceremony = state.store.take_ceremony(&client.id, id).await?.ok_or_else(ceremony_unknown)?;
     if ceremony.kind != kind {
         return Err(ceremony_unknown());
     }
@@ -461,19 +456,14 @@ async fn verify_login(
     let login: PasskeyAuthentication =
         serde_json::from_str(&ceremony.state).map_err(|e| internal("ceremony state")(e.to_string()))?;
     let result = webauthn.finish_passkey_authentication(credential, &login).map_err(|e| webauthn_error(&e))?;
-    let stored = state.store.passkey_credentials(&client.id).await.map_err(|e| ApiError::internal(&e))?;
+    let stored = state.store.passkey_credentials(&client.id).await?;
     let stored = stored.into_iter().find(|c| c.credential_id == credential_id).ok_or_else(credential_not_allowed)?;
     let mut passkey: Passkey =
         serde_json::from_str(&stored.passkey).map_err(|e| internal("stored credential")(e.to_string()))?;
     passkey.update_credential(&result);
     let passkey = serde_json::to_string(&passkey).map_err(|e| internal("credential")(e.to_string()))?;
     let counter = i64::from(result.counter());
-    match state
-        .store
-        .advance_passkey_counter(&client.id, &credential_id, counter, &passkey)
-        .await
-        .map_err(|e| ApiError::internal(&e))?
-    {
+    match state.store.advance_passkey_counter(&client.id, &credential_id, counter, &passkey).await? {
         CounterOutcome::Accepted => Ok((credential_id, ceremony)),
         CounterOutcome::Regressed => Err(counter_regressed()),
         CounterOutcome::Missing => Err(credential_not_allowed()),
@@ -488,7 +478,7 @@ pub(crate) async fn status(
     State(state): State<Arc<AppState>>,
 ) -> Result<Json<Value>, ApiError> {
     let rp = relying_party(&state, &client).await?;
-    let credentials = state.store.passkey_credentials(&client.id).await.map_err(|e| ApiError::internal(&e))?.len();
+    let credentials = state.store.passkey_credentials(&client.id).await?.len();
     let response = StatusResponse {
         configured: rp.is_some(),
         relying_party: rp.map(|rp| RelyingPartyResponse { id: rp.id, name: rp.name }),
@@ -512,7 +502,7 @@ pub(crate) async fn begin_registration(
         )));
     }
     let (_, webauthn) = webauthn_for(&state, &client).await?;
-    let existing = state.store.passkey_credentials(&client.id).await.map_err(|e| ApiError::internal(&e))?;
+    let existing = state.store.passkey_credentials(&client.id).await?;
     let mut user_id = [0u8; 16];
     getrandom::fill(&mut user_id).map_err(|e| ApiError::internal(&e))?;
     // No exclusions in webauthn-rs's state: a duplicate is found by the
@@ -547,11 +537,8 @@ pub(crate) async fn finish_registration(
         webauthn.finish_passkey_registration(&body.credential, &registration).map_err(|e| webauthn_error(&e))?;
     let credential_id = b64(passkey.cred_id());
     let record = serde_json::to_string(&passkey).map_err(|e| ApiError::internal(&e))?;
-    let inserted = state
-        .store
-        .insert_passkey_credential(&client.id, &credential_id, &record, passkey_counter(&passkey))
-        .await
-        .map_err(|e| ApiError::internal(&e))?;
+    let inserted =
+        state.store.insert_passkey_credential(&client.id, &credential_id, &record, passkey_counter(&passkey)).await?;
     if !inserted {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -571,14 +558,10 @@ pub(crate) async fn begin_login(
 ) -> Result<Json<BeginResponse>, ApiError> {
     let backup_id = body.backup_id.as_deref().map(backup_id).transpose()?;
     let (_, webauthn) = webauthn_for(&state, &client).await?;
-    let mut credentials = state.store.passkey_credentials(&client.id).await.map_err(|e| ApiError::internal(&e))?;
+    let mut credentials = state.store.passkey_credentials(&client.id).await?;
     if let Some(backup_id) = &backup_id {
-        let bound = state
-            .store
-            .passkey_key_credential(&client.id, backup_id)
-            .await
-            .map_err(|e| ApiError::internal(&e))?
-            .ok_or_else(encryption_key_not_found)?;
+        let bound =
+            state.store.passkey_key_credential(&client.id, backup_id).await?.ok_or_else(encryption_key_not_found)?;
         credentials.retain(|c| c.credential_id == bound);
         if credentials.is_empty() {
             return Err(ApiError::internal(&"a passkey key is bound to a credential the client does not have"));
@@ -618,11 +601,7 @@ pub(crate) async fn finish_login_write(
         return Err(ApiError::invalid("encryptionKey must be exactly 32 bytes in unpadded base64url (43 characters)"));
     }
     let (credential_id, _) = verify_login(&state, &client, &id, &body.credential).await?;
-    let outcome = state
-        .store
-        .put_passkey_key(state.kms.as_ref(), &client.id, &backup_id, &credential_id, &key)
-        .await
-        .map_err(|e| ApiError::internal(&e))?;
+    let outcome = state.store.put_passkey_key(state.kms.as_ref(), &client.id, &backup_id, &credential_id, &key).await?;
     match outcome {
         PutKeyOutcome::Stored | PutKeyOutcome::AlreadyStored => Ok(Json(CredentialIdResponse { credential_id })),
         PutKeyOutcome::Conflict => Err(ApiError::new(
@@ -643,12 +622,8 @@ pub(crate) async fn finish_login_read(
     let id = ceremony_id(&body.ceremony_id)?;
     let backup_id = backup_id(&body.backup_id)?;
     let (credential_id, _) = verify_login(&state, &client, &id, &body.credential).await?;
-    let bound = state
-        .store
-        .passkey_key_credential(&client.id, &backup_id)
-        .await
-        .map_err(|e| ApiError::internal(&e))?
-        .ok_or_else(encryption_key_not_found)?;
+    let bound =
+        state.store.passkey_key_credential(&client.id, &backup_id).await?.ok_or_else(encryption_key_not_found)?;
     if bound != credential_id {
         return Err(credential_not_allowed());
     }

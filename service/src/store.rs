@@ -5,12 +5,17 @@
 //! only TEXT and BIGINT, which both drivers map to `String` and `i64`.
 //! Migrations (`service/migrations/`) are embedded and run at start.
 //!
+//! Durability: every write goes through [`Store::write`], one transaction
+//! whose COMMIT must answer before the write counts; a database that cannot
+//! take it (disk full, read-only, connection lost) is
+//! [`StoreError::Unavailable`], never a success.
+//!
 //! Atomicity: every state change is a single statement (an `INSERT` of a
 //! whole pair with its sealed custodian share, or an `UPDATE … WHERE status
-//! = …` that checks and moves the status at once), or a transaction (a
-//! client with its key). A reader therefore never sees a half-written pair,
-//! and two racing requests cannot both move the same pair. Every query on
-//! pairs carries the client id in its `WHERE`: no statement can touch
+//! = …` that checks and moves the status at once) in that transaction, or a
+//! few (a client with its key). A reader therefore never sees a half-written
+//! pair, and two racing requests cannot both move the same pair. Every query
+//! on pairs carries the client id in its `WHERE`: no statement can touch
 //! another client's rows.
 //!
 //! SQLite: the database file is created on first start, in WAL mode with
@@ -22,6 +27,8 @@ use std::str::FromStr;
 
 use base64ct::{Base64UrlUnpadded, Encoding};
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
+use sqlx::pool::PoolConnection;
+use sqlx::{Any, AnyConnection};
 use sqlx::{AnyPool, ConnectOptions, Row};
 
 use crate::apikey::ApiKey;
@@ -47,7 +54,13 @@ pub enum Backend {
 /// Store failures.
 #[derive(Debug)]
 pub enum StoreError {
-    /// The database failed.
+    /// The database cannot serve the statement now: disk full, read-only,
+    /// an I/O error, busy past its timeout, the connection lost, a
+    /// serialization failure (see [`is_unavailable`]). The transaction was
+    /// rolled back: nothing of it was written. The API answers 503
+    /// `DATABASE_UNAVAILABLE`; retrying later may succeed.
+    Unavailable(sqlx::Error),
+    /// The database failed otherwise (a bug, or a schema that does not match).
     Db(sqlx::Error),
     /// Migrations failed.
     Migrate(sqlx::migrate::MigrateError),
@@ -57,16 +70,20 @@ pub enum StoreError {
     Corrupt(String),
     /// The random source failed.
     Random,
+    /// Sealing or opening a secret failed (the KMS, or a record that does not open).
+    Seal(seal::SealError),
 }
 
 impl std::fmt::Display for StoreError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
+            Self::Unavailable(e) => write!(f, "database unavailable: {e}"),
             Self::Db(e) => write!(f, "database: {e}"),
             Self::Migrate(e) => write!(f, "migrations: {e}"),
             Self::Config(e) => write!(f, "configuration: {e}"),
             Self::Corrupt(e) => write!(f, "stored data: {e}"),
             Self::Random => f.write_str("random source failed"),
+            Self::Seal(e) => write!(f, "sealing: {e}"),
         }
     }
 }
@@ -75,7 +92,55 @@ impl std::error::Error for StoreError {}
 
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
-        Self::Db(e)
+        if is_unavailable(&e) {
+            Self::Unavailable(e)
+        } else {
+            Self::Db(e)
+        }
+    }
+}
+
+impl From<seal::SealError> for StoreError {
+    fn from(e: seal::SealError) -> Self {
+        Self::Seal(e)
+    }
+}
+
+/// Whether `error` says the database cannot take the statement now rather
+/// than that the statement is wrong: the storage failures a running service
+/// must answer with 503 and survive.
+///
+/// - SQLite (primary result codes): `BUSY` (5, past `busy_timeout`),
+///   `LOCKED` (6), `NOMEM` (7), `READONLY` (8), `IOERR` (10), `FULL` (13),
+///   `CANTOPEN` (14).
+/// - PostgreSQL (SQLSTATE): class 08 (connection exception), 53
+///   (insufficient resources: `53100` disk full), 57 (operator
+///   intervention: shutdown, cancelled), 58 (system I/O error), `40001`
+///   (serialization failure), `40P01` (deadlock), `25006` (read-only
+///   transaction).
+/// - Any driver: I/O and TLS errors, a broken protocol stream, the pool
+///   timed out or closed, the SQLite worker gone.
+pub fn is_unavailable(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => {
+            if let Some(sqlite) = db.try_downcast_ref::<sqlx::sqlite::SqliteError>() {
+                let code = sqlx::error::DatabaseError::code(sqlite).and_then(|c| c.parse::<i32>().ok()).unwrap_or(0);
+                matches!(code & 0xff, 5 | 6 | 7 | 8 | 10 | 13 | 14)
+            } else if let Some(pg) = db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
+                let state = pg.code();
+                matches!(&state[..2.min(state.len())], "08" | "53" | "57" | "58")
+                    || matches!(state, "40001" | "40P01" | "25006")
+            } else {
+                false
+            }
+        }
+        _ => false,
     }
 }
 
@@ -210,6 +275,34 @@ fn client_from_row(row: &AnyRow) -> Result<Client, StoreError> {
     })
 }
 
+/// The client's pair with this id, read on `conn`.
+async fn pair_in(conn: &mut AnyConnection, client_id: &str, pair_id: &str) -> Result<Option<Pair>, StoreError> {
+    let sql = format!("SELECT {PAIR_COLUMNS} FROM backup_share_pairs WHERE id = $1 AND client_id = $2");
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(pair_id.to_owned())
+        .bind(client_id.to_owned())
+        .fetch_optional(&mut *conn)
+        .await?;
+    row.as_ref().map(pair_from_row).transpose()
+}
+
+/// A pooled connection inside [`Store::write`]'s transaction. Dropped while
+/// `open` (the transaction's end is unknown: a failed rollback, or a write
+/// abandoned half-way), the connection is closed, which rolls back whatever
+/// it holds, rather than returned to the pool.
+struct WriteTransaction {
+    conn: PoolConnection<Any>,
+    open: bool,
+}
+
+impl Drop for WriteTransaction {
+    fn drop(&mut self) {
+        if self.open {
+            self.conn.close_on_drop();
+        }
+    }
+}
+
 /// The `sqlite://` URL of the database file in `data_dir` (created if missing).
 pub fn sqlite_url(data_dir: &Path) -> String {
     let path = data_dir.join("wallet-backup.db");
@@ -290,13 +383,51 @@ impl Store {
         self.pool.close().await;
     }
 
+    /// Runs `work` in one transaction and commits it: the one way the store
+    /// writes. The outcome is known only once COMMIT has answered, so a write
+    /// that did not reach the disk is an error ([`StoreError::Unavailable`]
+    /// for a full disk), never an acknowledgement.
+    ///
+    /// Why not less: in autocommit mode SQLite commits a statement when it is
+    /// reset, and sqlx resets a `RETURNING` statement after `fetch_one` /
+    /// `fetch_optional` took its first row, discarding a failed commit's
+    /// error. And why not sqlx's `Transaction`: when SQLite rolls a
+    /// transaction back by itself (a COMMIT that failed with `SQLITE_FULL`
+    /// may), sqlx's count of open transactions goes wrong, and later
+    /// "commits" become savepoint releases inside a transaction that is never
+    /// committed: acknowledged, then lost.
+    ///
+    /// On any error the transaction is rolled back; a connection whose
+    /// rollback fails, or whose write is abandoned half-way (the request was
+    /// cancelled), is closed instead of returned to the pool, so no statement
+    /// ever runs inside a transaction it did not open.
+    async fn write<T>(
+        &self,
+        work: impl AsyncFnOnce(&mut AnyConnection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut tx = WriteTransaction { conn: self.pool.acquire().await?, open: true };
+        let begin = match self.backend {
+            // Takes the write lock at once: a writer never fails half-way for want of it.
+            Backend::Sqlite => "BEGIN IMMEDIATE",
+            Backend::Postgres => "BEGIN",
+        };
+        if let Err(e) = sqlx::query(begin).execute(&mut *tx.conn).await {
+            tx.open = false; // no transaction began: the connection is as it was
+            return Err(e.into());
+        }
+        let result = async {
+            let value = work(&mut tx.conn).await?;
+            sqlx::query("COMMIT").execute(&mut *tx.conn).await?;
+            Ok(value)
+        }
+        .await;
+        tx.open = result.is_err() && sqlx::query("ROLLBACK").execute(&mut *tx.conn).await.is_err();
+        result
+    }
+
     /// Creates a client and its first API key, in one transaction.
     pub async fn create_client(&self, name: &str, managed_backups: bool) -> Result<(Client, ApiKey), StoreError> {
-        self.create_client_with(name, managed_backups, None).await.map_err(|e| match e {
-            CreatePairError::Store(e) => e,
-            // Nothing is sealed without a webhook.
-            CreatePairError::Seal(_) => StoreError::Random,
-        })
+        self.create_client_with(name, managed_backups, None).await
     }
 
     /// Creates a client and its first API key, in one transaction; with
@@ -307,7 +438,7 @@ impl Store {
         name: &str,
         managed_backups: bool,
         webhook: Option<(&dyn Kms, &WebhookSetting)>,
-    ) -> Result<(Client, ApiKey), CreatePairError> {
+    ) -> Result<(Client, ApiKey), StoreError> {
         self.create_client_full(name, managed_backups, webhook, None).await
     }
 
@@ -319,7 +450,7 @@ impl Store {
         managed_backups: bool,
         webhook: Option<(&dyn Kms, &WebhookSetting)>,
         firebase_project_id: Option<&str>,
-    ) -> Result<(Client, ApiKey), CreatePairError> {
+    ) -> Result<(Client, ApiKey), StoreError> {
         self.create_client_all(name, managed_backups, webhook, firebase_project_id, None).await
     }
 
@@ -332,7 +463,7 @@ impl Store {
         webhook: Option<(&dyn Kms, &WebhookSetting)>,
         firebase_project_id: Option<&str>,
         passkey_rp: Option<&passkey::ClientRelyingParty>,
-    ) -> Result<(Client, ApiKey), CreatePairError> {
+    ) -> Result<(Client, ApiKey), StoreError> {
         let key = ApiKey::generate().map_err(|_| StoreError::Random)?;
         let client = Client {
             id: random_id().map_err(|_| StoreError::Random)?,
@@ -346,41 +477,41 @@ impl Store {
             Some((kms, setting)) => Some(seal_webhook(kms, &client.id, setting).await?),
             None => None,
         };
-        let mut tx = self.pool.begin().await.map_err(StoreError::from)?;
-        sqlx::query(
-            "INSERT INTO clients (id, name, managed_backups, created_at, firebase_project_id) VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(client.id.clone())
-        .bind(client.name.clone())
-        .bind(i64::from(managed_backups))
-        .bind(client.created_at)
-        .bind(client.firebase_project_id.clone())
-            .execute(&mut *tx)
-            .await
-            .map_err(StoreError::from)?;
-        if let Some(sealed) = sealed {
-            sealed.update(&client.id).execute(&mut *tx).await.map_err(StoreError::from)?;
-        }
-        if let Some(rp) = passkey_rp {
+        self.write(async |conn| {
             sqlx::query(
-                "UPDATE clients SET passkey_rp_id = $1, passkey_rp_name = $2, passkey_origins = $3 WHERE id = $4",
+                "INSERT INTO clients (id, name, managed_backups, created_at, firebase_project_id) \
+                 VALUES ($1, $2, $3, $4, $5)",
             )
-            .bind(rp.id.clone())
-            .bind(rp.name.clone())
-            .bind(rp.origins.join("\n"))
             .bind(client.id.clone())
-            .execute(&mut *tx)
-            .await
-            .map_err(StoreError::from)?;
-        }
-        sqlx::query("INSERT INTO api_keys (key_hash, client_id, created_at) VALUES ($1, $2, $3)")
-            .bind(key.hash())
-            .bind(client.id.clone())
+            .bind(client.name.clone())
+            .bind(i64::from(managed_backups))
             .bind(client.created_at)
-            .execute(&mut *tx)
-            .await
-            .map_err(StoreError::from)?;
-        tx.commit().await.map_err(StoreError::from)?;
+            .bind(client.firebase_project_id.clone())
+            .execute(&mut *conn)
+            .await?;
+            if let Some(sealed) = sealed {
+                sealed.update(&client.id).execute(&mut *conn).await?;
+            }
+            if let Some(rp) = passkey_rp {
+                sqlx::query(
+                    "UPDATE clients SET passkey_rp_id = $1, passkey_rp_name = $2, passkey_origins = $3 WHERE id = $4",
+                )
+                .bind(rp.id.clone())
+                .bind(rp.name.clone())
+                .bind(rp.origins.join("\n"))
+                .bind(client.id.clone())
+                .execute(&mut *conn)
+                .await?;
+            }
+            sqlx::query("INSERT INTO api_keys (key_hash, client_id, created_at) VALUES ($1, $2, $3)")
+                .bind(key.hash())
+                .bind(client.id.clone())
+                .bind(client.created_at)
+                .execute(&mut *conn)
+                .await?;
+            Ok(())
+        })
+        .await?;
         Ok((client, key))
     }
 
@@ -391,24 +522,26 @@ impl Store {
         kms: &dyn Kms,
         client_id: &str,
         setting: &WebhookSetting,
-    ) -> Result<bool, CreatePairError> {
+    ) -> Result<bool, StoreError> {
         let sealed = seal_webhook(kms, client_id, setting).await?;
-        let done = sealed.update(client_id).execute(&self.pool).await.map_err(StoreError::from)?;
-        Ok(done.rows_affected() == 1)
+        self.write(async |conn| Ok(sealed.update(client_id).execute(&mut *conn).await?.rows_affected() == 1)).await
     }
 
     /// Makes the client's custodian storage `MANAGED` again and forgets its
     /// webhook setting. `Ok(false)`: no such client.
     pub async fn set_custodian_managed(&self, client_id: &str) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "UPDATE clients SET custodian_storage = 'MANAGED', custodian_webhook_url = NULL, \
-             custodian_webhook_secret_sealed = NULL, custodian_webhook_key_id = NULL, \
-             custodian_webhook_wrapped_key = NULL WHERE id = $1",
-        )
-        .bind(client_id.to_owned())
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected() == 1)
+        self.write(async |conn| {
+            let done = sqlx::query(
+                "UPDATE clients SET custodian_storage = 'MANAGED', custodian_webhook_url = NULL, \
+                 custodian_webhook_secret_sealed = NULL, custodian_webhook_key_id = NULL, \
+                 custodian_webhook_wrapped_key = NULL WHERE id = $1",
+            )
+            .bind(client_id.to_owned())
+            .execute(&mut *conn)
+            .await?;
+            Ok(done.rows_affected() == 1)
+        })
+        .await
     }
 
     /// The client's webhook setting, its secret opened. `Ok(None)`: the
@@ -417,15 +550,14 @@ impl Store {
         &self,
         kms: &dyn Kms,
         client_id: &str,
-    ) -> Result<Option<WebhookSetting>, CreatePairError> {
+    ) -> Result<Option<WebhookSetting>, StoreError> {
         let row = sqlx::query(
             "SELECT custodian_webhook_url, custodian_webhook_secret_sealed, custodian_webhook_key_id, \
              custodian_webhook_wrapped_key FROM clients WHERE id = $1 AND custodian_storage = 'WEBHOOK'",
         )
         .bind(client_id.to_owned())
         .fetch_optional(&self.pool)
-        .await
-        .map_err(StoreError::from)?;
+        .await?;
         let Some(row) = row else { return Ok(None) };
         let get = |column: &str| -> Result<String, StoreError> {
             row.try_get::<Option<String>, _>(column)?
@@ -439,23 +571,26 @@ impl Store {
             },
         };
         let aad = seal::associated_data(seal::PURPOSE_WEBHOOK_SECRET, client_id, client_id);
-        let secret = seal::open(kms, &sealed, &aad).await.map_err(CreatePairError::Seal)?;
+        let secret = seal::open(kms, &sealed, &aad).await?;
         Ok(Some(WebhookSetting { url: get("custodian_webhook_url")?, secret }))
     }
 
     /// Marks a `PENDING` pair `FAILED` (its custodian share could not be
     /// delivered). `Ok(false)`: it was not pending.
     pub async fn mark_failed(&self, client_id: &str, pair_id: &str) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "UPDATE backup_share_pairs SET status = 'FAILED', updated_at = $3 \
-             WHERE id = $1 AND client_id = $2 AND status = 'PENDING'",
-        )
-        .bind(pair_id.to_owned())
-        .bind(client_id.to_owned())
-        .bind(now_micros())
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected() == 1)
+        self.write(async |conn| {
+            let done = sqlx::query(
+                "UPDATE backup_share_pairs SET status = 'FAILED', updated_at = $3 \
+                 WHERE id = $1 AND client_id = $2 AND status = 'PENDING'",
+            )
+            .bind(pair_id.to_owned())
+            .bind(client_id.to_owned())
+            .bind(now_micros())
+            .execute(&mut *conn)
+            .await?;
+            Ok(done.rows_affected() == 1)
+        })
+        .await
     }
 
     /// The client owning the API key with this hash.
@@ -481,12 +616,12 @@ impl Store {
         method: BackupMethod,
         backup_id: &str,
         custodian_share: Option<&[u8]>,
-    ) -> Result<Option<Pair>, CreatePairError> {
+    ) -> Result<Option<Pair>, StoreError> {
         let id = random_id().map_err(|_| StoreError::Random)?;
         let aad = seal::associated_data(seal::PURPOSE_CUSTODIAN_SHARE, client_id, &id);
         let (storage, sealed_text, key_id, wrapped_text) = match custodian_share {
             Some(share) => {
-                let sealed = seal::seal(kms, share, &aad).await.map_err(CreatePairError::Seal)?;
+                let sealed = seal::seal(kms, share, &aad).await?;
                 (
                     CustodianStorage::Managed,
                     b64(&sealed.ciphertext),
@@ -503,34 +638,31 @@ impl Store {
              created_at, updated_at, completed_at, custodian_storage) \
              VALUES ($1, $2, $3, $4, 'PENDING', $5, $6, $7, NULL, $8, $8, NULL, $9) RETURNING {PAIR_COLUMNS}"
         );
-        let result = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(id)
-            .bind(client_id.to_owned())
-            .bind(method.as_str())
-            .bind(backup_id.to_owned())
-            .bind(sealed_text)
-            .bind(key_id)
-            .bind(wrapped_text)
-            .bind(now)
-            .bind(storage.as_str())
-            .fetch_one(&self.pool)
-            .await;
-        match result {
-            Ok(row) => Ok(Some(pair_from_row(&row)?)),
-            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Ok(None),
-            Err(e) => Err(StoreError::from(e).into()),
-        }
+        self.write(async |conn| {
+            let result = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(id)
+                .bind(client_id.to_owned())
+                .bind(method.as_str())
+                .bind(backup_id.to_owned())
+                .bind(sealed_text)
+                .bind(key_id)
+                .bind(wrapped_text)
+                .bind(now)
+                .bind(storage.as_str())
+                .fetch_one(&mut *conn)
+                .await;
+            match result {
+                Ok(row) => Ok(Some(pair_from_row(&row)?)),
+                Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Ok(None),
+                Err(e) => Err(e.into()),
+            }
+        })
+        .await
     }
 
     /// The client's pair with this id.
     pub async fn pair(&self, client_id: &str, pair_id: &str) -> Result<Option<Pair>, StoreError> {
-        let sql = format!("SELECT {PAIR_COLUMNS} FROM backup_share_pairs WHERE id = $1 AND client_id = $2");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(pair_id.to_owned())
-            .bind(client_id.to_owned())
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(pair_from_row).transpose()
+        pair_in(&mut *self.pool.acquire().await?, client_id, pair_id).await
     }
 
     /// The client's pair with this backup id (32 lower-case hex characters).
@@ -544,31 +676,36 @@ impl Store {
         row.as_ref().map(pair_from_row).transpose()
     }
 
-    /// Runs `UPDATE … RETURNING` on one of the client's pairs; when it
-    /// matched no row, tells "not found" from "wrong status".
+    /// Runs `UPDATE … RETURNING` (`sql` with `binds`) on one of the client's
+    /// pairs in a transaction; when it matched no row, tells "not found" from
+    /// "wrong status" (`already_done`: the pair shows the change made before,
+    /// with the same effect).
     async fn transition(
         &self,
         sql: String,
         binds: Vec<BindValue>,
         client_id: &str,
         pair_id: &str,
-        already_done: impl FnOnce(&Pair) -> bool,
+        already_done: impl AsyncFnOnce(&mut AnyConnection, &Pair) -> Result<bool, StoreError>,
     ) -> Result<Transition, StoreError> {
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for value in binds {
-            query = match value {
-                BindValue::Text(s) => query.bind(s),
-                BindValue::Int(i) => query.bind(i),
-            };
-        }
-        if let Some(row) = query.fetch_optional(&self.pool).await? {
-            return Ok(Transition::Done(pair_from_row(&row)?));
-        }
-        Ok(match self.pair(client_id, pair_id).await? {
-            None => Transition::NotFound,
-            Some(pair) if already_done(&pair) => Transition::Done(pair),
-            Some(pair) => Transition::Conflict(pair),
+        self.write(async |conn| {
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for value in binds {
+                query = match value {
+                    BindValue::Text(s) => query.bind(s),
+                    BindValue::Int(i) => query.bind(i),
+                };
+            }
+            if let Some(row) = query.fetch_optional(&mut *conn).await? {
+                return Ok(Transition::Done(pair_from_row(&row)?));
+            }
+            Ok(match pair_in(conn, client_id, pair_id).await? {
+                None => Transition::NotFound,
+                Some(pair) if already_done(conn, &pair).await? => Transition::Done(pair),
+                Some(pair) => Transition::Conflict(pair),
+            })
         })
+        .await
     }
 
     /// Stores the cipherText of a pair not yet completed (replacing one
@@ -591,23 +728,21 @@ impl Store {
             BindValue::Text(cipher_text.to_owned()),
             BindValue::Int(now_micros()),
         ];
-        let outcome = self.transition(sql, binds, client_id, pair_id, |_| false).await?;
-        if let Transition::Conflict(pair) = &outcome {
-            if pair.status == PairStatus::Completed {
-                let same: Option<i64> = sqlx::query_scalar(
-                    "SELECT CAST(1 AS BIGINT) FROM backup_share_pairs WHERE id = $1 AND client_id = $2 AND cipher_text = $3",
-                )
-                .bind(pair_id.to_owned())
-                .bind(client_id.to_owned())
-                .bind(cipher_text.to_owned())
-                .fetch_optional(&self.pool)
-                .await?;
-                if same.is_some() {
-                    return Ok(Transition::Done(pair.clone()));
-                }
+        let same_completed = async |conn: &mut AnyConnection, pair: &Pair| {
+            if pair.status != PairStatus::Completed {
+                return Ok(false);
             }
-        }
-        Ok(outcome)
+            let same: Option<i64> = sqlx::query_scalar(
+                "SELECT CAST(1 AS BIGINT) FROM backup_share_pairs WHERE id = $1 AND client_id = $2 AND cipher_text = $3",
+            )
+            .bind(pair_id.to_owned())
+            .bind(client_id.to_owned())
+            .bind(cipher_text.to_owned())
+            .fetch_optional(&mut *conn)
+            .await?;
+            Ok(same.is_some())
+        };
+        self.transition(sql, binds, client_id, pair_id, same_completed).await
     }
 
     /// Confirms a pair whose client share is stored (`STORED_CLIENT_BACKUP_SHARE`,
@@ -631,7 +766,8 @@ impl Store {
             BindValue::Text(client_id.to_owned()),
             BindValue::Int(now_micros()),
         ];
-        self.transition(sql, binds, client_id, pair_id, |p| p.status == PairStatus::Completed).await
+        let completed = async |_: &mut AnyConnection, pair: &Pair| Ok(pair.status == PairStatus::Completed);
+        self.transition(sql, binds, client_id, pair_id, completed).await
     }
 
     /// The self-managed report: moves the client's newest `PENDING` pair of
@@ -646,39 +782,42 @@ impl Store {
         success: bool,
     ) -> Result<Option<Pair>, StoreError> {
         let status = if success { PairStatus::StoredClientBackupShare } else { PairStatus::Failed };
-        let sql = format!(
+        let update = format!(
             "UPDATE backup_share_pairs SET status = $3, updated_at = $4 \
              WHERE client_id = $1 AND status = 'PENDING' AND id = (\
                 SELECT id FROM backup_share_pairs WHERE client_id = $1 AND backup_method = $2 \
                 AND status = 'PENDING' ORDER BY created_at DESC, id DESC LIMIT 1) \
              RETURNING {PAIR_COLUMNS}"
         );
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(client_id.to_owned())
-            .bind(method.as_str())
-            .bind(status.as_str())
-            .bind(now_micros())
-            .fetch_optional(&self.pool)
-            .await?;
-        if let Some(row) = row {
-            return Ok(Some(pair_from_row(&row)?));
-        }
-        let sql = format!(
+        let newest = format!(
             "SELECT {PAIR_COLUMNS} FROM backup_share_pairs WHERE client_id = $1 AND backup_method = $2 \
              ORDER BY created_at DESC, id DESC LIMIT 1"
         );
-        let newest = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(client_id.to_owned())
-            .bind(method.as_str())
-            .fetch_optional(&self.pool)
-            .await?;
-        let Some(newest) = newest.as_ref().map(pair_from_row).transpose()? else { return Ok(None) };
-        let repeated = if success {
-            matches!(newest.status, PairStatus::StoredClientBackupShare | PairStatus::Completed)
-        } else {
-            newest.status == PairStatus::Failed
-        };
-        Ok(repeated.then_some(newest))
+        self.write(async |conn| {
+            let row = sqlx::query(sqlx::AssertSqlSafe(update))
+                .bind(client_id.to_owned())
+                .bind(method.as_str())
+                .bind(status.as_str())
+                .bind(now_micros())
+                .fetch_optional(&mut *conn)
+                .await?;
+            if let Some(row) = row {
+                return Ok(Some(pair_from_row(&row)?));
+            }
+            let newest = sqlx::query(sqlx::AssertSqlSafe(newest))
+                .bind(client_id.to_owned())
+                .bind(method.as_str())
+                .fetch_optional(&mut *conn)
+                .await?;
+            let Some(newest) = newest.as_ref().map(pair_from_row).transpose()? else { return Ok(None) };
+            let repeated = if success {
+                matches!(newest.status, PairStatus::StoredClientBackupShare | PairStatus::Completed)
+            } else {
+                newest.status == PairStatus::Failed
+            };
+            Ok(repeated.then_some(newest))
+        })
+        .await
     }
 
     /// The client's most recently confirmed pair of `method`, with its
@@ -734,8 +873,8 @@ impl Store {
     /// Re-wraps every stored data key that is not under the KMS's current
     /// master key. Each record is updated on its own, only if it did not
     /// change meanwhile; records that do not unwrap are reported, not touched.
-    pub async fn rewrap_all(&self, kms: &dyn Kms) -> Result<RewrapReport, CreatePairError> {
-        let current = kms.current_key_id().map_err(|e| CreatePairError::Seal(e.into()))?;
+    pub async fn rewrap_all(&self, kms: &dyn Kms) -> Result<RewrapReport, StoreError> {
+        let current = kms.current_key_id().map_err(|e| StoreError::Seal(e.into()))?;
         let mut report = RewrapReport { key_id: current.clone(), ..RewrapReport::default() };
         let mut after = String::new();
         loop {
@@ -747,8 +886,7 @@ impl Store {
             .bind(current.clone())
             .bind(after.clone())
             .fetch_all(&self.pool)
-            .await
-            .map_err(StoreError::from)?;
+            .await?;
             if rows.is_empty() {
                 self.rewrap_webhook_secrets(kms, &current, &mut report).await?;
                 self.rewrap_firebase_keys(kms, &current, &mut report).await?;
@@ -756,10 +894,10 @@ impl Store {
                 return Ok(report);
             }
             for row in &rows {
-                let id: String = row.try_get("id").map_err(StoreError::from)?;
-                let client_id: String = row.try_get("client_id").map_err(StoreError::from)?;
-                let key_id: String = row.try_get("custodian_key_id").map_err(StoreError::from)?;
-                let wrapped_text: String = row.try_get("custodian_wrapped_key").map_err(StoreError::from)?;
+                let id: String = row.try_get("id")?;
+                let client_id: String = row.try_get("client_id")?;
+                let key_id: String = row.try_get("custodian_key_id")?;
+                let wrapped_text: String = row.try_get("custodian_wrapped_key")?;
                 after.clone_from(&id);
                 let aad = seal::associated_data(seal::PURPOSE_CUSTODIAN_SHARE, &client_id, &id);
                 let target = WrappedColumns {
@@ -812,13 +950,17 @@ impl Store {
             "UPDATE {table} SET {key_column} = $1, {wrapped} = $2 \
              WHERE id = $3 AND {key_column} = $4 AND {wrapped} = $5"
         );
-        let done = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(new.key_id.clone())
-            .bind(b64(&new.ciphertext))
-            .bind(id.to_owned())
-            .bind(key_id)
-            .bind(wrapped_text)
-            .execute(&self.pool)
+        let done = self
+            .write(async |conn| {
+                Ok(sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(new.key_id.clone())
+                    .bind(b64(&new.ciphertext))
+                    .bind(id.to_owned())
+                    .bind(key_id)
+                    .bind(wrapped_text)
+                    .execute(&mut *conn)
+                    .await?)
+            })
             .await?;
         report.rewrapped += done.rows_affected();
         Ok(())
@@ -830,19 +972,18 @@ impl Store {
         kms: &dyn Kms,
         current: &str,
         report: &mut RewrapReport,
-    ) -> Result<(), CreatePairError> {
+    ) -> Result<(), StoreError> {
         let rows = sqlx::query(
             "SELECT id, custodian_webhook_key_id, custodian_webhook_wrapped_key FROM clients \
              WHERE custodian_webhook_key_id IS NOT NULL AND custodian_webhook_key_id <> $1 ORDER BY id",
         )
         .bind(current.to_owned())
         .fetch_all(&self.pool)
-        .await
-        .map_err(StoreError::from)?;
+        .await?;
         for row in &rows {
-            let id: String = row.try_get("id").map_err(StoreError::from)?;
-            let key_id: String = row.try_get("custodian_webhook_key_id").map_err(StoreError::from)?;
-            let wrapped_text: String = row.try_get("custodian_webhook_wrapped_key").map_err(StoreError::from)?;
+            let id: String = row.try_get("id")?;
+            let key_id: String = row.try_get("custodian_webhook_key_id")?;
+            let wrapped_text: String = row.try_get("custodian_webhook_wrapped_key")?;
             let aad = seal::associated_data(seal::PURPOSE_WEBHOOK_SECRET, &id, &id);
             let target = WrappedColumns {
                 table: "clients",
@@ -894,32 +1035,38 @@ impl Store {
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
         );
         // Safe: the table and column names are `'static` names from this crate, never input.
-        let result = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(id)
-            .bind(client_id.to_owned())
-            .bind(first_value.to_owned())
-            .bind(second_value.to_owned())
-            .bind(b64(&sealed.ciphertext))
-            .bind(sealed.wrapped_key.key_id.clone())
-            .bind(b64(&sealed.wrapped_key.ciphertext))
-            .bind(now_micros())
-            .execute(&self.pool)
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Ok(false),
-            Err(e) => Err(e.into()),
-        }
+        self.write(async |conn| {
+            let result = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(id)
+                .bind(client_id.to_owned())
+                .bind(first_value.to_owned())
+                .bind(second_value.to_owned())
+                .bind(b64(&sealed.ciphertext))
+                .bind(sealed.wrapped_key.key_id.clone())
+                .bind(b64(&sealed.wrapped_key.ciphertext))
+                .bind(now_micros())
+                .execute(&mut *conn)
+                .await;
+            match result {
+                Ok(_) => Ok(true),
+                Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Ok(false),
+                Err(e) => Err(e.into()),
+            }
+        })
+        .await
     }
 
     /// Sets (or with `None` removes) the client's Firebase project id. `Ok(false)`: no such client.
     pub async fn set_firebase_project(&self, client_id: &str, project_id: Option<&str>) -> Result<bool, StoreError> {
-        let done = sqlx::query("UPDATE clients SET firebase_project_id = $1 WHERE id = $2")
-            .bind(project_id.map(str::to_owned))
-            .bind(client_id.to_owned())
-            .execute(&self.pool)
-            .await?;
-        Ok(done.rows_affected() == 1)
+        self.write(async |conn| {
+            let done = sqlx::query("UPDATE clients SET firebase_project_id = $1 WHERE id = $2")
+                .bind(project_id.map(str::to_owned))
+                .bind(client_id.to_owned())
+                .execute(&mut *conn)
+                .await?;
+            Ok(done.rows_affected() == 1)
+        })
+        .await
     }
 
     /// Stores `key`, sealed, for (client, Firebase uid, backup id); never
@@ -931,10 +1078,10 @@ impl Store {
         uid: &str,
         backup_id: &str,
         key: &[u8],
-    ) -> Result<PutKeyOutcome, CreatePairError> {
+    ) -> Result<PutKeyOutcome, StoreError> {
         let id = random_id().map_err(|_| StoreError::Random)?;
         let aad = firebase_key_aad(client_id, &id, backup_id, uid);
-        let sealed = seal::seal(kms, key, &aad).await.map_err(CreatePairError::Seal)?;
+        let sealed = seal::seal(kms, key, &aad).await?;
         let named = [("firebase_uid", uid), ("backup_id", backup_id)];
         if self.insert_sealed_key("firebase_encryption_keys", id, client_id, named, &sealed).await? {
             return Ok(PutKeyOutcome::Stored);
@@ -950,7 +1097,7 @@ impl Store {
         client_id: &str,
         uid: &str,
         backup_id: &str,
-    ) -> Result<Option<Zeroizing<Vec<u8>>>, CreatePairError> {
+    ) -> Result<Option<Zeroizing<Vec<u8>>>, StoreError> {
         let row = sqlx::query(
             "SELECT id, key_sealed, key_id, wrapped_key FROM firebase_encryption_keys \
              WHERE client_id = $1 AND firebase_uid = $2 AND backup_id = $3",
@@ -959,13 +1106,12 @@ impl Store {
         .bind(uid.to_owned())
         .bind(backup_id.to_owned())
         .fetch_optional(&self.pool)
-        .await
-        .map_err(StoreError::from)?;
+        .await?;
         let Some(row) = row else { return Ok(None) };
-        let id: String = row.try_get("id").map_err(StoreError::from)?;
+        let id: String = row.try_get("id")?;
         let sealed = sealed_key_of_row(&row)?;
         let aad = firebase_key_aad(client_id, &id, backup_id, uid);
-        let key = seal::open(kms, &sealed, &aad).await.map_err(CreatePairError::Seal)?;
+        let key = seal::open(kms, &sealed, &aad).await?;
         Ok(Some(key))
     }
 
@@ -985,7 +1131,7 @@ impl Store {
         kms: &dyn Kms,
         current: &str,
         report: &mut RewrapReport,
-    ) -> Result<(), CreatePairError> {
+    ) -> Result<(), StoreError> {
         let mut after = String::new();
         loop {
             let rows = sqlx::query(
@@ -995,8 +1141,7 @@ impl Store {
             .bind(current.to_owned())
             .bind(after.clone())
             .fetch_all(&self.pool)
-            .await
-            .map_err(StoreError::from)?;
+            .await?;
             if rows.is_empty() {
                 return Ok(());
             }
@@ -1051,13 +1196,9 @@ impl SealedWebhook {
     }
 }
 
-async fn seal_webhook(
-    kms: &dyn Kms,
-    client_id: &str,
-    setting: &WebhookSetting,
-) -> Result<SealedWebhook, CreatePairError> {
+async fn seal_webhook(kms: &dyn Kms, client_id: &str, setting: &WebhookSetting) -> Result<SealedWebhook, StoreError> {
     let aad = seal::associated_data(seal::PURPOSE_WEBHOOK_SECRET, client_id, client_id);
-    let sealed = seal::seal(kms, &setting.secret, &aad).await.map_err(CreatePairError::Seal)?;
+    let sealed = seal::seal(kms, &setting.secret, &aad).await?;
     Ok(SealedWebhook { url: setting.url.clone(), sealed })
 }
 
@@ -1065,29 +1206,3 @@ enum BindValue {
     Text(String),
     Int(i64),
 }
-
-/// Failures of operations that also seal or unwrap.
-#[derive(Debug)]
-pub enum CreatePairError {
-    /// The database failed.
-    Store(StoreError),
-    /// Sealing (KMS, random source) failed.
-    Seal(seal::SealError),
-}
-
-impl From<StoreError> for CreatePairError {
-    fn from(e: StoreError) -> Self {
-        Self::Store(e)
-    }
-}
-
-impl std::fmt::Display for CreatePairError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Store(e) => write!(f, "{e}"),
-            Self::Seal(e) => write!(f, "sealing: {e}"),
-        }
-    }
-}
-
-impl std::error::Error for CreatePairError {}

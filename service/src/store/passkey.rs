@@ -11,9 +11,7 @@
 use sqlx::Row;
 use zeroize::Zeroizing;
 
-use super::{
-    put_key_outcome, sealed_key_of_row, CreatePairError, PutKeyOutcome, RewrapReport, Store, StoreError, WrappedColumns,
-};
+use super::{put_key_outcome, sealed_key_of_row, PutKeyOutcome, RewrapReport, Store, StoreError, WrappedColumns};
 use crate::kms::Kms;
 use crate::seal;
 use crate::util::{now_micros, random_id};
@@ -124,16 +122,19 @@ impl Store {
     /// Sets (or with `None` removes) the client's own relying party
     /// (checked by the caller). `Ok(false)`: no such client.
     pub async fn set_passkey_rp(&self, client_id: &str, rp: Option<&ClientRelyingParty>) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "UPDATE clients SET passkey_rp_id = $1, passkey_rp_name = $2, passkey_origins = $3 WHERE id = $4",
-        )
-        .bind(rp.map(|rp| rp.id.clone()))
-        .bind(rp.and_then(|rp| rp.name.clone()))
-        .bind(rp.map(|rp| rp.origins.join("\n")))
-        .bind(client_id.to_owned())
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected() == 1)
+        self.write(async |conn| {
+            let done = sqlx::query(
+                "UPDATE clients SET passkey_rp_id = $1, passkey_rp_name = $2, passkey_origins = $3 WHERE id = $4",
+            )
+            .bind(rp.map(|rp| rp.id.clone()))
+            .bind(rp.and_then(|rp| rp.name.clone()))
+            .bind(rp.map(|rp| rp.origins.join("\n")))
+            .bind(client_id.to_owned())
+            .execute(&mut *conn)
+            .await?;
+            Ok(done.rows_affected() == 1)
+        })
+        .await
     }
 
     /// The client's credentials, oldest first.
@@ -165,22 +166,25 @@ impl Store {
         passkey: &str,
         sign_count: i64,
     ) -> Result<bool, StoreError> {
-        let result = sqlx::query(
-            "INSERT INTO passkey_credentials (credential_id, client_id, passkey, sign_count, created_at, last_used_at) \
-             VALUES ($1, $2, $3, $4, $5, NULL)",
-        )
-        .bind(credential_id.to_owned())
-        .bind(client_id.to_owned())
-        .bind(passkey.to_owned())
-        .bind(sign_count)
-        .bind(now_micros())
-        .execute(&self.pool)
-        .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Ok(false),
-            Err(e) => Err(e.into()),
-        }
+        self.write(async |conn| {
+            let result = sqlx::query(
+                "INSERT INTO passkey_credentials (credential_id, client_id, passkey, sign_count, created_at, \
+                 last_used_at) VALUES ($1, $2, $3, $4, $5, NULL)",
+            )
+            .bind(credential_id.to_owned())
+            .bind(client_id.to_owned())
+            .bind(passkey.to_owned())
+            .bind(sign_count)
+            .bind(now_micros())
+            .execute(&mut *conn)
+            .await;
+            match result {
+                Ok(_) => Ok(true),
+                Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Ok(false),
+                Err(e) => Err(e.into()),
+            }
+        })
+        .await
     }
 
     /// Whether a credential with this id is registered (for any client).
@@ -203,65 +207,75 @@ impl Store {
         counter: i64,
         passkey: &str,
     ) -> Result<CounterOutcome, StoreError> {
-        let done = sqlx::query(
-            "UPDATE passkey_credentials SET sign_count = $1, passkey = $2, last_used_at = $3 \
-             WHERE credential_id = $4 AND client_id = $5 AND (sign_count < $1 OR (sign_count = 0 AND $1 = 0))",
-        )
-        .bind(counter)
-        .bind(passkey.to_owned())
-        .bind(now_micros())
-        .bind(credential_id.to_owned())
-        .bind(client_id.to_owned())
-        .execute(&self.pool)
-        .await?;
-        if done.rows_affected() == 1 {
-            return Ok(CounterOutcome::Accepted);
-        }
-        let exists: Option<i64> = sqlx::query_scalar(
-            "SELECT CAST(1 AS BIGINT) FROM passkey_credentials WHERE credential_id = $1 AND client_id = $2",
-        )
-        .bind(credential_id.to_owned())
-        .bind(client_id.to_owned())
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(if exists.is_some() { CounterOutcome::Regressed } else { CounterOutcome::Missing })
+        self.write(async |conn| {
+            let done = sqlx::query(
+                "UPDATE passkey_credentials SET sign_count = $1, passkey = $2, last_used_at = $3 \
+                 WHERE credential_id = $4 AND client_id = $5 AND (sign_count < $1 OR (sign_count = 0 AND $1 = 0))",
+            )
+            .bind(counter)
+            .bind(passkey.to_owned())
+            .bind(now_micros())
+            .bind(credential_id.to_owned())
+            .bind(client_id.to_owned())
+            .execute(&mut *conn)
+            .await?;
+            if done.rows_affected() == 1 {
+                return Ok(CounterOutcome::Accepted);
+            }
+            let exists: Option<i64> = sqlx::query_scalar(
+                "SELECT CAST(1 AS BIGINT) FROM passkey_credentials WHERE credential_id = $1 AND client_id = $2",
+            )
+            .bind(credential_id.to_owned())
+            .bind(client_id.to_owned())
+            .fetch_optional(&mut *conn)
+            .await?;
+            Ok(if exists.is_some() { CounterOutcome::Regressed } else { CounterOutcome::Missing })
+        })
+        .await
     }
 
     /// Stores a ceremony; also deletes every ceremony expired more than a minute ago.
     pub async fn insert_ceremony(&self, ceremony: &Ceremony) -> Result<(), StoreError> {
         let now = now_micros();
-        sqlx::query("DELETE FROM passkey_ceremonies WHERE expires_at < $1")
-            .bind(now - 60_000_000)
-            .execute(&self.pool)
+        self.write(async |conn| {
+            sqlx::query("DELETE FROM passkey_ceremonies WHERE expires_at < $1")
+                .bind(now - 60_000_000)
+                .execute(&mut *conn)
+                .await?;
+            sqlx::query(
+                "INSERT INTO passkey_ceremonies (id, client_id, kind, state, allowed_credentials, backup_id, \
+                 expires_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            )
+            .bind(ceremony.id.clone())
+            .bind(ceremony.client_id.clone())
+            .bind(ceremony.kind.as_str())
+            .bind(ceremony.state.clone())
+            .bind(ceremony.allowed_credentials.join("\n"))
+            .bind(ceremony.backup_id.clone())
+            .bind(ceremony.expires_at)
+            .bind(now)
+            .execute(&mut *conn)
             .await?;
-        sqlx::query(
-            "INSERT INTO passkey_ceremonies (id, client_id, kind, state, allowed_credentials, backup_id, expires_at, \
-             created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(ceremony.id.clone())
-        .bind(ceremony.client_id.clone())
-        .bind(ceremony.kind.as_str())
-        .bind(ceremony.state.clone())
-        .bind(ceremony.allowed_credentials.join("\n"))
-        .bind(ceremony.backup_id.clone())
-        .bind(ceremony.expires_at)
-        .bind(now)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+            Ok(())
+        })
+        .await
     }
 
     /// Takes (deletes and returns) the client's ceremony with this id: it
     /// can be taken once. Another client's ceremony is not touched.
     pub async fn take_ceremony(&self, client_id: &str, id: &str) -> Result<Option<Ceremony>, StoreError> {
-        let row = sqlx::query(
-            "DELETE FROM passkey_ceremonies WHERE id = $1 AND client_id = $2 \
-             RETURNING id, client_id, kind, state, allowed_credentials, backup_id, expires_at",
-        )
-        .bind(id.to_owned())
-        .bind(client_id.to_owned())
-        .fetch_optional(&self.pool)
-        .await?;
+        let row = self
+            .write(async |conn| {
+                Ok(sqlx::query(
+                    "DELETE FROM passkey_ceremonies WHERE id = $1 AND client_id = $2 \
+                     RETURNING id, client_id, kind, state, allowed_credentials, backup_id, expires_at",
+                )
+                .bind(id.to_owned())
+                .bind(client_id.to_owned())
+                .fetch_optional(&mut *conn)
+                .await?)
+            })
+            .await?;
         let Some(row) = row else { return Ok(None) };
         let kind: String = row.try_get("kind")?;
         let allowed: String = row.try_get("allowed_credentials")?;
@@ -298,10 +312,10 @@ impl Store {
         backup_id: &str,
         credential_id: &str,
         key: &[u8],
-    ) -> Result<PutKeyOutcome, CreatePairError> {
+    ) -> Result<PutKeyOutcome, StoreError> {
         let id = random_id().map_err(|_| StoreError::Random)?;
         let aad = passkey_key_aad(client_id, &id, backup_id, credential_id);
-        let sealed = seal::seal(kms, key, &aad).await.map_err(CreatePairError::Seal)?;
+        let sealed = seal::seal(kms, key, &aad).await?;
         let named = [("backup_id", backup_id), ("credential_id", credential_id)];
         if self.insert_sealed_key("passkey_encryption_keys", id, client_id, named, &sealed).await? {
             return Ok(PutKeyOutcome::Stored);
@@ -318,7 +332,7 @@ impl Store {
         kms: &dyn Kms,
         client_id: &str,
         backup_id: &str,
-    ) -> Result<Option<(String, Zeroizing<Vec<u8>>)>, CreatePairError> {
+    ) -> Result<Option<(String, Zeroizing<Vec<u8>>)>, StoreError> {
         let row = sqlx::query(
             "SELECT id, credential_id, key_sealed, key_id, wrapped_key FROM passkey_encryption_keys \
              WHERE client_id = $1 AND backup_id = $2",
@@ -326,15 +340,14 @@ impl Store {
         .bind(client_id.to_owned())
         .bind(backup_id.to_owned())
         .fetch_optional(&self.pool)
-        .await
-        .map_err(StoreError::from)?;
+        .await?;
         let Some(row) = row else { return Ok(None) };
         let get = |column: &str| -> Result<String, StoreError> { Ok(row.try_get(column)?) };
         let id = get("id")?;
         let credential_id = get("credential_id")?;
         let sealed = sealed_key_of_row(&row)?;
         let aad = passkey_key_aad(client_id, &id, backup_id, &credential_id);
-        let key = seal::open(kms, &sealed, &aad).await.map_err(CreatePairError::Seal)?;
+        let key = seal::open(kms, &sealed, &aad).await?;
         Ok(Some((credential_id, key)))
     }
 
@@ -354,7 +367,7 @@ impl Store {
         kms: &dyn Kms,
         current: &str,
         report: &mut RewrapReport,
-    ) -> Result<(), CreatePairError> {
+    ) -> Result<(), StoreError> {
         let mut after = String::new();
         loop {
             let rows = sqlx::query(
@@ -364,8 +377,7 @@ impl Store {
             .bind(current.to_owned())
             .bind(after.clone())
             .fetch_all(&self.pool)
-            .await
-            .map_err(StoreError::from)?;
+            .await?;
             if rows.is_empty() {
                 return Ok(());
             }
