@@ -1,6 +1,7 @@
 //! Time limits on JavaScript promises: the module's one timer mechanism,
 //! behind the backup service's requests (`timeoutMs`, which also aborts
-//! the request).
+//! the request) and every call into the app's functions and passkey
+//! prompts (`adapterTimeoutMs`, see [`settled`]).
 //!
 //! A deadline is a timer that rejects a private marker, raced against each
 //! step with `Promise.race`. The race subscribes to the step's promise, so
@@ -113,5 +114,21 @@ impl Deadline {
 impl Drop for Deadline {
     fn drop(&mut self) {
         clear_timeout(&self.timer);
+    }
+}
+
+/// Awaits `value`, what the app's function `what` (`"keychain.getShares"`)
+/// returned (a promise, a thenable or a plain value), for at most `ms`: its
+/// value, or its rejection reason as the inner `Err`. Past the limit it is
+/// abandoned with `ADAPTER_TIMEOUT` naming `what`.
+pub async fn settled(
+    value: &JsValue,
+    ms: u32,
+    what: &'static str,
+) -> core::result::Result<core::result::Result<JsValue, JsValue>, Error> {
+    let deadline = Deadline::start(ms);
+    match deadline.within(value).await {
+        Err(e) if deadline.passed(&e) => Err(Error::AdapterTimeout(what)),
+        settled => Ok(settled),
     }
 }

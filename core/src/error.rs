@@ -108,8 +108,9 @@ pub enum Error {
     StorageUnavailable(&'static str),
     /// A function the app provided (keychain, custodian, storage adapter,
     /// token getter, key derivation) or a passkey prompt did not settle
-    /// within its time limit (`adapterTimeoutMs`); names which one. The call
-    /// was abandoned: nothing after it ran, so nothing was completed.
+    /// within its time limit (`adapterTimeoutMs`). Names which one, as
+    /// `adapter.function` (`keychain.getShares`, `navigator.credentials.get`).
+    /// The call was abandoned: nothing after it ran, so nothing was completed.
     AdapterTimeout(&'static str),
 }
 
@@ -263,7 +264,7 @@ impl fmt::Display for Error {
                 "iCloud refused the web auth token, or getWebAuthToken gave none: sign the user in to iCloud",
             ),
             Error::StorageUnavailable(why) => write!(f, "backup key storage unavailable: {why}"),
-            Error::AdapterTimeout(what) => write!(f, "{what} did not settle in time (adapterTimeoutMs); the call was abandoned"),
+            Error::AdapterTimeout(what) => write!(f, "{what} did not settle in time (adapterTimeoutMs)"),
         }
     }
 }
