@@ -273,7 +273,11 @@ export function definePortal(wasm) {
     #adapters
     #backup
 
-    /** @param {{ keychain: object, custodian?: object, apiKey?: string, apiHost?: string, timeoutMs?: number, backup?: object }} options */
+    /**
+     * @param {{ keychain: object, custodian?: object, apiKey?: string, apiHost?: string, timeoutMs?: number,
+     *   adapterTimeoutMs?: number, backup?: object }} options `adapterTimeoutMs` (default 60000) limits each
+     *   call into the app's functions; past it a call fails with `ADAPTER_TIMEOUT` (checked when a call uses it).
+     */
     constructor(options) {
       if (!isObject(options)) {
         throw codedTypeError('INVALID_ARGUMENT', 'invalid argument: Portal options must be an object with keychain, and apiKey or custodian')
@@ -292,7 +296,7 @@ export function definePortal(wasm) {
         throw codedTypeError('INVALID_ARGUMENT', 'invalid argument: backup must be an object of method settings')
       }
       this.#backup = Object.freeze({ ...options.backup })
-      const adapters = { keychain: options.keychain }
+      const adapters = { keychain: options.keychain, adapterTimeoutMs: options.adapterTimeoutMs }
       if (service) for (const key of SERVICE_KEYS) adapters[key] = options[key]
       else adapters.custodian = options.custodian
       this.#adapters = Object.freeze(adapters)

@@ -145,7 +145,8 @@ export declare class ICloudStorage implements ICloudStorageSettings {
 export declare class Portal {
   /**
    * Creates a client over the app's keychain and the backup service (`apiKey`,
-   * `apiHost`) or a custodian adapter. Throws a `TypeError` with code
+   * `apiHost`) or a custodian adapter; `adapterTimeoutMs` limits each call
+   * into the app's functions (`ADAPTER_TIMEOUT`). Throws a `TypeError` with code
    * `KEYCHAIN_UNAVAILABLE`, `CUSTODIAN_UNAVAILABLE` or `INVALID_ARGUMENT` when
    * an adapter is missing or both `apiKey` and `custodian` are given.
    */

@@ -3,6 +3,9 @@
 //! - `keychain`: `{ getShares(): Promise<string>, setShares(shares): Promise<void> }`
 //! - `custodian`: `{ read(): Promise<string | null>, write(record): Promise<void> }`
 //! - `onProgress`: `({ status, done }) => void`, whose failures are ignored.
+//!
+//! Each call into the keychain and the custodian is limited to
+//! `adapterTimeoutMs` (`ADAPTER_TIMEOUT` past it).
 
 use js_sys::{Function, Object, Promise, Reflect};
 use wallet_backup_core::adapters::{Custodian, Keychain, Progress};
@@ -45,16 +48,19 @@ pub struct JsKeychain<'a> {
     pub obj: JsValue,
     /// Where failures' causes go.
     pub cause: &'a LastCause,
+    /// How long each call may take (`adapterTimeoutMs`).
+    pub limit_ms: u32,
 }
 
 impl Keychain for JsKeychain<'_> {
     async fn get_shares(&self) -> Result<Zeroizing<Vec<u8>>, Error> {
         let v = call_method(
             &self.obj,
-            "getShares",
+            "keychain.getShares",
             &[],
             Error::KeychainUnavailable("keychain.getShares is not a function"),
             Error::KeychainUnavailable("keychain.getShares failed"),
+            self.limit_ms,
         )
         .await
         .map_err(|f| self.cause.keep(f))?;
@@ -75,10 +81,11 @@ impl Keychain for JsKeychain<'_> {
             .map_err(|_| Error::InvalidCiphertext("the backed-up shares are not UTF-8 text"))?;
         call_method(
             &self.obj,
-            "setShares",
+            "keychain.setShares",
             &[JsValue::from_str(text)],
             Error::KeychainUnavailable("keychain.setShares is not a function"),
             Error::KeychainUnavailable("keychain.setShares failed"),
+            self.limit_ms,
         )
         .await
         .map_err(|f| self.cause.keep(f))?;
@@ -92,16 +99,19 @@ pub struct JsCustodian<'a> {
     pub obj: JsValue,
     /// Where failures' causes go.
     pub cause: &'a LastCause,
+    /// How long each call may take (`adapterTimeoutMs`).
+    pub limit_ms: u32,
 }
 
 impl Custodian for JsCustodian<'_> {
     async fn read(&self) -> Result<Option<Zeroizing<String>>, Error> {
         let v = call_method(
             &self.obj,
-            "read",
+            "custodian.read",
             &[],
             Error::CustodianUnavailable("custodian.read is not a function"),
             Error::CustodianUnavailable("custodian.read failed"),
+            self.limit_ms,
         )
         .await
         .map_err(|f| self.cause.keep(f))?;
@@ -115,10 +125,11 @@ impl Custodian for JsCustodian<'_> {
     async fn write(&self, record: &str) -> Result<(), Error> {
         call_method(
             &self.obj,
-            "write",
+            "custodian.write",
             &[JsValue::from_str(record)],
             Error::CustodianUnavailable("custodian.write is not a function"),
             Error::CustodianUnavailable("custodian.write failed"),
+            self.limit_ms,
         )
         .await
         .map_err(|f| self.cause.keep(f))?;

@@ -5,6 +5,15 @@
 //! Each export validates its arguments, builds the method and the adapters,
 //! runs the core flow, and maps failures to JavaScript errors. Nothing here
 //! touches key material beyond handing it to the core.
+//!
+//! One backup or recovery at a time per keychain: the keychain object is
+//! marked busy for the life of the call (`WALLET_MODIFICATION_ALREADY_IN_PROGRESS`
+//! for a second one). So that an app function that never settles cannot
+//! keep it busy for good, every call into the app's functions is limited to
+//! `adapterTimeoutMs` ([`ADAPTER_TIMEOUT_MS`] by default; passkey prompts get
+//! WebAuthn's own `timeout` on top): past it the call fails with
+//! `ADAPTER_TIMEOUT` before any later step ran, and the keychain is free
+//! again when the rejection reaches the app.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -16,11 +25,27 @@ use wallet_backup_core::Error;
 use wasm_bindgen::prelude::*;
 
 use crate::adapters::{JsCustodian, JsKeychain, JsProgress, LastCause};
+use crate::deadline::limit_setting;
 use crate::errors::{Failure, Result};
 use crate::js::{get, is_absent};
 use crate::methods::{parse_method_id, Method};
 use crate::service::ServiceSettings;
 use crate::store::Store;
+
+/// Default of `adapterTimeoutMs`: how long one call into the app's functions
+/// may take. Generous for a keychain behind a biometric prompt or a storage
+/// on a slow network, short enough that a hung adapter is noticed.
+pub const ADAPTER_TIMEOUT_MS: u32 = 60_000;
+
+/// `config.adapterTimeoutMs`, checked like `timeoutMs`.
+fn adapter_limit(config: &JsValue) -> Result<u32> {
+    limit_setting(
+        config,
+        "adapterTimeoutMs",
+        ADAPTER_TIMEOUT_MS,
+        "adapterTimeoutMs must be a whole number from 1 to 600000",
+    )
+}
 
 thread_local! {
     /// Keychains with a backup or recovery in flight (one at a time per keychain).
@@ -74,6 +99,8 @@ struct Call {
     keeper: Keeper,
     /// Where adapter failures are kept to be thrown as they were.
     cause: Rc<LastCause>,
+    /// How long each call into the app's functions may take (`adapterTimeoutMs`).
+    limit_ms: u32,
     _busy: BusyGuard,
 }
 
@@ -105,15 +132,16 @@ impl Call {
                 )))
             }
         };
+        let limit_ms = adapter_limit(config)?;
         let cause = Rc::new(LastCause::default());
-        let method = Method::from_js(parse_method_id(method)?, config, &cause)?;
+        let method = Method::from_js(parse_method_id(method)?, config, &cause, limit_ms)?;
         let progress = progress_from(on_progress)?;
         let busy = BusyGuard::acquire(&keychain)?;
-        Ok(Call { method, progress, keychain, keeper, cause, _busy: busy })
+        Ok(Call { method, progress, keychain, keeper, cause, limit_ms, _busy: busy })
     }
 
     fn keychain(&self) -> JsKeychain<'_> {
-        JsKeychain { obj: self.keychain.clone(), cause: &self.cause }
+        JsKeychain { obj: self.keychain.clone(), cause: &self.cause, limit_ms: self.limit_ms }
     }
 
     async fn backup(&self) -> Result<String> {
@@ -148,7 +176,9 @@ impl Call {
     fn store(&self) -> Store<'_> {
         match &self.keeper {
             Keeper::Service(settings) => Store::Service(settings.client(&self.cause)),
-            Keeper::Custodian(obj) => Store::Record(JsCustodian { obj: obj.clone(), cause: &self.cause }),
+            Keeper::Custodian(obj) => {
+                Store::Record(JsCustodian { obj: obj.clone(), cause: &self.cause, limit_ms: self.limit_ms })
+            }
         }
     }
 }
@@ -187,6 +217,11 @@ fn service_settings(config: &JsValue) -> Result<ServiceSettings> {
 /// restores the shares; with managed backups it then stores the cipherText
 /// on the service and confirms the backup. Only then does it report `Done`.
 ///
+/// Each call into the app's functions may take `config.adapterTimeoutMs`
+/// (default 60000); past it the backup fails with `ADAPTER_TIMEOUT`, frees
+/// the keychain and completes nothing: the previous backup stays the one
+/// recovery uses.
+///
 /// Rejects with an `Error` carrying a stable `code` (see the README).
 #[wasm_bindgen(js_name = backupWallet, unchecked_return_type = "string")]
 pub async fn backup_wallet(
@@ -203,7 +238,9 @@ pub async fn backup_wallet(
 ///
 /// `method` must be the method the backup was made with. With the backup
 /// service and managed backups, `cipherText` may be `''`: the newest
-/// completed backup of `method` is fetched from the service.
+/// completed backup of `method` is fetched from the service. Each call into
+/// the app's functions may take `config.adapterTimeoutMs` (default 60000;
+/// past it: `ADAPTER_TIMEOUT`, and the keychain is free again).
 #[wasm_bindgen(js_name = recoverWallet, unchecked_return_type = "undefined")]
 pub async fn recover_wallet(
     #[wasm_bindgen(unchecked_param_type = "string")] cipher_text: JsValue,
@@ -261,7 +298,8 @@ pub async fn stored_client_backup_share(
 /// unchanged and reads it back (resolves to `true`; an unreadable record is
 /// never overwritten: `STORAGE_UNAVAILABLE`); `'delete'` deletes it, and
 /// every key in it (resolves to whether there was one). `method` must be
-/// `'gdrive'` or `'icloud'`; `config` holds `gdrive` or `icloud`.
+/// `'gdrive'` or `'icloud'`; `config` holds `gdrive` or `icloud`, and may
+/// hold `adapterTimeoutMs` (each call into the app's functions).
 #[wasm_bindgen(js_name = storageOperation, unchecked_return_type = "boolean")]
 pub async fn storage_operation(
     #[wasm_bindgen(unchecked_param_type = "'validate' | 'delete'")] operation: JsValue,
@@ -273,9 +311,10 @@ pub async fn storage_operation(
     use wallet_backup_core::methods::key_record::RecordKeeper;
     let cause = Rc::new(LastCause::default());
     let run = async {
+        let limit_ms = adapter_limit(&config)?;
         let home = match parse_method_id(&method)? {
-            MethodId::GoogleDrive => KeysHome::Drive(DriveStorage::from_config(&config, cause.clone())?),
-            MethodId::ICloud => KeysHome::ICloud(ICloudStorage::from_config(&config, cause.clone())?),
+            MethodId::GoogleDrive => KeysHome::Drive(DriveStorage::from_config(&config, cause.clone(), limit_ms)?),
+            MethodId::ICloud => KeysHome::ICloud(ICloudStorage::from_config(&config, cause.clone(), limit_ms)?),
             _ => {
                 return Err(
                     Error::InvalidArgument("storageOperation supports the gdrive and icloud methods only").into()

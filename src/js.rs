@@ -1,11 +1,11 @@
 //! Helpers for reading app-supplied JavaScript values without trusting them.
 
-use js_sys::{Function, Promise, Reflect};
+use js_sys::{Function, Reflect};
 use wallet_backup_core::Error;
 use wasm_bindgen::{JsCast, JsValue};
-use wasm_bindgen_futures::JsFuture;
 use zeroize::Zeroizing;
 
+use crate::deadline::settled;
 use crate::errors::{Failure, Result};
 
 /// Reads `obj[name]`, treating `undefined`/`null` objects as having nothing.
@@ -41,16 +41,22 @@ pub fn is_absent(v: &JsValue) -> bool {
     v.is_undefined() || v.is_null()
 }
 
-/// Calls `obj[name](...args)` and awaits the result if it is a promise.
-/// A missing method is a `TypeError` with `missing`; a throw or rejection
-/// is `failed` with the exception as cause.
+/// Calls the app's function `what`, named as errors name it,
+/// `"adapter.function"`: `obj[function](...args)`. Awaits the result if it
+/// is a promise, for at most `limit_ms` (`adapterTimeoutMs`): past it the
+/// call is abandoned with `ADAPTER_TIMEOUT` naming `what`. A missing method
+/// is a `TypeError` with `missing`; a throw or rejection is `failed` with the
+/// exception as cause.
 pub async fn call_method(
     obj: &JsValue,
-    name: &str,
+    what: &'static str,
     args: &[JsValue],
     missing: Error,
     failed: Error,
+    limit_ms: u32,
 ) -> Result<JsValue> {
+    // The function's name: what follows the last dot (one string per call site, not two).
+    let name = what.bytes().rposition(|b| b == b'.').and_then(|dot| what.get(dot + 1..)).unwrap_or(what);
     let f = get(obj, name, missing.clone())?;
     let f: Function = f.dyn_into().map_err(|_| Failure::type_error(missing))?;
     let returned = match args {
@@ -59,5 +65,5 @@ pub async fn call_method(
         _ => f.apply(obj, &args.iter().collect()),
     }
     .map_err(|e| Failure::from(failed.clone()).with_cause(e))?;
-    JsFuture::from(Promise::resolve(&returned)).await.map_err(|e| Failure::from(failed).with_cause(e))
+    settled(&returned, limit_ms, what).await?.map_err(|e| Failure::from(failed).with_cause(e))
 }

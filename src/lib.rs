@@ -11,6 +11,7 @@
 //! - [`adapters`]: the JS keychain/custodian/progress behind core's traits.
 //! - [`service`]: the backup service client (managed mode), over `fetch`.
 //! - [`store`]: the custodian record or the service, behind one store type.
+//! - [`deadline`]: time limits on promises (service requests, the app's functions).
 //! - [`errors`]: core errors → JS errors.
 //! - [`js`]: small helpers for reading JS objects safely.
 
@@ -20,6 +21,7 @@ pub mod adapters;
 pub mod api;
 #[cfg(feature = "bench")]
 pub mod bench;
+mod deadline;
 pub mod errors;
 mod js;
 pub mod methods;

@@ -15,32 +15,26 @@
 
 use core::cell::Cell;
 
-use js_sys::{Function, Object, Promise, Reflect, JSON};
+use js_sys::{Function, Object, Reflect, JSON};
 use wallet_backup_core::method::MethodId;
 use wallet_backup_core::service::{api_base, backup_id_hex, decode_custodian_half, encode_custodian_half};
 use wallet_backup_core::store::{BackupId, BackupStore};
 use wallet_backup_core::Error;
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::JsFuture;
 use zeroize::Zeroizing;
 
-use crate::adapters::{LastCause, IGNORE_REJECTION};
+use crate::adapters::LastCause;
+use crate::deadline::{limit_setting, Deadline};
 use crate::errors::{Failure, Result};
 use crate::js::{get, is_absent};
 
 /// Default deadline of one request.
 pub const DEFAULT_TIMEOUT_MS: u32 = 30_000;
-/// Longest deadline accepted (10 minutes).
-pub const MAX_TIMEOUT_MS: u32 = 600_000;
 
 #[wasm_bindgen]
 extern "C" {
     #[wasm_bindgen(js_name = fetch, catch)]
     fn fetch(url: &str, init: &Object) -> core::result::Result<JsValue, JsValue>;
-    #[wasm_bindgen(js_name = setTimeout)]
-    fn set_timeout(handler: &JsValue, ms: u32) -> JsValue;
-    #[wasm_bindgen(js_name = clearTimeout)]
-    fn clear_timeout(id: &JsValue);
 }
 
 /// The app's service settings: `apiKey`, `apiHost`, `timeoutMs`.
@@ -113,18 +107,12 @@ impl ServiceSettings {
         let host = get(config, "apiHost", Error::InvalidArgument("config.apiHost"))?;
         let host = host.as_string().ok_or_else(|| bad_type("apiHost must be a string, e.g. 'api.example.com'"))?;
         let base = api_base(&host)?;
-        let timeout = get(config, "timeoutMs", Error::InvalidArgument("config.timeoutMs"))?;
-        let timeout_ms = if is_absent(&timeout) {
-            DEFAULT_TIMEOUT_MS
-        } else {
-            match timeout.as_f64() {
-                Some(ms) if ms.fract() == 0.0 && (1.0..=f64::from(MAX_TIMEOUT_MS)).contains(&ms) => ms as u32,
-                Some(_) => {
-                    return Err(Error::InvalidArgument("timeoutMs must be a whole number from 1 to 600000").into())
-                }
-                None => return Err(bad_type("timeoutMs must be a number")),
-            }
-        };
+        let timeout_ms = limit_setting(
+            config,
+            "timeoutMs",
+            DEFAULT_TIMEOUT_MS,
+            "timeoutMs must be a whole number from 1 to 600000",
+        )?;
         let mut authorization = Zeroizing::new(String::from("Bearer "));
         authorization.push_str(&api_key);
         Ok(Some(ServiceSettings { base, authorization, timeout_ms }))
@@ -188,13 +176,13 @@ impl Service<'_> {
         }
         set(&init, "headers", &headers);
 
-        let deadline = Deadline::start(self.settings.timeout_ms, &init);
+        let deadline = Deadline::for_request(self.settings.timeout_ms, &init);
         let network = |e: JsValue| Failure::from(Error::NetworkError("the request failed")).with_cause(e);
         let mut url = String::with_capacity(self.settings.base.len() + path.len());
         url.push_str(&self.settings.base);
         url.push_str(path);
         let pending = fetch(&url, &init).map_err(network)?;
-        let response = deadline.within(pending).await.map_err(|e| deadline.failure(e, network))?;
+        let response = deadline.within(&pending).await.map_err(|e| step_failure(&deadline, e, network))?;
         let status = Reflect::get(&response, &"status".into()).ok().and_then(|s| s.as_f64()).unwrap_or(0.0);
         let body_read = Reflect::get(&response, &"text".into())
             .ok()
@@ -202,7 +190,7 @@ impl Service<'_> {
             .ok_or(Error::ServiceError("the answer of the backup service has no body"))?
             .call0(&response)
             .map_err(network)?;
-        let text = deadline.within(body_read).await.map_err(|e| deadline.failure(e, network))?;
+        let text = deadline.within(&body_read).await.map_err(|e| step_failure(&deadline, e, network))?;
         let text = Zeroizing::new(text.as_string().unwrap_or_default());
         let parsed = JSON::parse(&text).ok();
         let status = status as u16;
@@ -447,10 +435,10 @@ pub async fn http_text(
     if let Some(body) = body {
         set(&init, "body", &body.into());
     }
-    let deadline = Deadline::start(timeout_ms, &init);
+    let deadline = Deadline::for_request(timeout_ms, &init);
     let network = |e: JsValue| Failure::from(Error::NetworkError("the request failed")).with_cause(e);
     let pending = fetch(url, &init).map_err(network)?;
-    let response = deadline.within(pending).await.map_err(|e| deadline.failure(e, network))?;
+    let response = deadline.within(&pending).await.map_err(|e| step_failure(&deadline, e, network))?;
     let status = Reflect::get(&response, &"status".into()).ok().and_then(|s| s.as_f64()).unwrap_or(0.0);
     // `response.headers.get(header)`, duck-typed like the rest.
     let named = header.and_then(|name| {
@@ -464,7 +452,7 @@ pub async fn http_text(
         .ok_or(Error::NetworkError("the answer has no body"))?
         .call0(&response)
         .map_err(network)?;
-    let text = deadline.within(body_read).await.map_err(|e| deadline.failure(e, network))?;
+    let text = deadline.within(&body_read).await.map_err(|e| step_failure(&deadline, e, network))?;
     let text = text.dyn_into::<js_sys::JsString>().map_err(|_| Error::NetworkError("the answer has no text body"))?;
     if text.length() > max_len {
         return Err(Error::ServiceError("the answer is larger than expected").into());
@@ -497,67 +485,12 @@ pub fn set(obj: &Object, name: &str, value: &JsValue) {
     let _ = Reflect::set(obj, &JsValue::from_str(name), value);
 }
 
-/// A request's deadline: a timer that rejects a private marker, raced
-/// against each step; when it wins, the request is aborted (when
-/// `AbortController` exists) so the connection is closed, not left to finish
-/// (or be resent by the browser) behind the app's back.
-struct Deadline {
-    timer: JsValue,
-    expired: Promise,
-    marker: Object,
-    /// `controller.abort` bound to its controller.
-    abort: Option<Function>,
-}
-
-impl Deadline {
-    fn start(ms: u32, init: &Object) -> Deadline {
-        let marker = Object::new();
-        let controller = js_sys::global()
-            .dyn_into::<Object>()
-            .ok()
-            .and_then(|g| Reflect::get(&g, &"AbortController".into()).ok())
-            .and_then(|c| c.dyn_into::<Function>().ok())
-            .and_then(|c| Reflect::construct(&c, &js_sys::Array::new()).ok());
-        let abort = controller.as_ref().and_then(|c| {
-            let signal = Reflect::get(c, &"signal".into()).ok()?;
-            let abort = Reflect::get(c, &"abort".into()).ok()?.dyn_into::<Function>().ok()?;
-            set(init, "signal", &signal);
-            Some(abort.bind0(c).unchecked_into::<Function>())
-        });
-        let mut timer = JsValue::UNDEFINED;
-        let expired = Promise::new(&mut |_resolve, reject: Function| {
-            let reject_with_marker = reject.bind1(&JsValue::NULL, &marker);
-            timer = set_timeout(reject_with_marker.as_ref(), ms);
-        });
-        // A deadline that passes between two steps must not count as an
-        // unhandled rejection.
-        IGNORE_REJECTION.with(|ignore| drop(expired.catch(ignore)));
-        Deadline { timer, expired, marker, abort }
-    }
-
-    /// Waits for `step`, or fails when the deadline passes first.
-    async fn within(&self, step: JsValue) -> core::result::Result<JsValue, JsValue> {
-        let race = js_sys::Array::of2(&step, &self.expired);
-        JsFuture::from(Promise::race(&race)).await
-    }
-
-    /// The failure for a rejection of [`Deadline::within`]; a passed
-    /// deadline aborts the request.
-    fn failure(&self, e: JsValue, otherwise: impl FnOnce(JsValue) -> Failure) -> Failure {
-        if e == JsValue::from(&self.marker) {
-            if let Some(abort) = &self.abort {
-                // An abort that throws changes nothing: the request has failed either way.
-                let _ = abort.call0(&JsValue::UNDEFINED);
-            }
-            Error::NetworkTimeout.into()
-        } else {
-            otherwise(e)
-        }
-    }
-}
-
-impl Drop for Deadline {
-    fn drop(&mut self) {
-        clear_timeout(&self.timer);
+/// The failure of a request step that `deadline` limits: `NETWORK_TIMEOUT`
+/// when it passed (the request is then aborted), else `otherwise(e)`.
+fn step_failure(deadline: &Deadline, e: JsValue, otherwise: impl FnOnce(JsValue) -> Failure) -> Failure {
+    if deadline.passed(&e) {
+        Error::NetworkTimeout.into()
+    } else {
+        otherwise(e)
     }
 }

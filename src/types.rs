@@ -203,11 +203,23 @@ export type CustodianKeeper =
   | (ServiceConfig & { custodian?: undefined })
   | { custodian: Custodian; apiKey?: undefined };
 
+/** The app's keychain, and how long the module waits for the app's functions. */
+export interface WalletAdapters {
+  keychain: Keychain;
+  /**
+   * How long each call into the app's functions may take, in whole milliseconds (default 60000, 1 to 600000):
+   * the keychain, the custodian, storage adapters and key-value stores, `getToken`, `getAccessToken`,
+   * `getWebAuthToken`, `deriveKey`. A passkey prompt may take WebAuthn's own `timeout` plus this. Past it the
+   * call fails with `ADAPTER_TIMEOUT`, the keychain is free again, and nothing is completed.
+   */
+  adapterTimeoutMs?: number;
+}
+
 /** What a `Portal` works with: the keychain, the service or a custodian adapter, and default method settings. */
-export type PortalOptions = { keychain: Keychain; backup?: BackupConfig } & CustodianKeeper;
+export type PortalOptions = WalletAdapters & { backup?: BackupConfig } & CustodianKeeper;
 
 /** Settings of the free `backupWallet`/`recoverWallet` functions: method settings plus adapters. */
-export type WalletBackupConfig = BackupConfig & { keychain: Keychain } & CustodianKeeper;
+export type WalletBackupConfig = BackupConfig & WalletAdapters & CustodianKeeper;
 
 /** What the backup service says of this wallet. */
 export interface WalletBackupStatus {
@@ -231,7 +243,8 @@ export type ErrorCode =
   | 'FIREBASE_NOT_SIGNED_IN' | 'FIREBASE_UNAUTHENTICATED' | 'FIREBASE_REAUTHENTICATION_REQUIRED'
   | 'PASSKEY_UNAVAILABLE' | 'PASSKEY_NOT_ALLOWED' | 'PASSKEY_USER_VERIFICATION_REQUIRED'
   | 'PASSKEY_PRF_UNAVAILABLE' | 'PASSKEY_DENIED' | 'PASSKEY_NOT_CONFIGURED'
-  | 'GOOGLE_UNAUTHENTICATED' | 'ICLOUD_UNAUTHENTICATED' | 'STORAGE_UNAVAILABLE';
+  | 'GOOGLE_UNAUTHENTICATED' | 'ICLOUD_UNAUTHENTICATED' | 'STORAGE_UNAVAILABLE'
+  | 'ADAPTER_TIMEOUT';
 
 /** Every rejection is an `Error` (a `TypeError` for wrong argument types) with a stable `code`. */
 export interface WalletBackupError extends Error { code: ErrorCode; cause?: unknown }

@@ -106,6 +106,12 @@ pub enum Error {
     /// app's adapter) failed, could not be reached, returned other data than was
     /// written, or holds a keys record this version cannot read.
     StorageUnavailable(&'static str),
+    /// A function the app provided (keychain, custodian, storage adapter,
+    /// token getter, key derivation) or a passkey prompt did not settle
+    /// within its time limit (`adapterTimeoutMs`). Names which one, as
+    /// `adapter.function` (`keychain.getShares`, `navigator.credentials.get`).
+    /// The call was abandoned: nothing after it ran, so nothing was completed.
+    AdapterTimeout(&'static str),
 }
 
 impl Error {
@@ -147,11 +153,12 @@ impl Error {
             Error::GoogleUnauthenticated => "GOOGLE_UNAUTHENTICATED",
             Error::ICloudUnauthenticated => "ICLOUD_UNAUTHENTICATED",
             Error::StorageUnavailable(_) => "STORAGE_UNAVAILABLE",
+            Error::AdapterTimeout(_) => "ADAPTER_TIMEOUT",
         }
     }
 
     /// One of each variant, for table tests that walk every code.
-    pub fn all_variants() -> [Error; 35] {
+    pub fn all_variants() -> [Error; 36] {
         [
             Error::PasswordRequired,
             Error::WrongPassword,
@@ -188,6 +195,7 @@ impl Error {
             Error::GoogleUnauthenticated,
             Error::ICloudUnauthenticated,
             Error::StorageUnavailable("x"),
+            Error::AdapterTimeout("x"),
         ]
     }
 }
@@ -256,6 +264,7 @@ impl fmt::Display for Error {
                 "iCloud refused the web auth token, or getWebAuthToken gave none: sign the user in to iCloud",
             ),
             Error::StorageUnavailable(why) => write!(f, "backup key storage unavailable: {why}"),
+            Error::AdapterTimeout(what) => write!(f, "{what} did not settle in time (adapterTimeoutMs)"),
         }
     }
 }

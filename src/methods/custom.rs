@@ -8,7 +8,8 @@
 //! `delete()` is the app's to call; the module never deletes. Every write
 //! is read back and compared; a record the module cannot read is never
 //! overwritten. The adapter's exceptions become the `cause` of a
-//! `STORAGE_UNAVAILABLE`.
+//! `STORAGE_UNAVAILABLE`; a call that does not settle within
+//! `adapterTimeoutMs` is `ADAPTER_TIMEOUT`.
 //!
 //! The iCloud method's React Native form uses the same code over the app's
 //! key-value store (AsyncStorage's shape), the record under one key.
@@ -27,8 +28,8 @@ use crate::errors::{Failure, Result};
 use crate::js::{call_method, get, is_absent};
 use crate::methods::icloud::KV_KEY;
 
-/// The app's storage adapter of `config.custom`.
-pub fn from_config(config: &JsValue, cause: Rc<LastCause>) -> Result<CustomStorage> {
+/// The app's storage adapter of `config.custom`, each call limited to `limit_ms`.
+pub fn from_config(config: &JsValue, cause: Rc<LastCause>, limit_ms: u32) -> Result<CustomStorage> {
     let missing =
         Error::InvalidArgument("config.custom must be a storage adapter { read, write, validateOperations? }");
     let adapter = get(config, "custom", missing.clone())?;
@@ -40,7 +41,7 @@ pub fn from_config(config: &JsValue, cause: Rc<LastCause>) -> Result<CustomStora
             .dyn_into::<Function>()
             .map_err(|_| Failure::type_error(missing.clone()))?;
     }
-    Ok(CustomStorage { adapter, cause, validated: Cell::new(false), kv: false })
+    Ok(CustomStorage { adapter, cause, validated: Cell::new(false), kv: false, limit_ms })
 }
 
 /// The app's storage adapter, holding the keys record: the `custom`
@@ -54,27 +55,31 @@ pub struct CustomStorage {
     validated: Cell<bool>,
     /// The key-value store form.
     kv: bool,
+    /// How long each call may take (`adapterTimeoutMs`).
+    limit_ms: u32,
 }
 
 impl CustomStorage {
-    /// The iCloud method's key-value store `store` (its functions checked by the caller).
-    pub fn key_value(store: JsValue, cause: Rc<LastCause>) -> CustomStorage {
+    /// The iCloud method's key-value store `store` (its functions checked by
+    /// the caller), each call limited to `limit_ms`.
+    pub fn key_value(store: JsValue, cause: Rc<LastCause>, limit_ms: u32) -> CustomStorage {
         // A key-value store has no validateOperations to ask.
-        CustomStorage { adapter: store, cause, validated: Cell::new(true), kv: true }
+        CustomStorage { adapter: store, cause, validated: Cell::new(true), kv: true, limit_ms }
     }
 
-    async fn call(&self, name: &str, args: &[JsValue], failed: Error) -> core::result::Result<JsValue, Error> {
+    /// Calls the adapter's function `what` (`"custom.read"`, ...).
+    async fn call(&self, what: &'static str, args: &[JsValue], failed: Error) -> core::result::Result<JsValue, Error> {
         let missing = Error::InvalidArgument("the storage adapter lacks a function it needs");
-        call_method(&self.adapter, name, args, missing, failed).await.map_err(|f| self.cause.keep(f))
+        call_method(&self.adapter, what, args, missing, failed, self.limit_ms).await.map_err(|f| self.cause.keep(f))
     }
 
     /// The stored value, as the adapter gives it.
     async fn get(&self) -> core::result::Result<JsValue, Error> {
         if self.kv {
-            self.call("getItem", &[KV_KEY.into()], Error::StorageUnavailable("icloud.keyValueStore.getItem failed"))
-                .await
+            let failed = Error::StorageUnavailable("icloud.keyValueStore.getItem failed");
+            self.call("icloud.keyValueStore.getItem", &[KV_KEY.into()], failed).await
         } else {
-            self.call("read", &[], Error::StorageUnavailable("custom.read failed")).await
+            self.call("custom.read", &[], Error::StorageUnavailable("custom.read failed")).await
         }
     }
 
@@ -82,7 +87,7 @@ impl CustomStorage {
     pub async fn remove(&self) -> core::result::Result<bool, Error> {
         let existed = !is_absent(&self.get().await?);
         let failed = Error::StorageUnavailable("icloud.keyValueStore.removeItem failed");
-        self.call("removeItem", &[KV_KEY.into()], failed).await?;
+        self.call("icloud.keyValueStore.removeItem", &[KV_KEY.into()], failed).await?;
         Ok(existed)
     }
 }
@@ -109,7 +114,7 @@ impl KeysStorage for CustomStorage {
                 .map_err(|f| self.cause.keep(f))?;
             if !is_absent(&check) {
                 let failed = Error::StorageUnavailable("custom.validateOperations failed");
-                let ok = self.call("validateOperations", &[], failed).await?;
+                let ok = self.call("custom.validateOperations", &[], failed).await?;
                 if ok.as_bool() != Some(true) {
                     return Err(Error::StorageUnavailable("custom.validateOperations() did not resolve to true"));
                 }
@@ -119,9 +124,9 @@ impl KeysStorage for CustomStorage {
         let value = JsValue::from_str(record);
         if self.kv {
             let failed = Error::StorageUnavailable("icloud.keyValueStore.setItem failed");
-            self.call("setItem", &[KV_KEY.into(), value], failed).await?;
+            self.call("icloud.keyValueStore.setItem", &[KV_KEY.into(), value], failed).await?;
         } else {
-            self.call("write", &[value], Error::StorageUnavailable("custom.write failed")).await?;
+            self.call("custom.write", &[value], Error::StorageUnavailable("custom.write failed")).await?;
         }
         Ok(())
     }

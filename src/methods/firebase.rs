@@ -7,6 +7,8 @@
 //! optional `tbsHost` (the enclave's host; default `apiHost`). The API key
 //! is the call's `apiKey`. A token the enclave refuses is refreshed once
 //! (`forceRefresh: true`) and the request retried; `null` sends no request.
+//! A `getToken` that does not settle within `adapterTimeoutMs` is
+//! `ADAPTER_TIMEOUT`.
 
 use std::rc::Rc;
 
@@ -30,8 +32,9 @@ const ENCRYPT_KEY_PATH: &str = "/v1/backup/encrypt-key";
 /// Longest ID token accepted (Firebase's are about 1 KB).
 const MAX_TOKEN_LEN: usize = 16 * 1024;
 
-/// Builds the Firebase method from `config.firebase` and the call's service settings.
-pub fn from_config(config: &JsValue, cause: Rc<LastCause>) -> Result<KeptKeyMethod<FirebaseKeeper>> {
+/// Builds the Firebase method from `config.firebase` and the call's service
+/// settings; `getToken` may take `limit_ms`.
+pub fn from_config(config: &JsValue, cause: Rc<LastCause>, limit_ms: u32) -> Result<KeptKeyMethod<FirebaseKeeper>> {
     let missing = Error::InvalidArgument("config.firebase must be a FirebaseStorage({ getToken })");
     let storage = get(config, "firebase", missing.clone())?;
     if is_absent(&storage) {
@@ -51,7 +54,7 @@ pub fn from_config(config: &JsValue, cause: Rc<LastCause>) -> Result<KeptKeyMeth
             .ok_or_else(|| Failure::type_error(Error::InvalidArgument("firebase.tbsHost must be a string")))?;
         service.with_host(&host)?
     };
-    Ok(KeptKeyMethod::new(MethodId::Firebase, FirebaseKeeper { storage, enclave, cause })?)
+    Ok(KeptKeyMethod::new(MethodId::Firebase, FirebaseKeeper { storage, enclave, cause, limit_ms })?)
 }
 
 /// Keeps backup keys in the service's Firebase key enclave.
@@ -60,6 +63,8 @@ pub struct FirebaseKeeper {
     storage: JsValue,
     enclave: ServiceSettings,
     cause: Rc<LastCause>,
+    /// How long `getToken` may take (`adapterTimeoutMs`).
+    limit_ms: u32,
 }
 
 impl FirebaseKeeper {
@@ -69,10 +74,11 @@ impl FirebaseKeeper {
         set(&options, "forceRefresh", &force_refresh.into());
         let token = call_method(
             &self.storage,
-            "getToken",
+            "firebase.getToken",
             &[options.into()],
             Error::InvalidArgument("firebase.getToken must be a function"),
             Error::FirebaseUnauthenticated,
+            self.limit_ms,
         )
         .await?;
         match exact_string(&token) {

@@ -17,7 +17,8 @@
 //! The token goes only in the `Authorization` header. `null` fails with
 //! `GOOGLE_UNAUTHENTICATED` before any request, as does a 401; every other
 //! failure is `STORAGE_UNAVAILABLE` with `{ status, code }` (Google's
-//! `error.status`) or the network exception as `cause`.
+//! `error.status`) or the network exception as `cause`. A `getAccessToken`
+//! that does not settle within `adapterTimeoutMs` is `ADAPTER_TIMEOUT`.
 
 use core::cell::RefCell;
 use std::rc::Rc;
@@ -55,6 +56,8 @@ pub struct DriveStorage {
     token: RefCell<Option<Zeroizing<String>>>,
     /// The keys file's id, once found or created.
     file_id: RefCell<Option<String>>,
+    /// How long `getAccessToken` may take (`adapterTimeoutMs`).
+    limit_ms: u32,
 }
 
 /// A file id as Drive makes them; anything else is refused rather than put in a path.
@@ -63,8 +66,8 @@ fn valid_file_id(id: &str) -> bool {
 }
 
 impl DriveStorage {
-    /// The Drive storage of `config.gdrive`.
-    pub fn from_config(config: &JsValue, cause: Rc<LastCause>) -> Result<DriveStorage> {
+    /// The Drive storage of `config.gdrive`; `getAccessToken` may take `limit_ms`.
+    pub fn from_config(config: &JsValue, cause: Rc<LastCause>, limit_ms: u32) -> Result<DriveStorage> {
         let missing = Error::InvalidArgument("config.gdrive must be a GDriveStorage({ getAccessToken })");
         let storage = get(config, "gdrive", missing.clone())?;
         if is_absent(&storage) {
@@ -82,7 +85,7 @@ impl DriveStorage {
                 .ok_or_else(|| Failure::type_error(Error::InvalidArgument("gdrive.driveHost must be a string")))?;
             api_base(&host)?
         };
-        Ok(DriveStorage { storage, base, cause, token: RefCell::new(None), file_id: RefCell::new(None) })
+        Ok(DriveStorage { storage, base, cause, token: RefCell::new(None), file_id: RefCell::new(None), limit_ms })
     }
 
     /// The user's access token (asked once per call).
@@ -92,10 +95,11 @@ impl DriveStorage {
         }
         let token = call_method(
             &self.storage,
-            "getAccessToken",
+            "gdrive.getAccessToken",
             &[],
             Error::InvalidArgument("gdrive.getAccessToken must be a function"),
             Error::GoogleUnauthenticated,
+            self.limit_ms,
         )
         .await
         .map_err(|f| self.cause.keep(f))?;

@@ -37,6 +37,9 @@
 //!
 //! In both, every write is read back and compared before it counts, and a
 //! record the module cannot read is never overwritten (core's `RecordKeeper`).
+//! Each call into the app's functions (`getWebAuthToken`, the key-value
+//! store's) that does not settle within `adapterTimeoutMs` is
+//! `ADAPTER_TIMEOUT`; `onWebAuthToken` is not awaited.
 
 use core::cell::RefCell;
 use std::rc::Rc;
@@ -105,8 +108,9 @@ fn encoded(text: &str) -> Zeroizing<String> {
 
 impl ICloudStorage {
     /// The iCloud storage of `config.icloud`: exactly one of the CloudKit
-    /// options and `keyValueStore`.
-    pub fn from_config(config: &JsValue, cause: Rc<LastCause>) -> Result<ICloudStorage> {
+    /// options and `keyValueStore`; each call into the app's functions may
+    /// take `limit_ms`.
+    pub fn from_config(config: &JsValue, cause: Rc<LastCause>, limit_ms: u32) -> Result<ICloudStorage> {
         let bad = || Failure::type_error(Error::InvalidArgument(SHAPE));
         let storage = get(config, "icloud", Error::InvalidArgument(SHAPE))?;
         let field = |name| get(&storage, name, Error::InvalidArgument(SHAPE));
@@ -121,7 +125,7 @@ impl ICloudStorage {
                     return Err(bad());
                 }
             }
-            return Ok(ICloudStorage::KeyValue(CustomStorage::key_value(store, cause)));
+            return Ok(ICloudStorage::KeyValue(CustomStorage::key_value(store, cause, limit_ms)));
         }
         let container = container.as_string().filter(|c| container_ok(c)).ok_or_else(bad)?;
         let environment = field("environment")?.as_string().ok_or_else(bad)?;
@@ -146,6 +150,7 @@ impl ICloudStorage {
             token: RefCell::new(None),
             tag: RefCell::new(None),
             last: RefCell::new(None),
+            limit_ms,
         }))
     }
 
@@ -191,6 +196,8 @@ pub struct CloudKitStorage {
     tag: RefCell<Option<String>>,
     /// The keys record as last read or written (`None`: no record).
     last: RefCell<Option<Zeroizing<String>>>,
+    /// How long `getWebAuthToken` may take (`adapterTimeoutMs`).
+    limit_ms: u32,
 }
 
 /// What CloudKit answered for the keys record: the record dictionary, or
@@ -205,10 +212,11 @@ impl CloudKitStorage {
         }
         let token = call_method(
             &self.storage,
-            "getWebAuthToken",
+            "icloud.getWebAuthToken",
             &[],
             Error::InvalidArgument(SHAPE),
             Error::ICloudUnauthenticated,
+            self.limit_ms,
         )
         .await
         .map_err(|f| self.cause.keep(f))?;

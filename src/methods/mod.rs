@@ -79,22 +79,23 @@ pub fn parse_method_id(method: &JsValue) -> Result<MethodId> {
 
 impl Method {
     /// Builds the method named `id` from the call's `config`; failures of
-    /// the app's functions it calls later go to `cause`.
-    pub fn from_js(id: MethodId, config: &JsValue, cause: &Rc<LastCause>) -> Result<Method> {
+    /// the app's functions it calls later go to `cause`, and each such call
+    /// may take `limit_ms` (`adapterTimeoutMs`).
+    pub fn from_js(id: MethodId, config: &JsValue, cause: &Rc<LastCause>, limit_ms: u32) -> Result<Method> {
         match id {
-            MethodId::Password => Ok(Method::Password(password::from_config(config)?)),
-            MethodId::Firebase => Ok(Method::Firebase(firebase::from_config(config, cause.clone())?)),
-            MethodId::Passkey => Ok(Method::Passkey(passkey::from_config(config, cause.clone())?)),
+            MethodId::Password => Ok(Method::Password(password::from_config(config, limit_ms)?)),
+            MethodId::Firebase => Ok(Method::Firebase(firebase::from_config(config, cause.clone(), limit_ms)?)),
+            MethodId::Passkey => Ok(Method::Passkey(passkey::from_config(config, cause.clone(), limit_ms)?)),
             MethodId::GoogleDrive => {
-                let home = KeysHome::Drive(gdrive::DriveStorage::from_config(config, cause.clone())?);
+                let home = KeysHome::Drive(gdrive::DriveStorage::from_config(config, cause.clone(), limit_ms)?);
                 Ok(Method::Record(KeptKeyMethod::new(id, RecordKeeper(home))?))
             }
             MethodId::Custom => {
-                let home = KeysHome::Custom(custom::from_config(config, cause.clone())?);
+                let home = KeysHome::Custom(custom::from_config(config, cause.clone(), limit_ms)?);
                 Ok(Method::Record(KeptKeyMethod::new(id, RecordKeeper(home))?))
             }
             MethodId::ICloud => {
-                let home = KeysHome::ICloud(icloud::ICloudStorage::from_config(config, cause.clone())?);
+                let home = KeysHome::ICloud(icloud::ICloudStorage::from_config(config, cause.clone(), limit_ms)?);
                 Ok(Method::Record(KeptKeyMethod::new(id, RecordKeeper(home))?))
             }
         }

@@ -15,6 +15,15 @@
 //! The service's `/passkeys/*` routes issue and verify every challenge. The
 //! PRF output stays on the device: credentials sent to the service carry
 //! empty `clientExtensionResults`.
+//!
+//! A passkey prompt waits for a person, so it is not held to
+//! `adapterTimeoutMs` alone: WebAuthn has its own `timeout` (the service
+//! sets it to its ceremony's lifetime, 5 minutes by default), after which
+//! the platform ends the prompt itself (`PASSKEY_NOT_ALLOWED`) and the
+//! service's challenge has expired anyway. A prompt may take that long plus
+//! `adapterTimeoutMs` (see [`prompt_limit`]); a platform that still has not
+//! answered then is abandoned with `ADAPTER_TIMEOUT`, so it never holds the
+//! keychain for good.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -29,10 +38,10 @@ use wallet_backup_core::service::{backup_id_hex, base64url, encode_custodian_hal
 use wallet_backup_core::store::BackupId;
 use wallet_backup_core::Error;
 use wasm_bindgen::{JsCast, JsValue};
-use wasm_bindgen_futures::JsFuture;
 use zeroize::Zeroizing;
 
 use crate::adapters::LastCause;
+use crate::deadline::settled;
 use crate::errors::{Failure, Result};
 use crate::js::{call_method, get, is_absent};
 use crate::service::{refusal_cause, set, unexpected, Answer, Refusal, ServiceSettings};
@@ -41,9 +50,16 @@ use crate::service::{refusal_cause, set, unexpected, Answer, Refusal, ServiceSet
 const MAX_USER_NAME_LEN: usize = 64;
 /// Largest binary field read from an authenticator's answer.
 const MAX_FIELD_LEN: usize = 64 * 1024;
+/// A prompt's WebAuthn `timeout` when the options give none: Web
+/// Authentication Level 3's recommended default with user verification
+/// required (which the method always asks for).
+const DEFAULT_PROMPT_MS: u32 = 300_000;
+/// Longest WebAuthn `timeout` honoured: the service's longest ceremony (an hour).
+const MAX_PROMPT_MS: u32 = 3_600_000;
 
-/// Builds the passkey method from `config.passkey` and the call's service settings.
-pub fn from_config(config: &JsValue, cause: Rc<LastCause>) -> Result<PasskeyMethod<WebAuthnCeremonies>> {
+/// Builds the passkey method from `config.passkey` and the call's service
+/// settings; `limit_ms` is `adapterTimeoutMs` (see [`prompt_limit`]).
+pub fn from_config(config: &JsValue, cause: Rc<LastCause>, limit_ms: u32) -> Result<PasskeyMethod<WebAuthnCeremonies>> {
     let bad = Error::InvalidArgument("config.passkey must be a PasskeyStorage");
     let storage = get(config, "passkey", bad.clone())?;
     let type_error = |what| Failure::type_error(Error::InvalidArgument(what));
@@ -85,7 +101,7 @@ pub fn from_config(config: &JsValue, cause: Rc<LastCause>) -> Result<PasskeyMeth
     } else {
         service.with_host(&host.as_string().ok_or_else(|| type_error("passkey.webAuthnHost must be a string"))?)?
     };
-    let ceremonies = WebAuthnCeremonies { platform, enclave, user_name, cause, login: RefCell::new(None) };
+    let ceremonies = WebAuthnCeremonies { platform, enclave, user_name, cause, login: RefCell::new(None), limit_ms };
     Ok(PasskeyMethod::new(ceremonies, enclave_only))
 }
 
@@ -106,6 +122,8 @@ pub struct WebAuthnCeremonies {
     /// The login ceremony of the last backup assertion: its id and the
     /// credential (without extension results) to finish it with.
     login: RefCell<Option<(String, JsValue)>>,
+    /// `adapterTimeoutMs`.
+    limit_ms: u32,
 }
 
 /// A verified-by-nobody-yet answer of `get`, with what the method needs.
@@ -146,7 +164,7 @@ impl WebAuthnCeremonies {
         // requested at creation), and for the output right away where the
         // authenticator can give it then.
         set(&extensions_of(&options), "prf", &prf_request(prf_salt));
-        let created = self.platform.create(&options).await?;
+        let created = self.platform.create(&options, prompt_limit(&options, self.limit_ms)).await?;
         let finish = Object::new();
         set(&finish, "ceremonyId", &JsValue::from_str(&begun.str("ceremonyId")?));
         set(&finish, "credential", &for_service(&created)?);
@@ -185,7 +203,7 @@ impl WebAuthnCeremonies {
         if prf_salt.is_some() {
             set(&extensions_of(&options), "prf", &prf_request(prf_salt));
         }
-        let response = self.platform.get(&options).await?;
+        let response = self.platform.get(&options, prompt_limit(&options, self.limit_ms)).await?;
         Ok((ceremony, answered(&response)?))
     }
 
@@ -346,6 +364,17 @@ fn path(value: &JsValue, names: &[&str]) -> JsValue {
     })
 }
 
+/// How long the prompt of a ceremony with `options` may take: WebAuthn's
+/// `timeout` in them (5 minutes when absent, at most an hour), after which
+/// the platform should have ended the prompt itself, plus `limit_ms`
+/// (`adapterTimeoutMs`) for it to say so.
+fn prompt_limit(options: &Object, limit_ms: u32) -> u32 {
+    // `as` saturates: NaN, negative and absent become 0, anything huge u32::MAX.
+    let webauthn = Reflect::get(options, &"timeout".into()).ok().and_then(|t| t.as_f64()).map_or(0, |t| t as u32);
+    let webauthn = if webauthn == 0 { DEFAULT_PROMPT_MS } else { webauthn.min(MAX_PROMPT_MS) };
+    webauthn + limit_ms
+}
+
 /// A platform failure: refusals (cancelled, timed out, UV failed) are
 /// `PASSKEY_NOT_ALLOWED`, anything else `PASSKEY_UNAVAILABLE`; the
 /// exception is the cause.
@@ -358,29 +387,38 @@ fn platform_failure(f: Failure) -> Failure {
 }
 
 impl Platform {
-    /// `create` with PublicKeyCredentialCreationOptionsJSON; resolves to RegistrationResponseJSON.
-    async fn create(&self, options: &Object) -> Result<JsValue> {
+    /// `create` with PublicKeyCredentialCreationOptionsJSON, for at most
+    /// `limit_ms`; resolves to RegistrationResponseJSON.
+    async fn create(&self, options: &Object, limit_ms: u32) -> Result<JsValue> {
         match self {
-            Platform::Functions(f) => self.call_function(f, "create", options).await,
-            Platform::Browser => browser::create(options).await.map_err(platform_failure),
+            Platform::Functions(f) => self.call_function(f, "passkey.passkeys.create", options, limit_ms).await,
+            Platform::Browser => browser::create(options, limit_ms).await.map_err(platform_failure),
         }
     }
 
-    /// `get` with PublicKeyCredentialRequestOptionsJSON; resolves to AuthenticationResponseJSON.
-    async fn get(&self, options: &Object) -> Result<JsValue> {
+    /// `get` with PublicKeyCredentialRequestOptionsJSON, for at most
+    /// `limit_ms`; resolves to AuthenticationResponseJSON.
+    async fn get(&self, options: &Object, limit_ms: u32) -> Result<JsValue> {
         match self {
-            Platform::Functions(f) => self.call_function(f, "get", options).await,
-            Platform::Browser => browser::get(options).await.map_err(platform_failure),
+            Platform::Functions(f) => self.call_function(f, "passkey.passkeys.get", options, limit_ms).await,
+            Platform::Browser => browser::get(options, limit_ms).await.map_err(platform_failure),
         }
     }
 
-    async fn call_function(&self, functions: &JsValue, name: &str, options: &Object) -> Result<JsValue> {
+    async fn call_function(
+        &self,
+        functions: &JsValue,
+        what: &'static str,
+        options: &Object,
+        limit_ms: u32,
+    ) -> Result<JsValue> {
         let returned = call_method(
             functions,
-            name,
+            what,
             &[options.into()],
             Error::InvalidArgument("passkey.passkeys must have create and get functions"),
             Error::PasskeyUnavailable("the app's passkey function failed"),
+            limit_ms,
         )
         .await
         .map_err(platform_failure)?;
@@ -489,21 +527,27 @@ mod browser {
         (out, response)
     }
 
-    async fn ceremony(promise: core::result::Result<js_sys::Promise, JsValue>) -> Result<PublicKeyCredential> {
+    /// Awaits the browser's ceremony `what` for at most `limit_ms`.
+    async fn ceremony(
+        promise: core::result::Result<js_sys::Promise, JsValue>,
+        what: &'static str,
+        limit_ms: u32,
+    ) -> Result<PublicKeyCredential> {
         let failed =
             |e| Failure::from(Error::PasskeyUnavailable("the browser's passkey ceremony failed")).with_cause(e);
-        let credential = JsFuture::from(promise.map_err(failed)?).await.map_err(failed)?;
+        let credential = settled(promise.map_err(failed)?.as_ref(), limit_ms, what).await?.map_err(failed)?;
         if is_absent(&credential) {
             return Err(Error::PasskeyNotAllowed.into());
         }
         credential.dyn_into::<PublicKeyCredential>().map_err(|_| not_a_credential())
     }
 
-    /// `navigator.credentials.create` with JSON options; the answer as RegistrationResponseJSON.
-    pub async fn create(options: &Object) -> Result<JsValue> {
+    /// `navigator.credentials.create` with JSON options, for at most
+    /// `limit_ms`; the answer as RegistrationResponseJSON.
+    pub async fn create(options: &Object, limit_ms: u32) -> Result<JsValue> {
         let container = container()?;
-        let credential =
-            ceremony(container.create_with_options(&public_key_options(options)?.unchecked_into())).await?;
+        let created = container.create_with_options(&public_key_options(options)?.unchecked_into());
+        let credential = ceremony(created, "navigator.credentials.create", limit_ms).await?;
         let (out, response) = credential_json(&credential);
         let attestation: AuthenticatorAttestationResponse = credential.response().unchecked_into();
         set(&response, "attestationObject", &encode(&attestation.attestation_object()));
@@ -516,10 +560,12 @@ mod browser {
         Ok(out.into())
     }
 
-    /// `navigator.credentials.get` with JSON options; the answer as AuthenticationResponseJSON.
-    pub async fn get(options: &Object) -> Result<JsValue> {
+    /// `navigator.credentials.get` with JSON options, for at most
+    /// `limit_ms`; the answer as AuthenticationResponseJSON.
+    pub async fn get(options: &Object, limit_ms: u32) -> Result<JsValue> {
         let container = container()?;
-        let credential = ceremony(container.get_with_options(&public_key_options(options)?.unchecked_into())).await?;
+        let asserted = container.get_with_options(&public_key_options(options)?.unchecked_into());
+        let credential = ceremony(asserted, "navigator.credentials.get", limit_ms).await?;
         let (out, response) = credential_json(&credential);
         let assertion: AuthenticatorAssertionResponse = credential.response().unchecked_into();
         set(&response, "authenticatorData", &encode(&assertion.authenticator_data()));

@@ -14,23 +14,25 @@
 //! UTF-8; `salt` 16 bytes) and resolves to the raw 32-byte output as a
 //! `Uint8Array`. The module still draws the salt, chooses the costs and
 //! writes the same header; a wrong output fails recovery with
-//! `WRONG_PASSWORD` through the key commitment.
+//! `WRONG_PASSWORD` through the key commitment. A `deriveKey` that does not
+//! settle within `adapterTimeoutMs` is `ADAPTER_TIMEOUT`.
 
-use js_sys::{ArrayBuffer, Function, JsString, Object, Promise, Reflect, Uint8Array};
+use js_sys::{ArrayBuffer, Function, JsString, Object, Reflect, Uint8Array};
 use wallet_backup_core::kdf::{Argon2idParams, SALT_LEN};
 use wallet_backup_core::methods::password::{DerivedKeyFuture, KeyDerivation, PasswordMethod};
 use wallet_backup_core::Error;
 use wasm_bindgen::{JsCast, JsValue};
-use wasm_bindgen_futures::JsFuture;
 use zeroize::Zeroizing;
 
+use crate::deadline::settled;
 use crate::errors::{Failure, Result};
 use crate::js::{exact_string, get, is_absent};
 
 const BAD_CONFIG: Error = Error::InvalidArgument("config.passwordStorage must be an object");
 
-/// Builds the password method from `config.passwordStorage`.
-pub fn from_config(config: &JsValue) -> Result<PasswordMethod> {
+/// Builds the password method from `config.passwordStorage`; `deriveKey`
+/// may take `limit_ms` (`adapterTimeoutMs`).
+pub fn from_config(config: &JsValue, limit_ms: u32) -> Result<PasswordMethod> {
     let storage = get(config, "passwordStorage", Error::InvalidArgument("config must be an object"))?;
     if is_absent(&storage) {
         return Err(Error::PasswordRequired.into());
@@ -59,19 +61,19 @@ pub fn from_config(config: &JsValue) -> Result<PasswordMethod> {
     let derive_key: Function = derive_key
         .dyn_into()
         .map_err(|_| Failure::type_error(Error::InvalidArgument("passwordStorage.deriveKey must be a function")))?;
-    Ok(method.with_key_derivation(app_key_derivation(derive_key)))
+    Ok(method.with_key_derivation(app_key_derivation(derive_key, limit_ms)))
 }
 
 const KDF_FAILED: Error = Error::InvalidArgument("passwordStorage.deriveKey threw or rejected");
 const KDF_BAD_OUTPUT: Error =
     Error::InvalidArgument("passwordStorage.deriveKey must resolve to a Uint8Array of 32 bytes");
 
-/// The app's `deriveKey` as the core's key derivation hook.
-fn app_key_derivation(derive_key: Function) -> KeyDerivation {
+/// The app's `deriveKey` as the core's key derivation hook, each run limited to `limit_ms`.
+fn app_key_derivation(derive_key: Function, limit_ms: u32) -> KeyDerivation {
     Box::new(move |password: &[u8], salt: &[u8; SALT_LEN], params: &Argon2idParams| -> DerivedKeyFuture {
         let called = call_derive_key(&derive_key, password, salt, params);
         Box::pin(async move {
-            let out = JsFuture::from(Promise::resolve(&called?)).await.map_err(|_| KDF_FAILED)?;
+            let out = settled(&called?, limit_ms, "passwordStorage.deriveKey").await?.map_err(|_| KDF_FAILED)?;
             let bytes = if let Some(buffer) = out.dyn_ref::<ArrayBuffer>() {
                 Uint8Array::new(buffer)
             } else {

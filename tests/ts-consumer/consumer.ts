@@ -62,7 +62,7 @@ const custodian: Custodian = {
   },
 }
 
-const options: PortalOptions = { keychain, custodian }
+const options: PortalOptions = { keychain, custodian, adapterTimeoutMs: 30_000 }
 const portal: Portal = new Portal(options)
 
 const onProgress: ProgressCallback = (event: ProgressEvent) => {
@@ -90,6 +90,8 @@ function describe(code: ErrorCode): string {
       return 'bad backup'
     case 'WALLET_MODIFICATION_ALREADY_IN_PROGRESS':
       return 'busy'
+    case 'ADAPTER_TIMEOUT':
+      return 'the keychain or a storage did not answer'
     default:
       return code
   }
@@ -130,7 +132,7 @@ export async function run(): Promise<string> {
   await portal.recoverWallet(cipherText, upper, null, config)
   await portal.recoverWallet(cipherText, 'password')
 
-  const full: WalletBackupConfig = { keychain, custodian, passwordStorage: { password: 'pw' } }
+  const full: WalletBackupConfig = { keychain, custodian, adapterTimeoutMs: 10_000, passwordStorage: { password: 'pw' } }
   const again: string = await backupWallet('password', undefined, full)
   await recoverWallet(again, 'password', null, full)
 
@@ -190,6 +192,9 @@ void new Portal({ keychain })
 
 // @ts-expect-error: the service or a custodian, not both
 void new Portal({ ...service, keychain, custodian })
+
+// @ts-expect-error: adapterTimeoutMs is a number of milliseconds
+void new Portal({ keychain, custodian, adapterTimeoutMs: '60s' })
 
 // @ts-expect-error: getToken resolves to a token string
 void new FirebaseStorage({ getToken: async () => 42 })
