@@ -255,10 +255,11 @@ fn encryption_key_not_found() -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, codes::ENCRYPTION_KEY_NOT_FOUND, "no encryption key with this backupId")
 }
 
-/// The stable code of a webauthn-rs verification error (all 403).
-pub fn webauthn_error(error: &WebauthnError) -> ApiError {
+/// The stable code of a webauthn-rs verification error (all 403) of a
+/// response whose clientDataJSON is `client_data_json`.
+pub fn webauthn_error(error: &WebauthnError, client_data_json: &[u8]) -> ApiError {
     match error {
-        WebauthnError::InvalidRPOrigin => {
+        _ if matches!(error, WebauthnError::InvalidRPOrigin) || opaque_origin(client_data_json) => {
             denied(codes::PASSKEY_ORIGIN_MISMATCH, "the clientDataJSON origin is not an allowed origin")
         }
         WebauthnError::UserNotVerified => denied(
@@ -269,6 +270,16 @@ pub fn webauthn_error(error: &WebauthnError) -> ApiError {
         WebauthnError::CredentialPossibleCompromise => counter_regressed(),
         _ => verification_failed(),
     }
+}
+
+/// Whether clientDataJSON names an origin that is no origin at all: `"null"`
+/// (an opaque origin: a sandboxed frame, a `data:` page) or another string
+/// that is not a URL. webauthn-rs refuses such a response while parsing it,
+/// before it compares origins; it is still an origin that is not allowed.
+fn opaque_origin(client_data_json: &[u8]) -> bool {
+    let client_data: Option<Value> = serde_json::from_slice(client_data_json).ok();
+    let origin = client_data.as_ref().and_then(|c| c.get("origin")).and_then(Value::as_str);
+    origin.is_some_and(|origin| Url::parse(origin).is_err())
 }
 
 fn counter_regressed() -> ApiError {
@@ -455,7 +466,9 @@ async fn verify_login(
     }
     let login: PasskeyAuthentication =
         serde_json::from_str(&ceremony.state).map_err(|e| internal("ceremony state")(e.to_string()))?;
-    let result = webauthn.finish_passkey_authentication(credential, &login).map_err(|e| webauthn_error(&e))?;
+    let result = webauthn
+        .finish_passkey_authentication(credential, &login)
+        .map_err(|e| webauthn_error(&e, &credential.response.client_data_json))?;
     let stored = state.store.passkey_credentials(&client.id).await?;
     let stored = stored.into_iter().find(|c| c.credential_id == credential_id).ok_or_else(credential_not_allowed)?;
     let mut passkey: Passkey =
@@ -533,8 +546,9 @@ pub(crate) async fn finish_registration(
     }
     let registration: PasskeyRegistration =
         serde_json::from_str(&ceremony.state).map_err(|e| internal("ceremony state")(e.to_string()))?;
-    let passkey =
-        webauthn.finish_passkey_registration(&body.credential, &registration).map_err(|e| webauthn_error(&e))?;
+    let passkey = webauthn
+        .finish_passkey_registration(&body.credential, &registration)
+        .map_err(|e| webauthn_error(&e, &body.credential.response.client_data_json))?;
     let credential_id = b64(passkey.cred_id());
     let record = serde_json::to_string(&passkey).map_err(|e| ApiError::internal(&e))?;
     let inserted =

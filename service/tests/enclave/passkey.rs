@@ -289,6 +289,9 @@ async fn passkey_origins_are_matched_exactly() {
         "http://wallet.example",
         "https://sub.wallet.example",
         APK_ORIGIN,
+        // An opaque origin (a sandboxed frame, a data: page) and other strings that are no URL.
+        "null",
+        "wallet.example",
     ] {
         let reply = register_with(&api, &mut phone, &Tweak::origin(origin)).await;
         assert_code(&reply, 403, "PASSKEY_ORIGIN_MISMATCH", origin);
@@ -306,6 +309,10 @@ async fn passkey_origins_are_matched_exactly() {
     )
     .await;
     assert_code(&reply, 403, "PASSKEY_ORIGIN_MISMATCH", "login from another port");
+    let (ceremony, options) = login(&api, None).await;
+    let assertion = phone.assert(&options, &Tweak::origin("null"));
+    let reply = write(&api, &ceremony, assertion, &new_backup_id(), &random_key().1).await;
+    assert_code(&reply, 403, "PASSKEY_ORIGIN_MISMATCH", "login from an opaque origin");
 
     // The Android origin, configured for this client only.
     let mut pixel = Authenticator::new();
