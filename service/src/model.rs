@@ -2,9 +2,11 @@
 
 use serde::{Deserialize, Serialize};
 
-/// A backup method, in the service's upper-case spelling.
+/// A backup method, in the service's upper-case spelling. In a request body
+/// it must be one of those strings: any other value, a number or `null`
+/// included, is a JSON data error (`INVALID_REQUEST`), never a syntax error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE", try_from = "String")]
 pub enum BackupMethod {
     /// Key derived from the user's password or PIN.
     Password,
@@ -52,6 +54,16 @@ impl BackupMethod {
             Self::Firebase => 5,
             Self::Custom => 6,
         }
+    }
+}
+
+impl TryFrom<String> for BackupMethod {
+    type Error = String;
+
+    fn try_from(name: String) -> Result<Self, String> {
+        Self::parse(&name).ok_or_else(|| {
+            format!("unknown backup method {name:?}: one of PASSWORD, PASSKEY, GDRIVE, ICLOUD, FIREBASE, CUSTOM")
+        })
     }
 }
 

@@ -244,6 +244,11 @@ async fn strict_input() {
         (with("extra", json!(1)), 400, "INVALID_REQUEST"),
         (with("backupMethod", json!("password")), 400, "INVALID_REQUEST"),
         (with("backupMethod", json!("SMOKE_SIGNALS")), 400, "INVALID_REQUEST"),
+        // Valid JSON of the wrong type is a data error, not MALFORMED_JSON.
+        (with("backupMethod", json!(1)), 400, "INVALID_REQUEST"),
+        (with("backupMethod", json!(null)), 400, "INVALID_REQUEST"),
+        (with("backupMethod", json!(["PASSWORD"])), 400, "INVALID_REQUEST"),
+        (with("backupMethod", json!({ "PASSWORD": null })), 400, "INVALID_REQUEST"),
         (with("backupId", json!(12)), 400, "INVALID_REQUEST"),
         (with("backupId", json!("zz".repeat(16))), 400, "INVALID_REQUEST"),
         (with("backupId", json!("ab".repeat(15))), 400, "INVALID_REQUEST"),
@@ -757,4 +762,34 @@ async fn demo_key_file_needs_loopback_and_a_known_key() {
     std::fs::write(&key_file, &key).unwrap();
     let running = wallet_backup_service::start(with("127.0.0.1:0", &backend)).await.unwrap();
     running.shutdown().await.unwrap();
+}
+
+/// Answers carry shares, cipherTexts and keys: every API answer, success or
+/// error, tells caches not to keep it.
+#[tokio::test]
+async fn every_api_answer_says_no_store() {
+    let server = serve().await;
+    let api = server.client("no-store", true).await;
+    let (pair_id, _, _) = api.managed_backup("PASSWORD", "share").await;
+    let replies = [
+        api.get("/api/v3/clients/me").await,
+        api.custodian_share(&pair_id).await,
+        api.latest("PASSWORD").await,
+        api.create_pair("PASSWORD", &new_backup_id(), "share").await,
+        api.latest("GDRIVE").await,
+        api.create_pair("PASSWORD", "not hex", "share").await,
+        api.get("/api/v3/no-such-route").await,
+        api.send("DELETE", "/api/v3/clients/me", None).await,
+        server.anonymous().get("/api/v3/clients/me").await,
+        api.preflight(PAIRS, "https://wallet.example", "POST").await,
+    ];
+    for reply in replies {
+        assert_eq!(
+            reply.headers.get("cache-control").map(|v| v.to_str().unwrap()),
+            Some("no-store"),
+            "{} {}",
+            reply.status,
+            reply.body
+        );
+    }
 }
