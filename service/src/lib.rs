@@ -154,8 +154,36 @@ pub async fn open_backend(backend: &Backend) -> Result<(Store, LocalKms), StartE
     };
     let kms_path = backend.kms_file.clone().unwrap_or_else(|| backend.data_dir.join(KMS_FILE));
     let kms = LocalKms::open_or_create(&kms_path).map_err(StartError::Kms)?;
+    if backend.database_url.is_none() {
+        restrict_database_files(&backend.data_dir)?;
+    }
     let store = Store::connect(&url).await.map_err(StartError::Store)?;
     Ok((store, kms))
+}
+
+/// Creates the SQLite database file with mode 0600 if it is missing, and
+/// takes group and other permissions off an existing one and its `-wal`,
+/// `-shm` and `-journal` files: they hold every custodian share (sealed)
+/// and cipherText, whatever the data directory's own mode. SQLite creates
+/// the `-wal` and `-shm` files with the database file's mode.
+fn restrict_database_files(data_dir: &Path) -> Result<(), StartError> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let database = data_dir.join(DATABASE_FILE);
+    let io = |path: &Path, e: std::io::Error| StartError::Io(format!("{}: {e}", path.display()));
+    std::fs::OpenOptions::new().create(true).append(true).mode(0o600).open(&database).map_err(|e| io(&database, e))?;
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        let path = data_dir.join(format!("{DATABASE_FILE}{suffix}"));
+        match std::fs::metadata(&path) {
+            Ok(meta) if meta.permissions().mode() & 0o077 != 0 => {
+                let mode = meta.permissions().mode() & 0o700;
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).map_err(|e| io(&path, e))?;
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io(&path, e)),
+        }
+    }
+    Ok(())
 }
 
 fn create_data_dir(dir: &Path) -> Result<(), StartError> {

@@ -305,7 +305,7 @@ impl Drop for WriteTransaction {
 
 /// The `sqlite://` URL of the database file in `data_dir` (created if missing).
 pub fn sqlite_url(data_dir: &Path) -> String {
-    let path = data_dir.join("wallet-backup.db");
+    let path = data_dir.join(crate::DATABASE_FILE);
     let mut encoded = String::new();
     for b in path.to_string_lossy().bytes() {
         if b.is_ascii_alphanumeric() || b"/-_.~".contains(&b) {

@@ -793,3 +793,35 @@ async fn every_api_answer_says_no_store() {
         );
     }
 }
+
+/// The database and its WAL and shared-memory files are the owner's only,
+/// whatever the mode of the data directory (created 0755 here) or of a
+/// database file made before (0644 here).
+#[tokio::test]
+async fn database_files_are_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    if common::on_postgres() {
+        return;
+    }
+    let root = tempfile::tempdir().unwrap();
+    let data = root.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mode = |name: &str| std::fs::metadata(data.join(name)).unwrap().permissions().mode() & 0o777;
+    let files = ["wallet-backup.db", "wallet-backup.db-wal", "wallet-backup.db-shm"];
+
+    for restart in 0..2 {
+        let backend = common::backend(&data);
+        let running =
+            wallet_backup_service::start(ServeConfig::new("127.0.0.1:0".parse().unwrap(), backend)).await.unwrap();
+        let (_, key) = running.store().create_client("modes", true).await.unwrap();
+        let api = Api::new(&format!("http://{}", running.addr()), Some(key.expose()));
+        api.managed_backup("PASSWORD", "share").await;
+        for name in files {
+            assert_eq!(mode(name), 0o600, "{name} (start {restart})");
+        }
+        running.shutdown().await.unwrap();
+        // A database file someone made readable to others is made owner-only again at the next start.
+        std::fs::set_permissions(data.join(files[0]), std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+}
