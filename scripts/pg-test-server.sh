@@ -3,6 +3,9 @@
 # service's tests: a fresh cluster in a temp dir, trust auth on 127.0.0.1,
 # port $PGPORT (default 54329). Prints the server URL (no database name).
 #   scripts/pg-test-server.sh start | stop
+# For the storage-fault tests: `crash` stops the server at once (SIGQUIT to
+# every backend, like a machine losing the server), keeping its data;
+# `restart` starts it again on that data.
 set -euo pipefail
 PGPORT="${PGPORT:-54329}"
 PGDATA="${PGDATA_DIR:-/tmp/wallet-backup-pg-$PGPORT}"
@@ -25,5 +28,12 @@ case "${1:-start}" in
     as_pg "$BIN/pg_ctl" -D "$PGDATA" -m fast stop >/dev/null 2>&1 || true
     rm -rf "$PGDATA"
     ;;
-  *) echo "usage: $0 start|stop" >&2; exit 2 ;;
+  crash)
+    as_pg "$BIN/pg_ctl" -D "$PGDATA" -m immediate stop >/dev/null
+    ;;
+  restart)
+    as_pg "$BIN/pg_ctl" -D "$PGDATA" -l "$PGDATA/server.log" -w \
+      -o "-h 127.0.0.1 -p $PGPORT -k $PGDATA -c fsync=on -c synchronous_commit=on" start >/dev/null
+    ;;
+  *) echo "usage: $0 start|stop|crash|restart" >&2; exit 2 ;;
 esac

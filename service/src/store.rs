@@ -42,6 +42,10 @@ pub mod passkey;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
+/// The longest a request waits for a database connection before it is
+/// answered 503 `DATABASE_UNAVAILABLE`.
+pub const ACQUIRE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Which database is behind the pool.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -352,6 +356,9 @@ impl Store {
             // backups. One connection queues them fairly in the pool instead:
             // same throughput, p99 30-40 ms (`npm run bench`, section 6).
             .max_connections(if backend == Backend::Sqlite { 1 } else { 16 })
+            // A request waits at most this long for a connection: with the database
+            // gone, it gets its 503 in seconds (sqlx's default wait is 30 s).
+            .acquire_timeout(ACQUIRE_TIMEOUT)
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {
