@@ -528,8 +528,13 @@ impl SmallDisk {
 
     /// Fills the disk with a file until at most `leave` bytes are free.
     fn fill(&self, leave: u64) -> PathBuf {
+        self.fill_file("filler", leave)
+    }
+
+    /// Fills the disk with the file `name` until at most `leave` bytes are free.
+    fn fill_file(&self, name: &str, leave: u64) -> PathBuf {
         use std::io::Write;
-        let path = self.path().join("filler");
+        let path = self.path().join(name);
         let mut file = std::fs::File::create(&path).unwrap();
         let block = vec![0u8; 64 * 1024];
         while free_bytes(self.path()) > leave + block.len() as u64 {
@@ -628,15 +633,24 @@ async fn full_disk_never_acknowledges_an_uncommitted_write() {
     for round in 0..60 {
         backup_rereading(&api, &format!("share-{round}-{}", "x".repeat(64_000)), 100_000, &mut outcome).await;
     }
-    eprintln!("full disk: {outcome:?}");
-    assert!(outcome.refused > 0, "the disk never filled: {outcome:?}");
+    eprintln!("full disk: {} answers acknowledged (each re-read), {} refused with 503", outcome.acked, outcome.refused);
+    assert!(outcome.refused > 0, "the disk never filled: {} acknowledged", outcome.acked);
     reads_work(&api).await;
+
+    // `kms rotate` on the full disk fails and leaves the key file as it was.
+    let last_bytes = disk.fill_file("filler-2", 0);
+    let kms = running.kms();
+    let key_file = std::fs::read(data.join(wallet_backup_service::KMS_FILE)).unwrap();
+    assert!(kms.rotate().is_err(), "a key rotation on a full disk claims success");
+    assert_eq!(std::fs::read(data.join(wallet_backup_service::KMS_FILE)).unwrap(), key_file);
+    assert_eq!(pair_status(&api, &before.0).await.1, "COMPLETED", "stored shares still open");
+    std::fs::remove_file(&last_bytes).unwrap();
 
     // Space returns: writes work again, without a restart.
     std::fs::remove_file(&filler).unwrap();
     let mut after = Outcome::default();
     backup_rereading(&api, "after space returned", 100, &mut after).await;
-    assert_eq!((after.acked, after.refused), (3, 0), "{after:?}");
+    assert_eq!((after.acked, after.refused), (3, 0), "after space returned");
 
     // And every acknowledged backup is still there after a restart.
     let completed = after.completed.unwrap();
