@@ -11,7 +11,8 @@
 use sqlx::Row;
 use zeroize::Zeroizing;
 
-use super::{put_key_outcome, sealed_key_of_row, PutKeyOutcome, RewrapReport, Store, StoreError, WrappedColumns};
+use super::enclave::{put_key_outcome, sealed_key_of_row, PutKeyOutcome};
+use super::{Store, StoreError};
 use crate::kms::Kms;
 use crate::seal;
 use crate::util::{now_micros, random_id};
@@ -96,7 +97,7 @@ pub enum CounterOutcome {
 
 /// The associated data of a passkey enclave key: binds it to its client,
 /// row, backup id and credential.
-fn passkey_key_aad(client_id: &str, row_id: &str, backup_id: &str, credential_id: &str) -> Vec<u8> {
+pub(super) fn passkey_key_aad(client_id: &str, row_id: &str, backup_id: &str, credential_id: &str) -> Vec<u8> {
     let record = format!("{row_id}.{backup_id}.{credential_id}");
     seal::associated_data(seal::PURPOSE_PASSKEY_KEY, client_id, &record)
 }
@@ -349,58 +350,5 @@ impl Store {
         let aad = passkey_key_aad(client_id, &id, backup_id, &credential_id);
         let key = seal::open(kms, &sealed, &aad).await?;
         Ok(Some((credential_id, key)))
-    }
-
-    /// How many passkey enclave keys each KMS master key wraps.
-    pub async fn passkey_key_id_counts(&self) -> Result<Vec<(String, i64)>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT key_id, CAST(COUNT(*) AS BIGINT) AS n FROM passkey_encryption_keys GROUP BY key_id ORDER BY key_id",
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(|r| Ok((r.try_get("key_id")?, r.try_get("n")?))).collect()
-    }
-
-    /// `rewrap_all` for the passkey enclave keys.
-    pub(super) async fn rewrap_passkey_keys(
-        &self,
-        kms: &dyn Kms,
-        current: &str,
-        report: &mut RewrapReport,
-    ) -> Result<(), StoreError> {
-        let mut after = String::new();
-        loop {
-            let rows = sqlx::query(
-                "SELECT id, client_id, backup_id, credential_id, key_id, wrapped_key FROM passkey_encryption_keys \
-                 WHERE key_id <> $1 AND id > $2 ORDER BY id LIMIT 200",
-            )
-            .bind(current.to_owned())
-            .bind(after.clone())
-            .fetch_all(&self.pool)
-            .await?;
-            if rows.is_empty() {
-                return Ok(());
-            }
-            for row in &rows {
-                let get = |column: &str| -> Result<String, StoreError> { Ok(row.try_get(column)?) };
-                let id = get("id")?;
-                after.clone_from(&id);
-                let aad = passkey_key_aad(&get("client_id")?, &id, &get("backup_id")?, &get("credential_id")?);
-                let target =
-                    WrappedColumns { table: "passkey_encryption_keys", key_id: "key_id", wrapped: "wrapped_key" };
-                let failed = format!("passkey key {id}");
-                self.rewrap_one(kms, target, &id, get("key_id")?, get("wrapped_key")?, &aad, failed, report).await?;
-            }
-        }
-    }
-}
-
-impl Store {
-    /// Ids of the clients whose id or name is `id_or_name` (for operator commands).
-    pub async fn client_ids_named(&self, id_or_name: &str) -> Result<Vec<String>, StoreError> {
-        Ok(sqlx::query_scalar("SELECT id FROM clients WHERE id = $1 OR name = $1 ORDER BY id")
-            .bind(id_or_name.to_owned())
-            .fetch_all(&self.pool)
-            .await?)
     }
 }

@@ -1,0 +1,256 @@
+//! The `clients` and `api_keys` tables: clients with their first API key,
+//! where their custodian shares go (the service, or the operator's webhook
+//! with its secret sealed under the KMS), their Firebase project.
+
+use sqlx::any::AnyRow;
+use sqlx::Row;
+use zeroize::Zeroizing;
+
+use super::passkey::ClientRelyingParty;
+use super::{b64, unb64, Store, StoreError};
+use crate::apikey::ApiKey;
+use crate::kms::{Kms, WrappedKey};
+use crate::model::{Client, CustodianStorage};
+use crate::seal::{self, Sealed};
+use crate::util::{now_micros, random_id};
+
+fn client_from_row(row: &AnyRow) -> Result<Client, StoreError> {
+    Ok(Client {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        managed_backups: row.try_get::<i64, _>("managed_backups")? != 0,
+        custodian_storage: {
+            let storage: String = row.try_get("custodian_storage")?;
+            CustodianStorage::parse(&storage)
+                .ok_or_else(|| StoreError::Corrupt(format!("unknown custodian storage `{storage}`")))?
+        },
+        firebase_project_id: row.try_get("firebase_project_id")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+impl Store {
+    /// Creates a client and its first API key, in one transaction.
+    pub async fn create_client(&self, name: &str, managed_backups: bool) -> Result<(Client, ApiKey), StoreError> {
+        self.create_client_with(name, managed_backups, None).await
+    }
+
+    /// Creates a client and its first API key, in one transaction; with
+    /// `webhook`, its custodian storage is `WEBHOOK` with that setting
+    /// (checked by the caller), the secret sealed under the KMS.
+    pub async fn create_client_with(
+        &self,
+        name: &str,
+        managed_backups: bool,
+        webhook: Option<(&dyn Kms, &WebhookSetting)>,
+    ) -> Result<(Client, ApiKey), StoreError> {
+        self.create_client_full(name, managed_backups, webhook, None).await
+    }
+
+    /// [`Store::create_client_with`], and with `firebase_project_id` (checked
+    /// by the caller) the client's Firebase project, in the same transaction.
+    pub async fn create_client_full(
+        &self,
+        name: &str,
+        managed_backups: bool,
+        webhook: Option<(&dyn Kms, &WebhookSetting)>,
+        firebase_project_id: Option<&str>,
+    ) -> Result<(Client, ApiKey), StoreError> {
+        self.create_client_all(name, managed_backups, webhook, firebase_project_id, None).await
+    }
+
+    /// [`Store::create_client_full`], and with `passkey_rp` (checked by the
+    /// caller) the client's own passkey relying party, in the same transaction.
+    pub async fn create_client_all(
+        &self,
+        name: &str,
+        managed_backups: bool,
+        webhook: Option<(&dyn Kms, &WebhookSetting)>,
+        firebase_project_id: Option<&str>,
+        passkey_rp: Option<&ClientRelyingParty>,
+    ) -> Result<(Client, ApiKey), StoreError> {
+        let key = ApiKey::generate().map_err(|_| StoreError::Random)?;
+        let client = Client {
+            id: random_id().map_err(|_| StoreError::Random)?,
+            name: name.to_owned(),
+            managed_backups,
+            custodian_storage: if webhook.is_some() { CustodianStorage::Webhook } else { CustodianStorage::Managed },
+            firebase_project_id: firebase_project_id.map(str::to_owned),
+            created_at: now_micros(),
+        };
+        let sealed = match webhook {
+            Some((kms, setting)) => Some(seal_webhook(kms, &client.id, setting).await?),
+            None => None,
+        };
+        self.write(async |conn| {
+            sqlx::query(
+                "INSERT INTO clients (id, name, managed_backups, created_at, firebase_project_id) \
+                 VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(client.id.clone())
+            .bind(client.name.clone())
+            .bind(i64::from(managed_backups))
+            .bind(client.created_at)
+            .bind(client.firebase_project_id.clone())
+            .execute(&mut *conn)
+            .await?;
+            if let Some(sealed) = sealed {
+                sealed.update(&client.id).execute(&mut *conn).await?;
+            }
+            if let Some(rp) = passkey_rp {
+                sqlx::query(
+                    "UPDATE clients SET passkey_rp_id = $1, passkey_rp_name = $2, passkey_origins = $3 WHERE id = $4",
+                )
+                .bind(rp.id.clone())
+                .bind(rp.name.clone())
+                .bind(rp.origins.join("\n"))
+                .bind(client.id.clone())
+                .execute(&mut *conn)
+                .await?;
+            }
+            sqlx::query("INSERT INTO api_keys (key_hash, client_id, created_at) VALUES ($1, $2, $3)")
+                .bind(key.hash())
+                .bind(client.id.clone())
+                .bind(client.created_at)
+                .execute(&mut *conn)
+                .await?;
+            Ok(())
+        })
+        .await?;
+        Ok((client, key))
+    }
+
+    /// Makes the client's custodian storage `WEBHOOK` with this setting
+    /// (for pairs created from now on). `Ok(false)`: no such client.
+    pub async fn set_custodian_webhook(
+        &self,
+        kms: &dyn Kms,
+        client_id: &str,
+        setting: &WebhookSetting,
+    ) -> Result<bool, StoreError> {
+        let sealed = seal_webhook(kms, client_id, setting).await?;
+        self.write(async |conn| Ok(sealed.update(client_id).execute(&mut *conn).await?.rows_affected() == 1)).await
+    }
+
+    /// Makes the client's custodian storage `MANAGED` again and forgets its
+    /// webhook setting. `Ok(false)`: no such client.
+    pub async fn set_custodian_managed(&self, client_id: &str) -> Result<bool, StoreError> {
+        self.write(async |conn| {
+            let done = sqlx::query(
+                "UPDATE clients SET custodian_storage = 'MANAGED', custodian_webhook_url = NULL, \
+                 custodian_webhook_secret_sealed = NULL, custodian_webhook_key_id = NULL, \
+                 custodian_webhook_wrapped_key = NULL WHERE id = $1",
+            )
+            .bind(client_id.to_owned())
+            .execute(&mut *conn)
+            .await?;
+            Ok(done.rows_affected() == 1)
+        })
+        .await
+    }
+
+    /// The client's webhook setting, its secret opened. `Ok(None)`: the
+    /// client's custodian storage is not `WEBHOOK`.
+    pub async fn custodian_webhook(
+        &self,
+        kms: &dyn Kms,
+        client_id: &str,
+    ) -> Result<Option<WebhookSetting>, StoreError> {
+        let row = sqlx::query(
+            "SELECT custodian_webhook_url, custodian_webhook_secret_sealed, custodian_webhook_key_id, \
+             custodian_webhook_wrapped_key FROM clients WHERE id = $1 AND custodian_storage = 'WEBHOOK'",
+        )
+        .bind(client_id.to_owned())
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let get = |column: &str| -> Result<String, StoreError> {
+            row.try_get::<Option<String>, _>(column)?
+                .ok_or_else(|| StoreError::Corrupt(format!("WEBHOOK client without {column}")))
+        };
+        let sealed = Sealed {
+            ciphertext: unb64(&get("custodian_webhook_secret_sealed")?, "sealed webhook secret")?,
+            wrapped_key: WrappedKey {
+                key_id: get("custodian_webhook_key_id")?,
+                ciphertext: unb64(&get("custodian_webhook_wrapped_key")?, "wrapped data key")?,
+            },
+        };
+        let aad = seal::associated_data(seal::PURPOSE_WEBHOOK_SECRET, client_id, client_id);
+        let secret = seal::open(kms, &sealed, &aad).await?;
+        Ok(Some(WebhookSetting { url: get("custodian_webhook_url")?, secret }))
+    }
+
+    /// The client owning the API key with this hash.
+    pub async fn client_by_key_hash(&self, key_hash: &str) -> Result<Option<Client>, StoreError> {
+        let row = sqlx::query(
+            "SELECT c.id, c.name, c.managed_backups, c.custodian_storage, c.firebase_project_id, c.created_at \
+             FROM api_keys k JOIN clients c ON c.id = k.client_id WHERE k.key_hash = $1",
+        )
+        .bind(key_hash.to_owned())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(client_from_row).transpose()
+    }
+
+    /// Sets (or with `None` removes) the client's Firebase project id. `Ok(false)`: no such client.
+    pub async fn set_firebase_project(&self, client_id: &str, project_id: Option<&str>) -> Result<bool, StoreError> {
+        self.write(async |conn| {
+            let done = sqlx::query("UPDATE clients SET firebase_project_id = $1 WHERE id = $2")
+                .bind(project_id.map(str::to_owned))
+                .bind(client_id.to_owned())
+                .execute(&mut *conn)
+                .await?;
+            Ok(done.rows_affected() == 1)
+        })
+        .await
+    }
+
+    /// Ids of the clients whose id or name is `id_or_name` (for operator commands).
+    pub async fn client_ids_named(&self, id_or_name: &str) -> Result<Vec<String>, StoreError> {
+        Ok(sqlx::query_scalar("SELECT id FROM clients WHERE id = $1 OR name = $1 ORDER BY id")
+            .bind(id_or_name.to_owned())
+            .fetch_all(&self.pool)
+            .await?)
+    }
+}
+
+/// A client's custodian webhook: URL and shared secret.
+pub struct WebhookSetting {
+    /// Where custodian shares are POSTed.
+    pub url: String,
+    /// The HMAC key of the signature header.
+    pub secret: Zeroizing<Vec<u8>>,
+}
+
+impl std::fmt::Debug for WebhookSetting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WebhookSetting { .. }")
+    }
+}
+
+/// A webhook setting with its secret sealed, ready to be written to a client row.
+struct SealedWebhook {
+    url: String,
+    sealed: Sealed,
+}
+
+impl SealedWebhook {
+    fn update(self, client_id: &str) -> sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments> {
+        sqlx::query(
+            "UPDATE clients SET custodian_storage = 'WEBHOOK', custodian_webhook_url = $1, \
+             custodian_webhook_secret_sealed = $2, custodian_webhook_key_id = $3, \
+             custodian_webhook_wrapped_key = $4 WHERE id = $5",
+        )
+        .bind(self.url)
+        .bind(b64(&self.sealed.ciphertext))
+        .bind(self.sealed.wrapped_key.key_id)
+        .bind(b64(&self.sealed.wrapped_key.ciphertext))
+        .bind(client_id.to_owned())
+    }
+}
+
+async fn seal_webhook(kms: &dyn Kms, client_id: &str, setting: &WebhookSetting) -> Result<SealedWebhook, StoreError> {
+    let aad = seal::associated_data(seal::PURPOSE_WEBHOOK_SECRET, client_id, client_id);
+    let sealed = seal::seal(kms, &setting.secret, &aad).await?;
+    Ok(SealedWebhook { url: setting.url.clone(), sealed })
+}
