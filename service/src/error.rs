@@ -95,6 +95,9 @@ pub mod codes {
     pub const PASSKEY_VERIFICATION_FAILED: &str = "PASSKEY_VERIFICATION_FAILED";
     /// Passkey enclave: the credential id is registered already (for any client).
     pub const PASSKEY_CREDENTIAL_EXISTS: &str = "PASSKEY_CREDENTIAL_EXISTS";
+    /// The write would take the client past one of its limits (pending pairs,
+    /// pairs, stored bytes, enclave keys, passkeys); the message says which.
+    pub const QUOTA_EXCEEDED: &str = "QUOTA_EXCEEDED";
     /// The database cannot take the request now (disk full, read-only, an I/O
     /// error, the connection lost); nothing of the request was written. Retry
     /// after `Retry-After` seconds.
@@ -231,13 +234,15 @@ pub const UNAVAILABLE_RETRY_AFTER_SECS: u64 = 5;
 impl From<StoreError> for ApiError {
     /// A database or KMS that cannot serve now is 503 (`DATABASE_UNAVAILABLE`,
     /// `KMS_UNAVAILABLE`): the write was rolled back, and the client may
-    /// retry. Anything else is 500 `INTERNAL_ERROR`. Either way one error
-    /// line goes to the log, and nothing of the cause to the client.
+    /// retry. A client limit is 409 `QUOTA_EXCEEDED`, saying which. Anything
+    /// else is 500 `INTERNAL_ERROR`. A 5xx logs one error line; nothing of a
+    /// database or KMS error reaches the client.
     fn from(error: StoreError) -> Self {
         match &error {
             StoreError::Unavailable(_) => {
                 Self::unavailable(codes::DATABASE_UNAVAILABLE, "the database is unavailable", &error)
             }
+            StoreError::OverQuota(quota) => Self::new(StatusCode::CONFLICT, codes::QUOTA_EXCEEDED, quota.to_string()),
             StoreError::Seal(SealError::Kms(KmsError::Unavailable(_))) => {
                 Self::unavailable(codes::KMS_UNAVAILABLE, "the KMS is unavailable", &error)
             }

@@ -44,7 +44,7 @@ pub use firebase::FirebaseConfig;
 pub use kms::{Kms, LocalKms};
 pub use passkey::{PasskeyConfig, RelyingParty};
 pub use ratelimit::RateLimit;
-pub use store::Store;
+pub use store::{ClientLimits, Retention, Store};
 pub use web::{AllowedOrigins, Statics};
 pub use webhook::WebhookPolicy;
 
@@ -93,6 +93,10 @@ pub struct ServeConfig {
     pub firebase: FirebaseConfig,
     /// The passkey enclave: default relying party, ceremony lifetime.
     pub passkey: PasskeyConfig,
+    /// What one client may store.
+    pub limits: ClientLimits,
+    /// What the service lets go of, and how often it prunes.
+    pub retention: Retention,
 }
 
 impl ServeConfig {
@@ -111,6 +115,8 @@ impl ServeConfig {
             demo_stand_ins: Vec::new(),
             firebase: FirebaseConfig::default(),
             passkey: PasskeyConfig::default(),
+            limits: ClientLimits::default(),
+            retention: Retention::default(),
         }
     }
 }
@@ -204,6 +210,7 @@ pub struct Running {
     kms: Arc<LocalKms>,
     shutdown: Option<oneshot::Sender<()>>,
     task: JoinHandle<std::io::Result<()>>,
+    pruner: Option<JoinHandle<()>>,
 }
 
 impl Running {
@@ -236,6 +243,10 @@ impl Running {
             Ok(result) => result,
             Err(e) => Err(std::io::Error::other(e)),
         };
+        if let Some(pruner) = self.pruner {
+            // A prune in the middle of a transaction rolls back; the next start prunes again.
+            pruner.abort();
+        }
         self.store.close().await;
         result
     }
@@ -288,7 +299,9 @@ pub async fn start(config: ServeConfig) -> Result<Running, StartError> {
     }
     let demo_origins = web::DemoOrigins { firebase_issuer: demo_firebase_issuer, stand_ins };
     let firebase_keys = firebase::KeyStore::new(&config.firebase).map_err(StartError::Config)?;
+    config.retention.check(&config.limits).map_err(StartError::Config)?;
     let (store, kms) = open_backend(&config.backend).await?;
+    let store = store.with_limits(config.limits, config.retention);
     if let Some(key) = &demo_key {
         let client = store.client_by_key_hash(&apikey::hash(key.expose())).await;
         if client.map_err(StartError::Store)?.is_none() {
@@ -325,5 +338,28 @@ pub async fn start(config: ServeConfig) -> Result<Running, StartError> {
             .await
     });
     tracing::info!(%addr, backend = ?store.backend(), allowed_origins = %allowed_origins, demo_config, "serving");
-    Ok(Running { addr, store, kms, shutdown: Some(tx), task })
+    let pruner = spawn_pruner(store.clone());
+    Ok(Running { addr, store, kms, shutdown: Some(tx), task, pruner })
+}
+
+/// Runs [`Store::prune`] at start and then every `prune_interval` of the
+/// store's retention (never when it is zero), logging what went; a failed
+/// run is logged and tried again at the next tick.
+fn spawn_pruner(store: Store) -> Option<JoinHandle<()>> {
+    let interval = store.retention().prune_interval;
+    if interval.is_zero() {
+        return None;
+    }
+    Some(tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(interval);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            match store.prune().await {
+                Ok(report) if report == store::PruneReport::default() => {}
+                Ok(report) => tracing::info!(?report, "pruned"),
+                Err(e) => tracing::warn!(error = %e, "pruning failed; trying again at the next interval"),
+            }
+        }
+    }))
 }

@@ -15,7 +15,9 @@
 //! - `dev-firebase-issuer` (development only) stands in for Google's
 //!   Firebase token issuer on loopback;
 //! - `kms rotate` adds a new current master key; `kms rewrap` re-wraps every
-//!   stored data key under the current master key.
+//!   stored data key under the current master key;
+//! - `prune` removes now what retention lets go of (the running service
+//!   also does, every `--prune-interval-secs`).
 //!
 //! Logs go to stderr (`RUST_LOG` filters them; default `info`).
 
@@ -30,8 +32,8 @@ use wallet_backup_service::firebase::{self, dev};
 use wallet_backup_service::model::is_firebase_project_id;
 use wallet_backup_service::store::WebhookSetting;
 use wallet_backup_service::{
-    open_backend, passkey, start, webhook, AllowedOrigins, Backend, FirebaseConfig, PasskeyConfig, RateLimit,
-    ServeConfig, Statics, WebhookPolicy,
+    open_backend, passkey, start, webhook, AllowedOrigins, Backend, ClientLimits, FirebaseConfig, PasskeyConfig,
+    RateLimit, Retention, ServeConfig, Statics, WebhookPolicy,
 };
 use zeroize::Zeroizing;
 
@@ -110,6 +112,19 @@ enum Command {
         #[arg(long, default_value_t = passkey::DEFAULT_CEREMONY_TTL_SECS, env = "WALLET_BACKUP_PASSKEY_CEREMONY_TTL",
               value_parser = clap::value_parser!(u64).range(1..=passkey::MAX_CEREMONY_TTL_SECS))]
         passkey_ceremony_ttl: u64,
+        #[command(flatten)]
+        limits: LimitArgs,
+        #[command(flatten)]
+        retention: RetentionArgs,
+        /// Seconds between prunes of what retention lets go of (the first at start; 0: only `prune`).
+        #[arg(long, default_value_t = 3600)]
+        prune_interval_secs: u64,
+    },
+    /// Remove what retention lets go of (failed and abandoned pairs, completed pairs beyond the newest
+    /// kept, enclave keys without a pair, expired ceremonies); safe while the service runs.
+    Prune {
+        #[command(flatten)]
+        retention: RetentionArgs,
     },
     /// Create a client and print its API key (shown only this once).
     CreateClient {
@@ -261,6 +276,60 @@ fn relying_party(
     }
 }
 
+/// `serve`'s per-client limits (see `ClientLimits`).
+#[derive(Args)]
+struct LimitArgs {
+    /// Backups a client may have started and not completed (PENDING, STORED_CLIENT_BACKUP_SHARE).
+    #[arg(long, default_value_t = ClientLimits::default().max_pending_pairs)]
+    max_pending_pairs: u32,
+    /// Backup share pairs a client may keep, of any status.
+    #[arg(long, default_value_t = ClientLimits::default().max_pairs)]
+    max_pairs: u32,
+    /// Bytes of sealed custodian shares and cipherTexts a client may store.
+    #[arg(long, default_value_t = ClientLimits::default().max_stored_bytes)]
+    max_stored_bytes: u64,
+    /// Firebase and passkey enclave keys a client may keep.
+    #[arg(long, default_value_t = ClientLimits::default().max_enclave_keys)]
+    max_enclave_keys: u32,
+    /// Passkeys a client may register with the passkey enclave.
+    #[arg(long, default_value_t = ClientLimits::default().max_passkey_credentials)]
+    max_passkeys: u32,
+}
+
+impl LimitArgs {
+    fn limits(&self) -> ClientLimits {
+        ClientLimits {
+            max_pending_pairs: self.max_pending_pairs,
+            max_pairs: self.max_pairs,
+            max_stored_bytes: self.max_stored_bytes,
+            max_enclave_keys: self.max_enclave_keys,
+            max_passkey_credentials: self.max_passkeys,
+        }
+    }
+}
+
+/// What `serve` and `prune` let go of (see `Retention`).
+#[derive(Args)]
+struct RetentionArgs {
+    /// Completed pairs kept per client and method, newest first (at least 1).
+    #[arg(long, default_value_t = Retention::default().keep_completed,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    keep_completed: u32,
+    /// Hours after which unfinished pairs, and enclave keys without a pair, are removed.
+    #[arg(long, default_value_t = 7 * 24)]
+    abandoned_after_hours: u64,
+}
+
+impl RetentionArgs {
+    fn retention(&self, prune_interval_secs: u64) -> Retention {
+        Retention {
+            keep_completed: self.keep_completed,
+            abandoned_after: std::time::Duration::from_secs(self.abandoned_after_hours.saturating_mul(3600)),
+            prune_interval: std::time::Duration::from_secs(prune_interval_secs),
+        }
+    }
+}
+
 #[derive(Subcommand)]
 enum KmsCommand {
     /// Add a new master key and make it current (old keys stay, so old records still open).
@@ -320,6 +389,9 @@ async fn run(cli: Cli) -> Result<(), BoxError> {
             firebase_max_auth_age,
             passkey,
             passkey_ceremony_ttl,
+            limits,
+            retention,
+            prune_interval_secs,
         } => {
             if !(rate_limit.is_finite() && rate_limit >= 0.0) {
                 return Err("--rate-limit must be a number >= 0".into());
@@ -353,6 +425,8 @@ async fn run(cli: Cli) -> Result<(), BoxError> {
                     relying_party,
                     ceremony_ttl: std::time::Duration::from_secs(passkey_ceremony_ttl),
                 },
+                limits: limits.limits(),
+                retention: retention.retention(prune_interval_secs),
             };
             let mut running = start(config).await?;
             println!("listening on http://{}", running.addr());
@@ -482,6 +556,19 @@ async fn run(cli: Cli) -> Result<(), BoxError> {
                 return Err(format!("no client {client_id}").into());
             }
             eprintln!("client {client_id}: custodian storage MANAGED for new pairs");
+            Ok(())
+        }
+        Command::Prune { retention } => {
+            let (store, _kms) = open_backend(&backend).await?;
+            let store = store.with_limits(ClientLimits::default(), retention.retention(0));
+            let report = store.prune().await;
+            store.close().await;
+            let report = report?;
+            eprintln!(
+                "pruned {} failed, {} abandoned and {} superseded pair(s), {} enclave key(s) without a pair, \
+                 {} expired ceremonies",
+                report.failed, report.abandoned, report.superseded, report.enclave_keys, report.ceremonies
+            );
             Ok(())
         }
         Command::Kms { command: KmsCommand::Rotate } => {

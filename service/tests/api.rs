@@ -825,3 +825,144 @@ async fn database_files_are_owner_only() {
         std::fs::set_permissions(data.join(files[0]), std::fs::Permissions::from_mode(0o644)).unwrap();
     }
 }
+
+// ---------------------------------------------------------------- limits and retention
+
+fn assert_quota(reply: &Reply, what: &str) {
+    assert_eq!((reply.status, reply.code()), (409, "QUOTA_EXCEEDED"), "{what}: {}", reply.body);
+}
+
+/// A server whose clients may keep little, without rate limit or scheduled prunes.
+async fn small_quota_server(edit: impl FnOnce(&mut wallet_backup_service::ClientLimits)) -> common::TestServer {
+    serve_config(tempfile::tempdir().unwrap(), |config| {
+        config.rate_limit = RateLimit { per_second: 0.0, burst: 0 };
+        config.retention.keep_completed = 1;
+        config.retention.prune_interval = std::time::Duration::ZERO;
+        config.limits.max_pending_pairs = 2;
+        config.limits.max_pairs = 10;
+        edit(&mut config.limits);
+    })
+    .await
+}
+
+/// Per-client limits: a write past one is 409 `QUOTA_EXCEEDED` and leaves
+/// nothing behind; another client is not affected; room made (a backup
+/// completed) lets the client go on.
+#[tokio::test]
+async fn client_limits_refuse_writes_past_them() {
+    let server = small_quota_server(|limits| limits.max_stored_bytes = 200_000).await;
+    let api = server.client("limited", true).await;
+    let other = server.client("other", true).await;
+
+    // Pending pairs.
+    let first = new_backup_id();
+    let created = api.create_pair("PASSWORD", &first, "one").await;
+    assert_eq!(created.status, 201);
+    assert_eq!(api.create_pair("GDRIVE", &new_backup_id(), "two").await.status, 201);
+    let refused = new_backup_id();
+    assert_quota(&api.create_pair("CUSTOM", &refused, "three").await, "a third pending pair");
+    assert_eq!(api.custodian_share_by_backup_id(&refused).await.status, 404, "a refused pair was stored");
+    assert_eq!(other.create_pair("CUSTOM", &new_backup_id(), "other client").await.status, 201);
+    let pair_id = created.body["id"].as_str().unwrap();
+    assert_eq!(api.put_cipher_text(pair_id, &envelope("PASSWORD", &first)).await.status, 200);
+    assert_eq!(api.confirm(pair_id).await.status, 200);
+    assert_eq!(api.create_pair("CUSTOM", &refused, "three").await.status, 201, "room was made");
+
+    // Stored bytes: a cipherText that would pass the limit leaves the pair as it was.
+    let big = server.client("big", true).await;
+    let backup_id = new_backup_id();
+    let created = big.create_pair("PASSWORD", &backup_id, &"s".repeat(100_000)).await;
+    assert_eq!(created.status, 201);
+    let pair_id = created.body["id"].as_str().unwrap();
+    let too_big = envelope("PASSWORD", &backup_id) + &"A".repeat(70_000);
+    assert_quota(&big.put_cipher_text(pair_id, &too_big).await, "a cipherText past the byte limit");
+    assert_eq!(big.custodian_share_by_backup_id(&backup_id).await.body["status"], "PENDING");
+    assert_eq!(big.put_cipher_text(pair_id, &envelope("PASSWORD", &backup_id)).await.status, 200);
+    assert_quota(&big.create_pair("GDRIVE", &new_backup_id(), &"s".repeat(60_000)).await, "a share past the limit");
+
+    // Pairs of any status: failed ones count until they are pruned.
+    let self_managed = server.client("self-managed", false).await;
+    for round in 0..10 {
+        assert_eq!(self_managed.create_pair("PASSWORD", &new_backup_id(), "s").await.status, 201, "round {round}");
+        assert_eq!(self_managed.report_stored("PASSWORD", false).await.body["status"], "FAILED");
+    }
+    assert_quota(&self_managed.create_pair("PASSWORD", &new_backup_id(), "s").await, "an eleventh pair");
+}
+
+/// Retention: a confirm lets go of the method's completed pairs beyond the
+/// newest kept; `prune` removes failed, abandoned and superseded pairs and
+/// keys without a pair. Every kept backup still recovers (its custodian
+/// share opens, its cipherText is served), and the newest of each method
+/// is the one recovery picks, for each client.
+#[tokio::test]
+async fn retention_keeps_the_newest_and_every_kept_backup_recovers() {
+    let server = serve_config(tempfile::tempdir().unwrap(), |config| {
+        config.rate_limit = RateLimit { per_second: 0.0, burst: 0 };
+        config.retention.keep_completed = 2;
+        config.retention.prune_interval = std::time::Duration::ZERO;
+    })
+    .await;
+    let api = server.client("retained", true).await;
+    let bystander = server.client("bystander", true).await;
+    let mut password = Vec::new();
+    for round in 0..4 {
+        password.push(api.managed_backup("PASSWORD", &format!("password-{round}")).await);
+    }
+    let gdrive = api.managed_backup("GDRIVE", "gdrive-0").await;
+    let mut kept_elsewhere = Vec::new();
+    for round in 0..3 {
+        kept_elsewhere.push(bystander.managed_backup("PASSWORD", &format!("bystander-{round}")).await);
+    }
+
+    // The confirms kept the newest two PASSWORD backups.
+    for (round, (_, backup_id, _)) in password.iter().enumerate() {
+        let status = api.custodian_share_by_backup_id(backup_id).await.status;
+        assert_eq!(status, if round < 2 { 404 } else { 200 }, "PASSWORD backup {round}");
+    }
+
+    // An abandoned pending pair, a failed pair, a fresh pending pair.
+    let abandoned = new_backup_id();
+    assert_eq!(api.create_pair("ICLOUD", &abandoned, "abandoned").await.status, 201);
+    let self_managed = server.client("self-managed", false).await;
+    let failed = new_backup_id();
+    assert_eq!(self_managed.create_pair("CUSTOM", &failed, "failed").await.status, 201);
+    assert_eq!(self_managed.report_stored("CUSTOM", false).await.status, 200);
+    let store = server.running.store();
+    // Eight days pass for those two.
+    for backup_id in [&abandoned, &failed] {
+        sqlx::query("UPDATE backup_share_pairs SET updated_at = updated_at - 691200000000 WHERE backup_id = $1")
+            .bind(backup_id.clone())
+            .execute(store.pool())
+            .await
+            .unwrap();
+    }
+    let fresh = new_backup_id();
+    assert_eq!(api.create_pair("ICLOUD", &fresh, "fresh").await.status, 201);
+
+    // A stricter retention run by the operator: keep one completed pair per method.
+    let strict = wallet_backup_service::Retention { keep_completed: 1, ..store.retention() };
+    let report = store.clone().with_limits(Default::default(), strict).prune().await.unwrap();
+    assert_eq!((report.failed, report.abandoned, report.superseded), (1, 1, 2), "{report:?}");
+    let report = store.clone().with_limits(Default::default(), strict).prune().await.unwrap();
+    assert_eq!(report, Default::default(), "pruning again removes nothing");
+
+    assert_eq!(api.custodian_share_by_backup_id(&abandoned).await.status, 404);
+    assert_eq!(self_managed.custodian_share_by_backup_id(&failed).await.status, 404);
+    assert_eq!(api.custodian_share_by_backup_id(&fresh).await.body["status"], "PENDING");
+    assert_eq!(api.custodian_share_by_backup_id(&password[2].1).await.status, 404, "superseded");
+    // What is kept recovers, as it was: the newest of each method, each client.
+    for (api, (pair_id, backup_id, cipher_text), share, method) in [
+        (&api, &password[3], "password-3", "PASSWORD"),
+        (&api, &gdrive, "gdrive-0", "GDRIVE"),
+        (&bystander, &kept_elsewhere[2], "bystander-2", "PASSWORD"),
+    ] {
+        let latest = api.latest(method).await;
+        assert_eq!(
+            (latest.body["id"].as_str(), latest.body["cipherText"].as_str()),
+            (Some(pair_id.as_str()), Some(cipher_text.as_str()))
+        );
+        let reply = api.custodian_share_by_backup_id(backup_id).await;
+        assert_eq!(reply.body["custodianShare"], share);
+        assert_eq!(reply.body["status"], "COMPLETED");
+    }
+}

@@ -444,6 +444,21 @@ struct Attempt {
     in_flight: bool,
 }
 
+/// `serve` flags for the load test: no rate limit, and no limit or
+/// retention that would remove an acknowledged backup the test checks.
+const UNLIMITED: &[&str] = &[
+    "--rate-limit",
+    "0",
+    "--keep-completed",
+    "100000",
+    "--max-pairs",
+    "1000000",
+    "--max-pending-pairs",
+    "1000",
+    "--max-stored-bytes",
+    "100000000000",
+];
+
 /// Kill under load: concurrent backups for ~1.5 s, SIGKILL, restart on the
 /// same data directory. Every acknowledged confirm is COMPLETED and opens;
 /// no pair is half-written; recovery picks a whole, acknowledged-or-in-flight
@@ -458,7 +473,7 @@ async fn sigkill_under_load_loses_no_acknowledged_backup() {
     for i in 0..CLIENTS {
         keys.push(create_client(&dir, &format!("load-{i}"), true).await);
     }
-    let service = serve_with(&dir, "load1.log", &["--rate-limit", "0"]).await;
+    let service = serve_with(&dir, "load1.log", UNLIMITED).await;
     // Each client's earlier backups: GDRIVE is never touched by the load, PASSWORD is superseded.
     let mut earlier = Vec::new();
     for key in &keys {
@@ -542,7 +557,7 @@ async fn sigkill_under_load_loses_no_acknowledged_backup() {
     assert!(acked >= 20, "too little load before the kill: {acked} confirmed");
     assert!(errors >= CLIENTS * WORKERS_PER_CLIENT, "the kill happened after the load: {errors} errors");
 
-    let service = serve_with(&dir, "load2.log", &["--rate-limit", "0"]).await;
+    let service = serve_with(&dir, "load2.log", UNLIMITED).await;
     let store = Store::connect(&wallet_backup_service::store::sqlite_url(&dir)).await.unwrap();
     let rows: Vec<(String, String, Option<String>)> =
         sqlx::query_as("SELECT id, status, cipher_text FROM backup_share_pairs").fetch_all(store.pool()).await.unwrap();

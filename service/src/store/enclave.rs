@@ -49,6 +49,7 @@ impl Store {
     /// `id`, `client_id`, the table's two identifying columns `named`, the
     /// sealed key and the time. `Ok(false)`: a row with the same identity
     /// exists (the table's unique index), and nothing was written.
+    /// [`StoreError::OverQuota`]: the client has as many enclave keys as it may.
     pub(super) async fn insert_sealed_key(
         &self,
         table: &'static str,
@@ -64,6 +65,7 @@ impl Store {
         );
         // Safe: the table and column names are `'static` names from this crate, never input.
         self.write(async |conn| {
+            self.check_new_enclave_key(conn, client_id).await?;
             let result = sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(id)
                 .bind(client_id.to_owned())

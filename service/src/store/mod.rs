@@ -37,11 +37,13 @@ mod enclave;
 mod firebase;
 mod pairs;
 pub mod passkey;
+mod retention;
 mod rewrap;
 
 pub use clients::WebhookSetting;
 pub use enclave::PutKeyOutcome;
 pub use pairs::{Pair, Transition};
+pub use retention::{ClientLimits, PruneReport, Quota, Retention};
 pub use rewrap::RewrapReport;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -80,6 +82,9 @@ pub enum StoreError {
     Random,
     /// Sealing or opening a secret failed (the KMS, or a record that does not open).
     Seal(seal::SealError),
+    /// The write would take the client past one of its [`ClientLimits`];
+    /// nothing was written.
+    OverQuota(Quota),
 }
 
 impl std::fmt::Display for StoreError {
@@ -92,6 +97,7 @@ impl std::fmt::Display for StoreError {
             Self::Corrupt(e) => write!(f, "stored data: {e}"),
             Self::Random => f.write_str("random source failed"),
             Self::Seal(e) => write!(f, "sealing: {e}"),
+            Self::OverQuota(quota) => write!(f, "{quota}"),
         }
     }
 }
@@ -196,6 +202,8 @@ pub fn sqlite_url(data_dir: &Path) -> String {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    limits: ClientLimits,
+    retention: Retention,
 }
 
 impl Store {
@@ -242,7 +250,19 @@ impl Store {
             .connect_with(options)
             .await?;
         MIGRATOR.run(&pool).await.map_err(StoreError::Migrate)?;
-        Ok(Self { pool, backend })
+        Ok(Self { pool, backend, limits: ClientLimits::default(), retention: Retention::default() })
+    }
+
+    /// This store with `limits` and `retention` in force (the defaults otherwise).
+    pub fn with_limits(mut self, limits: ClientLimits, retention: Retention) -> Self {
+        self.limits = limits;
+        self.retention = retention;
+        self
+    }
+
+    /// The retention in force.
+    pub fn retention(&self) -> Retention {
+        self.retention
     }
 
     /// Which database this is.

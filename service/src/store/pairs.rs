@@ -85,6 +85,35 @@ fn pair_from_row(row: &AnyRow) -> Result<Pair, StoreError> {
     })
 }
 
+/// Runs `UPDATE … RETURNING` (`sql` with `binds`) on one of the client's
+/// pairs, on `conn` (inside a transaction); when it matched no row, tells
+/// "not found" from "wrong status" (`already_done`: the pair shows the change
+/// made before, with the same effect).
+async fn transition_in(
+    conn: &mut AnyConnection,
+    sql: String,
+    binds: Vec<BindValue>,
+    client_id: &str,
+    pair_id: &str,
+    already_done: impl AsyncFnOnce(&mut AnyConnection, &Pair) -> Result<bool, StoreError>,
+) -> Result<Transition, StoreError> {
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for value in binds {
+        query = match value {
+            BindValue::Text(s) => query.bind(s),
+            BindValue::Int(i) => query.bind(i),
+        };
+    }
+    if let Some(row) = query.fetch_optional(&mut *conn).await? {
+        return Ok(Transition::Done(pair_from_row(&row)?));
+    }
+    Ok(match pair_in(conn, client_id, pair_id).await? {
+        None => Transition::NotFound,
+        Some(pair) if already_done(conn, &pair).await? => Transition::Done(pair),
+        Some(pair) => Transition::Conflict(pair),
+    })
+}
+
 /// The client's pair with this id, read on `conn`.
 async fn pair_in(conn: &mut AnyConnection, client_id: &str, pair_id: &str) -> Result<Option<Pair>, StoreError> {
     let sql = format!("SELECT {PAIR_COLUMNS} FROM backup_share_pairs WHERE id = $1 AND client_id = $2");
@@ -106,6 +135,8 @@ impl Store {
     /// is sealed here under the KMS; with `None`, a pair whose custodian
     /// share goes to the client's webhook (nothing of it is stored).
     /// `Ok(None)`: the client already has a pair with this backup id.
+    /// [`StoreError::OverQuota`]: the pair would take the client past one
+    /// of its limits.
     pub async fn create_pair(
         &self,
         kms: &dyn Kms,
@@ -132,10 +163,12 @@ impl Store {
         let sql = format!(
             "INSERT INTO backup_share_pairs (id, client_id, backup_method, backup_id, status, \
              custodian_share_sealed, custodian_key_id, custodian_wrapped_key, cipher_text, \
-             created_at, updated_at, completed_at, custodian_storage) \
-             VALUES ($1, $2, $3, $4, 'PENDING', $5, $6, $7, NULL, $8, $8, NULL, $9) RETURNING {PAIR_COLUMNS}"
+             created_at, updated_at, completed_at, custodian_storage, stored_bytes) \
+             VALUES ($1, $2, $3, $4, 'PENDING', $5, $6, $7, NULL, $8, $8, NULL, $9, $10) RETURNING {PAIR_COLUMNS}"
         );
+        let stored_bytes = sealed_text.len();
         self.write(async |conn| {
+            self.check_new_pair(conn, client_id, stored_bytes).await?;
             let result = sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(id)
                 .bind(client_id.to_owned())
@@ -146,6 +179,7 @@ impl Store {
                 .bind(wrapped_text)
                 .bind(now)
                 .bind(storage.as_str())
+                .bind(i64::try_from(stored_bytes).unwrap_or(i64::MAX))
                 .fetch_one(&mut *conn)
                 .await;
             match result {
@@ -191,41 +225,11 @@ impl Store {
         row.as_ref().map(pair_from_row).transpose()
     }
 
-    /// Runs `UPDATE … RETURNING` (`sql` with `binds`) on one of the client's
-    /// pairs in a transaction; when it matched no row, tells "not found" from
-    /// "wrong status" (`already_done`: the pair shows the change made before,
-    /// with the same effect).
-    async fn transition(
-        &self,
-        sql: String,
-        binds: Vec<BindValue>,
-        client_id: &str,
-        pair_id: &str,
-        already_done: impl AsyncFnOnce(&mut AnyConnection, &Pair) -> Result<bool, StoreError>,
-    ) -> Result<Transition, StoreError> {
-        self.write(async |conn| {
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for value in binds {
-                query = match value {
-                    BindValue::Text(s) => query.bind(s),
-                    BindValue::Int(i) => query.bind(i),
-                };
-            }
-            if let Some(row) = query.fetch_optional(&mut *conn).await? {
-                return Ok(Transition::Done(pair_from_row(&row)?));
-            }
-            Ok(match pair_in(conn, client_id, pair_id).await? {
-                None => Transition::NotFound,
-                Some(pair) if already_done(conn, &pair).await? => Transition::Done(pair),
-                Some(pair) => Transition::Conflict(pair),
-            })
-        })
-        .await
-    }
-
     /// Stores the cipherText of a pair not yet completed (replacing one
     /// stored before) and moves it to `STORED_CLIENT_BACKUP_SHARE`. Sending
     /// the same cipherText to a completed pair again is harmless.
+    /// [`StoreError::OverQuota`]: the cipherText would take the client past
+    /// its byte limit.
     pub async fn attach_cipher_text(
         &self,
         client_id: &str,
@@ -233,7 +237,8 @@ impl Store {
         cipher_text: &str,
     ) -> Result<Transition, StoreError> {
         let sql = format!(
-            "UPDATE backup_share_pairs SET cipher_text = $3, status = 'STORED_CLIENT_BACKUP_SHARE', updated_at = $4 \
+            "UPDATE backup_share_pairs SET cipher_text = $3, status = 'STORED_CLIENT_BACKUP_SHARE', updated_at = $4, \
+             stored_bytes = LENGTH(custodian_share_sealed) + $5 \
              WHERE id = $1 AND client_id = $2 AND status IN ('PENDING', 'STORED_CLIENT_BACKUP_SHARE') \
              RETURNING {PAIR_COLUMNS}"
         );
@@ -242,6 +247,7 @@ impl Store {
             BindValue::Text(client_id.to_owned()),
             BindValue::Text(cipher_text.to_owned()),
             BindValue::Int(now_micros()),
+            BindValue::Int(i64::try_from(cipher_text.len()).unwrap_or(i64::MAX)),
         ];
         let same_completed = async |conn: &mut AnyConnection, pair: &Pair| {
             if pair.status != PairStatus::Completed {
@@ -257,13 +263,31 @@ impl Store {
             .await?;
             Ok(same.is_some())
         };
-        self.transition(sql, binds, client_id, pair_id, same_completed).await
+        self.write(async |conn| {
+            let sizes = sqlx::query(
+                "SELECT stored_bytes, CAST(LENGTH(custodian_share_sealed) AS BIGINT) AS sealed FROM backup_share_pairs \
+                 WHERE id = $1 AND client_id = $2 AND status IN ('PENDING', 'STORED_CLIENT_BACKUP_SHARE')",
+            )
+            .bind(pair_id.to_owned())
+            .bind(client_id.to_owned())
+            .fetch_optional(&mut *conn)
+            .await?;
+            if let Some(sizes) = sizes {
+                let (old, sealed): (i64, i64) = (sizes.try_get("stored_bytes")?, sizes.try_get("sealed")?);
+                let stored = self.stored_bytes(conn, client_id).await?;
+                self.check_bytes(stored, old, usize::try_from(sealed).unwrap_or(0) + cipher_text.len())?;
+            }
+            transition_in(conn, sql, binds, client_id, pair_id, same_completed).await
+        })
+        .await
     }
 
     /// Confirms a pair whose client share is stored (`STORED_CLIENT_BACKUP_SHARE`,
     /// and with `require_cipher_text` a cipherText held by the service):
     /// it becomes `COMPLETED`, the pair recovery uses. Confirming a completed
-    /// pair again changes nothing.
+    /// pair again changes nothing. In the same transaction, the client's
+    /// completed pairs of the method beyond the newest `keep_completed` of
+    /// [`super::Retention`] go, with their enclave keys.
     pub async fn confirm(
         &self,
         client_id: &str,
@@ -282,7 +306,14 @@ impl Store {
             BindValue::Int(now_micros()),
         ];
         let completed = async |_: &mut AnyConnection, pair: &Pair| Ok(pair.status == PairStatus::Completed);
-        self.transition(sql, binds, client_id, pair_id, completed).await
+        self.write(async |conn| {
+            let outcome = transition_in(conn, sql, binds, client_id, pair_id, completed).await?;
+            if let Transition::Done(pair) = &outcome {
+                self.drop_superseded(conn, client_id, pair.backup_method).await?;
+            }
+            Ok(outcome)
+        })
+        .await
     }
 
     /// The self-managed report: moves the client's newest `PENDING` pair of

@@ -12,6 +12,7 @@ use sqlx::Row;
 use zeroize::Zeroizing;
 
 use super::enclave::{put_key_outcome, sealed_key_of_row, PutKeyOutcome};
+use super::retention::MAX_OPEN_CEREMONIES;
 use super::{Store, StoreError};
 use crate::kms::Kms;
 use crate::seal;
@@ -168,6 +169,7 @@ impl Store {
         sign_count: i64,
     ) -> Result<bool, StoreError> {
         self.write(async |conn| {
+            self.check_new_credential(conn, client_id).await?;
             let result = sqlx::query(
                 "INSERT INTO passkey_credentials (credential_id, client_id, passkey, sign_count, created_at, \
                  last_used_at) VALUES ($1, $2, $3, $4, $5, NULL)",
@@ -243,6 +245,15 @@ impl Store {
                 .bind(now - 60_000_000)
                 .execute(&mut *conn)
                 .await?;
+            // The client's oldest open ceremonies beyond the bound make room for this one.
+            sqlx::query(
+                "DELETE FROM passkey_ceremonies WHERE client_id = $1 AND id NOT IN (SELECT id FROM \
+                 passkey_ceremonies WHERE client_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2)",
+            )
+            .bind(ceremony.client_id.clone())
+            .bind(MAX_OPEN_CEREMONIES - 1)
+            .execute(&mut *conn)
+            .await?;
             sqlx::query(
                 "INSERT INTO passkey_ceremonies (id, client_id, kind, state, allowed_credentials, backup_id, \
                  expires_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",

@@ -616,3 +616,39 @@ async fn firebase_keys_are_covered_by_kms_rewrap() {
     assert_eq!(get_key(&api, Some(&token), &first_id).await.body["encryptionKey"], first);
     assert_eq!(get_key(&api, Some(&token), &second_id).await.body["encryptionKey"], second);
 }
+
+/// A client's enclave keys are bounded (409 `QUOTA_EXCEEDED`, nothing
+/// stored), and `prune` removes keys whose backup never got a pair once they
+/// are old, but never a key whose backup has a pair.
+#[tokio::test]
+async fn firebase_keys_are_bounded_and_orphans_pruned() {
+    let enclave = enclave_with(3600, |config| {
+        config.limits.max_enclave_keys = 2;
+        config.retention.prune_interval = Duration::ZERO;
+    })
+    .await;
+    let api = enclave.client("bounded", Some(PROJECT)).await;
+    let token = enclave.token("user-1");
+    let with_pair = new_backup_id();
+    let orphan = new_backup_id();
+    for backup_id in [&with_pair, &orphan] {
+        assert_eq!(put_key(&api, Some(&token), backup_id, &random_key().1).await.status, 200);
+    }
+    let third = new_backup_id();
+    let refused = put_key(&api, Some(&token), &third, &random_key().1).await;
+    assert_code(&refused, 409, "QUOTA_EXCEEDED", "a third key");
+    assert_code(&get_key(&api, Some(&token), &third).await, 404, "ENCRYPTION_KEY_NOT_FOUND", "refused key");
+    assert_eq!(api.create_pair("FIREBASE", &with_pair, "share").await.status, 201);
+
+    // Eight days later.
+    let store = enclave.server.running.store();
+    sqlx::query("UPDATE firebase_encryption_keys SET created_at = created_at - 691200000000")
+        .execute(store.pool())
+        .await
+        .unwrap();
+    let report = store.prune().await.unwrap();
+    assert_eq!(report.enclave_keys, 1, "{report:?}");
+    assert_code(&get_key(&api, Some(&token), &orphan).await, 404, "ENCRYPTION_KEY_NOT_FOUND", "orphan");
+    assert_eq!(get_key(&api, Some(&token), &with_pair).await.status, 200, "a key whose backup has a pair stays");
+    assert_eq!(put_key(&api, Some(&token), &third, &random_key().1).await.status, 200, "room was made");
+}

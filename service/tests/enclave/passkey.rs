@@ -755,3 +755,34 @@ fn passkey_relying_party_checks() {
     let local = RelyingParty::new("localhost", None, &["http://localhost:8080".to_owned()]).unwrap();
     assert!(local.webauthn(Duration::from_secs(60)).is_ok());
 }
+
+/// A client's passkeys are bounded (409 `QUOTA_EXCEEDED`, nothing stored);
+/// its open ceremonies are bounded without refusing anything: the oldest
+/// go, the newest still finishes.
+#[tokio::test]
+async fn passkey_credentials_and_ceremonies_are_bounded() {
+    let server = enclave_with(|config| config.limits.max_passkey_credentials = 1).await;
+    let api = client(&server, "bounded", None).await;
+    let mut first = Authenticator::new();
+    register(&api, &mut first).await;
+    let mut second = Authenticator::new();
+    let refused = register_with(&api, &mut second, &Tweak::honest()).await;
+    assert_code(&refused, 409, "QUOTA_EXCEEDED", "a second passkey");
+    assert_eq!(api.get("/passkeys/status").await.body["credentials"], 1);
+
+    let mut ceremonies = Vec::new();
+    for _ in 0..40 {
+        ceremonies.push(login(&api, None).await);
+    }
+    let open: i64 = sqlx::query_scalar("SELECT CAST(COUNT(*) AS BIGINT) FROM passkey_ceremonies")
+        .fetch_one(server.running.store().pool())
+        .await
+        .unwrap();
+    assert!(open <= 16, "{open} ceremonies kept for one client");
+    let (oldest, options) = &ceremonies[0];
+    let reply = write(&api, oldest, first.assert(options, &Tweak::honest()), &new_backup_id(), &random_key().1).await;
+    assert_code(&reply, 403, "PASSKEY_CEREMONY_UNKNOWN", "the oldest ceremony was dropped");
+    let (newest, options) = ceremonies.last().unwrap();
+    let reply = write(&api, newest, first.assert(options, &Tweak::honest()), &new_backup_id(), &random_key().1).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+}
