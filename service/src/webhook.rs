@@ -101,9 +101,16 @@ impl std::fmt::Display for WebhookError {
 impl std::error::Error for WebhookError {}
 
 /// Checks a webhook URL: `https://…`, or `http://` to a loopback host
-/// (127.0.0.0/8, `::1`, `localhost`) for local receivers and tests.
+/// (127.0.0.0/8, `::1`, `localhost`) for local receivers and tests; never
+/// with a user name or password (the URL is stored in the clear).
 pub fn check_url(url: &str) -> Result<(), String> {
     let parsed = reqwest::Url::parse(url).map_err(|e| format!("not a URL: {e}"))?;
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        // Says nothing of what the URL holds: the error may be printed or logged.
+        return Err("the URL must not carry a user name or password (it is stored in the clear); \
+                    authenticate the webhook with its shared secret"
+            .into());
+    }
     let host = parsed.host_str().unwrap_or_default();
     match parsed.scheme() {
         "https" if !host.is_empty() => Ok(()),
@@ -272,5 +279,15 @@ mod tests {
         assert!(check_url("http://ops.example/hook").is_err());
         assert!(check_url("ftp://ops.example/hook").is_err());
         assert!(check_url("not a url").is_err());
+        for with_credentials in [
+            "https://user:pw@ops.example/custody",
+            "https://user@ops.example/custody",
+            "https://:pw@ops.example/custody",
+            "http://user:pw@127.0.0.1:9000/hook",
+        ] {
+            let error = check_url(with_credentials).unwrap_err();
+            assert!(error.contains("user name or password"), "{with_credentials}: {error}");
+            assert!(!error.contains("pw"), "the error quotes the URL: {error}");
+        }
     }
 }

@@ -412,6 +412,42 @@ async fn webhook_custodian_storage_from_the_cli() {
     }
 }
 
+#[tokio::test]
+async fn webhook_urls_with_credentials_are_refused() {
+    let (root, dir) = data_dir();
+    let secret_file = root.path().join("webhook-secret");
+    std::fs::write(&secret_file, "cli-webhook-secret-0123456789abcdef-XYZ").unwrap();
+    let secret_arg = secret_file.to_str().unwrap();
+    for url in ["https://u:p4ss@ops.example/custody", "https://u@ops.example/custody"] {
+        let args = ["create-client", "--name", "x", "--custodian-webhook-url", url, "--custodian-webhook-secret-file"];
+        let (ok, stdout, stderr) = run(&dir, &[&args[..], &[secret_arg]].concat()).await;
+        assert!(!ok && stdout.is_empty(), "{url}: {stderr}");
+        assert!(stderr.contains("user name or password"), "{stderr}");
+        assert!(!stderr.contains("p4ss"), "the error quotes the password: {stderr}");
+    }
+    let id = {
+        let key = create_client(&dir, "managed", true).await;
+        let store = Store::connect(&wallet_backup_service::store::sqlite_url(&dir)).await.unwrap();
+        let client = store.client_by_key_hash(&wallet_backup_service::apikey::hash(&key)).await.unwrap().unwrap();
+        store.close().await;
+        client.id
+    };
+    let (ok, _, stderr) = run(
+        &dir,
+        &[
+            "set-custodian-webhook",
+            "--client-id",
+            &id,
+            "--custodian-webhook-url",
+            "https://u:p4ss@ops.example/custody",
+            "--custodian-webhook-secret-file",
+            secret_arg,
+        ],
+    )
+    .await;
+    assert!(!ok && stderr.contains("user name or password"), "{stderr}");
+}
+
 /// One step of the load: `Ok((status, body))`, or `Err` when no answer came.
 async fn call(
     http: &reqwest::Client,
