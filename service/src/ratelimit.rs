@@ -4,8 +4,13 @@
 //!
 //! Buckets live in memory, per process: a restart refills them, and several
 //! service processes behind one database each apply the limit on their own.
+//! Memory is bounded: at most [`MAX_BUCKETS`] buckets; full (idle) ones are
+//! dropped when the table is full (at most once a second), and while it is
+//! still full a key without a bucket is refused, not given a new one.
 
+use std::borrow::Borrow;
 use std::collections::HashMap;
+use std::hash::Hash;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -29,35 +34,64 @@ struct Bucket {
     last: Instant,
 }
 
-/// Token buckets keyed by API key hash.
-pub struct RateLimiter {
+/// The most buckets a limiter keeps (about 64 bytes each).
+pub const MAX_BUCKETS: usize = 100_000;
+
+/// Token buckets keyed by `K` (API key hashes).
+pub struct RateLimiter<K = String> {
     limit: RateLimit,
-    buckets: Mutex<HashMap<String, Bucket>>,
+    max_buckets: usize,
+    table: Mutex<Table<K>>,
 }
 
-/// Buckets kept before idle, full ones are dropped.
-const PRUNE_AT: usize = 10_000;
+struct Table<K> {
+    buckets: HashMap<K, Bucket>,
+    last_prune: Option<Instant>,
+}
 
-impl RateLimiter {
+impl<K: Hash + Eq> RateLimiter<K> {
     /// A limiter with these settings.
     pub fn new(limit: RateLimit) -> Self {
-        Self { limit, buckets: Mutex::new(HashMap::new()) }
+        Self::with_capacity(limit, MAX_BUCKETS)
+    }
+
+    /// A limiter keeping at most `max_buckets` buckets.
+    pub fn with_capacity(limit: RateLimit, max_buckets: usize) -> Self {
+        Self {
+            limit,
+            max_buckets: max_buckets.max(1),
+            table: Mutex::new(Table { buckets: HashMap::new(), last_prune: None }),
+        }
     }
 
     /// Takes a token for `key`; `Err(wait)` when none is left, with the time
     /// until one is.
-    pub fn check(&self, key: &str) -> Result<(), Duration> {
+    pub fn check<Q>(&self, key: &Q) -> Result<(), Duration>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
+    {
         if self.limit.per_second <= 0.0 {
             return Ok(());
         }
         let burst = f64::from(self.limit.burst.max(1));
         let rate = self.limit.per_second;
         let now = Instant::now();
-        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
-        if buckets.len() >= PRUNE_AT {
-            buckets.retain(|_, b| b.tokens + now.duration_since(b.last).as_secs_f64() * rate < burst);
+        let mut table = self.table.lock().unwrap_or_else(|p| p.into_inner());
+        if !table.buckets.contains_key(key) && table.buckets.len() >= self.max_buckets {
+            if table.last_prune.is_none_or(|at| now.duration_since(at) >= Duration::from_secs(1)) {
+                table.last_prune = Some(now);
+                table.buckets.retain(|_, b| b.tokens + now.duration_since(b.last).as_secs_f64() * rate < burst);
+            }
+            if table.buckets.len() >= self.max_buckets {
+                // Every bucket is in use: a newcomer waits for one to fill up.
+                return Err(Duration::from_secs_f64(burst / rate));
+            }
         }
-        let bucket = buckets.entry(key.to_owned()).or_insert(Bucket { tokens: burst, last: now });
+        if !table.buckets.contains_key(key) {
+            table.buckets.insert(key.to_owned(), Bucket { tokens: burst, last: now });
+        }
+        let Some(bucket) = table.buckets.get_mut(key) else { return Ok(()) };
         bucket.tokens = (bucket.tokens + now.duration_since(bucket.last).as_secs_f64() * rate).min(burst);
         bucket.last = now;
         if bucket.tokens >= 1.0 {
@@ -88,9 +122,32 @@ mod tests {
 
     #[test]
     fn zero_rate_disables() {
-        let limiter = RateLimiter::new(RateLimit { per_second: 0.0, burst: 0 });
+        let limiter = RateLimiter::<String>::new(RateLimit { per_second: 0.0, burst: 0 });
         for _ in 0..100 {
             limiter.check("a").unwrap();
         }
+    }
+
+    #[test]
+    fn the_table_is_bounded() {
+        let limiter = RateLimiter::<u32>::with_capacity(RateLimit { per_second: 1.0, burst: 2 }, 3);
+        for key in 0..3 {
+            limiter.check(&key).unwrap();
+        }
+        // Full of buckets in use: a newcomer is refused rather than stored.
+        assert!(limiter.check(&3).is_err());
+        assert_eq!(limiter.table.lock().unwrap().buckets.len(), 3);
+        // Known keys still get their tokens.
+        limiter.check(&0).unwrap();
+    }
+
+    #[test]
+    fn full_buckets_make_room() {
+        let limiter = RateLimiter::<u32>::with_capacity(RateLimit { per_second: 1000.0, burst: 1 }, 2);
+        limiter.check(&0).unwrap();
+        limiter.check(&1).unwrap();
+        std::thread::sleep(Duration::from_millis(10));
+        // Both refilled: pruned, and the newcomer gets a bucket.
+        limiter.check(&2).unwrap();
     }
 }
