@@ -124,7 +124,8 @@ pub fn router(state: Arc<AppState>, web: Web) -> Router {
         ),
         None => app,
     };
-    app.layer(middleware::from_fn(log_request))
+    app.layer(middleware::from_fn(crate::listener::answer_body_timeouts))
+        .layer(middleware::from_fn(log_request))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| {
             ApiError::internal(&"request handler panicked").into_response()

@@ -91,6 +91,10 @@ pub mod codes {
     pub const PASSKEY_VERIFICATION_FAILED: &str = "PASSKEY_VERIFICATION_FAILED";
     /// Passkey enclave: the credential id is registered already (for any client).
     pub const PASSKEY_CREDENTIAL_EXISTS: &str = "PASSKEY_CREDENTIAL_EXISTS";
+    /// The request body did not arrive within the body timeout; the connection closes.
+    pub const REQUEST_TIMEOUT: &str = "REQUEST_TIMEOUT";
+    /// Too many connections or requests at once; see `Retry-After`.
+    pub const OVERLOADED: &str = "OVERLOADED";
     /// The service failed (database, KMS, a bug); details are in the service log only.
     pub const INTERNAL_ERROR: &str = "INTERNAL_ERROR";
 }

@@ -448,6 +448,44 @@ async fn webhook_urls_with_credentials_are_refused() {
     assert!(!ok && stderr.contains("user name or password"), "{stderr}");
 }
 
+#[tokio::test]
+async fn serve_takes_the_connection_limits_and_logs_the_open_file_budget() {
+    let (_root, dir) = data_dir();
+    let key = create_client(&dir, "limits", true).await;
+    let flags = [
+        "--header-timeout-ms",
+        "2000",
+        "--body-timeout-ms",
+        "3000",
+        "--idle-timeout-ms",
+        "1000",
+        "--max-connections",
+        "100",
+        "--max-connections-per-ip",
+        "10",
+        "--max-requests-in-flight",
+        "20",
+        "--max-body-memory-mib",
+        "64",
+        "--max-header-bytes",
+        "16384",
+        "--shutdown-grace-ms",
+        "2000",
+    ];
+    let service = serve_with(&dir, "limits.log", &flags).await;
+    assert_eq!(service.api(&key).get("/api/v3/clients/me").await.status, 200);
+    let log = service.sigterm().await;
+    let serving = log.lines().find(|l| l.contains("serving")).unwrap_or_else(|| panic!("{log}"));
+    for field in ["max_connections=100", "max_connections_per_ip=10", "open_file_limit=", "reserved_files=148"] {
+        assert!(serving.contains(field), "{field} missing: {serving}");
+    }
+
+    for bad in [&["--max-connections", "0"][..], &["--idle-timeout-ms", "0"], &["--max-body-memory-mib", "1"]] {
+        let (ok, _, stderr) = run(&dir, &[&["serve", "--listen", "127.0.0.1:0"][..], bad].concat()).await;
+        assert!(!ok, "{bad:?} accepted: {stderr}");
+    }
+}
+
 /// One step of the load: `Ok((status, body))`, or `Err` when no answer came.
 async fn call(
     http: &reqwest::Client,
