@@ -18,7 +18,7 @@ use serde::Serialize;
 pub mod codes {
     /// No `Authorization: Bearer <key>`, or a key the service does not know.
     pub const UNAUTHORIZED: &str = "UNAUTHORIZED";
-    /// The per-key request budget is spent; see `Retry-After`.
+    /// The per-key (or, without a valid key, per-address) request budget is spent; see `Retry-After`.
     pub const RATE_LIMITED: &str = "RATE_LIMITED";
     /// The body is not JSON (syntax error, truncated).
     pub const MALFORMED_JSON: &str = "MALFORMED_JSON";

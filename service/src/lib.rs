@@ -78,6 +78,8 @@ pub struct ServeConfig {
     pub statics: Option<Statics>,
     /// Per-key rate limit.
     pub rate_limit: RateLimit,
+    /// Per-source-address rate limit of requests without a valid key.
+    pub anonymous_rate_limit: RateLimit,
     /// Timeouts and caps of connections and requests in flight.
     pub connections: ConnectionLimits,
     /// Timeout and retries of custodian webhook deliveries.
@@ -110,6 +112,7 @@ impl ServeConfig {
             backend,
             statics: None,
             rate_limit: RateLimit::default(),
+            anonymous_rate_limit: RateLimit::ANONYMOUS,
             connections: ConnectionLimits::default(),
             webhook: WebhookPolicy::default(),
             allowed_origins: AllowedOrigins::Any,
@@ -293,6 +296,7 @@ pub async fn start(mut config: ServeConfig) -> Result<Running, StartError> {
         store: store.clone(),
         kms: kms.clone(),
         limiter: ratelimit::RateLimiter::new(config.rate_limit),
+        anonymous_limiter: Arc::new(ratelimit::RateLimiter::new(config.anonymous_rate_limit)),
         webhook: webhook::Deliverer::new(config.webhook).map_err(StartError::Webhook)?,
         firebase_keys,
         firebase_max_auth_age_secs: config.firebase.max_auth_age_secs,

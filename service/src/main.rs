@@ -221,7 +221,7 @@ impl WebhookArgs {
     }
 }
 
-/// `serve`'s limits on connections and requests in flight.
+/// `serve`'s limits on connections, requests in flight and requests without a valid key.
 #[derive(Args)]
 struct LimitArgs {
     /// A request head must be complete within this many milliseconds of the connection opening or of the
@@ -254,6 +254,12 @@ struct LimitArgs {
     /// On SIGTERM or Ctrl-C, requests in flight get this many milliseconds to finish.
     #[arg(long, default_value_t = millis(listener::DEFAULT_SHUTDOWN_GRACE))]
     shutdown_grace_ms: u64,
+    /// Sustained requests per second per source address without a valid API key (0: no limit).
+    #[arg(long, default_value_t = RateLimit::ANONYMOUS.per_second)]
+    anonymous_rate_limit: f64,
+    /// Requests without a valid API key a source address may make at once.
+    #[arg(long, default_value_t = RateLimit::ANONYMOUS.burst)]
+    anonymous_rate_burst: u32,
 }
 
 fn millis(d: std::time::Duration) -> u64 {
@@ -383,6 +389,9 @@ async fn run(cli: Cli) -> Result<(), BoxError> {
             if !(rate_limit.is_finite() && rate_limit >= 0.0) {
                 return Err("--rate-limit must be a number >= 0".into());
             }
+            if !(limits.anonymous_rate_limit.is_finite() && limits.anonymous_rate_limit >= 0.0) {
+                return Err("--anonymous-rate-limit must be a number >= 0".into());
+            }
             let relying_party = relying_party(
                 passkey.passkey_rp_id.as_deref(),
                 &passkey.passkey_origins,
@@ -394,6 +403,10 @@ async fn run(cli: Cli) -> Result<(), BoxError> {
                 backend,
                 statics,
                 rate_limit: RateLimit { per_second: rate_limit, burst: rate_burst },
+                anonymous_rate_limit: RateLimit {
+                    per_second: limits.anonymous_rate_limit,
+                    burst: limits.anonymous_rate_burst,
+                },
                 connections: limits.connections(),
                 webhook: WebhookPolicy {
                     timeout: std::time::Duration::from_millis(webhook_timeout_ms.max(1)),

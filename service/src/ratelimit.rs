@@ -1,18 +1,38 @@
-//! Per-API-key rate limit: a token bucket per key (by key hash), refilled at
-//! `per_second` tokens a second up to `burst`. A request takes one token; an
-//! empty bucket answers 429 `RATE_LIMITED` with `Retry-After`.
+//! Rate limits: token buckets refilled at `per_second` tokens a second up
+//! to `burst`. A request takes one token; an empty bucket answers 429
+//! `RATE_LIMITED` with `Retry-After`.
+//!
+//! - **Per API key** (by key hash, [`crate::api::Caller`]): requests with a
+//!   valid key.
+//! - **Per source address** ([`limit_anonymous`], by [`Source`]: an IPv4
+//!   address or an IPv6 /64): every request that is not authenticated by a
+//!   valid key: no key, a malformed or unknown key, static files,
+//!   preflights, unknown routes. A request without a well-formed key takes
+//!   its token before anything else runs; one with a well-formed key runs
+//!   (its key has to be looked up) and, if the key turned out unknown or the
+//!   route needs none, takes its token afterwards, its answer replaced by the
+//!   429 when the bucket was empty. A keyed client behind the same address
+//!   is never limited by strangers there.
 //!
 //! Buckets live in memory, per process: a restart refills them, and several
 //! service processes behind one database each apply the limit on their own.
 //! Memory is bounded: at most [`MAX_BUCKETS`] buckets; full (idle) ones are
 //! dropped when the table is full (at most once a second), and while it is
-//! still full a key without a bucket is refused, not given a new one.
+//! still full a source without a bucket is refused, not given a new one.
 
 use std::borrow::Borrow;
 use std::collections::HashMap;
 use std::hash::Hash;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::error::{codes, ApiError};
+use crate::listener::Source;
 
 /// Rate-limit settings.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -29,6 +49,13 @@ impl Default for RateLimit {
     }
 }
 
+impl RateLimit {
+    /// Default of the per-source limit on requests without a valid key
+    /// (`--anonymous-rate-limit`, `--anonymous-rate-burst`): enough for a
+    /// demo page's files and a wallet page's preflights behind one address.
+    pub const ANONYMOUS: Self = Self { per_second: 10.0, burst: 50 };
+}
+
 struct Bucket {
     tokens: f64,
     last: Instant,
@@ -37,7 +64,7 @@ struct Bucket {
 /// The most buckets a limiter keeps (about 64 bytes each).
 pub const MAX_BUCKETS: usize = 100_000;
 
-/// Token buckets keyed by `K` (API key hashes).
+/// Token buckets keyed by `K`: API key hashes, or [`Source`]s.
 pub struct RateLimiter<K = String> {
     limit: RateLimit,
     max_buckets: usize,
@@ -99,6 +126,77 @@ impl<K: Hash + Eq> RateLimiter<K> {
             Ok(())
         } else {
             Err(Duration::from_secs_f64((1.0 - bucket.tokens) / rate))
+        }
+    }
+}
+
+/// Whether a request was authenticated by a valid key; set by [`crate::api::Caller`].
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Authenticated(Arc<std::sync::atomic::AtomicBool>);
+
+impl Authenticated {
+    pub(crate) fn set(&self) {
+        self.0.store(true, std::sync::atomic::Ordering::Release);
+    }
+
+    fn get(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::Acquire)
+    }
+}
+
+/// 429 `RATE_LIMITED` for a source without a valid key.
+fn anonymous_rate_limited(wait: Duration) -> Response {
+    let mut response = ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        codes::RATE_LIMITED,
+        "too many requests without a valid API key from this address",
+    )
+    .into_response();
+    let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
+    response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    response
+}
+
+/// Router middleware: the per-source limit on requests without a valid API
+/// key (see the module doc). Requests that did not come through the
+/// [`crate::listener`] (no [`Source`]) are not limited here.
+pub async fn limit_anonymous(
+    State(limiter): State<Arc<RateLimiter<Source>>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let Some(source) = request.extensions().get::<Source>().copied() else {
+        return next.run(request).await;
+    };
+    let has_key = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(crate::apikey::from_authorization)
+        .is_some();
+    if !has_key {
+        if let Err(wait) = limiter.check(&source) {
+            return anonymous_rate_limited(wait);
+        }
+        return next.run(request).await;
+    }
+    let authenticated = Authenticated::default();
+    request.extensions_mut().insert(authenticated.clone());
+    let response = next.run(request).await;
+    if authenticated.get() {
+        return response;
+    }
+    match limiter.check(&source) {
+        Ok(()) => response,
+        Err(wait) => {
+            // Keep the CORS headers the answer had, so a page can read the 429.
+            let mut limited = anonymous_rate_limited(wait);
+            for (name, value) in response.headers() {
+                if name.as_str().starts_with("access-control-") || name == header::VARY {
+                    limited.headers_mut().append(name.clone(), value.clone());
+                }
+            }
+            limited
         }
     }
 }

@@ -471,16 +471,29 @@ async fn serve_takes_the_connection_limits_and_logs_the_open_file_budget() {
         "16384",
         "--shutdown-grace-ms",
         "2000",
+        "--anonymous-rate-limit",
+        "1",
+        "--anonymous-rate-burst",
+        "2",
     ];
     let service = serve_with(&dir, "limits.log", &flags).await;
     assert_eq!(service.api(&key).get("/api/v3/clients/me").await.status, 200);
+    let anonymous = Api::new(&service.base, None);
+    assert_eq!(anonymous.get("/api/v3/clients/me").await.status, 401);
+    assert_eq!(anonymous.get("/api/v3/clients/me").await.status, 401);
+    assert_eq!(anonymous.get("/api/v3/clients/me").await.code(), "RATE_LIMITED");
     let log = service.sigterm().await;
     let serving = log.lines().find(|l| l.contains("serving")).unwrap_or_else(|| panic!("{log}"));
     for field in ["max_connections=100", "max_connections_per_ip=10", "open_file_limit=", "reserved_files=148"] {
         assert!(serving.contains(field), "{field} missing: {serving}");
     }
 
-    for bad in [&["--max-connections", "0"][..], &["--idle-timeout-ms", "0"], &["--max-body-memory-mib", "1"]] {
+    for bad in [
+        &["--max-connections", "0"][..],
+        &["--idle-timeout-ms", "0"],
+        &["--max-body-memory-mib", "1"],
+        &["--anonymous-rate-limit", "-1"],
+    ] {
         let (ok, _, stderr) = run(&dir, &[&["serve", "--listen", "127.0.0.1:0"][..], bad].concat()).await;
         assert!(!ok, "{bad:?} accepted: {stderr}");
     }

@@ -1,6 +1,7 @@
 //! What a stranger can hold, over real sockets on loopback: stalled heads,
 //! idle keep-alive connections, stalled bodies, too many connections from one
-//! address or in all, too many requests at once. Service settings are short (1–2 s); the checks give
+//! address or in all, too many requests at once, requests without a valid
+//! key. Service settings are short (1–2 s); the checks give
 //! them generous margins.
 //!
 //! Linux lets a socket bind any 127.x address as its source, which gives
@@ -20,10 +21,11 @@ use zeroize::Zeroizing;
 
 const SECRET: &[u8] = b"whsec-test-0123456789abcdef-0123456789abcdef";
 
-/// Settings no test here is about: no per-key limit, long timeouts, high
-/// caps; each test shortens what it checks.
+/// Settings no test here is about: no per-key limit, no anonymous limit,
+/// long timeouts, high caps; each test shortens what it checks.
 fn quiet(config: &mut ServeConfig) {
     config.rate_limit = RateLimit { per_second: 0.0, burst: 0 };
+    config.anonymous_rate_limit = RateLimit { per_second: 0.0, burst: 0 };
     config.connections = ConnectionLimits {
         header_timeout: Duration::from_secs(30),
         body_timeout: Duration::from_secs(30),
@@ -402,6 +404,64 @@ async fn past_the_in_flight_limits_requests_get_503_at_once() {
         assert!(start.elapsed() < Duration::from_secs(5), "places in flight were not given back");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+// ---------------------------------------------------------------- anonymous rate limit
+
+/// An HTTP client whose connections come from `source`.
+fn client_from(source: &str) -> reqwest::Client {
+    common::install_tls_provider();
+    reqwest::Client::builder().local_address(source.parse::<std::net::IpAddr>().unwrap()).build().unwrap()
+}
+
+async fn status(client: &reqwest::Client, method: &str, url: &str, headers: &[(&str, &str)]) -> reqwest::Response {
+    let mut request = client.request(reqwest::Method::from_bytes(method.as_bytes()).unwrap(), url);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    request.send().await.unwrap()
+}
+
+#[tokio::test]
+async fn requests_without_a_valid_key_are_rate_limited_per_address() {
+    let server = server(|c| c.anonymous_rate_limit = RateLimit { per_second: 0.2, burst: 5 }).await;
+    let api = server.client("neighbour", true).await;
+    let key = format!("Bearer {}", key_of(&api));
+    let unknown = format!("Bearer wbk_live_{}", "A".repeat(43));
+    let me = format!("{}/api/v3/clients/me", server.base);
+    let nowhere = format!("{}/nowhere", server.base);
+    let stranger = client_from("127.0.0.3");
+
+    // The burst: no key, an unknown route, a preflight, an unknown key, a made-up key on an unknown route.
+    assert_eq!(status(&stranger, "GET", &me, &[]).await.status(), 401);
+    assert_eq!(status(&stranger, "GET", &nowhere, &[]).await.status(), 404);
+    let preflight = [("origin", "https://wallet.example"), ("access-control-request-method", "GET")];
+    assert_eq!(status(&stranger, "OPTIONS", &me, &preflight).await.status(), 200);
+    assert_eq!(status(&stranger, "GET", &me, &[("authorization", &unknown)]).await.status(), 401);
+    assert_eq!(status(&stranger, "GET", &nowhere, &[("authorization", &unknown)]).await.status(), 404);
+
+    // Then 429 RATE_LIMITED with Retry-After, whatever the request.
+    for (method, url, headers) in [
+        ("GET", &me, vec![]),
+        ("GET", &nowhere, vec![]),
+        ("OPTIONS", &me, preflight.to_vec()),
+        ("GET", &me, vec![("authorization", unknown.as_str())]),
+        ("GET", &nowhere, vec![("authorization", unknown.as_str())]),
+    ] {
+        let response = status(&stranger, method, url, &headers).await;
+        assert_eq!(response.status(), 429, "{method} {url}");
+        let retry_after: u64 = response.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+        assert!(retry_after >= 1);
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "RATE_LIMITED");
+    }
+
+    // A client with a valid key at the same address is not affected.
+    for _ in 0..10 {
+        assert_eq!(status(&stranger, "GET", &me, &[("authorization", &key)]).await.status(), 200);
+    }
+    // Nor is a stranger at another address.
+    assert_eq!(status(&client_from("127.0.0.4"), "GET", &me, &[]).await.status(), 401);
 }
 
 // ---------------------------------------------------------------- shutdown
