@@ -22,6 +22,7 @@ pub mod api;
 pub mod apikey;
 pub mod error;
 pub mod firebase;
+pub mod http_client;
 pub mod kms;
 pub mod listener;
 pub mod model;

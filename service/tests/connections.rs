@@ -1,7 +1,8 @@
 //! What a stranger can hold, over real sockets on loopback: stalled heads,
 //! idle keep-alive connections, stalled bodies, too many connections from one
 //! address or in all, too many requests at once, requests without a valid
-//! key. Service settings are short (1–2 s); the checks give
+//! key, and remote servers (a custodian webhook, a JWKS endpoint) answering
+//! with endless bodies. Service settings are short (1–2 s); the checks give
 //! them generous margins.
 //!
 //! Linux lets a socket bind any 127.x address as its source, which gives
@@ -9,12 +10,15 @@
 
 mod common;
 
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{new_backup_id, serve_config, Answer, Api, Receiver, TestServer};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpSocket, TcpStream};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use wallet_backup_service::store::WebhookSetting;
 use wallet_backup_service::{ConnectionLimits, RateLimit, ServeConfig, WebhookPolicy};
 use zeroize::Zeroizing;
@@ -501,4 +505,125 @@ async fn shutdown_lets_a_request_finish_and_is_bounded() {
     assert!(start.elapsed() < Duration::from_secs(8), "shutdown took {:?}", start.elapsed());
     assert!(TcpStream::connect(addr).await.is_err(), "still accepting after shutdown");
     drop(dir);
+}
+
+// ---------------------------------------------------------------- remote answers
+
+/// Serializes the tests that measure the process's memory.
+static MEMORY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// `VmRSS` or `VmHWM` of this process, in bytes.
+fn vm(field: &str) -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find(|l| l.starts_with(field)).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse::<u64>().unwrap() * 1024
+}
+
+/// Runs `work`; returns how far the process's peak memory rose above what it used before.
+async fn peak_growth<F: std::future::Future>(work: F) -> (F::Output, u64) {
+    // Resets VmHWM to the current RSS (Linux ≥ 4.0); without it, VmHWM can only overstate.
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+    let before = vm("VmRSS:");
+    let output = work.await;
+    let growth = vm("VmHWM:").saturating_sub(before);
+    eprintln!("peak memory rose by {} KiB", growth >> 10);
+    (output, growth)
+}
+
+/// A server that answers every request with `200` and a chunked body of
+/// `total` bytes, written as fast as the client takes it (no length known
+/// beforehand). Returns its address and how many body bytes it sent.
+async fn endless_answers(total: u64) -> (SocketAddr, Arc<AtomicU64>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let sent = Arc::new(AtomicU64::new(0));
+    let counter = sent.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut stream, _)) = listener.accept().await else { return };
+            let counter = counter.clone();
+            tokio::spawn(async move {
+                // Read the request head (and whatever body came with it).
+                let mut buf = vec![0u8; 64 * 1024];
+                let mut seen = Vec::new();
+                while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => seen.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n";
+                if stream.write_all(head).await.is_err() {
+                    return;
+                }
+                let chunk = vec![b' '; 64 * 1024];
+                let framed = [format!("{:x}\r\n", chunk.len()).into_bytes(), chunk, b"\r\n".to_vec()].concat();
+                while counter.load(Ordering::Relaxed) < total {
+                    if stream.write_all(&framed).await.is_err() {
+                        return;
+                    }
+                    counter.fetch_add(64 * 1024, Ordering::Relaxed);
+                }
+                let _ = stream.write_all(b"0\r\n\r\n").await;
+            });
+        }
+    });
+    (addr, sent)
+}
+
+const ENDLESS: u64 = 512 * 1024 * 1024;
+const MEMORY_BOUND: u64 = 128 * 1024 * 1024;
+
+#[tokio::test]
+async fn a_webhook_answering_an_endless_body_is_a_failed_delivery_not_memory() {
+    let _serial = MEMORY.lock().await;
+    let (addr, sent) = endless_answers(ENDLESS).await;
+    let server = server(|c| {
+        c.webhook = WebhookPolicy { timeout: Duration::from_secs(10), attempts: 2, backoff: Duration::from_millis(10) };
+    })
+    .await;
+    let (api, client_id) = webhook_client(&server, &format!("http://{addr}/custody/hook")).await;
+    let backup_id = new_backup_id();
+    let (reply, growth) = peak_growth(api.create_pair("PASSWORD", &backup_id, "c2hhcmU")).await;
+    assert_eq!((reply.status, reply.code()), (502, "CUSTODIAN_WEBHOOK_FAILED"), "{}", reply.body);
+    let pair_status: String =
+        sqlx::query_scalar("SELECT status FROM backup_share_pairs WHERE client_id = $1 AND backup_id = $2")
+            .bind(client_id)
+            .bind(backup_id)
+            .fetch_one(server.running.store().pool())
+            .await
+            .unwrap();
+    assert_eq!(pair_status, "FAILED");
+    assert!(
+        growth < MEMORY_BOUND,
+        "memory rose by {} MiB while the webhook sent {} MiB",
+        growth >> 20,
+        sent.load(Ordering::Relaxed) >> 20
+    );
+}
+
+#[tokio::test]
+async fn a_jwks_endpoint_answering_an_endless_body_is_a_failed_fetch_not_memory() {
+    use wallet_backup_service::firebase::{KeyStore, TokenError};
+    use wallet_backup_service::FirebaseConfig;
+    let _serial = MEMORY.lock().await;
+    let (addr, sent) = endless_answers(ENDLESS).await;
+    let config = FirebaseConfig {
+        jwks_url: format!("http://{addr}/jwks"),
+        fetch_timeout: Duration::from_secs(10),
+        ..FirebaseConfig::default()
+    };
+    let keys = KeyStore::new(&config).unwrap();
+    let (fetched, growth) = peak_growth(keys.key("some-kid")).await;
+    match fetched {
+        Err(TokenError::KeysUnavailable(_)) => {}
+        Err(other) => panic!("{other:?}"),
+        Ok(_) => panic!("a key out of an endless answer"),
+    }
+    assert!(
+        growth < MEMORY_BOUND,
+        "memory rose by {} MiB while the endpoint sent {} MiB",
+        growth >> 20,
+        sent.load(Ordering::Relaxed) >> 20
+    );
 }
