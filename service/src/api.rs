@@ -65,6 +65,8 @@ pub struct AppState {
     pub kms: Arc<dyn Kms>,
     /// Per-key rate limit.
     pub limiter: RateLimiter,
+    /// Per-source rate limit of requests without a valid key ([`crate::ratelimit::limit_anonymous`]).
+    pub anonymous_limiter: Arc<RateLimiter<crate::listener::Source>>,
     /// Delivers custodian shares of `WEBHOOK` clients.
     pub webhook: Deliverer,
     /// Firebase's public keys, for the Firebase enclave's ID tokens.
@@ -125,7 +127,10 @@ pub fn router(state: Arc<AppState>, web: Web) -> Router {
         ),
         None => app,
     };
-    app.layer(middleware::from_fn(log_request))
+    let anonymous_limiter = state.anonymous_limiter.clone();
+    app.layer(middleware::from_fn(crate::listener::answer_body_timeouts))
+        .layer(middleware::from_fn_with_state(anonymous_limiter, crate::ratelimit::limit_anonymous))
+        .layer(middleware::from_fn(log_request))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| {
             ApiError::internal(&"request handler panicked").into_response()
@@ -190,6 +195,9 @@ impl FromRequestParts<Arc<AppState>> for Caller {
         let client = state.store.client_by_key_hash(&key_hash).await?.ok_or_else(ApiError::unauthorized)?;
         if let Some(slot) = parts.extensions.get::<ClientSlot>() {
             let _ = slot.0.set(client.id.clone());
+        }
+        if let Some(authenticated) = parts.extensions.get::<crate::ratelimit::Authenticated>() {
+            authenticated.set();
         }
         state.limiter.check(&key_hash).map_err(|wait| ApiError::rate_limited(wait.as_secs_f64().ceil() as u64))?;
         Ok(Self(client))

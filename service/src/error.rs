@@ -22,7 +22,7 @@ use crate::store::StoreError;
 pub mod codes {
     /// No `Authorization: Bearer <key>`, or a key the service does not know.
     pub const UNAUTHORIZED: &str = "UNAUTHORIZED";
-    /// The per-key request budget is spent; see `Retry-After`.
+    /// The per-key (or, without a valid key, per-address) request budget is spent; see `Retry-After`.
     pub const RATE_LIMITED: &str = "RATE_LIMITED";
     /// The body is not JSON (syntax error, truncated).
     pub const MALFORMED_JSON: &str = "MALFORMED_JSON";
@@ -105,6 +105,10 @@ pub mod codes {
     /// The KMS cannot wrap or unwrap keys now; nothing of the request was
     /// written. Retry after `Retry-After` seconds.
     pub const KMS_UNAVAILABLE: &str = "KMS_UNAVAILABLE";
+    /// The request body did not arrive within the body timeout; the connection closes.
+    pub const REQUEST_TIMEOUT: &str = "REQUEST_TIMEOUT";
+    /// Too many connections or requests at once; see `Retry-After`.
+    pub const OVERLOADED: &str = "OVERLOADED";
     /// The service failed (a bug, stored data that does not match the schema);
     /// details are in the service log only.
     pub const INTERNAL_ERROR: &str = "INTERNAL_ERROR";

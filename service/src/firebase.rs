@@ -56,8 +56,8 @@ pub const MIN_MAX_AGE: Duration = Duration::from_secs(1);
 pub const UNKNOWN_KID_REFETCH_INTERVAL: Duration = Duration::from_secs(60);
 /// After a failed fetch with no usable keys, the next attempt waits this long (503 meanwhile).
 pub const FAILED_FETCH_RETRY: Duration = Duration::from_secs(5);
-/// Largest JWK Set response read, in bytes.
-const MAX_JWKS_BYTES: usize = 1024 * 1024;
+/// Largest JWK Set response read, in bytes; no more of any answer is read.
+pub const MAX_JWKS_BYTES: usize = 1024 * 1024;
 
 /// Settings of the Firebase token checks.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -344,13 +344,10 @@ impl KeyStore {
             .and_then(|v| v.to_str().ok())
             .and_then(max_age)
             .map_or(FALLBACK_MAX_AGE, |age| age.clamp(MIN_MAX_AGE, MAX_MAX_AGE));
-        if response.content_length().is_some_and(|n| n > MAX_JWKS_BYTES as u64) {
-            return Err("the key endpoint's answer is too large".into());
-        }
-        let body = response.bytes().await.map_err(|e| e.without_url().to_string())?;
-        if body.len() > MAX_JWKS_BYTES {
-            return Err("the key endpoint's answer is too large".into());
-        }
+        let body = crate::http_client::read_capped(response, MAX_JWKS_BYTES).await.map_err(|e| match e {
+            crate::http_client::ReadError::TooLarge(_) => "the key endpoint's answer is too large".to_owned(),
+            other => other.to_string(),
+        })?;
         let set: JwkSet = serde_json::from_slice(&body).map_err(|e| format!("not a JWK Set: {e}"))?;
         let mut keys = HashMap::new();
         for jwk in &set.keys {

@@ -9,7 +9,8 @@
 //!
 //! The binary (`src/main.rs`) is a thin CLI over this library: [`start`]
 //! runs the HTTP service ([`api`], and [`web`] for what browsers need beside
-//! it), [`open_backend`] gives the store and KMS to the operator commands.
+//! it) on its own accept loop ([`listener`], with the connection limits),
+//! [`open_backend`] gives the store and KMS to the operator commands.
 //! [`firebase`] verifies Firebase ID tokens for the Firebase enclave routes
 //! and holds the development token issuer ([`firebase::dev`]). [`passkey`]
 //! is the passkey key enclave (WebAuthn through webauthn-rs).
@@ -21,7 +22,9 @@ pub mod api;
 pub mod apikey;
 pub mod error;
 pub mod firebase;
+pub mod http_client;
 pub mod kms;
+pub mod listener;
 pub mod model;
 pub mod passkey;
 pub mod ratelimit;
@@ -42,6 +45,7 @@ use tokio::task::JoinHandle;
 
 pub use firebase::FirebaseConfig;
 pub use kms::{Kms, LocalKms};
+pub use listener::ConnectionLimits;
 pub use passkey::{PasskeyConfig, RelyingParty};
 pub use ratelimit::RateLimit;
 pub use store::{ClientLimits, Retention, Store};
@@ -75,6 +79,10 @@ pub struct ServeConfig {
     pub statics: Option<Statics>,
     /// Per-key rate limit.
     pub rate_limit: RateLimit,
+    /// Per-source-address rate limit of requests without a valid key.
+    pub anonymous_rate_limit: RateLimit,
+    /// Timeouts and caps of connections and requests in flight.
+    pub connections: ConnectionLimits,
     /// Timeout and retries of custodian webhook deliveries.
     pub webhook: WebhookPolicy,
     /// Origins whose pages may call the API (CORS).
@@ -101,13 +109,16 @@ pub struct ServeConfig {
 
 impl ServeConfig {
     /// `listen` and `backend` with the defaults for the rest: no static
-    /// files, the default rate limit and webhook policy, any origin, no demo key.
+    /// files, the default rate limits, connection limits and webhook policy,
+    /// any origin, no demo key.
     pub fn new(listen: SocketAddr, backend: Backend) -> Self {
         Self {
             listen,
             backend,
             statics: None,
             rate_limit: RateLimit::default(),
+            anonymous_rate_limit: RateLimit::ANONYMOUS,
+            connections: ConnectionLimits::default(),
             webhook: WebhookPolicy::default(),
             allowed_origins: AllowedOrigins::Any,
             demo_key_file: None,
@@ -229,7 +240,8 @@ impl Running {
         &self.kms
     }
 
-    /// Stops accepting connections, lets requests in flight finish, closes the database.
+    /// Stops accepting connections, lets requests in flight finish (for at
+    /// most [`ConnectionLimits::shutdown_grace`]), closes the database.
     pub async fn shutdown(mut self) -> std::io::Result<()> {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
@@ -260,7 +272,17 @@ impl Running {
 }
 
 /// Opens the backend and serves the API on `config.listen`.
-pub async fn start(config: ServeConfig) -> Result<Running, StartError> {
+pub async fn start(mut config: ServeConfig) -> Result<Running, StartError> {
+    config.connections.check().map_err(StartError::Config)?;
+    let files = listener::fit_open_file_limit(&mut config.connections).map_err(StartError::Config)?;
+    if let Some(from) = files.lowered_from {
+        tracing::warn!(
+            max_connections = config.connections.max_connections,
+            asked = from,
+            open_file_limit = files.open_file_limit,
+            "--max-connections lowered to fit the open-file limit (RLIMIT_NOFILE); raise it to allow more"
+        );
+    }
     if let Some(statics) = &config.statics {
         statics.check().map_err(StartError::Config)?;
     }
@@ -316,6 +338,7 @@ pub async fn start(config: ServeConfig) -> Result<Running, StartError> {
         store: store.clone(),
         kms: kms.clone(),
         limiter: ratelimit::RateLimiter::new(config.rate_limit),
+        anonymous_limiter: Arc::new(ratelimit::RateLimiter::new(config.anonymous_rate_limit)),
         webhook: webhook::Deliverer::new(config.webhook).map_err(StartError::Webhook)?,
         firebase_keys,
         firebase_max_auth_age_secs: config.firebase.max_auth_age_secs,
@@ -325,19 +348,26 @@ pub async fn start(config: ServeConfig) -> Result<Running, StartError> {
     let demo_config = demo_key.is_some();
     let web = api::Web { statics: config.statics, allowed_origins: config.allowed_origins, demo_key, demo_origins };
     let app = api::router(state, web);
-    let listener = TcpListener::bind(config.listen)
+    let tcp = TcpListener::bind(config.listen)
         .await
         .map_err(|e| StartError::Io(format!("cannot listen on {}: {e}", config.listen)))?;
-    let addr = listener.local_addr().map_err(|e| StartError::Io(e.to_string()))?;
+    let addr = tcp.local_addr().map_err(|e| StartError::Io(e.to_string()))?;
     let (tx, rx) = oneshot::channel::<()>();
-    let task = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = rx.await;
-            })
-            .await
-    });
-    tracing::info!(%addr, backend = ?store.backend(), allowed_origins = %allowed_origins, demo_config, "serving");
+    let limits = config.connections;
+    let task = tokio::spawn(listener::serve(tcp, app, limits, async move {
+        let _ = rx.await;
+    }));
+    tracing::info!(
+        %addr,
+        backend = ?store.backend(),
+        allowed_origins = %allowed_origins,
+        demo_config,
+        max_connections = limits.max_connections,
+        max_connections_per_ip = limits.max_connections_per_ip,
+        open_file_limit = files.open_file_limit,
+        reserved_files = files.reserved,
+        "serving (connections kept below the open-file limit by the files reserved)"
+    );
     let pruner = spawn_pruner(store.clone());
     Ok(Running { addr, store, kms, shutdown: Some(tx), task, pruner })
 }

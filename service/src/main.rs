@@ -32,8 +32,8 @@ use wallet_backup_service::firebase::{self, dev};
 use wallet_backup_service::model::is_firebase_project_id;
 use wallet_backup_service::store::WebhookSetting;
 use wallet_backup_service::{
-    open_backend, passkey, start, webhook, AllowedOrigins, Backend, ClientLimits, FirebaseConfig, PasskeyConfig,
-    RateLimit, Retention, ServeConfig, Statics, WebhookPolicy,
+    listener, open_backend, passkey, start, webhook, AllowedOrigins, Backend, ClientLimits, ConnectionLimits,
+    FirebaseConfig, PasskeyConfig, RateLimit, Retention, ServeConfig, Statics, WebhookPolicy,
 };
 use zeroize::Zeroizing;
 
@@ -78,6 +78,8 @@ enum Command {
         /// Requests per API key allowed at once.
         #[arg(long, default_value_t = 40)]
         rate_burst: u32,
+        #[command(flatten)]
+        connections: Box<ConnectionArgs>,
         /// Time limit of one custodian webhook attempt, in milliseconds.
         #[arg(long, default_value_t = 5000)]
         webhook_timeout_ms: u64,
@@ -113,7 +115,7 @@ enum Command {
               value_parser = clap::value_parser!(u64).range(1..=passkey::MAX_CEREMONY_TTL_SECS))]
         passkey_ceremony_ttl: u64,
         #[command(flatten)]
-        limits: LimitArgs,
+        client_limits: ClientLimitArgs,
         #[command(flatten)]
         retention: RetentionArgs,
         /// Seconds between prunes of what retention lets go of (the first at start; 0: only `prune`).
@@ -234,6 +236,68 @@ impl WebhookArgs {
     }
 }
 
+/// `serve`'s limits on connections, requests in flight and requests without a valid key.
+#[derive(Args)]
+struct ConnectionArgs {
+    /// A request head must be complete within this many milliseconds of the connection opening or of the
+    /// previous answer on it.
+    #[arg(long, default_value_t = millis(listener::DEFAULT_HEADER_TIMEOUT), value_parser = clap::value_parser!(u64).range(1..))]
+    header_timeout_ms: u64,
+    /// A request body must be complete within this many milliseconds of its head (else 408 REQUEST_TIMEOUT);
+    /// an answer the client takes no byte of for this long is dropped with its connection.
+    #[arg(long, default_value_t = millis(listener::DEFAULT_BODY_TIMEOUT), value_parser = clap::value_parser!(u64).range(1..))]
+    body_timeout_ms: u64,
+    /// A connection with no request in flight that receives nothing for this many milliseconds is closed.
+    #[arg(long, default_value_t = millis(listener::DEFAULT_IDLE_TIMEOUT), value_parser = clap::value_parser!(u64).range(1..))]
+    idle_timeout_ms: u64,
+    /// Open connections in all; lowered at start to fit the open-file limit (RLIMIT_NOFILE). Over it a new
+    /// connection gets 503 OVERLOADED and is closed at once.
+    #[arg(long, default_value_t = listener::DEFAULT_MAX_CONNECTIONS, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    max_connections: usize,
+    /// Open connections per source address (an IPv4 address or an IPv6 /64).
+    #[arg(long, default_value_t = listener::DEFAULT_MAX_CONNECTIONS_PER_IP, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    max_connections_per_ip: usize,
+    /// Requests handled at once; more get 503 OVERLOADED with Retry-After.
+    #[arg(long, default_value_t = listener::DEFAULT_MAX_REQUESTS_IN_FLIGHT, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    max_requests_in_flight: usize,
+    /// MiB of request bodies admitted at once (each counted at its Content-Length); more get 503 OVERLOADED.
+    #[arg(long, default_value_t = listener::DEFAULT_MAX_BODY_MEMORY / (1024 * 1024), value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(3..=1024 * 1024))]
+    max_body_memory_mib: usize,
+    /// Largest request head (request line and headers) in bytes; a larger one gets 431.
+    #[arg(long, default_value_t = listener::DEFAULT_MAX_HEADER_BYTES, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1024..=1024 * 1024))]
+    max_header_bytes: usize,
+    /// On SIGTERM or Ctrl-C, requests in flight get this many milliseconds to finish.
+    #[arg(long, default_value_t = millis(listener::DEFAULT_SHUTDOWN_GRACE))]
+    shutdown_grace_ms: u64,
+    /// Sustained requests per second per source address without a valid API key (0: no limit).
+    #[arg(long, default_value_t = RateLimit::ANONYMOUS.per_second)]
+    anonymous_rate_limit: f64,
+    /// Requests without a valid API key a source address may make at once.
+    #[arg(long, default_value_t = RateLimit::ANONYMOUS.burst)]
+    anonymous_rate_burst: u32,
+}
+
+fn millis(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+impl ConnectionArgs {
+    fn connections(&self) -> ConnectionLimits {
+        use std::time::Duration;
+        ConnectionLimits {
+            header_timeout: Duration::from_millis(self.header_timeout_ms),
+            body_timeout: Duration::from_millis(self.body_timeout_ms),
+            idle_timeout: Duration::from_millis(self.idle_timeout_ms),
+            max_connections: self.max_connections,
+            max_connections_per_ip: self.max_connections_per_ip,
+            max_requests_in_flight: self.max_requests_in_flight,
+            max_body_memory: self.max_body_memory_mib.saturating_mul(1024 * 1024),
+            max_header_bytes: self.max_header_bytes,
+            shutdown_grace: Duration::from_millis(self.shutdown_grace_ms),
+        }
+    }
+}
+
 /// `serve`'s default passkey relying party.
 #[derive(Args)]
 struct PasskeyRpArgs {
@@ -278,7 +342,7 @@ fn relying_party(
 
 /// `serve`'s per-client limits (see `ClientLimits`).
 #[derive(Args)]
-struct LimitArgs {
+struct ClientLimitArgs {
     /// Backups a client may have started and not completed (PENDING, STORED_CLIENT_BACKUP_SHARE).
     #[arg(long, default_value_t = ClientLimits::default().max_pending_pairs)]
     max_pending_pairs: u32,
@@ -296,7 +360,7 @@ struct LimitArgs {
     max_passkeys: u32,
 }
 
-impl LimitArgs {
+impl ClientLimitArgs {
     fn limits(&self) -> ClientLimits {
         ClientLimits {
             max_pending_pairs: self.max_pending_pairs,
@@ -379,6 +443,7 @@ async fn run(cli: Cli) -> Result<(), BoxError> {
             pkg,
             rate_limit,
             rate_burst,
+            connections,
             webhook_timeout_ms,
             webhook_attempts,
             allowed_origins,
@@ -389,12 +454,15 @@ async fn run(cli: Cli) -> Result<(), BoxError> {
             firebase_max_auth_age,
             passkey,
             passkey_ceremony_ttl,
-            limits,
+            client_limits,
             retention,
             prune_interval_secs,
         } => {
             if !(rate_limit.is_finite() && rate_limit >= 0.0) {
                 return Err("--rate-limit must be a number >= 0".into());
+            }
+            if !(connections.anonymous_rate_limit.is_finite() && connections.anonymous_rate_limit >= 0.0) {
+                return Err("--anonymous-rate-limit must be a number >= 0".into());
             }
             let relying_party = relying_party(
                 passkey.passkey_rp_id.as_deref(),
@@ -407,6 +475,11 @@ async fn run(cli: Cli) -> Result<(), BoxError> {
                 backend,
                 statics,
                 rate_limit: RateLimit { per_second: rate_limit, burst: rate_burst },
+                anonymous_rate_limit: RateLimit {
+                    per_second: connections.anonymous_rate_limit,
+                    burst: connections.anonymous_rate_burst,
+                },
+                connections: connections.connections(),
                 webhook: WebhookPolicy {
                     timeout: std::time::Duration::from_millis(webhook_timeout_ms.max(1)),
                     attempts: webhook_attempts,
@@ -425,7 +498,7 @@ async fn run(cli: Cli) -> Result<(), BoxError> {
                     relying_party,
                     ceremony_ttl: std::time::Duration::from_secs(passkey_ceremony_ttl),
                 },
-                limits: limits.limits(),
+                limits: client_limits.limits(),
                 retention: retention.retention(prune_interval_secs),
             };
             let mut running = start(config).await?;

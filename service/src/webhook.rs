@@ -15,11 +15,12 @@
 //! operator recomputes it, compares in constant time and rejects a `t` too
 //! far from its clock (replays). Each attempt is signed afresh.
 //!
-//! A 2xx answer is a delivery. 5xx, 408, 429, timeouts and network errors are
-//! retried with exponential backoff up to [`WebhookPolicy::attempts`]
-//! attempts in all; any other answer (4xx, 3xx: redirects are not followed)
-//! fails at once. Nothing about the delivery that could be secret (URL,
-//! body, secret, signature) is logged.
+//! A 2xx answer is a delivery, if its body is at most [`MAX_ANSWER_BYTES`]
+//! (no more of any answer is read). 5xx, 408, 429, a longer 2xx answer,
+//! timeouts and network errors are retried with exponential backoff up to
+//! [`WebhookPolicy::attempts`] attempts in all; any other answer (4xx, 3xx:
+//! redirects are not followed) fails at once. Nothing about the delivery
+//! that could be secret (URL, body, secret, signature) is logged.
 
 use std::time::Duration;
 
@@ -36,6 +37,8 @@ pub const SIGNATURE_HEADER: &str = "X-Wallet-Backup-Signature";
 pub const MIN_SECRET_LEN: usize = 32;
 /// Longest accepted shared secret, in bytes.
 pub const MAX_SECRET_LEN: usize = 1024;
+/// Most bytes of a webhook's answer read; a longer 2xx answer is a failed attempt.
+pub const MAX_ANSWER_BYTES: usize = 64 * 1024;
 
 /// Timeout and retries of webhook deliveries.
 #[derive(Debug, Clone, Copy)]
@@ -101,9 +104,16 @@ impl std::fmt::Display for WebhookError {
 impl std::error::Error for WebhookError {}
 
 /// Checks a webhook URL: `https://…`, or `http://` to a loopback host
-/// (127.0.0.0/8, `::1`, `localhost`) for local receivers and tests.
+/// (127.0.0.0/8, `::1`, `localhost`) for local receivers and tests; never
+/// with a user name or password (the URL is stored in the clear).
 pub fn check_url(url: &str) -> Result<(), String> {
     let parsed = reqwest::Url::parse(url).map_err(|e| format!("not a URL: {e}"))?;
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        // Says nothing of what the URL holds: the error may be printed or logged.
+        return Err("the URL must not carry a user name or password (it is stored in the clear); \
+                    authenticate the webhook with its shared secret"
+            .into());
+    }
     let host = parsed.host_str().unwrap_or_default();
     match parsed.scheme() {
         "https" if !host.is_empty() => Ok(()),
@@ -213,8 +223,9 @@ impl Deliverer {
             let outcome = match sent {
                 Ok(response) => {
                     let status = response.status();
-                    // Read (and drop) the answer so the connection can be reused.
-                    let read = response.bytes().await;
+                    // Read (and drop) the answer so the connection can be reused, but never
+                    // more of it than MAX_ANSWER_BYTES.
+                    let read = crate::http_client::read_capped(response, MAX_ANSWER_BYTES).await;
                     if status.is_success() && read.is_ok() {
                         return Ok(attempt);
                     }
@@ -231,6 +242,9 @@ impl Deliverer {
                     }
                     match read {
                         Err(e) if e.is_timeout() => "timeout".to_owned(),
+                        Err(crate::http_client::ReadError::TooLarge(cap)) => {
+                            format!("status {code} with an answer over {cap} bytes")
+                        }
                         Err(_) => "network".to_owned(),
                         Ok(_) => format!("status {code}"),
                     }
@@ -272,5 +286,15 @@ mod tests {
         assert!(check_url("http://ops.example/hook").is_err());
         assert!(check_url("ftp://ops.example/hook").is_err());
         assert!(check_url("not a url").is_err());
+        for with_credentials in [
+            "https://user:pw@ops.example/custody",
+            "https://user@ops.example/custody",
+            "https://:pw@ops.example/custody",
+            "http://user:pw@127.0.0.1:9000/hook",
+        ] {
+            let error = check_url(with_credentials).unwrap_err();
+            assert!(error.contains("user name or password"), "{with_credentials}: {error}");
+            assert!(!error.contains("pw"), "the error quotes the URL: {error}");
+        }
     }
 }

@@ -412,6 +412,93 @@ async fn webhook_custodian_storage_from_the_cli() {
     }
 }
 
+#[tokio::test]
+async fn webhook_urls_with_credentials_are_refused() {
+    let (root, dir) = data_dir();
+    let secret_file = root.path().join("webhook-secret");
+    std::fs::write(&secret_file, "cli-webhook-secret-0123456789abcdef-XYZ").unwrap();
+    let secret_arg = secret_file.to_str().unwrap();
+    for url in ["https://u:p4ss@ops.example/custody", "https://u@ops.example/custody"] {
+        let args = ["create-client", "--name", "x", "--custodian-webhook-url", url, "--custodian-webhook-secret-file"];
+        let (ok, stdout, stderr) = run(&dir, &[&args[..], &[secret_arg]].concat()).await;
+        assert!(!ok && stdout.is_empty(), "{url}: {stderr}");
+        assert!(stderr.contains("user name or password"), "{stderr}");
+        assert!(!stderr.contains("p4ss"), "the error quotes the password: {stderr}");
+    }
+    let id = {
+        let key = create_client(&dir, "managed", true).await;
+        let store = Store::connect(&wallet_backup_service::store::sqlite_url(&dir)).await.unwrap();
+        let client = store.client_by_key_hash(&wallet_backup_service::apikey::hash(&key)).await.unwrap().unwrap();
+        store.close().await;
+        client.id
+    };
+    let (ok, _, stderr) = run(
+        &dir,
+        &[
+            "set-custodian-webhook",
+            "--client-id",
+            &id,
+            "--custodian-webhook-url",
+            "https://u:p4ss@ops.example/custody",
+            "--custodian-webhook-secret-file",
+            secret_arg,
+        ],
+    )
+    .await;
+    assert!(!ok && stderr.contains("user name or password"), "{stderr}");
+}
+
+#[tokio::test]
+async fn serve_takes_the_connection_limits_and_logs_the_open_file_budget() {
+    let (_root, dir) = data_dir();
+    let key = create_client(&dir, "limits", true).await;
+    let flags = [
+        "--header-timeout-ms",
+        "2000",
+        "--body-timeout-ms",
+        "3000",
+        "--idle-timeout-ms",
+        "1000",
+        "--max-connections",
+        "100",
+        "--max-connections-per-ip",
+        "10",
+        "--max-requests-in-flight",
+        "20",
+        "--max-body-memory-mib",
+        "64",
+        "--max-header-bytes",
+        "16384",
+        "--shutdown-grace-ms",
+        "2000",
+        "--anonymous-rate-limit",
+        "1",
+        "--anonymous-rate-burst",
+        "2",
+    ];
+    let service = serve_with(&dir, "limits.log", &flags).await;
+    assert_eq!(service.api(&key).get("/api/v3/clients/me").await.status, 200);
+    let anonymous = Api::new(&service.base, None);
+    assert_eq!(anonymous.get("/api/v3/clients/me").await.status, 401);
+    assert_eq!(anonymous.get("/api/v3/clients/me").await.status, 401);
+    assert_eq!(anonymous.get("/api/v3/clients/me").await.code(), "RATE_LIMITED");
+    let log = service.sigterm().await;
+    let serving = log.lines().find(|l| l.contains("serving")).unwrap_or_else(|| panic!("{log}"));
+    for field in ["max_connections=100", "max_connections_per_ip=10", "open_file_limit=", "reserved_files=148"] {
+        assert!(serving.contains(field), "{field} missing: {serving}");
+    }
+
+    for bad in [
+        &["--max-connections", "0"][..],
+        &["--idle-timeout-ms", "0"],
+        &["--max-body-memory-mib", "1"],
+        &["--anonymous-rate-limit", "-1"],
+    ] {
+        let (ok, _, stderr) = run(&dir, &[&["serve", "--listen", "127.0.0.1:0"][..], bad].concat()).await;
+        assert!(!ok, "{bad:?} accepted: {stderr}");
+    }
+}
+
 /// One step of the load: `Ok((status, body))`, or `Err` when no answer came.
 async fn call(
     http: &reqwest::Client,

@@ -560,9 +560,19 @@ fn free_bytes(path: &Path) -> u64 {
 
 async fn serve_on(data_dir: &Path) -> wallet_backup_service::Running {
     let backend = Backend { data_dir: data_dir.to_path_buf(), database_url: None, kms_file: None };
-    let mut config = ServeConfig::new("127.0.0.1:0".parse().unwrap(), backend);
+    start(keep_everything(ServeConfig::new("127.0.0.1:0".parse().unwrap(), backend))).await.expect("service starts")
+}
+
+/// No rate limit, and no client limit or retention that would remove an
+/// acknowledged backup these tests re-read.
+fn keep_everything(mut config: ServeConfig) -> ServeConfig {
     config.rate_limit = RateLimit { per_second: 0.0, burst: 0 };
-    start(config).await.expect("service starts")
+    config.retention.keep_completed = 100_000;
+    config.retention.prune_interval = std::time::Duration::ZERO;
+    config.limits.max_pending_pairs = 1_000;
+    config.limits.max_pairs = 1_000_000;
+    config.limits.max_stored_bytes = u64::MAX;
+    config
 }
 
 /// One managed backup's three writes, each re-read at once. Returns what
@@ -746,9 +756,7 @@ async fn postgres_server_stopped_mid_load_loses_no_acknowledged_write() {
         database_url: Some(format!("{}/faults", pg.url)),
         kms_file: None,
     };
-    let mut config = ServeConfig::new("127.0.0.1:0".parse().unwrap(), backend);
-    config.rate_limit = RateLimit { per_second: 0.0, burst: 0 };
-    let running = start(config).await.unwrap();
+    let running = start(keep_everything(ServeConfig::new("127.0.0.1:0".parse().unwrap(), backend))).await.unwrap();
     let (_, key) = running.store().create_client("pg-load", true).await.unwrap();
     let api = Api::new(&format!("http://{}", running.addr()), Some(key.expose()));
 

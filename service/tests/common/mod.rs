@@ -282,6 +282,8 @@ pub enum Answer {
     Reject,
     /// No answer for 30 s.
     Hang,
+    /// 200 after this many milliseconds; the delivery is recorded.
+    Delay(u64),
 }
 
 /// An operator's webhook: verifies the signature like an operator would (on
@@ -373,6 +375,11 @@ async fn receive(
         Answer::Reject => StatusCode::BAD_REQUEST,
         Answer::Hang => {
             tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+            StatusCode::OK
+        }
+        Answer::Delay(ms) => {
+            tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+            state.deliveries.lock().unwrap().push(serde_json::from_slice(&body).unwrap());
             StatusCode::OK
         }
     }
