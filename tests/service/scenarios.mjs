@@ -322,6 +322,17 @@ export const scenarios = {
     await recoverOk(portal, wallet, cipherB, b, 'recoverWallet(cipherText B)')
   },
 
+  'retention: a fourth backup lets the oldest go; the three kept still recover': async (ctx) => {
+    // The service keeps the newest three completed backups of a method (serve --keep-completed).
+    const { wallet, portal } = await setup(ctx)
+    const shares = ['A', 'B', 'C', 'D'].map(makeShares)
+    const ciphers = []
+    for (const [i, s] of shares.entries()) ciphers.push(await backupOk(portal, wallet, s, `backup ${i}`))
+    await rejects(portal.recoverWallet(ciphers[0], 'password', null, pw()), 'INVALID_CUSTODIAN_SHARE', 'recoverWallet(cipherText A)')
+    for (const i of [1, 2, 3]) await recoverOk(portal, wallet, ciphers[i], shares[i], `recoverWallet(cipherText ${'ABCD'[i]})`)
+    await recoverOk(portal, wallet, '', shares[3], "recoverWallet('') gives the newest")
+  },
+
   'wrong API key: UNAUTHORIZED with cause 401, no Done': async (ctx) => {
     const wallet = memoryKeychain(makeShares('A'))
     const apiKey = `wbk_live_${'A'.repeat(43)}`
