@@ -1,0 +1,354 @@
+// Section 9 of `npm run bench`: the backup service (release binary) under faults, with a load of
+// managed backups in which every 2xx is read back at once:
+//   - kill -9 of the service in the middle of the load, then a restart on the same data;
+//   - the disk filling up under the load (a 32 MiB tmpfs; needs root to mount, else skipped
+//     with the reason), then space returning, then a restart;
+//   - an attacker holding stalled connections (partial request heads, re-opened as soon as the
+//     service closes them) from 20 addresses, against the same load without the attack.
+// Figures per run: backups acknowledged, acknowledged ones lost after the restart (must be 0),
+// 2xx answers a re-read contradicted (must be 0), 503 refusals, other failures, latency of the
+// load's writes against the same load without the fault, and the service's peak memory.
+// Uses the service launcher of bench/run.mjs (`tools`); cleans up after itself.
+import { execFileSync } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { mkdirSync, mkdtempSync, rmSync, statfsSync, writeSync, openSync, closeSync, unlinkSync } from 'node:fs'
+import { connect } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { quantile } from './page/measure.js'
+
+/** No client limit or retention removes an acknowledged backup the fault runs read back. */
+const KEEP_EVERYTHING = ['--rate-limit', '0', '--keep-completed', '100000', '--max-pairs', '100000000',
+  '--max-pending-pairs', '100000', '--max-stored-bytes', '1000000000000', '--prune-interval-secs', '0']
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
+
+/** A `wbk1.` text with a valid header start for PASSWORD and `backupId` (what the service checks). */
+function envelope(backupId, padding) {
+  const bytes = Buffer.concat([Buffer.from('wbk\x01\x01', 'latin1'), Buffer.from(backupId, 'hex'), randomBytes(60 + padding)])
+  return `wbk1.${bytes.toString('base64url')}`
+}
+
+/** A request to the service: { status, body, ms }; a network failure or timeout is status 0. */
+async function call(base, key, method, path, body) {
+  const started = performance.now()
+  try {
+    const init = { method, headers: { authorization: `Bearer ${key}` }, signal: AbortSignal.timeout(15000) }
+    if (body !== undefined) {
+      init.headers['content-type'] = 'application/json'
+      init.body = JSON.stringify(body)
+    }
+    const answer = await fetch(`${base}${path}`, init)
+    const text = await answer.text()
+    let parsed = null
+    try { parsed = JSON.parse(text) } catch {}
+    return { status: answer.status, body: parsed, ms: performance.now() - started }
+  } catch {
+    return { status: 0, body: null, ms: performance.now() - started }
+  }
+}
+
+/** Counters of one load. */
+function tally() {
+  return { started: 0, acked: [], writes: 0, contradicted: 0, contradictions: [], refused: 0, failed: 0, failures: {}, latencies: [] }
+}
+
+/**
+ * One managed backup: create → cipherText → confirm, each 2xx read back at once. A confirmed
+ * backup goes into `t.acked` (what a restart must keep). Stops at the first refused or failed step.
+ */
+async function backupReread(base, key, t, { shareBytes, padding }) {
+  t.started++
+  const backupId = randomBytes(16).toString('hex')
+  const share = randomBytes(Math.ceil(shareBytes * 3 / 4)).toString('base64url').slice(0, shareBytes)
+  const pairs = '/api/v3/clients/me/backup-share-pairs'
+  const reread = async (expect, what) => {
+    const r = await call(base, key, 'GET', `/api/v3/clients/me/custodian-shares/${backupId}`)
+    if (r.status === 200 && r.body?.status === expect && r.body?.custodianShare === share) return true
+    if (r.status === 503 || r.status === 0) return true // unknown now, checked after the restart
+    t.contradicted++
+    t.contradictions.push(`${what}: re-read ${r.status} ${r.body?.status ?? r.body?.error?.code ?? ''}`)
+    return false
+  }
+  const step = async (method, path, body, ok, expect, what) => {
+    const r = await call(base, key, method, path, body)
+    t.writes++
+    t.latencies.push(r.ms)
+    if (r.status === ok) return (await reread(expect, what)) ? r : null
+    if (r.status === 503) t.refused++
+    else {
+      t.failed++
+      const why = r.status ? `${r.status} ${r.body?.error?.code ?? ''}` : 'network'
+      t.failures[why] = (t.failures[why] ?? 0) + 1
+    }
+    return null
+  }
+  const created = await step('POST', pairs, { backupMethod: 'PASSWORD', backupId, custodianShare: share }, 201, 'PENDING', 'create')
+  if (!created) return
+  const id = created.body.id
+  const cipherText = envelope(backupId, padding)
+  if (!(await step('PUT', `${pairs}/${id}/cipher-text`, { cipherText }, 200, 'STORED_CLIENT_BACKUP_SHARE', 'cipherText'))) return
+  if (!(await step('POST', `${pairs}/${id}/confirm`, undefined, 200, 'COMPLETED', 'confirm'))) return
+  t.acked.push({ key, backupId, share })
+}
+
+/** `workers` loops of backups over `keys` until `stop()` says so. */
+async function load(base, keys, workers, t, stop, shape) {
+  await Promise.all(Array.from({ length: workers }, async (_, w) => {
+    while (!stop()) {
+      await backupReread(base, keys[w % keys.length], t, shape)
+      if (t.failed + t.refused > 0 && t.writes % 50 === 0) await sleep(5)
+    }
+  }))
+}
+
+/** Acknowledged backups a restarted service no longer has whole. */
+async function lostAfterRestart(base, acked) {
+  let lost = 0
+  for (const a of acked) {
+    const r = await call(base, a.key, 'GET', `/api/v3/clients/me/custodian-shares/${a.backupId}`)
+    if (!(r.status === 200 && r.body?.status === 'COMPLETED' && r.body?.custodianShare === a.share)) lost++
+  }
+  return lost
+}
+
+function figures(t, extra = {}) {
+  return {
+    started: t.started,
+    acknowledged: t.acked.length,
+    writes: t.writes,
+    contradicted: t.contradicted,
+    contradictions: t.contradictions.slice(0, 5),
+    refused: t.refused,
+    failed: t.failed,
+    failures: t.failures,
+    latency: t.latencies.length ? { p50: quantile(t.latencies, 0.5), p99: quantile(t.latencies, 0.99), n: t.latencies.length } : null,
+    ...extra,
+  }
+}
+
+async function makeClients(tools, dbArgs, n) {
+  const keys = []
+  for (let i = 0; i < n; i++) {
+    keys.push((await tools.runQuiet(tools.serviceBinary(), [...dbArgs, 'create-client', '--name', `fault-${i}`], { RUST_LOG: 'warn' })).trim())
+  }
+  return keys
+}
+
+// ---- kill -9 under load
+
+async function killUnderLoad(tools, { seconds }) {
+  const dir = mkdtempSync(join(tmpdir(), 'wallet-backup-bench-kill-'))
+  const dbArgs = ['--data-dir', join(dir, 'data')]
+  try {
+    const keys = await makeClients(tools, dbArgs, 2)
+    let svc = await tools.startService(dbArgs, join(dir, 'service.log'), KEEP_EVERYTHING)
+    const t = tally()
+    let stopped = false
+    const running = load(svc.base, keys, 8, t, () => stopped, { shareBytes: 300, padding: 100 })
+    await sleep(seconds * 1000)
+    const memory = tools.processMemory(svc.child.pid)
+    svc.child.kill('SIGKILL')
+    await sleep(500)
+    stopped = true
+    await running
+    await tools.stopService(svc.child)
+    svc = await tools.startService(dbArgs, join(dir, 'service.log'), KEEP_EVERYTHING)
+    const lost = await lostAfterRestart(svc.base, t.acked)
+    await tools.stopService(svc.child)
+    return figures(t, { lost, memory })
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+// ---- the disk fills under load
+
+function mountTmpfs(mib) {
+  const dir = mkdtempSync(join(tmpdir(), 'wallet-backup-bench-disk-'))
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${mib}m,mode=0755`, 'tmpfs', dir], { stdio: ['ignore', 'ignore', 'pipe'] })
+  } catch (e) {
+    rmSync(dir, { recursive: true, force: true })
+    return { skipped: `mount -t tmpfs refused (${String(e.stderr ?? e.message).trim() || 'not root'}): run as root to measure it` }
+  }
+  const unmount = () => {
+    try { execFileSync('umount', ['-l', dir], { stdio: 'ignore' }) } catch {}
+    rmSync(dir, { recursive: true, force: true })
+  }
+  return { dir, unmount }
+}
+
+/** Writes zeros into `path` until at most `leave` bytes are free on its filesystem. */
+function fill(path, leave) {
+  const fd = openSync(path, 'w')
+  const block = Buffer.alloc(64 * 1024)
+  const free = () => { const s = statfsSync(path); return s.bavail * s.bsize }
+  try {
+    while (free() > leave + block.length) writeSync(fd, block)
+    const rest = Math.max(0, free() - leave)
+    if (rest) writeSync(fd, block, 0, Math.min(rest, block.length))
+  } catch {} finally {
+    closeSync(fd)
+  }
+}
+
+async function diskFills(tools, { seconds }) {
+  const disk = mountTmpfs(32)
+  if (disk.skipped) return { skipped: disk.skipped }
+  const data = join(disk.dir, 'data')
+  const dbArgs = ['--data-dir', data]
+  try {
+    mkdirSync(data, { mode: 0o700 })
+    const keys = await makeClients(tools, dbArgs, 2)
+    const log = join(tmpdir(), `wallet-backup-bench-disk-${process.pid}.log`)
+    let svc = await tools.startService(dbArgs, log, KEEP_EVERYTHING)
+    const filler = join(disk.dir, 'filler')
+    fill(filler, 3_000_000)
+    const t = tally()
+    const shape = { shareBytes: 64_000, padding: 64_000 }
+    const deadline = Date.now() + seconds * 4000
+    await load(svc.base, keys, 4, t, () => t.refused >= 40 || Date.now() > deadline, shape)
+    const memory = tools.processMemory(svc.child.pid)
+    const full = figures(t)
+    // Space returns: the same service takes writes again.
+    unlinkSync(filler)
+    const after = tally()
+    const until = Date.now() + seconds * 1000
+    await load(svc.base, keys, 4, after, () => Date.now() > until, { shareBytes: 300, padding: 100 })
+    await tools.stopService(svc.child)
+    svc = await tools.startService(dbArgs, log, KEEP_EVERYTHING)
+    const lost = await lostAfterRestart(svc.base, [...t.acked, ...after.acked])
+    await tools.stopService(svc.child)
+    rmSync(log, { force: true })
+    return { ...full, lost, memory, afterSpaceReturned: figures(after) }
+  } finally {
+    disk.unmount()
+  }
+}
+
+// ---- stalled connections
+
+/**
+ * Holds up to `perAddress` connections from each of `addresses` (127.0.0.2, …), each having sent
+ * a partial request head; a connection the service closes is opened again at once. Returns
+ * { stop(): figures } with how many the service closed and how long the longest one lasted.
+ */
+function stallConnections(port, addresses, perAddress) {
+  let stopped = false
+  const open = new Set()
+  const stats = { opened: 0, closedByService: 0, longestHeldMs: 0, refusedAtOnce: 0 }
+  const one = (localAddress) => {
+    if (stopped) return
+    const started = performance.now()
+    const socket = connect({ host: '127.0.0.1', port, localAddress })
+    open.add(socket)
+    stats.opened++
+    let answered = false
+    socket.on('connect', () => socket.write('GET / HTTP/1.1\r\nHost: x\r\n'))
+    socket.on('data', () => { answered = true })
+    socket.on('error', () => {})
+    socket.on('close', () => {
+      open.delete(socket)
+      if (stopped) return
+      const held = performance.now() - started
+      if (answered) stats.refusedAtOnce++
+      else stats.closedByService++
+      stats.longestHeldMs = Math.max(stats.longestHeldMs, held)
+      setTimeout(() => one(localAddress), answered ? 50 : 0)
+    })
+  }
+  for (let a = 0; a < addresses; a++) for (let i = 0; i < perAddress; i++) one(`127.0.0.${a + 2}`)
+  return {
+    stats,
+    open: () => open.size,
+    stop() {
+      stopped = true
+      for (const s of open) s.destroy()
+      return { ...stats, addresses, perAddress }
+    },
+  }
+}
+
+async function stalledConnections(tools, { seconds }) {
+  const dir = mkdtempSync(join(tmpdir(), 'wallet-backup-bench-stall-'))
+  const dbArgs = ['--data-dir', join(dir, 'data')]
+  const headerTimeoutMs = 10000
+  try {
+    const keys = await makeClients(tools, dbArgs, 2)
+    const svc = await tools.startService(dbArgs, join(dir, 'service.log'),
+      [...KEEP_EVERYTHING, '--header-timeout-ms', String(headerTimeoutMs)])
+    const port = Number(new URL(svc.base).port)
+    const shape = { shareBytes: 300, padding: 100 }
+    const timed = async (t) => {
+      const until = Date.now() + seconds * 1000
+      await load(svc.base, keys, 4, t, () => Date.now() > until, shape)
+    }
+    const baseline = tally()
+    await timed(baseline)
+    const attack = stallConnections(port, 20, 60)
+    await sleep(1000) // let the attacker's connections open
+    const heldAtStart = attack.open()
+    const under = tally()
+    await timed(under)
+    // Keep the attack on past the header timeout, so every first connection was closed by the service.
+    const rest = headerTimeoutMs + 2000 - seconds * 1000 - 1000
+    if (rest > 0) await sleep(rest)
+    const memory = tools.processMemory(svc.child.pid)
+    const stalled = attack.stop()
+    await tools.stopService(svc.child)
+    return { baseline: figures(baseline), underAttack: figures(under), stalled: { ...stalled, heldAtStart, headerTimeoutMs }, memory }
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+/** Runs the three fault runs; `tools` is bench/run.mjs's service launcher. */
+export async function faultSection(tools, { quick = false, log = () => {} } = {}) {
+  const seconds = quick ? 2 : 5
+  log('faults: kill -9 under load')
+  const kill = await killUnderLoad(tools, { seconds })
+  log('faults: the disk fills under load')
+  const disk = await diskFills(tools, { seconds })
+  log('faults: stalled connections under load')
+  const stall = await stalledConnections(tools, { seconds })
+  return { seconds, kill, disk, stall }
+}
+
+/** Whether every fault run kept its promises: nothing acknowledged lost or contradicted, no honest request failed. */
+export function faultChecks(f) {
+  const runs = [f.kill, f.disk.skipped ? null : f.disk, f.disk.skipped ? null : f.disk.afterSpaceReturned, f.stall.baseline, f.stall.underAttack].filter(Boolean)
+  return [
+    ['section 9: no acknowledged backup lost after a kill -9 or a full disk', (f.kill.lost ?? 0) + (f.disk.lost ?? 0) === 0, `lost: kill ${f.kill.lost}, disk ${f.disk.lost ?? 'skipped'}`],
+    ['section 9: no 2xx contradicted by its re-read', runs.every((r) => r.contradicted === 0), runs.map((r) => r.contradictions).flat().join('; ')],
+    ['section 9: honest requests under the stalled-connection attack all succeed', f.stall.underAttack.failed + f.stall.underAttack.refused === 0, JSON.stringify(f.stall.underAttack.failures)],
+  ]
+}
+
+/** The section's Markdown. */
+export function faultReport(f, { ms }) {
+  const L = []
+  const t = (...cells) => L.push(`| ${cells.join(' | ')} |`)
+  const lat = (r) => (r?.latency ? `${ms(r.latency.p50)} / ${ms(r.latency.p99)}` : '—')
+  const mem = (m) => (m ? `${(m.vmHWMkB / 1024).toFixed(1)} MiB` : 'n/a')
+  L.push(`## 9. The service under faults (release build, SQLite, loopback; every 2xx read back at once)`, '')
+  t('Run', 'Backups acknowledged', 'Acknowledged lost (must be 0)', '2xx contradicted by a re-read (must be 0)', 'Refused 503', 'Other failures', 'Write p50 / p99', 'Reference: same load without the fault', 'Peak RSS')
+  t(...Array(9).fill('---'))
+  const st = f.stall
+  t(`kill -9 after ${f.seconds} s of 8 workers, restart`, f.kill.acknowledged, `**${f.kill.lost}**`, `**${f.kill.contradicted}**`, f.kill.refused,
+    `${f.kill.failed} (calls while the service was down)`, lat(f.kill), '—', mem(f.kill.memory))
+  if (f.disk.skipped) t('disk fills', `skipped: ${f.disk.skipped}`, '', '', '', '', '', '', '')
+  else {
+    t('disk fills (32 MiB tmpfs, 3 MB left, 64 KB shares and cipherTexts)', f.disk.acknowledged, `**${f.disk.lost}**`, `**${f.disk.contradicted}**`, f.disk.refused, f.disk.failed, lat(f.disk), '—', mem(f.disk.memory))
+    const a = f.disk.afterSpaceReturned
+    t('… space returned, same process, 300 B shares', a.acknowledged, '(counted above)', `**${a.contradicted}**`, a.refused, a.failed, lat(a), lat(st.baseline), '')
+  }
+  t(`stalled connections: ${st.stalled.addresses} addresses × ${st.stalled.perAddress}`, st.underAttack.acknowledged, '—', `**${st.underAttack.contradicted}**`, st.underAttack.refused,
+    st.underAttack.failed, `**${lat(st.underAttack)}**`, lat(st.baseline), mem(st.memory))
+  L.push('')
+  L.push(`Stalled connections: ${st.stalled.heldAtStart} held open at once when the load started; the service closed ${st.stalled.closedByService} ` +
+    `(each re-opened at once), the longest after ${(st.stalled.longestHeldMs / 1000).toFixed(1)} s (header timeout ${st.stalled.headerTimeoutMs / 1000} s); ` +
+    `${st.stalled.refusedAtOnce} were answered 503 at the per-address cap. Latency is of the load's writes (create, cipherText, confirm), ` +
+    `${f.seconds} s per run with 4 workers (8 for the kill); the reference is the same load (4 workers, 300 B shares) on the same service just before the attack.`, '')
+  return L
+}
