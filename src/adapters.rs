@@ -8,9 +8,7 @@
 //! `adapterTimeoutMs` (`ADAPTER_TIMEOUT` past it).
 
 use js_sys::{Function, Object, Promise, Reflect};
-use wallet_backup_core::adapters::{Custodian, Keychain, Progress};
-use wallet_backup_core::status::Status;
-use wallet_backup_core::Error;
+use wallet_backup_core::{Error, Keychain, Progress, Status, StringStore};
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
 use zeroize::Zeroizing;
@@ -103,7 +101,7 @@ pub struct JsCustodian<'a> {
     pub limit_ms: u32,
 }
 
-impl Custodian for JsCustodian<'_> {
+impl StringStore for JsCustodian<'_> {
     async fn read(&self) -> Result<Option<Zeroizing<String>>, Error> {
         let v = call_method(
             &self.obj,

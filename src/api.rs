@@ -19,18 +19,18 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use js_sys::{Function, Object, WeakSet};
-use wallet_backup_core::flow;
-use wallet_backup_core::method::BackupMethod;
-use wallet_backup_core::Error;
+use wallet_backup_core::{BackupMethod, Custodian, Error, StoredRecord};
 use wasm_bindgen::prelude::*;
 
 use crate::adapters::{JsCustodian, JsKeychain, JsProgress, LastCause};
 use crate::deadline::limit_setting;
 use crate::errors::{Failure, Result};
 use crate::js::{get, is_absent};
-use crate::methods::{parse_method_id, Method};
-use crate::service::ServiceSettings;
-use crate::store::Store;
+use crate::methods::{self, parse_method_id, Method};
+use crate::service::{Service, ServiceSettings};
+
+/// Where this call keeps the custodian half: the app's adapter or the service.
+type Store<'a> = Custodian<JsCustodian<'a>, Service<'a>>;
 
 /// Default of `adapterTimeoutMs`: how long one call into the app's functions
 /// may take. Generous for a keychain behind a biometric prompt or a storage
@@ -134,7 +134,7 @@ impl Call {
         };
         let limit_ms = adapter_limit(config)?;
         let cause = Rc::new(LastCause::default());
-        let method = Method::from_js(parse_method_id(method)?, config, &cause, limit_ms)?;
+        let method = methods::from_js(parse_method_id(method)?, config, &cause, limit_ms)?;
         let progress = progress_from(on_progress)?;
         let busy = BusyGuard::acquire(&keychain)?;
         Ok(Call { method, progress, keychain, keeper, cause, limit_ms, _busy: busy })
@@ -147,10 +147,10 @@ impl Call {
     async fn backup(&self) -> Result<String> {
         let run = async {
             let store = self.store();
-            if let Store::Service(service) = &store {
+            if let Custodian::Service(service) = &store {
                 service.read_client().await.map_err(|f| self.cause.keep(f))?;
             }
-            flow::backup(&self.keychain(), &store, &self.method, &self.progress, &[]).await
+            wallet_backup_core::backup(&self.keychain(), &store, &self.method, &self.progress, &[]).await
         };
         run.await.map_err(|e| self.cause.failure_for(e))
     }
@@ -161,13 +161,13 @@ impl Call {
             let fetched;
             let cipher_text = match &store {
                 // Managed backups: the service keeps the newest cipherText.
-                Store::Service(service) if cipher_text.is_empty() => {
+                Custodian::Service(service) if cipher_text.is_empty() => {
                     fetched = service.latest_cipher_text(self.method.id()).await.map_err(|f| self.cause.keep(f))?;
                     fetched.as_str()
                 }
                 _ => cipher_text,
             };
-            flow::recover(cipher_text, &self.keychain(), &store, &self.method, &self.progress).await
+            wallet_backup_core::recover(cipher_text, &self.keychain(), &store, &self.method, &self.progress).await
         };
         run.await.map_err(|e| self.cause.failure_for(e))
     }
@@ -175,10 +175,12 @@ impl Call {
     /// Where this call keeps the custodian half.
     fn store(&self) -> Store<'_> {
         match &self.keeper {
-            Keeper::Service(settings) => Store::Service(settings.client(&self.cause)),
-            Keeper::Custodian(obj) => {
-                Store::Record(JsCustodian { obj: obj.clone(), cause: &self.cause, limit_ms: self.limit_ms })
-            }
+            Keeper::Service(settings) => Custodian::Service(settings.client(&self.cause)),
+            Keeper::Custodian(obj) => Custodian::App(StoredRecord::custodian(JsCustodian {
+                obj: obj.clone(),
+                cause: &self.cause,
+                limit_ms: self.limit_ms,
+            })),
         }
     }
 }
@@ -307,8 +309,7 @@ pub async fn storage_operation(
     #[wasm_bindgen(unchecked_param_type = "BackupConfig")] config: JsValue,
 ) -> core::result::Result<JsValue, JsValue> {
     use crate::methods::{gdrive::DriveStorage, icloud::ICloudStorage, KeysHome};
-    use wallet_backup_core::method::MethodId;
-    use wallet_backup_core::methods::key_record::RecordKeeper;
+    use wallet_backup_core::MethodId;
     let cause = Rc::new(LastCause::default());
     let run = async {
         let limit_ms = adapter_limit(&config)?;
@@ -322,7 +323,7 @@ pub async fn storage_operation(
             }
         };
         let done = match (operation.as_string().as_deref(), &home) {
-            (Some("validate"), _) => RecordKeeper(home).validate().await.map(|()| true),
+            (Some("validate"), _) => StoredRecord::keys(&home).validate().await.map(|()| true),
             (Some("delete"), KeysHome::Drive(drive)) => drive.delete().await,
             (Some("delete"), KeysHome::ICloud(icloud)) => icloud.delete().await,
             _ => return Err(Error::InvalidArgument("operation must be 'validate' or 'delete'").into()),

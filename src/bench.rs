@@ -6,7 +6,7 @@
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
-use wallet_backup_core::kdf::{Argon2idParams, SALT_LEN};
+use wallet_backup_core::{Argon2idParams, SALT_LEN};
 use wasm_bindgen::prelude::*;
 
 /// Argon2id (v0x13) of `password` with a 16-byte `salt`; 32-byte output.

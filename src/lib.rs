@@ -10,7 +10,6 @@
 //! - [`methods`]: one file per backup method, building core methods from JS config.
 //! - [`adapters`]: the JS keychain/custodian/progress behind core's traits.
 //! - [`service`]: the backup service client (managed mode), over `fetch`.
-//! - [`store`]: the custodian record or the service, behind one store type.
 //! - [`deadline`]: time limits on promises (service requests, the app's functions).
 //! - [`errors`]: core errors → JS errors.
 //! - [`js`]: small helpers for reading JS objects safely.
@@ -26,7 +25,6 @@ pub mod errors;
 mod js;
 pub mod methods;
 pub mod service;
-pub mod store;
 mod types;
 
 /// talc instead of std's dlmalloc: several KB smaller, and fast enough for

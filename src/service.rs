@@ -16,10 +16,9 @@
 use core::cell::Cell;
 
 use js_sys::{Function, Object, Reflect, JSON};
-use wallet_backup_core::method::MethodId;
-use wallet_backup_core::service::{api_base, backup_id_hex, decode_custodian_half, encode_custodian_half};
-use wallet_backup_core::store::{BackupId, BackupStore};
-use wallet_backup_core::Error;
+use wallet_backup_core::{
+    api_base, backup_id_hex, decode_custodian_half, encode_custodian_half, BackupId, BackupStore, Error, MethodId,
+};
 use wasm_bindgen::prelude::*;
 use zeroize::Zeroizing;
 

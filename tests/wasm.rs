@@ -12,11 +12,10 @@
 use js_sys::{Array, Reflect, JSON};
 use wallet_backup::errors::Failure;
 use wallet_backup::{backup_wallet, recover_wallet};
-use wallet_backup_core::custodian::Record;
-use wallet_backup_core::format;
-use wallet_backup_core::methods::passkey::PasskeyParams;
-use wallet_backup_core::service::{backup_id_hex, base64url, encode_custodian_half};
-use wallet_backup_core::Error;
+use wallet_backup_core::testing::format;
+use wallet_backup_core::testing::passkey::PasskeyParams;
+use wallet_backup_core::testing::record::CustodianRecord as Record;
+use wallet_backup_core::{backup_id_hex, base64url, encode_custodian_half, Error};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_test::*;
 

@@ -13,14 +13,12 @@ use std::path::Path;
 use base64ct::{Base64UrlUnpadded, Encoding};
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::{Digest, Sha256};
-use wallet_backup_core::custodian::Record;
-use wallet_backup_core::format::{self, Header, CHECKSUM_LEN, TEXT_PREFIX};
-use wallet_backup_core::kdf::Argon2idParams;
-use wallet_backup_core::keys::SecretKey;
-use wallet_backup_core::method::MethodId;
-use wallet_backup_core::methods::passkey::{prf_backup_key, PasskeyMode, PasskeyParams};
-use wallet_backup_core::methods::password::encode_params;
-use wallet_backup_core::split;
+use wallet_backup_core::testing::format::{self, CHECKSUM_LEN, TEXT_PREFIX};
+use wallet_backup_core::testing::passkey::{prf_backup_key, PasskeyMode, PasskeyParams};
+use wallet_backup_core::testing::password::encode_params;
+use wallet_backup_core::testing::record::CustodianRecord as Record;
+use wallet_backup_core::testing::split;
+use wallet_backup_core::{Argon2idParams, Header, MethodId, SecretKey};
 
 /// Deterministic stand-in for random bytes.
 fn fixed<const N: usize>(label: &str) -> [u8; N] {

@@ -9,14 +9,21 @@
 //! → derive key and open → combine and check digest → write shares → Done.
 //!
 //! `Done` is reported only after every step succeeded.
+//!
+//! Below the flows, what they call: the app's [`Keychain`], the [`Progress`]
+//! sink and its [`Status`]es, and the [`BackupStore`] of the custodian half
+//! with its one dispatch, [`Custodian`] (the app's custodian record or the
+//! backup service). The method is a [`BackupMethod`] (crate::method).
 
-use crate::adapters::{Keychain, Progress};
+use core::future::Future;
+
+use zeroize::Zeroizing;
+
 use crate::format::{self, Header, BACKUP_ID_LEN, MAX_PLAINTEXT_LEN};
 use crate::keys::fill_random;
-use crate::method::BackupMethod;
+use crate::method::{BackupMethod, MethodId};
+use crate::record::{Entry, PendingRecord, StoredRecord, StringStore};
 use crate::split;
-use crate::status::Status;
-use crate::store::BackupStore;
 use crate::Error;
 
 /// Largest shares string accepted (the plaintext also carries a 32-byte digest).
@@ -97,4 +104,167 @@ pub async fn recover(
 
     progress.report(Status::Done, true);
     Ok(())
+}
+
+/// The device keychain holding the wallet's signing shares.
+#[allow(async_fn_in_trait)]
+pub trait Keychain {
+    /// The shares, as opaque bytes (Portal's are a JSON string).
+    fn get_shares(&self) -> impl Future<Output = Result<Zeroizing<Vec<u8>>, Error>>;
+    /// Replaces the shares.
+    fn set_shares(&self, shares: &[u8]) -> impl Future<Output = Result<(), Error>>;
+}
+
+/// Receives progress reports. Must not fail: a broken callback never
+/// breaks a backup.
+pub trait Progress {
+    /// Reports that `status` has started (`done` is true only with `Done`).
+    fn report(&self, status: Status, done: bool);
+}
+
+/// One step of a backup or recovery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// Reading the shares (backup) or the custodian half and cipherText (recovery).
+    ReadingShare,
+    /// Splitting the shares into client and custodian halves.
+    GeneratingShare,
+    /// Deriving the key and sealing the client half.
+    EncryptingShare,
+    /// Writing the custodian half (backup) or the restored shares (recovery).
+    StoringShare,
+    /// Deriving the key and opening the client half.
+    DecryptingShare,
+    /// Parsing a share (reserved for methods that fetch the key as a document).
+    ParsingShare,
+    /// Combining the two halves.
+    RecoveringBackupShare,
+    /// Restoring the signing share (reserved for the service's key refresh).
+    RecoveringSigningShare,
+    /// Every step succeeded.
+    Done,
+}
+
+impl Status {
+    /// Every status, in declaration order.
+    pub const ALL: [Status; 9] = [
+        Status::ReadingShare,
+        Status::GeneratingShare,
+        Status::EncryptingShare,
+        Status::StoringShare,
+        Status::DecryptingShare,
+        Status::ParsingShare,
+        Status::RecoveringBackupShare,
+        Status::RecoveringSigningShare,
+        Status::Done,
+    ];
+
+    /// The status string shown to apps.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Status::ReadingShare => "Reading share",
+            Status::GeneratingShare => "Generating share",
+            Status::EncryptingShare => "Encrypting share",
+            Status::StoringShare => "Storing share",
+            Status::DecryptingShare => "Decrypting share",
+            Status::ParsingShare => "Parsing share",
+            Status::RecoveringBackupShare => "Recovering backup share",
+            Status::RecoveringSigningShare => "Recovering signing share",
+            Status::Done => "Done",
+        }
+    }
+}
+
+/// A 16-byte backup id (the envelope's).
+pub type BackupId = [u8; BACKUP_ID_LEN];
+
+/// Keeps custodian halves: pending → read back → complete.
+///
+/// A backup stores its custodian half as *pending*, reads it back, proves
+/// the pair restores the shares, and only then *completes* it: from that
+/// moment it is the backup recovery uses. Until then the previous completed
+/// backup stays valid.
+#[allow(async_fn_in_trait)]
+pub trait BackupStore {
+    /// What `begin` hands to the later steps of the same backup.
+    type Pending;
+
+    /// Stores the custodian half of a new backup as pending. Recovery of
+    /// earlier backups is unaffected.
+    fn begin(
+        &self,
+        method: MethodId,
+        backup_id: &BackupId,
+        custodian_half: &[u8],
+    ) -> impl Future<Output = Result<Self::Pending, Error>>;
+
+    /// Reads back the custodian half that `begin` stored.
+    fn read_back(&self, pending: &Self::Pending) -> impl Future<Output = Result<Zeroizing<Vec<u8>>, Error>>;
+
+    /// Makes the verified backup the one recovery uses; a store that keeps
+    /// cipherTexts stores `cipher_text` first.
+    fn complete(&self, pending: &Self::Pending, cipher_text: &str) -> impl Future<Output = Result<(), Error>>;
+
+    /// The custodian half of the backup `backup_id` made with `method`.
+    fn custodian_half(
+        &self,
+        method: MethodId,
+        backup_id: &BackupId,
+    ) -> impl Future<Output = Result<Zeroizing<Vec<u8>>, Error>>;
+}
+
+/// Who keeps the custodian half of a call's backup: the app, in a custodian
+/// record (FORMAT.md §7) in its `custodian` adapter `A`, or the backup
+/// service `S` (a pair created `PENDING`, read back by backup id, completed
+/// by attaching the cipherText and confirming).
+///
+/// Dispatching here, rather than instantiating the flows once per store,
+/// keeps one copy of the backup and recovery code in the wasm.
+pub enum Custodian<A, S> {
+    /// The app's `custodian` adapter.
+    App(StoredRecord<A, Entry>),
+    /// The backup service.
+    Service(S),
+}
+
+/// A pending backup with either custodian.
+pub enum CustodianPending<P> {
+    /// In the app's custodian record.
+    App(PendingRecord),
+    /// A pair on the service.
+    Service(P),
+}
+
+impl<A: StringStore, S: BackupStore> BackupStore for Custodian<A, S> {
+    type Pending = CustodianPending<S::Pending>;
+
+    async fn begin(&self, method: MethodId, backup_id: &BackupId, half: &[u8]) -> Result<Self::Pending, Error> {
+        Ok(match self {
+            Custodian::App(record) => CustodianPending::App(record.begin(method, backup_id, half).await?),
+            Custodian::Service(s) => CustodianPending::Service(s.begin(method, backup_id, half).await?),
+        })
+    }
+
+    async fn read_back(&self, pending: &Self::Pending) -> Result<Zeroizing<Vec<u8>>, Error> {
+        match (self, pending) {
+            (Custodian::App(record), CustodianPending::App(p)) => record.read_back(p).await,
+            (Custodian::Service(s), CustodianPending::Service(p)) => s.read_back(p).await,
+            _ => Err(Error::Unexpected("pending backup of another store")),
+        }
+    }
+
+    async fn complete(&self, pending: &Self::Pending, cipher_text: &str) -> Result<(), Error> {
+        match (self, pending) {
+            (Custodian::App(record), CustodianPending::App(p)) => record.complete(p, cipher_text).await,
+            (Custodian::Service(s), CustodianPending::Service(p)) => s.complete(p, cipher_text).await,
+            _ => Err(Error::Unexpected("pending backup of another store")),
+        }
+    }
+
+    async fn custodian_half(&self, method: MethodId, backup_id: &BackupId) -> Result<Zeroizing<Vec<u8>>, Error> {
+        match self {
+            Custodian::App(record) => record.custodian_half(method, backup_id).await,
+            Custodian::Service(s) => s.custodian_half(method, backup_id).await,
+        }
+    }
 }

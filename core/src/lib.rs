@@ -1,31 +1,53 @@
 //! Pure core of wallet-backup: no wasm-bindgen, no I/O.
 //!
-//! - [`format`]: the envelope (FORMAT.md) — seal, decode, open.
-//! - [`kdf`] and [`keys`]: Argon2id with bounded costs; HKDF-derived keys.
-//! - [`split`]: the two-of-two split into client and custodian halves.
-//! - [`custodian`]: the record an app-kept custodian stores.
-//! - [`method`] and [`methods`]: the backup-method trait and pure methods.
-//! - [`adapters`]: keychain/custodian/progress traits with in-memory twins.
-//! - [`service`]: the backup service's base URL and wire encodings.
-//! - [`store`]: where custodian halves are kept: pending → read back → complete.
-//! - [`flow`]: backup and recovery, step by step.
-//! - [`Error`]: every failure, with a stable code.
+//! The modules are private; what the binding builds on is re-exported here:
+//!
+//! - the flows, [`backup`] and [`recover`], and what they call: the
+//!   [`Keychain`], the [`Progress`] sink, the [`BackupStore`] of the
+//!   custodian half ([`Custodian`]: the app's custodian record or the backup
+//!   service) and the [`BackupMethod`] ([`Method`]: password, passkey, a key
+//!   enclave or a keys record) — `flow.rs`, `method.rs`;
+//! - the records kept in one string and the [`StringStore`] they are kept
+//!   in (FORMAT.md §7, §3.4.4) — `record.rs`;
+//! - the platform parts a method takes: [`PasskeyCeremonies`],
+//!   [`KeyKeeper`], [`KeyDerivation`] — `methods/`, `method.rs`;
+//! - base URLs and wire encodings for the binding's HTTP — `wire.rs`;
+//! - [`Error`], every failure with a stable code — `error.rs`.
+//!
+//! The envelope (`format.rs`), Argon2id (`kdf.rs`), the derived keys
+//! (`keys.rs`) and the split (`split.rs`) are used by the flows and methods
+//! only. Test doubles and those internals are behind the `testing` feature
+//! ([`testing`]), for tests, the vector generator and the fuzzers.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-pub mod adapters;
-pub mod custodian;
 mod error;
-pub mod flow;
-pub mod format;
-pub mod kdf;
-pub mod keys;
-pub mod method;
-pub mod methods;
-pub mod service;
-pub mod split;
-pub mod status;
-pub mod store;
+mod flow;
+mod format;
+mod kdf;
+mod keys;
+mod method;
+mod methods;
+mod record;
+mod split;
+mod wire;
+
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use error::Error;
+pub use flow::{
+    backup, recover, BackupId, BackupStore, Custodian, CustodianPending, Keychain, Progress, Status, MAX_SHARES_LEN,
+};
+pub use format::Header;
+pub use kdf::{Argon2idParams, SALT_LEN};
+pub use keys::{SecretKey, KEY_LEN};
+pub use method::{BackupMethod, KeyKeeper, Method, MethodId, NewKey};
+pub use methods::passkey::{
+    authenticator_data_user_verified, PasskeyAssertion, PasskeyCeremonies, PasskeyMethod, MAX_CREDENTIAL_ID_LEN,
+    PRF_OUTPUT_LEN, PRF_SALT_LEN,
+};
+pub use methods::password::{DerivedKeyFuture, KeyDerivation, PasswordMethod};
+pub use record::{StoredRecord, StringStore, MAX_KEYS_TEXT_LEN};
+pub use wire::{api_base, backup_id_hex, base64url, decode_custodian_half, encode_custodian_half, from_base64url};

@@ -4,12 +4,9 @@
 mod common;
 
 use common::{block_on, MemoryKeyMethod};
-use wallet_backup_core::adapters::{MemoryCustodian, MemoryKeychain, RecordingProgress};
-use wallet_backup_core::flow;
-use wallet_backup_core::methods::password::PasswordMethod;
-use wallet_backup_core::status::Status::{self, *};
-use wallet_backup_core::store::RecordStore;
-use wallet_backup_core::Error;
+use wallet_backup_core::testing::{MemoryKeychain, MemoryStore, RecordingProgress};
+use wallet_backup_core::Status::{self, *};
+use wallet_backup_core::{self as flow, Error, PasswordMethod, StoredRecord};
 use zeroize::Zeroizing;
 
 const SHARES: &[u8] = br#"{"secp256k1":{"id":"w1","share":"0123456789abcdef"}}"#;
@@ -24,11 +21,11 @@ fn statuses(p: &RecordingProgress) -> Vec<Status> {
 
 fn recover(
     text: &str,
-    custodian: &MemoryCustodian,
-    method: &impl wallet_backup_core::method::BackupMethod,
+    custodian: &MemoryStore,
+    method: &impl wallet_backup_core::BackupMethod,
 ) -> Result<Vec<u8>, Error> {
     let keychain = MemoryKeychain::default();
-    block_on(flow::recover(text, &keychain, &RecordStore(custodian), method, &RecordingProgress::default()))?;
+    block_on(flow::recover(text, &keychain, &StoredRecord::custodian(custodian), method, &RecordingProgress::default()))?;
     let shares = keychain.shares.borrow().clone().unwrap();
     Ok(shares)
 }
@@ -36,15 +33,15 @@ fn recover(
 #[test]
 fn password_round_trip_reports_every_status_and_done_last() {
     let keychain = MemoryKeychain::with(SHARES);
-    let custodian = MemoryCustodian::default();
+    let custodian = MemoryStore::default();
     let progress = RecordingProgress::default();
-    let text = block_on(flow::backup(&keychain, &RecordStore(&custodian), &password("pw"), &progress, b"")).unwrap();
+    let text = block_on(flow::backup(&keychain, &StoredRecord::custodian(&custodian), &password("pw"), &progress, b"")).unwrap();
     assert_eq!(statuses(&progress), [ReadingShare, GeneratingShare, EncryptingShare, StoringShare, Done]);
     assert_eq!(progress.seen.borrow().iter().filter(|(_, done)| *done).count(), 1);
 
     let restored = MemoryKeychain::default();
     let progress = RecordingProgress::default();
-    block_on(flow::recover(&text, &restored, &RecordStore(&custodian), &password("pw"), &progress)).unwrap();
+    block_on(flow::recover(&text, &restored, &StoredRecord::custodian(&custodian), &password("pw"), &progress)).unwrap();
     assert_eq!(statuses(&progress), [ReadingShare, DecryptingShare, RecoveringBackupShare, StoringShare, Done]);
     assert_eq!(restored.shares.borrow().as_deref(), Some(SHARES));
 }
@@ -52,11 +49,11 @@ fn password_round_trip_reports_every_status_and_done_last() {
 #[test]
 fn each_backup_has_fresh_ids_salt_nonce_and_halves() {
     let keychain = MemoryKeychain::with(SHARES);
-    let custodian = MemoryCustodian::default();
+    let custodian = MemoryStore::default();
     let method = MemoryKeyMethod::default();
-    let a = block_on(flow::backup(&keychain, &RecordStore(&custodian), &method, &RecordingProgress::default(), b""))
+    let a = block_on(flow::backup(&keychain, &StoredRecord::custodian(&custodian), &method, &RecordingProgress::default(), b""))
         .unwrap();
-    let b = block_on(flow::backup(&keychain, &RecordStore(&custodian), &method, &RecordingProgress::default(), b""))
+    let b = block_on(flow::backup(&keychain, &StoredRecord::custodian(&custodian), &method, &RecordingProgress::default(), b""))
         .unwrap();
     assert_ne!(a, b);
     let keys = method.keys.borrow();
@@ -66,15 +63,15 @@ fn each_backup_has_fresh_ids_salt_nonce_and_halves() {
 #[test]
 fn failed_custodian_write_sends_no_done_and_keeps_previous_backup() {
     let keychain = MemoryKeychain::with(SHARES);
-    let custodian = MemoryCustodian::default();
+    let custodian = MemoryStore::default();
     let method = MemoryKeyMethod::default();
-    let good = block_on(flow::backup(&keychain, &RecordStore(&custodian), &method, &RecordingProgress::default(), b""))
+    let good = block_on(flow::backup(&keychain, &StoredRecord::custodian(&custodian), &method, &RecordingProgress::default(), b""))
         .unwrap();
 
     for writes_allowed in [0, 1] {
         custodian.writes_before_failure.set(Some(writes_allowed));
         let progress = RecordingProgress::default();
-        let err = block_on(flow::backup(&keychain, &RecordStore(&custodian), &method, &progress, b"")).unwrap_err();
+        let err = block_on(flow::backup(&keychain, &StoredRecord::custodian(&custodian), &method, &progress, b"")).unwrap_err();
         assert_eq!(err.code(), "CUSTODIAN_UNAVAILABLE");
         assert!(!statuses(&progress).contains(&Done));
         custodian.writes_before_failure.set(None);
@@ -85,14 +82,14 @@ fn failed_custodian_write_sends_no_done_and_keeps_previous_backup() {
 #[test]
 fn custodian_that_returns_other_data_fails_the_read_back() {
     let keychain = MemoryKeychain::with(SHARES);
-    let custodian = MemoryCustodian::default();
+    let custodian = MemoryStore::default();
     let method = MemoryKeyMethod::default();
-    let good = block_on(flow::backup(&keychain, &RecordStore(&custodian), &method, &RecordingProgress::default(), b""))
+    let good = block_on(flow::backup(&keychain, &StoredRecord::custodian(&custodian), &method, &RecordingProgress::default(), b""))
         .unwrap();
     let stale = custodian.record.borrow().clone().unwrap();
     *custodian.read_override.borrow_mut() = Some(stale);
     let progress = RecordingProgress::default();
-    let err = block_on(flow::backup(&keychain, &RecordStore(&custodian), &method, &progress, b"")).unwrap_err();
+    let err = block_on(flow::backup(&keychain, &StoredRecord::custodian(&custodian), &method, &progress, b"")).unwrap_err();
     assert_eq!(err.code(), "CUSTODIAN_UNAVAILABLE");
     assert!(!statuses(&progress).contains(&Done));
     *custodian.read_override.borrow_mut() = None;
@@ -102,11 +99,11 @@ fn custodian_that_returns_other_data_fails_the_read_back() {
 #[test]
 fn the_two_previous_completed_backups_stay_recoverable() {
     let keychain = MemoryKeychain::with(SHARES);
-    let custodian = MemoryCustodian::default();
+    let custodian = MemoryStore::default();
     let method = MemoryKeyMethod::default();
     let texts: Vec<String> = (0..4)
         .map(|_| {
-            block_on(flow::backup(&keychain, &RecordStore(&custodian), &method, &RecordingProgress::default(), b""))
+            block_on(flow::backup(&keychain, &StoredRecord::custodian(&custodian), &method, &RecordingProgress::default(), b""))
                 .unwrap()
         })
         .collect();
@@ -119,11 +116,11 @@ fn the_two_previous_completed_backups_stay_recoverable() {
 #[test]
 fn unreadable_custodian_record_is_never_overwritten() {
     let keychain = MemoryKeychain::with(SHARES);
-    let custodian = MemoryCustodian::default();
+    let custodian = MemoryStore::default();
     *custodian.record.borrow_mut() = Some("wbc9.something-from-the-future".into());
     let err = block_on(flow::backup(
         &keychain,
-        &RecordStore(&custodian),
+        &StoredRecord::custodian(&custodian),
         &MemoryKeyMethod::default(),
         &RecordingProgress::default(),
         b"",
@@ -136,10 +133,10 @@ fn unreadable_custodian_record_is_never_overwritten() {
 #[test]
 fn empty_keychain_and_wrong_method_are_typed_errors() {
     let empty = MemoryKeychain::default();
-    let custodian = MemoryCustodian::default();
+    let custodian = MemoryStore::default();
     let err = block_on(flow::backup(
         &empty,
-        &RecordStore(&custodian),
+        &StoredRecord::custodian(&custodian),
         &MemoryKeyMethod::default(),
         &RecordingProgress::default(),
         b"",
@@ -149,7 +146,7 @@ fn empty_keychain_and_wrong_method_are_typed_errors() {
     let blank = MemoryKeychain::with(b"");
     let err = block_on(flow::backup(
         &blank,
-        &RecordStore(&custodian),
+        &StoredRecord::custodian(&custodian),
         &MemoryKeyMethod::default(),
         &RecordingProgress::default(),
         b"",
@@ -160,7 +157,7 @@ fn empty_keychain_and_wrong_method_are_typed_errors() {
     let keychain = MemoryKeychain::with(SHARES);
     let text = block_on(flow::backup(
         &keychain,
-        &RecordStore(&custodian),
+        &StoredRecord::custodian(&custodian),
         &password("pw"),
         &RecordingProgress::default(),
         b"",
@@ -173,16 +170,16 @@ fn empty_keychain_and_wrong_method_are_typed_errors() {
 #[test]
 fn oversized_shares_are_rejected_before_any_work() {
     let keychain = MemoryKeychain::with(&vec![b'a'; flow::MAX_SHARES_LEN + 1]);
-    let custodian = MemoryCustodian::default();
+    let custodian = MemoryStore::default();
     let progress = RecordingProgress::default();
-    let err = block_on(flow::backup(&keychain, &RecordStore(&custodian), &MemoryKeyMethod::default(), &progress, b""))
+    let err = block_on(flow::backup(&keychain, &StoredRecord::custodian(&custodian), &MemoryKeyMethod::default(), &progress, b""))
         .unwrap_err();
     assert_eq!(err.code(), "INVALID_ARGUMENT");
     assert!(custodian.record.borrow().is_none());
     // The largest accepted shares still round-trip.
     let keychain = MemoryKeychain::with(&vec![b'z'; flow::MAX_SHARES_LEN]);
     let method = MemoryKeyMethod::default();
-    let text = block_on(flow::backup(&keychain, &RecordStore(&custodian), &method, &progress, b"")).unwrap();
+    let text = block_on(flow::backup(&keychain, &StoredRecord::custodian(&custodian), &method, &progress, b"")).unwrap();
     assert_eq!(recover(&text, &custodian, &method).unwrap().len(), flow::MAX_SHARES_LEN);
 }
 
@@ -190,7 +187,7 @@ fn oversized_shares_are_rejected_before_any_work() {
 /// module's: same envelope both ways, and a wrong key is `WRONG_PASSWORD`.
 #[test]
 fn app_key_derivation_interoperates_and_a_wrong_key_is_wrong_password() {
-    use wallet_backup_core::methods::password::KeyDerivation;
+    use wallet_backup_core::KeyDerivation;
     let app = |tamper: bool| -> KeyDerivation {
         Box::new(move |password, salt, params| {
             let mut key = params.derive(password, salt).map(|k| Zeroizing::new(k.expose().to_vec()));
@@ -203,10 +200,10 @@ fn app_key_derivation_interoperates_and_a_wrong_key_is_wrong_password() {
     let with_app = |p: &str, tamper: bool| password(p).with_key_derivation(app(tamper));
 
     let keychain = MemoryKeychain::with(SHARES);
-    let custodian = MemoryCustodian::default();
+    let custodian = MemoryStore::default();
     let sealed_by_app = block_on(flow::backup(
         &keychain,
-        &RecordStore(&custodian),
+        &StoredRecord::custodian(&custodian),
         &with_app("pw", false),
         &RecordingProgress::default(),
         b"",
@@ -216,10 +213,10 @@ fn app_key_derivation_interoperates_and_a_wrong_key_is_wrong_password() {
     assert_eq!(recover(&sealed_by_app, &custodian, &with_app("pw", true)), Err(Error::WrongPassword));
     assert_eq!(recover(&sealed_by_app, &custodian, &with_app("other", false)), Err(Error::WrongPassword));
 
-    let custodian = MemoryCustodian::default();
+    let custodian = MemoryStore::default();
     let sealed_in_module = block_on(flow::backup(
         &keychain,
-        &RecordStore(&custodian),
+        &StoredRecord::custodian(&custodian),
         &password("pw"),
         &RecordingProgress::default(),
         b"",

@@ -7,12 +7,8 @@ mod common;
 use std::cell::{Cell, RefCell};
 
 use common::{block_on, MemoryKeyMethod};
-use wallet_backup_core::adapters::{MemoryKeychain, RecordingProgress};
-use wallet_backup_core::flow;
-use wallet_backup_core::method::MethodId;
-use wallet_backup_core::status::Status;
-use wallet_backup_core::store::{BackupId, BackupStore};
-use wallet_backup_core::Error;
+use wallet_backup_core::testing::{MemoryKeychain, RecordingProgress};
+use wallet_backup_core::{self as flow, BackupId, BackupStore, Error, MethodId, Status};
 use zeroize::Zeroizing;
 
 const SHARES: &[u8] = br#"{"secp256k1":{"id":"w1","share":"00112233"}}"#;

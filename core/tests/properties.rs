@@ -6,13 +6,10 @@ mod common;
 use base64ct::{Base64UrlUnpadded, Encoding};
 use common::{block_on, MemoryKeyMethod};
 use proptest::prelude::*;
-use wallet_backup_core::adapters::{MemoryCustodian, MemoryKeychain, RecordingProgress};
-use wallet_backup_core::custodian::Record;
-use wallet_backup_core::flow;
-use wallet_backup_core::format::{self, Header, TEXT_PREFIX};
-use wallet_backup_core::keys::SecretKey;
-use wallet_backup_core::method::MethodId;
-use wallet_backup_core::store::RecordStore;
+use wallet_backup_core::testing::format::{self, TEXT_PREFIX};
+use wallet_backup_core::testing::record::CustodianRecord as Record;
+use wallet_backup_core::testing::{MemoryKeychain, MemoryStore, RecordingProgress};
+use wallet_backup_core::{self as flow, Header, MethodId, SecretKey, StoredRecord};
 
 fn header(context: Vec<u8>) -> Header {
     Header { method: MethodId::Custom, backup_id: [3; 16], method_params: vec![], context }
@@ -24,13 +21,13 @@ proptest! {
     #[test]
     fn any_shares_round_trip_through_the_flow(shares in proptest::collection::vec(any::<u8>(), 1..3000)) {
         let keychain = MemoryKeychain::with(&shares);
-        let custodian = MemoryCustodian::default();
+        let custodian = MemoryStore::default();
         let method = MemoryKeyMethod::default();
-        let text = block_on(flow::backup(&keychain, &RecordStore(&custodian), &method, &RecordingProgress::default(), b"")).unwrap();
+        let text = block_on(flow::backup(&keychain, &StoredRecord::custodian(&custodian), &method, &RecordingProgress::default(), b"")).unwrap();
         prop_assert!(text.starts_with(TEXT_PREFIX));
         prop_assert!(text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.'));
         let restored = MemoryKeychain::default();
-        block_on(flow::recover(&text, &restored, &RecordStore(&custodian), &method, &RecordingProgress::default())).unwrap();
+        block_on(flow::recover(&text, &restored, &StoredRecord::custodian(&custodian), &method, &RecordingProgress::default())).unwrap();
         prop_assert_eq!(restored.shares.borrow().clone().unwrap(), shares);
     }
 

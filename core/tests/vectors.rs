@@ -11,20 +11,13 @@ use std::fs;
 use std::path::PathBuf;
 
 use common::block_on;
-use wallet_backup_core::adapters::{MemoryCustodian, MemoryKeychain, RecordingProgress};
-use wallet_backup_core::custodian::Record;
-use wallet_backup_core::flow;
-use wallet_backup_core::format;
-use wallet_backup_core::keys::SecretKey;
-use wallet_backup_core::method::BackupMethod;
-use wallet_backup_core::methods::passkey::{
-    prf_backup_key, PasskeyAssertion, PasskeyCeremonies, PasskeyMethod, PasskeyMode, PasskeyParams, PRF_SALT_LEN,
+use wallet_backup_core::testing::passkey::{prf_backup_key, PasskeyMode, PasskeyParams};
+use wallet_backup_core::testing::record::CustodianRecord as Record;
+use wallet_backup_core::testing::{format, split, MemoryKeychain, MemoryStore, RecordingProgress};
+use wallet_backup_core::{
+    self as flow, BackupId, BackupMethod, Error, PasskeyAssertion, PasskeyCeremonies, PasskeyMethod, PasswordMethod,
+    SecretKey, Status, StoredRecord, PRF_SALT_LEN,
 };
-use wallet_backup_core::methods::password::PasswordMethod;
-use wallet_backup_core::split;
-use wallet_backup_core::status::Status;
-use wallet_backup_core::store::{BackupId, RecordStore};
-use wallet_backup_core::Error;
 use zeroize::Zeroizing;
 
 fn vectors_dir() -> PathBuf {
@@ -74,10 +67,10 @@ fn recover_with(case: &serde_json::Value, method: &impl BackupMethod) -> Result<
     let text = case["cipherText"].as_str().unwrap();
     let record = case["custodianRecord"].as_str().unwrap();
     let keychain = MemoryKeychain::default();
-    let custodian = MemoryCustodian::default();
+    let custodian = MemoryStore::default();
     *custodian.record.borrow_mut() = Some(record.to_string());
     let progress = RecordingProgress::default();
-    let result = block_on(flow::recover(text, &keychain, &RecordStore(&custodian), method, &progress));
+    let result = block_on(flow::recover(text, &keychain, &StoredRecord::custodian(&custodian), method, &progress));
     let done = progress.seen.borrow().iter().any(|(s, _)| *s == Status::Done);
     match result {
         Ok(()) => {

@@ -18,8 +18,7 @@ use core::cell::Cell;
 use std::rc::Rc;
 
 use js_sys::{Function, JsString};
-use wallet_backup_core::methods::key_record::{KeysStorage, MAX_KEYS_TEXT_LEN};
-use wallet_backup_core::Error;
+use wallet_backup_core::{Error, StringStore, MAX_KEYS_TEXT_LEN};
 use wasm_bindgen::{JsCast, JsValue};
 use zeroize::Zeroizing;
 
@@ -92,7 +91,7 @@ impl CustomStorage {
     }
 }
 
-impl KeysStorage for CustomStorage {
+impl StringStore for CustomStorage {
     async fn read(&self) -> core::result::Result<Option<Zeroizing<String>>, Error> {
         let v = self.get().await?;
         if is_absent(&v) {

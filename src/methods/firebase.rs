@@ -13,12 +13,9 @@
 use std::rc::Rc;
 
 use js_sys::{Function, Object};
-use wallet_backup_core::keys::{SecretKey, KEY_LEN};
-use wallet_backup_core::method::MethodId;
-use wallet_backup_core::methods::kept::{KeptKeyMethod, KeyKeeper};
-use wallet_backup_core::service::{backup_id_hex, decode_custodian_half, encode_custodian_half};
-use wallet_backup_core::store::BackupId;
-use wallet_backup_core::Error;
+use wallet_backup_core::{
+    backup_id_hex, decode_custodian_half, encode_custodian_half, BackupId, Error, KeyKeeper, SecretKey, KEY_LEN,
+};
 use wasm_bindgen::{JsCast, JsValue};
 use zeroize::Zeroizing;
 
@@ -34,7 +31,7 @@ const MAX_TOKEN_LEN: usize = 16 * 1024;
 
 /// Builds the Firebase method from `config.firebase` and the call's service
 /// settings; `getToken` may take `limit_ms`.
-pub fn from_config(config: &JsValue, cause: Rc<LastCause>, limit_ms: u32) -> Result<KeptKeyMethod<FirebaseKeeper>> {
+pub fn from_config(config: &JsValue, cause: Rc<LastCause>, limit_ms: u32) -> Result<FirebaseKeeper> {
     let missing = Error::InvalidArgument("config.firebase must be a FirebaseStorage({ getToken })");
     let storage = get(config, "firebase", missing.clone())?;
     if is_absent(&storage) {
@@ -54,7 +51,7 @@ pub fn from_config(config: &JsValue, cause: Rc<LastCause>, limit_ms: u32) -> Res
             .ok_or_else(|| Failure::type_error(Error::InvalidArgument("firebase.tbsHost must be a string")))?;
         service.with_host(&host)?
     };
-    Ok(KeptKeyMethod::new(MethodId::Firebase, FirebaseKeeper { storage, enclave, cause, limit_ms })?)
+    Ok(FirebaseKeeper { storage, enclave, cause, limit_ms })
 }
 
 /// Keeps backup keys in the service's Firebase key enclave.

@@ -24,9 +24,7 @@ use core::cell::RefCell;
 use std::rc::Rc;
 
 use js_sys::{Function, Object, Reflect, JSON};
-use wallet_backup_core::methods::key_record::{KeysStorage, MAX_KEYS_TEXT_LEN};
-use wallet_backup_core::service::api_base;
-use wallet_backup_core::Error;
+use wallet_backup_core::{api_base, Error, StringStore, MAX_KEYS_TEXT_LEN};
 use wasm_bindgen::{JsCast, JsValue};
 use zeroize::Zeroizing;
 
@@ -230,7 +228,7 @@ impl DriveStorage {
     }
 }
 
-impl KeysStorage for DriveStorage {
+impl StringStore for DriveStorage {
     async fn read(&self) -> core::result::Result<Option<Zeroizing<String>>, Error> {
         let Some(id) = self.find().await? else { return Ok(None) };
         let mut path = String::from("/drive/v3/files/");

@@ -45,9 +45,7 @@ use core::cell::RefCell;
 use std::rc::Rc;
 
 use js_sys::{encode_uri_component, Array, Function, JsString, Object, Promise, Reflect, JSON};
-use wallet_backup_core::methods::key_record::{KeysStorage, MAX_KEYS_TEXT_LEN};
-use wallet_backup_core::service::api_base;
-use wallet_backup_core::Error;
+use wallet_backup_core::{api_base, Error, StringStore, MAX_KEYS_TEXT_LEN};
 use wasm_bindgen::{JsCast, JsValue};
 use zeroize::Zeroizing;
 
@@ -163,7 +161,7 @@ impl ICloudStorage {
     }
 }
 
-impl KeysStorage for ICloudStorage {
+impl StringStore for ICloudStorage {
     async fn read(&self) -> core::result::Result<Option<Zeroizing<String>>, Error> {
         match self {
             ICloudStorage::CloudKit(s) => s.read().await,

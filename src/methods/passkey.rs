@@ -29,14 +29,11 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use js_sys::{Array, Function, Object, Reflect, Uint8Array, JSON};
-use wallet_backup_core::keys::{SecretKey, KEY_LEN};
-use wallet_backup_core::methods::passkey::{
-    authenticator_data_user_verified, PasskeyAssertion, PasskeyCeremonies, PasskeyMethod, MAX_CREDENTIAL_ID_LEN,
-    PRF_OUTPUT_LEN, PRF_SALT_LEN,
+use wallet_backup_core::{
+    authenticator_data_user_verified, backup_id_hex, base64url, encode_custodian_half, from_base64url, BackupId, Error,
+    PasskeyAssertion, PasskeyCeremonies, PasskeyMethod, SecretKey, KEY_LEN, MAX_CREDENTIAL_ID_LEN, PRF_OUTPUT_LEN,
+    PRF_SALT_LEN,
 };
-use wallet_backup_core::service::{backup_id_hex, base64url, encode_custodian_half, from_base64url};
-use wallet_backup_core::store::BackupId;
-use wallet_backup_core::Error;
 use wasm_bindgen::{JsCast, JsValue};
 use zeroize::Zeroizing;
 

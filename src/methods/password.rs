@@ -18,9 +18,7 @@
 //! settle within `adapterTimeoutMs` is `ADAPTER_TIMEOUT`.
 
 use js_sys::{ArrayBuffer, Function, JsString, Object, Reflect, Uint8Array};
-use wallet_backup_core::kdf::{Argon2idParams, SALT_LEN};
-use wallet_backup_core::methods::password::{DerivedKeyFuture, KeyDerivation, PasswordMethod};
-use wallet_backup_core::Error;
+use wallet_backup_core::{Argon2idParams, DerivedKeyFuture, Error, KeyDerivation, PasswordMethod, SALT_LEN};
 use wasm_bindgen::{JsCast, JsValue};
 use zeroize::Zeroizing;
 

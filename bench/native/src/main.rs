@@ -31,7 +31,7 @@ use std::time::Instant;
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
-use wallet_backup_core::kdf::{Argon2idParams, SALT_LEN};
+use wallet_backup_core::{Argon2idParams, SALT_LEN};
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()

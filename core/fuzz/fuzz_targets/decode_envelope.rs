@@ -4,9 +4,9 @@
 
 use base64ct::{Base64UrlUnpadded, Encoding};
 use libfuzzer_sys::fuzz_target;
-use wallet_backup_core::format::{decode, TEXT_PREFIX};
-use wallet_backup_core::keys::SecretKey;
-use wallet_backup_core::methods::password::decode_params;
+use wallet_backup_core::testing::format::{decode, TEXT_PREFIX};
+use wallet_backup_core::testing::password::decode_params;
+use wallet_backup_core::SecretKey;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(text) = core::str::from_utf8(data) {

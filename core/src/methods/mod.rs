@@ -1,9 +1,7 @@
-//! The backup methods implemented in pure Rust: [`password`], [`passkey`]
-//! (its two modes; the ceremonies are the binding's), and [`kept`],
-//! the one shape of every method that keeps a random key elsewhere (the
-//! binding supplies where: the service's enclaves, cloud drives, adapters).
+//! The backup methods with their own logic, one file each: [`password`]
+//! (the key derived from the password) and [`passkey`] (its two modes; the
+//! ceremonies are the binding's). The methods that keep a random key
+//! elsewhere are one shape, `KeptKeyMethod` (crate::method).
 
-pub mod kept;
-pub mod key_record;
 pub mod passkey;
 pub mod password;

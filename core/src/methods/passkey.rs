@@ -24,7 +24,7 @@ use zeroize::Zeroizing;
 use crate::format::{Header, MAX_PARAMS_LEN};
 use crate::keys::{fill_random, SecretKey, KEY_LEN};
 use crate::method::{BackupMethod, MethodId, NewKey};
-use crate::store::BackupId;
+use crate::flow::BackupId;
 use crate::Error;
 
 /// Length of the PRF salt (the `prf.eval.first` input), in bytes.
@@ -163,7 +163,7 @@ pub trait PasskeyCeremonies {
 }
 
 /// The passkey method over the platform's ceremonies.
-pub struct PasskeyMethod<C: PasskeyCeremonies> {
+pub struct PasskeyMethod<C> {
     ceremonies: C,
     enclave_only: bool,
 }

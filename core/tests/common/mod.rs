@@ -16,10 +16,7 @@ pub fn block_on<F: Future>(f: F) -> F::Output {
 
 use std::cell::RefCell;
 
-use wallet_backup_core::format::Header;
-use wallet_backup_core::keys::SecretKey;
-use wallet_backup_core::method::{BackupMethod, MethodId, NewKey};
-use wallet_backup_core::Error;
+use wallet_backup_core::{BackupMethod, Error, Header, MethodId, NewKey, SecretKey};
 
 /// A key-keeping method with an in-memory store: the twin of methods that
 /// keep a random key somewhere (Drive, enclave, custom adapters).

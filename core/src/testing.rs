@@ -1,40 +1,34 @@
-//! The app-side storage a backup talks to, as traits, each with an
-//! in-memory twin used by native tests.
-//!
-//! The binding implements these traits over the JavaScript adapters the app
-//! passes in (`keychain`, `custodian`, `onProgress`).
+//! In-memory twins of the storage traits, and the crate's internals, for
+//! the workspace's tests, the vector generator and the fuzzers (feature
+//! `testing`). Not part of the API: the published module never enables it.
 
 use core::cell::{Cell, RefCell};
-use core::future::Future;
 
 use zeroize::Zeroizing;
 
-use crate::status::Status;
+use crate::flow::{Keychain, Progress, Status};
+use crate::record::StringStore;
 use crate::Error;
 
-/// The device keychain holding the wallet's signing shares.
-#[allow(async_fn_in_trait)]
-pub trait Keychain {
-    /// The shares, as opaque bytes (Portal's are a JSON string).
-    fn get_shares(&self) -> impl Future<Output = Result<Zeroizing<Vec<u8>>, Error>>;
-    /// Replaces the shares.
-    fn set_shares(&self, shares: &[u8]) -> impl Future<Output = Result<(), Error>>;
+/// The envelope (FORMAT.md), including `seal_with_nonce` for test vectors.
+pub mod format {
+    pub use crate::format::*;
 }
-
-/// Where the custodian half is kept.
-#[allow(async_fn_in_trait)]
-pub trait Custodian {
-    /// The stored custodian record, `None` if nothing is stored yet.
-    fn read(&self) -> impl Future<Output = Result<Option<Zeroizing<String>>, Error>>;
-    /// Replaces the stored custodian record.
-    fn write(&self, record: &str) -> impl Future<Output = Result<(), Error>>;
+/// The two-of-two split of the shares.
+pub mod split {
+    pub use crate::split::*;
 }
-
-/// Receives progress reports. Must not fail: a broken callback never
-/// breaks a backup.
-pub trait Progress {
-    /// Reports that `status` has started (`done` is true only with `Done`).
-    fn report(&self, status: Status, done: bool);
+/// The password method's header parameters.
+pub mod password {
+    pub use crate::methods::password::*;
+}
+/// The passkey method's header parameters and PRF key derivation.
+pub mod passkey {
+    pub use crate::methods::passkey::*;
+}
+/// The custodian and keys records.
+pub mod record {
+    pub use crate::record::*;
 }
 
 /// In-memory keychain.
@@ -65,9 +59,10 @@ impl Keychain for MemoryKeychain {
     }
 }
 
-/// In-memory custodian with fault injection.
+/// In-memory string store (a custodian adapter, a method's storage) with
+/// fault injection.
 #[derive(Default)]
-pub struct MemoryCustodian {
+pub struct MemoryStore {
     /// The stored record.
     pub record: RefCell<Option<String>>,
     /// Number of writes that succeed before every later write fails
@@ -77,7 +72,7 @@ pub struct MemoryCustodian {
     pub read_override: RefCell<Option<String>>,
 }
 
-impl Custodian for MemoryCustodian {
+impl StringStore for MemoryStore {
     async fn read(&self) -> Result<Option<Zeroizing<String>>, Error> {
         if let Some(o) = self.read_override.borrow().clone() {
             return Ok(Some(Zeroizing::new(o)));

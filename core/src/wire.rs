@@ -1,18 +1,22 @@
-//! The pure parts of talking to the backup service: its base URL from the
-//! app's `apiHost`, and how backup ids and custodian halves are written on
-//! the wire (FORMAT.md §8). The HTTP itself lives in the wasm binding.
+//! How the module writes things for other servers, in pure Rust: the base
+//! URL of every server it talks to (the backup service's `apiHost`, Google
+//! Drive's `driveHost`, CloudKit's `cloudKitHost`, the enclaves' hosts:
+//! https, or http to loopback only), and how backup ids, custodian halves
+//! and keys are written on the wire (FORMAT.md §8), hex and base64url. The
+//! HTTP itself lives in the wasm binding.
 
 use base64ct::{Base64UrlUnpadded, Encoding};
 use zeroize::Zeroizing;
 
 use crate::format::MAX_PLAINTEXT_LEN;
-use crate::store::BackupId;
+use crate::flow::BackupId;
 use crate::Error;
 
 /// Longest `apiHost` accepted.
 pub const MAX_API_HOST_LEN: usize = 2048;
 
-/// The service's base URL (no trailing `/`) for the app's `apiHost`.
+/// A server's base URL (no trailing `/`) for a host the app gives
+/// (`apiHost`, `driveHost`, `cloudKitHost`, `tbsHost`, `webAuthnHost`).
 ///
 /// A bare host (`api.example.com`, `example.com:8443`, optionally with a
 /// path prefix) means `https://`. A full `https://` URL is taken as is;
