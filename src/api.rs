@@ -18,19 +18,24 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use js_sys::{Function, Object, WeakSet};
-use wallet_backup_core::{BackupMethod, Custodian, Error, StoredRecord};
+use js_sys::{Function, Object, Promise, Reflect, WeakSet};
+use wallet_backup_core::{BackupMethod, Custodian, Error, MethodId, Progress, Status, StoredRecord};
 use wasm_bindgen::prelude::*;
 
-use crate::adapters::{JsCustodian, JsKeychain, JsProgress, LastCause};
-use crate::deadline::limit_setting;
-use crate::errors::{Failure, Result};
-use crate::js::{get, is_absent};
-use crate::methods::{self, parse_method_id, Method};
+use crate::backends::custom::{self, AppStore, CUSTODIAN};
+use crate::backends::keychain::JsKeychain;
+use crate::backends::{cloudkit, derive_key, drive, firebase, webauthn, KeysHome};
+use crate::errors::{Failure, LastCause, Result};
+use crate::js::{get, is_absent, limit_setting, IGNORE_REJECTION};
 use crate::service::{Service, ServiceSettings};
 
+/// A backup method ready to create or recover a key: core's one dispatch,
+/// over this binding's passkey ceremonies, Firebase enclave and keys-record
+/// storages.
+type Method = wallet_backup_core::Method<webauthn::WebAuthnCeremonies, firebase::FirebaseKeeper, KeysHome>;
+
 /// Where this call keeps the custodian half: the app's adapter or the service.
-type Store<'a> = Custodian<JsCustodian<'a>, Service<'a>>;
+type Store<'a> = Custodian<AppStore, Service<'a>>;
 
 /// Default of `adapterTimeoutMs`: how long one call into the app's functions
 /// may take. Generous for a keychain behind a biometric prompt or a storage
@@ -134,7 +139,7 @@ impl Call {
         };
         let limit_ms = adapter_limit(config)?;
         let cause = Rc::new(LastCause::default());
-        let method = methods::from_js(parse_method_id(method)?, config, &cause, limit_ms)?;
+        let method = method_from_js(parse_method_id(method)?, config, &cause, limit_ms)?;
         let progress = progress_from(on_progress)?;
         let busy = BusyGuard::acquire(&keychain)?;
         Ok(Call { method, progress, keychain, keeper, cause, limit_ms, _busy: busy })
@@ -176,11 +181,61 @@ impl Call {
     fn store(&self) -> Store<'_> {
         match &self.keeper {
             Keeper::Service(settings) => Custodian::Service(settings.client(&self.cause)),
-            Keeper::Custodian(obj) => Custodian::App(StoredRecord::custodian(JsCustodian {
-                obj: obj.clone(),
-                cause: &self.cause,
-                limit_ms: self.limit_ms,
-            })),
+            Keeper::Custodian(obj) => Custodian::App(StoredRecord::custodian(AppStore::new(
+                obj.clone(),
+                &CUSTODIAN,
+                self.cause.clone(),
+                self.limit_ms,
+            ))),
+        }
+    }
+}
+
+/// Parses the `method` argument (`'password'`, `'PASSWORD'`, ...).
+fn parse_method_id(method: &JsValue) -> Result<MethodId> {
+    let name = method
+        .as_string()
+        .ok_or_else(|| Failure::type_error(Error::InvalidArgument("method must be a string such as 'password'")))?;
+    Ok(MethodId::parse(&name)?)
+}
+
+/// Builds the method named `id` from the call's `config`; failures of the
+/// app's functions it calls later go to `cause`, and each such call may take
+/// `limit_ms` (`adapterTimeoutMs`).
+fn method_from_js(id: MethodId, config: &JsValue, cause: &Rc<LastCause>, limit_ms: u32) -> Result<Method> {
+    match id {
+        MethodId::Password => Ok(Method::Password(derive_key::from_config(config, limit_ms)?)),
+        MethodId::Firebase => Ok(Method::enclave(id, firebase::from_config(config, cause.clone(), limit_ms)?)?),
+        MethodId::Passkey => Ok(Method::Passkey(webauthn::from_config(config, cause.clone(), limit_ms)?)),
+        MethodId::GoogleDrive => {
+            let home = KeysHome::Drive(drive::DriveStorage::from_config(config, cause.clone(), limit_ms)?);
+            Ok(Method::keys_record(id, home)?)
+        }
+        MethodId::Custom => {
+            let home = KeysHome::Custom(custom::from_config(config, cause.clone(), limit_ms)?);
+            Ok(Method::keys_record(id, home)?)
+        }
+        MethodId::ICloud => Ok(Method::keys_record(id, cloudkit::from_config(config, cause.clone(), limit_ms)?)?),
+    }
+}
+
+/// The app's progress callback; a throwing or rejecting callback is ignored.
+struct JsProgress(Option<Function>);
+
+impl Progress for JsProgress {
+    fn report(&self, status: Status, done: bool) {
+        let Some(f) = &self.0 else { return };
+        let event = Object::new();
+        let _ = Reflect::set(&event, &"status".into(), &status.as_str().into());
+        let _ = Reflect::set(&event, &"done".into(), &done.into());
+        if let Ok(returned) = f.call1(&JsValue::UNDEFINED, &event) {
+            // A rejected promise from the callback must not surface as an
+            // unhandled rejection either.
+            if let Ok(p) = returned.dyn_into::<Promise>() {
+                IGNORE_REJECTION.with(|ignore| {
+                    let _ = p.catch(ignore);
+                });
+            }
         }
     }
 }
@@ -308,24 +363,21 @@ pub async fn storage_operation(
     #[wasm_bindgen(unchecked_param_type = "BackupMethod")] method: JsValue,
     #[wasm_bindgen(unchecked_param_type = "BackupConfig")] config: JsValue,
 ) -> core::result::Result<JsValue, JsValue> {
-    use crate::methods::{gdrive::DriveStorage, icloud::ICloudStorage, KeysHome};
-    use wallet_backup_core::MethodId;
     let cause = Rc::new(LastCause::default());
     let run = async {
         let limit_ms = adapter_limit(&config)?;
         let home = match parse_method_id(&method)? {
-            MethodId::GoogleDrive => KeysHome::Drive(DriveStorage::from_config(&config, cause.clone(), limit_ms)?),
-            MethodId::ICloud => KeysHome::ICloud(ICloudStorage::from_config(&config, cause.clone(), limit_ms)?),
+            MethodId::GoogleDrive => KeysHome::Drive(drive::DriveStorage::from_config(&config, cause.clone(), limit_ms)?),
+            MethodId::ICloud => cloudkit::from_config(&config, cause.clone(), limit_ms)?,
             _ => {
                 return Err(
                     Error::InvalidArgument("storageOperation supports the gdrive and icloud methods only").into()
                 )
             }
         };
-        let done = match (operation.as_string().as_deref(), &home) {
-            (Some("validate"), _) => StoredRecord::keys(&home).validate().await.map(|()| true),
-            (Some("delete"), KeysHome::Drive(drive)) => drive.delete().await,
-            (Some("delete"), KeysHome::ICloud(icloud)) => icloud.delete().await,
+        let done = match operation.as_string().as_deref() {
+            Some("validate") => StoredRecord::keys(&home).validate().await.map(|()| true),
+            Some("delete") => home.delete().await,
             _ => return Err(Error::InvalidArgument("operation must be 'validate' or 'delete'").into()),
         };
         done.map_err(|e| cause.failure_for(e))

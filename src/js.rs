@@ -1,11 +1,21 @@
-//! Helpers for reading app-supplied JavaScript values without trusting them.
+//! JavaScript interop: reading app-supplied values without trusting them,
+//! calling the app's functions within a time limit, and the module's one
+//! timer mechanism ([`Deadline`]).
+//!
+//! A deadline is a timer that rejects a private marker, raced against each
+//! step with `Promise.race`: behind the backup service's and other servers'
+//! requests (`timeoutMs`, which also aborts the request) and every call into
+//! the app's functions and passkey prompts (`adapterTimeoutMs`, see
+//! [`settled`]). The race subscribes to the step's promise, so an abandoned
+//! promise that rejects later is handled (no unhandled rejection) and one
+//! that resolves later runs no module code.
 
-use js_sys::{Function, Reflect};
+use js_sys::{Function, Object, Promise, Reflect};
 use wallet_backup_core::Error;
-use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
 use zeroize::Zeroizing;
 
-use crate::deadline::settled;
 use crate::errors::{Failure, Result};
 
 /// Reads `obj[name]`, treating `undefined`/`null` objects as having nothing.
@@ -66,4 +76,131 @@ pub async fn call_method(
     }
     .map_err(|e| Failure::from(failed.clone()).with_cause(e))?;
     settled(&returned, limit_ms, what).await?.map_err(|e| Failure::from(failed).with_cause(e))
+}
+
+/// Longest time limit a setting may ask for (10 minutes).
+pub const MAX_LIMIT_MS: u32 = 600_000;
+
+/// The time-limit setting `config[name]`: a whole number of milliseconds
+/// from 1 to [`MAX_LIMIT_MS`], `default` when absent. Anything else is
+/// `INVALID_ARGUMENT` saying `bad` (a `TypeError` when it is not a number).
+pub fn limit_setting(config: &JsValue, name: &str, default: u32, bad: &'static str) -> Result<u32> {
+    let value = get(config, name, Error::InvalidArgument(bad))?;
+    if is_absent(&value) {
+        return Ok(default);
+    }
+    match value.as_f64() {
+        Some(ms) if ms.fract() == 0.0 && (1.0..=f64::from(MAX_LIMIT_MS)).contains(&ms) => Ok(ms as u32),
+        Some(_) => Err(Error::InvalidArgument(bad).into()),
+        None => Err(Failure::type_error(Error::InvalidArgument(bad))),
+    }
+}
+
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(js_name = setTimeout)]
+    fn set_timeout(handler: &JsValue, ms: u32) -> JsValue;
+    #[wasm_bindgen(js_name = clearTimeout)]
+    fn clear_timeout(id: &JsValue);
+}
+
+/// A time limit: a timer that rejects a private marker, raced against each
+/// step; when it wins, a request is aborted (when `AbortController` exists)
+/// so the connection is closed, not left to finish (or be resent by the
+/// browser) behind the app's back. The timer is cleared on drop.
+pub struct Deadline {
+    timer: JsValue,
+    expired: Promise,
+    marker: Object,
+    /// `controller.abort` bound to its controller (requests only).
+    abort: Option<Function>,
+}
+
+impl Deadline {
+    /// A deadline `ms` milliseconds from now.
+    pub fn start(ms: u32) -> Deadline {
+        let marker = Object::new();
+        let mut timer = JsValue::UNDEFINED;
+        let expired = Promise::new(&mut |_resolve, reject: Function| {
+            let reject_with_marker = reject.bind1(&JsValue::NULL, &marker);
+            timer = set_timeout(reject_with_marker.as_ref(), ms);
+        });
+        // A deadline that passes between two steps must not count as an
+        // unhandled rejection.
+        IGNORE_REJECTION.with(|ignore| drop(expired.catch(ignore)));
+        Deadline { timer, expired, marker, abort: None }
+    }
+
+    /// A deadline for the `fetch` whose init object is `init`: gives it an
+    /// abort signal, which fires when the deadline passes.
+    pub fn for_request(ms: u32, init: &Object) -> Deadline {
+        let mut deadline = Deadline::start(ms);
+        let controller = js_sys::global()
+            .dyn_into::<Object>()
+            .ok()
+            .and_then(|g| Reflect::get(&g, &"AbortController".into()).ok())
+            .and_then(|c| c.dyn_into::<Function>().ok())
+            .and_then(|c| Reflect::construct(&c, &js_sys::Array::new()).ok());
+        deadline.abort = controller.as_ref().and_then(|c| {
+            let signal = Reflect::get(c, &"signal".into()).ok()?;
+            let abort = Reflect::get(c, &"abort".into()).ok()?.dyn_into::<Function>().ok()?;
+            // Defining a data property on the init object made by the caller cannot fail.
+            let _ = Reflect::set(init, &"signal".into(), &signal);
+            Some(abort.bind0(c).unchecked_into::<Function>())
+        });
+        deadline
+    }
+
+    /// Waits for `step` (a promise, a thenable or a plain value), or fails
+    /// when the deadline passes first. (A plain function, not an `async` one:
+    /// one state machine less in each caller.)
+    pub fn within(&self, step: &JsValue) -> JsFuture {
+        JsFuture::from(Promise::race(&js_sys::Array::of2(step, &self.expired)))
+    }
+
+    /// Whether `e`, a rejection of [`Deadline::within`], is the deadline
+    /// passing; if so, the request (if any) is aborted.
+    pub fn passed(&self, e: &JsValue) -> bool {
+        let passed = *e == JsValue::from(&self.marker);
+        if passed {
+            if let Some(abort) = &self.abort {
+                // An abort that throws changes nothing: the step has failed either way.
+                let _ = abort.call0(&JsValue::UNDEFINED);
+            }
+        }
+        passed
+    }
+}
+
+impl Drop for Deadline {
+    fn drop(&mut self) {
+        clear_timeout(&self.timer);
+    }
+}
+
+/// Awaits `value`, what the app's function `what` (`"keychain.getShares"`)
+/// returned (a promise, a thenable or a plain value), for at most `ms`: its
+/// value, or its rejection reason as the inner `Err`. Past the limit it is
+/// abandoned with `ADAPTER_TIMEOUT` naming `what`.
+pub async fn settled(
+    value: &JsValue,
+    ms: u32,
+    what: &'static str,
+) -> core::result::Result<core::result::Result<JsValue, JsValue>, Error> {
+    let deadline = Deadline::start(ms);
+    match deadline.within(value).await {
+        Err(e) if deadline.passed(&e) => Err(Error::AdapterTimeout(what)),
+        settled => Ok(settled),
+    }
+}
+
+/// Sets `obj[name] = value` on an object made here.
+pub fn set(obj: &Object, name: &str, value: &JsValue) {
+    // Defining a data property on a plain object made here cannot fail.
+    let _ = Reflect::set(obj, &JsValue::from_str(name), value);
+}
+
+thread_local! {
+    /// One no-op rejection handler, made once and kept for the module's life.
+    pub static IGNORE_REJECTION: Closure<dyn FnMut(JsValue)> = Closure::new(|_: JsValue| {});
 }

@@ -1,30 +1,37 @@
 //! wallet-backup's WebAssembly binding.
 //!
 //! A thin layer over `wallet-backup-core`: it converts JavaScript values,
-//! calls the app's adapters (keychain, custodian, progress callback) and
-//! turns core errors into JavaScript `Error`s with a stable `code`. The
-//! crypto, the format and the flows live in the core crate.
+//! calls the app's adapters and the servers the methods use, and turns core
+//! errors into JavaScript `Error`s with a stable `code`. The crypto, the
+//! format, the flows and the dispatch over methods and stores live in the
+//! core crate.
+//!
+//! Split by role:
 //!
 //! - [`api`]: the exports — `backupWallet`, `recoverWallet`, `walletBackupStatus`,
-//!   `storedClientBackupShare` (`Portal` wraps them in JS).
-//! - [`methods`]: one file per backup method, building core methods from JS config.
-//! - [`adapters`]: the JS keychain/custodian/progress behind core's traits.
-//! - [`service`]: the backup service client (managed mode), over `fetch`.
-//! - [`deadline`]: time limits on promises (service requests, the app's functions).
-//! - [`errors`]: core errors → JS errors.
-//! - [`js`]: small helpers for reading JS objects safely.
+//!   `storedClientBackupShare`, `storageOperation` (`Portal` wraps them in JS).
+//! - `backends/`: one file per thing a backup keeps something in or asks
+//!   something of, behind core's traits: the keychain, the app's own
+//!   adapters (custodian, custom), the iCloud key-value store, Google Drive,
+//!   CloudKit, the Firebase enclave, the WebAuthn ceremonies, the app's
+//!   Argon2id.
+//! - `service`: the backup service client (the custodian half in managed
+//!   mode, the wallet status, the enclaves' transport).
+//! - `http`: `fetch` under a deadline, for every server.
+//! - `js`: JS interop — reading app values, calling the app's functions
+//!   within a time limit, the deadline mechanism.
+//! - [`errors`]: core errors → JS errors, and the app's exception kept for them.
 
 #![forbid(unsafe_code)]
 
-pub mod adapters;
 pub mod api;
+mod backends;
 #[cfg(feature = "bench")]
 pub mod bench;
-mod deadline;
 pub mod errors;
+mod http;
 mod js;
-pub mod methods;
-pub mod service;
+mod service;
 mod types;
 
 /// talc instead of std's dlmalloc: several KB smaller, and fast enough for
@@ -34,3 +41,4 @@ mod types;
 static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
 
 pub use api::{backup_wallet, recover_wallet, stored_client_backup_share, wallet_backup_status};
+pub use errors::Failure;

@@ -1,4 +1,7 @@
-//! The backup service client: the module's managed mode, over `fetch`.
+//! The backup service client: the custodian half's store in managed mode
+//! (pairs created pending, read back, completed), the wallet status, the
+//! self-managed report, and the transport of the service's key enclaves
+//! (Firebase, passkey), over [`crate::http`].
 //!
 //! Every request carries `Authorization: Bearer <apiKey>`, has a deadline
 //! (`timeoutMs`, default 30 s) that also covers reading the body, and maps
@@ -7,11 +10,6 @@
 //! answer this version does not understand → `SERVICE_ERROR`. The service's
 //! own error body (`{ status, code, message }`) becomes the JS error's
 //! `cause`; keys, shares and cipherTexts never appear in messages or URLs.
-//!
-//! `fetch`, `Response`, `AbortController` and timers are used through
-//! duck-typed calls rather than `instanceof` checks (and not through
-//! gloo-net, which panics when a polyfilled `fetch` rejects with a
-//! non-`Error`): a panic would abort the whole wasm instance.
 
 use core::cell::Cell;
 
@@ -22,19 +20,9 @@ use wallet_backup_core::{
 use wasm_bindgen::prelude::*;
 use zeroize::Zeroizing;
 
-use crate::adapters::LastCause;
-use crate::deadline::{limit_setting, Deadline};
-use crate::errors::{Failure, Result};
-use crate::js::{get, is_absent};
-
-/// Default deadline of one request.
-pub const DEFAULT_TIMEOUT_MS: u32 = 30_000;
-
-#[wasm_bindgen]
-extern "C" {
-    #[wasm_bindgen(js_name = fetch, catch)]
-    fn fetch(url: &str, init: &Object) -> core::result::Result<JsValue, JsValue>;
-}
+use crate::errors::{Failure, LastCause, Result};
+use crate::http::{fetch, refusal_cause, step_failure, Refusal, DEFAULT_TIMEOUT_MS};
+use crate::js::{get, is_absent, limit_setting, set, Deadline};
 
 /// The app's service settings: `apiKey`, `apiHost`, `timeoutMs`.
 pub struct ServiceSettings {
@@ -79,14 +67,6 @@ impl Answer {
             .and_then(|v| v.as_bool())
             .ok_or(Error::ServiceError("unexpected answer from the backup service"))
     }
-}
-
-/// A request's failure as the service told it: HTTP status and `error.code`.
-pub struct Refusal {
-    /// The HTTP status.
-    pub status: u16,
-    /// The service's error code (empty if the body had none).
-    pub code: String,
 }
 
 impl ServiceSettings {
@@ -405,60 +385,6 @@ fn pairs_path(pair_id: &str) -> String {
     path
 }
 
-/// One request to a service other than the backup service (Google Drive,
-/// CloudKit), with the same deadline and abort as the service client:
-/// resolves to the HTTP status, the body text and, when `header` names one,
-/// that response header (`None` when absent or not exposed by CORS). No
-/// answer is `NETWORK_ERROR` (the exception as cause), the deadline
-/// `NETWORK_TIMEOUT`, a body longer than `max_len` UTF-16 units
-/// `SERVICE_ERROR`; the caller maps them to its own codes.
-pub async fn http_text(
-    method: &str,
-    url: &str,
-    headers: &Object,
-    body: Option<&str>,
-    timeout_ms: u32,
-    max_len: u32,
-    header: Option<&str>,
-) -> Result<(u16, Zeroizing<String>, Option<Zeroizing<String>>)> {
-    let init = Object::new();
-    set(&init, "method", &method.into());
-    // Never followed either way: a 3xx (an opaque redirect in browsers, status
-    // 0) is refused like any other non-2xx answer. Not `error`: with it,
-    // Node.js's fetch cannot resend a request answered 421 (RFC 9110 lets a
-    // client retry it on another connection, and undici does) and fails it
-    // instead, and CloudKit answers 421 when the user must sign in.
-    set(&init, "redirect", &"manual".into());
-    set(&init, "credentials", &"omit".into());
-    set(&init, "headers", headers);
-    if let Some(body) = body {
-        set(&init, "body", &body.into());
-    }
-    let deadline = Deadline::for_request(timeout_ms, &init);
-    let network = |e: JsValue| Failure::from(Error::NetworkError("the request failed")).with_cause(e);
-    let pending = fetch(url, &init).map_err(network)?;
-    let response = deadline.within(&pending).await.map_err(|e| step_failure(&deadline, e, network))?;
-    let status = Reflect::get(&response, &"status".into()).ok().and_then(|s| s.as_f64()).unwrap_or(0.0);
-    // `response.headers.get(header)`, duck-typed like the rest.
-    let named = header.and_then(|name| {
-        let headers = Reflect::get(&response, &"headers".into()).ok()?;
-        let get = Reflect::get(&headers, &"get".into()).ok()?.dyn_into::<Function>().ok()?;
-        get.call1(&headers, &JsValue::from_str(name)).ok()?.as_string().map(Zeroizing::new)
-    });
-    let body_read = Reflect::get(&response, &"text".into())
-        .ok()
-        .and_then(|f| f.dyn_into::<Function>().ok())
-        .ok_or(Error::NetworkError("the answer has no body"))?
-        .call0(&response)
-        .map_err(network)?;
-    let text = deadline.within(&body_read).await.map_err(|e| step_failure(&deadline, e, network))?;
-    let text = text.dyn_into::<js_sys::JsString>().map_err(|_| Error::NetworkError("the answer has no text body"))?;
-    if text.length() > max_len {
-        return Err(Error::ServiceError("the answer is larger than expected").into());
-    }
-    Ok((status as u16, Zeroizing::new(String::from(text)), named))
-}
-
 /// A 4xx/5xx this step has no specific meaning for.
 pub fn unexpected(r: Refusal) -> Failure {
     let error = match r.status {
@@ -470,26 +396,3 @@ pub fn unexpected(r: Refusal) -> Failure {
     Failure::from(error).with_cause(refusal_cause(&r))
 }
 
-/// `{ status, code }` of a refusal, as the JS error's `cause`.
-pub fn refusal_cause(r: &Refusal) -> JsValue {
-    let cause = Object::new();
-    set(&cause, "status", &r.status.into());
-    set(&cause, "code", &JsValue::from_str(&r.code));
-    cause.into()
-}
-
-/// Sets `obj[name] = value` on an object made here.
-pub fn set(obj: &Object, name: &str, value: &JsValue) {
-    // Defining a data property on a plain object made here cannot fail.
-    let _ = Reflect::set(obj, &JsValue::from_str(name), value);
-}
-
-/// The failure of a request step that `deadline` limits: `NETWORK_TIMEOUT`
-/// when it passed (the request is then aborted), else `otherwise(e)`.
-fn step_failure(deadline: &Deadline, e: JsValue, otherwise: impl FnOnce(JsValue) -> Failure) -> Failure {
-    if deadline.passed(&e) {
-        Error::NetworkTimeout.into()
-    } else {
-        otherwise(e)
-    }
-}

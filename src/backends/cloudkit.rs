@@ -1,44 +1,36 @@
-//! iCloud method: the backup key is drawn at random and kept in the user's
-//! iCloud, in ONE keys record (FORMAT.md §3.4.4) updated in place, like the
-//! Google Drive method's file. `config.icloud` is an `ICloudStorage` (or any
-//! object of its shape) in one of two forms:
+//! The iCloud method on the web and in Node.js: the keys record (FORMAT.md
+//! §3.4.4) kept in the user's iCloud over CloudKit Web Services (Apple's
+//! "CloudKit Web Services Reference"; no CloudKit JS), in the private
+//! database of the app's container: ONE record, recordName
+//! `wallet-backup-keys`, recordType `WalletBackupKeys`, whose STRING field
+//! `keys` holds the keys record, updated in place like the Google Drive
+//! method's file. (React Native's form, the app's key-value store, is
+//! `key_value.rs`.)
 //!
-//! - **CloudKit** (web, Node.js): `{ containerIdentifier, environment,
-//!   apiToken, getWebAuthToken, onWebAuthToken?, cloudKitHost? }`. The module
-//!   speaks CloudKit Web Services itself, in the container's private database
-//!   (Apple's "CloudKit Web Services Reference"): ONE record, recordName
-//!   `wallet-backup-keys`, recordType `WalletBackupKeys`, whose STRING field
-//!   `keys` holds the keys record.
-//!   - read   `POST {host}/database/1/{container}/{environment}/private/records/lookup`
-//!     `{ records: [{ recordName }] }`; a per-record `NOT_FOUND` is "nothing stored"
-//!   - write  `POST …/private/records/modify` `{ operations: [{ operationType, record }] }`:
-//!     `create` when the last read found nothing, else `update` with the
-//!     `recordChangeTag` of the last read (optimistic concurrency)
-//!   - delete `POST …/private/records/modify` with `forceDelete`
+//! - read   `POST {host}/database/1/{container}/{environment}/private/records/lookup`
+//!   `{ records: [{ recordName }] }`; a per-record `NOT_FOUND` is "nothing stored"
+//! - write  `POST …/private/records/modify` `{ operations: [{ operationType, record }] }`:
+//!   `create` when the last read found nothing, else `update` with the
+//!   `recordChangeTag` of the last read (optimistic concurrency)
+//! - delete `POST …/private/records/modify` with `forceDelete`
 //!
-//!   Both tokens go in the query (`ckAPIToken`, `ckWebAuthToken`), because
-//!   Apple's protocol puts them there; they never go into an error, a
-//!   `cause` or a log. A web auth token is good for one request: each answer
-//!   may carry the next one in `X-Apple-CloudKit-Web-Auth-Token`, which the
-//!   module uses for its following request and hands to `onWebAuthToken`.
-//!   `getWebAuthToken()` resolving to `null` fails with
-//!   `ICLOUD_UNAUTHENTICATED` before any request, as does Apple's
-//!   `AUTHENTICATION_REQUIRED` (HTTP 421, or per record); every other failure
-//!   is `STORAGE_UNAVAILABLE` with `{ status, serverErrorCode }` or the
-//!   network exception as `cause`. A `CONFLICT` (another writer changed the
-//!   record since it was read) re-reads the record: if only its tag changed,
-//!   the write is retried once with the new tag; if its keys changed, the
-//!   write fails (`STORAGE_UNAVAILABLE`) rather than overwrite them.
-//! - **Key-value store** (React Native): `{ keyValueStore }`, the app's
-//!   native iCloud key-value module with AsyncStorage's shape
-//!   (`getItem(key)`, `setItem(key, value)`, `removeItem(key)`), holding the
-//!   keys record under the key `wallet-backup-keys`. Its exceptions become the
-//!   `cause` of a `STORAGE_UNAVAILABLE`.
+//! Both tokens go in the query (`ckAPIToken`, `ckWebAuthToken`), because
+//! Apple's protocol puts them there; they never go into an error, a `cause`
+//! or a log. A web auth token is good for one request: each answer may
+//! carry the next one in `X-Apple-CloudKit-Web-Auth-Token`, which the module
+//! uses for its following request and hands to `onWebAuthToken`.
+//! `getWebAuthToken()` resolving to `null` fails with
+//! `ICLOUD_UNAUTHENTICATED` before any request, as does Apple's
+//! `AUTHENTICATION_REQUIRED` (HTTP 421, or per record); every other failure
+//! is `STORAGE_UNAVAILABLE` with `{ status, serverErrorCode }` or the
+//! network exception as `cause`. A `CONFLICT` (another writer changed the
+//! record since it was read) re-reads the record: if only its tag changed,
+//! the write is retried once with the new tag; if its keys changed, the
+//! write fails (`STORAGE_UNAVAILABLE`) rather than overwrite them.
 //!
-//! In both, every write is read back and compared before it counts, and a
-//! record the module cannot read is never overwritten (core's `RecordKeeper`).
-//! Each call into the app's functions (`getWebAuthToken`, the key-value
-//! store's) that does not settle within `adapterTimeoutMs` is
+//! Every write is read back and compared before it counts, and a record
+//! the module cannot read is never overwritten (core's `StoredRecord`). A
+//! `getWebAuthToken` that does not settle within `adapterTimeoutMs` is
 //! `ADAPTER_TIMEOUT`; `onWebAuthToken` is not awaited.
 
 use core::cell::RefCell;
@@ -49,18 +41,16 @@ use wallet_backup_core::{api_base, Error, StringStore, MAX_KEYS_TEXT_LEN};
 use wasm_bindgen::{JsCast, JsValue};
 use zeroize::Zeroizing;
 
-use crate::adapters::{LastCause, IGNORE_REJECTION};
-use crate::errors::{Failure, Result};
-use crate::js::{call_method, exact_string, get, is_absent};
-use crate::methods::custom::CustomStorage;
-use crate::service::{http_text, set, DEFAULT_TIMEOUT_MS};
+use crate::backends::key_value::KeyValueStore;
+use crate::backends::KeysHome;
+use crate::errors::{Failure, LastCause, Result};
+use crate::http::{http_text, DEFAULT_TIMEOUT_MS};
+use crate::js::{call_method, exact_string, get, is_absent, set, IGNORE_REJECTION};
 
 /// The keys record's recordName in the private database.
 pub const RECORD_NAME: &str = "wallet-backup-keys";
 /// Its recordType, which the app's CloudKit schema must define (one STRING field, `keys`).
 pub const RECORD_TYPE: &str = "WalletBackupKeys";
-/// The key-value store's key holding the keys record.
-pub const KV_KEY: &str = "wallet-backup-keys";
 /// Apple's CloudKit Web Services host.
 const DEFAULT_HOST: &str = "https://api.apple-cloudkit.com";
 /// The answer header carrying the next web auth token.
@@ -71,14 +61,6 @@ const MAX_TOKEN_LEN: usize = 8 * 1024;
 const MAX_ANSWER_LEN: u32 = 64 * 1024;
 
 const SHAPE: &str = "config.icloud must be an ICloudStorage({ containerIdentifier, environment: 'development' | 'production', apiToken, getWebAuthToken }) or ICloudStorage({ keyValueStore }), not both";
-
-/// Where the iCloud keys record lives.
-pub enum ICloudStorage {
-    /// A record in the container's private database, over CloudKit Web Services.
-    CloudKit(CloudKitStorage),
-    /// The app's native iCloud key-value store.
-    KeyValue(CustomStorage),
-}
 
 /// A token (or a `serverErrorCode`, a `recordChangeTag`) as Apple makes them:
 /// visible ASCII without quotes or backslashes, bounded.
@@ -104,11 +86,10 @@ fn encoded(text: &str) -> Zeroizing<String> {
     Zeroizing::new(String::from(encode_uri_component(text)))
 }
 
-impl ICloudStorage {
-    /// The iCloud storage of `config.icloud`: exactly one of the CloudKit
-    /// options and `keyValueStore`; each call into the app's functions may
-    /// take `limit_ms`.
-    pub fn from_config(config: &JsValue, cause: Rc<LastCause>, limit_ms: u32) -> Result<ICloudStorage> {
+/// The iCloud storage of `config.icloud`: exactly one of the CloudKit
+/// options and `keyValueStore`; each call into the app's functions may take
+/// `limit_ms`.
+pub fn from_config(config: &JsValue, cause: Rc<LastCause>, limit_ms: u32) -> Result<KeysHome> {
         let bad = || Failure::type_error(Error::InvalidArgument(SHAPE));
         let storage = get(config, "icloud", Error::InvalidArgument(SHAPE))?;
         let field = |name| get(&storage, name, Error::InvalidArgument(SHAPE));
@@ -123,7 +104,7 @@ impl ICloudStorage {
                     return Err(bad());
                 }
             }
-            return Ok(ICloudStorage::KeyValue(CustomStorage::key_value(store, cause, limit_ms)));
+            return Ok(KeysHome::KeyValue(KeyValueStore::new(store, cause, limit_ms)));
         }
         let container = container.as_string().filter(|c| container_ok(c)).ok_or_else(bad)?;
         let environment = field("environment")?.as_string().ok_or_else(bad)?;
@@ -140,7 +121,7 @@ impl ICloudStorage {
         for part in ["/database/1/", &container, "/", &environment, "/private/records/"] {
             base.push_str(part);
         }
-        Ok(ICloudStorage::CloudKit(CloudKitStorage {
+        Ok(KeysHome::CloudKit(CloudKitStorage {
             storage,
             base,
             api_token: encoded(&api_token),
@@ -150,31 +131,6 @@ impl ICloudStorage {
             last: RefCell::new(None),
             limit_ms,
         }))
-    }
-
-    /// Deletes the keys record (every kept key with it); `false` if there was none.
-    pub async fn delete(&self) -> core::result::Result<bool, Error> {
-        match self {
-            ICloudStorage::CloudKit(s) => s.delete().await,
-            ICloudStorage::KeyValue(s) => s.remove().await,
-        }
-    }
-}
-
-impl StringStore for ICloudStorage {
-    async fn read(&self) -> core::result::Result<Option<Zeroizing<String>>, Error> {
-        match self {
-            ICloudStorage::CloudKit(s) => s.read().await,
-            ICloudStorage::KeyValue(s) => s.read().await,
-        }
-    }
-
-    async fn write(&self, record: &str) -> core::result::Result<(), Error> {
-        match self {
-            ICloudStorage::CloudKit(s) => s.write(record).await,
-            ICloudStorage::KeyValue(s) => s.write(record).await,
-        }
-    }
 }
 
 /// The keys record in the private database of the app's CloudKit container.
@@ -316,6 +272,20 @@ impl CloudKitStorage {
         Ok(())
     }
 
+    /// Deletes the keys record (every kept key with it); `false` if there was none.
+    pub async fn delete(&self) -> core::result::Result<bool, Error> {
+        let body = r#"{"operations":[{"operationType":"forceDelete","record":{"recordName":"wallet-backup-keys"}}]}"#;
+        let existed = match self.request("modify", body).await? {
+            Ok(_) => true,
+            Err(code) if code == "NOT_FOUND" => false,
+            Err(code) => return Err(self.refused(200, &code, Error::StorageUnavailable("iCloud refused the request"))),
+        };
+        self.keep(None, None)?;
+        Ok(existed)
+    }
+}
+
+impl StringStore for CloudKitStorage {
     async fn read(&self) -> core::result::Result<Option<Zeroizing<String>>, Error> {
         let record = match self.request("lookup", r#"{"records":[{"recordName":"wallet-backup-keys"}]}"#).await? {
             Ok(record) => record,
@@ -389,18 +359,6 @@ impl CloudKitStorage {
             return Err(self.refused(200, &code, Error::StorageUnavailable(why)));
         }
         Err(Error::Unexpected("unreachable"))
-    }
-
-    /// Deletes the keys record; `false` if there was none.
-    async fn delete(&self) -> core::result::Result<bool, Error> {
-        let body = r#"{"operations":[{"operationType":"forceDelete","record":{"recordName":"wallet-backup-keys"}}]}"#;
-        let existed = match self.request("modify", body).await? {
-            Ok(_) => true,
-            Err(code) if code == "NOT_FOUND" => false,
-            Err(code) => return Err(self.refused(200, &code, Error::StorageUnavailable("iCloud refused the request"))),
-        };
-        self.keep(None, None)?;
-        Ok(existed)
     }
 }
 

@@ -28,10 +28,9 @@ use wallet_backup_core::{api_base, Error, StringStore, MAX_KEYS_TEXT_LEN};
 use wasm_bindgen::{JsCast, JsValue};
 use zeroize::Zeroizing;
 
-use crate::adapters::LastCause;
-use crate::errors::{Failure, Result};
-use crate::js::{call_method, exact_string, get, is_absent};
-use crate::service::{http_text, refusal_cause, set, Refusal, DEFAULT_TIMEOUT_MS};
+use crate::errors::{Failure, LastCause, Result};
+use crate::http::{http_text, refusal_cause, Refusal, DEFAULT_TIMEOUT_MS};
+use crate::js::{call_method, exact_string, get, is_absent, set};
 
 /// The name of the keys file in `appDataFolder`.
 pub const KEYS_FILE_NAME: &str = "wallet-backup-keys.json";

@@ -19,10 +19,10 @@ use wallet_backup_core::{
 use wasm_bindgen::{JsCast, JsValue};
 use zeroize::Zeroizing;
 
-use crate::adapters::LastCause;
-use crate::errors::{Failure, Result};
-use crate::js::{call_method, exact_string, get, is_absent};
-use crate::service::{refusal_cause, set, unexpected, Answer, Refusal, ServiceSettings};
+use crate::errors::{Failure, LastCause, Result};
+use crate::http::{refusal_cause, Refusal};
+use crate::js::{call_method, exact_string, get, is_absent, set};
+use crate::service::{unexpected, Answer, ServiceSettings};
 
 /// The enclave's route for backup keys.
 const ENCRYPT_KEY_PATH: &str = "/v1/backup/encrypt-key";

@@ -22,9 +22,8 @@ use wallet_backup_core::{Argon2idParams, DerivedKeyFuture, Error, KeyDerivation,
 use wasm_bindgen::{JsCast, JsValue};
 use zeroize::Zeroizing;
 
-use crate::deadline::settled;
 use crate::errors::{Failure, Result};
-use crate::js::{exact_string, get, is_absent};
+use crate::js::{exact_string, get, is_absent, settled};
 
 const BAD_CONFIG: Error = Error::InvalidArgument("config.passwordStorage must be an object");
 

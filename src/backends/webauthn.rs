@@ -37,11 +37,10 @@ use wallet_backup_core::{
 use wasm_bindgen::{JsCast, JsValue};
 use zeroize::Zeroizing;
 
-use crate::adapters::LastCause;
-use crate::deadline::settled;
-use crate::errors::{Failure, Result};
-use crate::js::{call_method, get, is_absent};
-use crate::service::{refusal_cause, set, unexpected, Answer, Refusal, ServiceSettings};
+use crate::errors::{Failure, LastCause, Result};
+use crate::http::{refusal_cause, Refusal};
+use crate::js::{call_method, get, is_absent, set, settled};
+use crate::service::{unexpected, Answer, ServiceSettings};
 
 /// Longest `userName`, in UTF-16 code units.
 const MAX_USER_NAME_LEN: usize = 64;

@@ -1,0 +1,162 @@
+//! The app's own `{ read, write }` adapters, each holding one string: the
+//! `custodian` (the custodian record, when the app keeps the custodian half
+//! itself) and the `custom` method's storage (the keys record, FORMAT.md
+//! §3.4.4). One type, [`AppStore`], with its [`Role`] naming its functions
+//! and its failures.
+//!
+//! `read()` resolves to the stored string or `null`, `write(value)` stores
+//! one. The `custom` adapter may also have `validateOperations()` resolving
+//! to a boolean, which the module asks before its first write of a backup
+//! (`false`: `STORAGE_UNAVAILABLE`); `delete()` is the app's to call, the
+//! module never deletes. Every write is read back and compared; a record
+//! the module cannot read is never overwritten (core's `StoredRecord`).
+//! The adapter's exceptions become the `cause` of a `CUSTODIAN_UNAVAILABLE`
+//! (custodian) or `STORAGE_UNAVAILABLE` (custom); a call that does not
+//! settle within `adapterTimeoutMs` is `ADAPTER_TIMEOUT`.
+
+use core::cell::Cell;
+use std::rc::Rc;
+
+use js_sys::JsString;
+use wallet_backup_core::{Error, StringStore, MAX_KEYS_TEXT_LEN};
+use wasm_bindgen::{JsCast, JsValue};
+use zeroize::Zeroizing;
+
+use crate::errors::{Failure, LastCause};
+use crate::js::{call_method, get, is_absent};
+
+/// What an app adapter is for: its functions as errors name them, and
+/// their failures.
+pub struct Role {
+    read: &'static str,
+    write: &'static str,
+    /// A `read` missing (a `TypeError`).
+    missing_read: Error,
+    /// A `write` missing (a `TypeError`).
+    missing_write: Error,
+    read_failed: Error,
+    write_failed: Error,
+    /// `read` resolved to something other than a string or nothing.
+    not_a_string: Error,
+    /// Keys records are short: a longer value is refused before it is
+    /// copied into wasm memory. `None`: no bound (custodian records).
+    max_len: Option<usize>,
+    /// Whether `validateOperations()` is asked before the first write.
+    validates: bool,
+}
+
+/// The `custodian` adapter, holding the custodian record.
+pub const CUSTODIAN: Role = Role {
+    read: "custodian.read",
+    write: "custodian.write",
+    missing_read: Error::CustodianUnavailable("custodian.read is not a function"),
+    missing_write: Error::CustodianUnavailable("custodian.write is not a function"),
+    read_failed: Error::CustodianUnavailable("custodian.read failed"),
+    write_failed: Error::CustodianUnavailable("custodian.write failed"),
+    not_a_string: Error::CustodianUnavailable("custodian.read did not return a string"),
+    max_len: None,
+    validates: false,
+};
+
+/// The `custom` method's storage adapter, holding the keys record.
+pub const CUSTOM: Role = Role {
+    read: "custom.read",
+    write: "custom.write",
+    missing_read: Error::InvalidArgument("the storage adapter lacks a function it needs"),
+    missing_write: Error::InvalidArgument("the storage adapter lacks a function it needs"),
+    read_failed: Error::StorageUnavailable("custom.read failed"),
+    write_failed: Error::StorageUnavailable("custom.write failed"),
+    not_a_string: Error::StorageUnavailable("the storage adapter did not resolve to a string or null"),
+    max_len: Some(MAX_KEYS_TEXT_LEN),
+    validates: true,
+};
+
+/// One of the app's `{ read, write }` adapters.
+pub struct AppStore {
+    adapter: JsValue,
+    role: &'static Role,
+    cause: Rc<LastCause>,
+    /// Whether `validateOperations` was asked in this call.
+    validated: Cell<bool>,
+    /// How long each call may take (`adapterTimeoutMs`).
+    limit_ms: u32,
+}
+
+impl AppStore {
+    /// The app's `adapter` in `role`; each call may take `limit_ms`.
+    pub fn new(adapter: JsValue, role: &'static Role, cause: Rc<LastCause>, limit_ms: u32) -> AppStore {
+        AppStore { adapter, role, cause, validated: Cell::new(!role.validates), limit_ms }
+    }
+
+    /// Asks `validateOperations()`, if the adapter has one, once per call.
+    async fn validate(&self) -> Result<(), Error> {
+        if self.validated.get() {
+            return Ok(());
+        }
+        let check = get(&self.adapter, "validateOperations", Error::StorageUnavailable("custom adapter"))
+            .map_err(|f| self.cause.keep(f))?;
+        if !is_absent(&check) {
+            let missing = Error::InvalidArgument("the storage adapter lacks a function it needs");
+            let failed = Error::StorageUnavailable("custom.validateOperations failed");
+            let ok = call_method(&self.adapter, "custom.validateOperations", &[], missing, failed, self.limit_ms)
+                .await
+                .map_err(|f| self.cause.keep(f))?;
+            if ok.as_bool() != Some(true) {
+                return Err(Error::StorageUnavailable("custom.validateOperations() did not resolve to true"));
+            }
+        }
+        self.validated.set(true);
+        Ok(())
+    }
+}
+
+impl StringStore for AppStore {
+    async fn read(&self) -> Result<Option<Zeroizing<String>>, Error> {
+        let role = self.role;
+        let v = call_method(&self.adapter, role.read, &[], role.missing_read.clone(), role.read_failed.clone(), self.limit_ms)
+            .await
+            .map_err(|f| self.cause.keep(f))?;
+        stored_text(v, role.not_a_string.clone(), role.max_len)
+    }
+
+    async fn write(&self, value: &str) -> Result<(), Error> {
+        self.validate().await?;
+        let role = self.role;
+        let args = [JsValue::from_str(value)];
+        call_method(&self.adapter, role.write, &args, role.missing_write.clone(), role.write_failed.clone(), self.limit_ms)
+            .await
+            .map_err(|f| self.cause.keep(f))?;
+        Ok(())
+    }
+}
+
+/// What an app's storage resolved to, as the stored string: `None` for
+/// nothing stored, `not_a_string` for anything but a string, and a string
+/// longer than `max_len` (a keys record's bound) refused before it is
+/// copied into wasm memory.
+pub fn stored_text(v: JsValue, not_a_string: Error, max_len: Option<usize>) -> Result<Option<Zeroizing<String>>, Error> {
+    if is_absent(&v) {
+        return Ok(None);
+    }
+    let text = v.dyn_into::<JsString>().map_err(|_| not_a_string)?;
+    if max_len.is_some_and(|max| text.length() as usize > max) {
+        return Err(Error::StorageUnavailable("the stored value is not a wallet-backup keys record"));
+    }
+    Ok(Some(Zeroizing::new(String::from(text))))
+}
+
+/// The app's storage adapter of `config.custom`, each call limited to `limit_ms`.
+pub fn from_config(config: &JsValue, cause: Rc<LastCause>, limit_ms: u32) -> crate::errors::Result<AppStore> {
+    let missing =
+        Error::InvalidArgument("config.custom must be a storage adapter { read, write, validateOperations? }");
+    let adapter = get(config, "custom", missing.clone())?;
+    if is_absent(&adapter) {
+        return Err(Failure::type_error(missing));
+    }
+    for name in ["read", "write"] {
+        get(&adapter, name, missing.clone())?
+            .dyn_into::<js_sys::Function>()
+            .map_err(|_| Failure::type_error(missing.clone()))?;
+    }
+    Ok(AppStore::new(adapter, &CUSTOM, cause, limit_ms))
+}
