@@ -1,19 +1,22 @@
-//! The exports: `backupWallet`, `recoverWallet`, and the backup-service
-//! queries `walletBackupStatus` and `storedClientBackupShare`. (The `Portal`
-//! class is a thin JavaScript wrapper over them, in `js/api.mjs`.)
+//! The exports: `backupWallet`, `recoverWallet`, the backup-service
+//! queries `walletBackupStatus` and `storedClientBackupShare`, and
+//! `storageOperation` (`GDriveStorage`/`ICloudStorage`'s own operations).
+//! (The `Portal` class is a thin JavaScript wrapper over them, in
+//! `js/api.mjs`.)
 //!
-//! Each export validates its arguments, builds the method and the adapters,
-//! runs the core flow, and maps failures to JavaScript errors. Nothing here
-//! touches key material beyond handing it to the core.
+//! Each export has its arguments read and checked once (`config.rs`),
+//! builds the method and the custodian from those settings, runs the core
+//! flow, and turns failures into JavaScript errors. Nothing here touches
+//! key material beyond handing it to the core.
 //!
 //! One backup or recovery at a time per keychain: the keychain object is
 //! marked busy for the life of the call (`WALLET_MODIFICATION_ALREADY_IN_PROGRESS`
 //! for a second one). So that an app function that never settles cannot
 //! keep it busy for good, every call into the app's functions is limited to
-//! `adapterTimeoutMs` ([`ADAPTER_TIMEOUT_MS`] by default; passkey prompts get
-//! WebAuthn's own `timeout` on top): past it the call fails with
-//! `ADAPTER_TIMEOUT` before any later step ran, and the keychain is free
-//! again when the rejection reaches the app.
+//! `adapterTimeoutMs` (60000 ms by default; passkey prompts get WebAuthn's
+//! own `timeout` on top): past it the call fails with `ADAPTER_TIMEOUT`
+//! before any later step ran, and the keychain is free again when the
+//! rejection reaches the app.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -22,35 +25,25 @@ use js_sys::{Function, Object, Promise, Reflect, WeakSet};
 use wallet_backup_core::{BackupMethod, Custodian, Error, MethodId, Progress, Status, StoredRecord};
 use wasm_bindgen::prelude::*;
 
-use crate::backends::custom::{self, AppStore, CUSTODIAN};
+use crate::backends::custom::{AppStore, CUSTODIAN, CUSTOM};
+use crate::backends::drive::DriveStorage;
+use crate::backends::firebase::FirebaseKeeper;
+use crate::backends::key_value::KeyValueStore;
 use crate::backends::keychain::JsKeychain;
-use crate::backends::{cloudkit, derive_key, drive, firebase, webauthn, KeysHome};
+use crate::backends::cloudkit::CloudKitStorage;
+use crate::backends::{derive_key, webauthn, KeysHome};
+use crate::config::{self, CustodianSettings, KeysSettings, MethodSettings};
 use crate::errors::{Failure, LastCause, Result};
-use crate::js::{get, is_absent, limit_setting, IGNORE_REJECTION};
-use crate::service::{Service, ServiceSettings};
+use crate::js::IGNORE_REJECTION;
+use crate::service::Service;
 
 /// A backup method ready to create or recover a key: core's one dispatch,
 /// over this binding's passkey ceremonies, Firebase enclave and keys-record
 /// storages.
-type Method = wallet_backup_core::Method<webauthn::WebAuthnCeremonies, firebase::FirebaseKeeper, KeysHome>;
+type Method = wallet_backup_core::Method<webauthn::WebAuthnCeremonies, FirebaseKeeper, KeysHome>;
 
 /// Where this call keeps the custodian half: the app's adapter or the service.
 type Store<'a> = Custodian<AppStore, Service<'a>>;
-
-/// Default of `adapterTimeoutMs`: how long one call into the app's functions
-/// may take. Generous for a keychain behind a biometric prompt or a storage
-/// on a slow network, short enough that a hung adapter is noticed.
-pub const ADAPTER_TIMEOUT_MS: u32 = 60_000;
-
-/// `config.adapterTimeoutMs`, checked like `timeoutMs`.
-fn adapter_limit(config: &JsValue) -> Result<u32> {
-    limit_setting(
-        config,
-        "adapterTimeoutMs",
-        ADAPTER_TIMEOUT_MS,
-        "adapterTimeoutMs must be a whole number from 1 to 600000",
-    )
-}
 
 thread_local! {
     /// Keychains with a backup or recovery in flight (one at a time per keychain).
@@ -87,21 +80,13 @@ impl Drop for BusyGuard {
     }
 }
 
-/// Who keeps the custodian half: the app's adapter or the backup service.
-enum Keeper {
-    /// The app's `custodian` adapter (a custodian record).
-    Custodian(JsValue),
-    /// The backup service (`apiKey`, `apiHost`).
-    Service(ServiceSettings),
-}
-
 /// One backup or recovery call with its arguments checked: the method, the
 /// progress sink, and the app's adapters, with the keychain marked busy.
 struct Call {
     method: Method,
     progress: JsProgress,
     keychain: JsValue,
-    keeper: Keeper,
+    custodian: CustodianSettings,
     /// Where adapter failures are kept to be thrown as they were.
     cause: Rc<LastCause>,
     /// How long each call into the app's functions may take (`adapterTimeoutMs`).
@@ -111,38 +96,19 @@ struct Call {
 
 impl Call {
     fn prepare(method: &JsValue, on_progress: JsValue, config: &JsValue) -> Result<Call> {
-        let bad = Error::InvalidArgument("config must be an object with keychain, and custodian or apiKey");
-        if !config.is_object() {
-            return Err(Failure::type_error(bad));
-        }
-        let keychain = get(config, "keychain", bad.clone())?;
-        if !is_object_like(&keychain) {
-            return Err(Failure::type_error(Error::KeychainUnavailable(
-                "keychain adapter missing: pass { getShares, setShares }",
-            )));
-        }
-        let custodian = get(config, "custodian", bad)?;
-        let keeper = match ServiceSettings::from_config(config)? {
-            Some(_) if !is_absent(&custodian) => {
-                return Err(Error::InvalidArgument(
-                    "pass either apiKey (the backup service keeps the custodian share) or custodian, not both",
-                )
-                .into())
-            }
-            Some(service) => Keeper::Service(service),
-            None if is_object_like(&custodian) => Keeper::Custodian(custodian),
-            None => {
-                return Err(Failure::type_error(Error::CustodianUnavailable(
-                    "custodian adapter missing: pass { read, write }, or apiKey and apiHost for the backup service",
-                )))
-            }
-        };
-        let limit_ms = adapter_limit(config)?;
+        let settings = config::call(method, on_progress, config)?;
         let cause = Rc::new(LastCause::default());
-        let method = method_from_js(parse_method_id(method)?, config, &cause, limit_ms)?;
-        let progress = progress_from(on_progress)?;
-        let busy = BusyGuard::acquire(&keychain)?;
-        Ok(Call { method, progress, keychain, keeper, cause, limit_ms, _busy: busy })
+        let method = build_method(settings.method, &cause, settings.limit_ms)?;
+        let busy = BusyGuard::acquire(&settings.keychain)?;
+        Ok(Call {
+            method,
+            progress: JsProgress(settings.on_progress),
+            keychain: settings.keychain,
+            custodian: settings.custodian,
+            cause,
+            limit_ms: settings.limit_ms,
+            _busy: busy,
+        })
     }
 
     fn keychain(&self) -> JsKeychain<'_> {
@@ -179,10 +145,10 @@ impl Call {
 
     /// Where this call keeps the custodian half.
     fn store(&self) -> Store<'_> {
-        match &self.keeper {
-            Keeper::Service(settings) => Custodian::Service(settings.client(&self.cause)),
-            Keeper::Custodian(obj) => Custodian::App(StoredRecord::custodian(AppStore::new(
-                obj.clone(),
+        match &self.custodian {
+            CustodianSettings::Service(settings) => Custodian::Service(settings.client(&self.cause)),
+            CustodianSettings::App(adapter) => Custodian::App(StoredRecord::custodian(AppStore::new(
+                adapter.clone(),
                 &CUSTODIAN,
                 self.cause.clone(),
                 self.limit_ms,
@@ -191,31 +157,30 @@ impl Call {
     }
 }
 
-/// Parses the `method` argument (`'password'`, `'PASSWORD'`, ...).
-fn parse_method_id(method: &JsValue) -> Result<MethodId> {
-    let name = method
-        .as_string()
-        .ok_or_else(|| Failure::type_error(Error::InvalidArgument("method must be a string such as 'password'")))?;
-    Ok(MethodId::parse(&name)?)
+/// The method of `settings`: failures of the app's functions it calls go to
+/// `cause`, and each such call may take `limit_ms` (`adapterTimeoutMs`).
+fn build_method(settings: MethodSettings, cause: &Rc<LastCause>, limit_ms: u32) -> Result<Method> {
+    Ok(match settings {
+        MethodSettings::Password(password) => Method::Password(match password.derive_key {
+            None => password.method,
+            Some(f) => password.method.with_key_derivation(derive_key::app_key_derivation(f, limit_ms)),
+        }),
+        MethodSettings::Passkey(passkey) => Method::Passkey(webauthn::method(passkey, cause.clone(), limit_ms)),
+        MethodSettings::Firebase(firebase) => {
+            Method::enclave(MethodId::Firebase, FirebaseKeeper::new(firebase, cause.clone(), limit_ms))?
+        }
+        MethodSettings::KeysRecord(keys) => Method::keys_record(keys.method(), keys_home(keys, cause, limit_ms))?,
+    })
 }
 
-/// Builds the method named `id` from the call's `config`; failures of the
-/// app's functions it calls later go to `cause`, and each such call may take
-/// `limit_ms` (`adapterTimeoutMs`).
-fn method_from_js(id: MethodId, config: &JsValue, cause: &Rc<LastCause>, limit_ms: u32) -> Result<Method> {
-    match id {
-        MethodId::Password => Ok(Method::Password(derive_key::from_config(config, limit_ms)?)),
-        MethodId::Firebase => Ok(Method::enclave(id, firebase::from_config(config, cause.clone(), limit_ms)?)?),
-        MethodId::Passkey => Ok(Method::Passkey(webauthn::from_config(config, cause.clone(), limit_ms)?)),
-        MethodId::GoogleDrive => {
-            let home = KeysHome::Drive(drive::DriveStorage::from_config(config, cause.clone(), limit_ms)?);
-            Ok(Method::keys_record(id, home)?)
-        }
-        MethodId::Custom => {
-            let home = KeysHome::Custom(custom::from_config(config, cause.clone(), limit_ms)?);
-            Ok(Method::keys_record(id, home)?)
-        }
-        MethodId::ICloud => Ok(Method::keys_record(id, cloudkit::from_config(config, cause.clone(), limit_ms)?)?),
+/// The storage of a keys record, built from its settings.
+fn keys_home(settings: KeysSettings, cause: &Rc<LastCause>, limit_ms: u32) -> KeysHome {
+    let cause = cause.clone();
+    match settings {
+        KeysSettings::Drive(s) => KeysHome::Drive(DriveStorage::new(s, cause, limit_ms)),
+        KeysSettings::CloudKit(s) => KeysHome::CloudKit(CloudKitStorage::new(s, cause, limit_ms)),
+        KeysSettings::KeyValue(store) => KeysHome::KeyValue(KeyValueStore::new(store, cause, limit_ms)),
+        KeysSettings::Custom(adapter) => KeysHome::Custom(AppStore::new(adapter, &CUSTOM, cause, limit_ms)),
     }
 }
 
@@ -238,30 +203,6 @@ impl Progress for JsProgress {
             }
         }
     }
-}
-
-/// Objects and functions (a class with static methods is a fine adapter).
-fn is_object_like(v: &JsValue) -> bool {
-    v.is_object() || v.is_function()
-}
-
-fn progress_from(on_progress: JsValue) -> Result<JsProgress> {
-    if is_absent(&on_progress) {
-        return Ok(JsProgress(None));
-    }
-    on_progress
-        .dyn_into::<Function>()
-        .map(|f| JsProgress(Some(f)))
-        .map_err(|_| Failure::type_error(Error::InvalidArgument("onProgress must be a function")))
-}
-
-/// The service settings of a query, which needs nothing else.
-fn service_settings(config: &JsValue) -> Result<ServiceSettings> {
-    if !config.is_object() {
-        return Err(Failure::type_error(Error::InvalidArgument("config must be an object with apiKey and apiHost")));
-    }
-    ServiceSettings::from_config(config)?
-        .ok_or_else(|| Error::InvalidArgument("this needs the backup service: pass apiKey and apiHost").into())
 }
 
 /// Backs up the wallet's shares and resolves to the `cipherText`.
@@ -322,7 +263,7 @@ pub async fn wallet_backup_status(
 ) -> core::result::Result<JsValue, JsValue> {
     let run = async {
         let cause = LastCause::default();
-        service_settings(&config)?.client(&cause).wallet_status().await
+        config::service_only(&config)?.client(&cause).wallet_status().await
     };
     run.await.map_err(Failure::into_js)
 }
@@ -341,9 +282,9 @@ pub async fn stored_client_backup_share(
         let success = success
             .as_bool()
             .ok_or_else(|| Failure::type_error(Error::InvalidArgument("success must be a boolean")))?;
-        let method = parse_method_id(&method)?;
+        let method = config::method_id(&method)?;
         let cause = LastCause::default();
-        service_settings(&config)?.client(&cause).report_stored(method, success).await
+        config::service_only(&config)?.client(&cause).report_stored(method, success).await
     };
     run.await.map(|()| JsValue::UNDEFINED).map_err(Failure::into_js)
 }
@@ -365,16 +306,8 @@ pub async fn storage_operation(
 ) -> core::result::Result<JsValue, JsValue> {
     let cause = Rc::new(LastCause::default());
     let run = async {
-        let limit_ms = adapter_limit(&config)?;
-        let home = match parse_method_id(&method)? {
-            MethodId::GoogleDrive => KeysHome::Drive(drive::DriveStorage::from_config(&config, cause.clone(), limit_ms)?),
-            MethodId::ICloud => cloudkit::from_config(&config, cause.clone(), limit_ms)?,
-            _ => {
-                return Err(
-                    Error::InvalidArgument("storageOperation supports the gdrive and icloud methods only").into()
-                )
-            }
-        };
+        let (keys, limit_ms) = config::storage(&method, &config)?;
+        let home = keys_home(keys, &cause, limit_ms);
         let done = match operation.as_string().as_deref() {
             Some("validate") => StoredRecord::keys(&home).validate().await.map(|()| true),
             Some("delete") => home.delete().await,

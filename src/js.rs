@@ -78,24 +78,6 @@ pub async fn call_method(
     settled(&returned, limit_ms, what).await?.map_err(|e| Failure::from(failed).with_cause(e))
 }
 
-/// Longest time limit a setting may ask for (10 minutes).
-pub const MAX_LIMIT_MS: u32 = 600_000;
-
-/// The time-limit setting `config[name]`: a whole number of milliseconds
-/// from 1 to [`MAX_LIMIT_MS`], `default` when absent. Anything else is
-/// `INVALID_ARGUMENT` saying `bad` (a `TypeError` when it is not a number).
-pub fn limit_setting(config: &JsValue, name: &str, default: u32, bad: &'static str) -> Result<u32> {
-    let value = get(config, name, Error::InvalidArgument(bad))?;
-    if is_absent(&value) {
-        return Ok(default);
-    }
-    match value.as_f64() {
-        Some(ms) if ms.fract() == 0.0 && (1.0..=f64::from(MAX_LIMIT_MS)).contains(&ms) => Ok(ms as u32),
-        Some(_) => Err(Error::InvalidArgument(bad).into()),
-        None => Err(Failure::type_error(Error::InvalidArgument(bad))),
-    }
-}
-
 #[wasm_bindgen]
 extern "C" {
     #[wasm_bindgen(js_name = setTimeout)]

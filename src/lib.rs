@@ -8,8 +8,10 @@
 //!
 //! Split by role:
 //!
-//! - [`api`]: the exports — `backupWallet`, `recoverWallet`, `walletBackupStatus`,
+//! - `api`: the exports — `backupWallet`, `recoverWallet`, `walletBackupStatus`,
 //!   `storedClientBackupShare`, `storageOperation` (`Portal` wraps them in JS).
+//! - `config`: every argument read and checked once, into typed settings;
+//!   nothing below reads the app's config object again.
 //! - `backends/`: one file per thing a backup keeps something in or asks
 //!   something of, behind core's traits: the keychain, the app's own
 //!   adapters (custodian, custom), the iCloud key-value store, Google Drive,
@@ -20,15 +22,16 @@
 //! - `http`: `fetch` under a deadline, for every server.
 //! - `js`: JS interop — reading app values, calling the app's functions
 //!   within a time limit, the deadline mechanism.
-//! - [`errors`]: core errors → JS errors, and the app's exception kept for them.
+//! - `errors`: core errors → JS errors, and the app's exception kept for them.
 
 #![forbid(unsafe_code)]
 
-pub mod api;
+mod api;
 mod backends;
 #[cfg(feature = "bench")]
-pub mod bench;
-pub mod errors;
+mod bench;
+mod config;
+mod errors;
 mod http;
 mod js;
 mod service;

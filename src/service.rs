@@ -15,21 +15,15 @@ use core::cell::Cell;
 
 use js_sys::{Function, Object, Reflect, JSON};
 use wallet_backup_core::{
-    api_base, backup_id_hex, decode_custodian_half, encode_custodian_half, BackupId, BackupStore, Error, MethodId,
+    backup_id_hex, decode_custodian_half, encode_custodian_half, BackupId, BackupStore, Error, MethodId,
 };
 use wasm_bindgen::prelude::*;
 use zeroize::Zeroizing;
 
+use crate::config::ServiceSettings;
 use crate::errors::{Failure, LastCause, Result};
-use crate::http::{fetch, refusal_cause, step_failure, Refusal, DEFAULT_TIMEOUT_MS};
-use crate::js::{get, is_absent, limit_setting, set, Deadline};
-
-/// The app's service settings: `apiKey`, `apiHost`, `timeoutMs`.
-pub struct ServiceSettings {
-    base: String,
-    authorization: Zeroizing<String>,
-    timeout_ms: u32,
-}
+use crate::http::{fetch, refusal_cause, step_failure, Refusal};
+use crate::js::{set, Deadline};
 
 /// A client of the backup service for one call.
 pub struct Service<'a> {
@@ -70,42 +64,6 @@ impl Answer {
 }
 
 impl ServiceSettings {
-    /// The service settings in `config`, or `None` when it has no `apiKey`
-    /// (the app keeps the custodian half itself).
-    pub fn from_config(config: &JsValue) -> Result<Option<ServiceSettings>> {
-        let bad_type = |what| Failure::type_error(Error::InvalidArgument(what));
-        let api_key = get(config, "apiKey", Error::InvalidArgument("config.apiKey"))?;
-        if is_absent(&api_key) {
-            return Ok(None);
-        }
-        let api_key = Zeroizing::new(api_key.as_string().ok_or_else(|| bad_type("apiKey must be a string"))?);
-        // A header value: visible ASCII only (and never echoed in errors).
-        if api_key.is_empty() || api_key.len() > 512 || !api_key.bytes().all(|b| b.is_ascii_graphic()) {
-            return Err(Error::InvalidArgument("apiKey is not a valid API key").into());
-        }
-        let host = get(config, "apiHost", Error::InvalidArgument("config.apiHost"))?;
-        let host = host.as_string().ok_or_else(|| bad_type("apiHost must be a string, e.g. 'api.example.com'"))?;
-        let base = api_base(&host)?;
-        let timeout_ms = limit_setting(
-            config,
-            "timeoutMs",
-            DEFAULT_TIMEOUT_MS,
-            "timeoutMs must be a whole number from 1 to 600000",
-        )?;
-        let mut authorization = Zeroizing::new(String::from("Bearer "));
-        authorization.push_str(&api_key);
-        Ok(Some(ServiceSettings { base, authorization, timeout_ms }))
-    }
-
-    /// The same settings for another host (the key enclave's `tbsHost`).
-    pub fn with_host(&self, host: &str) -> Result<ServiceSettings> {
-        Ok(ServiceSettings {
-            base: api_base(host)?,
-            authorization: self.authorization.clone(),
-            timeout_ms: self.timeout_ms,
-        })
-    }
-
     /// A client for one call, keeping failures' causes in `cause`.
     pub fn client<'a>(&'a self, cause: &'a LastCause) -> Service<'a> {
         Service { settings: self, cause, managed_backups: Cell::new(false) }

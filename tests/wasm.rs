@@ -10,8 +10,7 @@
 #![cfg(target_arch = "wasm32")]
 
 use js_sys::{Array, Reflect, JSON};
-use wallet_backup::errors::Failure;
-use wallet_backup::{backup_wallet, recover_wallet};
+use wallet_backup::{backup_wallet, recover_wallet, Failure};
 use wallet_backup_core::testing::format;
 use wallet_backup_core::testing::passkey::PasskeyParams;
 use wallet_backup_core::testing::record::CustodianRecord as Record;

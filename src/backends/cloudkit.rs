@@ -37,22 +37,19 @@ use core::cell::RefCell;
 use std::rc::Rc;
 
 use js_sys::{encode_uri_component, Array, Function, JsString, Object, Promise, Reflect, JSON};
-use wallet_backup_core::{api_base, Error, StringStore, MAX_KEYS_TEXT_LEN};
+use wallet_backup_core::{Error, StringStore, MAX_KEYS_TEXT_LEN};
 use wasm_bindgen::{JsCast, JsValue};
 use zeroize::Zeroizing;
 
-use crate::backends::key_value::KeyValueStore;
-use crate::backends::KeysHome;
-use crate::errors::{Failure, LastCause, Result};
+use crate::config::{CloudKitSettings, ICLOUD_SHAPE};
+use crate::errors::{Failure, LastCause};
 use crate::http::{http_text, DEFAULT_TIMEOUT_MS};
-use crate::js::{call_method, exact_string, get, is_absent, set, IGNORE_REJECTION};
+use crate::js::{call_method, exact_string, is_absent, set, IGNORE_REJECTION};
 
 /// The keys record's recordName in the private database.
 pub const RECORD_NAME: &str = "wallet-backup-keys";
 /// Its recordType, which the app's CloudKit schema must define (one STRING field, `keys`).
 pub const RECORD_TYPE: &str = "WalletBackupKeys";
-/// Apple's CloudKit Web Services host.
-const DEFAULT_HOST: &str = "https://api.apple-cloudkit.com";
 /// The answer header carrying the next web auth token.
 const TOKEN_HEADER: &str = "X-Apple-CloudKit-Web-Auth-Token";
 /// Longest token accepted (Apple's web auth tokens are a few hundred bytes).
@@ -60,20 +57,10 @@ const MAX_TOKEN_LEN: usize = 8 * 1024;
 /// Longest CloudKit answer read (one small record).
 const MAX_ANSWER_LEN: u32 = 64 * 1024;
 
-const SHAPE: &str = "config.icloud must be an ICloudStorage({ containerIdentifier, environment: 'development' | 'production', apiToken, getWebAuthToken }) or ICloudStorage({ keyValueStore }), not both";
-
 /// A token (or a `serverErrorCode`, a `recordChangeTag`) as Apple makes them:
 /// visible ASCII without quotes or backslashes, bounded.
-fn token_ok(t: &str) -> bool {
+pub fn token_ok(t: &str) -> bool {
     !t.is_empty() && t.len() <= MAX_TOKEN_LEN && t.bytes().all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\')
-}
-
-/// A container id as Apple makes them (`iCloud.` then a reverse-DNS name); it goes in a path.
-fn container_ok(id: &str) -> bool {
-    id.len() > 7
-        && id.len() <= 256
-        && id.as_bytes().starts_with(b"iCloud.")
-        && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
 }
 
 /// The property `name` of `v` as a string made by Apple (see [`token_ok`]).
@@ -84,53 +71,6 @@ fn apple_string(v: &JsValue, name: &str) -> Option<String> {
 /// `encodeURIComponent(text)`.
 fn encoded(text: &str) -> Zeroizing<String> {
     Zeroizing::new(String::from(encode_uri_component(text)))
-}
-
-/// The iCloud storage of `config.icloud`: exactly one of the CloudKit
-/// options and `keyValueStore`; each call into the app's functions may take
-/// `limit_ms`.
-pub fn from_config(config: &JsValue, cause: Rc<LastCause>, limit_ms: u32) -> Result<KeysHome> {
-        let bad = || Failure::type_error(Error::InvalidArgument(SHAPE));
-        let storage = get(config, "icloud", Error::InvalidArgument(SHAPE))?;
-        let field = |name| get(&storage, name, Error::InvalidArgument(SHAPE));
-        let store = field("keyValueStore")?;
-        let container = field("containerIdentifier")?;
-        if !is_absent(&store) {
-            if !is_absent(&container) {
-                return Err(bad());
-            }
-            for name in ["getItem", "setItem", "removeItem"] {
-                if !get(&store, name, Error::InvalidArgument(SHAPE))?.is_function() {
-                    return Err(bad());
-                }
-            }
-            return Ok(KeysHome::KeyValue(KeyValueStore::new(store, cause, limit_ms)));
-        }
-        let container = container.as_string().filter(|c| container_ok(c)).ok_or_else(bad)?;
-        let environment = field("environment")?.as_string().ok_or_else(bad)?;
-        if environment != "development" && environment != "production" {
-            return Err(bad());
-        }
-        let api_token = Zeroizing::new(field("apiToken")?.as_string().filter(|t| token_ok(t)).ok_or_else(bad)?);
-        if !field("getWebAuthToken")?.is_function() {
-            return Err(bad());
-        }
-        let host = field("cloudKitHost")?;
-        let mut base =
-            if is_absent(&host) { String::from(DEFAULT_HOST) } else { api_base(&host.as_string().ok_or_else(bad)?)? };
-        for part in ["/database/1/", &container, "/", &environment, "/private/records/"] {
-            base.push_str(part);
-        }
-        Ok(KeysHome::CloudKit(CloudKitStorage {
-            storage,
-            base,
-            api_token: encoded(&api_token),
-            cause,
-            token: RefCell::new(None),
-            tag: RefCell::new(None),
-            last: RefCell::new(None),
-            limit_ms,
-        }))
 }
 
 /// The keys record in the private database of the app's CloudKit container.
@@ -159,6 +99,20 @@ pub struct CloudKitStorage {
 type RecordAnswer = core::result::Result<JsValue, String>;
 
 impl CloudKitStorage {
+    /// The keys record of `settings`; `getWebAuthToken` may take `limit_ms`.
+    pub fn new(settings: CloudKitSettings, cause: Rc<LastCause>, limit_ms: u32) -> CloudKitStorage {
+        CloudKitStorage {
+            storage: settings.storage,
+            base: settings.base,
+            api_token: encoded(&settings.api_token),
+            cause,
+            token: RefCell::new(None),
+            tag: RefCell::new(None),
+            last: RefCell::new(None),
+            limit_ms,
+        }
+    }
+
     /// The user's web auth token: asked once per call, then handed on by each answer.
     async fn token(&self) -> core::result::Result<Zeroizing<String>, Error> {
         if let Some(t) = self.token.borrow().as_ref() {
@@ -168,7 +122,7 @@ impl CloudKitStorage {
             &self.storage,
             "icloud.getWebAuthToken",
             &[],
-            Error::InvalidArgument(SHAPE),
+            Error::InvalidArgument(ICLOUD_SHAPE),
             Error::ICloudUnauthenticated,
             self.limit_ms,
         )

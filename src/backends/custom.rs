@@ -22,7 +22,7 @@ use wallet_backup_core::{Error, StringStore, MAX_KEYS_TEXT_LEN};
 use wasm_bindgen::{JsCast, JsValue};
 use zeroize::Zeroizing;
 
-use crate::errors::{Failure, LastCause};
+use crate::errors::LastCause;
 use crate::js::{call_method, get, is_absent};
 
 /// What an app adapter is for: its functions as errors name them, and
@@ -145,18 +145,3 @@ pub fn stored_text(v: JsValue, not_a_string: Error, max_len: Option<usize>) -> R
     Ok(Some(Zeroizing::new(String::from(text))))
 }
 
-/// The app's storage adapter of `config.custom`, each call limited to `limit_ms`.
-pub fn from_config(config: &JsValue, cause: Rc<LastCause>, limit_ms: u32) -> crate::errors::Result<AppStore> {
-    let missing =
-        Error::InvalidArgument("config.custom must be a storage adapter { read, write, validateOperations? }");
-    let adapter = get(config, "custom", missing.clone())?;
-    if is_absent(&adapter) {
-        return Err(Failure::type_error(missing));
-    }
-    for name in ["read", "write"] {
-        get(&adapter, name, missing.clone())?
-            .dyn_into::<js_sys::Function>()
-            .map_err(|_| Failure::type_error(missing.clone()))?;
-    }
-    Ok(AppStore::new(adapter, &CUSTOM, cause, limit_ms))
-}

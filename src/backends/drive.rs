@@ -23,19 +23,18 @@
 use core::cell::RefCell;
 use std::rc::Rc;
 
-use js_sys::{Function, Object, Reflect, JSON};
-use wallet_backup_core::{api_base, Error, StringStore, MAX_KEYS_TEXT_LEN};
+use js_sys::{Object, Reflect, JSON};
+use wallet_backup_core::{Error, StringStore, MAX_KEYS_TEXT_LEN};
 use wasm_bindgen::{JsCast, JsValue};
 use zeroize::Zeroizing;
 
-use crate::errors::{Failure, LastCause, Result};
+use crate::config::DriveSettings;
+use crate::errors::{Failure, LastCause};
 use crate::http::{http_text, refusal_cause, Refusal, DEFAULT_TIMEOUT_MS};
-use crate::js::{call_method, exact_string, get, is_absent, set};
+use crate::js::{call_method, exact_string, is_absent, set};
 
 /// The name of the keys file in `appDataFolder`.
 pub const KEYS_FILE_NAME: &str = "wallet-backup-keys.json";
-/// Google's API host.
-const DEFAULT_DRIVE_HOST: &str = "https://www.googleapis.com";
 /// Longest access token accepted (Google's are a few hundred bytes).
 const MAX_TOKEN_LEN: usize = 8 * 1024;
 /// Longest Drive answer read (JSON metadata or the keys file).
@@ -63,26 +62,16 @@ fn valid_file_id(id: &str) -> bool {
 }
 
 impl DriveStorage {
-    /// The Drive storage of `config.gdrive`; `getAccessToken` may take `limit_ms`.
-    pub fn from_config(config: &JsValue, cause: Rc<LastCause>, limit_ms: u32) -> Result<DriveStorage> {
-        let missing = Error::InvalidArgument("config.gdrive must be a GDriveStorage({ getAccessToken })");
-        let storage = get(config, "gdrive", missing.clone())?;
-        if is_absent(&storage) {
-            return Err(Failure::type_error(missing));
+    /// The keys file of `settings`; `getAccessToken` may take `limit_ms`.
+    pub fn new(settings: DriveSettings, cause: Rc<LastCause>, limit_ms: u32) -> DriveStorage {
+        DriveStorage {
+            storage: settings.storage,
+            base: settings.base,
+            cause,
+            token: RefCell::new(None),
+            file_id: RefCell::new(None),
+            limit_ms,
         }
-        get(&storage, "getAccessToken", missing.clone())?
-            .dyn_into::<Function>()
-            .map_err(|_| Failure::type_error(Error::InvalidArgument("gdrive.getAccessToken must be a function")))?;
-        let host = get(&storage, "driveHost", missing)?;
-        let base = if is_absent(&host) {
-            String::from(DEFAULT_DRIVE_HOST)
-        } else {
-            let host = host
-                .as_string()
-                .ok_or_else(|| Failure::type_error(Error::InvalidArgument("gdrive.driveHost must be a string")))?;
-            api_base(&host)?
-        };
-        Ok(DriveStorage { storage, base, cause, token: RefCell::new(None), file_id: RefCell::new(None), limit_ms })
     }
 
     /// The user's access token (asked once per call).

@@ -12,47 +12,23 @@
 
 use std::rc::Rc;
 
-use js_sys::{Function, Object};
+use js_sys::Object;
 use wallet_backup_core::{
     backup_id_hex, decode_custodian_half, encode_custodian_half, BackupId, Error, KeyKeeper, SecretKey, KEY_LEN,
 };
 use wasm_bindgen::{JsCast, JsValue};
 use zeroize::Zeroizing;
 
+use crate::config::{FirebaseSettings, ServiceSettings};
 use crate::errors::{Failure, LastCause, Result};
 use crate::http::{refusal_cause, Refusal};
-use crate::js::{call_method, exact_string, get, is_absent, set};
-use crate::service::{unexpected, Answer, ServiceSettings};
+use crate::js::{call_method, exact_string, is_absent, set};
+use crate::service::{unexpected, Answer};
 
 /// The enclave's route for backup keys.
 const ENCRYPT_KEY_PATH: &str = "/v1/backup/encrypt-key";
 /// Longest ID token accepted (Firebase's are about 1 KB).
 const MAX_TOKEN_LEN: usize = 16 * 1024;
-
-/// Builds the Firebase method from `config.firebase` and the call's service
-/// settings; `getToken` may take `limit_ms`.
-pub fn from_config(config: &JsValue, cause: Rc<LastCause>, limit_ms: u32) -> Result<FirebaseKeeper> {
-    let missing = Error::InvalidArgument("config.firebase must be a FirebaseStorage({ getToken })");
-    let storage = get(config, "firebase", missing.clone())?;
-    if is_absent(&storage) {
-        return Err(Failure::type_error(missing));
-    }
-    get(&storage, "getToken", missing.clone())?
-        .dyn_into::<Function>()
-        .map_err(|_| Failure::type_error(Error::InvalidArgument("firebase.getToken must be a function")))?;
-    let service = ServiceSettings::from_config(config)?
-        .ok_or(Error::InvalidArgument("the Firebase method needs the backup service: pass apiKey and apiHost"))?;
-    let host = get(&storage, "tbsHost", missing)?;
-    let enclave = if is_absent(&host) {
-        service
-    } else {
-        let host = host
-            .as_string()
-            .ok_or_else(|| Failure::type_error(Error::InvalidArgument("firebase.tbsHost must be a string")))?;
-        service.with_host(&host)?
-    };
-    Ok(FirebaseKeeper { storage, enclave, cause, limit_ms })
-}
 
 /// Keeps backup keys in the service's Firebase key enclave.
 pub struct FirebaseKeeper {
@@ -65,6 +41,11 @@ pub struct FirebaseKeeper {
 }
 
 impl FirebaseKeeper {
+    /// The enclave of `settings`; `getToken` may take `limit_ms`.
+    pub fn new(settings: FirebaseSettings, cause: Rc<LastCause>, limit_ms: u32) -> FirebaseKeeper {
+        FirebaseKeeper { storage: settings.storage, enclave: settings.enclave, cause, limit_ms }
+    }
+
     /// The user's ID token, refreshed when `force_refresh`.
     async fn token(&self, force_refresh: bool) -> Result<Zeroizing<String>> {
         let options = Object::new();

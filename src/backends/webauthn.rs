@@ -1,16 +1,12 @@
 //! Passkey method: the WebAuthn ceremonies behind the core's
 //! [`PasskeyMethod`] (its PRF and enclave modes are the core's).
 //!
-//! `config.passkey` (a `PasskeyStorage` or a plain object, optional in
-//! browsers) may hold:
-//! - `passkeys`: React Native's passkey functions, shaped like
-//!   `react-native-passkeys` (`create(optionsJSON)`, `get(optionsJSON)`, JSON
-//!   in and out, `null` when cancelled). Without them the module calls the
-//!   browser's `navigator.credentials` itself (web-sys), converting the
-//!   same JSON forms to and from WebAuthn's binary ones.
-//! - `webAuthnHost`: the enclave's host when it is not `apiHost`.
-//! - `userName`: the name a passkey manager shows for a new passkey.
-//! - `mode`: `'auto'` (PRF when the authenticator gives it) or `'enclave'`.
+//! The platform runs `create` and `get`: React Native's passkey functions
+//! (`config.passkey.passkeys`, shaped like `react-native-passkeys`:
+//! `create(optionsJSON)`, `get(optionsJSON)`, JSON in and out, `null` when
+//! cancelled), or else the browser's `navigator.credentials`, called
+//! through web-sys with the same JSON forms converted to and from
+//! WebAuthn's binary ones. (The settings are read in `config.rs`.)
 //!
 //! The service's `/passkeys/*` routes issue and verify every challenge. The
 //! PRF output stays on the device: credentials sent to the service carry
@@ -37,13 +33,12 @@ use wallet_backup_core::{
 use wasm_bindgen::{JsCast, JsValue};
 use zeroize::Zeroizing;
 
+use crate::config::{PasskeySettings, ServiceSettings};
 use crate::errors::{Failure, LastCause, Result};
 use crate::http::{refusal_cause, Refusal};
-use crate::js::{call_method, get, is_absent, set, settled};
-use crate::service::{unexpected, Answer, ServiceSettings};
+use crate::js::{call_method, is_absent, set, settled};
+use crate::service::{unexpected, Answer};
 
-/// Longest `userName`, in UTF-16 code units.
-const MAX_USER_NAME_LEN: usize = 64;
 /// Largest binary field read from an authenticator's answer.
 const MAX_FIELD_LEN: usize = 64 * 1024;
 /// A prompt's WebAuthn `timeout` when the options give none: Web
@@ -53,56 +48,23 @@ const DEFAULT_PROMPT_MS: u32 = 300_000;
 /// Longest WebAuthn `timeout` honoured: the service's longest ceremony (an hour).
 const MAX_PROMPT_MS: u32 = 3_600_000;
 
-/// Builds the passkey method from `config.passkey` and the call's service
-/// settings; `limit_ms` is `adapterTimeoutMs` (see [`prompt_limit`]).
-pub fn from_config(config: &JsValue, cause: Rc<LastCause>, limit_ms: u32) -> Result<PasskeyMethod<WebAuthnCeremonies>> {
-    let bad = Error::InvalidArgument("config.passkey must be a PasskeyStorage");
-    let storage = get(config, "passkey", bad.clone())?;
-    let type_error = |what| Failure::type_error(Error::InvalidArgument(what));
-    let functions = get(&storage, "passkeys", bad.clone())?;
-    let platform = if is_absent(&functions) {
-        // Fail before anything runs where there is no passkey API at all.
-        browser::available()?;
-        Platform::Browser
-    } else {
-        for name in ["create", "get"] {
-            get(&functions, name, bad.clone())?
-                .dyn_into::<Function>()
-                .map_err(|_| type_error("passkey.passkeys must have create and get functions"))?;
-        }
-        Platform::Functions(functions)
-    };
-    let user_name = get(&storage, "userName", bad.clone())?;
-    let user_name = if is_absent(&user_name) {
-        None
-    } else {
-        let name = user_name.as_string().ok_or_else(|| type_error("passkey.userName must be a string"))?;
-        if name.is_empty() || name.encode_utf16().count() > MAX_USER_NAME_LEN {
-            return Err(Error::InvalidArgument("passkey.userName must be 1 to 64 characters").into());
-        }
-        Some(name)
-    };
-    let mode = get(&storage, "mode", bad.clone())?;
-    let enclave_only = match mode.as_string().as_deref() {
-        _ if is_absent(&mode) => false,
-        Some("auto") => false,
-        Some("enclave") => true,
-        _ => return Err(Error::InvalidArgument("passkey.mode must be 'auto' or 'enclave'").into()),
-    };
-    let service = ServiceSettings::from_config(config)?
-        .ok_or(Error::InvalidArgument("the passkey method needs the backup service: pass apiKey and apiHost"))?;
-    let host = get(&storage, "webAuthnHost", bad)?;
-    let enclave = if is_absent(&host) {
-        service
-    } else {
-        service.with_host(&host.as_string().ok_or_else(|| type_error("passkey.webAuthnHost must be a string"))?)?
-    };
+/// The passkey method of `settings`; `limit_ms` is `adapterTimeoutMs` (see
+/// [`prompt_limit`]).
+pub fn method(settings: PasskeySettings, cause: Rc<LastCause>, limit_ms: u32) -> PasskeyMethod<WebAuthnCeremonies> {
+    let PasskeySettings { platform, user_name, enclave_only, enclave } = settings;
     let ceremonies = WebAuthnCeremonies { platform, enclave, user_name, cause, login: RefCell::new(None), limit_ms };
-    Ok(PasskeyMethod::new(ceremonies, enclave_only))
+    PasskeyMethod::new(ceremonies, enclave_only)
+}
+
+/// Whether this platform has a passkey API of its own (`navigator.credentials`):
+/// without one, and without the app's passkey functions, the method fails
+/// before anything runs.
+pub fn browser_available() -> Result<()> {
+    browser::available()
 }
 
 /// Who runs `create` and `get`.
-enum Platform {
+pub enum Platform {
     /// The app's `react-native-passkeys`-shaped functions (JSON forms).
     Functions(JsValue),
     /// The browser's `navigator.credentials`.

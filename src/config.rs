@@ -1,0 +1,536 @@
+//! The app's arguments, read once at the boundary.
+//!
+//! Every value an export takes from JavaScript is read and checked here, in
+//! one pass and in a fixed order, and turned into typed settings: one for
+//! the call ([`CallSettings`]), one for the service ([`ServiceSettings`]),
+//! one for the custodian ([`CustodianSettings`]) and one per method
+//! ([`MethodSettings`]). Nothing below this file reads the config object
+//! again; the backends are built from these values.
+//!
+//! What stays a JS value is the app's own objects whose functions are
+//! called later (the keychain, the adapters, `getToken`'s holder): their
+//! functions are looked up when they are called, as the app may have
+//! replaced them meanwhile.
+//!
+//! A wrong type is a `TypeError` with code `INVALID_ARGUMENT` (or the
+//! missing adapter's code); a value of the right type but out of range is a
+//! plain `Error` with the same code.
+
+use js_sys::{Function, JsString};
+use wallet_backup_core::{api_base, Argon2idParams, Error, MethodId, PasswordMethod};
+use wasm_bindgen::{JsCast, JsValue};
+use zeroize::Zeroizing;
+
+use crate::backends::cloudkit;
+use crate::backends::webauthn::{self, Platform};
+use crate::errors::{Failure, Result};
+use crate::http::DEFAULT_TIMEOUT_MS;
+use crate::js::{exact_string, get, is_absent};
+
+/// Default of `adapterTimeoutMs`: how long one call into the app's functions
+/// may take. Generous for a keychain behind a biometric prompt or a storage
+/// on a slow network, short enough that a hung adapter is noticed.
+pub const ADAPTER_TIMEOUT_MS: u32 = 60_000;
+/// Longest time limit a setting may ask for (10 minutes).
+pub const MAX_LIMIT_MS: u32 = 600_000;
+/// Google's API host.
+const DEFAULT_DRIVE_HOST: &str = "https://www.googleapis.com";
+/// Apple's CloudKit Web Services host.
+const DEFAULT_CLOUDKIT_HOST: &str = "https://api.apple-cloudkit.com";
+/// Longest passkey `userName`, in UTF-16 code units.
+const MAX_USER_NAME_LEN: usize = 64;
+/// What `config.icloud` must be; also the error of a missing `getWebAuthToken`.
+pub const ICLOUD_SHAPE: &str = "config.icloud must be an ICloudStorage({ containerIdentifier, environment: 'development' | 'production', apiToken, getWebAuthToken }) or ICloudStorage({ keyValueStore }), not both";
+
+/// A `backupWallet` or `recoverWallet` call's arguments, checked.
+pub struct CallSettings {
+    /// The app's keychain (an object; its functions are called later).
+    pub keychain: JsValue,
+    /// Who keeps the custodian half.
+    pub custodian: CustodianSettings,
+    /// `adapterTimeoutMs`.
+    pub limit_ms: u32,
+    /// The method and its settings.
+    pub method: MethodSettings,
+    /// `onProgress`, when given.
+    pub on_progress: Option<Function>,
+}
+
+/// Who keeps the custodian half.
+pub enum CustodianSettings {
+    /// The app's `custodian` adapter (an object; a custodian record).
+    App(JsValue),
+    /// The backup service (`apiKey`, `apiHost`).
+    Service(ServiceSettings),
+}
+
+/// How to reach the backup service (or one of its enclaves): `apiKey`,
+/// `apiHost`, `timeoutMs`.
+#[derive(Clone)]
+pub struct ServiceSettings {
+    /// The base URL, e.g. `https://api.example.com`.
+    pub base: String,
+    /// `Bearer <apiKey>`.
+    pub authorization: Zeroizing<String>,
+    /// The deadline of each request.
+    pub timeout_ms: u32,
+}
+
+/// A method's settings.
+pub enum MethodSettings {
+    /// `passwordStorage`.
+    Password(PasswordSettings),
+    /// `passkey`.
+    Passkey(PasskeySettings),
+    /// `firebase`.
+    Firebase(FirebaseSettings),
+    /// `gdrive`, `icloud` or `custom`: where the keys record lives.
+    KeysRecord(KeysSettings),
+}
+
+/// Where a keys record lives, as `gdrive`, `icloud` or `custom` say.
+pub enum KeysSettings {
+    /// `gdrive`: a file in the user's Drive.
+    Drive(DriveSettings),
+    /// `icloud` on the web and in Node.js: the app's container over CloudKit
+    /// Web Services.
+    CloudKit(CloudKitSettings),
+    /// `icloud` in React Native: the app's native iCloud key-value store
+    /// (an object with `getItem`, `setItem`, `removeItem`).
+    KeyValue(JsValue),
+    /// `custom`: the app's storage adapter (an object with `read` and `write`).
+    Custom(JsValue),
+}
+
+impl KeysSettings {
+    /// The method these settings belong to.
+    pub fn method(&self) -> MethodId {
+        match self {
+            KeysSettings::Drive(_) => MethodId::GoogleDrive,
+            KeysSettings::CloudKit(_) | KeysSettings::KeyValue(_) => MethodId::ICloud,
+            KeysSettings::Custom(_) => MethodId::Custom,
+        }
+    }
+}
+
+/// `passwordStorage`: the core method holds the (NFC-normalised) password
+/// and the costs; `deriveKey` is the app's Argon2id, if given.
+pub struct PasswordSettings {
+    /// The password method, its password and costs checked.
+    pub method: PasswordMethod,
+    /// `passwordStorage.deriveKey`.
+    pub derive_key: Option<Function>,
+}
+
+/// `passkey`, with the service settings of its enclave.
+pub struct PasskeySettings {
+    /// Who runs `create` and `get`.
+    pub platform: Platform,
+    /// The name a passkey manager shows for a new passkey.
+    pub user_name: Option<String>,
+    /// `mode: 'enclave'`: skip PRF even where the authenticator has it.
+    pub enclave_only: bool,
+    /// The enclave: the service, or `webAuthnHost`.
+    pub enclave: ServiceSettings,
+}
+
+/// `firebase`, with the service settings of its enclave.
+pub struct FirebaseSettings {
+    /// The `FirebaseStorage` object, whose `getToken` gives ID tokens.
+    pub storage: JsValue,
+    /// The enclave: the service, or `tbsHost`.
+    pub enclave: ServiceSettings,
+}
+
+/// `gdrive`.
+pub struct DriveSettings {
+    /// The `GDriveStorage` object, whose `getAccessToken` gives tokens.
+    pub storage: JsValue,
+    /// Google's API base URL (`driveHost`).
+    pub base: String,
+}
+
+/// `icloud` in its CloudKit form.
+pub struct CloudKitSettings {
+    /// The `ICloudStorage` object: `getWebAuthToken`, `onWebAuthToken`.
+    pub storage: JsValue,
+    /// `{host}/database/1/{container}/{environment}/private/records/`.
+    pub base: String,
+    /// The API token.
+    pub api_token: Zeroizing<String>,
+}
+
+/// The arguments of `backupWallet` / `recoverWallet` (after `cipherText`).
+pub fn call(method: &JsValue, on_progress: JsValue, config: &JsValue) -> Result<CallSettings> {
+    let bad = Error::InvalidArgument("config must be an object with keychain, and custodian or apiKey");
+    if !config.is_object() {
+        return Err(Failure::type_error(bad));
+    }
+    let keychain = get(config, "keychain", bad.clone())?;
+    if !is_object_like(&keychain) {
+        return Err(Failure::type_error(Error::KeychainUnavailable(
+            "keychain adapter missing: pass { getShares, setShares }",
+        )));
+    }
+    let custodian = get(config, "custodian", bad)?;
+    let service = service(config)?;
+    let custodian = match service {
+        Some(_) if !is_absent(&custodian) => {
+            return Err(Error::InvalidArgument(
+                "pass either apiKey (the backup service keeps the custodian share) or custodian, not both",
+            )
+            .into())
+        }
+        Some(service) => CustodianSettings::Service(service),
+        None if is_object_like(&custodian) => CustodianSettings::App(custodian),
+        None => {
+            return Err(Failure::type_error(Error::CustodianUnavailable(
+                "custodian adapter missing: pass { read, write }, or apiKey and apiHost for the backup service",
+            )))
+        }
+    };
+    let limit_ms = adapter_limit(config)?;
+    let id = method_id(method)?;
+    let service = match &custodian {
+        CustodianSettings::Service(service) => Some(service),
+        CustodianSettings::App(_) => None,
+    };
+    let method = method_settings(id, config, service)?;
+    let on_progress = progress(on_progress)?;
+    Ok(CallSettings { keychain, custodian, limit_ms, method, on_progress })
+}
+
+/// The settings of `storageOperation(operation, method, config)`: the
+/// `gdrive` or `icloud` storage and `adapterTimeoutMs`.
+pub fn storage(method: &JsValue, config: &JsValue) -> Result<(KeysSettings, u32)> {
+    let limit_ms = adapter_limit(config)?;
+    let settings = match method_id(method)? {
+        MethodId::GoogleDrive => KeysSettings::Drive(drive(config)?),
+        MethodId::ICloud => icloud(config)?,
+        _ => return Err(Error::InvalidArgument("storageOperation supports the gdrive and icloud methods only").into()),
+    };
+    Ok((settings, limit_ms))
+}
+
+/// The service settings of a query (`walletBackupStatus`,
+/// `storedClientBackupShare`), which needs nothing else.
+pub fn service_only(config: &JsValue) -> Result<ServiceSettings> {
+    if !config.is_object() {
+        return Err(Failure::type_error(Error::InvalidArgument("config must be an object with apiKey and apiHost")));
+    }
+    service(config)?.ok_or_else(|| Error::InvalidArgument("this needs the backup service: pass apiKey and apiHost").into())
+}
+
+/// The `method` argument (`'password'`, `'PASSWORD'`, ...).
+pub fn method_id(method: &JsValue) -> Result<MethodId> {
+    let name = method
+        .as_string()
+        .ok_or_else(|| Failure::type_error(Error::InvalidArgument("method must be a string such as 'password'")))?;
+    Ok(MethodId::parse(&name)?)
+}
+
+/// The settings of the method `id`; `service` is the call's, if it has one.
+fn method_settings(id: MethodId, config: &JsValue, service: Option<&ServiceSettings>) -> Result<MethodSettings> {
+    Ok(match id {
+        MethodId::Password => MethodSettings::Password(password(config)?),
+        MethodId::Firebase => MethodSettings::Firebase(firebase(config, service)?),
+        MethodId::Passkey => MethodSettings::Passkey(passkey(config, service)?),
+        MethodId::GoogleDrive => MethodSettings::KeysRecord(KeysSettings::Drive(drive(config)?)),
+        MethodId::Custom => MethodSettings::KeysRecord(KeysSettings::Custom(custom(config)?)),
+        MethodId::ICloud => MethodSettings::KeysRecord(icloud(config)?),
+    })
+}
+
+/// Objects and functions (a class with static methods is a fine adapter).
+fn is_object_like(v: &JsValue) -> bool {
+    v.is_object() || v.is_function()
+}
+
+/// `onProgress`: a function, or nothing.
+fn progress(on_progress: JsValue) -> Result<Option<Function>> {
+    if is_absent(&on_progress) {
+        return Ok(None);
+    }
+    on_progress
+        .dyn_into::<Function>()
+        .map(Some)
+        .map_err(|_| Failure::type_error(Error::InvalidArgument("onProgress must be a function")))
+}
+
+/// `config.adapterTimeoutMs`, checked like `timeoutMs`.
+fn adapter_limit(config: &JsValue) -> Result<u32> {
+    limit_setting(
+        config,
+        "adapterTimeoutMs",
+        ADAPTER_TIMEOUT_MS,
+        "adapterTimeoutMs must be a whole number from 1 to 600000",
+    )
+}
+
+/// The time-limit setting `config[name]`: a whole number of milliseconds
+/// from 1 to [`MAX_LIMIT_MS`], `default` when absent. Anything else is
+/// `INVALID_ARGUMENT` saying `bad` (a `TypeError` when it is not a number).
+fn limit_setting(config: &JsValue, name: &str, default: u32, bad: &'static str) -> Result<u32> {
+    let value = get(config, name, Error::InvalidArgument(bad))?;
+    if is_absent(&value) {
+        return Ok(default);
+    }
+    match value.as_f64() {
+        Some(ms) if ms.fract() == 0.0 && (1.0..=f64::from(MAX_LIMIT_MS)).contains(&ms) => Ok(ms as u32),
+        Some(_) => Err(Error::InvalidArgument(bad).into()),
+        None => Err(Failure::type_error(Error::InvalidArgument(bad))),
+    }
+}
+
+/// The service settings in `config`, or `None` when it has no `apiKey`
+/// (the app keeps the custodian half itself).
+fn service(config: &JsValue) -> Result<Option<ServiceSettings>> {
+    let bad_type = |what| Failure::type_error(Error::InvalidArgument(what));
+    let api_key = get(config, "apiKey", Error::InvalidArgument("config.apiKey"))?;
+    if is_absent(&api_key) {
+        return Ok(None);
+    }
+    let api_key = Zeroizing::new(api_key.as_string().ok_or_else(|| bad_type("apiKey must be a string"))?);
+    // A header value: visible ASCII only (and never echoed in errors).
+    if api_key.is_empty() || api_key.len() > 512 || !api_key.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(Error::InvalidArgument("apiKey is not a valid API key").into());
+    }
+    let host = get(config, "apiHost", Error::InvalidArgument("config.apiHost"))?;
+    let host = host.as_string().ok_or_else(|| bad_type("apiHost must be a string, e.g. 'api.example.com'"))?;
+    let base = api_base(&host)?;
+    let timeout_ms =
+        limit_setting(config, "timeoutMs", DEFAULT_TIMEOUT_MS, "timeoutMs must be a whole number from 1 to 600000")?;
+    let mut authorization = Zeroizing::new(String::from("Bearer "));
+    authorization.push_str(&api_key);
+    Ok(Some(ServiceSettings { base, authorization, timeout_ms }))
+}
+
+/// The call's service settings for another host (an enclave's `tbsHost` or
+/// `webAuthnHost`).
+fn with_host(service: &ServiceSettings, host: &str) -> Result<ServiceSettings> {
+    Ok(ServiceSettings {
+        base: api_base(host)?,
+        authorization: service.authorization.clone(),
+        timeout_ms: service.timeout_ms,
+    })
+}
+
+const BAD_PASSWORD_STORAGE: Error = Error::InvalidArgument("config.passwordStorage must be an object");
+
+/// `config.passwordStorage`: `password` (NFC-normalised, so the same PIN
+/// typed on two keyboards gives the same key), `kdf` (Argon2id costs, never
+/// below the floor) and `deriveKey`.
+fn password(config: &JsValue) -> Result<PasswordSettings> {
+    let storage = get(config, "passwordStorage", Error::InvalidArgument("config must be an object"))?;
+    if is_absent(&storage) {
+        return Err(Error::PasswordRequired.into());
+    }
+    let password = get(&storage, "password", BAD_PASSWORD_STORAGE)?;
+    if is_absent(&password) {
+        return Err(Error::PasswordRequired.into());
+    }
+    let password: JsString = password
+        .dyn_into()
+        .map_err(|_| Failure::type_error(Error::InvalidArgument("passwordStorage.password must be a string")))?;
+    let normalized = match exact_string(&password.normalize("NFC")) {
+        Some(Ok(s)) => s,
+        _ => {
+            return Err(Error::InvalidArgument("passwordStorage.password is not valid Unicode (lone surrogate)").into())
+        }
+    };
+    let bytes = Zeroizing::new(normalized.as_bytes().to_vec());
+
+    let kdf = kdf(&get(&storage, "kdf", BAD_PASSWORD_STORAGE)?)?;
+    let method = PasswordMethod::with_kdf(bytes, kdf)?;
+    let derive_key = get(&storage, "deriveKey", BAD_PASSWORD_STORAGE)?;
+    if is_absent(&derive_key) {
+        return Ok(PasswordSettings { method, derive_key: None });
+    }
+    let derive_key: Function = derive_key
+        .dyn_into()
+        .map_err(|_| Failure::type_error(Error::InvalidArgument("passwordStorage.deriveKey must be a function")))?;
+    Ok(PasswordSettings { method, derive_key: Some(derive_key) })
+}
+
+/// `passwordStorage.kdf`: `{ memoryKiB?, iterations?, parallelism? }`;
+/// absent fields keep the defaults.
+fn kdf(kdf: &JsValue) -> Result<Argon2idParams> {
+    let mut params = Argon2idParams::default();
+    if is_absent(kdf) {
+        return Ok(params);
+    }
+    let bad = Error::InvalidArgument("passwordStorage.kdf must be an object of positive integers");
+    for (name, slot) in [
+        ("memoryKiB", &mut params.memory_kib),
+        ("iterations", &mut params.iterations),
+        ("parallelism", &mut params.parallelism),
+    ] {
+        let v = get(kdf, name, bad.clone())?;
+        if is_absent(&v) {
+            continue;
+        }
+        let n = v.as_f64().ok_or_else(|| Failure::type_error(bad.clone()))?;
+        if n.fract() != 0.0 || !(1.0..=u32::MAX as f64).contains(&n) {
+            return Err(bad.into());
+        }
+        *slot = n as u32;
+    }
+    Ok(params)
+}
+
+/// `config.passkey` (optional in browsers): `passkeys` (React Native's
+/// functions), `userName`, `mode`, `webAuthnHost`; the method needs the
+/// service.
+fn passkey(config: &JsValue, service: Option<&ServiceSettings>) -> Result<PasskeySettings> {
+    let bad = Error::InvalidArgument("config.passkey must be a PasskeyStorage");
+    let storage = get(config, "passkey", bad.clone())?;
+    let type_error = |what| Failure::type_error(Error::InvalidArgument(what));
+    let functions = get(&storage, "passkeys", bad.clone())?;
+    let platform = if is_absent(&functions) {
+        // Fail before anything runs where there is no passkey API at all.
+        webauthn::browser_available()?;
+        Platform::Browser
+    } else {
+        for name in ["create", "get"] {
+            get(&functions, name, bad.clone())?
+                .dyn_into::<Function>()
+                .map_err(|_| type_error("passkey.passkeys must have create and get functions"))?;
+        }
+        Platform::Functions(functions)
+    };
+    let user_name = get(&storage, "userName", bad.clone())?;
+    let user_name = if is_absent(&user_name) {
+        None
+    } else {
+        let name = user_name.as_string().ok_or_else(|| type_error("passkey.userName must be a string"))?;
+        if name.is_empty() || name.encode_utf16().count() > MAX_USER_NAME_LEN {
+            return Err(Error::InvalidArgument("passkey.userName must be 1 to 64 characters").into());
+        }
+        Some(name)
+    };
+    let mode = get(&storage, "mode", bad.clone())?;
+    let enclave_only = match mode.as_string().as_deref() {
+        _ if is_absent(&mode) => false,
+        Some("auto") => false,
+        Some("enclave") => true,
+        _ => return Err(Error::InvalidArgument("passkey.mode must be 'auto' or 'enclave'").into()),
+    };
+    let service =
+        service.ok_or(Error::InvalidArgument("the passkey method needs the backup service: pass apiKey and apiHost"))?;
+    let host = get(&storage, "webAuthnHost", bad)?;
+    let enclave = if is_absent(&host) {
+        service.clone()
+    } else {
+        with_host(service, &host.as_string().ok_or_else(|| type_error("passkey.webAuthnHost must be a string"))?)?
+    };
+    Ok(PasskeySettings { platform, user_name, enclave_only, enclave })
+}
+
+/// `config.firebase`: `getToken` and `tbsHost`; the method needs the service.
+fn firebase(config: &JsValue, service: Option<&ServiceSettings>) -> Result<FirebaseSettings> {
+    let missing = Error::InvalidArgument("config.firebase must be a FirebaseStorage({ getToken })");
+    let storage = get(config, "firebase", missing.clone())?;
+    if is_absent(&storage) {
+        return Err(Failure::type_error(missing));
+    }
+    get(&storage, "getToken", missing.clone())?
+        .dyn_into::<Function>()
+        .map_err(|_| Failure::type_error(Error::InvalidArgument("firebase.getToken must be a function")))?;
+    let service = service
+        .ok_or(Error::InvalidArgument("the Firebase method needs the backup service: pass apiKey and apiHost"))?;
+    let host = get(&storage, "tbsHost", missing)?;
+    let enclave = if is_absent(&host) {
+        service.clone()
+    } else {
+        let host = host
+            .as_string()
+            .ok_or_else(|| Failure::type_error(Error::InvalidArgument("firebase.tbsHost must be a string")))?;
+        with_host(service, &host)?
+    };
+    Ok(FirebaseSettings { storage, enclave })
+}
+
+/// `config.gdrive`: `getAccessToken` and `driveHost`.
+fn drive(config: &JsValue) -> Result<DriveSettings> {
+    let missing = Error::InvalidArgument("config.gdrive must be a GDriveStorage({ getAccessToken })");
+    let storage = get(config, "gdrive", missing.clone())?;
+    if is_absent(&storage) {
+        return Err(Failure::type_error(missing));
+    }
+    get(&storage, "getAccessToken", missing.clone())?
+        .dyn_into::<Function>()
+        .map_err(|_| Failure::type_error(Error::InvalidArgument("gdrive.getAccessToken must be a function")))?;
+    let host = get(&storage, "driveHost", missing)?;
+    let base = if is_absent(&host) {
+        String::from(DEFAULT_DRIVE_HOST)
+    } else {
+        let host = host
+            .as_string()
+            .ok_or_else(|| Failure::type_error(Error::InvalidArgument("gdrive.driveHost must be a string")))?;
+        api_base(&host)?
+    };
+    Ok(DriveSettings { storage, base })
+}
+
+/// `config.icloud`: exactly one of the CloudKit options and `keyValueStore`.
+fn icloud(config: &JsValue) -> Result<KeysSettings> {
+    let bad = || Failure::type_error(Error::InvalidArgument(ICLOUD_SHAPE));
+    let storage = get(config, "icloud", Error::InvalidArgument(ICLOUD_SHAPE))?;
+    let field = |name| get(&storage, name, Error::InvalidArgument(ICLOUD_SHAPE));
+    let store = field("keyValueStore")?;
+    let container = field("containerIdentifier")?;
+    if !is_absent(&store) {
+        if !is_absent(&container) {
+            return Err(bad());
+        }
+        for name in ["getItem", "setItem", "removeItem"] {
+            if !get(&store, name, Error::InvalidArgument(ICLOUD_SHAPE))?.is_function() {
+                return Err(bad());
+            }
+        }
+        return Ok(KeysSettings::KeyValue(store));
+    }
+    let container = container.as_string().filter(|c| container_ok(c)).ok_or_else(bad)?;
+    let environment = field("environment")?.as_string().ok_or_else(bad)?;
+    if environment != "development" && environment != "production" {
+        return Err(bad());
+    }
+    let api_token = Zeroizing::new(field("apiToken")?.as_string().filter(|t| cloudkit::token_ok(t)).ok_or_else(bad)?);
+    if !field("getWebAuthToken")?.is_function() {
+        return Err(bad());
+    }
+    let host = field("cloudKitHost")?;
+    let mut base = if is_absent(&host) {
+        String::from(DEFAULT_CLOUDKIT_HOST)
+    } else {
+        api_base(&host.as_string().ok_or_else(bad)?)?
+    };
+    for part in ["/database/1/", &container, "/", &environment, "/private/records/"] {
+        base.push_str(part);
+    }
+    Ok(KeysSettings::CloudKit(CloudKitSettings { storage, base, api_token }))
+}
+
+/// `config.custom`: the app's storage adapter, with `read` and `write`.
+fn custom(config: &JsValue) -> Result<JsValue> {
+    let missing =
+        Error::InvalidArgument("config.custom must be a storage adapter { read, write, validateOperations? }");
+    let adapter = get(config, "custom", missing.clone())?;
+    if is_absent(&adapter) {
+        return Err(Failure::type_error(missing));
+    }
+    for name in ["read", "write"] {
+        get(&adapter, name, missing.clone())?
+            .dyn_into::<Function>()
+            .map_err(|_| Failure::type_error(missing.clone()))?;
+    }
+    Ok(adapter)
+}
+
+/// A container id as Apple makes them (`iCloud.` then a reverse-DNS name); it goes in a path.
+fn container_ok(id: &str) -> bool {
+    id.len() > 7
+        && id.len() <= 256
+        && id.as_bytes().starts_with(b"iCloud.")
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
+}
