@@ -223,9 +223,9 @@ impl Progress for JsProgress {
 /// Rejects with an `Error` carrying a stable `code` (see the README).
 #[wasm_bindgen(js_name = backupWallet, unchecked_return_type = "string")]
 pub async fn backup_wallet(
-    #[wasm_bindgen(unchecked_param_type = "BackupMethod")] method: JsValue,
-    #[wasm_bindgen(unchecked_param_type = "ProgressCallback | null | undefined")] on_progress: JsValue,
-    #[wasm_bindgen(unchecked_param_type = "WalletBackupConfig")] config: JsValue,
+    #[wasm_bindgen(unchecked_param_type = "import('../index.js').BackupMethod")] method: JsValue,
+    #[wasm_bindgen(unchecked_param_type = "import('../index.js').ProgressCallback | null | undefined")] on_progress: JsValue,
+    #[wasm_bindgen(unchecked_param_type = "import('../index.js').WalletBackupConfig")] config: JsValue,
 ) -> core::result::Result<JsValue, JsValue> {
     let run = async { Call::prepare(&method, on_progress, &config)?.backup().await };
     run.await.map(JsValue::from).map_err(Failure::into_js)
@@ -242,9 +242,9 @@ pub async fn backup_wallet(
 #[wasm_bindgen(js_name = recoverWallet, unchecked_return_type = "undefined")]
 pub async fn recover_wallet(
     #[wasm_bindgen(unchecked_param_type = "string")] cipher_text: JsValue,
-    #[wasm_bindgen(unchecked_param_type = "BackupMethod")] method: JsValue,
-    #[wasm_bindgen(unchecked_param_type = "ProgressCallback | null | undefined")] on_progress: JsValue,
-    #[wasm_bindgen(unchecked_param_type = "WalletBackupConfig")] config: JsValue,
+    #[wasm_bindgen(unchecked_param_type = "import('../index.js').BackupMethod")] method: JsValue,
+    #[wasm_bindgen(unchecked_param_type = "import('../index.js').ProgressCallback | null | undefined")] on_progress: JsValue,
+    #[wasm_bindgen(unchecked_param_type = "import('../index.js').WalletBackupConfig")] config: JsValue,
 ) -> core::result::Result<JsValue, JsValue> {
     let run = async {
         let cipher_text = cipher_text
@@ -257,9 +257,9 @@ pub async fn recover_wallet(
 
 /// Asks the backup service whether this wallet has a completed backup:
 /// `{ isBackedUp, isRecoverable, availableRecoveryMethods }`.
-#[wasm_bindgen(js_name = walletBackupStatus, unchecked_return_type = "WalletBackupStatus")]
+#[wasm_bindgen(js_name = walletBackupStatus, unchecked_return_type = "import('../index.js').WalletBackupStatus")]
 pub async fn wallet_backup_status(
-    #[wasm_bindgen(unchecked_param_type = "ServiceConfig")] config: JsValue,
+    #[wasm_bindgen(unchecked_param_type = "import('../index.js').ServiceConfig")] config: JsValue,
 ) -> core::result::Result<JsValue, JsValue> {
     let run = async {
         let cause = LastCause::default();
@@ -275,8 +275,8 @@ pub async fn wallet_backup_status(
 #[wasm_bindgen(js_name = storedClientBackupShare, unchecked_return_type = "undefined")]
 pub async fn stored_client_backup_share(
     #[wasm_bindgen(unchecked_param_type = "boolean")] success: JsValue,
-    #[wasm_bindgen(unchecked_param_type = "BackupMethod")] method: JsValue,
-    #[wasm_bindgen(unchecked_param_type = "ServiceConfig")] config: JsValue,
+    #[wasm_bindgen(unchecked_param_type = "import('../index.js').BackupMethod")] method: JsValue,
+    #[wasm_bindgen(unchecked_param_type = "import('../index.js').ServiceConfig")] config: JsValue,
 ) -> core::result::Result<JsValue, JsValue> {
     let run = async {
         let success = success
@@ -301,8 +301,8 @@ pub async fn stored_client_backup_share(
 #[wasm_bindgen(js_name = storageOperation, unchecked_return_type = "boolean")]
 pub async fn storage_operation(
     #[wasm_bindgen(unchecked_param_type = "'validate' | 'delete'")] operation: JsValue,
-    #[wasm_bindgen(unchecked_param_type = "BackupMethod")] method: JsValue,
-    #[wasm_bindgen(unchecked_param_type = "BackupConfig")] config: JsValue,
+    #[wasm_bindgen(unchecked_param_type = "import('../index.js').BackupMethod")] method: JsValue,
+    #[wasm_bindgen(unchecked_param_type = "import('../index.js').BackupConfig")] config: JsValue,
 ) -> core::result::Result<JsValue, JsValue> {
     let cause = Rc::new(LastCause::default());
     let run = async {

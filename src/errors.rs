@@ -81,3 +81,76 @@ impl LastCause {
         }
     }
 }
+
+/// The hand-written TypeScript (`js/index.d.ts`), the JS constants
+/// (`js/api.mjs`) and the README's error table against core, their one
+/// source: a code, method or status added to core fails here until the
+/// others say it too.
+#[cfg(test)]
+mod drift {
+    use wallet_backup_core::{Error, MethodId, Status};
+
+    const INDEX_D_TS: &str = include_str!("../js/index.d.ts");
+    const API_MJS: &str = include_str!("../js/api.mjs");
+    const README: &str = include_str!("../README.md");
+
+    fn sorted(mut v: Vec<String>) -> Vec<String> {
+        v.sort();
+        v
+    }
+
+    /// The single-quoted strings of `text`.
+    fn quoted(text: &str) -> Vec<String> {
+        text.split('\'').skip(1).step_by(2).map(String::from).collect()
+    }
+
+    /// The members of the TypeScript union `export type {name} = ...;`.
+    fn ts_union(name: &str) -> Vec<String> {
+        let at = INDEX_D_TS.find(&format!("export type {name} =")).unwrap_or_else(|| panic!("no type {name}"));
+        let body = &INDEX_D_TS[at..];
+        quoted(&body[..body.find(';').unwrap()])
+    }
+
+    /// The values of `export const {name} = Object.freeze({ ... })`.
+    fn js_constants(name: &str) -> Vec<String> {
+        let at = API_MJS.find(&format!("export const {name} = Object.freeze({{")).unwrap_or_else(|| panic!("{name}"));
+        let body = &API_MJS[at..];
+        quoted(&body[..body.find("})").unwrap()])
+    }
+
+    fn core_codes() -> Vec<String> {
+        sorted(Error::all_variants().iter().map(|e| e.code().to_string()).collect())
+    }
+
+    #[test]
+    fn error_codes_in_typescript_and_the_readme_are_cores() {
+        assert_eq!(sorted(ts_union("ErrorCode")), core_codes(), "js/index.d.ts ErrorCode");
+        let table = &README[README.find("### Errors").expect("README: ### Errors")..];
+        let table = &table[table.find("| code | when |").expect("README: the error table")..];
+        let codes = table
+            .lines()
+            .skip(2)
+            .take_while(|l| l.starts_with('|'))
+            .map(|l| l.split('`').nth(1).expect("a code in backticks").to_string())
+            .collect();
+        assert_eq!(sorted(codes), core_codes(), "README's error table");
+    }
+
+    #[test]
+    fn methods_and_statuses_in_typescript_and_js_are_cores() {
+        let names: Vec<String> = MethodId::ALL.iter().map(|m| m.name().to_string()).collect();
+        let mut both = names.clone();
+        both.extend(MethodId::ALL.iter().map(|m| m.service_name().to_string()));
+        assert_eq!(sorted(ts_union("BackupMethod")), sorted(both), "js/index.d.ts BackupMethod");
+        assert_eq!(sorted(js_constants("BackupMethods")), sorted(names.clone()), "js/api.mjs BackupMethods");
+        // availableRecoveryMethods, in WalletBackupStatus and on Portal.
+        let arrays: Vec<&str> = INDEX_D_TS.lines().filter(|l| l.contains("availableRecoveryMethods")).collect();
+        assert_eq!(arrays.len(), 2, "{arrays:?}");
+        for line in arrays {
+            assert_eq!(sorted(quoted(line)), sorted(names.clone()), "{line}");
+        }
+        let statuses: Vec<String> = Status::ALL.iter().map(|s| s.as_str().to_string()).collect();
+        assert_eq!(ts_union("MpcStatus"), statuses, "js/index.d.ts MpcStatus");
+        assert_eq!(js_constants("MpcStatuses"), statuses, "js/api.mjs MpcStatuses");
+    }
+}

@@ -35,7 +35,6 @@ mod errors;
 mod http;
 mod js;
 mod service;
-mod types;
 
 /// talc instead of std's dlmalloc: several KB smaller, and fast enough for
 /// the module's few large allocations (Argon2id's 19 MiB).
