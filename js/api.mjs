@@ -26,13 +26,33 @@ export const MpcStatuses = Object.freeze({
   Done: 'Done',
 })
 
-function codedTypeError(code, message) {
-  const error = new TypeError(message)
+// Argument checks, in one place (as noble-ciphers' utils.ts). The classes
+// below check what they are given when they are made; the wasm module checks
+// the same settings again when a call uses them (src/config.rs), as the free
+// functions take plain objects too. A refusal is a TypeError with the code
+// the module gives the same mistake, worded as core's Error prints it;
+// tests/js/checks.test.mjs holds the two layers to the same codes.
+const PREFIXES = {
+  INVALID_ARGUMENT: 'invalid argument',
+  KEYCHAIN_UNAVAILABLE: 'keychain unavailable',
+  CUSTODIAN_UNAVAILABLE: 'custodian unavailable',
+}
+
+/** Throws a TypeError with `code` saying `why` unless `ok`. */
+function check(ok, why, code = 'INVALID_ARGUMENT') {
+  if (ok) return
+  const error = new TypeError(`${PREFIXES[code]}: ${why}`)
   error.code = code
-  return error
+  throw error
 }
 
 const isObject = (value) => value !== null && (typeof value === 'object' || typeof value === 'function')
+const isString = (value) => typeof value === 'string'
+const isFunction = (value) => typeof value === 'function'
+/** `value` is absent, or passes `test`. */
+const optional = (value, test) => value == null || test(value)
+/** `value` is an object with these functions. */
+const hasFunctions = (value, names) => isObject(value) && names.every((name) => isFunction(value[name]))
 
 const SERVICE_KEYS = ['apiKey', 'apiHost', 'timeoutMs']
 
@@ -48,12 +68,8 @@ export class FirebaseStorage {
    *   `null` when nobody is signed in; `tbsHost` is the enclave's host when it is not `apiHost`.
    */
   constructor(options) {
-    if (!isObject(options) || typeof options.getToken !== 'function') {
-      throw codedTypeError('INVALID_ARGUMENT', 'invalid argument: FirebaseStorage needs { getToken: ({ forceRefresh }) => Promise<string | null> }')
-    }
-    if (options.tbsHost != null && typeof options.tbsHost !== 'string') {
-      throw codedTypeError('INVALID_ARGUMENT', 'invalid argument: FirebaseStorage tbsHost must be a string')
-    }
+    check(hasFunctions(options, ['getToken']), 'FirebaseStorage needs { getToken: ({ forceRefresh }) => Promise<string | null> }')
+    check(optional(options.tbsHost, isString), 'FirebaseStorage tbsHost must be a string')
     const { getToken, tbsHost } = options
     /** Resolves to the user's Firebase ID token, or `null` when nobody is signed in. */
     this.getToken = (opts) => getToken(opts)
@@ -76,21 +92,13 @@ export class PasskeyStorage {
    * @param {{ passkeys?: { create: Function, get: Function }, webAuthnHost?: string, userName?: string, mode?: 'auto' | 'enclave' }} [options]
    */
   constructor(options = {}) {
-    if (!isObject(options)) {
-      throw codedTypeError('INVALID_ARGUMENT', 'invalid argument: PasskeyStorage options must be an object')
-    }
+    check(isObject(options), 'PasskeyStorage options must be an object')
     const { passkeys, webAuthnHost, userName, mode } = options
-    if (passkeys != null && (!isObject(passkeys) || typeof passkeys.create !== 'function' || typeof passkeys.get !== 'function')) {
-      throw codedTypeError('INVALID_ARGUMENT', 'invalid argument: PasskeyStorage passkeys must have create and get functions (react-native-passkeys)')
-    }
+    check(optional(passkeys, (p) => hasFunctions(p, ['create', 'get'])), 'PasskeyStorage passkeys must have create and get functions (react-native-passkeys)')
     for (const [name, value] of [['webAuthnHost', webAuthnHost], ['userName', userName]]) {
-      if (value != null && typeof value !== 'string') {
-        throw codedTypeError('INVALID_ARGUMENT', `invalid argument: PasskeyStorage ${name} must be a string`)
-      }
+      check(optional(value, isString), `PasskeyStorage ${name} must be a string`)
     }
-    if (mode != null && mode !== 'auto' && mode !== 'enclave') {
-      throw codedTypeError('INVALID_ARGUMENT', "invalid argument: PasskeyStorage mode must be 'auto' or 'enclave'")
-    }
+    check(optional(mode, (m) => m === 'auto' || m === 'enclave'), "PasskeyStorage mode must be 'auto' or 'enclave'")
     /** React Native's passkey functions; absent in browsers (the module uses `navigator.credentials`). */
     this.passkeys = passkeys
     /** The passkey enclave's host, when it is not the Portal's `apiHost`. */
@@ -129,12 +137,8 @@ export class GDriveStorage {
    *   `null` when nobody is signed in; `driveHost` replaces `https://www.googleapis.com` (tests).
    */
   constructor(options) {
-    if (!isObject(options) || typeof options.getAccessToken !== 'function') {
-      throw codedTypeError('INVALID_ARGUMENT', 'invalid argument: GDriveStorage needs { getAccessToken: () => Promise<string | null> }')
-    }
-    if (options.driveHost != null && typeof options.driveHost !== 'string') {
-      throw codedTypeError('INVALID_ARGUMENT', 'invalid argument: GDriveStorage driveHost must be a string')
-    }
+    check(hasFunctions(options, ['getAccessToken']), 'GDriveStorage needs { getAccessToken: () => Promise<string | null> }')
+    check(optional(options.driveHost, isString), 'GDriveStorage driveHost must be a string')
     const { getAccessToken, driveHost } = options
     /** Resolves to the user's Google access token, or `null` when nobody is signed in. */
     this.getAccessToken = () => getAccessToken()
@@ -170,7 +174,7 @@ export class GDriveStorage {
   }
 }
 
-const ICLOUD_SHAPE = 'invalid argument: ICloudStorage needs { containerIdentifier, environment, apiToken, getWebAuthToken } (CloudKit) or { keyValueStore } (React Native)'
+const ICLOUD_SHAPE = 'ICloudStorage needs { containerIdentifier, environment, apiToken, getWebAuthToken } (CloudKit) or { keyValueStore } (React Native)'
 const CLOUDKIT_KEYS = ['containerIdentifier', 'environment', 'apiToken', 'getWebAuthToken', 'onWebAuthToken', 'cloudKitHost']
 
 /**
@@ -192,34 +196,22 @@ export class ICloudStorage {
    *   native iCloud key-value module (AsyncStorage's shape). Exactly one of the two.
    */
   constructor(options) {
-    if (!isObject(options)) throw codedTypeError('INVALID_ARGUMENT', ICLOUD_SHAPE)
+    check(isObject(options), ICLOUD_SHAPE)
     const cloudKit = CLOUDKIT_KEYS.some((k) => options[k] != null)
     const { keyValueStore } = options
     if (keyValueStore != null) {
-      if (cloudKit) {
-        throw codedTypeError('INVALID_ARGUMENT', 'invalid argument: ICloudStorage takes either keyValueStore or the CloudKit options, not both')
-      }
-      if (!isObject(keyValueStore) || !['getItem', 'setItem', 'removeItem'].every((f) => typeof keyValueStore[f] === 'function')) {
-        throw codedTypeError('INVALID_ARGUMENT', 'invalid argument: ICloudStorage keyValueStore must have getItem, setItem and removeItem functions')
-      }
+      check(!cloudKit, 'ICloudStorage takes either keyValueStore or the CloudKit options, not both')
+      check(hasFunctions(keyValueStore, ['getItem', 'setItem', 'removeItem']), 'ICloudStorage keyValueStore must have getItem, setItem and removeItem functions')
       /** The app's native iCloud key-value store (React Native). */
       this.keyValueStore = keyValueStore
       Object.freeze(this)
       return
     }
     const { containerIdentifier, environment, apiToken, getWebAuthToken, onWebAuthToken, cloudKitHost } = options
-    if (typeof containerIdentifier !== 'string' || typeof apiToken !== 'string' || typeof getWebAuthToken !== 'function') {
-      throw codedTypeError('INVALID_ARGUMENT', ICLOUD_SHAPE)
-    }
-    if (environment !== 'development' && environment !== 'production') {
-      throw codedTypeError('INVALID_ARGUMENT', "invalid argument: ICloudStorage environment must be 'development' or 'production'")
-    }
-    if (onWebAuthToken != null && typeof onWebAuthToken !== 'function') {
-      throw codedTypeError('INVALID_ARGUMENT', 'invalid argument: ICloudStorage onWebAuthToken must be a function')
-    }
-    if (cloudKitHost != null && typeof cloudKitHost !== 'string') {
-      throw codedTypeError('INVALID_ARGUMENT', 'invalid argument: ICloudStorage cloudKitHost must be a string')
-    }
+    check(isString(containerIdentifier) && isString(apiToken) && isFunction(getWebAuthToken), ICLOUD_SHAPE)
+    check(environment === 'development' || environment === 'production', "ICloudStorage environment must be 'development' or 'production'")
+    check(optional(onWebAuthToken, isFunction), 'ICloudStorage onWebAuthToken must be a function')
+    check(optional(cloudKitHost, isString), 'ICloudStorage cloudKitHost must be a string')
     /** The app's CloudKit container, e.g. `iCloud.com.example.wallet`. */
     this.containerIdentifier = containerIdentifier
     /** `'development'` or `'production'`. */
@@ -279,22 +271,12 @@ export function definePortal(wasm) {
      *   call into the app's functions; past it a call fails with `ADAPTER_TIMEOUT` (checked when a call uses it).
      */
     constructor(options) {
-      if (!isObject(options)) {
-        throw codedTypeError('INVALID_ARGUMENT', 'invalid argument: Portal options must be an object with keychain, and apiKey or custodian')
-      }
-      if (!isObject(options.keychain)) {
-        throw codedTypeError('KEYCHAIN_UNAVAILABLE', 'keychain unavailable: keychain adapter missing: pass { getShares, setShares }')
-      }
+      check(isObject(options), 'Portal options must be an object with keychain, and apiKey or custodian')
+      check(isObject(options.keychain), 'keychain adapter missing: pass { getShares, setShares }', 'KEYCHAIN_UNAVAILABLE')
       const service = options.apiKey != null
-      if (service && options.custodian != null) {
-        throw codedTypeError('INVALID_ARGUMENT', 'invalid argument: pass either apiKey (the backup service keeps the custodian share) or custodian, not both')
-      }
-      if (!service && !isObject(options.custodian)) {
-        throw codedTypeError('CUSTODIAN_UNAVAILABLE', 'custodian unavailable: custodian adapter missing: pass { read, write }, or apiKey and apiHost for the backup service')
-      }
-      if (options.backup != null && typeof options.backup !== 'object') {
-        throw codedTypeError('INVALID_ARGUMENT', 'invalid argument: backup must be an object of method settings')
-      }
+      check(!(service && options.custodian != null), 'pass either apiKey (the backup service keeps the custodian share) or custodian, not both')
+      check(service || isObject(options.custodian), 'custodian adapter missing: pass { read, write }, or apiKey and apiHost for the backup service', 'CUSTODIAN_UNAVAILABLE')
+      check(optional(options.backup, (b) => typeof b === 'object'), 'backup must be an object of method settings')
       this.#backup = Object.freeze({ ...options.backup })
       const adapters = { keychain: options.keychain, adapterTimeoutMs: options.adapterTimeoutMs }
       if (service) for (const key of SERVICE_KEYS) adapters[key] = options[key]
@@ -309,9 +291,7 @@ export function definePortal(wasm) {
     }
 
     #withAdapters(config) {
-      if (config != null && typeof config !== 'object') {
-        throw codedTypeError('INVALID_ARGUMENT', 'invalid argument: config must be an object')
-      }
+      check(optional(config, (c) => typeof c === 'object'), 'config must be an object')
       return { ...this.#backup, ...config, ...this.#adapters }
     }
 
