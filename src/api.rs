@@ -25,11 +25,10 @@ use js_sys::{Function, Object, Promise, Reflect, WeakSet};
 use wallet_backup_core::{BackupMethod, Custodian, Error, MethodId, Progress, Status, StoredRecord};
 use wasm_bindgen::prelude::*;
 
-use crate::backends::custom::{AppStore, CUSTODIAN, CUSTOM};
+use crate::backends::app::{AppStore, JsKeychain, CUSTODIAN, CUSTOM};
 use crate::backends::drive::DriveStorage;
 use crate::backends::firebase::FirebaseKeeper;
 use crate::backends::key_value::KeyValueStore;
-use crate::backends::keychain::JsKeychain;
 use crate::backends::cloudkit::CloudKitStorage;
 use crate::backends::{derive_key, webauthn, KeysHome};
 use crate::config::{self, CustodianSettings, KeysSettings, MethodSettings};

@@ -13,8 +13,8 @@
 //! - `config`: every argument read and checked once, into typed settings;
 //!   nothing below reads the app's config object again.
 //! - `backends/`: one file per thing a backup keeps something in or asks
-//!   something of, behind core's traits: the keychain, the app's own
-//!   adapters (custodian, custom), the iCloud key-value store, Google Drive,
+//!   something of, behind core's traits: the app's own adapters (keychain,
+//!   custodian, custom), the iCloud key-value store, Google Drive,
 //!   CloudKit, the Firebase enclave, the WebAuthn ceremonies, the app's
 //!   Argon2id.
 //! - `service`: the backup service client (the custodian half in managed

@@ -13,7 +13,7 @@ use wallet_backup_core::{Error, StringStore, MAX_KEYS_TEXT_LEN};
 use wasm_bindgen::JsValue;
 use zeroize::Zeroizing;
 
-use crate::backends::custom::stored_text;
+use crate::backends::app::stored_text;
 use crate::errors::LastCause;
 use crate::js::{call_method, is_absent};
 

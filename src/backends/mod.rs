@@ -1,6 +1,6 @@
 //! One file per thing the module keeps something in, or asks something of,
-//! behind core's traits: the app's [`keychain`] (the shares), the app's own
-//! adapters ([`custom`]: the `custodian` and the `custom` method's storage),
+//! behind core's traits: the app's own adapters ([`app`]: the keychain, the
+//! `custodian` and the `custom` method's storage),
 //! the iCloud [`key_value`] store of React Native, Google [`drive`], Apple's
 //! [`cloudkit`], the service's [`firebase`] key enclave, the passkey
 //! ceremonies of [`webauthn`], and the app's Argon2id ([`derive_key`]).
@@ -11,13 +11,12 @@
 use wallet_backup_core::{Error, StringStore};
 use zeroize::Zeroizing;
 
+pub mod app;
 pub mod cloudkit;
-pub mod custom;
 pub mod derive_key;
 pub mod drive;
 pub mod firebase;
 pub mod key_value;
-pub mod keychain;
 pub mod webauthn;
 
 /// Where a keys record lives.
@@ -29,7 +28,7 @@ pub enum KeysHome {
     /// The app's iCloud key-value store (React Native).
     KeyValue(key_value::KeyValueStore),
     /// The app's `custom` storage adapter.
-    Custom(custom::AppStore),
+    Custom(app::AppStore),
 }
 
 impl KeysHome {

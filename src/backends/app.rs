@@ -1,8 +1,12 @@
-//! The app's own `{ read, write }` adapters, each holding one string: the
-//! `custodian` (the custodian record, when the app keeps the custodian half
-//! itself) and the `custom` method's storage (the keys record, FORMAT.md
-//! §3.4.4). One type, [`AppStore`], with its [`Role`] naming its functions
-//! and its failures.
+//! The app's own adapters, the objects of functions it passes in:
+//!
+//! - the `keychain` ([`JsKeychain`]), holding the wallet's signing shares:
+//!   `{ getShares(): Promise<string>, setShares(shares): Promise<void> }`;
+//! - the `{ read, write }` stores, each holding one string: the `custodian`
+//!   (the custodian record, when the app keeps the custodian half itself)
+//!   and the `custom` method's storage (the keys record, FORMAT.md §3.4.4).
+//!   One type, [`AppStore`], with its [`Role`] naming its functions and its
+//!   failures.
 //!
 //! `read()` resolves to the stored string or `null`, `write(value)` stores
 //! one. The `custom` adapter may also have `validateOperations()` resolving
@@ -10,20 +14,21 @@
 //! (`false`: `STORAGE_UNAVAILABLE`); `delete()` is the app's to call, the
 //! module never deletes. Every write is read back and compared; a record
 //! the module cannot read is never overwritten (core's `StoredRecord`).
-//! The adapter's exceptions become the `cause` of a `CUSTODIAN_UNAVAILABLE`
-//! (custodian) or `STORAGE_UNAVAILABLE` (custom); a call that does not
-//! settle within `adapterTimeoutMs` is `ADAPTER_TIMEOUT`.
+//! An adapter's exceptions become the `cause` of a `KEYCHAIN_UNAVAILABLE`
+//! (keychain), `CUSTODIAN_UNAVAILABLE` (custodian) or `STORAGE_UNAVAILABLE`
+//! (custom); a call that does not settle within `adapterTimeoutMs` is
+//! `ADAPTER_TIMEOUT`.
 
 use core::cell::Cell;
 use std::rc::Rc;
 
 use js_sys::JsString;
-use wallet_backup_core::{Error, StringStore, MAX_KEYS_TEXT_LEN};
+use wallet_backup_core::{Error, Keychain, StringStore, MAX_KEYS_TEXT_LEN};
 use wasm_bindgen::{JsCast, JsValue};
 use zeroize::Zeroizing;
 
 use crate::errors::LastCause;
-use crate::js::{call_method, get, is_absent};
+use crate::js::{call_method, exact_string, get, is_absent};
 
 /// What an app adapter is for: its functions as errors name them, and
 /// their failures.
@@ -145,3 +150,53 @@ pub fn stored_text(v: JsValue, not_a_string: Error, max_len: Option<usize>) -> R
     Ok(Some(Zeroizing::new(String::from(text))))
 }
 
+/// The app's keychain adapter.
+pub struct JsKeychain<'a> {
+    /// The adapter object.
+    pub obj: JsValue,
+    /// Where failures' causes go.
+    pub cause: &'a LastCause,
+    /// How long each call may take (`adapterTimeoutMs`).
+    pub limit_ms: u32,
+}
+
+impl Keychain for JsKeychain<'_> {
+    async fn get_shares(&self) -> Result<Zeroizing<Vec<u8>>, Error> {
+        let v = call_method(
+            &self.obj,
+            "keychain.getShares",
+            &[],
+            Error::KeychainUnavailable("keychain.getShares is not a function"),
+            Error::KeychainUnavailable("keychain.getShares failed"),
+            self.limit_ms,
+        )
+        .await
+        .map_err(|f| self.cause.keep(f))?;
+        // Lone surrogates would be replaced on the way into Rust and the
+        // shares restored altered: refuse them instead.
+        match exact_string(&v) {
+            Some(Ok(s)) => Ok(Zeroizing::new(s.as_bytes().to_vec())),
+            Some(Err(())) => {
+                Err(Error::KeychainUnavailable("keychain.getShares returned a string that is not valid Unicode"))
+            }
+            None if is_absent(&v) => Err(Error::KeychainUnavailable("the keychain holds no shares")),
+            None => Err(Error::KeychainUnavailable("keychain.getShares did not return a string")),
+        }
+    }
+
+    async fn set_shares(&self, shares: &[u8]) -> Result<(), Error> {
+        let text = core::str::from_utf8(shares)
+            .map_err(|_| Error::InvalidCiphertext("the backed-up shares are not UTF-8 text"))?;
+        call_method(
+            &self.obj,
+            "keychain.setShares",
+            &[JsValue::from_str(text)],
+            Error::KeychainUnavailable("keychain.setShares is not a function"),
+            Error::KeychainUnavailable("keychain.setShares failed"),
+            self.limit_ms,
+        )
+        .await
+        .map_err(|f| self.cause.keep(f))?;
+        Ok(())
+    }
+}
