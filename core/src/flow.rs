@@ -13,7 +13,7 @@
 //! Below the flows, what they call: the app's [`Keychain`], the [`Progress`]
 //! sink and its [`Status`]es, and the [`BackupStore`] of the custodian half
 //! with its one dispatch, [`Custodian`] (the app's custodian record or the
-//! backup service). The method is a [`BackupMethod`] (crate::method).
+//! backup service). The method, a [`BackupMethod`], is in `method.rs`.
 
 use core::future::Future;
 

@@ -17,7 +17,7 @@
 //! The envelope (`format.rs`), Argon2id (`kdf.rs`), the derived keys
 //! (`keys.rs`) and the split (`split.rs`) are used by the flows and methods
 //! only. Test doubles and those internals are behind the `testing` feature
-//! ([`testing`]), for tests, the vector generator and the fuzzers.
+//! (`testing`), for tests, the vector generator and the fuzzers.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]

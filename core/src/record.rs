@@ -379,11 +379,6 @@ impl<S> StoredRecord<S, KeyEntry> {
 }
 
 impl<S: StringStore, E: RecordEntry> StoredRecord<S, E> {
-    /// The storage the record is kept in.
-    pub fn storage(&self) -> &S {
-        &self.storage
-    }
-
     /// The stored record, `None` when nothing (or `''`) is stored; an
     /// unreadable one fails, so it is never overwritten.
     pub async fn read_record(&self) -> Result<Option<Record<E>>, Error> {

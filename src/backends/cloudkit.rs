@@ -46,8 +46,6 @@ use crate::errors::{Failure, LastCause};
 use crate::http::{http_text, DEFAULT_TIMEOUT_MS};
 use crate::js::{call_method, exact_string, is_absent, set, IGNORE_REJECTION};
 
-/// The keys record's recordName in the private database.
-pub const RECORD_NAME: &str = "wallet-backup-keys";
 /// Its recordType, which the app's CloudKit schema must define (one STRING field, `keys`).
 pub const RECORD_TYPE: &str = "WalletBackupKeys";
 /// The answer header carrying the next web auth token.

@@ -33,8 +33,6 @@ use crate::errors::{Failure, LastCause};
 use crate::http::{http_text, refusal_cause, Refusal, DEFAULT_TIMEOUT_MS};
 use crate::js::{call_method, exact_string, is_absent, set};
 
-/// The name of the keys file in `appDataFolder`.
-pub const KEYS_FILE_NAME: &str = "wallet-backup-keys.json";
 /// Longest access token accepted (Google's are a few hundred bytes).
 const MAX_TOKEN_LEN: usize = 8 * 1024;
 /// Longest Drive answer read (JSON metadata or the keys file).
