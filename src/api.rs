@@ -26,10 +26,10 @@ use wallet_backup_core::{BackupMethod, Custodian, Error, MethodId, Progress, Sta
 use wasm_bindgen::prelude::*;
 
 use crate::backends::app::{AppStore, JsKeychain, CUSTODIAN, CUSTOM};
+use crate::backends::cloudkit::CloudKitStorage;
 use crate::backends::drive::DriveStorage;
 use crate::backends::firebase::FirebaseKeeper;
 use crate::backends::key_value::KeyValueStore;
-use crate::backends::cloudkit::CloudKitStorage;
 use crate::backends::{derive_key, webauthn, KeysHome};
 use crate::config::{self, CustodianSettings, KeysSettings, MethodSettings};
 use crate::errors::{Failure, LastCause, Result};
@@ -223,7 +223,8 @@ impl Progress for JsProgress {
 #[wasm_bindgen(js_name = backupWallet, unchecked_return_type = "string")]
 pub async fn backup_wallet(
     #[wasm_bindgen(unchecked_param_type = "import('../index.js').BackupMethod")] method: JsValue,
-    #[wasm_bindgen(unchecked_param_type = "import('../index.js').ProgressCallback | null | undefined")] on_progress: JsValue,
+    #[wasm_bindgen(unchecked_param_type = "import('../index.js').ProgressCallback | null | undefined")]
+    on_progress: JsValue,
     #[wasm_bindgen(unchecked_param_type = "import('../index.js').WalletBackupConfig")] config: JsValue,
 ) -> core::result::Result<JsValue, JsValue> {
     let run = async { Call::prepare(&method, on_progress, &config)?.backup().await };
@@ -242,7 +243,8 @@ pub async fn backup_wallet(
 pub async fn recover_wallet(
     #[wasm_bindgen(unchecked_param_type = "string")] cipher_text: JsValue,
     #[wasm_bindgen(unchecked_param_type = "import('../index.js').BackupMethod")] method: JsValue,
-    #[wasm_bindgen(unchecked_param_type = "import('../index.js').ProgressCallback | null | undefined")] on_progress: JsValue,
+    #[wasm_bindgen(unchecked_param_type = "import('../index.js').ProgressCallback | null | undefined")]
+    on_progress: JsValue,
     #[wasm_bindgen(unchecked_param_type = "import('../index.js').WalletBackupConfig")] config: JsValue,
 ) -> core::result::Result<JsValue, JsValue> {
     let run = async {
@@ -308,7 +310,8 @@ pub async fn storage_operation(
         let (keys, limit_ms) = config::storage(&method, &config)?;
         let home = keys_home(keys, &cause, limit_ms);
         let done = match operation.as_string().as_deref() {
-            Some("validate") => StoredRecord::keys(&home).validate().await.map(|()| true),
+            // The keeper over the owned storage, the type the method uses: one copy in the wasm.
+            Some("validate") => StoredRecord::keys(home).validate().await.map(|()| true),
             Some("delete") => home.delete().await,
             _ => return Err(Error::InvalidArgument("operation must be 'validate' or 'delete'").into()),
         };

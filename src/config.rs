@@ -218,7 +218,8 @@ pub fn service_only(config: &JsValue) -> Result<ServiceSettings> {
     if !config.is_object() {
         return Err(Failure::type_error(Error::InvalidArgument("config must be an object with apiKey and apiHost")));
     }
-    service(config)?.ok_or_else(|| Error::InvalidArgument("this needs the backup service: pass apiKey and apiHost").into())
+    service(config)?
+        .ok_or_else(|| Error::InvalidArgument("this needs the backup service: pass apiKey and apiHost").into())
 }
 
 /// The `method` argument (`'password'`, `'PASSWORD'`, ...).
@@ -415,8 +416,8 @@ fn passkey(config: &JsValue, service: Option<&ServiceSettings>) -> Result<Passke
         Some("enclave") => true,
         _ => return Err(Error::InvalidArgument("passkey.mode must be 'auto' or 'enclave'").into()),
     };
-    let service =
-        service.ok_or(Error::InvalidArgument("the passkey method needs the backup service: pass apiKey and apiHost"))?;
+    let service = service
+        .ok_or(Error::InvalidArgument("the passkey method needs the backup service: pass apiKey and apiHost"))?;
     let host = get(&storage, "webAuthnHost", bad)?;
     let enclave = if is_absent(&host) {
         service.clone()

@@ -353,4 +353,3 @@ pub fn unexpected(r: Refusal) -> Failure {
     };
     Failure::from(error).with_cause(refusal_cause(&r))
 }
-

@@ -65,7 +65,12 @@ fn seal_fixed(
     let header = Header { method, backup_id, method_params, context: context.to_vec() };
     let plaintext = split::client_plaintext(shares.as_bytes(), &client);
     let text = format::seal_with_nonce(&header, key, &plaintext, &nonce).unwrap();
-    let record = Record::default().with_pending(backup_id, &custodian).with_complete(&backup_id).encode().to_string();
+    let record = Record::default()
+        .with_pending(backup_id, &custodian)
+        .with_complete(&backup_id)
+        .expect("just added")
+        .encode()
+        .to_string();
     (text, record)
 }
 

@@ -400,7 +400,12 @@ pub struct PendingRecord {
 impl<S: StringStore> BackupStore for StoredRecord<S, Entry> {
     type Pending = PendingRecord;
 
-    async fn begin(&self, _method: MethodId, backup_id: &BackupId, custodian_half: &[u8]) -> Result<PendingRecord, Error> {
+    async fn begin(
+        &self,
+        _method: MethodId,
+        backup_id: &BackupId,
+        custodian_half: &[u8],
+    ) -> Result<PendingRecord, Error> {
         // An unreadable record fails here, before anything is overwritten.
         let existing = self.read_record().await?.unwrap_or_default();
         let record = existing.with_pending(*backup_id, custodian_half);

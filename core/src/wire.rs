@@ -8,8 +8,8 @@
 use base64ct::{Base64UrlUnpadded, Encoding};
 use zeroize::Zeroizing;
 
-use crate::format::MAX_PLAINTEXT_LEN;
 use crate::flow::BackupId;
+use crate::format::MAX_PLAINTEXT_LEN;
 use crate::Error;
 
 /// Longest `apiHost` accepted.

@@ -25,7 +25,13 @@ fn recover(
     method: &impl wallet_backup_core::BackupMethod,
 ) -> Result<Vec<u8>, Error> {
     let keychain = MemoryKeychain::default();
-    block_on(flow::recover(text, &keychain, &StoredRecord::custodian(custodian), method, &RecordingProgress::default()))?;
+    block_on(flow::recover(
+        text,
+        &keychain,
+        &StoredRecord::custodian(custodian),
+        method,
+        &RecordingProgress::default(),
+    ))?;
     let shares = keychain.shares.borrow().clone().unwrap();
     Ok(shares)
 }
@@ -35,13 +41,15 @@ fn password_round_trip_reports_every_status_and_done_last() {
     let keychain = MemoryKeychain::with(SHARES);
     let custodian = MemoryStore::default();
     let progress = RecordingProgress::default();
-    let text = block_on(flow::backup(&keychain, &StoredRecord::custodian(&custodian), &password("pw"), &progress, b"")).unwrap();
+    let text = block_on(flow::backup(&keychain, &StoredRecord::custodian(&custodian), &password("pw"), &progress, b""))
+        .unwrap();
     assert_eq!(statuses(&progress), [ReadingShare, GeneratingShare, EncryptingShare, StoringShare, Done]);
     assert_eq!(progress.seen.borrow().iter().filter(|(_, done)| *done).count(), 1);
 
     let restored = MemoryKeychain::default();
     let progress = RecordingProgress::default();
-    block_on(flow::recover(&text, &restored, &StoredRecord::custodian(&custodian), &password("pw"), &progress)).unwrap();
+    block_on(flow::recover(&text, &restored, &StoredRecord::custodian(&custodian), &password("pw"), &progress))
+        .unwrap();
     assert_eq!(statuses(&progress), [ReadingShare, DecryptingShare, RecoveringBackupShare, StoringShare, Done]);
     assert_eq!(restored.shares.borrow().as_deref(), Some(SHARES));
 }
@@ -51,10 +59,22 @@ fn each_backup_has_fresh_ids_salt_nonce_and_halves() {
     let keychain = MemoryKeychain::with(SHARES);
     let custodian = MemoryStore::default();
     let method = MemoryKeyMethod::default();
-    let a = block_on(flow::backup(&keychain, &StoredRecord::custodian(&custodian), &method, &RecordingProgress::default(), b""))
-        .unwrap();
-    let b = block_on(flow::backup(&keychain, &StoredRecord::custodian(&custodian), &method, &RecordingProgress::default(), b""))
-        .unwrap();
+    let a = block_on(flow::backup(
+        &keychain,
+        &StoredRecord::custodian(&custodian),
+        &method,
+        &RecordingProgress::default(),
+        b"",
+    ))
+    .unwrap();
+    let b = block_on(flow::backup(
+        &keychain,
+        &StoredRecord::custodian(&custodian),
+        &method,
+        &RecordingProgress::default(),
+        b"",
+    ))
+    .unwrap();
     assert_ne!(a, b);
     let keys = method.keys.borrow();
     assert_ne!(keys[0], keys[1]);
@@ -65,13 +85,20 @@ fn failed_custodian_write_sends_no_done_and_keeps_previous_backup() {
     let keychain = MemoryKeychain::with(SHARES);
     let custodian = MemoryStore::default();
     let method = MemoryKeyMethod::default();
-    let good = block_on(flow::backup(&keychain, &StoredRecord::custodian(&custodian), &method, &RecordingProgress::default(), b""))
-        .unwrap();
+    let good = block_on(flow::backup(
+        &keychain,
+        &StoredRecord::custodian(&custodian),
+        &method,
+        &RecordingProgress::default(),
+        b"",
+    ))
+    .unwrap();
 
     for writes_allowed in [0, 1] {
         custodian.writes_before_failure.set(Some(writes_allowed));
         let progress = RecordingProgress::default();
-        let err = block_on(flow::backup(&keychain, &StoredRecord::custodian(&custodian), &method, &progress, b"")).unwrap_err();
+        let err = block_on(flow::backup(&keychain, &StoredRecord::custodian(&custodian), &method, &progress, b""))
+            .unwrap_err();
         assert_eq!(err.code(), "CUSTODIAN_UNAVAILABLE");
         assert!(!statuses(&progress).contains(&Done));
         custodian.writes_before_failure.set(None);
@@ -84,12 +111,19 @@ fn custodian_that_returns_other_data_fails_the_read_back() {
     let keychain = MemoryKeychain::with(SHARES);
     let custodian = MemoryStore::default();
     let method = MemoryKeyMethod::default();
-    let good = block_on(flow::backup(&keychain, &StoredRecord::custodian(&custodian), &method, &RecordingProgress::default(), b""))
-        .unwrap();
+    let good = block_on(flow::backup(
+        &keychain,
+        &StoredRecord::custodian(&custodian),
+        &method,
+        &RecordingProgress::default(),
+        b"",
+    ))
+    .unwrap();
     let stale = custodian.record.borrow().clone().unwrap();
     *custodian.read_override.borrow_mut() = Some(stale);
     let progress = RecordingProgress::default();
-    let err = block_on(flow::backup(&keychain, &StoredRecord::custodian(&custodian), &method, &progress, b"")).unwrap_err();
+    let err =
+        block_on(flow::backup(&keychain, &StoredRecord::custodian(&custodian), &method, &progress, b"")).unwrap_err();
     assert_eq!(err.code(), "CUSTODIAN_UNAVAILABLE");
     assert!(!statuses(&progress).contains(&Done));
     *custodian.read_override.borrow_mut() = None;
@@ -103,8 +137,14 @@ fn the_two_previous_completed_backups_stay_recoverable() {
     let method = MemoryKeyMethod::default();
     let texts: Vec<String> = (0..4)
         .map(|_| {
-            block_on(flow::backup(&keychain, &StoredRecord::custodian(&custodian), &method, &RecordingProgress::default(), b""))
-                .unwrap()
+            block_on(flow::backup(
+                &keychain,
+                &StoredRecord::custodian(&custodian),
+                &method,
+                &RecordingProgress::default(),
+                b"",
+            ))
+            .unwrap()
         })
         .collect();
     for t in &texts[1..] {
@@ -172,14 +212,21 @@ fn oversized_shares_are_rejected_before_any_work() {
     let keychain = MemoryKeychain::with(&vec![b'a'; flow::MAX_SHARES_LEN + 1]);
     let custodian = MemoryStore::default();
     let progress = RecordingProgress::default();
-    let err = block_on(flow::backup(&keychain, &StoredRecord::custodian(&custodian), &MemoryKeyMethod::default(), &progress, b""))
-        .unwrap_err();
+    let err = block_on(flow::backup(
+        &keychain,
+        &StoredRecord::custodian(&custodian),
+        &MemoryKeyMethod::default(),
+        &progress,
+        b"",
+    ))
+    .unwrap_err();
     assert_eq!(err.code(), "INVALID_ARGUMENT");
     assert!(custodian.record.borrow().is_none());
     // The largest accepted shares still round-trip.
     let keychain = MemoryKeychain::with(&vec![b'z'; flow::MAX_SHARES_LEN]);
     let method = MemoryKeyMethod::default();
-    let text = block_on(flow::backup(&keychain, &StoredRecord::custodian(&custodian), &method, &progress, b"")).unwrap();
+    let text =
+        block_on(flow::backup(&keychain, &StoredRecord::custodian(&custodian), &method, &progress, b"")).unwrap();
     assert_eq!(recover(&text, &custodian, &method).unwrap().len(), flow::MAX_SHARES_LEN);
 }
 

@@ -118,9 +118,16 @@ impl AppStore {
 impl StringStore for AppStore {
     async fn read(&self) -> Result<Option<Zeroizing<String>>, Error> {
         let role = self.role;
-        let v = call_method(&self.adapter, role.read, &[], role.missing_read.clone(), role.read_failed.clone(), self.limit_ms)
-            .await
-            .map_err(|f| self.cause.keep(f))?;
+        let v = call_method(
+            &self.adapter,
+            role.read,
+            &[],
+            role.missing_read.clone(),
+            role.read_failed.clone(),
+            self.limit_ms,
+        )
+        .await
+        .map_err(|f| self.cause.keep(f))?;
         stored_text(v, role.not_a_string.clone(), role.max_len)
     }
 
@@ -128,9 +135,16 @@ impl StringStore for AppStore {
         self.validate().await?;
         let role = self.role;
         let args = [JsValue::from_str(value)];
-        call_method(&self.adapter, role.write, &args, role.missing_write.clone(), role.write_failed.clone(), self.limit_ms)
-            .await
-            .map_err(|f| self.cause.keep(f))?;
+        call_method(
+            &self.adapter,
+            role.write,
+            &args,
+            role.missing_write.clone(),
+            role.write_failed.clone(),
+            self.limit_ms,
+        )
+        .await
+        .map_err(|f| self.cause.keep(f))?;
         Ok(())
     }
 }
@@ -139,7 +153,11 @@ impl StringStore for AppStore {
 /// nothing stored, `not_a_string` for anything but a string, and a string
 /// longer than `max_len` (a keys record's bound) refused before it is
 /// copied into wasm memory.
-pub fn stored_text(v: JsValue, not_a_string: Error, max_len: Option<usize>) -> Result<Option<Zeroizing<String>>, Error> {
+pub fn stored_text(
+    v: JsValue,
+    not_a_string: Error,
+    max_len: Option<usize>,
+) -> Result<Option<Zeroizing<String>>, Error> {
     if is_absent(&v) {
         return Ok(None);
     }

@@ -16,7 +16,7 @@ use js_sys::Object;
 use wallet_backup_core::{
     backup_id_hex, decode_custodian_half, encode_custodian_half, BackupId, Error, KeyKeeper, SecretKey, KEY_LEN,
 };
-use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen::JsValue;
 use zeroize::Zeroizing;
 
 use crate::config::{FirebaseSettings, ServiceSettings};

@@ -40,7 +40,9 @@ impl KeysHome {
             KeysHome::Drive(s) => s.delete().await,
             KeysHome::CloudKit(s) => s.delete().await,
             KeysHome::KeyValue(s) => s.remove().await,
-            KeysHome::Custom(_) => Err(Error::InvalidArgument("storageOperation supports the gdrive and icloud methods only")),
+            KeysHome::Custom(_) => {
+                Err(Error::InvalidArgument("storageOperation supports the gdrive and icloud methods only"))
+            }
         }
     }
 }

@@ -21,10 +21,10 @@ use hkdf::Hkdf;
 use sha2::Sha256;
 use zeroize::Zeroizing;
 
+use crate::flow::BackupId;
 use crate::format::{Header, MAX_PARAMS_LEN};
 use crate::keys::{fill_random, SecretKey, KEY_LEN};
 use crate::method::{BackupMethod, MethodId, NewKey};
-use crate::flow::BackupId;
 use crate::Error;
 
 /// Length of the PRF salt (the `prf.eval.first` input), in bytes.
