@@ -22,24 +22,15 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use js_sys::{Function, Object, Promise, Reflect, WeakSet};
-use wallet_backup_core::{BackupMethod, Custodian, Error, MethodId, Progress, Status, StoredRecord};
+use wallet_backup_core::{BackupMethod, Custodian, Error, Progress, Status, StoredRecord};
 use wasm_bindgen::prelude::*;
 
-use crate::backends::app::{AppStore, JsKeychain, CUSTODIAN, CUSTOM};
-use crate::backends::cloudkit::CloudKitStorage;
-use crate::backends::drive::DriveStorage;
-use crate::backends::firebase::FirebaseKeeper;
-use crate::backends::key_value::KeyValueStore;
-use crate::backends::{derive_key, webauthn, KeysHome};
-use crate::config::{self, CustodianSettings, KeysSettings, MethodSettings};
+use crate::backends::app::{AppStore, JsKeychain, CUSTODIAN};
+use crate::backends::{KeysHome, Method};
+use crate::config::{self, CustodianSettings};
 use crate::errors::{Failure, LastCause, Result};
 use crate::js::IGNORE_REJECTION;
 use crate::service::Service;
-
-/// A backup method ready to create or recover a key: core's one dispatch,
-/// over this binding's passkey ceremonies, Firebase enclave and keys-record
-/// storages.
-type Method = wallet_backup_core::Method<webauthn::WebAuthnCeremonies, FirebaseKeeper, KeysHome>;
 
 /// Where this call keeps the custodian half: the app's adapter or the service.
 type Store<'a> = Custodian<AppStore, Service<'a>>;
@@ -95,12 +86,11 @@ struct Call {
 
 impl Call {
     fn prepare(method: &JsValue, on_progress: JsValue, config: &JsValue) -> Result<Call> {
-        let settings = config::call(method, on_progress, config)?;
         let cause = Rc::new(LastCause::default());
-        let method = build_method(settings.method, &cause, settings.limit_ms)?;
+        let settings = config::call(method, on_progress, config, &cause)?;
         let busy = BusyGuard::acquire(&settings.keychain)?;
         Ok(Call {
-            method,
+            method: settings.method,
             progress: JsProgress(settings.on_progress),
             keychain: settings.keychain,
             custodian: settings.custodian,
@@ -153,33 +143,6 @@ impl Call {
                 self.limit_ms,
             ))),
         }
-    }
-}
-
-/// The method of `settings`: failures of the app's functions it calls go to
-/// `cause`, and each such call may take `limit_ms` (`adapterTimeoutMs`).
-fn build_method(settings: MethodSettings, cause: &Rc<LastCause>, limit_ms: u32) -> Result<Method> {
-    Ok(match settings {
-        MethodSettings::Password(password) => Method::Password(match password.derive_key {
-            None => password.method,
-            Some(f) => password.method.with_key_derivation(derive_key::app_key_derivation(f, limit_ms)),
-        }),
-        MethodSettings::Passkey(passkey) => Method::Passkey(webauthn::method(passkey, cause.clone(), limit_ms)),
-        MethodSettings::Firebase(firebase) => {
-            Method::enclave(MethodId::Firebase, FirebaseKeeper::new(firebase, cause.clone(), limit_ms))?
-        }
-        MethodSettings::KeysRecord(keys) => Method::keys_record(keys.method(), keys_home(keys, cause, limit_ms))?,
-    })
-}
-
-/// The storage of a keys record, built from its settings.
-fn keys_home(settings: KeysSettings, cause: &Rc<LastCause>, limit_ms: u32) -> KeysHome {
-    let cause = cause.clone();
-    match settings {
-        KeysSettings::Drive(s) => KeysHome::Drive(DriveStorage::new(s, cause, limit_ms)),
-        KeysSettings::CloudKit(s) => KeysHome::CloudKit(CloudKitStorage::new(s, cause, limit_ms)),
-        KeysSettings::KeyValue(store) => KeysHome::KeyValue(KeyValueStore::new(store, cause, limit_ms)),
-        KeysSettings::Custom(adapter) => KeysHome::Custom(AppStore::new(adapter, &CUSTOM, cause, limit_ms)),
     }
 }
 
@@ -308,7 +271,7 @@ pub async fn storage_operation(
     let cause = Rc::new(LastCause::default());
     let run = async {
         let (keys, limit_ms) = config::storage(&method, &config)?;
-        let home = keys_home(keys, &cause, limit_ms);
+        let home = KeysHome::new(keys, cause.clone(), limit_ms);
         let done = match operation.as_string().as_deref() {
             // The keeper over the owned storage, the type the method uses: one copy in the wasm.
             Some("validate") => StoredRecord::keys(home).validate().await.map(|()| true),

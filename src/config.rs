@@ -4,8 +4,9 @@
 //! one pass and in a fixed order, and turned into typed settings: one for
 //! the call ([`CallSettings`]), one for the service ([`ServiceSettings`]),
 //! one for the custodian ([`CustodianSettings`]) and one per method
-//! ([`MethodSettings`]). Nothing below this file reads the config object
-//! again; the backends are built from these values.
+//! (`PasswordSettings`, `PasskeySettings`, ..., [`KeysSettings`]), from
+//! which the method's backends are built right away. Nothing below this
+//! file reads the config object again.
 //!
 //! What stays a JS value is the app's own objects whose functions are
 //! called later (the keychain, the adapters, `getToken`'s holder): their
@@ -21,9 +22,12 @@ use wallet_backup_core::{api_base, Argon2idParams, Error, MethodId, PasswordMeth
 use wasm_bindgen::{JsCast, JsValue};
 use zeroize::Zeroizing;
 
-use crate::backends::cloudkit;
+use std::rc::Rc;
+
+use crate::backends::firebase::FirebaseKeeper;
 use crate::backends::webauthn::{self, Platform};
-use crate::errors::{Failure, Result};
+use crate::backends::{cloudkit, derive_key, KeysHome, Method};
+use crate::errors::{Failure, LastCause, Result};
 use crate::http::DEFAULT_TIMEOUT_MS;
 use crate::js::{exact_string, get, is_absent};
 
@@ -50,8 +54,8 @@ pub struct CallSettings {
     pub custodian: CustodianSettings,
     /// `adapterTimeoutMs`.
     pub limit_ms: u32,
-    /// The method and its settings.
-    pub method: MethodSettings,
+    /// The method, built from its settings.
+    pub method: Method,
     /// `onProgress`, when given.
     pub on_progress: Option<Function>,
 }
@@ -76,18 +80,6 @@ pub struct ServiceSettings {
     pub timeout_ms: u32,
 }
 
-/// A method's settings.
-pub enum MethodSettings {
-    /// `passwordStorage`.
-    Password(PasswordSettings),
-    /// `passkey`.
-    Passkey(PasskeySettings),
-    /// `firebase`.
-    Firebase(FirebaseSettings),
-    /// `gdrive`, `icloud` or `custom`: where the keys record lives.
-    KeysRecord(KeysSettings),
-}
-
 /// Where a keys record lives, as `gdrive`, `icloud` or `custom` say.
 pub enum KeysSettings {
     /// `gdrive`: a file in the user's Drive.
@@ -100,17 +92,6 @@ pub enum KeysSettings {
     KeyValue(JsValue),
     /// `custom`: the app's storage adapter (an object with `read` and `write`).
     Custom(JsValue),
-}
-
-impl KeysSettings {
-    /// The method these settings belong to.
-    pub fn method(&self) -> MethodId {
-        match self {
-            KeysSettings::Drive(_) => MethodId::GoogleDrive,
-            KeysSettings::CloudKit(_) | KeysSettings::KeyValue(_) => MethodId::ICloud,
-            KeysSettings::Custom(_) => MethodId::Custom,
-        }
-    }
 }
 
 /// `passwordStorage`: the core method holds the (NFC-normalised) password
@@ -160,8 +141,10 @@ pub struct CloudKitSettings {
     pub api_token: Zeroizing<String>,
 }
 
-/// The arguments of `backupWallet` / `recoverWallet` (after `cipherText`).
-pub fn call(method: &JsValue, on_progress: JsValue, config: &JsValue) -> Result<CallSettings> {
+/// The arguments of `backupWallet` / `recoverWallet` (after `cipherText`);
+/// the method is built from its settings as soon as they are read, its
+/// failures kept in `cause`.
+pub fn call(method: &JsValue, on_progress: JsValue, config: &JsValue, cause: &Rc<LastCause>) -> Result<CallSettings> {
     let bad = Error::InvalidArgument("config must be an object with keychain, and custodian or apiKey");
     if !config.is_object() {
         return Err(Failure::type_error(bad));
@@ -195,7 +178,7 @@ pub fn call(method: &JsValue, on_progress: JsValue, config: &JsValue) -> Result<
         CustodianSettings::Service(service) => Some(service),
         CustodianSettings::App(_) => None,
     };
-    let method = method_settings(id, config, service)?;
+    let method = method_of(id, config, service, cause, limit_ms)?;
     let on_progress = progress(on_progress)?;
     Ok(CallSettings { keychain, custodian, limit_ms, method, on_progress })
 }
@@ -230,15 +213,32 @@ pub fn method_id(method: &JsValue) -> Result<MethodId> {
     Ok(MethodId::parse(&name)?)
 }
 
-/// The settings of the method `id`; `service` is the call's, if it has one.
-fn method_settings(id: MethodId, config: &JsValue, service: Option<&ServiceSettings>) -> Result<MethodSettings> {
+/// The method `id`, built from its settings; `service` is the call's, if
+/// it has one. The app's functions it calls later keep their failures in
+/// `cause`, each call limited to `limit_ms` (`adapterTimeoutMs`).
+fn method_of(
+    id: MethodId,
+    config: &JsValue,
+    service: Option<&ServiceSettings>,
+    cause: &Rc<LastCause>,
+    limit_ms: u32,
+) -> Result<Method> {
+    let keys = |settings| Method::keys_record(id, KeysHome::new(settings, cause.clone(), limit_ms));
     Ok(match id {
-        MethodId::Password => MethodSettings::Password(password(config)?),
-        MethodId::Firebase => MethodSettings::Firebase(firebase(config, service)?),
-        MethodId::Passkey => MethodSettings::Passkey(passkey(config, service)?),
-        MethodId::GoogleDrive => MethodSettings::KeysRecord(KeysSettings::Drive(drive(config)?)),
-        MethodId::Custom => MethodSettings::KeysRecord(KeysSettings::Custom(custom(config)?)),
-        MethodId::ICloud => MethodSettings::KeysRecord(icloud(config)?),
+        MethodId::Password => {
+            let PasswordSettings { method, derive_key } = password(config)?;
+            Method::Password(match derive_key {
+                None => method,
+                Some(f) => method.with_key_derivation(derive_key::app_key_derivation(f, limit_ms)),
+            })
+        }
+        MethodId::Firebase => {
+            Method::enclave(id, FirebaseKeeper::new(firebase(config, service)?, cause.clone(), limit_ms))?
+        }
+        MethodId::Passkey => Method::Passkey(webauthn::method(passkey(config, service)?, cause.clone(), limit_ms)),
+        MethodId::GoogleDrive => keys(KeysSettings::Drive(drive(config)?))?,
+        MethodId::Custom => keys(KeysSettings::Custom(custom(config)?))?,
+        MethodId::ICloud => keys(icloud(config)?)?,
     })
 }
 

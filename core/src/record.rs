@@ -92,6 +92,10 @@ pub trait RecordEntry: Clone + Sized {
     const PREFIX: &'static str;
     /// The record's magic bytes.
     const MAGIC: &'static [u8; 3];
+    /// Bytes reserved for the binary record, so that writing it never moves
+    /// (and leaves behind copies of) the values: a keys record's longest;
+    /// custodian halves, of any length, are not secret on their own.
+    const CAPACITY: usize;
     /// A pending entry keeping `value` for `backup_id`.
     fn pending(backup_id: BackupId, value: &Self::Value) -> Self;
     /// The backup this entry belongs to.
@@ -100,8 +104,6 @@ pub trait RecordEntry: Clone + Sized {
     fn state(&self) -> EntryState;
     /// Marks the entry complete.
     fn complete(&mut self);
-    /// Bytes the entry's value takes in the binary record.
-    fn value_len(&self) -> usize;
     /// Appends the entry's value as the binary record writes it.
     fn write_value(&self, out: &mut Vec<u8>);
     /// Decodes a record's text form (each kind has its own checks and error).
@@ -184,9 +186,7 @@ impl<E: RecordEntry> Record<E> {
     /// The text form: prefix, then base64url of magic, version 1, entry
     /// count, the entries (backup id, state, value) and a checksum.
     pub fn encode(&self) -> Zeroizing<String> {
-        // Sized up front: growing would leave copies of halves and keys behind.
-        let len = 5 + self.entries.iter().map(|e| BACKUP_ID_LEN + 1 + e.value_len()).sum::<usize>() + CHECKSUM_LEN;
-        let mut b = Zeroizing::new(Vec::with_capacity(len));
+        let mut b = Zeroizing::new(Vec::with_capacity(E::CAPACITY));
         b.extend_from_slice(E::MAGIC);
         b.push(1);
         b.push(self.entries.len() as u8);
@@ -197,7 +197,7 @@ impl<E: RecordEntry> Record<E> {
         }
         let sum = Sha256::digest(&b[..]);
         b.extend_from_slice(&sum[..CHECKSUM_LEN]);
-        let mut text = Zeroizing::new(String::with_capacity(E::PREFIX.len() + Base64UrlUnpadded::encoded_len(&b)));
+        let mut text = Zeroizing::new(String::with_capacity(E::PREFIX.len() + (E::CAPACITY * 4).div_ceil(3)));
         text.push_str(E::PREFIX);
         text.push_str(&Zeroizing::new(Base64UrlUnpadded::encode_string(&b)));
         text
@@ -214,22 +214,25 @@ impl RecordEntry for Entry {
     type Value = [u8];
     const PREFIX: &'static str = RECORD_PREFIX;
     const MAGIC: &'static [u8; 3] = RECORD_MAGIC;
+    const CAPACITY: usize = 0;
 
+    #[inline]
     fn pending(backup_id: BackupId, share: &[u8]) -> Self {
         Entry { backup_id, state: EntryState::Pending, share: Zeroizing::new(share.to_vec()) }
     }
+    #[inline]
     fn backup_id(&self) -> &BackupId {
         &self.backup_id
     }
+    #[inline]
     fn state(&self) -> EntryState {
         self.state
     }
+    #[inline]
     fn complete(&mut self) {
         self.state = EntryState::Complete;
     }
-    fn value_len(&self) -> usize {
-        4 + self.share.len()
-    }
+    #[inline]
     fn write_value(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(&(self.share.len() as u32).to_be_bytes());
         out.extend_from_slice(&self.share);
@@ -291,22 +294,25 @@ impl RecordEntry for KeyEntry {
     type Value = SecretKey;
     const PREFIX: &'static str = KEYS_PREFIX;
     const MAGIC: &'static [u8; 3] = KEYS_MAGIC;
+    const CAPACITY: usize = MAX_RECORD_BYTES;
 
+    #[inline]
     fn pending(backup_id: BackupId, key: &SecretKey) -> Self {
         KeyEntry { backup_id, state: EntryState::Pending, key: key.clone() }
     }
+    #[inline]
     fn backup_id(&self) -> &BackupId {
         &self.backup_id
     }
+    #[inline]
     fn state(&self) -> EntryState {
         self.state
     }
+    #[inline]
     fn complete(&mut self) {
         self.state = EntryState::Complete;
     }
-    fn value_len(&self) -> usize {
-        KEY_LEN
-    }
+    #[inline]
     fn write_value(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(self.key.expose());
     }
@@ -379,13 +385,12 @@ impl<S> StoredRecord<S, KeyEntry> {
 }
 
 impl<S: StringStore, E: RecordEntry> StoredRecord<S, E> {
-    /// The stored record, `None` when nothing (or `''`) is stored; an
+    /// The stored record, empty when nothing (or `''`) is stored; an
     /// unreadable one fails, so it is never overwritten.
-    pub async fn read_record(&self) -> Result<Option<Record<E>>, Error> {
+    pub async fn read_record(&self) -> Result<Record<E>, Error> {
         match self.storage.read().await? {
-            None => Ok(None),
-            Some(t) if t.is_empty() => Ok(None),
-            Some(t) => Record::decode(&t).map(Some),
+            Some(t) if !t.is_empty() => Record::decode(&t),
+            _ => Ok(Record::default()),
         }
     }
 }
@@ -407,7 +412,7 @@ impl<S: StringStore> BackupStore for StoredRecord<S, Entry> {
         custodian_half: &[u8],
     ) -> Result<PendingRecord, Error> {
         // An unreadable record fails here, before anything is overwritten.
-        let existing = self.read_record().await?.unwrap_or_default();
+        let existing = self.read_record().await?;
         let record = existing.with_pending(*backup_id, custodian_half);
         let written = record.encode();
         self.storage.write(&written).await?;
@@ -430,8 +435,11 @@ impl<S: StringStore> BackupStore for StoredRecord<S, Entry> {
     }
 
     async fn custodian_half(&self, _method: MethodId, backup_id: &BackupId) -> Result<Zeroizing<Vec<u8>>, Error> {
-        let record =
-            self.read_record().await?.ok_or(Error::InvalidCustodianShare("no custodian backup share is stored"))?;
+        let record = self.read_record().await?;
+        // A stored custodian record holds at least one entry (decode refuses none).
+        if record.entries().is_empty() {
+            return Err(Error::InvalidCustodianShare("no custodian backup share is stored"));
+        }
         let entry = record.find(backup_id).ok_or(Error::InvalidCustodianShare(
             "no custodian share for this backup (superseded by newer backups, or kept by another custodian)",
         ))?;
@@ -440,11 +448,6 @@ impl<S: StringStore> BackupStore for StoredRecord<S, Entry> {
 }
 
 impl<S: StringStore> StoredRecord<S, KeyEntry> {
-    /// The stored keys (none when nothing is stored).
-    async fn read_keys(&self) -> Result<KeyRecord, Error> {
-        Ok(self.read_record().await?.unwrap_or_default())
-    }
-
     /// Writes `record` and reads it back: the write counts only if the
     /// storage gives back exactly what was written.
     async fn write_verified(&self, record: &KeyRecord) -> Result<(), Error> {
@@ -460,14 +463,14 @@ impl<S: StringStore> StoredRecord<S, KeyEntry> {
     /// keys it holds: the record (empty if none) is rewritten as it is and
     /// read back.
     pub async fn validate(&self) -> Result<(), Error> {
-        let record = self.read_keys().await?;
+        let record = self.read_record().await?;
         self.write_verified(&record).await
     }
 }
 
 impl<S: StringStore> KeyKeeper for StoredRecord<S, KeyEntry> {
     async fn store(&self, backup_id: &BackupId, key: &SecretKey) -> Result<(), Error> {
-        let record = self.read_keys().await?;
+        let record = self.read_record().await?;
         // A kept key is never replaced.
         if record.find(backup_id).is_some() {
             return Err(Error::Unexpected("a key is already kept for this backup id"));
@@ -477,7 +480,7 @@ impl<S: StringStore> KeyKeeper for StoredRecord<S, KeyEntry> {
 
     async fn confirm(&self, backup_id: &BackupId) -> Result<(), Error> {
         let record = self
-            .read_keys()
+            .read_record()
             .await?
             .with_complete(backup_id)
             .ok_or(Error::StorageUnavailable("the new backup's key vanished from the storage"))?;
@@ -485,7 +488,7 @@ impl<S: StringStore> KeyKeeper for StoredRecord<S, KeyEntry> {
     }
 
     async fn fetch(&self, backup_id: &BackupId) -> Result<SecretKey, Error> {
-        let record = self.read_keys().await?;
+        let record = self.read_record().await?;
         record.find(backup_id).map(|e| e.key.clone()).ok_or(Error::BackupKeyNotFound)
     }
 }

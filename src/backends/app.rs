@@ -2,22 +2,28 @@
 //!
 //! - the `keychain` ([`JsKeychain`]), holding the wallet's signing shares:
 //!   `{ getShares(): Promise<string>, setShares(shares): Promise<void> }`;
-//! - the `{ read, write }` stores, each holding one string: the `custodian`
-//!   (the custodian record, when the app keeps the custodian half itself)
-//!   and the `custom` method's storage (the keys record, FORMAT.md §3.4.4).
-//!   One type, [`AppStore`], with its [`Role`] naming its functions and its
-//!   failures.
+//! - the stores holding one string, one type, [`AppStore`], with its
+//!   [`Role`] naming its functions and its failures: the `custodian` (the
+//!   custodian record, when the app keeps the custodian half itself), the
+//!   `custom` method's storage, and in React Native the iCloud method's
+//!   key-value store (both holding the keys record, FORMAT.md §3.4.4).
 //!
-//! `read()` resolves to the stored string or `null`, `write(value)` stores
-//! one. The `custom` adapter may also have `validateOperations()` resolving
+//! The custodian and custom adapters are `{ read, write }`: `read()`
+//! resolves to the stored string or `null`, `write(value)` stores one. The
+//! iCloud key-value store is the app's native NSUbiquitousKeyValueStore
+//! module (e.g. `react-native-icloudstore`) with AsyncStorage's shape,
+//! `getItem(key)`, `setItem(key, value)`, `removeItem(key)`, holding the
+//! keys record under the key `wallet-backup-keys`.
+//!
+//! The `custom` adapter may also have `validateOperations()` resolving
 //! to a boolean, which the module asks before its first write of a backup
 //! (`false`: `STORAGE_UNAVAILABLE`); `delete()` is the app's to call, the
 //! module never deletes. Every write is read back and compared; a record
 //! the module cannot read is never overwritten (core's `StoredRecord`).
 //! An adapter's exceptions become the `cause` of a `KEYCHAIN_UNAVAILABLE`
 //! (keychain), `CUSTODIAN_UNAVAILABLE` (custodian) or `STORAGE_UNAVAILABLE`
-//! (custom); a call that does not settle within `adapterTimeoutMs` is
-//! `ADAPTER_TIMEOUT`.
+//! (custom, key-value store); a call that does not settle within
+//! `adapterTimeoutMs` is `ADAPTER_TIMEOUT`.
 
 use core::cell::Cell;
 use std::rc::Rc;
@@ -48,6 +54,11 @@ pub struct Role {
     max_len: Option<usize>,
     /// Whether `validateOperations()` is asked before the first write.
     validates: bool,
+    /// The key the value is kept under, passed first to `read` and `write`
+    /// (a key-value store); `None`: the adapter holds one value.
+    key: Option<&'static str>,
+    /// The function that removes the value, and its failure (a key-value store).
+    remove: Option<(&'static str, Error)>,
 }
 
 /// The `custodian` adapter, holding the custodian record.
@@ -61,6 +72,8 @@ pub const CUSTODIAN: Role = Role {
     not_a_string: Error::CustodianUnavailable("custodian.read did not return a string"),
     max_len: None,
     validates: false,
+    key: None,
+    remove: None,
 };
 
 /// The `custom` method's storage adapter, holding the keys record.
@@ -74,6 +87,29 @@ pub const CUSTOM: Role = Role {
     not_a_string: Error::StorageUnavailable("the storage adapter did not resolve to a string or null"),
     max_len: Some(MAX_KEYS_TEXT_LEN),
     validates: true,
+    key: None,
+    remove: None,
+};
+
+/// The key-value store's key holding the keys record.
+pub const KV_KEY: &str = "wallet-backup-keys";
+
+/// The iCloud method's key-value store (React Native), holding the keys record.
+pub const KEY_VALUE: Role = Role {
+    read: "icloud.keyValueStore.getItem",
+    write: "icloud.keyValueStore.setItem",
+    missing_read: Error::InvalidArgument("the storage adapter lacks a function it needs"),
+    missing_write: Error::InvalidArgument("the storage adapter lacks a function it needs"),
+    read_failed: Error::StorageUnavailable("icloud.keyValueStore.getItem failed"),
+    write_failed: Error::StorageUnavailable("icloud.keyValueStore.setItem failed"),
+    not_a_string: Error::StorageUnavailable("the storage adapter did not resolve to a string or null"),
+    max_len: Some(MAX_KEYS_TEXT_LEN),
+    validates: false,
+    key: Some(KV_KEY),
+    remove: Some((
+        "icloud.keyValueStore.removeItem",
+        Error::StorageUnavailable("icloud.keyValueStore.removeItem failed"),
+    )),
 };
 
 /// One of the app's `{ read, write }` adapters.
@@ -115,36 +151,49 @@ impl AppStore {
     }
 }
 
+impl AppStore {
+    /// Calls the adapter's function `what` with the role's key (if any)
+    /// before `value` (if any).
+    async fn call(
+        &self,
+        what: &'static str,
+        value: Option<&str>,
+        missing: &Error,
+        failed: &Error,
+    ) -> Result<JsValue, Error> {
+        let args = [
+            self.role.key.map(JsValue::from_str).unwrap_or_default(),
+            value.map(JsValue::from_str).unwrap_or_default(),
+        ];
+        let args = &args[usize::from(self.role.key.is_none())..1 + usize::from(value.is_some())];
+        call_method(&self.adapter, what, args, missing.clone(), failed.clone(), self.limit_ms)
+            .await
+            .map_err(|f| self.cause.keep(f))
+    }
+
+    /// Removes the value (a key-value store's `removeItem`); `false` if there was none.
+    pub async fn remove(&self) -> Result<bool, Error> {
+        let role = self.role;
+        let Some((remove, failed)) = &role.remove else {
+            return Err(Error::InvalidArgument("storageOperation supports the gdrive and icloud methods only"));
+        };
+        let existed = !is_absent(&self.call(role.read, None, &role.missing_read, &role.read_failed).await?);
+        self.call(remove, None, &role.missing_read, failed).await?;
+        Ok(existed)
+    }
+}
+
 impl StringStore for AppStore {
     async fn read(&self) -> Result<Option<Zeroizing<String>>, Error> {
         let role = self.role;
-        let v = call_method(
-            &self.adapter,
-            role.read,
-            &[],
-            role.missing_read.clone(),
-            role.read_failed.clone(),
-            self.limit_ms,
-        )
-        .await
-        .map_err(|f| self.cause.keep(f))?;
+        let v = self.call(role.read, None, &role.missing_read, &role.read_failed).await?;
         stored_text(v, role.not_a_string.clone(), role.max_len)
     }
 
     async fn write(&self, value: &str) -> Result<(), Error> {
         self.validate().await?;
         let role = self.role;
-        let args = [JsValue::from_str(value)];
-        call_method(
-            &self.adapter,
-            role.write,
-            &args,
-            role.missing_write.clone(),
-            role.write_failed.clone(),
-            self.limit_ms,
-        )
-        .await
-        .map_err(|f| self.cause.keep(f))?;
+        self.call(role.write, Some(value), &role.missing_write, &role.write_failed).await?;
         Ok(())
     }
 }

@@ -5,7 +5,7 @@
 //! `wallet-backup-keys`, recordType `WalletBackupKeys`, whose STRING field
 //! `keys` holds the keys record, updated in place like the Google Drive
 //! method's file. (React Native's form, the app's key-value store, is
-//! `key_value.rs`.)
+//! in `app.rs`.)
 //!
 //! - read   `POST {host}/database/1/{container}/{environment}/private/records/lookup`
 //!   `{ records: [{ recordName }] }`; a per-record `NOT_FOUND` is "nothing stored"

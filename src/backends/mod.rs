@@ -1,23 +1,32 @@
 //! One file per thing the module keeps something in, or asks something of,
 //! behind core's traits: the app's own adapters ([`app`]: the keychain, the
-//! `custodian` and the `custom` method's storage),
-//! the iCloud [`key_value`] store of React Native, Google [`drive`], Apple's
-//! [`cloudkit`], the service's [`firebase`] key enclave, the passkey
-//! ceremonies of [`webauthn`], and the app's Argon2id ([`derive_key`]).
+//! `custodian`, the `custom` method's storage and React Native's iCloud
+//! key-value store), Google [`drive`], Apple's [`cloudkit`], the service's
+//! [`firebase`] key enclave, the passkey ceremonies of [`webauthn`], and
+//! the app's Argon2id ([`derive_key`]).
 //!
 //! [`KeysHome`] is the one dispatch over the storages a keys record can
 //! live in, so core's keeper of keys records is built once.
 
+use std::rc::Rc;
+
 use wallet_backup_core::{Error, StringStore};
 use zeroize::Zeroizing;
+
+use crate::config::KeysSettings;
+use crate::errors::LastCause;
 
 pub mod app;
 pub mod cloudkit;
 pub mod derive_key;
 pub mod drive;
 pub mod firebase;
-pub mod key_value;
 pub mod webauthn;
+
+/// A backup method ready to create or recover a key: core's one dispatch,
+/// over this binding's passkey ceremonies, Firebase enclave and keys-record
+/// storages.
+pub type Method = wallet_backup_core::Method<webauthn::WebAuthnCeremonies, firebase::FirebaseKeeper, KeysHome>;
 
 /// Where a keys record lives.
 pub enum KeysHome {
@@ -25,13 +34,23 @@ pub enum KeysHome {
     Drive(drive::DriveStorage),
     /// A record in the private database of the app's CloudKit container.
     CloudKit(cloudkit::CloudKitStorage),
-    /// The app's iCloud key-value store (React Native).
-    KeyValue(key_value::KeyValueStore),
-    /// The app's `custom` storage adapter.
-    Custom(app::AppStore),
+    /// The app's own storage: the `custom` adapter, or React Native's iCloud
+    /// key-value store.
+    App(app::AppStore),
 }
 
 impl KeysHome {
+    /// The storage of `settings`; the app's functions it calls keep their
+    /// failures in `cause`, each call limited to `limit_ms`.
+    pub fn new(settings: KeysSettings, cause: Rc<LastCause>, limit_ms: u32) -> KeysHome {
+        match settings {
+            KeysSettings::Drive(s) => KeysHome::Drive(drive::DriveStorage::new(s, cause, limit_ms)),
+            KeysSettings::CloudKit(s) => KeysHome::CloudKit(cloudkit::CloudKitStorage::new(s, cause, limit_ms)),
+            KeysSettings::KeyValue(store) => KeysHome::App(app::AppStore::new(store, &app::KEY_VALUE, cause, limit_ms)),
+            KeysSettings::Custom(adapter) => KeysHome::App(app::AppStore::new(adapter, &app::CUSTOM, cause, limit_ms)),
+        }
+    }
+
     /// Deletes the keys record (every kept key with it); `false` if there
     /// was none. Only Drive and iCloud offer it (`delete()` of
     /// `GDriveStorage` and `ICloudStorage`).
@@ -39,10 +58,7 @@ impl KeysHome {
         match self {
             KeysHome::Drive(s) => s.delete().await,
             KeysHome::CloudKit(s) => s.delete().await,
-            KeysHome::KeyValue(s) => s.remove().await,
-            KeysHome::Custom(_) => {
-                Err(Error::InvalidArgument("storageOperation supports the gdrive and icloud methods only"))
-            }
+            KeysHome::App(s) => s.remove().await,
         }
     }
 }
@@ -52,8 +68,7 @@ impl StringStore for KeysHome {
         match self {
             KeysHome::Drive(s) => s.read().await,
             KeysHome::CloudKit(s) => s.read().await,
-            KeysHome::KeyValue(s) => s.read().await,
-            KeysHome::Custom(s) => s.read().await,
+            KeysHome::App(s) => s.read().await,
         }
     }
 
@@ -61,8 +76,7 @@ impl StringStore for KeysHome {
         match self {
             KeysHome::Drive(s) => s.write(value).await,
             KeysHome::CloudKit(s) => s.write(value).await,
-            KeysHome::KeyValue(s) => s.write(value).await,
-            KeysHome::Custom(s) => s.write(value).await,
+            KeysHome::App(s) => s.write(value).await,
         }
     }
 }
