@@ -114,6 +114,16 @@ impl From<sqlx::Error> for StoreError {
     }
 }
 
+/// An `INSERT`'s outcome: `Some` of what it returned, or `None` when it met
+/// a row with the same unique key and wrote nothing.
+fn unless_duplicate<T>(result: Result<T, sqlx::Error>) -> Result<Option<T>, StoreError> {
+    match result {
+        Ok(value) => Ok(Some(value)),
+        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
 impl From<seal::SealError> for StoreError {
     fn from(e: seal::SealError) -> Self {
         Self::Seal(e)
