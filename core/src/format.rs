@@ -222,6 +222,27 @@ fn decode_bytes(bytes: Vec<u8>) -> Result<Envelope, Error> {
     Ok(Envelope { header: Header { method, backup_id, method_params, context }, nonce, commitment, raw, ciphertext_at })
 }
 
+/// The method and backup id of a cipherText, read from the start of its
+/// envelope (the `wbk1.` prefix, canonical base64url, magic, version, a
+/// known method byte) without verifying the rest: for the backup service,
+/// which stores cipherTexts it cannot open and files each under its pair.
+pub fn method_and_backup_id(text: &str) -> Result<(MethodId, [u8; BACKUP_ID_LEN]), Error> {
+    if text.len() > MAX_TEXT_LEN {
+        return Err(Error::InvalidCiphertext("longer than any valid backup"));
+    }
+    let body = text
+        .strip_prefix(TEXT_PREFIX)
+        .ok_or(Error::InvalidCiphertext("not a wallet-backup cipherText (no wbk1. prefix)"))?;
+    let bytes = Base64UrlUnpadded::decode_vec(body)
+        .map_err(|_| Error::InvalidCiphertext("not canonical unpadded base64url"))?;
+    let mut r = Reader { bytes: &bytes, at: 0 };
+    if r.take(3)? != MAGIC || r.array::<1>()?[0] != VERSION {
+        return Err(Error::InvalidCiphertext("not a version-1 wallet-backup envelope"));
+    }
+    let method = MethodId::from_byte(r.array::<1>()?[0]).ok_or(Error::InvalidCiphertext("unknown backup method"))?;
+    Ok((method, r.array::<BACKUP_ID_LEN>()?))
+}
+
 impl Envelope {
     /// Opens the envelope with `key`.
     ///

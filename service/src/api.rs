@@ -28,6 +28,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
+use wallet_backup_core::format;
 use zeroize::Zeroizing;
 
 use crate::apikey;
@@ -43,19 +44,20 @@ use crate::util::{is_hex, rfc3339};
 use crate::web::{self, AllowedOrigins, DemoKey, Statics};
 use crate::webhook::{Deliverer, Delivery};
 
-/// Largest accepted `cipherText`, in bytes (2 MiB).
-pub const MAX_CIPHER_TEXT: usize = 2 * 1024 * 1024;
-/// Largest custodian half the module backs up, in bytes (1 MiB).
-pub const MAX_CUSTODIAN_HALF: usize = 1024 * 1024;
+/// Largest accepted `cipherText`, in bytes: the longest a valid envelope can
+/// be (wallet-backup-core's `MAX_TEXT_LEN`, FORMAT.md §7).
+pub const MAX_CIPHER_TEXT: usize = format::MAX_TEXT_LEN;
+/// Largest custodian half the module backs up, in bytes (core's largest plaintext, 1 MiB).
+pub const MAX_CUSTODIAN_HALF: usize = format::MAX_PLAINTEXT_LEN;
 /// Largest accepted `custodianShare`, in bytes: the base64url text
-/// (unpadded) of a 1 MiB half, 1,398,102 characters.
+/// (unpadded) of the largest half, 1,398,102 characters.
 pub const MAX_CUSTODIAN_SHARE: usize = (4 * MAX_CUSTODIAN_HALF).div_ceil(3);
-/// Largest accepted request body: a maximal cipherText plus room for the JSON around it.
-pub const BODY_LIMIT: usize = MAX_CIPHER_TEXT + 64 * 1024;
+/// Largest accepted request body: a maximal cipherText or custodian share,
+/// plus room for the JSON around it.
+pub const BODY_LIMIT: usize =
+    if MAX_CIPHER_TEXT > MAX_CUSTODIAN_SHARE { MAX_CIPHER_TEXT } else { MAX_CUSTODIAN_SHARE } + 64 * 1024;
 
 const _: () = assert!(MAX_CUSTODIAN_SHARE == 1_398_102);
-// A maximal share, with room for the JSON around it, fits in a body.
-const _: () = assert!(MAX_CUSTODIAN_SHARE + 64 * 1024 <= BODY_LIMIT);
 
 /// What every handler shares.
 pub struct AppState {
@@ -334,22 +336,19 @@ fn invalid_cipher_text(message: &'static str) -> ApiError {
 
 /// Checks that `text` is a `wbk1.` envelope (FORMAT.md §3) of this pair:
 /// canonical base64url, magic `wbk`, version 1, the pair's method byte and
-/// backup id. The rest (checksum, AEAD) is the client's to verify: the
-/// service cannot open the envelope and does not need to.
+/// backup id, as wallet-backup-core reads them. The rest (checksum, AEAD) is
+/// the client's to verify: the service cannot open the envelope and does
+/// not need to.
 fn check_cipher_text(text: &str, pair: &Pair) -> Result<(), ApiError> {
     if text.len() > MAX_CIPHER_TEXT {
         return Err(ApiError::invalid(format!("cipherText is longer than {MAX_CIPHER_TEXT} bytes")));
     }
-    let body = text.strip_prefix("wbk1.").ok_or_else(|| invalid_cipher_text("cipherText must start with `wbk1.`"))?;
-    let bytes = Base64UrlUnpadded::decode_vec(body)
-        .map_err(|_| invalid_cipher_text("cipherText is not canonical unpadded base64url after `wbk1.`"))?;
-    if bytes.len() < 21 || &bytes[..4] != b"wbk\x01" {
-        return Err(invalid_cipher_text("cipherText is not a version-1 wallet-backup envelope"));
-    }
-    if bytes[4] != pair.backup_method.envelope_byte() {
+    let (method, backup_id) = format::method_and_backup_id(text)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, codes::INVALID_CIPHERTEXT, format!("cipherText: {e}")))?;
+    if BackupMethod::from(method) != pair.backup_method {
         return Err(invalid_cipher_text("cipherText was made with another backup method than the pair's"));
     }
-    if hex::encode(&bytes[5..21]) != pair.backup_id {
+    if hex::encode(backup_id) != pair.backup_id {
         return Err(invalid_cipher_text("cipherText belongs to another backup than the pair's backupId"));
     }
     Ok(())

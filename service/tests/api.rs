@@ -15,7 +15,7 @@ mod passkey_enclave;
 use base64ct::{Base64UrlUnpadded, Encoding};
 use common::{envelope, new_backup_id, serve, serve_config, serve_in, Api, Reply};
 use serde_json::{json, Value};
-use wallet_backup_service::api::MAX_CUSTODIAN_SHARE;
+use wallet_backup_service::api::{MAX_CIPHER_TEXT, MAX_CUSTODIAN_SHARE};
 use wallet_backup_service::{RateLimit, ServeConfig, StartError, Statics};
 
 const PAIRS: &str = "/api/v3/clients/me/backup-share-pairs";
@@ -284,7 +284,8 @@ async fn strict_input() {
         (envelope("GDRIVE", &backup_id), "INVALID_CIPHERTEXT"),
         (envelope("PASSWORD", &new_backup_id()), "INVALID_CIPHERTEXT"),
         (format!("{}=", envelope("PASSWORD", &backup_id)), "INVALID_CIPHERTEXT"),
-        (format!("wbk1.{}", "A".repeat(2 * 1024 * 1024)), "INVALID_REQUEST"),
+        // Longer than any envelope can be.
+        (format!("wbk1.{}", "A".repeat(MAX_CIPHER_TEXT)), "INVALID_REQUEST"),
     ] {
         let reply = api.put(&path, json!({ "cipherText": text })).await;
         assert_eq!((reply.status, reply.code()), (400, code), "{}", reply.body);
