@@ -30,7 +30,7 @@ use std::process::ExitCode;
 use clap::{ArgAction, Args, Parser, Subcommand};
 use wallet_backup_service::firebase::{self, dev};
 use wallet_backup_service::model::is_firebase_project_id;
-use wallet_backup_service::store::WebhookSetting;
+use wallet_backup_service::store::{NewClient, WebhookSetting};
 use wallet_backup_service::{
     listener, open_backend, passkey, start, webhook, AllowedOrigins, Backend, ClientLimits, ConnectionLimits,
     FirebaseConfig, PasskeyConfig, RateLimit, Retention, ServeConfig, Statics, WebhookPolicy,
@@ -524,15 +524,15 @@ async fn run(cli: Cli) -> Result<(), BoxError> {
             )?;
             let setting = webhook.setting()?;
             let (store, kms) = open_backend(&backend).await?;
-            let created = store
-                .create_client_all(
-                    name,
-                    managed_backups,
-                    setting.as_ref().map(|s| (&kms as _, s)),
-                    firebase_project_id.as_deref(),
-                    rp.map(|rp| rp.to_client()).as_ref(),
-                )
-                .await;
+            let rp = rp.map(|rp| rp.to_client());
+            let new = NewClient {
+                name,
+                managed_backups,
+                webhook: setting.as_ref(),
+                firebase_project_id: firebase_project_id.as_deref(),
+                passkey_rp: rp.as_ref(),
+            };
+            let created = store.create_client(&kms, &new).await;
             store.close().await;
             let (client, key) = created?;
             eprintln!(

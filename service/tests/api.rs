@@ -16,6 +16,7 @@ use base64ct::{Base64UrlUnpadded, Encoding};
 use common::{envelope, new_backup_id, serve, serve_config, serve_in, Api, Reply};
 use serde_json::{json, Value};
 use wallet_backup_service::api::{MAX_CIPHER_TEXT, MAX_CUSTODIAN_SHARE};
+use wallet_backup_service::store::NewClient;
 use wallet_backup_service::{RateLimit, ServeConfig, StartError, Statics};
 
 const PAIRS: &str = "/api/v3/clients/me/backup-share-pairs";
@@ -349,7 +350,7 @@ async fn rate_limit_answers_429_with_retry_after() {
 #[tokio::test]
 async fn api_keys_are_stored_hashed_only() {
     let server = serve().await;
-    let (_, key) = server.running.store().create_client("grace", true).await.unwrap();
+    let (_, key) = server.running.store().create_client(server.running.kms(), &NewClient::new("grace")).await.unwrap();
     let api = Api::new(&server.base, Some(key.expose()));
     api.managed_backup("PASSWORD", "CUSTODIAN-PLAINTEXT-MARKER-7f3a").await;
     let hashes: Vec<String> =
@@ -667,8 +668,8 @@ async fn static_directories_must_exist() {
 /// A backend with one client in it; returns its key.
 async fn backend_with_client(dir: &std::path::Path) -> (wallet_backup_service::Backend, String) {
     let backend = common::backend_for(&dir.join("data")).await;
-    let (store, _) = wallet_backup_service::open_backend(&backend).await.unwrap();
-    let (_, key) = store.create_client("demo", true).await.unwrap();
+    let (store, kms) = wallet_backup_service::open_backend(&backend).await.unwrap();
+    let (_, key) = store.create_client(&kms, &NewClient::new("demo")).await.unwrap();
     store.close().await;
     (backend, key.expose().to_owned())
 }
@@ -815,7 +816,7 @@ async fn database_files_are_owner_only() {
         let backend = common::backend(&data);
         let running =
             wallet_backup_service::start(ServeConfig::new("127.0.0.1:0".parse().unwrap(), backend)).await.unwrap();
-        let (_, key) = running.store().create_client("modes", true).await.unwrap();
+        let (_, key) = running.store().create_client(running.kms(), &NewClient::new("modes")).await.unwrap();
         let api = Api::new(&format!("http://{}", running.addr()), Some(key.expose()));
         api.managed_backup("PASSWORD", "share").await;
         for name in files {

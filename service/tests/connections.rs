@@ -145,7 +145,16 @@ fn key_of(api: &Api) -> String {
 async fn webhook_client(server: &TestServer, url: &str) -> (Api, String) {
     let setting = WebhookSetting { url: url.to_owned(), secret: Zeroizing::new(SECRET.to_vec()) };
     let store = server.running.store();
-    let (client, key) = store.create_client_with("ops", true, Some((server.running.kms(), &setting))).await.unwrap();
+    let (client, key) = store
+        .create_client(
+            server.running.kms(),
+            &wallet_backup_service::store::NewClient {
+                webhook: Some(&setting),
+                ..wallet_backup_service::store::NewClient::new("ops")
+            },
+        )
+        .await
+        .unwrap();
     (Api::new(&server.base, Some(key.expose())), client.id)
 }
 

@@ -17,8 +17,8 @@ async fn demo_firebase_issuer_is_in_the_demo_config_and_the_page_csp() {
     std::fs::create_dir_all(&www).unwrap();
     std::fs::write(www.join("index.html"), "<h1>demo</h1>").unwrap();
     let backend = common::backend_for(&dir.path().join("data")).await;
-    let (store, _) = wallet_backup_service::open_backend(&backend).await.unwrap();
-    let (_, key) = store.create_client("demo", true).await.unwrap();
+    let (store, kms) = wallet_backup_service::open_backend(&backend).await.unwrap();
+    let (_, key) = store.create_client(&kms, &wallet_backup_service::store::NewClient::new("demo")).await.unwrap();
     store.close().await;
     let key_file = dir.path().join("demo-client.key");
     std::fs::write(&key_file, key.expose()).unwrap();

@@ -40,7 +40,7 @@ pub mod passkey;
 mod retention;
 mod rewrap;
 
-pub use clients::WebhookSetting;
+pub use clients::{NewClient, WebhookSetting};
 pub use enclave::PutKeyOutcome;
 pub use pairs::{Pair, Transition};
 pub use retention::{ClientLimits, PruneReport, Quota, Retention};
