@@ -28,7 +28,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{ArgAction, Args, Parser, Subcommand};
-use wallet_backup_service::firebase::{self, dev};
+use wallet_backup_service::firebase;
 use wallet_backup_service::model::is_firebase_project_id;
 use wallet_backup_service::store::{NewClient, WebhookSetting};
 use wallet_backup_service::{
@@ -73,6 +73,7 @@ enum Command {
     /// Set the Firebase project whose ID tokens the client's Firebase enclave routes accept.
     SetFirebaseProject(SetFirebaseProjectArgs),
     /// DEVELOPMENT ONLY: a stand-in for Google's Firebase token issuer, on loopback.
+    #[cfg(feature = "dev")]
     DevFirebaseIssuer(DevFirebaseIssuerArgs),
     /// Send a client's custodian shares to the operator's webhook from now on.
     SetCustodianWebhook(SetCustodianWebhookArgs),
@@ -115,18 +116,9 @@ struct ServeArgs {
     /// (https://wallet.example,http://localhost:5173). `*` is safe: the API takes bearer keys, never cookies.
     #[arg(long, default_value = "*", env = "WALLET_BACKUP_ALLOWED_ORIGINS")]
     allowed_origins: AllowedOrigins,
-    /// Demo only: serve the API key in this file at /demo-config.json (needs a loopback --listen).
-    #[arg(long)]
-    demo_key_file: Option<PathBuf>,
-    /// Demo only: the development Firebase issuer's URL (http://127.0.0.1:PORT), named in
-    /// /demo-config.json and allowed in the demo page's connect-src.
-    #[arg(long, requires = "demo_key_file")]
-    demo_firebase_issuer: Option<String>,
-    /// Demo only, repeatable: another development stand-in the demo page talks to, as
-    /// NAME=http://127.0.0.1:PORT (gdrive, icloud, app-server), named in /demo-config.json
-    /// `standIns` and allowed in the page's connect-src.
-    #[arg(long = "demo-stand-in", value_name = "NAME=URL", requires = "demo_key_file")]
-    demo_stand_ins: Vec<String>,
+    #[cfg(feature = "dev")]
+    #[command(flatten)]
+    demo: DemoArgs,
     /// JWK Set of the keys that sign Firebase ID tokens (https, or http to a loopback host).
     #[arg(long, default_value = firebase::GOOGLE_JWKS_URL, env = "WALLET_BACKUP_FIREBASE_JWKS_URL")]
     firebase_jwks_url: String,
@@ -205,7 +197,38 @@ struct SetFirebaseProjectArgs {
     firebase_project_id: String,
 }
 
+/// `serve`'s demo settings (development builds only: the `dev` feature).
+#[cfg(feature = "dev")]
+#[derive(Args)]
+struct DemoArgs {
+    /// Demo only: serve the API key in this file at /demo-config.json (needs a loopback --listen).
+    #[arg(long)]
+    demo_key_file: Option<PathBuf>,
+    /// Demo only: the development Firebase issuer's URL (http://127.0.0.1:PORT), named in
+    /// /demo-config.json and allowed in the demo page's connect-src.
+    #[arg(long, requires = "demo_key_file")]
+    demo_firebase_issuer: Option<String>,
+    /// Demo only, repeatable: another development stand-in the demo page talks to, as
+    /// NAME=http://127.0.0.1:PORT (gdrive, icloud, app-server), named in /demo-config.json
+    /// `standIns` and allowed in the page's connect-src.
+    #[arg(long = "demo-stand-in", value_name = "NAME=URL", requires = "demo_key_file")]
+    demo_stand_ins: Vec<String>,
+}
+
+#[cfg(feature = "dev")]
+impl DemoArgs {
+    fn settings(&self) -> Option<wallet_backup_service::demo::DemoSettings> {
+        let key_file = self.demo_key_file.clone()?;
+        Some(wallet_backup_service::demo::DemoSettings {
+            key_file,
+            firebase_issuer: self.demo_firebase_issuer.clone(),
+            stand_ins: self.demo_stand_ins.clone(),
+        })
+    }
+}
+
 /// `dev-firebase-issuer`: DEVELOPMENT ONLY, a stand-in for Google's Firebase token issuer, on loopback.
+#[cfg(feature = "dev")]
 #[derive(Args)]
 struct DevFirebaseIssuerArgs {
     /// Loopback address to listen on (port 0: any free port).
@@ -474,6 +497,7 @@ async fn run(cli: Cli) -> Result<(), BoxError> {
         Command::SetCustodianWebhook(args) => set_custodian_webhook(backend, args).await,
         Command::SetFirebaseProject(args) => set_firebase_project(backend, args).await,
         Command::SetPasskeyRp(args) => set_passkey_rp(backend, args).await,
+        #[cfg(feature = "dev")]
         Command::DevFirebaseIssuer(args) => dev_firebase_issuer(backend, args).await,
         Command::SetManagedCustodian(args) => set_managed_custodian(backend, args).await,
         Command::Prune(args) => prune(backend, args).await,
@@ -483,6 +507,8 @@ async fn run(cli: Cli) -> Result<(), BoxError> {
 }
 
 async fn serve(backend: Backend, args: ServeArgs) -> Result<(), BoxError> {
+    #[cfg(feature = "dev")]
+    let demo = args.demo.settings();
     let ServeArgs {
         listen,
         www,
@@ -493,9 +519,6 @@ async fn serve(backend: Backend, args: ServeArgs) -> Result<(), BoxError> {
         webhook_timeout_ms,
         webhook_attempts,
         allowed_origins,
-        demo_key_file,
-        demo_firebase_issuer,
-        demo_stand_ins,
         firebase_jwks_url,
         firebase_max_auth_age,
         passkey,
@@ -503,6 +526,7 @@ async fn serve(backend: Backend, args: ServeArgs) -> Result<(), BoxError> {
         client_limits,
         retention,
         prune_interval_secs,
+        ..
     } = args;
     if !(rate_limit.is_finite() && rate_limit >= 0.0) {
         return Err("--rate-limit must be a number >= 0".into());
@@ -529,9 +553,8 @@ async fn serve(backend: Backend, args: ServeArgs) -> Result<(), BoxError> {
             ..WebhookPolicy::default()
         },
         allowed_origins,
-        demo_key_file,
-        demo_firebase_issuer,
-        demo_stand_ins,
+        #[cfg(feature = "dev")]
+        demo,
         firebase: FirebaseConfig {
             jwks_url: firebase_jwks_url,
             max_auth_age_secs: firebase_max_auth_age,
@@ -645,14 +668,15 @@ async fn set_passkey_rp(backend: Backend, args: SetPasskeyRpArgs) -> Result<(), 
     Ok(())
 }
 
+#[cfg(feature = "dev")]
 async fn dev_firebase_issuer(_backend: Backend, args: DevFirebaseIssuerArgs) -> Result<(), BoxError> {
     let DevFirebaseIssuerArgs { listen, project_id, key_file, max_age } = args;
     check_project_id(&project_id)?;
     let issuer = match &key_file {
-        Some(path) => dev::DevIssuer::load_or_create(path, &project_id)?,
-        None => dev::DevIssuer::generate(&project_id)?,
+        Some(path) => firebase::dev::DevIssuer::load_or_create(path, &project_id)?,
+        None => firebase::dev::DevIssuer::generate(&project_id)?,
     };
-    let server = dev::IssuerServer::start(listen, issuer, max_age).await?;
+    let server = firebase::dev::IssuerServer::start(listen, issuer, max_age).await?;
     eprintln!(
         "DEVELOPMENT Firebase token issuer (a stand-in for Google, never for production) for project \
              {project_id}: GET /jwks, POST /token"

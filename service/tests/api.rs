@@ -16,6 +16,7 @@ use base64ct::{Base64UrlUnpadded, Encoding};
 use common::{envelope, new_backup_id, serve, serve_config, serve_in, Api, Reply};
 use serde_json::{json, Value};
 use wallet_backup_service::api::{MAX_CIPHER_TEXT, MAX_CUSTODIAN_SHARE};
+use wallet_backup_service::demo::DemoSettings;
 use wallet_backup_service::store::NewClient;
 use wallet_backup_service::{RateLimit, ServeConfig, StartError, Statics};
 
@@ -683,7 +684,7 @@ async fn demo_config_serves_the_key_from_the_demo_key_file() {
     std::fs::write(&key_file, format!("{key}\n")).unwrap();
     let config = ServeConfig {
         statics: Some(statics),
-        demo_key_file: Some(key_file),
+        demo: Some(DemoSettings { key_file, ..DemoSettings::default() }),
         rate_limit: RateLimit { per_second: 0.0, burst: 0 },
         ..ServeConfig::new("127.0.0.1:0".parse().unwrap(), backend)
     };
@@ -742,7 +743,7 @@ async fn demo_key_file_needs_loopback_and_a_known_key() {
     let key_file = dir.path().join("demo-client.key");
     std::fs::write(&key_file, &key).unwrap();
     let with = |listen: &str, backend: &wallet_backup_service::Backend| ServeConfig {
-        demo_key_file: Some(key_file.clone()),
+        demo: Some(DemoSettings { key_file: key_file.clone(), ..DemoSettings::default() }),
         ..ServeConfig::new(listen.parse().unwrap(), backend.clone())
     };
     for listen in ["0.0.0.0:0", "[::]:0"] {

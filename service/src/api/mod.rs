@@ -23,7 +23,7 @@ use axum::http::request::Parts;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get};
+use axum::routing::any;
 use axum::{Json, Router};
 use serde::de::DeserializeOwned;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -38,7 +38,7 @@ use crate::ratelimit::RateLimiter;
 use crate::seal;
 use crate::store::{Store, StoreError};
 use crate::util::is_hex;
-use crate::web::{self, AllowedOrigins, DemoKey, Statics};
+use crate::web::{self, AllowedOrigins, Statics};
 use crate::webhook::Deliverer;
 
 mod clients;
@@ -90,12 +90,11 @@ pub struct Web {
     pub statics: Option<Statics>,
     /// Origins whose pages may call the API (CORS).
     pub allowed_origins: AllowedOrigins,
-    /// The key `GET /demo-config.json` gives out; without it that path is unknown.
-    pub demo_key: Option<DemoKey>,
-    /// The development stand-ins' origins (Firebase issuer, Drive, …): named in
-    /// `/demo-config.json` and allowed in the page's `connect-src`.
-    pub demo_origins: web::DemoOrigins,
+    /// Development only: `GET /demo-config.json` and the stand-ins the demo page may connect to.
+    #[cfg(feature = "dev")]
+    pub demo: Option<crate::demo::Demo>,
 }
+
 /// Builds the service's router: the resources' routers merged, and what
 /// every request goes through (the request log, limits, CORS, no caching).
 ///
@@ -117,19 +116,21 @@ pub fn router(state: Arc<AppState>, web: Web) -> Router {
         .merge(passkey::routes())
         .route("/api/{*rest}", any(not_found))
         .method_not_allowed_fallback(method_not_allowed);
+    #[cfg(feature = "dev")]
+    let connect_also = web.demo.as_ref().map(crate::demo::Demo::connect_also).unwrap_or_default();
+    #[cfg(not(feature = "dev"))]
+    let connect_also: Vec<String> = Vec::new();
     let app = match web.statics {
-        Some(statics) => api.fallback_service(web::static_files(statics, &web.demo_origins.origins())),
+        Some(statics) => {
+            let connect_also: Vec<&str> = connect_also.iter().map(String::as_str).collect();
+            api.fallback_service(web::static_files(statics, &connect_also))
+        }
         None => api.fallback(not_found),
     };
     let app = web::with_cors(app, &web.allowed_origins);
-    // Added after the CORS layer, so other origins cannot read the key.
-    let origins = Arc::new(web.demo_origins);
-    let app = match web.demo_key {
-        Some(key) => app.route(
-            "/demo-config.json",
-            get(move |headers, uri| web::demo_config(key.clone(), origins.clone(), headers, uri))
-                .fallback(method_not_allowed),
-        ),
+    #[cfg(feature = "dev")]
+    let app = match web.demo {
+        Some(demo) => demo.route(app),
         None => app,
     };
     let anonymous_limiter = state.anonymous_limiter.clone();
