@@ -227,3 +227,33 @@ fn app_key_derivation_interoperates_and_a_wrong_key_is_wrong_password() {
     .unwrap();
     assert_eq!(recover(&sealed_in_module, &custodian, &with_app("pw", false)).unwrap(), SHARES);
 }
+
+/// FORMAT.md §7: step 9 (the method parameters) comes before the custodian
+/// is asked (step 10), and the custodian before any key (step 11).
+#[test]
+fn parameters_then_custodian_then_key() {
+    let keychain = MemoryKeychain::with(SHARES);
+    let custodian = MemoryCustodian::default();
+    let method = MemoryKeyMethod::default();
+    let text = block_on(flow::backup(&keychain, &RecordStore(&custodian), &method, &RecordingProgress::default(), b""))
+        .unwrap();
+    let nothing = MemoryCustodian::default();
+    // Intact envelope, nothing at the custodian: the custodian's error, and
+    // the method was not asked for a key (it would answer WRONG_BACKUP_KEY).
+    assert_eq!(recover(&text, &nothing, &MemoryKeyMethod::default()).unwrap_err().code(), "INVALID_CUSTODIAN_SHARE");
+
+    // Non-empty parameters for a method that records none: the cipherText's
+    // error, whatever the custodian holds.
+    use base64ct::{Base64UrlUnpadded, Encoding};
+    use sha2::{Digest, Sha256};
+    let mut b = Base64UrlUnpadded::decode_vec(&text[5..]).unwrap();
+    b.truncate(b.len() - 16);
+    b[21..23].copy_from_slice(&1u16.to_be_bytes());
+    b.insert(23, 0);
+    let sum = Sha256::digest(&b);
+    b.extend_from_slice(&sum[..16]);
+    let with_params = format!("wbk1.{}", Base64UrlUnpadded::encode_string(&b));
+    for c in [&nothing, &custodian] {
+        assert_eq!(recover(&with_params, c, &method).unwrap_err().code(), "INVALID_CIPHERTEXT");
+    }
+}
