@@ -7,9 +7,9 @@
 //! service: attach the cipherText and confirm) → Done.
 //! Recovery (FORMAT.md §7): decode cipherText and check its method
 //! parameters → fetch the custodian half of its backup id → derive key and
-//! open → combine and check digest → write shares → Done. Everything the
-//! cipherText alone decides is checked before the custodian is asked, and
-//! the custodian before any key is derived.
+//! open → combine and check digest → check the shares are UTF-8 → write
+//! shares → Done. Everything the cipherText alone decides is checked before
+//! the custodian is asked, and the custodian before any key is derived.
 //!
 //! `Done` is reported only after every step succeeded.
 
@@ -42,6 +42,11 @@ pub async fn backup(
     }
     if shares.len() > MAX_SHARES_LEN {
         return Err(Error::InvalidArgument("shares larger than 1 MiB"));
+    }
+    // S is the UTF-8 of the shares string (FORMAT.md §2); other bytes could
+    // be sealed but never recovered (§7 step 15).
+    if core::str::from_utf8(&shares).is_err() {
+        return Err(Error::KeychainUnavailable("the keychain's shares are not UTF-8 text"));
     }
 
     progress.report(Status::GeneratingShare, false);
@@ -97,6 +102,9 @@ pub async fn recover(
 
     progress.report(Status::RecoveringBackupShare, false);
     let shares = split::restore(&opened, &custodian_half)?;
+    if core::str::from_utf8(&shares).is_err() {
+        return Err(Error::InvalidCiphertext("the backed-up shares are not UTF-8 text"));
+    }
 
     progress.report(Status::StoringShare, false);
     keychain.set_shares(&shares).await?;
