@@ -449,14 +449,14 @@ async fn custodian_share_by_backup_id_refuses_failed_pairs() {
 }
 
 #[tokio::test]
-async fn custodian_share_size_limit_is_a_1_mib_half_in_base64url() {
-    assert_eq!(MAX_CUSTODIAN_SHARE, 1_398_102);
-    // The base64url text (unpadded) of a 1 MiB half is exactly that long.
-    assert_eq!(Base64UrlUnpadded::encoded_len(&vec![0u8; 1 << 20]), MAX_CUSTODIAN_SHARE);
+async fn custodian_share_size_limit_is_the_largest_half_in_base64url() {
+    assert_eq!(MAX_CUSTODIAN_SHARE, 1_398_059);
+    // The base64url text (unpadded) of the largest half (2^20 - 32 bytes, FORMAT.md §2) is exactly that long.
+    assert_eq!(Base64UrlUnpadded::encoded_len(&vec![0u8; (1 << 20) - 32]), MAX_CUSTODIAN_SHARE);
 
     let server = serve().await;
     let api = server.client("judy", true).await;
-    let mut half = vec![0u8; 1 << 20];
+    let mut half = vec![0u8; (1 << 20) - 32];
     getrandom::fill(&mut half).unwrap();
     let largest = Base64UrlUnpadded::encode_string(&half);
     assert_eq!(largest.len(), MAX_CUSTODIAN_SHARE);
@@ -474,7 +474,7 @@ async fn custodian_share_size_limit_is_a_1_mib_half_in_base64url() {
     let refused = api.create_pair("PASSWORD", &new_backup_id(), &one_more).await;
     assert_eq!((refused.status, refused.code()), (400, "INVALID_REQUEST"));
     let message = refused.body["error"]["message"].as_str().unwrap();
-    assert!(message.contains("1398102") && !message.contains(&largest[..64]), "{message}");
+    assert!(message.contains("1398059") && !message.contains(&largest[..64]), "{message}");
 }
 
 // ---------------------------------------------------------------- CORS

@@ -205,7 +205,7 @@ async fn delivers_the_largest_custodian_share() {
     let server = server().await;
     let receiver = Receiver::start(SECRET).await;
     let (api, _) = webhook_client(&server, &receiver.url, SECRET).await;
-    let mut half = vec![0u8; 1 << 20];
+    let mut half = vec![0u8; wallet_backup_service::api::MAX_CUSTODIAN_HALF];
     getrandom::fill(&mut half).unwrap();
     let largest = Base64UrlUnpadded::encode_string(&half);
     assert_eq!(largest.len(), wallet_backup_service::api::MAX_CUSTODIAN_SHARE);

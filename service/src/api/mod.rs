@@ -51,17 +51,18 @@ pub use firebase::{FirebaseCaller, FIREBASE_TOKEN_HEADER};
 /// Largest accepted `cipherText`, in bytes: the longest a valid envelope can
 /// be (wallet-backup-core's `MAX_TEXT_LEN`, FORMAT.md §7).
 pub const MAX_CIPHER_TEXT: usize = format::MAX_TEXT_LEN;
-/// Largest custodian half the module backs up, in bytes (core's largest plaintext, 1 MiB).
-pub const MAX_CUSTODIAN_HALF: usize = format::MAX_PLAINTEXT_LEN;
+/// Largest custodian half the module backs up, in bytes: as long as the
+/// largest shares (core's `MAX_SHARES_LEN`, 2^20 − 32, FORMAT.md §2).
+pub const MAX_CUSTODIAN_HALF: usize = wallet_backup_core::flow::MAX_SHARES_LEN;
 /// Largest accepted `custodianShare`, in bytes: the base64url text
-/// (unpadded) of the largest half, 1,398,102 characters.
+/// (unpadded) of the largest half, 1,398,059 characters (FORMAT.md §8.1).
 pub const MAX_CUSTODIAN_SHARE: usize = (4 * MAX_CUSTODIAN_HALF).div_ceil(3);
 /// Largest accepted request body: a maximal cipherText or custodian share,
 /// plus room for the JSON around it.
 pub const BODY_LIMIT: usize =
     if MAX_CIPHER_TEXT > MAX_CUSTODIAN_SHARE { MAX_CIPHER_TEXT } else { MAX_CUSTODIAN_SHARE } + 64 * 1024;
 
-const _: () = assert!(MAX_CUSTODIAN_SHARE == 1_398_102);
+const _: () = assert!(MAX_CUSTODIAN_SHARE == 1_398_059);
 
 /// What every handler shares.
 pub struct AppState {

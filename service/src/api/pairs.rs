@@ -166,7 +166,7 @@ async fn create_pair(
     let backup_id = body.backup_id.to_ascii_lowercase();
     if body.custodian_share.is_empty() || body.custodian_share.len() > MAX_CUSTODIAN_SHARE {
         return Err(ApiError::invalid(format!(
-            "custodianShare must be 1 to {MAX_CUSTODIAN_SHARE} bytes (the base64url text of a 1 MiB half)"
+            "custodianShare must be 1 to {MAX_CUSTODIAN_SHARE} bytes (the base64url text of the largest custodian half)"
         )));
     }
     let webhook = match client.custodian_storage {
