@@ -311,8 +311,10 @@ function startServer() {
 // ---- native ---------------------------------------------------------------------------------
 
 function buildNative() {
-  log('cargo build --release -p wallet-backup-bench-native -p wallet-backup-service')
-  execFileSync('cargo', ['build', '--release', '-p', 'wallet-backup-bench-native', '-p', 'wallet-backup-service'], { cwd: root, stdio: ['ignore', 'inherit', 'inherit'] })
+  // The service with its `dev` feature: sections 7 and 8 use its development Firebase issuer.
+  const args = ['build', '--release', '-p', 'wallet-backup-bench-native', '-p', 'wallet-backup-service', '--features', 'wallet-backup-service/dev']
+  log(`cargo ${args.join(' ')}`)
+  execFileSync('cargo', args, { cwd: root, stdio: ['ignore', 'inherit', 'inherit'] })
 }
 
 async function runNative() {

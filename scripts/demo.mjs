@@ -85,7 +85,8 @@ function run(cmd, args, { echo = false } = {}) {
 /** `cargo build -p wallet-backup-service [--release]`. */
 export async function buildService({ profile = 'release', echo = false } = {}) {
   checkProfile(profile)
-  await run('cargo', ['build', '-p', 'wallet-backup-service', ...(profile === 'release' ? ['--release'] : [])], { echo })
+  // The `dev` feature: the demo settings and the development Firebase issuer (never in a production build).
+  await run('cargo', ['build', '-p', 'wallet-backup-service', '--features', 'dev', ...(profile === 'release' ? ['--release'] : [])], { echo })
 }
 
 /**

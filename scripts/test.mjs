@@ -64,6 +64,8 @@ const wasmEnv = { CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER: 'wasm-bindgen-test
 
 await run('rustfmt', 'cargo', ['fmt', '--all', '--check'])
 await run('clippy (native)', 'cargo', ['clippy', '--workspace', '--all-targets', '--', '-D', 'warnings'])
+// The service as production builds it: without its `dev` feature (which its tests turn on).
+await run('clippy (service, production build)', 'cargo', ['clippy', '-p', 'wallet-backup-service', '--lib', '--bins', '--', '-D', 'warnings'])
 await run('clippy (wasm32)', 'cargo', ['clippy', '--target', 'wasm32-unknown-unknown', '-p', 'wallet-backup', '--all-targets', '--', '-D', 'warnings'])
 count(await run('native tests (service on SQLite)', 'cargo', ['test', '--workspace']))
 {
@@ -86,7 +88,8 @@ count(await run('wasm tests in headless Chromium', 'cargo', wasmTest, {
 }))
 await run('build pkg/', 'node', ['scripts/build.mjs'])
 // The demo's e2e test and the service scenarios run the service binary.
-await run('build the service binary', 'cargo', ['build', '-p', 'wallet-backup-service'])
+// With the `dev` feature (the demo settings, the development Firebase issuer), as the native tests built it.
+await run('build the service binary', 'cargo', ['build', '-p', 'wallet-backup-service', '--features', 'dev'])
 count(await run('JS suites against pkg/', 'node', ['--test', '--test-concurrency=1',
   'tests/js/', 'tests/packaging/', 'tests/e2e/', 'tests/drive/', 'tests/icloud/']))
 {

@@ -40,10 +40,10 @@ pub use error::Error;
 pub use flow::{
     backup, recover, BackupId, BackupStore, Custodian, CustodianPending, Keychain, Progress, Status, MAX_SHARES_LEN,
 };
-pub use format::Header;
+pub use format::{method_and_backup_id, Header, MAX_TEXT_LEN};
 pub use kdf::{Argon2idParams, SALT_LEN};
 pub use keys::{SecretKey, KEY_LEN};
-pub use method::{BackupMethod, KeyKeeper, Method, MethodId, NewKey};
+pub use method::{BackupMethod, KeptKeyMethod, KeyKeeper, Method, MethodId, NewKey};
 pub use methods::passkey::{
     authenticator_data_user_verified, PasskeyAssertion, PasskeyCeremonies, PasskeyMethod, MAX_CREDENTIAL_ID_LEN,
     PRF_OUTPUT_LEN, PRF_SALT_LEN,

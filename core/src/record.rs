@@ -8,7 +8,7 @@
 //! never invalidates the previous one, and a failing backup, however often
 //! retried, never pushes out the last good one.
 //!
-//! - The **custodian record** (`wbc1.`, FORMAT.md §7): custodian halves
+//! - The **custodian record** (`wbc1.`, FORMAT.md §8): custodian halves
 //!   ([`Entry`]), kept by the app's `custodian` adapter.
 //! - The **keys record** (`wbr1.`, FORMAT.md §3.4.4): backup keys
 //!   ([`KeyEntry`]), kept in a Google Drive file, an iCloud record or
@@ -26,8 +26,8 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
-use crate::flow::{BackupId, BackupStore};
-use crate::format::{BACKUP_ID_LEN, CHECKSUM_LEN, MAX_PLAINTEXT_LEN};
+use crate::flow::{BackupId, BackupStore, MAX_SHARES_LEN};
+use crate::format::{BACKUP_ID_LEN, CHECKSUM_LEN};
 use crate::keys::{SecretKey, KEY_LEN};
 use crate::method::{KeyKeeper, MethodId};
 use crate::Error;
@@ -72,6 +72,13 @@ const MAX_RECORD_BYTES: usize = 5 + MAX_ENTRIES * ENTRY_LEN + CHECKSUM_LEN;
 /// Longest text form of a keys record (229 characters); a reader refuses
 /// anything longer without decoding it.
 pub const MAX_KEYS_TEXT_LEN: usize = KEYS_PREFIX.len() + (MAX_RECORD_BYTES * 4).div_ceil(3);
+
+/// Longest binary custodian record: header, three entries of the largest
+/// half, checksum.
+const MAX_CUSTODIAN_RECORD_BYTES: usize = 5 + MAX_ENTRIES * (BACKUP_ID_LEN + 1 + 4 + MAX_SHARES_LEN) + CHECKSUM_LEN;
+/// Longest text form of a custodian record (4,194,293 characters); a
+/// longer text is refused before it is decoded.
+pub const MAX_CUSTODIAN_TEXT_LEN: usize = RECORD_PREFIX.len() + (MAX_CUSTODIAN_RECORD_BYTES * 4).div_ceil(3);
 
 /// Whether an entry's backup finished its verification.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -241,10 +248,10 @@ impl RecordEntry for Entry {
     /// Decodes a custodian record's text form.
     fn decode(text: &str) -> Result<Record<Entry>, Error> {
         let bad = Error::InvalidCustodianShare;
-        let body = text.strip_prefix(RECORD_PREFIX).ok_or(bad("not a wallet-backup custodian record"))?;
-        if body.len() > (MAX_ENTRIES * (MAX_PLAINTEXT_LEN + 64)) * 4 / 3 {
+        if text.len() > MAX_CUSTODIAN_TEXT_LEN {
             return Err(bad("custodian record too large"));
         }
+        let body = text.strip_prefix(RECORD_PREFIX).ok_or(bad("not a wallet-backup custodian record"))?;
         let bytes =
             Zeroizing::new(Base64UrlUnpadded::decode_vec(body).map_err(|_| bad("custodian record is not base64url"))?);
         if bytes.len() < 5 + CHECKSUM_LEN {
@@ -275,8 +282,12 @@ impl RecordEntry for Entry {
             let mut len = [0u8; 4];
             len.copy_from_slice(&head[BACKUP_ID_LEN + 1..]);
             let len = u32::from_be_bytes(len) as usize;
-            if len == 0 || len > MAX_PLAINTEXT_LEN {
+            // A half is as long as the shares, at most 2^20 - 32 bytes (FORMAT.md §2).
+            if len == 0 || len > MAX_SHARES_LEN {
                 return Err(bad("custodian record entry length out of range"));
+            }
+            if entries.iter().any(|e: &Entry| e.backup_id == backup_id) {
+                return Err(bad("custodian record holds a backup id twice"));
             }
             at += BACKUP_ID_LEN + 5;
             let share = content.get(at..at + len).ok_or(bad("custodian record truncated"))?;
@@ -671,5 +682,62 @@ mod tests {
         let corrupting = Cell { corrupt: true, ..Cell::default() };
         let err = block_on(StoredRecord::keys(&corrupting).store(&[1; 16], &key(1))).unwrap_err();
         assert_eq!(err, Error::StorageUnavailable("the storage returned other data than was written"));
+    }
+
+    /// Rewrites the entry count of `record`'s binary form and appends a
+    /// copy of its first entry, checksum recomputed.
+    fn with_first_entry_twice(record: &CustodianRecord) -> String {
+        let text = record.encode();
+        let mut b = Base64UrlUnpadded::decode_vec(&text[RECORD_PREFIX.len()..]).unwrap();
+        b.truncate(b.len() - CHECKSUM_LEN);
+        let first = b[5..5 + BACKUP_ID_LEN + 5 + record.entries()[0].share.len()].to_vec();
+        b[4] += 1;
+        b.extend_from_slice(&first);
+        let sum = Sha256::digest(&b);
+        b.extend_from_slice(&sum[..CHECKSUM_LEN]);
+        format!("{RECORD_PREFIX}{}", Base64UrlUnpadded::encode_string(&b))
+    }
+
+    #[test]
+    fn a_backup_id_twice_is_refused() {
+        let r = CustodianRecord::default().with_pending([1; 16], b"half");
+        let dup = with_first_entry_twice(&r);
+        assert_eq!(
+            CustodianRecord::decode(&dup).map(|_| ()),
+            Err(Error::InvalidCustodianShare("custodian record holds a backup id twice"))
+        );
+        let two = CustodianRecord::default()
+            .with_pending([2; 16], b"other")
+            .with_complete(&[2; 16])
+            .unwrap()
+            .with_pending([1; 16], b"half");
+        assert_eq!(
+            CustodianRecord::decode(&with_first_entry_twice(&two)).map(|_| ()).unwrap_err().code(),
+            "INVALID_CUSTODIAN_SHARE"
+        );
+    }
+
+    #[test]
+    fn largest_custodian_record_is_accepted_and_its_limits_hold() {
+        let half = vec![0u8; MAX_SHARES_LEN];
+        let mut r = CustodianRecord::default();
+        for i in 1..=3u8 {
+            r = r.with_pending([i; 16], &half).with_complete(&[i; 16]).unwrap();
+        }
+        let text = r.encode();
+        assert_eq!(text.len(), MAX_CUSTODIAN_TEXT_LEN);
+        assert_eq!(MAX_CUSTODIAN_TEXT_LEN, 4_194_293);
+        assert_eq!(CustodianRecord::decode(&text).unwrap().entries().len(), 3);
+        let longer = format!("{}A", &*text);
+        assert_eq!(
+            CustodianRecord::decode(&longer).map(|_| ()),
+            Err(Error::InvalidCustodianShare("custodian record too large"))
+        );
+        // One byte more than the largest half.
+        let over = CustodianRecord::default().with_pending([1; 16], &vec![0u8; MAX_SHARES_LEN + 1]).encode();
+        assert_eq!(
+            CustodianRecord::decode(&over).map(|_| ()),
+            Err(Error::InvalidCustodianShare("custodian record entry length out of range"))
+        );
     }
 }
