@@ -1,7 +1,7 @@
 // Public types of the wallet-backup package: the one source of the
 // package's TypeScript. The wasm exports' declarations (generated into
-// types/wallet_backup.d.ts from src/api.rs) refer to the types below with
-// `import("../index.js")`; a test of the binding (src/errors.rs) checks
+// types/wallet_backup.d.ts from src/api.rs) refer to the types below
+// through an import of this file; a test of the binding (src/errors.rs) checks
 // that `ErrorCode`, `BackupMethod` and `MpcStatus` list exactly core's
 // codes, methods and statuses.
 export * from './types/wallet_backup.js'
