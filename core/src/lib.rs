@@ -36,6 +36,17 @@ mod wire;
 #[cfg(feature = "testing")]
 pub mod testing;
 
+/// Runs a unit test's future, whose in-memory parts never wait.
+#[cfg(test)]
+fn block_on<F: core::future::Future>(f: F) -> F::Output {
+    use core::task::{Context, Poll, Waker};
+    let mut f = core::pin::pin!(f);
+    match f.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(v) => v,
+        Poll::Pending => panic!("test futures complete at once"),
+    }
+}
+
 pub use error::Error;
 pub use flow::{
     backup, recover, BackupId, BackupStore, Custodian, CustodianPending, Keychain, Progress, Status, MAX_SHARES_LEN,

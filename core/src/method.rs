@@ -272,6 +272,7 @@ mod tests {
 #[cfg(test)]
 mod kept_tests {
     use super::*;
+    use crate::block_on;
     use core::cell::RefCell;
 
     #[derive(Default)]
@@ -285,15 +286,6 @@ mod kept_tests {
         async fn fetch(&self, id: &BackupId) -> Result<SecretKey, Error> {
             let keys = self.0.borrow();
             keys.iter().find(|(i, _)| i == id).map(|(_, k)| k.clone()).ok_or(Error::BackupKeyNotFound)
-        }
-    }
-
-    fn block_on<F: Future>(f: F) -> F::Output {
-        use core::task::{Context, Poll, Waker};
-        let mut f = core::pin::pin!(f);
-        match f.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
-            Poll::Ready(v) => v,
-            Poll::Pending => panic!("test futures complete at once"),
         }
     }
 

@@ -113,8 +113,28 @@ pub trait RecordEntry: Clone + Sized {
     fn complete(&mut self);
     /// Appends the entry's value as the binary record writes it.
     fn write_value(&self, out: &mut Vec<u8>);
-    /// Decodes a record's text form (each kind has its own checks and error).
-    fn decode(text: &str) -> Result<Record<Self>, Error>;
+    /// Longest text form; a longer text is refused before it is decoded.
+    const MAX_TEXT_LEN: usize;
+    /// How the checks every record shares word their failures: too large,
+    /// not this record, not base64url, truncated, corrupted, unsupported
+    /// version.
+    const TEXT_FAILURES: [&'static str; 6];
+    /// The kind's error, worded `why` (each kind has its own code).
+    fn bad(why: &'static str) -> Error;
+    /// Decodes `count` entries from `body`, the binary record after its
+    /// 5-byte header and before its checksum (each kind has its own checks).
+    fn decode_entries(body: &[u8], count: usize) -> Result<Vec<Self>, Error>;
+}
+
+impl EntryState {
+    /// The state byte of a binary record.
+    fn from_byte(b: u8) -> Option<EntryState> {
+        match b {
+            1 => Some(EntryState::Pending),
+            2 => Some(EntryState::Complete),
+            _ => None,
+        }
+    }
 }
 
 /// One custodian half, in a custodian record.
@@ -213,7 +233,24 @@ impl<E: RecordEntry> Record<E> {
     /// Decodes a text form; a custodian record's failures are
     /// `INVALID_CUSTODIAN_SHARE`, a keys record's `STORAGE_UNAVAILABLE`.
     pub fn decode(text: &str) -> Result<Record<E>, Error> {
-        E::decode(text)
+        let [too_large, not_record, not_base64, truncated, corrupted, version] = E::TEXT_FAILURES;
+        if text.len() > E::MAX_TEXT_LEN {
+            return Err(E::bad(too_large));
+        }
+        let body = text.strip_prefix(E::PREFIX).ok_or(E::bad(not_record))?;
+        let bytes = Zeroizing::new(Base64UrlUnpadded::decode_vec(body).map_err(|_| E::bad(not_base64))?);
+        if bytes.len() < 5 + CHECKSUM_LEN {
+            return Err(E::bad(truncated));
+        }
+        let (content, sum) = bytes.split_at(bytes.len() - CHECKSUM_LEN);
+        if !bool::from(Sha256::digest(content)[..CHECKSUM_LEN].ct_eq(sum)) {
+            return Err(E::bad(corrupted));
+        }
+        if &content[..3] != E::MAGIC || content[3] != 1 {
+            return Err(E::bad(version));
+        }
+        let entries = E::decode_entries(&content[5..], content[4] as usize)?;
+        Ok(Record { entries })
     }
 }
 
@@ -245,40 +282,33 @@ impl RecordEntry for Entry {
         out.extend_from_slice(&self.share);
     }
 
-    /// Decodes a custodian record's text form.
-    fn decode(text: &str) -> Result<Record<Entry>, Error> {
+    const MAX_TEXT_LEN: usize = MAX_CUSTODIAN_TEXT_LEN;
+    const TEXT_FAILURES: [&'static str; 6] = [
+        "custodian record too large",
+        "not a wallet-backup custodian record",
+        "custodian record is not base64url",
+        "custodian record truncated",
+        "custodian record corrupted",
+        "unsupported custodian record version",
+    ];
+
+    fn bad(why: &'static str) -> Error {
+        Error::InvalidCustodianShare(why)
+    }
+
+    fn decode_entries(content: &[u8], count: usize) -> Result<Vec<Entry>, Error> {
         let bad = Error::InvalidCustodianShare;
-        if text.len() > MAX_CUSTODIAN_TEXT_LEN {
-            return Err(bad("custodian record too large"));
-        }
-        let body = text.strip_prefix(RECORD_PREFIX).ok_or(bad("not a wallet-backup custodian record"))?;
-        let bytes =
-            Zeroizing::new(Base64UrlUnpadded::decode_vec(body).map_err(|_| bad("custodian record is not base64url"))?);
-        if bytes.len() < 5 + CHECKSUM_LEN {
-            return Err(bad("custodian record truncated"));
-        }
-        let (content, sum) = bytes.split_at(bytes.len() - CHECKSUM_LEN);
-        if !bool::from(Sha256::digest(content)[..CHECKSUM_LEN].ct_eq(sum)) {
-            return Err(bad("custodian record corrupted"));
-        }
-        if &content[..3] != RECORD_MAGIC || content[3] != 1 {
-            return Err(bad("unsupported custodian record version"));
-        }
-        let count = content[4] as usize;
         if count == 0 || count > MAX_ENTRIES {
             return Err(bad("custodian record entry count out of range"));
         }
-        let mut at = 5;
+        let mut at = 0;
         let mut entries = Vec::with_capacity(count);
         for _ in 0..count {
             let head = content.get(at..at + BACKUP_ID_LEN + 5).ok_or(bad("custodian record truncated"))?;
             let mut backup_id = [0u8; BACKUP_ID_LEN];
             backup_id.copy_from_slice(&head[..BACKUP_ID_LEN]);
-            let state = match head[BACKUP_ID_LEN] {
-                1 => EntryState::Pending,
-                2 => EntryState::Complete,
-                _ => return Err(bad("custodian record entry state unknown")),
-            };
+            let state =
+                EntryState::from_byte(head[BACKUP_ID_LEN]).ok_or(bad("custodian record entry state unknown"))?;
             let mut len = [0u8; 4];
             len.copy_from_slice(&head[BACKUP_ID_LEN + 1..]);
             let len = u32::from_be_bytes(len) as usize;
@@ -297,7 +327,7 @@ impl RecordEntry for Entry {
         if at != content.len() {
             return Err(bad("trailing bytes in custodian record"));
         }
-        Ok(Record { entries })
+        Ok(entries)
     }
 }
 
@@ -328,42 +358,34 @@ impl RecordEntry for KeyEntry {
         out.extend_from_slice(self.key.expose());
     }
 
-    /// Decodes a keys record's text form (FORMAT.md §3.4.4); every
-    /// rejection is `STORAGE_UNAVAILABLE`.
-    fn decode(text: &str) -> Result<Record<KeyEntry>, Error> {
+    const MAX_TEXT_LEN: usize = MAX_KEYS_TEXT_LEN;
+    const TEXT_FAILURES: [&'static str; 6] = [
+        "the stored keys record is too large",
+        "the stored value is not a wallet-backup keys record",
+        "the keys record is not base64url",
+        "the keys record is truncated",
+        "the keys record is corrupted",
+        "unsupported keys record version",
+    ];
+
+    /// A keys record's every rejection is `STORAGE_UNAVAILABLE` (FORMAT.md §3.4.4).
+    fn bad(why: &'static str) -> Error {
+        Error::StorageUnavailable(why)
+    }
+
+    fn decode_entries(content: &[u8], count: usize) -> Result<Vec<KeyEntry>, Error> {
         let bad = Error::StorageUnavailable;
-        if text.len() > MAX_KEYS_TEXT_LEN {
-            return Err(bad("the stored keys record is too large"));
-        }
-        let body = text.strip_prefix(KEYS_PREFIX).ok_or(bad("the stored value is not a wallet-backup keys record"))?;
-        let bytes =
-            Zeroizing::new(Base64UrlUnpadded::decode_vec(body).map_err(|_| bad("the keys record is not base64url"))?);
-        if bytes.len() < 5 + CHECKSUM_LEN {
-            return Err(bad("the keys record is truncated"));
-        }
-        let (content, sum) = bytes.split_at(bytes.len() - CHECKSUM_LEN);
-        if !bool::from(Sha256::digest(content)[..CHECKSUM_LEN].ct_eq(sum)) {
-            return Err(bad("the keys record is corrupted"));
-        }
-        if &content[..3] != KEYS_MAGIC || content[3] != 1 {
-            return Err(bad("unsupported keys record version"));
-        }
-        let count = content[4] as usize;
         if count > MAX_ENTRIES {
             return Err(bad("keys record entry count out of range"));
         }
-        if content.len() != 5 + count * ENTRY_LEN {
+        if content.len() != count * ENTRY_LEN {
             return Err(bad("the keys record's length does not match its entry count"));
         }
         let mut entries: Vec<KeyEntry> = Vec::with_capacity(count);
-        for e in content[5..].chunks_exact(ENTRY_LEN) {
+        for e in content.chunks_exact(ENTRY_LEN) {
             let mut backup_id = [0u8; BACKUP_ID_LEN];
             backup_id.copy_from_slice(&e[..BACKUP_ID_LEN]);
-            let state = match e[BACKUP_ID_LEN] {
-                1 => EntryState::Pending,
-                2 => EntryState::Complete,
-                _ => return Err(bad("keys record entry state unknown")),
-            };
+            let state = EntryState::from_byte(e[BACKUP_ID_LEN]).ok_or(bad("keys record entry state unknown"))?;
             if entries.iter().any(|x| x.backup_id == backup_id) {
                 return Err(bad("the keys record holds a backup id twice"));
             }
@@ -371,7 +393,7 @@ impl RecordEntry for KeyEntry {
             key.copy_from_slice(&e[BACKUP_ID_LEN + 1..]);
             entries.push(KeyEntry { backup_id, state, key: SecretKey::from_bytes(*key) });
         }
-        Ok(KeyRecord { entries })
+        Ok(entries)
     }
 }
 
@@ -507,19 +529,11 @@ impl<S: StringStore> KeyKeeper for StoredRecord<S, KeyEntry> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::block_on;
     use core::cell::RefCell;
 
     fn key(b: u8) -> SecretKey {
         SecretKey::from_bytes([b; KEY_LEN])
-    }
-
-    fn block_on<F: Future>(f: F) -> F::Output {
-        use core::task::{Context, Poll, Waker};
-        let mut f = core::pin::pin!(f);
-        match f.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
-            Poll::Ready(v) => v,
-            Poll::Pending => panic!("test futures complete at once"),
-        }
     }
 
     /// One string in memory; `corrupt` changes what is read back.

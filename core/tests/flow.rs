@@ -19,6 +19,15 @@ fn statuses(p: &RecordingProgress) -> Vec<Status> {
     p.seen.borrow().iter().map(|(s, _)| *s).collect()
 }
 
+/// Backs up `keychain`'s shares with `method`, the custodian half in `custodian`.
+fn backup(
+    keychain: &MemoryKeychain,
+    custodian: &MemoryStore,
+    method: &impl wallet_backup_core::BackupMethod,
+) -> Result<String, Error> {
+    block_on(flow::backup(keychain, &StoredRecord::custodian(custodian), method, &RecordingProgress::default(), b""))
+}
+
 fn recover(
     text: &str,
     custodian: &MemoryStore,
@@ -59,22 +68,8 @@ fn each_backup_has_fresh_ids_salt_nonce_and_halves() {
     let keychain = MemoryKeychain::with(SHARES);
     let custodian = MemoryStore::default();
     let method = MemoryKeyMethod::default();
-    let a = block_on(flow::backup(
-        &keychain,
-        &StoredRecord::custodian(&custodian),
-        &method,
-        &RecordingProgress::default(),
-        b"",
-    ))
-    .unwrap();
-    let b = block_on(flow::backup(
-        &keychain,
-        &StoredRecord::custodian(&custodian),
-        &method,
-        &RecordingProgress::default(),
-        b"",
-    ))
-    .unwrap();
+    let a = backup(&keychain, &custodian, &method).unwrap();
+    let b = backup(&keychain, &custodian, &method).unwrap();
     assert_ne!(a, b);
     let keys = method.keys.borrow();
     assert_ne!(keys[0], keys[1]);
@@ -85,14 +80,7 @@ fn failed_custodian_write_sends_no_done_and_keeps_previous_backup() {
     let keychain = MemoryKeychain::with(SHARES);
     let custodian = MemoryStore::default();
     let method = MemoryKeyMethod::default();
-    let good = block_on(flow::backup(
-        &keychain,
-        &StoredRecord::custodian(&custodian),
-        &method,
-        &RecordingProgress::default(),
-        b"",
-    ))
-    .unwrap();
+    let good = backup(&keychain, &custodian, &method).unwrap();
 
     for writes_allowed in [0, 1] {
         custodian.writes_before_failure.set(Some(writes_allowed));
@@ -111,14 +99,7 @@ fn custodian_that_returns_other_data_fails_the_read_back() {
     let keychain = MemoryKeychain::with(SHARES);
     let custodian = MemoryStore::default();
     let method = MemoryKeyMethod::default();
-    let good = block_on(flow::backup(
-        &keychain,
-        &StoredRecord::custodian(&custodian),
-        &method,
-        &RecordingProgress::default(),
-        b"",
-    ))
-    .unwrap();
+    let good = backup(&keychain, &custodian, &method).unwrap();
     let stale = custodian.record.borrow().clone().unwrap();
     *custodian.read_override.borrow_mut() = Some(stale);
     let progress = RecordingProgress::default();
@@ -135,18 +116,7 @@ fn the_two_previous_completed_backups_stay_recoverable() {
     let keychain = MemoryKeychain::with(SHARES);
     let custodian = MemoryStore::default();
     let method = MemoryKeyMethod::default();
-    let texts: Vec<String> = (0..4)
-        .map(|_| {
-            block_on(flow::backup(
-                &keychain,
-                &StoredRecord::custodian(&custodian),
-                &method,
-                &RecordingProgress::default(),
-                b"",
-            ))
-            .unwrap()
-        })
-        .collect();
+    let texts: Vec<String> = (0..4).map(|_| backup(&keychain, &custodian, &method).unwrap()).collect();
     for t in &texts[1..] {
         assert_eq!(recover(t, &custodian, &method).unwrap(), SHARES);
     }
@@ -158,14 +128,7 @@ fn unreadable_custodian_record_is_never_overwritten() {
     let keychain = MemoryKeychain::with(SHARES);
     let custodian = MemoryStore::default();
     *custodian.record.borrow_mut() = Some("wbc9.something-from-the-future".into());
-    let err = block_on(flow::backup(
-        &keychain,
-        &StoredRecord::custodian(&custodian),
-        &MemoryKeyMethod::default(),
-        &RecordingProgress::default(),
-        b"",
-    ))
-    .unwrap_err();
+    let err = backup(&keychain, &custodian, &MemoryKeyMethod::default()).unwrap_err();
     assert_eq!(err.code(), "INVALID_CUSTODIAN_SHARE");
     assert_eq!(custodian.record.borrow().as_deref(), Some("wbc9.something-from-the-future"));
 }
@@ -174,35 +137,14 @@ fn unreadable_custodian_record_is_never_overwritten() {
 fn empty_keychain_and_wrong_method_are_typed_errors() {
     let empty = MemoryKeychain::default();
     let custodian = MemoryStore::default();
-    let err = block_on(flow::backup(
-        &empty,
-        &StoredRecord::custodian(&custodian),
-        &MemoryKeyMethod::default(),
-        &RecordingProgress::default(),
-        b"",
-    ))
-    .unwrap_err();
+    let err = backup(&empty, &custodian, &MemoryKeyMethod::default()).unwrap_err();
     assert_eq!(err.code(), "KEYCHAIN_UNAVAILABLE");
     let blank = MemoryKeychain::with(b"");
-    let err = block_on(flow::backup(
-        &blank,
-        &StoredRecord::custodian(&custodian),
-        &MemoryKeyMethod::default(),
-        &RecordingProgress::default(),
-        b"",
-    ))
-    .unwrap_err();
+    let err = backup(&blank, &custodian, &MemoryKeyMethod::default()).unwrap_err();
     assert_eq!(err.code(), "KEYCHAIN_UNAVAILABLE");
 
     let keychain = MemoryKeychain::with(SHARES);
-    let text = block_on(flow::backup(
-        &keychain,
-        &StoredRecord::custodian(&custodian),
-        &password("pw"),
-        &RecordingProgress::default(),
-        b"",
-    ))
-    .unwrap();
+    let text = backup(&keychain, &custodian, &password("pw")).unwrap();
     assert_eq!(recover(&text, &custodian, &MemoryKeyMethod::default()).unwrap_err().code(), "METHOD_MISMATCH");
     assert_eq!(recover(&text, &custodian, &password("pW")).unwrap_err().code(), "WRONG_PASSWORD");
 }
@@ -248,27 +190,13 @@ fn app_key_derivation_interoperates_and_a_wrong_key_is_wrong_password() {
 
     let keychain = MemoryKeychain::with(SHARES);
     let custodian = MemoryStore::default();
-    let sealed_by_app = block_on(flow::backup(
-        &keychain,
-        &StoredRecord::custodian(&custodian),
-        &with_app("pw", false),
-        &RecordingProgress::default(),
-        b"",
-    ))
-    .unwrap();
+    let sealed_by_app = backup(&keychain, &custodian, &with_app("pw", false)).unwrap();
     assert_eq!(recover(&sealed_by_app, &custodian, &password("pw")).unwrap(), SHARES);
     assert_eq!(recover(&sealed_by_app, &custodian, &with_app("pw", true)), Err(Error::WrongPassword));
     assert_eq!(recover(&sealed_by_app, &custodian, &with_app("other", false)), Err(Error::WrongPassword));
 
     let custodian = MemoryStore::default();
-    let sealed_in_module = block_on(flow::backup(
-        &keychain,
-        &StoredRecord::custodian(&custodian),
-        &password("pw"),
-        &RecordingProgress::default(),
-        b"",
-    ))
-    .unwrap();
+    let sealed_in_module = backup(&keychain, &custodian, &password("pw")).unwrap();
     assert_eq!(recover(&sealed_in_module, &custodian, &with_app("pw", false)).unwrap(), SHARES);
 }
 
@@ -321,14 +249,7 @@ fn parameters_then_custodian_then_key() {
     let keychain = MemoryKeychain::with(SHARES);
     let custodian = MemoryStore::default();
     let method = MemoryKeyMethod::default();
-    let text = block_on(flow::backup(
-        &keychain,
-        &StoredRecord::custodian(&custodian),
-        &method,
-        &RecordingProgress::default(),
-        b"",
-    ))
-    .unwrap();
+    let text = backup(&keychain, &custodian, &method).unwrap();
     let nothing = MemoryStore::default();
     // Intact envelope, nothing at the custodian: the custodian's error, and
     // the method was not asked for a key (it would answer WRONG_BACKUP_KEY).

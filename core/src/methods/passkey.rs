@@ -235,6 +235,7 @@ impl<C: PasskeyCeremonies> BackupMethod for PasskeyMethod<C> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::block_on;
     use core::cell::RefCell;
     use hmac::{Hmac, KeyInit, Mac};
 
@@ -283,15 +284,6 @@ mod tests {
         async fn fetch_from_enclave(&self, id: &BackupId) -> Result<SecretKey, Error> {
             let keys = self.enclave.borrow();
             keys.iter().find(|(i, _)| i == id).map(|(_, k)| k.clone()).ok_or(Error::BackupKeyNotFound)
-        }
-    }
-
-    fn block_on<F: Future>(f: F) -> F::Output {
-        use core::task::{Context, Poll, Waker};
-        let mut f = core::pin::pin!(f);
-        match f.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
-            Poll::Ready(v) => v,
-            Poll::Pending => panic!("test futures complete at once"),
         }
     }
 

@@ -147,18 +147,9 @@ impl BackupMethod for PasswordMethod {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    use core::pin::pin;
-    use core::task::{Context, Poll, Waker};
+    use crate::block_on;
     use std::cell::RefCell;
     use std::rc::Rc;
-
-    fn block_on<F: Future>(f: F) -> F::Output {
-        match pin!(f).poll(&mut Context::from_waker(Waker::noop())) {
-            Poll::Ready(v) => v,
-            Poll::Pending => panic!("pending"),
-        }
-    }
 
     fn pw(p: &str) -> Zeroizing<Vec<u8>> {
         Zeroizing::new(p.as_bytes().to_vec())
