@@ -127,11 +127,9 @@ function figures(t, extra = {}) {
   }
 }
 
-async function makeClients(tools, dbArgs, n) {
+async function makeClients(tools, backend, n) {
   const keys = []
-  for (let i = 0; i < n; i++) {
-    keys.push((await tools.runQuiet(tools.serviceBinary(), [...dbArgs, 'create-client', '--name', `fault-${i}`], { RUST_LOG: 'warn' })).trim())
-  }
+  for (let i = 0; i < n; i++) keys.push(await tools.newClient(backend, { name: `fault-${i}` }))
   return keys
 }
 
@@ -139,13 +137,13 @@ async function makeClients(tools, dbArgs, n) {
 
 async function killUnderLoad(tools, { seconds }) {
   const dir = mkdtempSync(join(tmpdir(), 'wallet-backup-bench-kill-'))
-  const dbArgs = ['--data-dir', join(dir, 'data')]
+  const backend = { dataDir: join(dir, 'data') }
   try {
-    const keys = await makeClients(tools, dbArgs, 2)
-    let svc = await tools.startService(dbArgs, join(dir, 'service.log'), KEEP_EVERYTHING)
+    const keys = await makeClients(tools, backend, 2)
+    let svc = await tools.startService(backend, join(dir, 'service.log'), KEEP_EVERYTHING)
     const t = tally()
     let stopped = false
-    const running = load(svc.base, keys, 8, t, () => stopped, { shareBytes: 300, padding: 100 })
+    const running = load(svc.url, keys, 8, t, () => stopped, { shareBytes: 300, padding: 100 })
     await sleep(seconds * 1000)
     const memory = tools.processMemory(svc.child.pid)
     svc.child.kill('SIGKILL')
@@ -153,8 +151,8 @@ async function killUnderLoad(tools, { seconds }) {
     stopped = true
     await running
     await tools.stopService(svc.child)
-    svc = await tools.startService(dbArgs, join(dir, 'service.log'), KEEP_EVERYTHING)
-    const lost = await lostAfterRestart(svc.base, t.acked)
+    svc = await tools.startService(backend, join(dir, 'service.log'), KEEP_EVERYTHING)
+    const lost = await lostAfterRestart(svc.url, t.acked)
     await tools.stopService(svc.child)
     return figures(t, { lost, memory })
   } finally {
@@ -197,28 +195,28 @@ async function diskFills(tools, { seconds }) {
   const disk = mountTmpfs(32)
   if (disk.skipped) return { skipped: disk.skipped }
   const data = join(disk.dir, 'data')
-  const dbArgs = ['--data-dir', data]
+  const backend = { dataDir: data }
   try {
     mkdirSync(data, { mode: 0o700 })
-    const keys = await makeClients(tools, dbArgs, 2)
+    const keys = await makeClients(tools, backend, 2)
     const log = join(tmpdir(), `wallet-backup-bench-disk-${process.pid}.log`)
-    let svc = await tools.startService(dbArgs, log, KEEP_EVERYTHING)
+    let svc = await tools.startService(backend, log, KEEP_EVERYTHING)
     const filler = join(disk.dir, 'filler')
     fill(filler, 3_000_000)
     const t = tally()
     const shape = { shareBytes: 64_000, padding: 64_000 }
     const deadline = Date.now() + seconds * 4000
-    await load(svc.base, keys, 4, t, () => t.refused >= 40 || Date.now() > deadline, shape)
+    await load(svc.url, keys, 4, t, () => t.refused >= 40 || Date.now() > deadline, shape)
     const memory = tools.processMemory(svc.child.pid)
     const full = figures(t)
     // Space returns: the same service takes writes again.
     unlinkSync(filler)
     const after = tally()
     const until = Date.now() + seconds * 1000
-    await load(svc.base, keys, 4, after, () => Date.now() > until, { shareBytes: 300, padding: 100 })
+    await load(svc.url, keys, 4, after, () => Date.now() > until, { shareBytes: 300, padding: 100 })
     await tools.stopService(svc.child)
-    svc = await tools.startService(dbArgs, log, KEEP_EVERYTHING)
-    const lost = await lostAfterRestart(svc.base, [...t.acked, ...after.acked])
+    svc = await tools.startService(backend, log, KEEP_EVERYTHING)
+    const lost = await lostAfterRestart(svc.url, [...t.acked, ...after.acked])
     await tools.stopService(svc.child)
     rmSync(log, { force: true })
     return { ...full, lost, memory, afterSpaceReturned: figures(after) }
@@ -272,17 +270,17 @@ function stallConnections(port, addresses, perAddress) {
 
 async function stalledConnections(tools, { seconds }) {
   const dir = mkdtempSync(join(tmpdir(), 'wallet-backup-bench-stall-'))
-  const dbArgs = ['--data-dir', join(dir, 'data')]
+  const backend = { dataDir: join(dir, 'data') }
   const headerTimeoutMs = 10000
   try {
-    const keys = await makeClients(tools, dbArgs, 2)
-    const svc = await tools.startService(dbArgs, join(dir, 'service.log'),
+    const keys = await makeClients(tools, backend, 2)
+    const svc = await tools.startService(backend, join(dir, 'service.log'),
       [...KEEP_EVERYTHING, '--header-timeout-ms', String(headerTimeoutMs)])
-    const port = Number(new URL(svc.base).port)
+    const port = Number(new URL(svc.url).port)
     const shape = { shareBytes: 300, padding: 100 }
     const timed = async (t) => {
       const until = Date.now() + seconds * 1000
-      await load(svc.base, keys, 4, t, () => Date.now() > until, shape)
+      await load(svc.url, keys, 4, t, () => Date.now() > until, shape)
     }
     const baseline = tally()
     await timed(baseline)

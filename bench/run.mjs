@@ -32,7 +32,7 @@
 // Options: --quick (fewer samples, for trying the script), --skip-build (reuse bench/out/wasm).
 import { spawn, execFileSync } from 'node:child_process'
 import { createServer } from 'node:http'
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync, createReadStream } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync, createReadStream } from 'node:fs'
 import { createServer as createNetServer } from 'node:net'
 import { cpus, loadavg, tmpdir } from 'node:os'
 import { dirname, extname, join, normalize, relative, resolve, sep } from 'node:path'
@@ -40,7 +40,8 @@ import { gzipSync } from 'node:zlib'
 import { pathToFileURL } from 'node:url'
 import { VARIANTS, buildBenchWasm, benchWasmDir, root, simdInstructionCount } from './build-wasm.mjs'
 import { summary } from './page/measure.js'
-import { nativeBinary, releaseBinary, startNative } from './native-client.mjs'
+import { nativeBinary, startNative } from './native-client.mjs'
+import { buildService, createClient, killAll, serviceBinary as launcherBinary, startIssuer as launchIssuer, startService as launchService, stopProcess } from '../dev/service.mjs'
 import { hermesReport, hermesSection } from './hermes-bench.mjs'
 import { faultChecks, faultReport, faultSection } from './faults.mjs'
 
@@ -104,6 +105,7 @@ let pgStop = null // stops the throwaway PostgreSQL server of section 6, if this
 async function cleanup() {
   for (const c of children) c.kill('SIGKILL')
   children.clear()
+  killAll() // the services and issuers started through dev/service.mjs
   if (pgStop) pgStop()
   pgStop = null
   if (browser) await browser.close().catch(() => {})
@@ -310,9 +312,10 @@ function startServer() {
 
 // ---- native ---------------------------------------------------------------------------------
 
-function buildNative() {
-  log('cargo build --release -p wallet-backup-bench-native -p wallet-backup-service')
-  execFileSync('cargo', ['build', '--release', '-p', 'wallet-backup-bench-native', '-p', 'wallet-backup-service'], { cwd: root, stdio: ['ignore', 'inherit', 'inherit'] })
+/** The release service and bench/native, in one cargo command (one feature resolution). */
+async function buildNative() {
+  log('cargo build --release -p wallet-backup-service -p wallet-backup-bench-native')
+  await buildService({ profile: 'release', packages: ['wallet-backup-bench-native'] })
 }
 
 async function runNative() {
@@ -326,7 +329,7 @@ async function runNative() {
 
 // ---- 6. the service under load ------------------------------------------------------------------
 
-const serviceBinary = () => releaseBinary(root, 'wallet-backup-service')
+const serviceBinary = () => launcherBinary('release')
 
 /** A free TCP port on 127.0.0.1 (for the throwaway PostgreSQL server). */
 function freePort() {
@@ -402,69 +405,33 @@ function processMemory(pid) {
   }
 }
 
-/** Spawns the service binary with `args`; resolves { child, base } once it prints `listening on http://…`. */
-function spawnListening(args, { stderr = 'ignore', env = process.env, what }) {
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(serviceBinary(), args, { cwd: root, env, stdio: ['ignore', 'pipe', stderr] })
-    children.add(child)
-    let out = ''
-    const timer = setTimeout(() => reject(new Error(`${what} did not print its address within 30 s`)), 30000)
-    child.stdout.setEncoding('utf8')
-    child.stdout.on('data', (d) => {
-      out += d
-      const m = out.match(/listening on (http:\/\/127\.0\.0\.1:\d+)/)
-      if (m) {
-        clearTimeout(timer)
-        resolvePromise({ child, base: m[1] })
-      }
-    })
-    child.on('error', (e) => { clearTimeout(timer); reject(e) })
-    child.on('exit', (code, signal) => {
-      children.delete(child)
-      clearTimeout(timer)
-      reject(new Error(`${what} exited (${code ?? signal}) before it listened`))
-    })
-  })
-}
-
-/** Starts `serve` on 127.0.0.1:0, logging into `logFile`; resolves { child, base }. */
-function startService(dbArgs, logFile, extraArgs = []) {
-  const fd = openSync(logFile, 'a')
-  const started = spawnListening([...dbArgs, 'serve', '--listen', '127.0.0.1:0', ...SERVICE.serveArgs, ...extraArgs],
-    { stderr: fd, env: { ...process.env, RUST_LOG: 'info' }, what: `the service (see ${logFile})` })
-  closeSync(fd)
-  return started
+/**
+ * The release service on 127.0.0.1:0 (dev/service.mjs) with the bench's
+ * settings (SERVICE.serveArgs, then `extraArgs`; RUST_LOG=info), its log
+ * appended to `logFile`; resolves { child, url }.
+ */
+function startService(backend, logFile, extraArgs = []) {
+  return launchService({ ...backend, bin: serviceBinary(), serveArgs: [...SERVICE.serveArgs, ...extraArgs],
+    env: { RUST_LOG: 'info' }, log: { file: logFile }, what: `the service (see ${logFile})` })
 }
 
 /** SIGTERM, then SIGKILL after 10 s; resolves with the exit code or signal. */
-function stopService(child) {
-  return new Promise((resolvePromise) => {
-    if (child.exitCode !== null || child.signalCode !== null) return resolvePromise(child.exitCode ?? child.signalCode)
-    const timer = setTimeout(() => child.kill('SIGKILL'), 10000)
-    child.once('exit', (code, signal) => {
-      clearTimeout(timer)
-      children.delete(child)
-      resolvePromise(code ?? signal)
-    })
-    child.kill('SIGTERM')
-  })
-}
+const stopService = (child) => stopProcess(child)
+
+/** `create-client` on `backend` with `options` (RUST_LOG=warn); resolves to the API key. */
+const newClient = (backend, options) => createClient({ ...backend, bin: serviceBinary(), env: { RUST_LOG: 'warn' }, ...options })
 
 /** One backend: fresh data dir, clients, service, load run, peak memory, stop. */
 async function serviceRun(label, databaseUrl) {
   const dataDir = mkdtempSync(join(tmpdir(), 'wallet-backup-bench-service-'))
-  const dbArgs = ['--data-dir', join(dataDir, 'data'), ...(databaseUrl ? ['--database-url', databaseUrl] : [])]
+  const backend = { dataDir: join(dataDir, 'data'), databaseUrl }
   let svc = null
   try {
     const keys = []
-    for (let i = 0; i < SERVICE.clients; i++) {
-      const key = (await runQuiet(serviceBinary(), [...dbArgs, 'create-client', '--name', `bench-${i}`, '--managed-backups', 'true'], { RUST_LOG: 'warn' })).trim()
-      if (!/^wbk_live_[A-Za-z0-9_-]+$/.test(key)) throw new Error(`create-client printed no API key (${label})`)
-      keys.push(key)
-    }
+    for (let i = 0; i < SERVICE.clients; i++) keys.push(await newClient(backend, { name: `bench-${i}`, managedBackups: true }))
     const logFile = join(dataDir, 'service.log')
-    svc = await startService(dbArgs, logFile)
-    const load = lastJson(await runChild(nativeBinary(root), ['load', '--base', svc.base, '--levels', SERVICE.levels.join(','),
+    svc = await startService(backend, logFile)
+    const load = lastJson(await runChild(nativeBinary(root), ['load', '--base', svc.url, '--levels', SERVICE.levels.join(','),
       '--max-seconds', String(SERVICE.maxSeconds), '--max-backups', String(SERVICE.maxBackups), '--warmup', String(SERVICE.warmup),
       '--share-bytes', String(SERVICE.shareBytes)], { env: { WALLET_BACKUP_BENCH_KEYS: keys.join(',') } }))
     const memory = processMemory(svc.child.pid)
@@ -496,9 +463,9 @@ async function serviceSection() {
   return out
 }
 
-/** `dev-firebase-issuer` on 127.0.0.1:0; resolves { child, base }. */
+/** `dev-firebase-issuer` on 127.0.0.1:0; resolves { child, url }. */
 function startIssuer(projectId) {
-  return spawnListening(['dev-firebase-issuer', '--listen', '127.0.0.1:0', '--project-id', projectId], { what: 'the development issuer' })
+  return launchIssuer({ projectId, bin: serviceBinary(), log: 'ignore' })
 }
 
 /**
@@ -517,21 +484,21 @@ async function methodsSection() {
   const { createPasskeyDouble } = await import(pathToFileURL(join(root, 'tests', 'service', 'passkey_double.mjs')).href)
   const project = 'wallet-backup-bench'
   const dataDir = mkdtempSync(join(tmpdir(), 'wallet-backup-bench-methods-'))
-  const dbArgs = ['--data-dir', join(dataDir, 'data')]
+  const backend = { dataDir: join(dataDir, 'data') }
   let svc = null
   let issuer = null
   try {
     issuer = await startIssuer(project)
-    const apiKey = (await runQuiet(serviceBinary(), [...dbArgs, 'create-client', '--name', 'bench-methods', '--firebase-project-id', project], { RUST_LOG: 'warn' })).trim()
+    const apiKey = await newClient(backend, { name: 'bench-methods', firebaseProjectId: project })
     const rpId = 'wallet.example'
     const origin = `https://${rpId}`
-    svc = await startService(dbArgs, join(dataDir, 'service.log'),
-      ['--firebase-jwks-url', `${issuer.base}/jwks`, '--passkey-rp-id', rpId, '--passkey-origin', origin])
+    svc = await startService(backend, join(dataDir, 'service.log'),
+      ['--firebase-jwks-url', `${issuer.url}/jwks`, '--passkey-rp-id', rpId, '--passkey-origin', origin])
     const passkeys = createPasskeyDouble({ origin })
     const prfPasskey = new PasskeyStorage({ passkeys })
     const enclavePasskey = new PasskeyStorage({ passkeys, mode: 'enclave' })
     const mint = async () => {
-      const res = await fetch(`${issuer.base}/token`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{"sub":"bench-user"}' })
+      const res = await fetch(`${issuer.url}/token`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{"sub":"bench-user"}' })
       return (await res.json()).idToken
     }
     let token = await mint()
@@ -548,10 +515,10 @@ async function methodsSection() {
     const password = { passwordStorage: { password: 'correct horse battery staple' } }
     const cases = {
       'password, in-memory adapters (reference)': (w) => ({ portal: new Portal({ keychain: w.keychain, custodian: w.custodian }), method: 'password', config: password, cipherText: (ct) => ct }),
-      'password, backup service': (w) => ({ portal: new Portal({ apiKey, apiHost: svc.base, keychain: w.keychain }), method: 'password', config: password, cipherText: () => '' }),
-      'firebase, backup service + enclave': (w) => ({ portal: new Portal({ apiKey, apiHost: svc.base, keychain: w.keychain, backup: { firebase } }), method: 'firebase', config: undefined, cipherText: () => '' }),
-      'passkey PRF mode, backup service': (w) => ({ portal: new Portal({ apiKey, apiHost: svc.base, keychain: w.keychain, backup: { passkey: prfPasskey } }), method: 'passkey', config: undefined, cipherText: () => '' }),
-      'passkey enclave mode, backup service + enclave': (w) => ({ portal: new Portal({ apiKey, apiHost: svc.base, keychain: w.keychain, backup: { passkey: enclavePasskey } }), method: 'passkey', config: undefined, cipherText: () => '' }),
+      'password, backup service': (w) => ({ portal: new Portal({ apiKey, apiHost: svc.url, keychain: w.keychain }), method: 'password', config: password, cipherText: () => '' }),
+      'firebase, backup service + enclave': (w) => ({ portal: new Portal({ apiKey, apiHost: svc.url, keychain: w.keychain, backup: { firebase } }), method: 'firebase', config: undefined, cipherText: () => '' }),
+      'passkey PRF mode, backup service': (w) => ({ portal: new Portal({ apiKey, apiHost: svc.url, keychain: w.keychain, backup: { passkey: prfPasskey } }), method: 'passkey', config: undefined, cipherText: () => '' }),
+      'passkey enclave mode, backup service + enclave': (w) => ({ portal: new Portal({ apiKey, apiHost: svc.url, keychain: w.keychain, backup: { passkey: enclavePasskey } }), method: 'passkey', config: undefined, cipherText: () => '' }),
     }
     const samples = Object.fromEntries(Object.keys(cases).map((k) => [k, { backup: [], recovery: [] }]))
     let recoveredOk = true
@@ -808,7 +775,7 @@ async function main() {
 
   // Builds first, so no compiler shares the 2 cores with a timing.
   if (!SKIP_BUILD || !WASM_VARIANTS.every((v) => existsSync(benchWasmFiles(v).wasm))) buildBenchWasm({ log })
-  buildNative()
+  await buildNative()
   armWatchdog()
 
   const { chromium } = await import('playwright-core')
@@ -848,7 +815,7 @@ async function main() {
   r.hermes = await hermesSection({ root, serviceBin: serviceBinary(), nativeBin: nativeBinary(root), runs: QUICK ? 2 : 5, slowRuns: QUICK ? 1 : 2, log })
 
   log('the service under faults: kill -9, a full disk, stalled connections')
-  r.faults = await faultSection({ serviceBinary, startService, stopService, processMemory, runQuiet }, { quick: QUICK, log })
+  r.faults = await faultSection({ startService, stopService, newClient, processMemory }, { quick: QUICK, log })
   r.meta.loadEnd = loadavg()[0].toFixed(2)
 
   r.checks = crossChecks(r)

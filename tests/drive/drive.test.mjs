@@ -11,7 +11,8 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Portal, GDriveStorage } from '../../pkg/node/index.mjs'
-import { ServiceProcess, evaluateInPage, openTestPage, serviceBinary, startHarness } from '../service/harness.mjs'
+import { ServiceProcess } from '../../dev/service.mjs'
+import { SERVICES, evaluateInPage, openTestPage, startHarness } from '../service/harness.mjs'
 import { startDriveServer, parseMultipart, parseQuery } from './drive_server.mjs'
 import { driveScenarios } from './drive_scenarios.mjs'
 
@@ -26,7 +27,7 @@ const resetDrive = () => fetch(`${drive.origin}/__drive/reset`, { method: 'POST'
 
 before(async () => {
   dataDir = await mkdtemp(join(tmpdir(), 'wallet-backup-drive-'))
-  service = new ServiceProcess('drive', { bin: serviceBinary(), dataDir })
+  service = new ServiceProcess('drive', { dataDir, ...SERVICES.main })
   await service.start()
   drive = await startDriveServer()
 })

@@ -12,7 +12,8 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Portal, ICloudStorage } from '../../pkg/node/index.mjs'
-import { ServiceProcess, evaluateInPage, openTestPage, serviceBinary, startHarness } from '../service/harness.mjs'
+import { ServiceProcess } from '../../dev/service.mjs'
+import { SERVICES, evaluateInPage, openTestPage, startHarness } from '../service/harness.mjs'
 import { startCloudKitServer } from './cloudkit_server.mjs'
 import { icloudScenarios } from './icloud_scenarios.mjs'
 
@@ -34,7 +35,7 @@ const context = async () => ({
 
 before(async () => {
   dataDir = await mkdtemp(join(tmpdir(), 'wallet-backup-icloud-'))
-  service = new ServiceProcess('icloud', { bin: serviceBinary(), dataDir })
+  service = new ServiceProcess('icloud', { dataDir, ...SERVICES.main })
   await service.start()
   ck = await startCloudKitServer()
 })

@@ -20,7 +20,8 @@ import http from 'node:http'
 import { tmpdir } from 'node:os'
 import { extname, join, resolve, sep } from 'node:path'
 import * as pkg from '../../pkg/node/index.mjs'
-import { ROOT, ServiceProcess, openTestPage, serviceBinary } from './harness.mjs'
+import { ServiceProcess } from '../../dev/service.mjs'
+import { ROOT, openTestPage } from './harness.mjs'
 import { createPasskeyDouble } from './passkey_double.mjs'
 import { NODE_ONLY, originScenarios, passkeyScenarios, registerWith } from './passkey_scenarios.mjs'
 
@@ -127,7 +128,7 @@ before(async () => {
   const rp = ['--passkey-rp-id', 'localhost', '--passkey-origin', pages.origins[0], '--passkey-rp-name', 'Wallet backup tests']
   const specs = { main: rp, short: [...rp, '--passkey-ceremony-ttl', '1'], plain: [] }
   for (const [name, args] of Object.entries(specs)) {
-    services[name] = new ServiceProcess(name, { bin: serviceBinary(), dataDir: join(dataDir, name), rateLimit: 1000, rateBurst: 1000, serveArgs: args })
+    services[name] = new ServiceProcess(name, { dataDir: join(dataDir, name), rateLimit: 1000, rateBurst: 1000, serveArgs: args })
   }
   await Promise.all(Object.values(services).map((s) => s.start()))
 })
