@@ -475,13 +475,13 @@ function startIssuer(projectId) {
  * service). Firebase tokens come from the development issuer; like an app's
  * Firebase SDK, getToken returns a cached token unless asked to refresh.
  * Passkeys come from the software authenticator of the tests
- * (tests/service/passkey_double.mjs, react-native-passkeys-shaped: ES256,
+ * (dev/passkey-double.mjs, react-native-passkeys-shaped: ES256,
  * PRF), so the figures are the module's and the service's work (WebAuthn
  * verification included), not a person's touch.
  */
 async function methodsSection() {
   const { Portal, FirebaseStorage, PasskeyStorage } = await import(pathToFileURL(join(pkg, 'node', 'index.mjs')).href)
-  const { createPasskeyDouble } = await import(pathToFileURL(join(root, 'tests', 'service', 'passkey_double.mjs')).href)
+  const { createPasskeyDouble } = await import(pathToFileURL(join(root, 'dev', 'passkey-double.mjs')).href)
   const project = 'wallet-backup-bench'
   const dataDir = mkdtempSync(join(tmpdir(), 'wallet-backup-bench-methods-'))
   const backend = { dataDir: join(dataDir, 'data') }

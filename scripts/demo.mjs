@@ -17,7 +17,7 @@
 // and the page signs a test user in with it (its URL is in /demo-config.json).
 //
 // Google Drive, iCloud and the custom method: DEVELOPMENT stand-ins
-// (scripts/demo-stand-ins.mjs) run in this process on loopback: a local
+// (dev/stand-ins.mjs) run in this process on loopback: a local
 // Drive v3 server, a local CloudKit Web Services server and an "app server"
 // key-value store; the service names them to the page (`serve --demo-stand-in`).
 //
@@ -39,7 +39,7 @@ import { createServer } from 'node:net'
 import { pathToFileURL } from 'node:url'
 
 import { ROOT, buildService, createClient, runService, serviceBinary, serviceBuildCommand, startIssuer, startService, stopProcess } from '../dev/service.mjs'
-import { startStandIns } from './demo-stand-ins.mjs'
+import { startStandIns } from '../dev/stand-ins.mjs'
 
 const KEY_FILE = 'demo-client.key'
 const DATABASE_FILE = 'wallet-backup.db'

@@ -61,7 +61,7 @@ import { tmpdir } from 'node:os'
 import { extname, join, resolve, sep } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import assert from 'node:assert/strict'
-import { launchChromium } from '../chromium.mjs'
+import { launchChromium } from '../../dev/chromium.mjs'
 import { ROOT, ServiceProcess, serviceBinary, serviceEnv } from '../../dev/service.mjs'
 
 export { ROOT }

@@ -1,5 +1,5 @@
 // The passkey method against the real service binary, in Node.js (the
-// module given `passkeys`: the software double of passkey_double.mjs,
+// module given `passkeys`: the software double of dev/passkey-double.mjs,
 // shaped like react-native-passkeys) and in headless Chromium (no
 // `passkeys`: the module calls navigator.credentials, answered by the
 // DevTools virtual authenticator). The scenarios are passkey_scenarios.mjs.
@@ -22,7 +22,7 @@ import { extname, join, resolve, sep } from 'node:path'
 import * as pkg from '../../pkg/node/index.mjs'
 import { ServiceProcess } from '../../dev/service.mjs'
 import { ROOT, openTestPage } from './harness.mjs'
-import { createPasskeyDouble } from './passkey_double.mjs'
+import { createPasskeyDouble } from '../../dev/passkey-double.mjs'
 import { NODE_ONLY, originScenarios, passkeyScenarios, registerWith } from './passkey_scenarios.mjs'
 
 const TIMEOUT = 60_000

@@ -1,17 +1,17 @@
 // What the method scenarios (methods.js) talk to, started in Node for the
-// Hermes tests (hermes.test.mjs) and the Hermes bench (bench/hermes-bench.mjs):
+// Hermes tests (tests/hermes/hermes.test.mjs) and the Hermes bench (bench/hermes-bench.mjs):
 // - the real backup service binary (dev/service.mjs ServiceProcess)
 //   on loopback, with the Firebase enclave on the development issuer's keys
 //   and the passkey enclave for rp id `wallet.example`, whose origins are
 //   https://wallet.example and an Android app's `android:apk-key-hash:…`
 //   (the origin a React Native app on Android sends);
 // - `dev-firebase-issuer` (Firebase ID tokens for any user);
-// - the local Drive v3 server (tests/drive/drive_server.mjs);
-// - the local CloudKit Web Services server (tests/icloud/cloudkit_server.mjs);
+// - the local Drive v3 server (dev/drive-server.mjs);
+// - the local CloudKit Web Services server (dev/cloudkit-server.mjs);
 // and the native modules an app's adapters call (`call(module, method, args)`,
 // the bridge's handler; in Node the same function is called directly):
 //   passkeys.create/get(store, device, options, spec)   react-native-passkeys: the software
-//       authenticator of tests/service/passkey_double.mjs on the Android origin; one passkey
+//       authenticator of dev/passkey-double.mjs on the Android origin; one passkey
 //       manager per `store`, its synced passkeys on each named `device`; spec { fail: name }
 //       throws an Error of that name, spec { cancel: true } resolves null (sheet dismissed)
 //   firebaseAuth.getIdToken(user, forceRefresh)         a token of `user` from the issuer, cached
@@ -35,10 +35,10 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createHash } from 'node:crypto'
 import { argon2id } from '@noble/hashes/argon2.js'
-import { ServiceProcess, serviceBinary, startIssuer, stopProcess } from '../../dev/service.mjs'
-import { startDriveServer } from '../drive/drive_server.mjs'
-import { startCloudKitServer } from '../icloud/cloudkit_server.mjs'
-import { createPasskeyDouble } from '../service/passkey_double.mjs'
+import { ServiceProcess, serviceBinary, startIssuer, stopProcess } from '../service.mjs'
+import { startDriveServer } from '../drive-server.mjs'
+import { startCloudKitServer } from '../cloudkit-server.mjs'
+import { createPasskeyDouble } from '../passkey-double.mjs'
 
 export const PROJECT = 'wallet-backup-hermes'
 export const RP_ID = 'wallet.example'
