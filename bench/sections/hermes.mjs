@@ -1,4 +1,4 @@
-// Section 8 of the bench (bench/run.mjs): the React Native build in the real
+// Section 8 of the bench: the React Native build in the real
 // Hermes engine (npm hermes-engine-cli 0.12), backup and recovery per method,
 // each against the same work in Node.js in the same rounds.
 //
@@ -31,8 +31,8 @@ import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { argon2id } from '@noble/hashes/argon2.js'
 
-import { summary } from './page/measure.js'
-import { startNative } from './native-client.mjs'
+import { summary } from '../page/measure.js'
+import { startNative } from '../native-client.mjs'
 
 /** The cases: [name, scenario, ctx extras, slow]. */
 const CASES = [
@@ -120,6 +120,11 @@ export async function hermesSection({ root, serviceBin, nativeBin, runs = 5, slo
     await native.close()
     rmSync(dir, { recursive: true, force: true })
   }
+}
+
+/** Every recovery in both engines restored the shares: [name, ok, detail]. */
+export function hermesChecks(r) {
+  return [['section 8: every recovery in Hermes and in its Node.js reference restores the shares (every run)', r.hermes.recoveredOk]]
 }
 
 /** The Markdown lines of the section. */
