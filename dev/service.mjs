@@ -14,11 +14,13 @@
 //
 // Every process started here is SIGKILLed by killAll() (the bench's watchdog
 // and signal handlers call it).
+//
+//   node dev/service.mjs build [release]      (npm run build:service: the tests' debug build)
 
 import { spawn } from 'node:child_process'
-import { closeSync, openSync } from 'node:fs'
+import { closeSync, openSync, realpathSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { fileURLToPath, pathToFileURL } from 'node:url'
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 
@@ -304,4 +306,19 @@ export class ServiceProcess {
       ...(clear ? ['--clear'] : ['--rp-id', rpId, ...origins.flatMap((o) => ['--origin', o])]),
     ], { bin: this.bin })
   }
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(realpathSync(process.argv[1])).href) {
+  const [command, profile = 'debug'] = process.argv.slice(2)
+  if (command !== 'build') {
+    console.error('usage: node dev/service.mjs build [debug|release]')
+    process.exit(2)
+  }
+  const [cmd, args] = serviceBuildCommand({ profile })
+  console.error(`${cmd} ${args.join(' ')}`)
+  await buildService({ profile }).catch((e) => {
+    console.error(e.message)
+    process.exit(1)
+  })
+  console.log(serviceBinary(profile))
 }

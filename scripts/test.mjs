@@ -1,33 +1,74 @@
-// The test command (`npm test`): every suite, in order, with one summary.
+// The test command. `npm test` runs every suite below, in this order, with one
+// summary (and builds pkg/ before the first suite that needs it);
+// `npm run test:<suite>` runs one suite, after `npm run build`. What each
+// suite covers and needs: tests/README.md.
 //
-//   1. cargo fmt --check and clippy (native and wasm32), warnings are errors
-//   2. native cargo tests of the workspace (core: unit, vectors, flows,
-//      properties; the backup service on SQLite), then the service's API
-//      suite again on a throwaway PostgreSQL server (scripts/pg-test-server.sh)
-//   3. wasm-bindgen tests of the exports in Node.js, then in headless Chromium
-//   4. npm run build (pkg/), then the JS suites against pkg/: API and errors,
-//      the custom method, Google Drive against a local Drive v3 server (tests/drive/),
-//      iCloud against a local CloudKit Web Services server and a key-value store (tests/icloud/),
-//      cross-implementation decoder, packed-tarball consumers (ESM, CJS,
-//      TypeScript), and the demo page end to end in Chromium
-//   5. the service scenarios (tests/service/): the module against the real
-//      service binary behind a fault-injecting proxy, in Node.js on SQLite and
-//      PostgreSQL (a throwaway server again), and in headless Chromium
-//   6. the React Native build in the real Hermes engine (tests/hermes/),
-//      its native side (fetch, timers, native modules) bridged to Node:
-//      backup and recovery with the app's and the module's Argon2id, memory
-//      growth, cross-engine with Node.js; every method (password, firebase,
-//      passkey in PRF and enclave mode, gdrive, icloud, custom) backed up and
-//      recovered on a new device over real HTTP against the service binary,
-//      its development Firebase issuer, the local Drive and CloudKit servers, with
-//      error codes crossing the boundary; hermesc compiling the bundle
+//   node scripts/test.mjs                every suite
+//   node scripts/test.mjs rust wasm      the named suites only (pkg/ as it is)
 //
 // Ends with "total: N passed, M failed" and exits non-zero on any failure.
 import { execFileSync, spawn } from 'node:child_process'
+import { existsSync, readFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
+import { serviceBuildCommand } from '../dev/service.mjs'
+
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
+
+const wasmTest = ['test', '--target', 'wasm32-unknown-unknown', '-p', 'wallet-backup', '--test', 'wasm']
+const wasmEnv = { CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER: 'wasm-bindgen-test-runner' }
+const nodeTest = (dir) => ['--test', '--test-concurrency=1', dir]
+
+/**
+ * The suites, in `npm test`'s order. A step: [name, cmd, args, options?]:
+ * options are environment variables, except `postgres: true`, which runs the
+ * step with a throwaway PostgreSQL server (scripts/pg-test-server.sh) in
+ * WALLET_BACKUP_TEST_POSTGRES. A suite: `count`, its test results add to the
+ * total; `pkg`, it needs pkg/ built; `service`, it needs the service binary
+ * (built with dev/service.mjs's command first: a no-op after the Rust tests).
+ */
+const SUITES = {
+  lint: {
+    steps: [
+      ['rustfmt', 'cargo', ['fmt', '--all', '--check']],
+      ['clippy (native)', 'cargo', ['clippy', '--workspace', '--all-targets', '--', '-D', 'warnings']],
+      ['clippy (wasm32)', 'cargo', ['clippy', '--target', 'wasm32-unknown-unknown', '-p', 'wallet-backup', '--all-targets', '--', '-D', 'warnings']],
+    ],
+  },
+  rust: {
+    count: true,
+    steps: [
+      ['native tests (service on SQLite)', 'cargo', ['test', '--workspace']],
+      // The service's in-process suites again, on PostgreSQL. --workspace, as above: the same
+      // feature resolution, so nothing is compiled again (with -p it was: 3 min on 2 cores).
+      ['service API, webhook and storage-fault tests on PostgreSQL', 'cargo',
+        ['test', '--workspace', '--test', 'api', '--test', 'webhook', '--test', 'storage_faults'], { postgres: true }],
+    ],
+  },
+  wasm: {
+    count: true,
+    steps: [
+      ['wasm tests in Node.js', 'cargo', wasmTest, wasmEnv],
+      ['wasm tests in headless Chromium', 'cargo', wasmTest, {
+        ...wasmEnv,
+        WASM_BINDGEN_USE_BROWSER: '1',
+        CHROMEDRIVER: process.env.CHROMEDRIVER ?? '/usr/bin/chromedriver',
+      }],
+    ],
+  },
+  js: { count: true, pkg: true, steps: [['JS suites against pkg/ (tests/js/)', 'node', nodeTest('tests/js/')]] },
+  packaging: { count: true, pkg: true, steps: [['packed tarball in its consumers (tests/packaging/)', 'node', nodeTest('tests/packaging/')]] },
+  e2e: { count: true, pkg: true, service: true, steps: [['the demo end to end in Chromium (tests/e2e/)', 'node', nodeTest('tests/e2e/')]] },
+  drive: { count: true, pkg: true, service: true, steps: [['gdrive against the Drive v3 stand-in (tests/drive/)', 'node', nodeTest('tests/drive/')]] },
+  icloud: { count: true, pkg: true, service: true, steps: [['icloud against the CloudKit stand-in (tests/icloud/)', 'node', nodeTest('tests/icloud/')]] },
+  service: {
+    count: true, pkg: true, service: true,
+    steps: [['service scenarios (Node.js on SQLite and PostgreSQL, Chromium on SQLite)', 'node', nodeTest('tests/service/'), { postgres: true }]],
+  },
+  hermes: { count: true, pkg: true, service: true, steps: [['React Native build in Hermes', 'node', ['--test', 'tests/hermes/']]] },
+}
+
 const totals = { passed: 0, failed: 0 }
 const failures = []
 
@@ -40,6 +81,7 @@ function run(name, cmd, args, env = {}) {
     const take = (stream, sink) => stream.on('data', (d) => { out += d; sink.write(d) })
     take(child.stdout, process.stdout)
     take(child.stderr, process.stderr)
+    child.on('error', (e) => { out += String(e); process.stderr.write(`${e}\n`) })
     child.on('close', (code) => {
       if (code !== 0) failures.push(`${name} (exit ${code})`)
       resolve(out)
@@ -59,52 +101,66 @@ function count(output) {
   totals.failed += fail
 }
 
-const wasmTest = ['test', '--target', 'wasm32-unknown-unknown', '-p', 'wallet-backup', '--test', 'wasm']
-const wasmEnv = { CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER: 'wasm-bindgen-test-runner' }
-
-await run('rustfmt', 'cargo', ['fmt', '--all', '--check'])
-await run('clippy (native)', 'cargo', ['clippy', '--workspace', '--all-targets', '--', '-D', 'warnings'])
-await run('clippy (wasm32)', 'cargo', ['clippy', '--target', 'wasm32-unknown-unknown', '-p', 'wallet-backup', '--all-targets', '--', '-D', 'warnings'])
-count(await run('native tests (service on SQLite)', 'cargo', ['test', '--workspace']))
-{
-  // The service's in-process suites again, against a real PostgreSQL server on loopback.
+/** Runs `fn(url)` with a throwaway PostgreSQL server, stopped afterwards. */
+async function withPostgres(fn) {
   const pg = join(root, 'scripts', 'pg-test-server.sh')
-  const url = execFileSync('bash', [pg, 'start'], { cwd: root, encoding: 'utf8' }).trim()
+  let url
   try {
-    count(await run('service API, webhook and storage-fault tests on PostgreSQL', 'cargo',
-      ['test', '-p', 'wallet-backup-service', '--test', 'api', '--test', 'webhook', '--test', 'storage_faults'],
-      { WALLET_BACKUP_TEST_POSTGRES: url }))
-  } finally {
-    execFileSync('bash', [pg, 'stop'], { cwd: root })
+    url = execFileSync('bash', [pg, 'start'], { cwd: root, encoding: 'utf8' }).trim()
+  } catch (e) {
+    failures.push(`PostgreSQL test server (${e.message.split('\n')[0]})`)
+    return
   }
-}
-count(await run('wasm tests in Node.js', 'cargo', wasmTest, wasmEnv))
-count(await run('wasm tests in headless Chromium', 'cargo', wasmTest, {
-  ...wasmEnv,
-  WASM_BINDGEN_USE_BROWSER: '1',
-  CHROMEDRIVER: process.env.CHROMEDRIVER ?? '/usr/bin/chromedriver',
-}))
-await run('build pkg/', 'node', ['scripts/build.mjs'])
-// The demo's e2e test and the service scenarios run the service binary.
-await run('build the service binary', 'cargo', ['build', '-p', 'wallet-backup-service'])
-count(await run('JS suites against pkg/', 'node', ['--test', '--test-concurrency=1',
-  'tests/js/', 'tests/packaging/', 'tests/e2e/', 'tests/drive/', 'tests/icloud/']))
-{
-  // The module's managed mode against the real service binary behind a
-  // fault-injecting proxy (tests/service/): in Node.js on SQLite and on a
-  // throwaway PostgreSQL server, and in headless Chromium on SQLite.
-  const pg = join(root, 'scripts', 'pg-test-server.sh')
-  const url = execFileSync('bash', [pg, 'start'], { cwd: root, encoding: 'utf8' }).trim()
   try {
-    count(await run('service scenarios (Node.js on SQLite and PostgreSQL, Chromium on SQLite)', 'node',
-      ['--test', '--test-concurrency=1', 'tests/service/'], { WALLET_BACKUP_TEST_POSTGRES: url }))
+    await fn(url)
   } finally {
     execFileSync('bash', [pg, 'stop'], { cwd: root })
   }
 }
 
-// The React Native build (pkg/react-native/) in the real Hermes binary, and hermesc (tests/hermes/).
-count(await run('React Native build in Hermes', 'node', ['--test', 'tests/hermes/']))
+// `npm run test:<suite>` for every suite, and nothing else: the list above is the one list.
+const scripts = Object.keys(JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).scripts).filter((s) => s.startsWith('test:'))
+const expected = Object.keys(SUITES).map((s) => `test:${s}`)
+if (scripts.join() !== expected.join()) {
+  console.error(`package.json's test scripts (${scripts.join(', ')}) differ from scripts/test.mjs's suites (${expected.join(', ')})`)
+  process.exit(2)
+}
+
+const all = process.argv.length <= 2
+const chosen = all ? Object.keys(SUITES) : process.argv.slice(2)
+for (const name of chosen) {
+  if (!SUITES[name]) {
+    console.error(`no suite ${name}; the suites: ${Object.keys(SUITES).join(', ')}`)
+    process.exit(2)
+  }
+}
+
+let pkgReady = false
+let serviceReady = false
+for (const name of chosen) {
+  const suite = SUITES[name]
+  if (suite.pkg && !pkgReady) {
+    if (all) await run('build pkg/', 'node', ['scripts/build.mjs'])
+    else if (!existsSync(join(root, 'pkg', 'package.json'))) {
+      failures.push(`${name}: pkg/ is not built (npm run build)`)
+      break
+    }
+    pkgReady = true
+  }
+  if (suite.service && !serviceReady) {
+    const [cmd, args] = serviceBuildCommand({ profile: 'debug' })
+    await run('build the service binary', cmd, args)
+    serviceReady = true
+  }
+  for (const [stepName, cmd, args, { postgres = false, ...env } = {}] of suite.steps) {
+    const step = async (extra = {}) => {
+      const output = await run(stepName, cmd, args, { ...env, ...extra })
+      if (suite.count) count(output)
+    }
+    if (postgres) await withPostgres((url) => step({ WALLET_BACKUP_TEST_POSTGRES: url }))
+    else await step()
+  }
+}
 
 console.log('\n=== summary')
 if (failures.length) console.log(`failed steps: ${failures.join(', ')}`)

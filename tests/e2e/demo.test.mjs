@@ -10,7 +10,7 @@
 //   node --test tests/e2e/
 //
 // Needs the built package in pkg/ (`npm run build`), the service binary
-// (`cargo build -p wallet-backup-service`) and Chromium at /usr/bin/chromium
+// (`npm run build:service`) and Chromium at /usr/bin/chromium
 // (or CHROMIUM_PATH). Leaves a screenshot in tests/out/demo.png.
 
 import { after, before, test } from 'node:test'

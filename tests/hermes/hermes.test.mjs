@@ -22,7 +22,7 @@
 //   the bundle.
 //
 //   node --test tests/hermes/      (needs pkg/ built: node scripts/build.mjs,
-//                                   and cargo build -p wallet-backup-service)
+//                                   and npm run build:service; or npm run test:hermes)
 
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'

@@ -4,7 +4,7 @@
 // imports /pkg/web/index.js and the scenarios module, and each scenario runs
 // in the page (page.evaluate), one test per scenario. Service on SQLite.
 //
-//   cargo build -p wallet-backup-service && node scripts/build.mjs
+//   npm run build:service && npm run build        (or: npm run test:service)
 //   node --test tests/service/chromium.test.mjs
 //
 // Needs Chromium at /usr/bin/chromium (or CHROMIUM_PATH).

@@ -4,7 +4,7 @@
 // when WALLET_BACKUP_TEST_POSTGRES names a server (scripts/test.mjs starts
 // one with scripts/pg-test-server.sh).
 //
-//   cargo build -p wallet-backup-service && node scripts/build.mjs
+//   npm run build:service && npm run build        (or: npm run test:service)
 //   node --test tests/service/node.test.mjs
 //   WALLET_BACKUP_TEST_POSTGRES=postgres://postgres@127.0.0.1:54329 node --test tests/service/node.test.mjs
 
