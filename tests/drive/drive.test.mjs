@@ -13,7 +13,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Portal, GDriveStorage } from '../../pkg/node/index.mjs'
 import { ServiceProcess } from '../../dev/service.mjs'
-import { SERVICES, evaluateInPage, openTestPage, startHarness } from '../service/harness.mjs'
+import { SERVICES, evaluateInPage, openTestPage, startHarness } from '../service-scenarios/harness.mjs'
 import { startDriveServer, parseMultipart, parseQuery } from '../../dev/drive-server.mjs'
 import { driveScenarios } from './drive_scenarios.mjs'
 

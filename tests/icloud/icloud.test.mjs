@@ -14,7 +14,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Portal, ICloudStorage } from '../../pkg/node/index.mjs'
 import { ServiceProcess } from '../../dev/service.mjs'
-import { SERVICES, evaluateInPage, openTestPage, startHarness } from '../service/harness.mjs'
+import { SERVICES, evaluateInPage, openTestPage, startHarness } from '../service-scenarios/harness.mjs'
 import { startCloudKitServer } from '../../dev/cloudkit-server.mjs'
 import { icloudScenarios } from './icloud_scenarios.mjs'
 

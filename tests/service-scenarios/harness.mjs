@@ -16,7 +16,7 @@
 // The proxy (node:http) serves, at one origin:
 //   /svc/<name>/api/...   the API of service <name>, relayed with the faults set
 //   /pkg/...              the built package (pkg/)
-//   /tests/service/scenarios.mjs
+//   /tests/service-scenarios/scenarios.mjs
 //   /                     a test page importing both (for Chromium, same-origin)
 //   /__test/...           the control routes below (JSON), used by the scenarios
 //                         from Node and from the page alike
@@ -122,8 +122,8 @@ const TEST_PAGE = `<!doctype html>
 <body>
 <script type="module">
   import * as walletBackup from '/pkg/web/index.js'
-  import { scenarios, makeContext } from '/tests/service/scenarios.mjs'
-  import { firebaseScenarios } from '/tests/service/firebase_scenarios.mjs'
+  import { scenarios, makeContext } from '/tests/service-scenarios/scenarios.mjs'
+  import { firebaseScenarios } from '/tests/service-scenarios/firebase_scenarios.mjs'
   // The Firebase scenarios get their context (API keys made by the runner) from the runner.
   window.runFirebaseScenario = (name, ctx) =>
     firebaseScenarios[name]({ ...ctx, Portal: walletBackup.Portal, FirebaseStorage: walletBackup.FirebaseStorage })
@@ -505,8 +505,8 @@ export async function startHarness({ postgres = null, services = SERVICES } = {}
       res.writeHead(200, { 'content-type': CONTENT_TYPES['.html'], 'cache-control': 'no-store' })
       return res.end(TEST_PAGE)
     }
-    if (path === '/tests/service/scenarios.mjs') file = join(ROOT, 'tests', 'service', 'scenarios.mjs')
-    else if (path === '/tests/service/firebase_scenarios.mjs') file = join(ROOT, 'tests', 'service', 'firebase_scenarios.mjs')
+    if (path === '/tests/service-scenarios/scenarios.mjs') file = join(ROOT, 'tests', 'service-scenarios', 'scenarios.mjs')
+    else if (path === '/tests/service-scenarios/firebase_scenarios.mjs') file = join(ROOT, 'tests', 'service-scenarios', 'firebase_scenarios.mjs')
     else if (path.startsWith('/pkg/')) {
       const pkg = join(ROOT, 'pkg')
       file = resolve(pkg, `.${decodeURIComponent(path.slice(4))}`)

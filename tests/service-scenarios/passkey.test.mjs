@@ -33,7 +33,7 @@ const PAGE = `<!doctype html>
 <body>
 <script type="module">
   import { Portal, PasskeyStorage } from '/pkg/web/index.js'
-  import { passkeyScenarios, originScenarios, browserWebAuthn, registerWith } from '/tests/service/passkey_scenarios.mjs'
+  import { passkeyScenarios, originScenarios, browserWebAuthn, registerWith } from '/tests/service-scenarios/passkey_scenarios.mjs'
   const all = { ...passkeyScenarios, ...originScenarios }
   const control = (op, ...args) => window.pkControl(op, args)
   window.pkRegister = (apiHost, apiKey) => registerWith(browserWebAuthn(), apiHost, apiKey)
@@ -75,7 +75,7 @@ async function startPageServer() {
       return res.end(PAGE)
     }
     let file = null
-    if (path === '/tests/service/passkey_scenarios.mjs') file = join(ROOT, 'tests', 'service', 'passkey_scenarios.mjs')
+    if (path === '/tests/service-scenarios/passkey_scenarios.mjs') file = join(ROOT, 'tests', 'service-scenarios', 'passkey_scenarios.mjs')
     else if (path.startsWith('/pkg/')) {
       const root = join(ROOT, 'pkg')
       file = resolve(root, `.${decodeURIComponent(path.slice(4))}`)
