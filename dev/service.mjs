@@ -45,6 +45,7 @@ const KEY_PATTERN = /^wbk_live_[A-Za-z0-9_-]{43}$/
 export function serviceBuildCommand({ profile = 'debug', packages = [] } = {}) {
   if (profile === 'debug') {
     if (packages.length) throw new Error('dev/service.mjs: extra packages are for the release build only')
+    // service/tests/binary.rs is the test that runs the binary: building it builds the binary.
     return ['cargo', ['test', '--workspace', '--no-run', '--test', 'binary']]
   }
   if (profile === 'release') return ['cargo', ['build', '--release', '-p', PACKAGE, ...packages.flatMap((p) => ['-p', p])]]

@@ -71,10 +71,14 @@ const SUITES = {
 
 const totals = { passed: 0, failed: 0 }
 const failures = []
+const durations = [] // [step, seconds], for the summary: where the time goes
+
+const minutes = (seconds) => (seconds >= 60 ? `${Math.floor(seconds / 60)} min ${Math.round(seconds % 60)} s` : `${seconds.toFixed(1)} s`)
 
 /** Runs a command, echoing its output, and returns the output. */
 function run(name, cmd, args, env = {}) {
   console.log(`\n=== ${name}: ${cmd} ${args.join(' ')}`)
+  const started = Date.now()
   return new Promise((resolve) => {
     const child = spawn(cmd, args, { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
     let out = ''
@@ -84,6 +88,7 @@ function run(name, cmd, args, env = {}) {
     child.on('error', (e) => { out += String(e); process.stderr.write(`${e}\n`) })
     child.on('close', (code) => {
       if (code !== 0) failures.push(`${name} (exit ${code})`)
+      durations.push([name, (Date.now() - started) / 1000])
       resolve(out)
     })
   })
@@ -163,6 +168,7 @@ for (const name of chosen) {
 }
 
 console.log('\n=== summary')
+for (const [name, seconds] of durations) console.log(`${minutes(seconds).padStart(12)}  ${name}`)
 if (failures.length) console.log(`failed steps: ${failures.join(', ')}`)
 if (failures.length && totals.failed === 0) totals.failed = failures.length
 console.log(`total: ${totals.passed} passed, ${totals.failed} failed`)
