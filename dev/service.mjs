@@ -33,11 +33,12 @@ const KEY_PATTERN = /^wbk_live_[A-Za-z0-9_-]{43}$/
 /**
  * The cargo command that builds the service binary of `profile`:
  * - `debug` (tests, the demo's e2e test): the binary `cargo test --workspace`
- *   builds for the service's integration tests, with the same features (the
- *   workspace's and its dev-dependencies', unified), so after the Rust tests
- *   this is a no-op. `cargo build -p wallet-backup-service` would resolve
- *   other features and compile the service's dependency tree a second time
- *   (70 s on a fresh 2-core machine).
+ *   builds for the service's integration tests, by that same build, so after
+ *   the Rust tests this is a no-op. `cargo build -p wallet-backup-service`
+ *   resolves other features (no dev-dependencies, one package) and compiled
+ *   the service's dependency tree a second time (71 s on a fresh 2-core
+ *   machine); so does any narrower `cargo test`. Run alone first, it builds
+ *   every test of the workspace, which the Rust tests need anyway.
  * - `release` (the demo, the bench): `cargo build --release`, with `packages`
  *   built in the same command (the bench's native crate), so they share one
  *   feature resolution.
@@ -45,8 +46,8 @@ const KEY_PATTERN = /^wbk_live_[A-Za-z0-9_-]{43}$/
 export function serviceBuildCommand({ profile = 'debug', packages = [] } = {}) {
   if (profile === 'debug') {
     if (packages.length) throw new Error('dev/service.mjs: extra packages are for the release build only')
-    // service/tests/binary.rs is the test that runs the binary: building it builds the binary.
-    return ['cargo', ['test', '--workspace', '--no-run', '--test', 'binary']]
+    // Exactly the Rust tests' build: narrowing it (`--test binary`, `-p …`) changes the features.
+    return ['cargo', ['test', '--workspace', '--no-run']]
   }
   if (profile === 'release') return ['cargo', ['build', '--release', '-p', PACKAGE, ...packages.flatMap((p) => ['-p', p])]]
   throw new Error(`dev/service.mjs: profile must be 'debug' or 'release', got ${profile}`)
