@@ -43,7 +43,7 @@ import { buildBenchWasm } from './build-wasm.mjs'
 import { nativeBinary } from './native-client.mjs'
 import { startServer } from './page-server.mjs'
 import { QUICK, SKIP_BUILD, START_RUNS, SUITE, SERVICE, WASM_VARIANTS, benchWasmFiles, cleanup, log, met, ms, onCleanup, outDir, pkg, ratio, root, serviceBinary, spread, table } from './common.mjs'
-import { buildService } from '../dev/service.mjs'
+import { buildService, serviceBuildCommand } from '../dev/service.mjs'
 import { launchChromium } from '../dev/chromium.mjs'
 import { measureSizes, sizesReport, sizesTarget } from './sections/sizes.mjs'
 import { chromiumStart, nodeStart, startReport, startTarget } from './sections/start.mjs'
@@ -72,10 +72,14 @@ function armWatchdog() {
   watchdog.unref()
 }
 
-/** The release service and bench/native, in one cargo command (one feature resolution). */
+/**
+ * The release service and bench/native, in one cargo command (one feature resolution). The service
+ * with its `dev` feature: sections 7 and 8 use its development Firebase issuer.
+ */
 async function buildNative() {
-  log('cargo build --release -p wallet-backup-service -p wallet-backup-bench-native')
-  await buildService({ profile: 'release', packages: ['wallet-backup-bench-native'] })
+  const build = { profile: 'release', packages: ['wallet-backup-bench-native'] }
+  log(serviceBuildCommand(build).flat().join(' '))
+  await buildService(build)
 }
 
 /** Headless Chromium and the page server for sections 2–5; both stop at cleanup(). */

@@ -16,6 +16,9 @@
 // and signal handlers call it).
 //
 //   node dev/service.mjs build [release]      (npm run build:service: the tests' debug build)
+//
+// Every build here has the service's `dev` feature (DEV_FEATURE): the tests, the demo and the
+// bench use its development Firebase issuer and demo settings.
 
 import { spawn } from 'node:child_process'
 import { closeSync, openSync, realpathSync } from 'node:fs'
@@ -31,14 +34,29 @@ const KEY_PATTERN = /^wbk_live_[A-Za-z0-9_-]{43}$/
 // ---- the binary ---------------------------------------------------------------------------------
 
 /**
- * The cargo command that builds the service binary of `profile`:
- * - `debug` (tests, the demo's e2e test): the binary `cargo test --workspace`
- *   builds for the service's integration tests, by that same build, so after
- *   the Rust tests this is a no-op. `cargo build -p wallet-backup-service`
- *   resolves other features (no dev-dependencies, one package) and compiled
- *   the service's dependency tree a second time (71 s on a fresh 2-core
- *   machine); so does any narrower `cargo test`. Run alone first, it builds
- *   every test of the workspace, which the Rust tests need anyway.
+ * The service's `dev` feature, spelled for a command run at the workspace root: the
+ * development-only parts (the development Firebase issuer, the demo settings), which the
+ * tests, the demo and the bench use and a production build never has.
+ */
+export const DEV_FEATURE = ['--features', `${PACKAGE}/dev`]
+
+/**
+ * `cargo test --workspace` as the Rust tests run it (`npm run test:rust`), with the service's
+ * `dev` feature named (its tests turn it on anyway, through the service's dev-dependency on
+ * itself, so the feature set, and what is compiled, is the same).
+ */
+export const WORKSPACE_TEST = ['test', '--workspace', ...DEV_FEATURE]
+
+/**
+ * The cargo command that builds the service binary of `profile`, always with the `dev` feature:
+ * - `debug` (tests, the demo's e2e test): the binary the Rust tests' build
+ *   (WORKSPACE_TEST) makes for the service's integration tests, by that same
+ *   build, so after the Rust tests this is a no-op. `cargo build -p
+ *   wallet-backup-service` resolves other features (no dev-dependencies, one
+ *   package) and compiled the service's dependency tree a second time (71 s
+ *   on a fresh 2-core machine); so does any narrower `cargo test`. Run alone
+ *   first, it builds every test of the workspace, which the Rust tests need
+ *   anyway.
  * - `release` (the demo, the bench): `cargo build --release`, with `packages`
  *   built in the same command (the bench's native crate), so they share one
  *   feature resolution.
@@ -47,9 +65,11 @@ export function serviceBuildCommand({ profile = 'debug', packages = [] } = {}) {
   if (profile === 'debug') {
     if (packages.length) throw new Error('dev/service.mjs: extra packages are for the release build only')
     // Exactly the Rust tests' build: narrowing it (`--test binary`, `-p …`) changes the features.
-    return ['cargo', ['test', '--workspace', '--no-run']]
+    return ['cargo', [...WORKSPACE_TEST, '--no-run']]
   }
-  if (profile === 'release') return ['cargo', ['build', '--release', '-p', PACKAGE, ...packages.flatMap((p) => ['-p', p])]]
+  if (profile === 'release') {
+    return ['cargo', ['build', '--release', '-p', PACKAGE, ...packages.flatMap((p) => ['-p', p]), ...DEV_FEATURE]]
+  }
   throw new Error(`dev/service.mjs: profile must be 'debug' or 'release', got ${profile}`)
 }
 

@@ -12,7 +12,7 @@ import { existsSync, readFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
-import { serviceBuildCommand } from '../dev/service.mjs'
+import { WORKSPACE_TEST, serviceBuildCommand } from '../dev/service.mjs'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 
@@ -35,13 +35,15 @@ const SUITES = {
     steps: [
       ['rustfmt', 'cargo', ['fmt', '--all', '--check']],
       ['clippy (native)', 'cargo', ['clippy', '--workspace', '--all-targets', '--', '-D', 'warnings']],
+      // The service as production builds it: without its `dev` feature (which its tests turn on).
+      ['clippy (service, production build)', 'cargo', ['clippy', '-p', 'wallet-backup-service', '--lib', '--bins', '--', '-D', 'warnings']],
       ['clippy (wasm32)', 'cargo', ['clippy', '--target', 'wasm32-unknown-unknown', '-p', 'wallet-backup', '--all-targets', '--', '-D', 'warnings']],
     ],
   },
   rust: {
     count: true,
     steps: [
-      ['native tests (service on SQLite)', 'cargo', ['test', '--workspace']],
+      ['native tests (service on SQLite)', 'cargo', WORKSPACE_TEST],
       // The service's in-process suites again, on PostgreSQL: the test executables the step above
       // built, run as cargo runs them. A cargo command naming them (`-p wallet-backup-service`, or
       // even `--workspace --test api …`) resolves other features and compiles the service's
@@ -98,17 +100,17 @@ function run(name, cmd, args, env = {}, cwd = root) {
 }
 
 /**
- * The executables of the integration test targets `names` of the `cargo test --workspace` build
- * (asking cargo for them builds nothing when that build is fresh): [{ name, executable, cwd }].
+ * The executables of the integration test targets `names` of the Rust tests' build (WORKSPACE_TEST;
+ * asking cargo for them builds nothing when that build is fresh): [{ name, executable, cwd }].
  */
 function cargoTestExecutables(names) {
-  const out = execFileSync('cargo', ['test', '--workspace', '--no-run', '--message-format=json-render-diagnostics'],
+  const out = execFileSync('cargo', [...WORKSPACE_TEST, '--no-run', '--message-format=json-render-diagnostics'],
     { cwd: root, encoding: 'utf8', maxBuffer: 64 << 20, stdio: ['ignore', 'pipe', 'inherit'] })
   const found = out.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l))
     .filter((m) => m.reason === 'compiler-artifact' && m.executable && m.target.kind.includes('test') && names.includes(m.target.name))
     .map((m) => ({ name: m.target.name, executable: m.executable, cwd: dirname(m.manifest_path) }))
   const missing = names.filter((n) => !found.some((f) => f.name === n))
-  if (missing.length) throw new Error(`cargo test --workspace builds no test target ${missing.join(', ')}`)
+  if (missing.length) throw new Error(`cargo ${WORKSPACE_TEST.join(' ')} builds no test target ${missing.join(', ')}`)
   return names.map((n) => found.find((f) => f.name === n))
 }
 

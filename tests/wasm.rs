@@ -5,7 +5,9 @@
 //! Passkey vectors go through `recoverWallet('passkey')` whole: a stand-in
 //! for the backup service (`fetch`) serves the vector's custodian half and
 //! the enclave's key, and stand-in passkey functions answer as an
-//! authenticator with the vector's credential and PRF output.
+//! authenticator with the vector's credential and PRF output. iCloud vectors
+//! go through `recoverWallet('icloud')` with a key-value store holding the
+//! vector's keys record.
 
 #![cfg(target_arch = "wasm32")]
 
@@ -39,6 +41,16 @@ export function recorder() {
 }
 export function callConfig(keychain, custodian, password) {
   return { keychain, custodian, passwordStorage: { password } }
+}
+// An iCloud key-value store (React Native's form) holding `keysRecord`; recovery only reads it.
+export function icloudConfig(keychain, custodian, keysRecord) {
+  const keyValueStore = {
+    reads: 0,
+    async getItem(key) { keyValueStore.reads++; return key === 'wallet-backup-keys' ? keysRecord : null },
+    async setItem() { throw new Error('recovery writes no keys record') },
+    async removeItem() { throw new Error('recovery removes no keys record') },
+  }
+  return { keychain, custodian, icloud: { keyValueStore } }
 }
 // The backup service and an authenticator for one passkey vector. `halves`
 // maps backup ids (hex) to custodian halves; the rest is base64url or null.
@@ -97,6 +109,8 @@ extern "C" {
     fn recorder() -> JsValue;
     #[wasm_bindgen(js_name = callConfig)]
     fn call_config(keychain: &JsValue, custodian: &JsValue, password: &str) -> JsValue;
+    #[wasm_bindgen(js_name = icloudConfig)]
+    fn icloud_config(keychain: &JsValue, custodian: &JsValue, keys_record: &JsValue) -> JsValue;
     #[wasm_bindgen(js_name = passkeyWorld)]
     fn passkey_world(
         keychain: &JsValue,
@@ -186,8 +200,9 @@ fn check_passkey_ceremonies(name: &str, case: &JsValue, world: &JsValue, expecte
 
 #[wasm_bindgen_test]
 async fn every_vector_gives_its_expected_result() {
-    assert!(VECTORS.len() >= 56);
+    assert!(VECTORS.len() >= 93);
     let mut passkey_vectors = 0;
+    let mut icloud_vectors = 0;
     for (name, json) in VECTORS {
         let case = JSON::parse(json).unwrap();
         let keychain = memory_keychain(&JsValue::NULL);
@@ -199,6 +214,11 @@ async fn every_vector_gives_its_expected_result() {
                 let password = prop(&case, "password").as_string().unwrap();
                 (call_config(&keychain, &custodian, &password), None)
             }
+            "icloud" => {
+                icloud_vectors += 1;
+                let custodian = memory_custodian(&prop(&case, "custodianRecord"));
+                (icloud_config(&keychain, &custodian, &prop(&case, "keysRecord")), None)
+            }
             "passkey" => {
                 passkey_vectors += 1;
                 let world = passkey_world_of(&case, &keychain);
@@ -207,7 +227,8 @@ async fn every_vector_gives_its_expected_result() {
             other => panic!("{name}: unknown method {other}"),
         };
         let previous_fetch = world.as_ref().map(|w| swap_fetch(&prop(w, "fetch")));
-        let result = recover_wallet(prop(&case, "cipherText"), method.as_str().into(), rec.clone(), config).await;
+        let result =
+            recover_wallet(prop(&case, "cipherText"), method.as_str().into(), rec.clone(), config.clone()).await;
         if let Some(previous) = previous_fetch {
             swap_fetch(&previous);
         }
@@ -227,8 +248,14 @@ async fn every_vector_gives_its_expected_result() {
         if let Some(world) = &world {
             check_passkey_ceremonies(name, &case, world, expected_error.as_deref());
         }
+        if method == "icloud" && expected_error.as_deref() == Some("INVALID_CIPHERTEXT") {
+            // Step 9 comes before the keys record is read (step 11).
+            let reads = prop(&prop(&prop(&config, "icloud"), "keyValueStore"), "reads");
+            assert_eq!(reads.as_f64(), Some(0.0), "{name}: the keys record was read");
+        }
     }
-    assert!(passkey_vectors >= 9, "only {passkey_vectors} passkey vectors");
+    assert!(passkey_vectors >= 10, "only {passkey_vectors} passkey vectors");
+    assert!(icloud_vectors >= 5, "only {icloud_vectors} iCloud vectors");
 }
 
 #[wasm_bindgen_test]

@@ -13,11 +13,14 @@ use std::path::Path;
 use base64ct::{Base64UrlUnpadded, Encoding};
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::{Digest, Sha256};
-use wallet_backup_core::custodian::Record;
-use wallet_backup_core::format::{self, Header, CHECKSUM_LEN, TEXT_PREFIX};
+use unicode_normalization::UnicodeNormalization;
+use wallet_backup_core::custodian::{Record, RECORD_MAGIC, RECORD_PREFIX};
+use wallet_backup_core::flow::MAX_SHARES_LEN;
+use wallet_backup_core::format::{self, Header, CHECKSUM_LEN, MAX_CONTEXT_LEN, MAX_PARAMS_LEN, TAG_LEN, TEXT_PREFIX};
 use wallet_backup_core::kdf::Argon2idParams;
 use wallet_backup_core::keys::SecretKey;
 use wallet_backup_core::method::MethodId;
+use wallet_backup_core::methods::key_record::KeyRecord;
 use wallet_backup_core::methods::passkey::{prf_backup_key, PasskeyMode, PasskeyParams};
 use wallet_backup_core::methods::password::encode_params;
 use wallet_backup_core::split;
@@ -41,6 +44,8 @@ enum Inputs {
     /// authenticator (PRF mode) or the service's enclave (enclave mode)
     /// gives back for it.
     Passkey { credential_id: Vec<u8>, prf_output: Option<[u8; 32]>, backup_key: Option<[u8; 32]> },
+    /// The iCloud method: the keys record (FORMAT.md §3.4.4) its storage holds.
+    ICloud { keys_record: String },
 }
 
 struct Valid {
@@ -57,15 +62,15 @@ fn seal_fixed(
     method: MethodId,
     method_params: Vec<u8>,
     key: &SecretKey,
-    shares: &str,
+    shares: &[u8],
     context: &[u8],
 ) -> (String, String) {
     let backup_id = fixed::<16>(&format!("{label}/backup_id"));
     let nonce = fixed::<12>(&format!("{label}/nonce"));
     let client: Vec<u8> = (0..shares.len()).map(|i| fixed::<32>(&format!("{label}/pad/{}", i / 32))[i % 32]).collect();
-    let custodian = split::combine(shares.as_bytes(), &client).unwrap();
+    let custodian = split::combine(shares, &client).unwrap();
     let header = Header { method, backup_id, method_params, context: context.to_vec() };
-    let plaintext = split::client_plaintext(shares.as_bytes(), &client);
+    let plaintext = split::client_plaintext(shares, &client);
     let text = format::seal_with_nonce(&header, key, &plaintext, &nonce).unwrap();
     let record = Record::default().with_pending(backup_id, &custodian).with_complete(&backup_id).encode().to_string();
     (text, record)
@@ -74,7 +79,8 @@ fn seal_fixed(
 fn make_valid(label: &str, password: &'static str, shares: &'static str, kdf: Argon2idParams, context: &[u8]) -> Valid {
     let salt = fixed::<16>(&format!("{label}/salt"));
     let key = kdf.derive(password.as_bytes(), &salt).unwrap();
-    let (text, record) = seal_fixed(label, MethodId::Password, encode_params(&kdf, &salt), &key, shares, context);
+    let (text, record) =
+        seal_fixed(label, MethodId::Password, encode_params(&kdf, &salt), &key, shares.as_bytes(), context);
     Valid { text, record, inputs: Inputs::Password(password), shares }
 }
 
@@ -95,7 +101,8 @@ fn make_passkey_prf(label: &str, shares: &'static str, credential_id: Vec<u8>, c
     let key = prf_backup_key(&prf_output, &prf_salt, &backup_id);
     let params =
         PasskeyParams { mode: PasskeyMode::Prf, credential_id: credential_id.clone(), prf_salt: Some(prf_salt) };
-    let (text, record) = seal_fixed(label, MethodId::Passkey, params.encode().unwrap(), &key, shares, context);
+    let (text, record) =
+        seal_fixed(label, MethodId::Passkey, params.encode().unwrap(), &key, shares.as_bytes(), context);
     Valid {
         text,
         record,
@@ -108,9 +115,90 @@ fn make_passkey_prf(label: &str, shares: &'static str, credential_id: Vec<u8>, c
 fn make_passkey_enclave(label: &str, shares: &'static str, credential_id: Vec<u8>, context: &[u8]) -> Valid {
     let key = fixed::<32>(&format!("{label}/backup_key"));
     let params = PasskeyParams { mode: PasskeyMode::Enclave, credential_id: credential_id.clone(), prf_salt: None };
-    let (text, record) =
-        seal_fixed(label, MethodId::Passkey, params.encode().unwrap(), &SecretKey::from_bytes(key), shares, context);
+    let (text, record) = seal_fixed(
+        label,
+        MethodId::Passkey,
+        params.encode().unwrap(),
+        &SecretKey::from_bytes(key),
+        shares.as_bytes(),
+        context,
+    );
     Valid { text, record, inputs: Inputs::Passkey { credential_id, prf_output: None, backup_key: Some(key) }, shares }
+}
+
+/// `v` with other recovery inputs.
+fn with_inputs(v: &Valid, inputs: Inputs) -> Valid {
+    Valid { text: v.text.clone(), record: v.record.clone(), inputs, shares: v.shares }
+}
+
+/// A password or shares made at run time, for the `&'static str` fields.
+fn leak(s: String) -> &'static str {
+    Box::leak(s.into_boxed_str())
+}
+
+/// A custodian record with exactly these entries (`count` may disagree
+/// with them) and a right checksum (FORMAT.md §8): for records a writer
+/// never makes.
+fn raw_record(count: u8, entries: &[(&[u8; 16], u8, &[u8])]) -> String {
+    let mut b = RECORD_MAGIC.to_vec();
+    b.extend_from_slice(&[1, count]);
+    for (id, state, half) in entries {
+        b.extend_from_slice(&id[..]);
+        b.push(*state);
+        b.extend_from_slice(&(half.len() as u32).to_be_bytes());
+        b.extend_from_slice(half);
+    }
+    let sum = Sha256::digest(&b);
+    b.extend_from_slice(&sum[..CHECKSUM_LEN]);
+    format!("{RECORD_PREFIX}{}", Base64UrlUnpadded::encode_string(&b))
+}
+
+/// The backup id and custodian half of `v`'s backup, from its record.
+fn entry_of(v: &Valid) -> ([u8; 16], Vec<u8>) {
+    let record = Record::decode(&v.record).unwrap();
+    let entry = &record.entries()[0];
+    (entry.backup_id, entry.share.to_vec())
+}
+
+/// `text` with an unused low bit of its last base64url character set: the
+/// same bytes under a non-canonical text (FORMAT.md §1).
+fn with_trailing_bits(text: &str) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let body_len = text.len() - TEXT_PREFIX.len();
+    assert_ne!(body_len % 4, 0, "a whole number of quanta has no unused bits");
+    let last = ALPHABET.iter().position(|&c| c == *text.as_bytes().last().unwrap()).unwrap();
+    assert_eq!(last & 1, 0, "canonical text has its unused bits zero");
+    let mut out = text[..text.len() - 1].to_string();
+    out.push(ALPHABET[last | 1] as char);
+    out
+}
+
+/// The longest valid envelope (FORMAT.md §7 step 1): a passkey envelope
+/// with 1024 bytes of enclave-mode params (a 1021-byte credential id),
+/// 1024 bytes of context and `ct_len` 2^20 + 16. The ciphertext bytes are
+/// zero (no step before step 10 looks at them, and zeros keep the file
+/// compressible); the checksum is right.
+fn longest_envelope() -> String {
+    let params = PasskeyParams {
+        mode: PasskeyMode::Enclave,
+        credential_id: fixed::<1021>("longest/credential_id").to_vec(),
+        prf_salt: None,
+    };
+    let params = params.encode().unwrap();
+    assert_eq!(params.len(), MAX_PARAMS_LEN);
+    let ct_len = MAX_SHARES_LEN + split::DIGEST_LEN + TAG_LEN;
+    let mut b = b"wbk\x01".to_vec();
+    b.push(MethodId::Passkey as u8);
+    b.extend_from_slice(&fixed::<16>("longest/backup_id"));
+    b.extend_from_slice(&(params.len() as u16).to_be_bytes());
+    b.extend_from_slice(&params);
+    b.extend_from_slice(&(MAX_CONTEXT_LEN as u16).to_be_bytes());
+    b.extend_from_slice(&fixed::<MAX_CONTEXT_LEN>("longest/context"));
+    b.extend_from_slice(&fixed::<12>("longest/nonce"));
+    b.extend_from_slice(&fixed::<32>("longest/commitment"));
+    b.extend_from_slice(&(ct_len as u32).to_be_bytes());
+    b.resize(b.len() + ct_len + CHECKSUM_LEN, 0);
+    text_of(&fix_checksum(b))
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -620,6 +708,428 @@ fn main() {
         Err("INVALID_CIPHERTEXT"),
     );
 
+    // FORMAT.md, tightened (issue 12): each case below pins one sentence of
+    // the text that a decoder could otherwise get wrong and still pass the
+    // cases above.
+
+    // §7 step 0: the method's inputs are checked before the cipherText.
+    add(
+        "wrong-password-empty-invalid-ciphertext",
+        "an empty password and an empty cipherText: step 0 (the password) comes before step 1 (the text), \
+         so PASSWORD_REQUIRED",
+        String::new(),
+        &with_inputs(&base, Inputs::Password("")),
+        None,
+        Err("PASSWORD_REQUIRED"),
+    );
+    add(
+        "wrong-password-4097-bytes",
+        "a 4097-byte password, one over the 4096 bytes FORMAT.md §3.4.1 allows: INVALID_ARGUMENT at step 0, \
+         before the intact cipherText is read",
+        base.text.clone(),
+        &with_inputs(&base, Inputs::Password(leak("p".repeat(4097)))),
+        None,
+        Err("INVALID_ARGUMENT"),
+    );
+
+    // §3.4.1: NFC, before the length check.
+    let nfc_pin = "\u{c7}a-\u{e9}t\u{e9}-\u{c5}ngstr\u{f6}m-0421";
+    let nfd_pin = leak(nfc_pin.nfd().collect());
+    assert_eq!(nfc_pin.nfc().collect::<String>(), nfc_pin, "sealed with the NFC form");
+    assert_ne!(nfd_pin, nfc_pin);
+    let nfc = make_valid("nfc", nfc_pin, "{\"k\":\"nfc\"}", Argon2idParams::default(), b"");
+    add(
+        "valid-password-given-decomposed",
+        "sealed with the NFC form of a password, recovered with its NFD form (as another keyboard types it): \
+         the decoder normalises to NFC before Argon2id",
+        nfc.text.clone(),
+        &with_inputs(&nfc, Inputs::Password(nfd_pin)),
+        None,
+        Ok(nfc.shares),
+    );
+    let nfd_sealed = make_valid("nfd-sealed", nfd_pin, "{\"k\":\"nfd\"}", Argon2idParams::default(), b"");
+    add(
+        "wrong-password-sealed-decomposed",
+        "sealed by a non-conforming encoder from the NFD bytes of a password, recovered with that NFD form: a \
+         decoder normalises it to NFC first, so the key differs (a decoder that skips NFC would open it)",
+        nfd_sealed.text.clone(),
+        &nfd_sealed,
+        None,
+        Err("WRONG_PASSWORD"),
+    );
+    let longest_nfc = leak("\u{e9}".repeat(2048));
+    let longest_nfd = leak(longest_nfc.nfd().collect());
+    assert_eq!((longest_nfc.len(), longest_nfd.len()), (4096, 6144));
+    let long_pw = make_valid("password-4096", longest_nfc, "{\"k\":\"4096\"}", Argon2idParams::default(), b"");
+    add(
+        "valid-password-4096-bytes-given-decomposed",
+        "the longest password, 4096 bytes in NFC (2048 x U+00E9), sealed with that form and given as its \
+         6144-byte NFD form: the 4096-byte limit applies after NFC",
+        long_pw.text.clone(),
+        &with_inputs(&long_pw, Inputs::Password(longest_nfd)),
+        None,
+        Ok(long_pw.shares),
+    );
+
+    // §1 and §3.1: ASCII whitespace is exactly TAB, LF, FF, CR and SPACE.
+    add(
+        "valid-surrounding-whitespace-every-kind",
+        "each of the five ASCII whitespace characters (TAB, LF, FF, CR, SPACE) before and after the text",
+        format!("\t\n\x0c\r {}\r\n\x0c\t ", base.text),
+        &base,
+        None,
+        Ok(base.shares),
+    );
+    for (name, why, text) in [
+        (
+            "invalid-surrounding-vertical-tab",
+            "a vertical tab (U+000B) before the text: not ASCII whitespace as FORMAT.md §1 defines it",
+            format!("\x0b{}", base.text),
+        ),
+        (
+            "invalid-surrounding-no-break-space",
+            "a no-break space (U+00A0) after the text: not ASCII whitespace",
+            format!("{}\u{a0}", base.text),
+        ),
+        (
+            "invalid-leading-byte-order-mark",
+            "a byte order mark (U+FEFF) before the text: not ASCII whitespace",
+            format!("\u{feff}{}", base.text),
+        ),
+    ] {
+        add(name, why, text, &base, None, Err("INVALID_CIPHERTEXT"));
+    }
+
+    // §1: canonical base64url.
+    add(
+        "invalid-base64-trailing-bits",
+        "the valid envelope with an unused low bit of the last character set: the same bytes under a \
+         non-canonical text",
+        with_trailing_bits(&base.text),
+        &base,
+        None,
+        Err("INVALID_CIPHERTEXT"),
+    );
+    let aligned = (0..3)
+        .map(|n| {
+            let context = &b"ctx"[..n];
+            make_valid(
+                &format!("aligned-{n}"),
+                "correct horse battery staple",
+                "{\"k\":1}",
+                Argon2idParams::default(),
+                context,
+            )
+        })
+        .find(|v| bytes_of(&v.text).len() % 3 == 0)
+        .unwrap();
+    add(
+        "invalid-base64-dangling-character",
+        "a valid envelope whose text is a whole number of 4-character quanta, plus one character: a length of \
+         1 mod 4 encodes no byte (lenient decoders drop it)",
+        format!("{}A", aligned.text),
+        &aligned,
+        None,
+        Err("INVALID_CIPHERTEXT"),
+    );
+
+    // §3.4.1: memory x iterations, and the upper bounds that pass step 9.
+    for (name, why, m, it, p, record, expected) in [
+        (
+            "invalid-kdf-work-above-cap",
+            "m = 699051 KiB and t = 3, each within its own bound, but m x t = 2097153, one over the cap",
+            699_051u32,
+            3u32,
+            1u32,
+            None,
+            Err("INVALID_CIPHERTEXT"),
+        ),
+        (
+            "limit-kdf-work-at-cap-largest-memory",
+            "m = 1 GiB and t = 2: m x t exactly at the cap, so step 9 passes; nothing at the custodian, so step 10 \
+             fails before any key is derived",
+            1_048_576,
+            2,
+            1,
+            Some(""),
+            Err("INVALID_CUSTODIAN_SHARE"),
+        ),
+        (
+            "limit-kdf-upper-bounds",
+            "m = 128 MiB, t = 16, p = 16: t and p at their maxima and m x t at the cap, so step 9 passes; nothing \
+             at the custodian, so step 10 fails before any key is derived",
+            131_072,
+            16,
+            16,
+            Some(""),
+            Err("INVALID_CUSTODIAN_SHARE"),
+        ),
+    ] {
+        let mut t = b.clone();
+        t[kdf_at + 1..kdf_at + 5].copy_from_slice(&m.to_be_bytes());
+        t[kdf_at + 5..kdf_at + 9].copy_from_slice(&it.to_be_bytes());
+        t[kdf_at + 9..kdf_at + 13].copy_from_slice(&p.to_be_bytes());
+        add(name, why, text_of(&fix_checksum(t)), &base, record, expected);
+    }
+
+    // §7: step 9, then the custodian (step 10), then the key (step 11).
+    let mut t = b.clone();
+    t[5] ^= 0x01;
+    add(
+        "tampered-backup-id",
+        "backup_id changed and the checksum recomputed; the custodian holds the original backup's half only. \
+         Step 10 (the custodian) comes before step 11 (the key): INVALID_CUSTODIAN_SHARE, not WRONG_PASSWORD",
+        text_of(&fix_checksum(t)),
+        &base,
+        None,
+        Err("INVALID_CUSTODIAN_SHARE"),
+    );
+    let mut t = b.clone();
+    t[kdf_at + 1..kdf_at + 5].copy_from_slice(&u32::MAX.to_be_bytes());
+    add(
+        "invalid-kdf-memory-absurd-custodian-empty",
+        "memory 4 TiB and nothing at the custodian: step 9 (the parameters) comes before step 10 (the custodian)",
+        text_of(&fix_checksum(t)),
+        &base,
+        Some(""),
+        Err("INVALID_CIPHERTEXT"),
+    );
+
+    // §7 step 1: the text limit, counted after trimming.
+    let longest = longest_envelope();
+    assert_eq!(longest.len(), format::MAX_TEXT_LEN);
+    add(
+        "limit-text-longest-envelope",
+        "the longest valid envelope, 1,400,977 characters (passkey params of 1024 bytes, context of 1024 bytes, \
+         ct_len 2^20 + 16; ciphertext bytes zero): steps 1 to 7 pass, and recovering it with the password \
+         method stops at step 8",
+        longest.clone(),
+        &base,
+        None,
+        Err("METHOD_MISMATCH"),
+    );
+    add(
+        "limit-text-longest-envelope-with-whitespace",
+        "the same text with whitespace around it, longer than the limit before trimming: step 1 counts after \
+         trimming",
+        format!(" \t{longest}\r\n"),
+        &base,
+        None,
+        Err("METHOD_MISMATCH"),
+    );
+    add(
+        "invalid-text-longer-than-longest-envelope",
+        "the longest envelope and four more characters (1,400,981): rejected at step 1 without being decoded. \
+         The code alone cannot tell step 1 from step 6 (the 3 bytes they encode trail the checksum); the limit \
+         exists so that nothing longer is decoded at all",
+        format!("{longest}AAAA"),
+        &base,
+        None,
+        Err("INVALID_CIPHERTEXT"),
+    );
+
+    // §2 and §7 step 15: S is UTF-8.
+    for (name, why, shares) in [
+        (
+            "invalid-shares-not-utf8",
+            "intact envelope and custodian half whose combined shares are 7b 22 73 22 3a 22 ff fe 22 7d: not UTF-8",
+            &b"{\"s\":\"\xff\xfe\"}"[..],
+        ),
+        (
+            "invalid-shares-lone-surrogate",
+            "intact envelope and custodian half whose combined shares hold ED A0 80, a lone surrogate U+D800 as \
+             WTF-8 (what a JavaScript string with one would become): not UTF-8",
+            &b"{\"s\":\"\xed\xa0\x80\"}"[..],
+        ),
+    ] {
+        let password = "correct horse battery staple";
+        let salt = fixed::<16>(&format!("{name}/salt"));
+        let kdf = Argon2idParams::default();
+        let key = kdf.derive(password.as_bytes(), &salt).unwrap();
+        let (text, record) = seal_fixed(name, MethodId::Password, encode_params(&kdf, &salt), &key, shares, b"");
+        let v = Valid { text: text.clone(), record, inputs: Inputs::Password(password), shares: "" };
+        add(name, why, text, &v, None, Err("INVALID_CIPHERTEXT"));
+    }
+
+    // §8: the custodian record's states, counts, limits and text.
+    let (base_id, base_half) = entry_of(&base);
+    let older = fixed::<16>("custodian/older_backup_id");
+    let oldest = fixed::<16>("custodian/oldest_backup_id");
+    let newer = fixed::<16>("custodian/newer_backup_id");
+    let half_a = fixed::<40>("custodian/older_half");
+    let half_b = fixed::<7>("custodian/oldest_half");
+    let half_c = fixed::<90>("custodian/newer_half");
+    let custodian_cases: [(&str, &str, String, Result<&str, &'static str>); 8] = [
+        (
+            "valid-custodian-entry-pending",
+            "the record's only entry is this backup's, still pending: recovery uses the entry whatever its state",
+            raw_record(1, &[(&base_id, 1, &base_half[..])]),
+            Ok(base.shares),
+        ),
+        (
+            "valid-custodian-entry-oldest-of-three",
+            "three entries, this backup's last (oldest) behind another backup's pending entry and a complete one: \
+             the entry is found by backup_id, not by position",
+            raw_record(3, &[(&newer, 1, &half_c[..]), (&older, 2, &half_a[..]), (&base_id, 2, &base_half[..])]),
+            Ok(base.shares),
+        ),
+        (
+            "custodian-record-count-four",
+            "four entries, this backup's among them: count 4 is above 3",
+            raw_record(
+                4,
+                &[
+                    (&newer, 1, &half_c[..]),
+                    (&base_id, 2, &base_half[..]),
+                    (&older, 2, &half_a[..]),
+                    (&oldest, 2, &half_b[..]),
+                ],
+            ),
+            Err("INVALID_CUSTODIAN_SHARE"),
+        ),
+        (
+            "custodian-record-count-zero",
+            "count 0 and no entries: a record holds 1 to 3",
+            raw_record(0, &[]),
+            Err("INVALID_CUSTODIAN_SHARE"),
+        ),
+        (
+            "custodian-record-backup-id-twice",
+            "this backup's entry twice, byte for byte: a backup_id occurs at most once in a record",
+            raw_record(2, &[(&base_id, 2, &base_half[..]), (&base_id, 2, &base_half[..])]),
+            Err("INVALID_CUSTODIAN_SHARE"),
+        ),
+        (
+            "custodian-record-state-unknown",
+            "this backup's entry with state 3",
+            raw_record(1, &[(&base_id, 3, &base_half[..])]),
+            Err("INVALID_CUSTODIAN_SHARE"),
+        ),
+        (
+            "custodian-record-half-above-largest-shares",
+            "this backup's entry with len 2^20 - 31 (zero bytes), one more than the largest shares: rejected when \
+             the record is read (step 10), not when the halves are combined (step 14)",
+            raw_record(1, &[(&base_id, 2, &vec![0; MAX_SHARES_LEN + 1][..])]),
+            Err("INVALID_CUSTODIAN_SHARE"),
+        ),
+        (
+            "custodian-record-largest",
+            "the longest record, 4,194,293 characters: three entries of 2^20 - 32 zero bytes, this backup's in the \
+             middle. It is read; the halves then differ in length (step 14)",
+            raw_record(
+                3,
+                &[
+                    (&newer, 2, &vec![0; MAX_SHARES_LEN][..]),
+                    (&base_id, 2, &vec![0; MAX_SHARES_LEN][..]),
+                    (&older, 2, &vec![0; MAX_SHARES_LEN][..]),
+                ],
+            ),
+            Err("BACKUP_SHARE_MISMATCH"),
+        ),
+    ];
+    for (name, why, record, expected) in custodian_cases {
+        add(name, why, base.text.clone(), &base, Some(&record), expected);
+    }
+    add(
+        "custodian-record-surrounding-whitespace",
+        "this backup's record followed by a newline: a record is stored and read back byte for byte, nothing \
+         around it is ignored",
+        base.text.clone(),
+        &base,
+        Some(&format!("{}\n", base.record)),
+        Err("INVALID_CUSTODIAN_SHARE"),
+    );
+    add(
+        "custodian-record-base64-trailing-bits",
+        "this backup's record with an unused low bit of its last character set: the same bytes under a \
+         non-canonical text",
+        pin.text.clone(),
+        &pin,
+        Some(&with_trailing_bits(&pin.record)),
+        Err("INVALID_CUSTODIAN_SHARE"),
+    );
+
+    // §3.4.3: the id of the credential that answers is not compared.
+    let other_credential = Inputs::Passkey {
+        credential_id: fixed::<20>("passkey-prf/other_credential_id").to_vec(),
+        prf_output: Some(authenticator_prf(
+            &fixed::<32>("passkey-prf/other_credential_secret"),
+            &fixed::<32>("passkey-prf/prf_salt"),
+        )),
+        backup_key: None,
+    };
+    add(
+        "wrong-passkey-other-credential",
+        "a PRF-mode envelope answered by another credential than its credential_id, with that credential's PRF \
+         output for the salt: the derived key fails the commitment, WRONG_BACKUP_KEY",
+        prf.text.clone(),
+        &with_inputs(&prf, other_credential),
+        None,
+        Err("WRONG_BACKUP_KEY"),
+    );
+
+    // §3.4.2 and §3.4.4: a method that keeps a random key (iCloud).
+    let icloud_shares = "{\"secp256k1\":{\"id\":\"cm2v1wallet0004\",\"share\":\"1c10d0\"}}";
+    let icloud_id = fixed::<16>("icloud/backup_id");
+    let icloud_key = SecretKey::from_bytes(fixed::<32>("icloud/backup_key"));
+    let (icloud_text, icloud_record) =
+        seal_fixed("icloud", MethodId::ICloud, Vec::new(), &icloud_key, icloud_shares.as_bytes(), b"");
+    let earlier_id = fixed::<16>("icloud/earlier_backup_id");
+    let earlier = KeyRecord::default()
+        .with_pending(earlier_id, &SecretKey::from_bytes(fixed::<32>("icloud/earlier_backup_key")))
+        .unwrap()
+        .with_complete(&earlier_id)
+        .unwrap();
+    let pending = earlier.with_pending(icloud_id, &icloud_key).unwrap();
+    let complete = pending.with_complete(&icloud_id).unwrap();
+    let keys = |r: &KeyRecord| Inputs::ICloud { keys_record: r.encode().to_string() };
+    let icloud = Valid { text: icloud_text, record: icloud_record, inputs: keys(&complete), shares: icloud_shares };
+    add(
+        "valid-icloud",
+        "an iCloud backup: K is the key the keys record (FORMAT.md §3.4.4) holds under the envelope's backup_id, \
+         the newer of two complete entries",
+        icloud.text.clone(),
+        &icloud,
+        None,
+        Ok(icloud.shares),
+    );
+    add(
+        "valid-icloud-key-pending",
+        "the same backup with its key still pending in the keys record: recovery uses a key whatever its state",
+        icloud.text.clone(),
+        &with_inputs(&icloud, keys(&pending)),
+        None,
+        Ok(icloud.shares),
+    );
+    add(
+        "wrong-icloud-key-not-kept",
+        "the keys record holds only an earlier backup's key: BACKUP_KEY_NOT_FOUND (step 11)",
+        icloud.text.clone(),
+        &with_inputs(&icloud, keys(&earlier)),
+        None,
+        Err("BACKUP_KEY_NOT_FOUND"),
+    );
+    add(
+        "wrong-icloud-keys-record-unreadable",
+        "the key storage holds a string that is not a keys record: STORAGE_UNAVAILABLE (step 11)",
+        icloud.text.clone(),
+        &with_inputs(&icloud, Inputs::ICloud { keys_record: "wbr1.AAAA".into() }),
+        None,
+        Err("STORAGE_UNAVAILABLE"),
+    );
+    let mut t = bytes_of(&icloud.text);
+    t[21..23].copy_from_slice(&1u16.to_be_bytes());
+    t.insert(23, 0);
+    add(
+        "invalid-icloud-params-not-empty",
+        "an iCloud envelope with one byte of method parameters (checksum recomputed): a method that keeps a \
+         random key records none (FORMAT.md §3.4.2), step 9",
+        text_of(&fix_checksum(t)),
+        &icloud,
+        None,
+        Err("INVALID_CIPHERTEXT"),
+    );
+
     let mut index =
         String::from("// Generated by `cargo run -p wallet-backup-core --example make_vectors`; do not edit.\n&[\n");
     for c in &cases {
@@ -630,6 +1140,10 @@ fn main() {
             Inputs::Password(password) => {
                 o.insert("method".into(), "password".into());
                 o.insert("password".into(), (*password).into());
+            }
+            Inputs::ICloud { keys_record } => {
+                o.insert("method".into(), "icloud".into());
+                o.insert("keysRecord".into(), keys_record.clone().into());
             }
             Inputs::Passkey { credential_id, prf_output, backup_key } => {
                 o.insert("method".into(), "passkey".into());

@@ -2,7 +2,7 @@
 //!
 //! When the app keeps the custodian half itself (the `custodian` adapter),
 //! it stores one opaque string. That string is a record of up to three
-//! custodian halves keyed by backup id (FORMAT.md §7): the newest backup,
+//! custodian halves keyed by backup id (FORMAT.md §8): the newest backup,
 //! pending until verified, and the two most recent completed ones. A new
 //! backup therefore never invalidates the previous cipherText, even when it
 //! fails half-way or the app loses its new cipherText.
@@ -12,7 +12,8 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
-use crate::format::{BACKUP_ID_LEN, CHECKSUM_LEN, MAX_PLAINTEXT_LEN};
+use crate::flow::MAX_SHARES_LEN;
+use crate::format::{BACKUP_ID_LEN, CHECKSUM_LEN};
 use crate::Error;
 
 /// Text prefix of a version-1 custodian record.
@@ -23,6 +24,11 @@ pub const RECORD_MAGIC: &[u8; 3] = b"wbc";
 pub const KEPT_COMPLETED: usize = 2;
 /// Most entries a record may hold.
 pub const MAX_ENTRIES: usize = KEPT_COMPLETED + 1;
+/// Longest binary record: header, three entries of the largest half, checksum.
+const MAX_RECORD_BYTES: usize = 5 + MAX_ENTRIES * (BACKUP_ID_LEN + 1 + 4 + MAX_SHARES_LEN) + CHECKSUM_LEN;
+/// Longest text form of a custodian record (4,194,293 characters); a
+/// longer text is refused before it is decoded.
+pub const MAX_RECORD_TEXT_LEN: usize = RECORD_PREFIX.len() + (MAX_RECORD_BYTES * 4).div_ceil(3);
 
 /// Whether an entry's backup finished its verification.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -107,10 +113,10 @@ impl Record {
     /// Decodes a record's text form.
     pub fn decode(text: &str) -> Result<Record, Error> {
         let bad = Error::InvalidCustodianShare;
-        let body = text.strip_prefix(RECORD_PREFIX).ok_or(bad("not a wallet-backup custodian record"))?;
-        if body.len() > (MAX_ENTRIES * (MAX_PLAINTEXT_LEN + 64)) * 4 / 3 {
+        if text.len() > MAX_RECORD_TEXT_LEN {
             return Err(bad("custodian record too large"));
         }
+        let body = text.strip_prefix(RECORD_PREFIX).ok_or(bad("not a wallet-backup custodian record"))?;
         let bytes =
             Zeroizing::new(Base64UrlUnpadded::decode_vec(body).map_err(|_| bad("custodian record is not base64url"))?);
         if bytes.len() < 5 + CHECKSUM_LEN {
@@ -141,8 +147,12 @@ impl Record {
             let mut len = [0u8; 4];
             len.copy_from_slice(&head[BACKUP_ID_LEN + 1..]);
             let len = u32::from_be_bytes(len) as usize;
-            if len == 0 || len > MAX_PLAINTEXT_LEN {
+            // A half is as long as the shares, at most 2^20 - 32 bytes (FORMAT.md §2).
+            if len == 0 || len > MAX_SHARES_LEN {
                 return Err(bad("custodian record entry length out of range"));
+            }
+            if entries.iter().any(|e: &Entry| e.backup_id == backup_id) {
+                return Err(bad("custodian record holds a backup id twice"));
             }
             at += BACKUP_ID_LEN + 5;
             let share = content.get(at..at + len).ok_or(bad("custodian record truncated"))?;
@@ -188,5 +198,59 @@ mod tests {
         assert!(Record::decode(&damaged).is_err());
         assert!(Record::decode("").is_err());
         assert!(Record::decode("wbc1.").is_err());
+    }
+
+    /// Rewrites the entry count of `record`'s binary form and appends a
+    /// copy of its first entry, checksum recomputed.
+    fn with_first_entry_twice(record: &Record) -> String {
+        let text = record.encode();
+        let mut b = Base64UrlUnpadded::decode_vec(&text[RECORD_PREFIX.len()..]).unwrap();
+        b.truncate(b.len() - CHECKSUM_LEN);
+        let first = b[5..5 + BACKUP_ID_LEN + 5 + record.entries()[0].share.len()].to_vec();
+        b[4] += 1;
+        b.extend_from_slice(&first);
+        let sum = Sha256::digest(&b);
+        b.extend_from_slice(&sum[..CHECKSUM_LEN]);
+        format!("{RECORD_PREFIX}{}", Base64UrlUnpadded::encode_string(&b))
+    }
+
+    #[test]
+    fn a_backup_id_twice_is_refused() {
+        let r = Record::default().with_pending([1; 16], b"half");
+        let dup = with_first_entry_twice(&r);
+        assert_eq!(
+            Record::decode(&dup).map(|_| ()),
+            Err(Error::InvalidCustodianShare("custodian record holds a backup id twice"))
+        );
+        let two =
+            Record::default().with_pending([2; 16], b"other").with_complete(&[2; 16]).with_pending([1; 16], b"half");
+        assert_eq!(
+            Record::decode(&with_first_entry_twice(&two)).map(|_| ()).unwrap_err().code(),
+            "INVALID_CUSTODIAN_SHARE"
+        );
+    }
+
+    #[test]
+    fn largest_record_is_accepted_and_its_limits_hold() {
+        let half = vec![0u8; MAX_SHARES_LEN];
+        let mut r = Record::default();
+        for i in 1..=3u8 {
+            r = r.with_pending([i; 16], &half).with_complete(&[i; 16]);
+        }
+        let text = r.encode();
+        assert_eq!(text.len(), MAX_RECORD_TEXT_LEN);
+        assert_eq!(MAX_RECORD_TEXT_LEN, 4_194_293);
+        assert_eq!(Record::decode(&text).unwrap().entries().len(), 3);
+        let longer = format!("{}A", &*text);
+        assert_eq!(
+            Record::decode(&longer).map(|_| ()),
+            Err(Error::InvalidCustodianShare("custodian record too large"))
+        );
+        // One byte more than the largest half.
+        let over = Record::default().with_pending([1; 16], &vec![0u8; MAX_SHARES_LEN + 1]).encode();
+        assert_eq!(
+            Record::decode(&over).map(|_| ()),
+            Err(Error::InvalidCustodianShare("custodian record entry length out of range"))
+        );
     }
 }

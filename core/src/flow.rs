@@ -5,15 +5,20 @@
 //! cipherText to prove the pair restores the shares → confirm the key with the
 //! method (keepers of a bounded keys record) → complete (with the
 //! service: attach the cipherText and confirm) → Done.
-//! Recovery: decode cipherText → fetch the custodian half of its backup id
-//! → derive key and open → combine and check digest → write shares → Done.
+//! Recovery (FORMAT.md §7): decode cipherText and check its method
+//! parameters → fetch the custodian half of its backup id → derive key and
+//! open → combine and check digest → check the shares are UTF-8 → write
+//! shares → Done. Everything the cipherText alone decides is checked before
+//! the custodian is asked, and the custodian before any key is derived.
 //!
 //! `Done` is reported only after every step succeeded.
 
 use crate::adapters::{Keychain, Progress};
 use crate::format::{self, Header, BACKUP_ID_LEN, MAX_PLAINTEXT_LEN};
 use crate::keys::fill_random;
-use crate::method::BackupMethod;
+use crate::method::{BackupMethod, MethodId};
+use crate::methods::passkey::PasskeyParams;
+use crate::methods::password;
 use crate::split;
 use crate::status::Status;
 use crate::store::BackupStore;
@@ -37,6 +42,11 @@ pub async fn backup(
     }
     if shares.len() > MAX_SHARES_LEN {
         return Err(Error::InvalidArgument("shares larger than 1 MiB"));
+    }
+    // S is the UTF-8 of the shares string (FORMAT.md §2); other bytes could
+    // be sealed but never recovered (§7 step 15).
+    if core::str::from_utf8(&shares).is_err() {
+        return Err(Error::KeychainUnavailable("the keychain's shares are not UTF-8 text"));
     }
 
     progress.report(Status::GeneratingShare, false);
@@ -83,6 +93,7 @@ pub async fn recover(
     if envelope.header.method != method.id() {
         return Err(Error::MethodMismatch);
     }
+    check_method_params(&envelope.header)?;
     let custodian_half = store.custodian_half(method.id(), &envelope.header.backup_id).await?;
 
     progress.report(Status::DecryptingShare, false);
@@ -91,10 +102,32 @@ pub async fn recover(
 
     progress.report(Status::RecoveringBackupShare, false);
     let shares = split::restore(&opened, &custodian_half)?;
+    if core::str::from_utf8(&shares).is_err() {
+        return Err(Error::InvalidCiphertext("the backed-up shares are not UTF-8 text"));
+    }
 
     progress.report(Status::StoringShare, false);
     keychain.set_shares(&shares).await?;
 
     progress.report(Status::Done, true);
     Ok(())
+}
+
+/// FORMAT.md §7 step 9: the method parameters, checked from the cipherText
+/// alone before the custodian is asked (step 10) or any key derived
+/// (step 11). Each method's parser is the home of its rules; the method
+/// parses them again when it derives the key.
+fn check_method_params(header: &Header) -> Result<(), Error> {
+    match header.method {
+        MethodId::Password => password::decode_params(&header.method_params).map(|_| ()),
+        MethodId::Passkey => PasskeyParams::decode(&header.method_params).map(|_| ()),
+        // The methods that keep a random key record no parameters (§3.4.2).
+        MethodId::GoogleDrive | MethodId::ICloud | MethodId::Firebase | MethodId::Custom => {
+            if header.method_params.is_empty() {
+                Ok(())
+            } else {
+                Err(Error::InvalidCiphertext("this method records no parameters"))
+            }
+        }
+    }
 }

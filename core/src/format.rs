@@ -37,9 +37,17 @@ pub const MAX_PARAMS_LEN: usize = 1024;
 pub const MAX_CONTEXT_LEN: usize = 1024;
 /// Largest plaintext accepted (1 MiB); bounds the ciphertext too.
 pub const MAX_PLAINTEXT_LEN: usize = 1 << 20;
-/// Largest cipherText string accepted, checked before base64 decoding.
-pub const MAX_TEXT_LEN: usize =
-    TEXT_PREFIX.len() + (MAX_PLAINTEXT_LEN + TAG_LEN + 2 * MAX_CONTEXT_LEN + 256) * 4 / 3 + 4;
+/// Bytes of the fixed-size fields: magic, version, method, backup id, the
+/// two `u16` lengths, nonce, commitment and `ct_len` (73).
+const FIXED_FIELDS_LEN: usize = 3 + 1 + 1 + BACKUP_ID_LEN + 2 + 2 + NONCE_LEN + KEY_LEN + 4;
+/// Length of the longest valid envelope, every length field at its maximum
+/// (1,050,729 bytes).
+const MAX_ENVELOPE_LEN: usize =
+    FIXED_FIELDS_LEN + MAX_PARAMS_LEN + MAX_CONTEXT_LEN + MAX_PLAINTEXT_LEN + TAG_LEN + CHECKSUM_LEN;
+/// Longest cipherText string accepted (FORMAT.md §7 step 1): the text of the
+/// longest valid envelope, 1,400,977 characters. Checked after trimming the
+/// surrounding whitespace and before base64 decoding.
+pub const MAX_TEXT_LEN: usize = TEXT_PREFIX.len() + (MAX_ENVELOPE_LEN * 4).div_ceil(3);
 
 /// The authenticated header of an envelope.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -155,11 +163,12 @@ impl<'a> Reader<'a> {
 
 /// Decodes a cipherText string and verifies its structure and checksum.
 ///
-/// Rejections follow FORMAT.md §6: structural problems are
+/// Rejections follow FORMAT.md §7 steps 1–7: structural problems are
 /// `INVALID_CIPHERTEXT`, a checksum mismatch is `CIPHERTEXT_CORRUPTED`.
 /// No key is derived here.
 pub fn decode(text: &str) -> Result<Envelope, Error> {
-    // Pasted cipherTexts often carry a newline or spaces around them.
+    // Pasted cipherTexts often carry a newline or spaces around them. ASCII
+    // whitespace is exactly TAB, LF, FF, CR and SPACE (FORMAT.md §1).
     let text = text.trim_matches(|c: char| c.is_ascii_whitespace());
     if text.len() > MAX_TEXT_LEN {
         return Err(Error::InvalidCiphertext("longer than any valid backup"));
@@ -222,6 +231,27 @@ fn decode_bytes(bytes: Vec<u8>) -> Result<Envelope, Error> {
     Ok(Envelope { header: Header { method, backup_id, method_params, context }, nonce, commitment, raw, ciphertext_at })
 }
 
+/// The method and backup id of a cipherText, read from the start of its
+/// envelope (the `wbk1.` prefix, canonical base64url, magic, version, a
+/// known method byte) without verifying the rest: for the backup service,
+/// which stores cipherTexts it cannot open and files each under its pair.
+pub fn method_and_backup_id(text: &str) -> Result<(MethodId, [u8; BACKUP_ID_LEN]), Error> {
+    if text.len() > MAX_TEXT_LEN {
+        return Err(Error::InvalidCiphertext("longer than any valid backup"));
+    }
+    let body = text
+        .strip_prefix(TEXT_PREFIX)
+        .ok_or(Error::InvalidCiphertext("not a wallet-backup cipherText (no wbk1. prefix)"))?;
+    let bytes = Base64UrlUnpadded::decode_vec(body)
+        .map_err(|_| Error::InvalidCiphertext("not canonical unpadded base64url"))?;
+    let mut r = Reader { bytes: &bytes, at: 0 };
+    if r.take(3)? != MAGIC || r.array::<1>()?[0] != VERSION {
+        return Err(Error::InvalidCiphertext("not a version-1 wallet-backup envelope"));
+    }
+    let method = MethodId::from_byte(r.array::<1>()?[0]).ok_or(Error::InvalidCiphertext("unknown backup method"))?;
+    Ok((method, r.array::<BACKUP_ID_LEN>()?))
+}
+
 impl Envelope {
     /// Opens the envelope with `key`.
     ///
@@ -274,6 +304,26 @@ mod tests {
         let text = seal(&header(), &key, b"shares").unwrap();
         let other = SecretKey::random().unwrap();
         assert_eq!(decode(&text).unwrap().open(&other), Err(Error::WrongBackupKey));
+    }
+
+    /// FORMAT.md §7 step 1: the limit is the text of the longest valid
+    /// envelope, counted after the surrounding whitespace is trimmed.
+    #[test]
+    fn text_limit_is_the_longest_valid_envelope() {
+        assert_eq!(MAX_TEXT_LEN, 1_400_977);
+        let key = SecretKey::from_bytes([4; KEY_LEN]);
+        let header = Header {
+            method: MethodId::Passkey,
+            backup_id: [5; BACKUP_ID_LEN],
+            method_params: vec![6; MAX_PARAMS_LEN],
+            context: vec![7; MAX_CONTEXT_LEN],
+        };
+        let longest = seal_with_nonce(&header, &key, &vec![8; MAX_PLAINTEXT_LEN], &[9; NONCE_LEN]).unwrap();
+        assert_eq!(longest.len(), MAX_TEXT_LEN);
+        assert_eq!(decode(&longest).unwrap().header, header);
+        assert!(decode(&format!(" \t{longest}\r\n")).is_ok(), "whitespace is trimmed before the limit applies");
+        let over = format!("{longest}A");
+        assert_eq!(decode(&over).unwrap_err(), Error::InvalidCiphertext("longer than any valid backup"));
     }
 
     #[test]

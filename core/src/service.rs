@@ -5,7 +5,7 @@
 use base64ct::{Base64UrlUnpadded, Encoding};
 use zeroize::Zeroizing;
 
-use crate::format::MAX_PLAINTEXT_LEN;
+use crate::flow::MAX_SHARES_LEN;
 use crate::store::BackupId;
 use crate::Error;
 
@@ -87,10 +87,11 @@ pub fn encode_custodian_half(half: &[u8]) -> Zeroizing<String> {
     Zeroizing::new(Base64UrlUnpadded::encode_string(half))
 }
 
-/// A custodian half as the service returns it.
+/// A custodian half as the service returns it: 1 to 2^20 - 32 bytes, the
+/// sizes shares can have (FORMAT.md §2, §8.1), so at most 1,398,059 characters.
 pub fn decode_custodian_half(text: &str) -> Result<Zeroizing<Vec<u8>>, Error> {
     let bad = Error::InvalidCustodianShare;
-    if text.is_empty() || text.len() > MAX_PLAINTEXT_LEN.div_ceil(3) * 4 {
+    if text.is_empty() || text.len() > (MAX_SHARES_LEN * 4).div_ceil(3) {
         return Err(bad("the service's custodian share has an impossible length"));
     }
     Base64UrlUnpadded::decode_vec(text)
@@ -162,7 +163,10 @@ mod tests {
         assert_eq!(&decode_custodian_half(&encode_custodian_half(&half)).unwrap()[..], &half);
         assert!(decode_custodian_half("").is_err());
         assert!(decode_custodian_half("a+b/").is_err());
-        let max = vec![7u8; MAX_PLAINTEXT_LEN];
-        assert_eq!(decode_custodian_half(&encode_custodian_half(&max)).unwrap().len(), MAX_PLAINTEXT_LEN);
+        let max = vec![7u8; MAX_SHARES_LEN];
+        assert_eq!(encode_custodian_half(&max).len(), 1_398_059);
+        assert_eq!(decode_custodian_half(&encode_custodian_half(&max)).unwrap().len(), MAX_SHARES_LEN);
+        let over = vec![7u8; MAX_SHARES_LEN + 1];
+        assert_eq!(decode_custodian_half(&encode_custodian_half(&over)).unwrap_err().code(), "INVALID_CUSTODIAN_SHARE");
     }
 }

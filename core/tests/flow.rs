@@ -227,3 +227,69 @@ fn app_key_derivation_interoperates_and_a_wrong_key_is_wrong_password() {
     .unwrap();
     assert_eq!(recover(&sealed_in_module, &custodian, &with_app("pw", false)).unwrap(), SHARES);
 }
+
+/// FORMAT.md §2 and §7 step 15: S is UTF-8. Shares that are not are never
+/// backed up (nothing is stored), and an envelope holding such shares (made
+/// by another encoder) is refused before the keychain is written.
+#[test]
+fn shares_that_are_not_utf8_are_neither_backed_up_nor_restored() {
+    use wallet_backup_core::custodian::Record;
+    use wallet_backup_core::format::{self, Header};
+    use wallet_backup_core::keys::SecretKey;
+    use wallet_backup_core::method::MethodId;
+    use wallet_backup_core::split;
+
+    // A lone surrogate as WTF-8 (what a JS string with one would become).
+    let not_utf8: &[u8] = b"{\"s\":\"\xed\xa0\x80\"}";
+    let keychain = MemoryKeychain::with(not_utf8);
+    let custodian = MemoryCustodian::default();
+    let progress = RecordingProgress::default();
+    let err = block_on(flow::backup(&keychain, &RecordStore(&custodian), &MemoryKeyMethod::default(), &progress, b""))
+        .unwrap_err();
+    assert_eq!(err.code(), "KEYCHAIN_UNAVAILABLE");
+    assert!(custodian.record.borrow().is_none(), "nothing may be stored");
+
+    let method = MemoryKeyMethod::default();
+    let backup_id = [3; 16];
+    let key = SecretKey::from_bytes([4; 32]);
+    method.keys.borrow_mut().push((backup_id, *key.expose()));
+    let halves = split::split(not_utf8).unwrap();
+    let header = Header { method: MethodId::Custom, backup_id, method_params: vec![], context: vec![] };
+    let text = format::seal(&header, &key, &split::client_plaintext(not_utf8, &halves.client)).unwrap();
+    *custodian.record.borrow_mut() =
+        Some(Record::default().with_pending(backup_id, &halves.custodian).encode().to_string());
+    let keychain = MemoryKeychain::default();
+    let err = block_on(flow::recover(&text, &keychain, &RecordStore(&custodian), &method, &progress)).unwrap_err();
+    assert_eq!(err.code(), "INVALID_CIPHERTEXT");
+    assert!(keychain.shares.borrow().is_none(), "the keychain was written");
+}
+
+/// FORMAT.md §7: step 9 (the method parameters) comes before the custodian
+/// is asked (step 10), and the custodian before any key (step 11).
+#[test]
+fn parameters_then_custodian_then_key() {
+    let keychain = MemoryKeychain::with(SHARES);
+    let custodian = MemoryCustodian::default();
+    let method = MemoryKeyMethod::default();
+    let text = block_on(flow::backup(&keychain, &RecordStore(&custodian), &method, &RecordingProgress::default(), b""))
+        .unwrap();
+    let nothing = MemoryCustodian::default();
+    // Intact envelope, nothing at the custodian: the custodian's error, and
+    // the method was not asked for a key (it would answer WRONG_BACKUP_KEY).
+    assert_eq!(recover(&text, &nothing, &MemoryKeyMethod::default()).unwrap_err().code(), "INVALID_CUSTODIAN_SHARE");
+
+    // Non-empty parameters for a method that records none: the cipherText's
+    // error, whatever the custodian holds.
+    use base64ct::{Base64UrlUnpadded, Encoding};
+    use sha2::{Digest, Sha256};
+    let mut b = Base64UrlUnpadded::decode_vec(&text[5..]).unwrap();
+    b.truncate(b.len() - 16);
+    b[21..23].copy_from_slice(&1u16.to_be_bytes());
+    b.insert(23, 0);
+    let sum = Sha256::digest(&b);
+    b.extend_from_slice(&sum[..16]);
+    let with_params = format!("wbk1.{}", Base64UrlUnpadded::encode_string(&b));
+    for c in [&nothing, &custodian] {
+        assert_eq!(recover(&with_params, c, &method).unwrap_err().code(), "INVALID_CIPHERTEXT");
+    }
+}

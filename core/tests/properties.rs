@@ -22,7 +22,9 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
     #[test]
-    fn any_shares_round_trip_through_the_flow(shares in proptest::collection::vec(any::<u8>(), 1..3000)) {
+    fn any_shares_round_trip_through_the_flow(shares in "(?s).{1,1000}") {
+        // FORMAT.md §2: the shares are a string, S its UTF-8.
+        let shares = shares.into_bytes();
         let keychain = MemoryKeychain::with(&shares);
         let custodian = MemoryCustodian::default();
         let method = MemoryKeyMethod::default();
@@ -32,6 +34,16 @@ proptest! {
         let restored = MemoryKeychain::default();
         block_on(flow::recover(&text, &restored, &RecordStore(&custodian), &method, &RecordingProgress::default())).unwrap();
         prop_assert_eq!(restored.shares.borrow().clone().unwrap(), shares);
+    }
+
+    #[test]
+    fn shares_that_are_not_utf8_are_never_backed_up(shares in proptest::collection::vec(any::<u8>(), 1..3000)) {
+        prop_assume!(std::str::from_utf8(&shares).is_err());
+        let keychain = MemoryKeychain::with(&shares);
+        let custodian = MemoryCustodian::default();
+        let err = block_on(flow::backup(&keychain, &RecordStore(&custodian), &MemoryKeyMethod::default(), &RecordingProgress::default(), b"")).unwrap_err();
+        prop_assert_eq!(err.code(), "KEYCHAIN_UNAVAILABLE");
+        prop_assert!(custodian.record.borrow().is_none());
     }
 
     #[test]

@@ -1,22 +1,28 @@
 //! Runs every file under tests/vectors/ through recovery with the in-memory
 //! adapters and checks the expected shares or error code. Password vectors
-//! recover with the password method; passkey vectors with the core's passkey
+//! recover with the password method, the password NFC-normalised as the
+//! binding does (FORMAT.md §3.4.1); passkey vectors with the core's passkey
 //! method over [`VectorCeremonies`], which answers as the authenticator
-//! (the vector's PRF output) or the service's enclave (the vector's key) would.
+//! (the vector's credential and PRF output) or the service's enclave (the
+//! vector's key) would; iCloud vectors with the kept-key method over a keys
+//! record holding the vector's `keysRecord`.
 
 mod common;
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::fs;
 use std::path::PathBuf;
 
 use common::block_on;
+use unicode_normalization::UnicodeNormalization;
 use wallet_backup_core::adapters::{MemoryCustodian, MemoryKeychain, RecordingProgress};
 use wallet_backup_core::custodian::Record;
 use wallet_backup_core::flow;
 use wallet_backup_core::format;
 use wallet_backup_core::keys::SecretKey;
-use wallet_backup_core::method::BackupMethod;
+use wallet_backup_core::method::{BackupMethod, MethodId};
+use wallet_backup_core::methods::kept::KeptKeyMethod;
+use wallet_backup_core::methods::key_record::{KeysStorage, RecordKeeper};
 use wallet_backup_core::methods::passkey::{
     prf_backup_key, PasskeyAssertion, PasskeyCeremonies, PasskeyMethod, PasskeyMode, PasskeyParams, PRF_SALT_LEN,
 };
@@ -43,7 +49,10 @@ fn unhex(text: &str) -> Vec<u8> {
 /// The authenticator and the enclave of a passkey vector. Recovery only
 /// asserts (PRF mode) or fetches (enclave mode); backing up is not a vector.
 struct VectorCeremonies<'a> {
+    /// The credential that answers (FORMAT.md §9: usually the envelope's).
     credential_id: Vec<u8>,
+    /// The credential recovery asked for (PRF mode).
+    asked: &'a RefCell<Option<Vec<u8>>>,
     prf_output: Option<[u8; 32]>,
     backup_key: Option<[u8; 32]>,
     /// How many ceremonies recovery ran.
@@ -59,9 +68,9 @@ impl PasskeyCeremonies for VectorCeremonies<'_> {
     }
     async fn assert_for_prf(&self, credential_id: &[u8], _: &[u8; PRF_SALT_LEN]) -> Result<PasskeyAssertion, Error> {
         self.ceremonies.set(self.ceremonies.get() + 1);
-        assert_eq!(credential_id, self.credential_id, "the envelope names another credential than the vector");
+        *self.asked.borrow_mut() = Some(credential_id.to_vec());
         let prf_output = self.prf_output.map(Zeroizing::new);
-        Ok(PasskeyAssertion { credential_id: credential_id.to_vec(), prf_output, user_verified: true })
+        Ok(PasskeyAssertion { credential_id: self.credential_id.clone(), prf_output, user_verified: true })
     }
     async fn fetch_from_enclave(&self, _: &BackupId) -> Result<SecretKey, Error> {
         self.ceremonies.set(self.ceremonies.get() + 1);
@@ -92,17 +101,37 @@ fn recover_with(case: &serde_json::Value, method: &impl BackupMethod) -> Result<
     }
 }
 
+/// The key storage of an iCloud vector: one string, never written by recovery.
+struct VectorKeys(Option<String>);
+
+impl KeysStorage for VectorKeys {
+    async fn read(&self) -> Result<Option<Zeroizing<String>>, Error> {
+        Ok(self.0.clone().map(Zeroizing::new))
+    }
+    async fn write(&self, _: &str) -> Result<(), Error> {
+        unreachable!("recovery never writes the keys record")
+    }
+}
+
 fn run(case: &serde_json::Value) -> Result<String, &'static str> {
     match case["method"].as_str().unwrap() {
         "password" => {
-            let password = case["password"].as_str().unwrap();
-            let method = PasswordMethod::new(Zeroizing::new(password.as_bytes().to_vec())).map_err(|e| e.code())?;
+            // The binding NFC-normalises the password before the core sees its UTF-8.
+            let password: String = case["password"].as_str().unwrap().nfc().collect();
+            let method = PasswordMethod::new(Zeroizing::new(password.into_bytes())).map_err(|e| e.code())?;
+            recover_with(case, &method)
+        }
+        "icloud" => {
+            let keys = VectorKeys(case["keysRecord"].as_str().map(str::to_string));
+            let method = KeptKeyMethod::new(MethodId::ICloud, RecordKeeper(keys)).unwrap();
             recover_with(case, &method)
         }
         "passkey" => {
             let count = Cell::new(0);
+            let asked = RefCell::new(None);
             let ceremonies = VectorCeremonies {
                 credential_id: unhex(case["credentialId"].as_str().unwrap()),
+                asked: &asked,
                 prf_output: hex32(case, "prfOutput"),
                 backup_key: hex32(case, "backupKey"),
                 ceremonies: &count,
@@ -113,6 +142,12 @@ fn run(case: &serde_json::Value) -> Result<String, &'static str> {
                 assert_eq!(count.get(), 0, "a ceremony ran for malformed parameters");
             } else if case.get("expectedShares").is_some() || got == Err("WRONG_BACKUP_KEY") {
                 assert_eq!(count.get(), 1, "one ceremony per recovery");
+            }
+            if let Some(asked) = asked.borrow().as_ref() {
+                // PRF mode asks for the credential the envelope names, whoever answers.
+                let envelope = format::decode(case["cipherText"].as_str().unwrap()).unwrap();
+                let params = PasskeyParams::decode(&envelope.header.method_params).unwrap();
+                assert_eq!(asked, &params.credential_id, "asked for another credential than the envelope names");
             }
             got
         }
@@ -138,9 +173,10 @@ fn every_vector_gives_its_expected_result() {
         }
         names.push(name);
     }
-    assert!(names.len() >= 56, "only {} vectors", names.len());
-    assert!(names.iter().filter(|n| n.starts_with("valid-")).count() >= 6);
-    assert!(names.iter().filter(|n| n.contains("passkey")).count() >= 10);
+    assert!(names.len() >= 93, "only {} vectors", names.len());
+    assert!(names.iter().filter(|n| n.starts_with("valid-")).count() >= 13);
+    assert!(names.iter().filter(|n| n.contains("passkey")).count() >= 11);
+    assert!(names.iter().filter(|n| n.contains("icloud")).count() >= 5);
 }
 
 /// The valid passkey vectors opened by hand, as FORMAT.md §3.4.3 and §4 say:

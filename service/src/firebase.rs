@@ -33,6 +33,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use tokio::sync::Mutex;
 
+#[cfg(feature = "dev")]
 pub mod dev;
 
 /// Google's JWK Set of the keys that sign Firebase ID tokens.

@@ -20,6 +20,8 @@
 
 pub mod api;
 pub mod apikey;
+#[cfg(feature = "dev")]
+pub mod demo;
 pub mod error;
 pub mod firebase;
 pub mod http_client;
@@ -87,16 +89,10 @@ pub struct ServeConfig {
     pub webhook: WebhookPolicy,
     /// Origins whose pages may call the API (CORS).
     pub allowed_origins: AllowedOrigins,
-    /// Demo only: serve the API key in this file at `GET /demo-config.json`.
-    /// [`start`] refuses it unless `listen` is a loopback address.
-    pub demo_key_file: Option<PathBuf>,
-    /// Demo only: the development Firebase issuer's URL (loopback), named in
-    /// `/demo-config.json` and allowed in the page's `connect-src`; needs `demo_key_file`.
-    pub demo_firebase_issuer: Option<String>,
-    /// Demo only: other development stand-ins (`NAME=http://127.0.0.1:PORT`: Google
-    /// Drive, CloudKit, the app's own server), named in `/demo-config.json` and
-    /// allowed in the page's `connect-src`; needs `demo_key_file`.
-    pub demo_stand_ins: Vec<String>,
+    /// Development only: the demo page's key and stand-ins ([`demo`]);
+    /// [`start`] refuses them unless `listen` is a loopback address.
+    #[cfg(feature = "dev")]
+    pub demo: Option<demo::DemoSettings>,
     /// Firebase ID token checks (the Firebase enclave's public keys and key-release freshness).
     pub firebase: FirebaseConfig,
     /// The passkey enclave: default relying party, ceremony lifetime.
@@ -121,9 +117,8 @@ impl ServeConfig {
             connections: ConnectionLimits::default(),
             webhook: WebhookPolicy::default(),
             allowed_origins: AllowedOrigins::Any,
-            demo_key_file: None,
-            demo_firebase_issuer: None,
-            demo_stand_ins: Vec::new(),
+            #[cfg(feature = "dev")]
+            demo: None,
             firebase: FirebaseConfig::default(),
             passkey: PasskeyConfig::default(),
             limits: ClientLimits::default(),
@@ -286,51 +281,17 @@ pub async fn start(mut config: ServeConfig) -> Result<Running, StartError> {
     if let Some(statics) = &config.statics {
         statics.check().map_err(StartError::Config)?;
     }
-    let demo_key = match &config.demo_key_file {
-        Some(path) => {
-            if !config.listen.ip().is_loopback() {
-                return Err(StartError::Config(format!(
-                    "--demo-key-file gives an API key to anyone who can connect, so it needs a loopback \
-                     --listen address (127.0.0.1 or [::1]), not {}",
-                    config.listen
-                )));
-            }
-            Some(web::DemoKey::read(path).map_err(|e| StartError::Config(format!("--demo-key-file: {e}")))?)
-        }
-        None => None,
-    };
-    let demo_firebase_issuer = match &config.demo_firebase_issuer {
-        Some(_) if demo_key.is_none() => {
-            return Err(StartError::Config("--demo-firebase-issuer needs --demo-key-file (the demo page)".into()))
-        }
-        Some(url) => Some(
-            web::demo_firebase_issuer(url).map_err(|e| StartError::Config(format!("--demo-firebase-issuer: {e}")))?,
-        ),
-        None => None,
-    };
-    if !config.demo_stand_ins.is_empty() && demo_key.is_none() {
-        return Err(StartError::Config("--demo-stand-in needs --demo-key-file (the demo page)".into()));
-    }
-    let mut stand_ins = std::collections::BTreeMap::new();
-    for arg in &config.demo_stand_ins {
-        let (name, origin) =
-            web::demo_stand_in(arg).map_err(|e| StartError::Config(format!("--demo-stand-in: {e}")))?;
-        if stand_ins.insert(name, origin).is_some() {
-            return Err(StartError::Config(format!("--demo-stand-in: `{arg}` names a stand-in twice")));
-        }
-    }
-    let demo_origins = web::DemoOrigins { firebase_issuer: demo_firebase_issuer, stand_ins };
+    #[cfg(feature = "dev")]
+    let demo = config.demo.as_ref().map(|settings| demo::Demo::new(settings, config.listen)).transpose()?;
     let firebase_keys = firebase::KeyStore::new(&config.firebase).map_err(StartError::Config)?;
     config.retention.check(&config.limits).map_err(StartError::Config)?;
     let (store, kms) = open_backend(&config.backend).await?;
     let store = store.with_limits(config.limits, config.retention);
-    if let Some(key) = &demo_key {
-        let client = store.client_by_key_hash(&apikey::hash(key.expose())).await;
-        if client.map_err(StartError::Store)?.is_none() {
+    #[cfg(feature = "dev")]
+    if let Some(demo) = &demo {
+        if let Err(e) = demo.check_key(&store).await {
             store.close().await;
-            return Err(StartError::Config(
-                "--demo-key-file: the key is not a key of any client in this database".into(),
-            ));
+            return Err(e);
         }
     }
     let kms = Arc::new(kms);
@@ -345,8 +306,11 @@ pub async fn start(mut config: ServeConfig) -> Result<Running, StartError> {
         passkey: config.passkey,
     });
     let allowed_origins = config.allowed_origins.to_string();
-    let demo_config = demo_key.is_some();
-    let web = api::Web { statics: config.statics, allowed_origins: config.allowed_origins, demo_key, demo_origins };
+    #[cfg(not(feature = "dev"))]
+    let (demo_config, web) = (false, api::Web { statics: config.statics, allowed_origins: config.allowed_origins });
+    #[cfg(feature = "dev")]
+    let (demo_config, web) =
+        (demo.is_some(), api::Web { statics: config.statics, allowed_origins: config.allowed_origins, demo });
     let app = api::router(state, web);
     let tcp = TcpListener::bind(config.listen)
         .await

@@ -28,9 +28,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{ArgAction, Args, Parser, Subcommand};
-use wallet_backup_service::firebase::{self, dev};
+use wallet_backup_service::firebase;
 use wallet_backup_service::model::is_firebase_project_id;
-use wallet_backup_service::store::WebhookSetting;
+use wallet_backup_service::store::{NewClient, WebhookSetting};
 use wallet_backup_service::{
     listener, open_backend, passkey, start, webhook, AllowedOrigins, Backend, ClientLimits, ConnectionLimits,
     FirebaseConfig, PasskeyConfig, RateLimit, Retention, ServeConfig, Statics, WebhookPolicy,
@@ -62,150 +62,205 @@ struct BackendArgs {
 #[derive(Subcommand)]
 enum Command {
     /// Run the HTTP service.
-    Serve {
-        /// Address to listen on (port 0: any free port).
-        #[arg(long, default_value = "127.0.0.1:8787")]
-        listen: SocketAddr,
-        /// Serve this directory's files at / (the demo page).
-        #[arg(long)]
-        www: Option<PathBuf>,
-        /// Serve this directory's files at /pkg/ (needs --www).
-        #[arg(long, requires = "www")]
-        pkg: Option<PathBuf>,
-        /// Sustained requests per second per API key (0: no limit).
-        #[arg(long, default_value_t = 20.0)]
-        rate_limit: f64,
-        /// Requests per API key allowed at once.
-        #[arg(long, default_value_t = 40)]
-        rate_burst: u32,
-        #[command(flatten)]
-        connections: Box<ConnectionArgs>,
-        /// Time limit of one custodian webhook attempt, in milliseconds.
-        #[arg(long, default_value_t = 5000)]
-        webhook_timeout_ms: u64,
-        /// Custodian webhook attempts in all (retried on 5xx, 408, 429, timeouts and network errors).
-        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=10))]
-        webhook_attempts: u32,
-        /// Origins whose pages may call the API (CORS): `*`, or exact origins separated by commas
-        /// (https://wallet.example,http://localhost:5173). `*` is safe: the API takes bearer keys, never cookies.
-        #[arg(long, default_value = "*", env = "WALLET_BACKUP_ALLOWED_ORIGINS")]
-        allowed_origins: AllowedOrigins,
-        /// Demo only: serve the API key in this file at /demo-config.json (needs a loopback --listen).
-        #[arg(long)]
-        demo_key_file: Option<PathBuf>,
-        /// Demo only: the development Firebase issuer's URL (http://127.0.0.1:PORT), named in
-        /// /demo-config.json and allowed in the demo page's connect-src.
-        #[arg(long, requires = "demo_key_file")]
-        demo_firebase_issuer: Option<String>,
-        /// Demo only, repeatable: another development stand-in the demo page talks to, as
-        /// NAME=http://127.0.0.1:PORT (gdrive, icloud, app-server), named in /demo-config.json
-        /// `standIns` and allowed in the page's connect-src.
-        #[arg(long = "demo-stand-in", value_name = "NAME=URL", requires = "demo_key_file")]
-        demo_stand_ins: Vec<String>,
-        /// JWK Set of the keys that sign Firebase ID tokens (https, or http to a loopback host).
-        #[arg(long, default_value = firebase::GOOGLE_JWKS_URL, env = "WALLET_BACKUP_FIREBASE_JWKS_URL")]
-        firebase_jwks_url: String,
-        /// The Firebase enclave releases a key only within this many seconds of the user's sign-in (auth_time).
-        #[arg(long, default_value_t = firebase::DEFAULT_MAX_AUTH_AGE_SECS)]
-        firebase_max_auth_age: u64,
-        #[command(flatten)]
-        passkey: PasskeyRpArgs,
-        /// Passkey enclave: seconds from a begin call until its ceremony expires (1 to 3600).
-        #[arg(long, default_value_t = passkey::DEFAULT_CEREMONY_TTL_SECS, env = "WALLET_BACKUP_PASSKEY_CEREMONY_TTL",
-              value_parser = clap::value_parser!(u64).range(1..=passkey::MAX_CEREMONY_TTL_SECS))]
-        passkey_ceremony_ttl: u64,
-        #[command(flatten)]
-        client_limits: ClientLimitArgs,
-        #[command(flatten)]
-        retention: RetentionArgs,
-        /// Seconds between prunes of what retention lets go of (the first at start; 0: only `prune`).
-        #[arg(long, default_value_t = 3600)]
-        prune_interval_secs: u64,
-    },
+    Serve(ServeArgs),
     /// Remove what retention lets go of (failed and abandoned pairs, completed pairs beyond the newest
     /// kept, enclave keys without a pair, expired ceremonies); safe while the service runs.
-    Prune {
-        #[command(flatten)]
-        retention: RetentionArgs,
-    },
+    Prune(PruneArgs),
     /// Create a client and print its API key (shown only this once).
-    CreateClient {
-        /// A name for the client.
-        #[arg(long)]
-        name: String,
-        /// Whether the service keeps the client's cipherTexts.
-        #[arg(long, default_value_t = true, action = ArgAction::Set)]
-        managed_backups: bool,
-        #[command(flatten)]
-        webhook: WebhookArgs,
-        /// The client's Firebase project id (enables the Firebase enclave routes).
-        #[arg(long)]
-        firebase_project_id: Option<String>,
-        /// The client's own passkey relying party (instead of serve's default).
-        #[command(flatten)]
-        passkey: ClientPasskeyRpArgs,
-    },
+    CreateClient(CreateClientArgs),
     /// Set (or with --clear remove) a client's own passkey relying party.
-    SetPasskeyRp {
-        /// The client's id, or its name if no other client has that name.
-        client: String,
-        /// The rp id: a lower-case domain (the app's associated domain).
-        #[arg(long, required_unless_present = "clear")]
-        rp_id: Option<String>,
-        /// An allowed origin (repeatable): https://<rp id or subdomain>[:port], http://localhost[:port],
-        /// or android:apk-key-hash:<base64url SHA-256 of the signing certificate>.
-        #[arg(long = "origin", required_unless_present = "clear")]
-        origins: Vec<String>,
-        /// The name passkey managers show (default: the rp id).
-        #[arg(long)]
-        rp_name: Option<String>,
-        /// Remove the client's relying party: it uses serve's default again.
-        #[arg(long, conflicts_with_all = ["rp_id", "origins", "rp_name"])]
-        clear: bool,
-    },
+    SetPasskeyRp(SetPasskeyRpArgs),
     /// Set the Firebase project whose ID tokens the client's Firebase enclave routes accept.
-    SetFirebaseProject {
-        /// The client's id.
-        #[arg(long)]
-        client_id: String,
-        /// The Firebase project id (the tokens' `aud`).
-        #[arg(long)]
-        firebase_project_id: String,
-    },
+    SetFirebaseProject(SetFirebaseProjectArgs),
     /// DEVELOPMENT ONLY: a stand-in for Google's Firebase token issuer, on loopback.
-    DevFirebaseIssuer {
-        /// Loopback address to listen on (port 0: any free port).
-        #[arg(long, default_value = "127.0.0.1:0")]
-        listen: SocketAddr,
-        /// The Firebase project id tokens are minted for.
-        #[arg(long)]
-        project_id: String,
-        /// RSA key file (PKCS#8 DER); created (mode 0600) if missing. Default: a new key per run.
-        #[arg(long)]
-        key_file: Option<PathBuf>,
-        /// `Cache-Control: max-age` of GET /jwks, in seconds.
-        #[arg(long, default_value_t = 3600)]
-        max_age: u64,
-    },
+    #[cfg(feature = "dev")]
+    DevFirebaseIssuer(DevFirebaseIssuerArgs),
     /// Send a client's custodian shares to the operator's webhook from now on.
-    SetCustodianWebhook {
-        /// The client's id (printed by create-client).
-        #[arg(long)]
-        client_id: String,
-        #[command(flatten)]
-        webhook: WebhookArgs,
-    },
+    SetCustodianWebhook(SetCustodianWebhookArgs),
     /// Let the service keep a client's custodian shares again (from now on).
-    SetManagedCustodian {
-        /// The client's id.
-        #[arg(long)]
-        client_id: String,
-    },
+    SetManagedCustodian(SetManagedCustodianArgs),
     /// Manage the local KMS.
     Kms {
         #[command(subcommand)]
         command: KmsCommand,
     },
+}
+
+/// `serve`: run the HTTP service.
+#[derive(Args)]
+struct ServeArgs {
+    /// Address to listen on (port 0: any free port).
+    #[arg(long, default_value = "127.0.0.1:8787")]
+    listen: SocketAddr,
+    /// Serve this directory's files at / (the demo page).
+    #[arg(long)]
+    www: Option<PathBuf>,
+    /// Serve this directory's files at /pkg/ (needs --www).
+    #[arg(long, requires = "www")]
+    pkg: Option<PathBuf>,
+    /// Sustained requests per second per API key (0: no limit).
+    #[arg(long, default_value_t = 20.0)]
+    rate_limit: f64,
+    /// Requests per API key allowed at once.
+    #[arg(long, default_value_t = 40)]
+    rate_burst: u32,
+    #[command(flatten)]
+    connections: Box<ConnectionArgs>,
+    /// Time limit of one custodian webhook attempt, in milliseconds.
+    #[arg(long, default_value_t = 5000)]
+    webhook_timeout_ms: u64,
+    /// Custodian webhook attempts in all (retried on 5xx, 408, 429, timeouts and network errors).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=10))]
+    webhook_attempts: u32,
+    /// Origins whose pages may call the API (CORS): `*`, or exact origins separated by commas
+    /// (https://wallet.example,http://localhost:5173). `*` is safe: the API takes bearer keys, never cookies.
+    #[arg(long, default_value = "*", env = "WALLET_BACKUP_ALLOWED_ORIGINS")]
+    allowed_origins: AllowedOrigins,
+    #[cfg(feature = "dev")]
+    #[command(flatten)]
+    demo: DemoArgs,
+    /// JWK Set of the keys that sign Firebase ID tokens (https, or http to a loopback host).
+    #[arg(long, default_value = firebase::GOOGLE_JWKS_URL, env = "WALLET_BACKUP_FIREBASE_JWKS_URL")]
+    firebase_jwks_url: String,
+    /// The Firebase enclave releases a key only within this many seconds of the user's sign-in (auth_time).
+    #[arg(long, default_value_t = firebase::DEFAULT_MAX_AUTH_AGE_SECS)]
+    firebase_max_auth_age: u64,
+    #[command(flatten)]
+    passkey: PasskeyRpArgs,
+    /// Passkey enclave: seconds from a begin call until its ceremony expires (1 to 3600).
+    #[arg(long, default_value_t = passkey::DEFAULT_CEREMONY_TTL_SECS, env = "WALLET_BACKUP_PASSKEY_CEREMONY_TTL",
+          value_parser = clap::value_parser!(u64).range(1..=passkey::MAX_CEREMONY_TTL_SECS))]
+    passkey_ceremony_ttl: u64,
+    #[command(flatten)]
+    client_limits: ClientLimitArgs,
+    #[command(flatten)]
+    retention: RetentionArgs,
+    /// Seconds between prunes of what retention lets go of (the first at start; 0: only `prune`).
+    #[arg(long, default_value_t = 3600)]
+    prune_interval_secs: u64,
+}
+
+/// `prune`: remove what retention lets go of (failed and abandoned pairs, completed pairs beyond the newest
+#[derive(Args)]
+struct PruneArgs {
+    #[command(flatten)]
+    retention: RetentionArgs,
+}
+
+/// `create-client`: create a client and print its API key (shown only this once).
+#[derive(Args)]
+struct CreateClientArgs {
+    /// A name for the client.
+    #[arg(long)]
+    name: String,
+    /// Whether the service keeps the client's cipherTexts.
+    #[arg(long, default_value_t = true, action = ArgAction::Set)]
+    managed_backups: bool,
+    #[command(flatten)]
+    webhook: WebhookArgs,
+    /// The client's Firebase project id (enables the Firebase enclave routes).
+    #[arg(long)]
+    firebase_project_id: Option<String>,
+    /// The client's own passkey relying party (instead of serve's default).
+    #[command(flatten)]
+    passkey: ClientPasskeyRpArgs,
+}
+
+/// `set-passkey-rp`: set (or with --clear remove) a client's own passkey relying party.
+#[derive(Args)]
+struct SetPasskeyRpArgs {
+    /// The client's id, or its name if no other client has that name.
+    client: String,
+    /// The rp id: a lower-case domain (the app's associated domain).
+    #[arg(long, required_unless_present = "clear")]
+    rp_id: Option<String>,
+    /// An allowed origin (repeatable): https://<rp id or subdomain>[:port], http://localhost[:port],
+    /// or android:apk-key-hash:<base64url SHA-256 of the signing certificate>.
+    #[arg(long = "origin", required_unless_present = "clear")]
+    origins: Vec<String>,
+    /// The name passkey managers show (default: the rp id).
+    #[arg(long)]
+    rp_name: Option<String>,
+    /// Remove the client's relying party: it uses serve's default again.
+    #[arg(long, conflicts_with_all = ["rp_id", "origins", "rp_name"])]
+    clear: bool,
+}
+
+/// `set-firebase-project`: set the Firebase project whose ID tokens the client's Firebase enclave routes accept.
+#[derive(Args)]
+struct SetFirebaseProjectArgs {
+    /// The client's id.
+    #[arg(long)]
+    client_id: String,
+    /// The Firebase project id (the tokens' `aud`).
+    #[arg(long)]
+    firebase_project_id: String,
+}
+
+/// `serve`'s demo settings (development builds only: the `dev` feature).
+#[cfg(feature = "dev")]
+#[derive(Args)]
+struct DemoArgs {
+    /// Demo only: serve the API key in this file at /demo-config.json (needs a loopback --listen).
+    #[arg(long)]
+    demo_key_file: Option<PathBuf>,
+    /// Demo only: the development Firebase issuer's URL (http://127.0.0.1:PORT), named in
+    /// /demo-config.json and allowed in the demo page's connect-src.
+    #[arg(long, requires = "demo_key_file")]
+    demo_firebase_issuer: Option<String>,
+    /// Demo only, repeatable: another development stand-in the demo page talks to, as
+    /// NAME=http://127.0.0.1:PORT (gdrive, icloud, app-server), named in /demo-config.json
+    /// `standIns` and allowed in the page's connect-src.
+    #[arg(long = "demo-stand-in", value_name = "NAME=URL", requires = "demo_key_file")]
+    demo_stand_ins: Vec<String>,
+}
+
+#[cfg(feature = "dev")]
+impl DemoArgs {
+    fn settings(&self) -> Option<wallet_backup_service::demo::DemoSettings> {
+        let key_file = self.demo_key_file.clone()?;
+        Some(wallet_backup_service::demo::DemoSettings {
+            key_file,
+            firebase_issuer: self.demo_firebase_issuer.clone(),
+            stand_ins: self.demo_stand_ins.clone(),
+        })
+    }
+}
+
+/// `dev-firebase-issuer`: DEVELOPMENT ONLY, a stand-in for Google's Firebase token issuer, on loopback.
+#[cfg(feature = "dev")]
+#[derive(Args)]
+struct DevFirebaseIssuerArgs {
+    /// Loopback address to listen on (port 0: any free port).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    listen: SocketAddr,
+    /// The Firebase project id tokens are minted for.
+    #[arg(long)]
+    project_id: String,
+    /// RSA key file (PKCS#8 DER); created (mode 0600) if missing. Default: a new key per run.
+    #[arg(long)]
+    key_file: Option<PathBuf>,
+    /// `Cache-Control: max-age` of GET /jwks, in seconds.
+    #[arg(long, default_value_t = 3600)]
+    max_age: u64,
+}
+
+/// `set-custodian-webhook`: send a client's custodian shares to the operator's webhook from now on.
+#[derive(Args)]
+struct SetCustodianWebhookArgs {
+    /// The client's id (printed by create-client).
+    #[arg(long)]
+    client_id: String,
+    #[command(flatten)]
+    webhook: WebhookArgs,
+}
+
+/// `set-managed-custodian`: let the service keep a client's custodian shares again (from now on).
+#[derive(Args)]
+struct SetManagedCustodianArgs {
+    /// The client's id.
+    #[arg(long)]
+    client_id: String,
 }
 
 #[derive(Args)]
@@ -437,253 +492,263 @@ async fn run(cli: Cli) -> Result<(), BoxError> {
         kms_file: cli.backend.kms_file,
     };
     match cli.command {
-        Command::Serve {
-            listen,
-            www,
-            pkg,
-            rate_limit,
-            rate_burst,
-            connections,
-            webhook_timeout_ms,
-            webhook_attempts,
-            allowed_origins,
-            demo_key_file,
-            demo_firebase_issuer,
-            demo_stand_ins,
-            firebase_jwks_url,
-            firebase_max_auth_age,
-            passkey,
-            passkey_ceremony_ttl,
-            client_limits,
-            retention,
-            prune_interval_secs,
-        } => {
-            if !(rate_limit.is_finite() && rate_limit >= 0.0) {
-                return Err("--rate-limit must be a number >= 0".into());
-            }
-            if !(connections.anonymous_rate_limit.is_finite() && connections.anonymous_rate_limit >= 0.0) {
-                return Err("--anonymous-rate-limit must be a number >= 0".into());
-            }
-            let relying_party = relying_party(
-                passkey.passkey_rp_id.as_deref(),
-                &passkey.passkey_origins,
-                passkey.passkey_rp_name.as_deref(),
-            )?;
-            let statics = www.map(|www| Statics { www, pkg });
-            let config = ServeConfig {
-                listen,
-                backend,
-                statics,
-                rate_limit: RateLimit { per_second: rate_limit, burst: rate_burst },
-                anonymous_rate_limit: RateLimit {
-                    per_second: connections.anonymous_rate_limit,
-                    burst: connections.anonymous_rate_burst,
-                },
-                connections: connections.connections(),
-                webhook: WebhookPolicy {
-                    timeout: std::time::Duration::from_millis(webhook_timeout_ms.max(1)),
-                    attempts: webhook_attempts,
-                    ..WebhookPolicy::default()
-                },
-                allowed_origins,
-                demo_key_file,
-                demo_firebase_issuer,
-                demo_stand_ins,
-                firebase: FirebaseConfig {
-                    jwks_url: firebase_jwks_url,
-                    max_auth_age_secs: firebase_max_auth_age,
-                    ..FirebaseConfig::default()
-                },
-                passkey: PasskeyConfig {
-                    relying_party,
-                    ceremony_ttl: std::time::Duration::from_secs(passkey_ceremony_ttl),
-                },
-                limits: client_limits.limits(),
-                retention: retention.retention(prune_interval_secs),
-            };
-            let mut running = start(config).await?;
-            println!("listening on http://{}", running.addr());
-            shutdown_signal().await;
-            tracing::info!("shutting down");
-            running.signal_shutdown();
-            running.wait().await?;
-            Ok(())
-        }
-        Command::CreateClient { name, managed_backups, webhook, firebase_project_id, passkey } => {
-            let name = name.trim();
-            if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
-                return Err("--name must be 1 to 200 characters, without control characters".into());
-            }
-            if let Some(project) = &firebase_project_id {
-                check_project_id(project)?;
-            }
-            let rp = relying_party(
-                passkey.passkey_rp_id.as_deref(),
-                &passkey.passkey_origins,
-                passkey.passkey_rp_name.as_deref(),
-            )?;
-            let setting = webhook.setting()?;
-            let (store, kms) = open_backend(&backend).await?;
-            let created = store
-                .create_client_all(
-                    name,
-                    managed_backups,
-                    setting.as_ref().map(|s| (&kms as _, s)),
-                    firebase_project_id.as_deref(),
-                    rp.map(|rp| rp.to_client()).as_ref(),
-                )
-                .await;
-            store.close().await;
-            let (client, key) = created?;
-            eprintln!(
-                "created client {} ({}), managed backups {}, custodian storage {}, Firebase project {}",
-                client.id,
-                client.name,
-                client.managed_backups,
-                client.custodian_storage.as_str(),
-                client.firebase_project_id.as_deref().unwrap_or("none")
-            );
-            println!("{}", key.expose());
-            Ok(())
-        }
-        Command::SetCustodianWebhook { client_id, webhook } => {
-            let setting =
-                webhook.setting()?.ok_or("--custodian-webhook-url and --custodian-webhook-secret-file are needed")?;
-            let (store, kms) = open_backend(&backend).await?;
-            let done = store.set_custodian_webhook(&kms, &client_id, &setting).await;
-            store.close().await;
-            if !done? {
-                return Err(format!("no client {client_id}").into());
-            }
-            eprintln!("client {client_id}: custodian storage WEBHOOK for new pairs");
-            Ok(())
-        }
-        Command::SetFirebaseProject { client_id, firebase_project_id } => {
-            check_project_id(&firebase_project_id)?;
-            let (store, _kms) = open_backend(&backend).await?;
-            let done = store.set_firebase_project(&client_id, Some(&firebase_project_id)).await;
-            store.close().await;
-            if !done? {
-                return Err(format!("no client {client_id}").into());
-            }
-            eprintln!("client {client_id}: Firebase project {firebase_project_id}");
-            Ok(())
-        }
-        Command::SetPasskeyRp { client, rp_id, origins, rp_name, clear } => {
-            let rp = if clear {
-                None
-            } else {
-                let id = rp_id.as_deref().ok_or("--rp-id is needed (or --clear)")?;
-                Some(
-                    passkey::RelyingParty::new(id, rp_name.as_deref(), &origins)
-                        .map_err(|e| format!("passkey: {e}"))?,
-                )
-            };
-            let (store, _kms) = open_backend(&backend).await?;
-            let result = async {
-                let ids = store.client_ids_named(&client).await?;
-                let [id] = ids.as_slice() else {
-                    return Ok(Err(if ids.is_empty() {
-                        format!("no client with the id or name {client}")
-                    } else {
-                        format!("{} clients are named {client}; give the client id", ids.len())
-                    }));
-                };
-                store.set_passkey_rp(id, rp.as_ref().map(|rp| rp.to_client()).as_ref()).await?;
-                Ok::<_, wallet_backup_service::store::StoreError>(Ok(id.clone()))
-            }
-            .await;
-            store.close().await;
-            let id = result??;
-            match &rp {
-                Some(rp) => eprintln!(
-                    "client {id}: passkey relying party {} ({}), origins {}",
-                    rp.id,
-                    rp.name,
-                    rp.origins.join(" ")
-                ),
-                None => eprintln!("client {id}: no own passkey relying party (serve's default applies)"),
-            }
-            Ok(())
-        }
-        Command::DevFirebaseIssuer { listen, project_id, key_file, max_age } => {
-            check_project_id(&project_id)?;
-            let issuer = match &key_file {
-                Some(path) => dev::DevIssuer::load_or_create(path, &project_id)?,
-                None => dev::DevIssuer::generate(&project_id)?,
-            };
-            let server = dev::IssuerServer::start(listen, issuer, max_age).await?;
-            eprintln!(
-                "DEVELOPMENT Firebase token issuer (a stand-in for Google, never for production) for project \
-                 {project_id}: GET /jwks, POST /token"
-            );
-            println!("listening on http://{}", server.addr());
-            shutdown_signal().await;
-            Ok(())
-        }
-        Command::SetManagedCustodian { client_id } => {
-            let (store, _kms) = open_backend(&backend).await?;
-            let done = store.set_custodian_managed(&client_id).await;
-            store.close().await;
-            if !done? {
-                return Err(format!("no client {client_id}").into());
-            }
-            eprintln!("client {client_id}: custodian storage MANAGED for new pairs");
-            Ok(())
-        }
-        Command::Prune { retention } => {
-            let (store, _kms) = open_backend(&backend).await?;
-            let store = store.with_limits(ClientLimits::default(), retention.retention(0));
-            let report = store.prune().await;
-            store.close().await;
-            let report = report?;
-            eprintln!(
-                "pruned {} failed, {} abandoned and {} superseded pair(s), {} enclave key(s) without a pair, \
-                 {} expired ceremonies",
-                report.failed, report.abandoned, report.superseded, report.enclave_keys, report.ceremonies
-            );
-            Ok(())
-        }
-        Command::Kms { command: KmsCommand::Rotate } => {
-            let (store, kms) = open_backend(&backend).await?;
-            store.close().await;
-            let id = kms.rotate()?;
-            eprintln!(
-                "new current master key {id} in {}; run `kms rewrap` to move stored records to it",
-                kms.path().display()
-            );
-            println!("{id}");
-            Ok(())
-        }
-        Command::Kms { command: KmsCommand::Rewrap } => {
-            let (store, kms) = open_backend(&backend).await?;
-            let report = store.rewrap_all(&kms).await;
-            let counts = store.key_id_counts().await;
-            let firebase_counts = store.firebase_key_id_counts().await;
-            let passkey_counts = store.passkey_key_id_counts().await;
-            store.close().await;
-            let report = report?;
-            eprintln!("re-wrapped {} record(s) under {}", report.rewrapped, report.key_id);
-            for (key_id, n) in counts? {
-                eprintln!("  {key_id}: {n} record(s)");
-            }
-            for (key_id, n) in firebase_counts? {
-                eprintln!("  {key_id}: {n} Firebase enclave key(s)");
-            }
-            for (key_id, n) in passkey_counts? {
-                eprintln!("  {key_id}: {n} passkey enclave key(s)");
-            }
-            if !report.failed.is_empty() {
-                return Err(format!(
-                    "{} record(s) could not be unwrapped and were left as they were: {}",
-                    report.failed.len(),
-                    report.failed.join(", ")
-                )
-                .into());
-            }
-            Ok(())
-        }
+        Command::Serve(args) => serve(backend, args).await,
+        Command::CreateClient(args) => create_client(backend, args).await,
+        Command::SetCustodianWebhook(args) => set_custodian_webhook(backend, args).await,
+        Command::SetFirebaseProject(args) => set_firebase_project(backend, args).await,
+        Command::SetPasskeyRp(args) => set_passkey_rp(backend, args).await,
+        #[cfg(feature = "dev")]
+        Command::DevFirebaseIssuer(args) => dev_firebase_issuer(backend, args).await,
+        Command::SetManagedCustodian(args) => set_managed_custodian(backend, args).await,
+        Command::Prune(args) => prune(backend, args).await,
+        Command::Kms { command: KmsCommand::Rotate } => kms_rotate(backend).await,
+        Command::Kms { command: KmsCommand::Rewrap } => kms_rewrap(backend).await,
     }
+}
+
+async fn serve(backend: Backend, args: ServeArgs) -> Result<(), BoxError> {
+    #[cfg(feature = "dev")]
+    let demo = args.demo.settings();
+    let ServeArgs {
+        listen,
+        www,
+        pkg,
+        rate_limit,
+        rate_burst,
+        connections,
+        webhook_timeout_ms,
+        webhook_attempts,
+        allowed_origins,
+        firebase_jwks_url,
+        firebase_max_auth_age,
+        passkey,
+        passkey_ceremony_ttl,
+        client_limits,
+        retention,
+        prune_interval_secs,
+        ..
+    } = args;
+    if !(rate_limit.is_finite() && rate_limit >= 0.0) {
+        return Err("--rate-limit must be a number >= 0".into());
+    }
+    if !(connections.anonymous_rate_limit.is_finite() && connections.anonymous_rate_limit >= 0.0) {
+        return Err("--anonymous-rate-limit must be a number >= 0".into());
+    }
+    let relying_party =
+        relying_party(passkey.passkey_rp_id.as_deref(), &passkey.passkey_origins, passkey.passkey_rp_name.as_deref())?;
+    let statics = www.map(|www| Statics { www, pkg });
+    let config = ServeConfig {
+        listen,
+        backend,
+        statics,
+        rate_limit: RateLimit { per_second: rate_limit, burst: rate_burst },
+        anonymous_rate_limit: RateLimit {
+            per_second: connections.anonymous_rate_limit,
+            burst: connections.anonymous_rate_burst,
+        },
+        connections: connections.connections(),
+        webhook: WebhookPolicy {
+            timeout: std::time::Duration::from_millis(webhook_timeout_ms.max(1)),
+            attempts: webhook_attempts,
+            ..WebhookPolicy::default()
+        },
+        allowed_origins,
+        #[cfg(feature = "dev")]
+        demo,
+        firebase: FirebaseConfig {
+            jwks_url: firebase_jwks_url,
+            max_auth_age_secs: firebase_max_auth_age,
+            ..FirebaseConfig::default()
+        },
+        passkey: PasskeyConfig { relying_party, ceremony_ttl: std::time::Duration::from_secs(passkey_ceremony_ttl) },
+        limits: client_limits.limits(),
+        retention: retention.retention(prune_interval_secs),
+    };
+    let mut running = start(config).await?;
+    println!("listening on http://{}", running.addr());
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    running.signal_shutdown();
+    running.wait().await?;
+    Ok(())
+}
+
+async fn create_client(backend: Backend, args: CreateClientArgs) -> Result<(), BoxError> {
+    let CreateClientArgs { name, managed_backups, webhook, firebase_project_id, passkey } = args;
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
+        return Err("--name must be 1 to 200 characters, without control characters".into());
+    }
+    if let Some(project) = &firebase_project_id {
+        check_project_id(project)?;
+    }
+    let rp =
+        relying_party(passkey.passkey_rp_id.as_deref(), &passkey.passkey_origins, passkey.passkey_rp_name.as_deref())?;
+    let setting = webhook.setting()?;
+    let (store, kms) = open_backend(&backend).await?;
+    let rp = rp.map(|rp| rp.to_client());
+    let new = NewClient {
+        name,
+        managed_backups,
+        webhook: setting.as_ref(),
+        firebase_project_id: firebase_project_id.as_deref(),
+        passkey_rp: rp.as_ref(),
+    };
+    let created = store.create_client(&kms, &new).await;
+    store.close().await;
+    let (client, key) = created?;
+    eprintln!(
+        "created client {} ({}), managed backups {}, custodian storage {}, Firebase project {}",
+        client.id,
+        client.name,
+        client.managed_backups,
+        client.custodian_storage.as_str(),
+        client.firebase_project_id.as_deref().unwrap_or("none")
+    );
+    println!("{}", key.expose());
+    Ok(())
+}
+
+async fn set_custodian_webhook(backend: Backend, args: SetCustodianWebhookArgs) -> Result<(), BoxError> {
+    let SetCustodianWebhookArgs { client_id, webhook } = args;
+    let setting = webhook.setting()?.ok_or("--custodian-webhook-url and --custodian-webhook-secret-file are needed")?;
+    let (store, kms) = open_backend(&backend).await?;
+    let done = store.set_custodian_webhook(&kms, &client_id, &setting).await;
+    store.close().await;
+    if !done? {
+        return Err(format!("no client {client_id}").into());
+    }
+    eprintln!("client {client_id}: custodian storage WEBHOOK for new pairs");
+    Ok(())
+}
+
+async fn set_firebase_project(backend: Backend, args: SetFirebaseProjectArgs) -> Result<(), BoxError> {
+    let SetFirebaseProjectArgs { client_id, firebase_project_id } = args;
+    check_project_id(&firebase_project_id)?;
+    let (store, _kms) = open_backend(&backend).await?;
+    let done = store.set_firebase_project(&client_id, Some(&firebase_project_id)).await;
+    store.close().await;
+    if !done? {
+        return Err(format!("no client {client_id}").into());
+    }
+    eprintln!("client {client_id}: Firebase project {firebase_project_id}");
+    Ok(())
+}
+
+async fn set_passkey_rp(backend: Backend, args: SetPasskeyRpArgs) -> Result<(), BoxError> {
+    let SetPasskeyRpArgs { client, rp_id, origins, rp_name, clear } = args;
+    let rp = if clear {
+        None
+    } else {
+        let id = rp_id.as_deref().ok_or("--rp-id is needed (or --clear)")?;
+        Some(passkey::RelyingParty::new(id, rp_name.as_deref(), &origins).map_err(|e| format!("passkey: {e}"))?)
+    };
+    let (store, _kms) = open_backend(&backend).await?;
+    let result = async {
+        let ids = store.client_ids_named(&client).await?;
+        let [id] = ids.as_slice() else {
+            return Ok(Err(if ids.is_empty() {
+                format!("no client with the id or name {client}")
+            } else {
+                format!("{} clients are named {client}; give the client id", ids.len())
+            }));
+        };
+        store.set_passkey_rp(id, rp.as_ref().map(|rp| rp.to_client()).as_ref()).await?;
+        Ok::<_, wallet_backup_service::store::StoreError>(Ok(id.clone()))
+    }
+    .await;
+    store.close().await;
+    let id = result??;
+    match &rp {
+        Some(rp) => {
+            eprintln!("client {id}: passkey relying party {} ({}), origins {}", rp.id, rp.name, rp.origins.join(" "))
+        }
+        None => eprintln!("client {id}: no own passkey relying party (serve's default applies)"),
+    }
+    Ok(())
+}
+
+#[cfg(feature = "dev")]
+async fn dev_firebase_issuer(_backend: Backend, args: DevFirebaseIssuerArgs) -> Result<(), BoxError> {
+    let DevFirebaseIssuerArgs { listen, project_id, key_file, max_age } = args;
+    check_project_id(&project_id)?;
+    let issuer = match &key_file {
+        Some(path) => firebase::dev::DevIssuer::load_or_create(path, &project_id)?,
+        None => firebase::dev::DevIssuer::generate(&project_id)?,
+    };
+    let server = firebase::dev::IssuerServer::start(listen, issuer, max_age).await?;
+    eprintln!(
+        "DEVELOPMENT Firebase token issuer (a stand-in for Google, never for production) for project \
+             {project_id}: GET /jwks, POST /token"
+    );
+    println!("listening on http://{}", server.addr());
+    shutdown_signal().await;
+    Ok(())
+}
+
+async fn set_managed_custodian(backend: Backend, args: SetManagedCustodianArgs) -> Result<(), BoxError> {
+    let SetManagedCustodianArgs { client_id } = args;
+    let (store, _kms) = open_backend(&backend).await?;
+    let done = store.set_custodian_managed(&client_id).await;
+    store.close().await;
+    if !done? {
+        return Err(format!("no client {client_id}").into());
+    }
+    eprintln!("client {client_id}: custodian storage MANAGED for new pairs");
+    Ok(())
+}
+
+async fn prune(backend: Backend, args: PruneArgs) -> Result<(), BoxError> {
+    let PruneArgs { retention } = args;
+    let (store, _kms) = open_backend(&backend).await?;
+    let store = store.with_limits(ClientLimits::default(), retention.retention(0));
+    let report = store.prune().await;
+    store.close().await;
+    let report = report?;
+    eprintln!(
+        "pruned {} failed, {} abandoned and {} superseded pair(s), {} enclave key(s) without a pair, \
+             {} expired ceremonies",
+        report.failed, report.abandoned, report.superseded, report.enclave_keys, report.ceremonies
+    );
+    Ok(())
+}
+
+async fn kms_rotate(backend: Backend) -> Result<(), BoxError> {
+    let (store, kms) = open_backend(&backend).await?;
+    store.close().await;
+    let id = kms.rotate()?;
+    eprintln!("new current master key {id} in {}; run `kms rewrap` to move stored records to it", kms.path().display());
+    println!("{id}");
+    Ok(())
+}
+
+async fn kms_rewrap(backend: Backend) -> Result<(), BoxError> {
+    let (store, kms) = open_backend(&backend).await?;
+    let report = store.rewrap_all(&kms).await;
+    let counts = store.key_id_counts().await;
+    let firebase_counts = store.firebase_key_id_counts().await;
+    let passkey_counts = store.passkey_key_id_counts().await;
+    store.close().await;
+    let report = report?;
+    eprintln!("re-wrapped {} record(s) under {}", report.rewrapped, report.key_id);
+    for (key_id, n) in counts? {
+        eprintln!("  {key_id}: {n} record(s)");
+    }
+    for (key_id, n) in firebase_counts? {
+        eprintln!("  {key_id}: {n} Firebase enclave key(s)");
+    }
+    for (key_id, n) in passkey_counts? {
+        eprintln!("  {key_id}: {n} passkey enclave key(s)");
+    }
+    if !report.failed.is_empty() {
+        return Err(format!(
+            "{} record(s) could not be unwrapped and were left as they were: {}",
+            report.failed.len(),
+            report.failed.join(", ")
+        )
+        .into());
+    }
+    Ok(())
 }
 
 /// webauthn-rs logs parts of credentials and client data at debug level:

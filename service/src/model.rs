@@ -1,68 +1,74 @@
 //! The service's vocabulary: backup methods, pair statuses, clients.
 
 use serde::{Deserialize, Serialize};
+use wallet_backup_core::method::MethodId;
 
-/// A backup method, in the service's upper-case spelling. In a request body
-/// it must be one of those strings: any other value, a number or `null`
-/// included, is a JSON data error (`INVALID_REQUEST`), never a syntax error.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE", try_from = "String")]
-pub enum BackupMethod {
-    /// Key derived from the user's password or PIN.
-    Password,
-    /// Key released by the passkey enclave.
-    Passkey,
-    /// Key in the user's Google Drive.
-    Gdrive,
-    /// Key in the user's iCloud.
-    Icloud,
-    /// Key released by the Firebase enclave.
-    Firebase,
-    /// Key kept by an app-provided adapter.
-    Custom,
-}
+/// A backup method: wallet-backup-core's [`MethodId`] (one list of
+/// methods and envelope bytes for the module and the service), in the
+/// service's upper-case spelling (`PASSWORD`, `GDRIVE`, …), as stored and
+/// sent. In a request body it must be one of those strings: any other
+/// value, a number or `null` included, is a JSON data error
+/// (`INVALID_REQUEST`), never a syntax error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct BackupMethod(MethodId);
 
 impl BackupMethod {
-    /// Every method, in the order of their envelope method bytes.
-    pub const ALL: [Self; 6] =
-        [Self::Password, Self::Passkey, Self::Gdrive, Self::Icloud, Self::Firebase, Self::Custom];
+    /// How many methods there are.
+    pub const COUNT: usize = MethodId::ALL.len();
 
-    /// The upper-case id (`PASSWORD`, `GDRIVE`, …), as stored and sent.
+    /// Every method, in the order of their envelope bytes.
+    pub fn all() -> impl Iterator<Item = Self> {
+        MethodId::ALL.into_iter().map(Self)
+    }
+
+    /// The upper-case id (`PASSWORD`, `GDRIVE`, …).
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Password => "PASSWORD",
-            Self::Passkey => "PASSKEY",
-            Self::Gdrive => "GDRIVE",
-            Self::Icloud => "ICLOUD",
-            Self::Firebase => "FIREBASE",
-            Self::Custom => "CUSTOM",
-        }
+        self.0.service_name()
     }
 
     /// Parses the upper-case id exactly.
     pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|m| m.as_str() == s)
+        Self::all().find(|m| m.as_str() == s)
     }
 
     /// The method byte of a `wbk1.` envelope (FORMAT.md §3.3).
     pub fn envelope_byte(self) -> u8 {
-        match self {
-            Self::Password => 1,
-            Self::Passkey => 2,
-            Self::Gdrive => 3,
-            Self::Icloud => 4,
-            Self::Firebase => 5,
-            Self::Custom => 6,
-        }
+        self.0 as u8
     }
 }
 
-impl TryFrom<String> for BackupMethod {
-    type Error = String;
+impl From<MethodId> for BackupMethod {
+    fn from(method: MethodId) -> Self {
+        Self(method)
+    }
+}
 
-    fn try_from(name: String) -> Result<Self, String> {
+/// In envelope-byte order.
+impl Ord for BackupMethod {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.envelope_byte().cmp(&other.envelope_byte())
+    }
+}
+
+impl PartialOrd for BackupMethod {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Serialize for BackupMethod {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for BackupMethod {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(deserializer)?;
         Self::parse(&name).ok_or_else(|| {
-            format!("unknown backup method {name:?}: one of PASSWORD, PASSKEY, GDRIVE, ICLOUD, FIREBASE, CUSTOM")
+            serde::de::Error::custom(format!(
+                "unknown backup method {name:?}: one of PASSWORD, PASSKEY, GDRIVE, ICLOUD, FIREBASE, CUSTOM"
+            ))
         })
     }
 }

@@ -15,7 +15,9 @@ mod passkey_enclave;
 use base64ct::{Base64UrlUnpadded, Encoding};
 use common::{envelope, new_backup_id, serve, serve_config, serve_in, Api, Reply};
 use serde_json::{json, Value};
-use wallet_backup_service::api::MAX_CUSTODIAN_SHARE;
+use wallet_backup_service::api::{MAX_CIPHER_TEXT, MAX_CUSTODIAN_SHARE};
+use wallet_backup_service::demo::DemoSettings;
+use wallet_backup_service::store::NewClient;
 use wallet_backup_service::{RateLimit, ServeConfig, StartError, Statics};
 
 const PAIRS: &str = "/api/v3/clients/me/backup-share-pairs";
@@ -284,7 +286,8 @@ async fn strict_input() {
         (envelope("GDRIVE", &backup_id), "INVALID_CIPHERTEXT"),
         (envelope("PASSWORD", &new_backup_id()), "INVALID_CIPHERTEXT"),
         (format!("{}=", envelope("PASSWORD", &backup_id)), "INVALID_CIPHERTEXT"),
-        (format!("wbk1.{}", "A".repeat(2 * 1024 * 1024)), "INVALID_REQUEST"),
+        // Longer than any envelope can be.
+        (format!("wbk1.{}", "A".repeat(MAX_CIPHER_TEXT)), "INVALID_REQUEST"),
     ] {
         let reply = api.put(&path, json!({ "cipherText": text })).await;
         assert_eq!((reply.status, reply.code()), (400, code), "{}", reply.body);
@@ -348,7 +351,7 @@ async fn rate_limit_answers_429_with_retry_after() {
 #[tokio::test]
 async fn api_keys_are_stored_hashed_only() {
     let server = serve().await;
-    let (_, key) = server.running.store().create_client("grace", true).await.unwrap();
+    let (_, key) = server.running.store().create_client(server.running.kms(), &NewClient::new("grace")).await.unwrap();
     let api = Api::new(&server.base, Some(key.expose()));
     api.managed_backup("PASSWORD", "CUSTODIAN-PLAINTEXT-MARKER-7f3a").await;
     let hashes: Vec<String> =
@@ -446,14 +449,14 @@ async fn custodian_share_by_backup_id_refuses_failed_pairs() {
 }
 
 #[tokio::test]
-async fn custodian_share_size_limit_is_a_1_mib_half_in_base64url() {
-    assert_eq!(MAX_CUSTODIAN_SHARE, 1_398_102);
-    // The base64url text (unpadded) of a 1 MiB half is exactly that long.
-    assert_eq!(Base64UrlUnpadded::encoded_len(&vec![0u8; 1 << 20]), MAX_CUSTODIAN_SHARE);
+async fn custodian_share_size_limit_is_the_largest_half_in_base64url() {
+    assert_eq!(MAX_CUSTODIAN_SHARE, 1_398_059);
+    // The base64url text (unpadded) of the largest half (2^20 - 32 bytes, FORMAT.md §2) is exactly that long.
+    assert_eq!(Base64UrlUnpadded::encoded_len(&vec![0u8; (1 << 20) - 32]), MAX_CUSTODIAN_SHARE);
 
     let server = serve().await;
     let api = server.client("judy", true).await;
-    let mut half = vec![0u8; 1 << 20];
+    let mut half = vec![0u8; (1 << 20) - 32];
     getrandom::fill(&mut half).unwrap();
     let largest = Base64UrlUnpadded::encode_string(&half);
     assert_eq!(largest.len(), MAX_CUSTODIAN_SHARE);
@@ -471,7 +474,7 @@ async fn custodian_share_size_limit_is_a_1_mib_half_in_base64url() {
     let refused = api.create_pair("PASSWORD", &new_backup_id(), &one_more).await;
     assert_eq!((refused.status, refused.code()), (400, "INVALID_REQUEST"));
     let message = refused.body["error"]["message"].as_str().unwrap();
-    assert!(message.contains("1398102") && !message.contains(&largest[..64]), "{message}");
+    assert!(message.contains("1398059") && !message.contains(&largest[..64]), "{message}");
 }
 
 // ---------------------------------------------------------------- CORS
@@ -664,8 +667,8 @@ async fn static_directories_must_exist() {
 /// A backend with one client in it; returns its key.
 async fn backend_with_client(dir: &std::path::Path) -> (wallet_backup_service::Backend, String) {
     let backend = common::backend_for(&dir.join("data")).await;
-    let (store, _) = wallet_backup_service::open_backend(&backend).await.unwrap();
-    let (_, key) = store.create_client("demo", true).await.unwrap();
+    let (store, kms) = wallet_backup_service::open_backend(&backend).await.unwrap();
+    let (_, key) = store.create_client(&kms, &NewClient::new("demo")).await.unwrap();
     store.close().await;
     (backend, key.expose().to_owned())
 }
@@ -679,7 +682,7 @@ async fn demo_config_serves_the_key_from_the_demo_key_file() {
     std::fs::write(&key_file, format!("{key}\n")).unwrap();
     let config = ServeConfig {
         statics: Some(statics),
-        demo_key_file: Some(key_file),
+        demo: Some(DemoSettings { key_file, ..DemoSettings::default() }),
         rate_limit: RateLimit { per_second: 0.0, burst: 0 },
         ..ServeConfig::new("127.0.0.1:0".parse().unwrap(), backend)
     };
@@ -738,7 +741,7 @@ async fn demo_key_file_needs_loopback_and_a_known_key() {
     let key_file = dir.path().join("demo-client.key");
     std::fs::write(&key_file, &key).unwrap();
     let with = |listen: &str, backend: &wallet_backup_service::Backend| ServeConfig {
-        demo_key_file: Some(key_file.clone()),
+        demo: Some(DemoSettings { key_file: key_file.clone(), ..DemoSettings::default() }),
         ..ServeConfig::new(listen.parse().unwrap(), backend.clone())
     };
     for listen in ["0.0.0.0:0", "[::]:0"] {
@@ -812,7 +815,7 @@ async fn database_files_are_owner_only() {
         let backend = common::backend(&data);
         let running =
             wallet_backup_service::start(ServeConfig::new("127.0.0.1:0".parse().unwrap(), backend)).await.unwrap();
-        let (_, key) = running.store().create_client("modes", true).await.unwrap();
+        let (_, key) = running.store().create_client(running.kms(), &NewClient::new("modes")).await.unwrap();
         let api = Api::new(&format!("http://{}", running.addr()), Some(key.expose()));
         api.managed_backup("PASSWORD", "share").await;
         for name in files {

@@ -281,6 +281,9 @@ async fn serve_allowed_origins_and_demo_key_file() {
         (vec!["serve", "--listen", "127.0.0.1:0", "--allowed-origins", "https://wallet.example/"], "--allowed-origins"),
         (vec!["serve", "--listen", "127.0.0.1:0", "--allowed-origins", "*,https://a.example"], "--allowed-origins"),
         (vec!["serve", "--listen", "127.0.0.1:0", "--www", "/nonexistent/www"], "not a directory"),
+        // The demo's stand-ins are named only with the demo key file (the demo page).
+        (vec!["serve", "--demo-firebase-issuer", "http://127.0.0.1:4000"], "--demo-key-file"),
+        (vec!["serve", "--demo-stand-in", "gdrive=http://127.0.0.1:4001"], "--demo-key-file"),
     ] {
         let (ok, stdout, stderr) = run(&dir, &args).await;
         assert!(!ok && stdout.is_empty(), "{args:?} must not start: {stdout}");

@@ -19,6 +19,7 @@ use common::{new_backup_id, serve_config, Answer, Api, Receiver, TestServer};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use wallet_backup_service::api::BODY_LIMIT;
 use wallet_backup_service::store::WebhookSetting;
 use wallet_backup_service::{ConnectionLimits, RateLimit, ServeConfig, WebhookPolicy};
 use zeroize::Zeroizing;
@@ -144,7 +145,16 @@ fn key_of(api: &Api) -> String {
 async fn webhook_client(server: &TestServer, url: &str) -> (Api, String) {
     let setting = WebhookSetting { url: url.to_owned(), secret: Zeroizing::new(SECRET.to_vec()) };
     let store = server.running.store();
-    let (client, key) = store.create_client_with("ops", true, Some((server.running.kms(), &setting))).await.unwrap();
+    let (client, key) = store
+        .create_client(
+            server.running.kms(),
+            &wallet_backup_service::store::NewClient {
+                webhook: Some(&setting),
+                ..wallet_backup_service::store::NewClient::new("ops")
+            },
+        )
+        .await
+        .unwrap();
     (Api::new(&server.base, Some(key.expose())), client.id)
 }
 
@@ -364,7 +374,7 @@ async fn over_the_connection_caps_new_connections_are_refused_at_once() {
 async fn past_the_in_flight_limits_requests_get_503_at_once() {
     let server = server(|c| {
         c.connections.max_requests_in_flight = 3;
-        c.connections.max_body_memory = 3 * 1024 * 1024;
+        c.connections.max_body_memory = BODY_LIMIT * 3 / 2;
     })
     .await;
     let api = server.client("busy", true).await;
@@ -375,12 +385,12 @@ async fn past_the_in_flight_limits_requests_get_503_at_once() {
              Content-Type: application/json\r\nContent-Length: {length}\r\n\r\n{{"
         )
     };
-    // A request whose 2 MiB body is coming holds 2 MiB of the 3 MiB for bodies.
+    // A request whose maximal body is coming holds two thirds of the memory for bodies.
     let mut big = connect_from("127.0.0.1", &server).await;
-    big.write_all(stalled_post(2 * 1024 * 1024).as_bytes()).await.unwrap();
+    big.write_all(stalled_post(BODY_LIMIT).as_bytes()).await.unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
     let mut second = connect_from("127.0.0.1", &server).await;
-    second.write_all(stalled_post(2 * 1024 * 1024).as_bytes()).await.unwrap();
+    second.write_all(stalled_post(BODY_LIMIT).as_bytes()).await.unwrap();
     let reply = read_response(&mut second, Duration::from_secs(5)).await.expect("answered at once");
     assert_eq!((reply.status, reply.code().as_str()), (503, "OVERLOADED"));
     assert_eq!(reply.header("retry-after"), Some("1"));

@@ -7,6 +7,7 @@
 mod common;
 
 use serde_json::{json, Value};
+use wallet_backup_service::demo::DemoSettings;
 use wallet_backup_service::web::{content_security_policy, CONTENT_SECURITY_POLICY};
 use wallet_backup_service::{start, ServeConfig, StartError, Statics};
 
@@ -17,24 +18,25 @@ async fn demo_firebase_issuer_is_in_the_demo_config_and_the_page_csp() {
     std::fs::create_dir_all(&www).unwrap();
     std::fs::write(www.join("index.html"), "<h1>demo</h1>").unwrap();
     let backend = common::backend_for(&dir.path().join("data")).await;
-    let (store, _) = wallet_backup_service::open_backend(&backend).await.unwrap();
-    let (_, key) = store.create_client("demo", true).await.unwrap();
+    let (store, kms) = wallet_backup_service::open_backend(&backend).await.unwrap();
+    let (_, key) = store.create_client(&kms, &wallet_backup_service::store::NewClient::new("demo")).await.unwrap();
     store.close().await;
     let key_file = dir.path().join("demo-client.key");
     std::fs::write(&key_file, key.expose()).unwrap();
-    let with = |issuer: Option<&str>, key_file: Option<std::path::PathBuf>| ServeConfig {
+    let with = |issuer: Option<&str>, stand_ins: &[&str]| ServeConfig {
         statics: Some(Statics { www: www.clone(), pkg: None }),
-        demo_key_file: key_file,
-        demo_firebase_issuer: issuer.map(str::to_owned),
+        demo: Some(DemoSettings {
+            key_file: key_file.clone(),
+            firebase_issuer: issuer.map(str::to_owned),
+            stand_ins: stand_ins.iter().map(|s| (*s).to_owned()).collect(),
+        }),
         ..ServeConfig::new("127.0.0.1:0".parse().unwrap(), backend.clone())
     };
 
-    for (issuer, key_file, expected) in [
-        ("http://127.0.0.1:4000", None, "needs --demo-key-file"),
-        ("https://issuer.example:4000", Some(key_file.clone()), "loopback"),
-        ("http://127.0.0.1:4000/jwks", Some(key_file.clone()), "origin only"),
-    ] {
-        let Err(StartError::Config(message)) = start(with(Some(issuer), key_file)).await else {
+    for (issuer, expected) in
+        [("https://issuer.example:4000", "loopback"), ("http://127.0.0.1:4000/jwks", "origin only")]
+    {
+        let Err(StartError::Config(message)) = start(with(Some(issuer), &[])).await else {
             panic!("--demo-firebase-issuer {issuer} must be refused");
         };
         assert!(message.contains("--demo-firebase-issuer") && message.contains(expected), "{message}");
@@ -42,7 +44,7 @@ async fn demo_firebase_issuer_is_in_the_demo_config_and_the_page_csp() {
 
     let get = |base: String, path: &'static str| async move { reqwest::get(format!("{base}{path}")).await.unwrap() };
 
-    let running = start(with(Some("http://127.0.0.1:4000/"), Some(key_file.clone()))).await.unwrap();
+    let running = start(with(Some("http://127.0.0.1:4000/"), &[])).await.unwrap();
     let base = format!("http://{}", running.addr());
     let config: Value = get(base.clone(), "/demo-config.json").await.json().await.unwrap();
     assert_eq!(config, json!({ "apiKey": key.expose(), "firebaseIssuer": "http://127.0.0.1:4000" }));
@@ -53,10 +55,8 @@ async fn demo_firebase_issuer_is_in_the_demo_config_and_the_page_csp() {
     running.shutdown().await.unwrap();
 
     // Stand-ins beside the issuer: named in `standIns`, each origin once in connect-src.
-    let config = ServeConfig {
-        demo_stand_ins: vec!["gdrive=http://127.0.0.1:4001".into(), "icloud=http://localhost:4002/".into()],
-        ..with(Some("http://127.0.0.1:4000"), Some(key_file.clone()))
-    };
+    let config =
+        with(Some("http://127.0.0.1:4000"), &["gdrive=http://127.0.0.1:4001", "icloud=http://localhost:4002/"]);
     let running = start(config).await.unwrap();
     let base = format!("http://{}", running.addr());
     let config: Value = get(base.clone(), "/demo-config.json").await.json().await.unwrap();
@@ -72,20 +72,17 @@ async fn demo_firebase_issuer_is_in_the_demo_config_and_the_page_csp() {
         "{csp}"
     );
     running.shutdown().await.unwrap();
-    for (stand_in, key_file, expected) in [
-        ("gdrive=http://127.0.0.1:4001", None, "needs --demo-key-file"),
-        ("gdrive=https://www.googleapis.com", Some(key_file.clone()), "loopback"),
-        ("Drive=http://127.0.0.1:4001", Some(key_file.clone()), "name"),
-    ] {
-        let config = ServeConfig { demo_stand_ins: vec![stand_in.into()], ..with(None, key_file) };
-        let Err(StartError::Config(message)) = start(config).await else {
+    for (stand_in, expected) in
+        [("gdrive=https://www.googleapis.com", "loopback"), ("Drive=http://127.0.0.1:4001", "name")]
+    {
+        let Err(StartError::Config(message)) = start(with(None, &[stand_in])).await else {
             panic!("--demo-stand-in {stand_in} must be refused");
         };
         assert!(message.contains("--demo-stand-in") && message.contains(expected), "{message}");
     }
 
     // Without the flag: no field, and the page's policy is the static server's.
-    let running = start(with(None, Some(key_file))).await.unwrap();
+    let running = start(with(None, &[])).await.unwrap();
     let base = format!("http://{}", running.addr());
     let config: Value = get(base.clone(), "/demo-config.json").await.json().await.unwrap();
     assert_eq!(config, json!({ "apiKey": key.expose() }));

@@ -33,7 +33,7 @@ use serde_json::json;
 use wallet_backup_service::firebase::dev::{DevIssuer, IssuerServer};
 use wallet_backup_service::firebase::FirebaseConfig;
 use wallet_backup_service::passkey::{PasskeyConfig, RelyingParty};
-use wallet_backup_service::store::{StoreError, WebhookSetting};
+use wallet_backup_service::store::{NewClient, StoreError, WebhookSetting};
 use wallet_backup_service::{start, Backend, Kms, RateLimit, ServeConfig, Store};
 use zeroize::Zeroizing;
 
@@ -175,14 +175,20 @@ impl Env {
     }
 
     async fn client(&self, name: &str, managed: bool) -> Api {
-        let (_, key) = self.store().create_client_full(name, managed, None, Some(FIREBASE_PROJECT)).await.unwrap();
+        let new =
+            NewClient { managed_backups: managed, firebase_project_id: Some(FIREBASE_PROJECT), ..NewClient::new(name) };
+        let (_, key) = self.store().create_client(self.server.running.kms(), &new).await.unwrap();
         Api::new(&self.server.base, Some(key.expose()))
     }
 
     async fn webhook_client(&self, name: &str) -> Api {
         let kms = self.server.running.kms();
         let setting = WebhookSetting { url: self.receiver.url.clone(), secret: Zeroizing::new(vec![7u8; 32]) };
-        let (_, key) = self.store().create_client_with(name, true, Some((kms, &setting))).await.unwrap();
+        let (_, key) = self
+            .store()
+            .create_client(kms, &NewClient { webhook: Some(&setting), ..NewClient::new(name) })
+            .await
+            .unwrap();
         Api::new(&self.server.base, Some(key.expose()))
     }
 
@@ -468,13 +474,13 @@ async fn operator_writes(env: &Env, fault: Fault) {
         Ok(()) if !fault.refuses_every_write() => true,
         other => panic!("{what} under {fault:?}: {other:?}"),
     };
-    let (client, _) = store.create_client(&format!("operator-{fault:?}"), true).await.unwrap();
+    let (client, _) = store.create_client(kms, &NewClient::new(&format!("operator-{fault:?}"))).await.unwrap();
     let name = format!("new-{fault:?}");
     let setting = WebhookSetting { url: "https://ops.example/hook".into(), secret: Zeroizing::new(vec![1u8; 32]) };
     let rp = RelyingParty::new(RP_ID, None, &[ORIGIN.to_owned()]).unwrap().to_client();
 
     fault.on(store).await;
-    let created = unavailable(store.create_client(&name, true).await.map(|_| ()), "create-client");
+    let created = unavailable(store.create_client(kms, &NewClient::new(&name)).await.map(|_| ()), "create-client");
     let webhook =
         unavailable(store.set_custodian_webhook(kms, &client.id, &setting).await.map(drop), "set-custodian-webhook");
     let project =
@@ -632,7 +638,7 @@ async fn full_disk_never_acknowledges_an_uncommitted_write() {
     };
     let data = disk.path().join("data");
     let running = serve_on(&data).await;
-    let (_, key) = running.store().create_client("full-disk", true).await.unwrap();
+    let (_, key) = running.store().create_client(running.kms(), &NewClient::new("full-disk")).await.unwrap();
     let api = Api::new(&format!("http://{}", running.addr()), Some(key.expose()));
     let mut outcome = Outcome::default();
     backup_rereading(&api, "before the disk filled", 100, &mut outcome).await;
@@ -757,7 +763,7 @@ async fn postgres_server_stopped_mid_load_loses_no_acknowledged_write() {
         kms_file: None,
     };
     let running = start(keep_everything(ServeConfig::new("127.0.0.1:0".parse().unwrap(), backend))).await.unwrap();
-    let (_, key) = running.store().create_client("pg-load", true).await.unwrap();
+    let (_, key) = running.store().create_client(running.kms(), &NewClient::new("pg-load")).await.unwrap();
     let api = Api::new(&format!("http://{}", running.addr()), Some(key.expose()));
 
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));

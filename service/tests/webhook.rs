@@ -23,7 +23,16 @@ async fn server() -> TestServer {
 async fn webhook_client(server: &TestServer, url: &str, secret: &[u8]) -> (Api, String) {
     let setting = WebhookSetting { url: url.to_owned(), secret: Zeroizing::new(secret.to_vec()) };
     let store = server.running.store();
-    let (client, key) = store.create_client_with("ops", true, Some((server.running.kms(), &setting))).await.unwrap();
+    let (client, key) = store
+        .create_client(
+            server.running.kms(),
+            &wallet_backup_service::store::NewClient {
+                webhook: Some(&setting),
+                ..wallet_backup_service::store::NewClient::new("ops")
+            },
+        )
+        .await
+        .unwrap();
     (Api::new(&server.base, Some(key.expose())), client.id)
 }
 
@@ -196,7 +205,7 @@ async fn delivers_the_largest_custodian_share() {
     let server = server().await;
     let receiver = Receiver::start(SECRET).await;
     let (api, _) = webhook_client(&server, &receiver.url, SECRET).await;
-    let mut half = vec![0u8; 1 << 20];
+    let mut half = vec![0u8; wallet_backup_service::api::MAX_CUSTODIAN_HALF];
     getrandom::fill(&mut half).unwrap();
     let largest = Base64UrlUnpadded::encode_string(&half);
     assert_eq!(largest.len(), wallet_backup_service::api::MAX_CUSTODIAN_SHARE);

@@ -7,7 +7,8 @@
 // FORMAT.md alone, with node:crypto (SHA-256, HKDF-SHA256, AES-256-GCM) and
 // hash-wasm's Argon2id: it opens what the module seals and every valid
 // vector, classifies the invalid vectors with the spec's codes, and seals
-// envelopes and custodian records that the module must open.
+// envelopes and custodian records that the module must open. It follows §7
+// step by step (the numbers in the comments are its steps).
 
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
@@ -22,8 +23,10 @@ import { memoryWallet, loadVectors, SAMPLE_SHARES } from './helpers.mjs'
 
 const TEXT_MARKER = 'wbk1.' // §3.1
 const RECORD_MARKER = 'wbc1.' // §8
+const KEYS_MARKER = 'wbr1.' // §3.4.4
 const MAGIC = Buffer.from('wbk') // §3.2
 const RECORD_MAGIC = Buffer.from('wbc') // §8
+const KEYS_MAGIC = Buffer.from('wbr') // §3.4.4
 const METHODS = { password: 1, passkey: 2, gdrive: 3, icloud: 4, firebase: 5, custom: 6 } // §3.3
 const MAX_PARAMS = 1024
 const MAX_CONTEXT = 1024
@@ -39,9 +42,16 @@ const LABEL_PASSKEY_PRF = 'wallet-backup/v1/passkey-prf-key' // §3.4.3
 const PASSKEY_MODES = { prf: 1, enclave: 2 } // §3.4.3
 const MAX_CREDENTIAL_ID = 1023 // §3.4.3
 const PRF_SALT_LEN = 32 // §3.4.3
-// §7 check 1: the longest valid envelope, as text.
+const KEPT_KEY_METHODS = [METHODS.gdrive, METHODS.icloud, METHODS.firebase, METHODS.custom] // §3.4.2
+const MAX_PASSWORD_BYTES = 4096 // §3.4.1, after NFC
+const MAX_SHARES = 2 ** 20 - 32 // §2
+// §3.1 and §7 step 1: the longest valid envelope, as text (1,400,977 characters).
 const MAX_ENVELOPE = 73 + MAX_PARAMS + MAX_CONTEXT + MAX_CT + 16
 const MAX_TEXT = TEXT_MARKER.length + Math.ceil((MAX_ENVELOPE * 4) / 3)
+// §8: the longest custodian record, three entries of MAX_SHARES bytes, as text (4,194,293 characters).
+const MAX_RECORD_TEXT = RECORD_MARKER.length + Math.ceil(((5 + 3 * (16 + 1 + 4 + MAX_SHARES) + 16) * 4) / 3)
+const MAX_KEYS_TEXT = 229 // §3.4.4
+const KEYS_ENTRY_LEN = 16 + 1 + 32 // §3.4.4
 
 /** A rejection with the spec's stable code. */
 class SpecError extends Error {
@@ -80,7 +90,7 @@ function b64urlDecode(text) {
 }
 const b64urlEncode = (bytes) => Buffer.from(bytes).toString('base64url')
 
-/** §3.1 "A decoder SHOULD ignore leading and trailing ASCII whitespace." */
+/** §3.1 "A decoder MUST ignore leading and trailing ASCII whitespace" (§1: TAB, LF, FF, CR, SPACE, nothing else). */
 const trimAsciiWhitespace = (s) => s.replace(/^[\t\n\f\r ]+/, '').replace(/[\t\n\f\r ]+$/, '')
 
 /** §3.4.1 bounds; returns the reason or null. */
@@ -114,13 +124,12 @@ function decodePasskeyParams(params) {
 }
 
 /**
- * §7 checks 1–9: decodes a cipherText for recovery with `method`.
- * Derives no key.
+ * §7 steps 1–9: decodes a cipherText for recovery with `method`.
+ * Reads nothing else and derives no key.
  */
 function decodeEnvelope(text, method = 'password') {
-  if (text.length > MAX_TEXT) fail('INVALID_CIPHERTEXT', 'too long') // 1
   text = trimAsciiWhitespace(text)
-  if (text.length > MAX_TEXT) fail('INVALID_CIPHERTEXT', 'too long') // 1
+  if (text.length > MAX_TEXT) fail('INVALID_CIPHERTEXT', 'too long') // 1, counted after trimming
   if (!text.startsWith(TEXT_MARKER)) fail('INVALID_CIPHERTEXT', text.startsWith('wbk') ? 'unsupported version' : 'no marker') // 2
   const bytes = b64urlDecode(text.slice(TEXT_MARKER.length))
   if (!bytes) fail('INVALID_CIPHERTEXT', 'not canonical base64url') // 3
@@ -169,6 +178,7 @@ function decodeEnvelope(text, method = 'password') {
     salt = params.subarray(13, 29)
   }
   const passkey = methodByte === METHODS.passkey ? decodePasskeyParams(params) : null // 9
+  if (KEPT_KEY_METHODS.includes(methodByte) && params.length !== 0) fail('INVALID_CIPHERTEXT', 'params of a §3.4.2 method') // 9
   return {
     version: bytes[3],
     method: methodByte,
@@ -186,10 +196,11 @@ function decodeEnvelope(text, method = 'password') {
   }
 }
 
-/** §8: decodes a custodian record. */
+/** §8: decodes a custodian record (nothing is trimmed). */
 function decodeRecord(text) {
   const bad = (why) => fail('INVALID_CUSTODIAN_SHARE', why)
-  if (typeof text !== 'string' || !text.startsWith(RECORD_MARKER)) bad('no marker')
+  if (typeof text !== 'string' || text.length > MAX_RECORD_TEXT) bad('too long')
+  if (!text.startsWith(RECORD_MARKER)) bad('no marker')
   const bytes = b64urlDecode(text.slice(RECORD_MARKER.length))
   if (!bytes) bad('not canonical base64url')
   if (bytes.length < 5 + 16) bad('truncated')
@@ -206,7 +217,8 @@ function decodeRecord(text) {
     const state = content[at + 16]
     if (state !== 1 && state !== 2) bad('state')
     const len = content.readUInt32BE(at + 17)
-    if (len < 1 || len > 2 ** 20) bad('len')
+    if (len < 1 || len > MAX_SHARES) bad('len')
+    if (entries.some((e) => e.backupId.equals(backupId))) bad('backup_id twice')
     at += 21
     if (at + len > content.length) bad('truncated')
     entries.push({ backupId, state, share: content.subarray(at, at + len) })
@@ -214,6 +226,35 @@ function decodeRecord(text) {
   }
   if (at !== content.length) bad('trailing bytes')
   return { count, entries }
+}
+
+/**
+ * §3.4.4: decodes a keys record (nothing is trimmed); `STORAGE_UNAVAILABLE`
+ * for anything else. Nothing stored (null or '') holds no entries.
+ */
+function decodeKeysRecord(text) {
+  const bad = (why) => fail('STORAGE_UNAVAILABLE', `keys record: ${why}`)
+  if (text == null || text === '') return []
+  if (typeof text !== 'string' || text.length > MAX_KEYS_TEXT) bad('too long')
+  if (!text.startsWith(KEYS_MARKER)) bad('no marker')
+  const bytes = b64urlDecode(text.slice(KEYS_MARKER.length))
+  if (!bytes) bad('not canonical base64url')
+  if (bytes.length < 5 + 16) bad('truncated')
+  const content = bytes.subarray(0, bytes.length - 16)
+  if (!sha256(content).subarray(0, 16).equals(bytes.subarray(bytes.length - 16))) bad('checksum')
+  if (!content.subarray(0, 3).equals(KEYS_MAGIC) || content[3] !== 1) bad('magic/version')
+  const count = content[4]
+  if (count > 3) bad('count')
+  if (content.length !== 5 + KEYS_ENTRY_LEN * count) bad('length')
+  const entries = []
+  for (let at = 5; at < content.length; at += KEYS_ENTRY_LEN) {
+    const backupId = content.subarray(at, at + 16)
+    const state = content[at + 16]
+    if (state !== 1 && state !== 2) bad('state')
+    if (entries.some((e) => e.backupId.equals(backupId))) bad('backup_id twice')
+    entries.push({ backupId, state, key: content.subarray(at + 17, at + KEYS_ENTRY_LEN) })
+  }
+  return entries
 }
 
 /** §8: encodes a custodian record from entries `{ backupId, state, share }`, newest first. */
@@ -224,10 +265,21 @@ function encodeRecord(entries) {
   return RECORD_MARKER + b64urlEncode(Buffer.concat([content, sha256(content).subarray(0, 16)]))
 }
 
+/**
+ * §7 step 0 for the password method (§3.4.1): the UTF-8 of its NFC form,
+ * checked before the cipherText is read.
+ */
+function passwordInput(password) {
+  if (typeof password !== 'string' || password.length === 0) fail('PASSWORD_REQUIRED', 'no password')
+  if (!password.isWellFormed()) fail('INVALID_ARGUMENT', 'password is not valid Unicode')
+  const bytes = Buffer.from(password.normalize('NFC'), 'utf8')
+  if (bytes.length > MAX_PASSWORD_BYTES) fail('INVALID_ARGUMENT', 'password longer than 4096 bytes after NFC')
+  return bytes
+}
+
 /** §3.4.1: K = Argon2id(NFC(password) as UTF-8, salt, m, t, p, 32). */
 async function passwordKey(password, salt, kdf) {
-  const pw = Buffer.from(password.normalize('NFC'), 'utf8')
-  if (pw.length === 0) fail('PASSWORD_REQUIRED', 'empty password')
+  const pw = typeof password === 'string' ? passwordInput(password) : password
   const key = await argon2id({
     password: pw,
     salt,
@@ -264,32 +316,44 @@ function passkeyKey(env, { credentialId, prfOutput, backupKey }) {
     if (!backupKey) fail('BACKUP_KEY_NOT_FOUND', 'the enclave holds no key for this backup')
     return backupKey
   }
-  // The authenticator is asked for this credential only.
-  assert.ok(credentialId && credentialId.equals(env.passkey.credentialId), 'the envelope names another credential')
+  // The authenticator is asked for env.passkey.credentialId only; `credentialId` is the one that answered.
   if (!prfOutput) fail('PASSKEY_PRF_UNAVAILABLE', 'no PRF output')
+  // This decoder compares the answering credential; §3.4.3: a mismatch is WRONG_BACKUP_KEY.
+  if (!credentialId || !credentialId.equals(env.passkey.credentialId)) fail('WRONG_BACKUP_KEY', 'another credential answered')
   const info = Buffer.concat([Buffer.from(LABEL_PASSKEY_PRF), env.backupId])
   return Buffer.from(hkdfSync('sha256', prfOutput, prfSalt, info, 32))
 }
 
+/** §3.4.2 and §3.4.4: the key the keys record holds for this backup, pending or complete. */
+function keptKey(env, { keysRecord }) {
+  const entry = decodeKeysRecord(keysRecord).find((e) => e.backupId.equals(env.backupId))
+  if (!entry) fail('BACKUP_KEY_NOT_FOUND', 'the keys record holds no key for this backup')
+  return entry.key
+}
+
 /**
- * §7 checks 10–12 and §8: opens an envelope with the custodian record and
- * returns the shares `S` (bytes). `inputs` is `{ method: 'password', password }`
- * or `{ method: 'passkey', credentialId, prfOutput | backupKey }` (Buffers).
+ * §7 steps 0–15: opens an envelope with the custodian record and returns
+ * the shares `S` (bytes). `inputs` is `{ method: 'password', password }`,
+ * `{ method: 'passkey', credentialId, prfOutput | backupKey }` (Buffers) or
+ * `{ method: 'icloud', keysRecord }`.
  */
 async function openEnvelope(text, inputs, recordText) {
-  const env = decodeEnvelope(text, inputs.method)
-  if (inputs.method === 'password' && (typeof inputs.password !== 'string' || inputs.password.length === 0)) {
-    fail('PASSWORD_REQUIRED', 'no password')
-  }
+  const password = inputs.method === 'password' ? passwordInput(inputs.password) : null // 0
+  const env = decodeEnvelope(text, inputs.method) // 1–9
+  // 10
   if (recordText == null || recordText === '') fail('INVALID_CUSTODIAN_SHARE', 'nothing stored')
   const record = decodeRecord(recordText)
   const entry = record.entries.find((e) => e.backupId.equals(env.backupId))
   if (!entry) fail('INVALID_CUSTODIAN_SHARE', 'no entry for this backup')
 
-  const key = inputs.method === 'password' ? await passwordKey(inputs.password, env.salt, env.kdf) : passkeyKey(env, inputs)
+  // 11
+  let key
+  if (inputs.method === 'password') key = await passwordKey(password, env.salt, env.kdf)
+  else if (inputs.method === 'passkey') key = passkeyKey(env, inputs)
+  else key = keptKey(env, inputs)
   const keys = deriveKeys(key, env.backupId)
   if (!timingSafeEqual(keys.commitment, env.commitment)) {
-    fail(inputs.method === 'password' ? 'WRONG_PASSWORD' : 'WRONG_BACKUP_KEY', 'commitment') // 10
+    fail(inputs.method === 'password' ? 'WRONG_PASSWORD' : 'WRONG_BACKUP_KEY', 'commitment') // 12
   }
   let plaintext
   try {
@@ -300,15 +364,21 @@ async function openEnvelope(text, inputs, recordText) {
     d.setAuthTag(tag)
     plaintext = Buffer.concat([d.update(body), d.final()])
   } catch {
-    fail('CIPHERTEXT_CORRUPTED', 'tag') // 11
+    fail('CIPHERTEXT_CORRUPTED', 'tag') // 13
   }
-  // 12
+  // 14
   if (plaintext.length < 33) fail('BACKUP_SHARE_MISMATCH', 'plaintext too short')
   const digest = plaintext.subarray(0, 32)
   const client = plaintext.subarray(32)
   if (client.length !== entry.share.length) fail('BACKUP_SHARE_MISMATCH', 'halves differ in length')
   const shares = xor(client, entry.share)
   if (!sharesDigest(shares).equals(digest)) fail('BACKUP_SHARE_MISMATCH', 'digest')
+  // 15
+  try {
+    new TextDecoder('utf-8', { fatal: true }).decode(shares)
+  } catch {
+    fail('INVALID_CIPHERTEXT', 'the shares are not UTF-8')
+  }
   return { shares, env, record, entry }
 }
 
@@ -472,6 +542,8 @@ function vectorInputs(v) {
       return { method: 'password', password: v.password }
     case 'passkey':
       return { method: 'passkey', credentialId: bytes(v.credentialId), prfOutput: bytes(v.prfOutput), backupKey: bytes(v.backupKey) }
+    case 'icloud':
+      return { method: 'icloud', keysRecord: v.keysRecord }
     default:
       throw new Error(`vector ${v.name}: unknown method ${v.method}`)
   }
@@ -479,8 +551,9 @@ function vectorInputs(v) {
 
 test('vectors: the independent implementation gives each vector the expected shares or code', async (t) => {
   const vectors = loadVectors()
-  assert.ok(vectors.length >= 56)
+  assert.ok(vectors.length >= 93)
   assert.ok(vectors.filter((v) => v.method === 'passkey' && 'expectedShares' in v).length >= 2)
+  assert.ok(vectors.filter((v) => v.method === 'icloud' && 'expectedShares' in v).length >= 2)
   for (const v of vectors) {
     await t.test(v.name, async () => {
       const inputs = vectorInputs(v)
@@ -564,9 +637,13 @@ test('reverse: the module recovers envelopes and custodian records sealed by the
       'count 4': edit((c) => { c[4] = 4 }),
       'unknown state': edit((c) => { c[5 + 16] = 3 }),
       'len 0': edit((c) => { c.writeUInt32BE(0, 5 + 17) }),
-      'len above 2^20': edit((c) => { c.writeUInt32BE(2 ** 20 + 1, 5 + 17) }),
+      'len above 2^20 - 32': edit((c) => { c.writeUInt32BE(MAX_SHARES + 1, 5 + 17) }),
       truncated: resum(content.subarray(0, -1)),
       'trailing bytes': resum(Buffer.concat([content, Buffer.from([0])])),
+      'backup_id twice': encodeRecord([entry, entry]),
+      'a trailing newline': good + '\n',
+      'a leading space': ' ' + good,
+      'longer than the longest record': good + 'A'.repeat(MAX_RECORD_TEXT),
     }
     for (const [name, record] of Object.entries(bad)) {
       assert.equal(await independentCode(sealed.cipherText, PASSWORD, record), 'INVALID_CUSTODIAN_SHARE', `independent: ${name}`)
@@ -639,12 +716,12 @@ test('differential: header bytes changed (checksum recomputed) get the same code
   assert.deepEqual(mismatches, [])
 })
 
-test('shares that are not UTF-8 (valid per FORMAT.md §2, not representable as a JS string) are refused without touching the keychain', async (t) => {
-  const shares = Buffer.from([0x7b, 0xff, 0xfe, 0x00, 0x80, 0x7d])
-  const sealed = await sealPassword(shares, PASSWORD)
-  const record = encodeRecord([{ backupId: sealed.backupId, state: 2, share: sealed.custodianShare }])
-  assert.ok((await openPassword(sealed.cipherText, PASSWORD, record)).shares.equals(shares))
-  const result = await moduleRecover(sealed.cipherText, PASSWORD, record)
-  assert.notEqual(result.code, 'OK', `module restored ${JSON.stringify(result.shares)} from non-UTF-8 shares`)
-  t.diagnostic(`module code for non-UTF-8 shares: ${result.code} (${result.message})`)
+test('shares that are not UTF-8 (sealed by a faulty encoder) are INVALID_CIPHERTEXT for both, and the keychain is not written (FORMAT.md §7 step 15)', async () => {
+  for (const shares of [Buffer.from([0x7b, 0xff, 0xfe, 0x00, 0x80, 0x7d]), Buffer.from('{"s":"\xed\xa0\x80"}', 'latin1')]) {
+    const sealed = await sealPassword(shares, PASSWORD)
+    const record = encodeRecord([{ backupId: sealed.backupId, state: 2, share: sealed.custodianShare }])
+    assert.equal(await independentCode(sealed.cipherText, PASSWORD, record), 'INVALID_CIPHERTEXT')
+    const result = await moduleRecover(sealed.cipherText, PASSWORD, record)
+    assert.equal(result.code, 'INVALID_CIPHERTEXT', `module: ${result.message}`)
+  }
 })

@@ -1,7 +1,7 @@
 //! Password/PIN method: the backup key is derived from the user's password
 //! with Argon2id; nothing is stored anywhere.
 //!
-//! Method parameters in the header (FORMAT.md §3.2.1), 29 bytes:
+//! Method parameters in the header (FORMAT.md §3.4.1), 29 bytes:
 //! `kdf (0x01 = Argon2id v0x13) ‖ memory KiB u32 ‖ iterations u32 ‖
 //! parallelism u32 ‖ salt[16]`, integers big-endian.
 //!
@@ -59,7 +59,9 @@ impl PasswordMethod {
     }
 
     /// A password method with explicit Argon2id costs for new backups
-    /// (recovery always uses the costs stored in the cipherText).
+    /// (recovery always uses the costs stored in the cipherText). An empty
+    /// password is `PASSWORD_REQUIRED`, one over 4096 bytes
+    /// `INVALID_ARGUMENT` (FORMAT.md §7 step 0).
     pub fn with_kdf(password: Zeroizing<Vec<u8>>, kdf: Argon2idParams) -> Result<Self, Error> {
         if password.is_empty() {
             return Err(Error::PasswordRequired);
@@ -238,6 +240,15 @@ mod tests {
     #[test]
     fn empty_password_is_required_error() {
         assert!(matches!(PasswordMethod::new(Zeroizing::new(vec![])), Err(Error::PasswordRequired)));
+    }
+
+    /// FORMAT.md §3.4.1 and §7 step 0: at most 4096 bytes (of the NFC form,
+    /// which the caller made); one more is `INVALID_ARGUMENT`.
+    #[test]
+    fn password_of_4096_bytes_is_the_longest() {
+        assert!(PasswordMethod::new(Zeroizing::new(vec![b'p'; MAX_PASSWORD_LEN])).is_ok());
+        let err = PasswordMethod::new(Zeroizing::new(vec![b'p'; MAX_PASSWORD_LEN + 1])).err().unwrap();
+        assert_eq!(err.code(), "INVALID_ARGUMENT");
     }
 
     #[test]

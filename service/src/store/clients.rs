@@ -29,46 +29,36 @@ fn client_from_row(row: &AnyRow) -> Result<Client, StoreError> {
     })
 }
 
+/// A client to create, its settings checked by the caller (the
+/// `create-client` command checks them).
+#[derive(Debug, Clone, Copy)]
+pub struct NewClient<'a> {
+    /// A name for the client.
+    pub name: &'a str,
+    /// Whether the service keeps the client's cipherTexts (managed backups).
+    pub managed_backups: bool,
+    /// Custodian storage `WEBHOOK` with this URL and secret (the secret
+    /// sealed under the KMS); `None`: the service keeps the custodian shares.
+    pub webhook: Option<&'a WebhookSetting>,
+    /// The Firebase project whose ID tokens the Firebase enclave accepts.
+    pub firebase_project_id: Option<&'a str>,
+    /// The client's own passkey relying party; `None`: the service's default.
+    pub passkey_rp: Option<&'a ClientRelyingParty>,
+}
+
+impl<'a> NewClient<'a> {
+    /// A client named `name` with managed backups, its custodian shares kept
+    /// by the service, no Firebase project and the service's default
+    /// passkey relying party.
+    pub fn new(name: &'a str) -> Self {
+        Self { name, managed_backups: true, webhook: None, firebase_project_id: None, passkey_rp: None }
+    }
+}
+
 impl Store {
-    /// Creates a client and its first API key, in one transaction.
-    pub async fn create_client(&self, name: &str, managed_backups: bool) -> Result<(Client, ApiKey), StoreError> {
-        self.create_client_with(name, managed_backups, None).await
-    }
-
-    /// Creates a client and its first API key, in one transaction; with
-    /// `webhook`, its custodian storage is `WEBHOOK` with that setting
-    /// (checked by the caller), the secret sealed under the KMS.
-    pub async fn create_client_with(
-        &self,
-        name: &str,
-        managed_backups: bool,
-        webhook: Option<(&dyn Kms, &WebhookSetting)>,
-    ) -> Result<(Client, ApiKey), StoreError> {
-        self.create_client_full(name, managed_backups, webhook, None).await
-    }
-
-    /// [`Store::create_client_with`], and with `firebase_project_id` (checked
-    /// by the caller) the client's Firebase project, in the same transaction.
-    pub async fn create_client_full(
-        &self,
-        name: &str,
-        managed_backups: bool,
-        webhook: Option<(&dyn Kms, &WebhookSetting)>,
-        firebase_project_id: Option<&str>,
-    ) -> Result<(Client, ApiKey), StoreError> {
-        self.create_client_all(name, managed_backups, webhook, firebase_project_id, None).await
-    }
-
-    /// [`Store::create_client_full`], and with `passkey_rp` (checked by the
-    /// caller) the client's own passkey relying party, in the same transaction.
-    pub async fn create_client_all(
-        &self,
-        name: &str,
-        managed_backups: bool,
-        webhook: Option<(&dyn Kms, &WebhookSetting)>,
-        firebase_project_id: Option<&str>,
-        passkey_rp: Option<&ClientRelyingParty>,
-    ) -> Result<(Client, ApiKey), StoreError> {
+    /// Creates the client `new` and its first API key, in one transaction.
+    pub async fn create_client(&self, kms: &dyn Kms, new: &NewClient<'_>) -> Result<(Client, ApiKey), StoreError> {
+        let NewClient { name, managed_backups, webhook, firebase_project_id, passkey_rp } = *new;
         let key = ApiKey::generate().map_err(|_| StoreError::Random)?;
         let client = Client {
             id: random_id().map_err(|_| StoreError::Random)?,
@@ -79,7 +69,7 @@ impl Store {
             created_at: now_micros(),
         };
         let sealed = match webhook {
-            Some((kms, setting)) => Some(seal_webhook(kms, &client.id, setting).await?),
+            Some(setting) => Some(seal_webhook(kms, &client.id, setting).await?),
             None => None,
         };
         self.write(async |conn| {

@@ -5,7 +5,7 @@
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use super::{b64, unb64, Store, StoreError};
+use super::{b64, unb64, unless_duplicate, Store, StoreError};
 use crate::kms::WrappedKey;
 use crate::seal::Sealed;
 use crate::util::now_micros;
@@ -77,11 +77,7 @@ impl Store {
                 .bind(now_micros())
                 .execute(&mut *conn)
                 .await;
-            match result {
-                Ok(_) => Ok(true),
-                Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Ok(false),
-                Err(e) => Err(e.into()),
-            }
+            Ok(unless_duplicate(result)?.is_some())
         })
         .await
     }

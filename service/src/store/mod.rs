@@ -40,7 +40,7 @@ pub mod passkey;
 mod retention;
 mod rewrap;
 
-pub use clients::WebhookSetting;
+pub use clients::{NewClient, WebhookSetting};
 pub use enclave::PutKeyOutcome;
 pub use pairs::{Pair, Transition};
 pub use retention::{ClientLimits, PruneReport, Quota, Retention};
@@ -111,6 +111,16 @@ impl From<sqlx::Error> for StoreError {
         } else {
             Self::Db(e)
         }
+    }
+}
+
+/// An `INSERT`'s outcome: `Some` of what it returned, or `None` when it met
+/// a row with the same unique key and wrote nothing.
+fn unless_duplicate<T>(result: Result<T, sqlx::Error>) -> Result<Option<T>, StoreError> {
+    match result {
+        Ok(value) => Ok(Some(value)),
+        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Ok(None),
+        Err(e) => Err(e.into()),
     }
 }
 

@@ -5,7 +5,7 @@
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
-use super::{b64, unb64, Store, StoreError};
+use super::{b64, unb64, unless_duplicate, Store, StoreError};
 use crate::kms::{Kms, WrappedKey};
 use crate::model::{BackupMethod, CustodianStorage, PairStatus};
 use crate::seal::{self, Sealed};
@@ -182,11 +182,7 @@ impl Store {
                 .bind(i64::try_from(stored_bytes).unwrap_or(i64::MAX))
                 .fetch_one(&mut *conn)
                 .await;
-            match result {
-                Ok(row) => Ok(Some(pair_from_row(&row)?)),
-                Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Ok(None),
-                Err(e) => Err(e.into()),
-            }
+            unless_duplicate(result)?.as_ref().map(pair_from_row).transpose()
         })
         .await
     }

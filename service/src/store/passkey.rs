@@ -13,7 +13,7 @@ use zeroize::Zeroizing;
 
 use super::enclave::{put_key_outcome, sealed_key_of_row, PutKeyOutcome};
 use super::retention::MAX_OPEN_CEREMONIES;
-use super::{Store, StoreError};
+use super::{unless_duplicate, Store, StoreError};
 use crate::kms::Kms;
 use crate::seal;
 use crate::util::{now_micros, random_id};
@@ -181,11 +181,7 @@ impl Store {
             .bind(now_micros())
             .execute(&mut *conn)
             .await;
-            match result {
-                Ok(_) => Ok(true),
-                Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Ok(false),
-                Err(e) => Err(e.into()),
-            }
+            Ok(unless_duplicate(result)?.is_some())
         })
         .await
     }

@@ -99,14 +99,14 @@ impl Retention {
             return Err("--keep-completed must be at least 1 (the newest completed pair is never removed)".into());
         }
         let needed =
-            u64::from(self.keep_completed) * BackupMethod::ALL.len() as u64 + u64::from(limits.max_pending_pairs) + 1;
+            u64::from(self.keep_completed) * BackupMethod::COUNT as u64 + u64::from(limits.max_pending_pairs) + 1;
         if u64::from(limits.max_pairs) < needed {
             return Err(format!(
                 "--max-pairs {} leaves no room for --keep-completed {} pairs of each of the {} methods plus \
                  --max-pending-pairs {}: use at least {needed}",
                 limits.max_pairs,
                 self.keep_completed,
-                BackupMethod::ALL.len(),
+                BackupMethod::COUNT,
                 limits.max_pending_pairs
             ));
         }

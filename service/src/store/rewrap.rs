@@ -2,6 +2,7 @@
 //! Firebase and passkey enclave keys) moved under the KMS's current master
 //! key, record by record, and how many records each master key wraps.
 
+use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use super::firebase::firebase_key_aad;
@@ -79,8 +80,8 @@ impl Store {
             .await?;
             if rows.is_empty() {
                 self.rewrap_webhook_secrets(kms, &current, &mut report).await?;
-                self.rewrap_firebase_keys(kms, &current, &mut report).await?;
-                self.rewrap_passkey_keys(kms, &current, &mut report).await?;
+                self.rewrap_enclave_keys(kms, &current, &FIREBASE_KEYS, &mut report).await?;
+                self.rewrap_enclave_keys(kms, &current, &PASSKEY_KEYS, &mut report).await?;
                 return Ok(report);
             }
             for row in &rows {
@@ -177,71 +178,64 @@ impl Store {
         Ok(())
     }
 
-    /// `rewrap_all` for the Firebase enclave keys.
-    async fn rewrap_firebase_keys(
+    /// `rewrap_all` for one enclave's key table.
+    async fn rewrap_enclave_keys(
         &self,
         kms: &dyn Kms,
         current: &str,
+        keys: &EnclaveKeyTable,
         report: &mut RewrapReport,
     ) -> Result<(), StoreError> {
+        let table = keys.table;
+        let select = format!("SELECT * FROM {table} WHERE key_id <> $1 AND id > $2 ORDER BY id LIMIT 200");
         let mut after = String::new();
         loop {
-            let rows = sqlx::query(
-                "SELECT id, client_id, firebase_uid, backup_id, key_id, wrapped_key FROM firebase_encryption_keys \
-                 WHERE key_id <> $1 AND id > $2 ORDER BY id LIMIT 200",
-            )
-            .bind(current.to_owned())
-            .bind(after.clone())
-            .fetch_all(&self.pool)
-            .await?;
+            // Safe: the table name is a constant of this file.
+            let rows = sqlx::query(sqlx::AssertSqlSafe(select.clone()))
+                .bind(current.to_owned())
+                .bind(after.clone())
+                .fetch_all(&self.pool)
+                .await?;
             if rows.is_empty() {
                 return Ok(());
             }
             for row in &rows {
-                let get = |column: &str| -> Result<String, StoreError> { Ok(row.try_get(column)?) };
-                let id = get("id")?;
+                let id: String = row.try_get("id")?;
                 after.clone_from(&id);
-                let key_id = get("key_id")?;
-                let wrapped_text = get("wrapped_key")?;
-                let aad = firebase_key_aad(&get("client_id")?, &id, &get("backup_id")?, &get("firebase_uid")?);
-                let target =
-                    WrappedColumns { table: "firebase_encryption_keys", key_id: "key_id", wrapped: "wrapped_key" };
-                let failed = format!("firebase key {id}");
-                self.rewrap_one(kms, target, &id, key_id, wrapped_text, &aad, failed, report).await?;
-            }
-        }
-    }
-
-    /// `rewrap_all` for the passkey enclave keys.
-    async fn rewrap_passkey_keys(
-        &self,
-        kms: &dyn Kms,
-        current: &str,
-        report: &mut RewrapReport,
-    ) -> Result<(), StoreError> {
-        let mut after = String::new();
-        loop {
-            let rows = sqlx::query(
-                "SELECT id, client_id, backup_id, credential_id, key_id, wrapped_key FROM passkey_encryption_keys \
-                 WHERE key_id <> $1 AND id > $2 ORDER BY id LIMIT 200",
-            )
-            .bind(current.to_owned())
-            .bind(after.clone())
-            .fetch_all(&self.pool)
-            .await?;
-            if rows.is_empty() {
-                return Ok(());
-            }
-            for row in &rows {
-                let get = |column: &str| -> Result<String, StoreError> { Ok(row.try_get(column)?) };
-                let id = get("id")?;
-                after.clone_from(&id);
-                let aad = passkey_key_aad(&get("client_id")?, &id, &get("backup_id")?, &get("credential_id")?);
-                let target =
-                    WrappedColumns { table: "passkey_encryption_keys", key_id: "key_id", wrapped: "wrapped_key" };
-                let failed = format!("passkey key {id}");
-                self.rewrap_one(kms, target, &id, get("key_id")?, get("wrapped_key")?, &aad, failed, report).await?;
+                let aad = (keys.aad)(row, &id)?;
+                let target = WrappedColumns { table, key_id: "key_id", wrapped: "wrapped_key" };
+                let failed = format!("{} {id}", keys.what);
+                let (key_id, wrapped): (String, String) = (row.try_get("key_id")?, row.try_get("wrapped_key")?);
+                self.rewrap_one(kms, target, &id, key_id, wrapped, &aad, failed, report).await?;
             }
         }
     }
 }
+
+/// An enclave's key table, as `kms rewrap` walks it: its name, what its
+/// records are called in the report, and a row's associated data.
+struct EnclaveKeyTable {
+    table: &'static str,
+    what: &'static str,
+    aad: fn(&AnyRow, &str) -> Result<Vec<u8>, StoreError>,
+}
+
+fn text(row: &AnyRow, column: &str) -> Result<String, StoreError> {
+    Ok(row.try_get(column)?)
+}
+
+const FIREBASE_KEYS: EnclaveKeyTable = EnclaveKeyTable {
+    table: "firebase_encryption_keys",
+    what: "firebase key",
+    aad: |row, id| {
+        Ok(firebase_key_aad(&text(row, "client_id")?, id, &text(row, "backup_id")?, &text(row, "firebase_uid")?))
+    },
+};
+
+const PASSKEY_KEYS: EnclaveKeyTable = EnclaveKeyTable {
+    table: "passkey_encryption_keys",
+    what: "passkey key",
+    aad: |row, id| {
+        Ok(passkey_key_aad(&text(row, "client_id")?, id, &text(row, "backup_id")?, &text(row, "credential_id")?))
+    },
+};

@@ -9,6 +9,7 @@ use serde_json::Value;
 use tempfile::TempDir;
 
 pub mod authenticator;
+use wallet_backup_service::store::NewClient;
 use wallet_backup_service::{start, Backend, RateLimit, Running, ServeConfig, WebhookPolicy};
 
 /// A service on 127.0.0.1 with its own data directory.
@@ -76,7 +77,8 @@ pub async fn serve() -> TestServer {
 impl TestServer {
     /// Creates a client; returns an API handle with its key.
     pub async fn client(&self, name: &str, managed: bool) -> Api {
-        let (_, key) = self.running.store().create_client(name, managed).await.unwrap();
+        let new = NewClient { managed_backups: managed, ..NewClient::new(name) };
+        let (_, key) = self.running.store().create_client(self.running.kms(), &new).await.unwrap();
         Api::new(&self.base, Some(key.expose()))
     }
 

@@ -14,6 +14,7 @@ use hmac::{KeyInit, Mac};
 use serde_json::{json, Value};
 use wallet_backup_service::firebase::dev::{encode_with_signature, DevIssuer, IssuerServer};
 use wallet_backup_service::firebase::{unix_now, FirebaseConfig};
+use wallet_backup_service::store::NewClient;
 use wallet_backup_service::{RateLimit, ServeConfig};
 
 use crate::common::{new_backup_id, on_postgres, serve_config, Api, Reply, TestServer};
@@ -56,7 +57,13 @@ impl Enclave {
     /// A client with this Firebase project (or none).
     async fn client(&self, name: &str, project: Option<&str>) -> Api {
         let store = self.server.running.store();
-        let (_, key) = store.create_client_full(name, true, None, project).await.unwrap();
+        let (_, key) = store
+            .create_client(
+                self.server.running.kms(),
+                &NewClient { firebase_project_id: project, ..NewClient::new(name) },
+            )
+            .await
+            .unwrap();
         Api::new(&self.server.base, Some(key.expose()))
     }
 
@@ -424,7 +431,12 @@ async fn firebase_keys_unavailable_without_an_endpoint() {
         config.firebase = FirebaseConfig { jwks_url: format!("http://{closed}/jwks"), ..FirebaseConfig::default() };
     })
     .await;
-    let (_, key) = server.running.store().create_client_full("w", true, None, Some(PROJECT)).await.unwrap();
+    let (_, key) = server
+        .running
+        .store()
+        .create_client(server.running.kms(), &NewClient { firebase_project_id: Some(PROJECT), ..NewClient::new("w") })
+        .await
+        .unwrap();
     let api = Api::new(&server.base, Some(key.expose()));
     let token = issuer().token("alice", 0, 3600);
     let reply = get_key(&api, Some(&token), &new_backup_id()).await;

@@ -17,6 +17,7 @@ use base64ct::{Base64, Encoding};
 use serde_json::{json, Value};
 use wallet_backup_service::passkey::{check_origin, PasskeyConfig, RelyingParty};
 use wallet_backup_service::store::passkey::ClientRelyingParty;
+use wallet_backup_service::store::NewClient;
 use wallet_backup_service::{RateLimit, ServeConfig};
 
 use crate::common::authenticator::{b64, unb64, Authenticator, Tweak, ORIGIN, RP_ID, UP};
@@ -46,7 +47,12 @@ async fn enclave() -> TestServer {
 
 /// A client; with `rp`, its own relying party.
 async fn client(server: &TestServer, name: &str, rp: Option<ClientRelyingParty>) -> Api {
-    let (_, key) = server.running.store().create_client_all(name, true, None, None, rp.as_ref()).await.unwrap();
+    let (_, key) = server
+        .running
+        .store()
+        .create_client(server.running.kms(), &NewClient { passkey_rp: rp.as_ref(), ..NewClient::new(name) })
+        .await
+        .unwrap();
     Api::new(&server.base, Some(key.expose()))
 }
 
