@@ -1,5 +1,5 @@
 // Bundles scenarios.js for Hermes as Metro would for an app (tests/hermes/hermes.test.mjs
-// and bench/hermes-bench.mjs): `wallet-backup` is the built package (pkg/,
+// and bench/sections/hermes.mjs): `wallet-backup` is the built package (pkg/,
 // symlinked into <dir>/node_modules), resolved with the `react-native`
 // export condition; the test's own code and @noble/hashes are lowered to
 // ES5 (Hermes 0.12 has no classes, async arrows, …); the package's React

@@ -2,7 +2,7 @@
 // from the package's `react-native` entry the way Metro would resolve it
 // (bundle.mjs), and loaded into the Hermes REPL by bridge.mjs, for the
 // Hermes tests (tests/hermes/hermes.test.mjs) and the bench's section 8
-// (bench/hermes-bench.mjs). Each scenario is registered by name; Node runs
+// (bench/sections/hermes.mjs). Each scenario is registered by name; Node runs
 // one with `__runScenario(runId, name, ctx)` and gets its result (or error)
 // back as a `result` bridge message. hermes.test.mjs checks the results, and
 // opens in Node what Hermes sealed.

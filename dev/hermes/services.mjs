@@ -1,5 +1,5 @@
 // What the method scenarios (methods.js) talk to, started in Node for the
-// Hermes tests (tests/hermes/hermes.test.mjs) and the Hermes bench (bench/hermes-bench.mjs):
+// Hermes tests (tests/hermes/hermes.test.mjs) and the Hermes bench (bench/sections/hermes.mjs):
 // - the real backup service binary (dev/service.mjs ServiceProcess)
 //   on loopback, with the Firebase enclave on the development issuer's keys
 //   and the passkey enclave for rp id `wallet.example`, whose origins are
