@@ -34,11 +34,14 @@ const KEY_PATTERN = /^wbk_live_[A-Za-z0-9_-]{43}$/
 // ---- the binary ---------------------------------------------------------------------------------
 
 /**
- * The service's `dev` feature, spelled for a command run at the workspace root: the
- * development-only parts (the development Firebase issuer, the demo settings), which the
- * tests, the demo and the bench use and a production build never has.
+ * The service's `dev` feature: the development-only parts (the development Firebase issuer,
+ * the demo settings), which the tests, the demo and the bench use and a production build never
+ * has. Spelled `--features dev`, which cargo gives every selected package that has the feature
+ * (only the service has one). Not `wallet-backup-service/dev`: the service has itself as a
+ * dev-dependency, so cargo reads that as "the feature of the dependency", and a `cargo build`
+ * (no dev-dependencies) then builds the service without it, silently.
  */
-export const DEV_FEATURE = ['--features', `${PACKAGE}/dev`]
+export const DEV_FEATURE = ['--features', 'dev']
 
 /**
  * `cargo test --workspace` as the Rust tests run it (`npm run test:rust`), with the service's
