@@ -4,12 +4,11 @@
 // runs made under the same machine conditions. Timings are measured inside
 // the native process; the pipe round trip is not part of them.
 import { spawn } from 'node:child_process'
-import { join, resolve } from 'node:path'
+import { join } from 'node:path'
+import { cargoTargetDir } from '../dev/service.mjs'
 
-// cargo's output folder: $CARGO_TARGET_DIR when set (relative to the workspace root), else target/.
-export const cargoTargetDir = (root) => (process.env.CARGO_TARGET_DIR ? resolve(root, process.env.CARGO_TARGET_DIR) : join(root, 'target'))
-export const releaseBinary = (root, name) => join(cargoTargetDir(root), 'release', process.platform === 'win32' ? `${name}.exe` : name)
-export const nativeBinary = (root) => releaseBinary(root, 'wallet-backup-bench-native')
+/** bench/native's release binary (bench/run.mjs builds it with the release service). */
+export const nativeBinary = () => join(cargoTargetDir(), 'release', process.platform === 'win32' ? 'wallet-backup-bench-native.exe' : 'wallet-backup-bench-native')
 
 export function startNative(bin) {
   const child = spawn(bin, ['--serve'], { stdio: ['pipe', 'pipe', 'inherit'] })

@@ -17,7 +17,7 @@
 // and the page signs a test user in with it (its URL is in /demo-config.json).
 //
 // Google Drive, iCloud and the custom method: DEVELOPMENT stand-ins
-// (scripts/demo-stand-ins.mjs) run in this process on loopback: a local
+// (dev/stand-ins.mjs) run in this process on loopback: a local
 // Drive v3 server, a local CloudKit Web Services server and an "app server"
 // key-value store; the service names them to the page (`serve --demo-stand-in`).
 //
@@ -32,61 +32,23 @@
 //   const { url, apiKey, issuerUrl, pid, close } = await startDemo({ port: 0, dataDir })
 // (`build: false` to use the binary as it is; `profile: 'debug'` for target/debug/.)
 
-import { spawn } from 'node:child_process'
-import { createServer } from 'node:net'
 import { constants } from 'node:os'
 import { chmodSync, existsSync, readFileSync, realpathSync, statSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
-import { fileURLToPath, pathToFileURL } from 'node:url'
+import { createServer } from 'node:net'
+import { pathToFileURL } from 'node:url'
 
-import { startStandIns } from './demo-stand-ins.mjs'
+import { ROOT, buildService, createClient, runService, serviceBinary, serviceBuildCommand, startIssuer, startService, stopProcess } from '../dev/service.mjs'
+import { startStandIns } from '../dev/stand-ins.mjs'
 
-const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)))
 const KEY_FILE = 'demo-client.key'
 const DATABASE_FILE = 'wallet-backup.db'
 const KEY_PATTERN = /^wbk_live_[A-Za-z0-9_-]{43}$/
-const LISTENING = /^listening on (http:\/\/\S+)$/m
 /** The Firebase project of the demo client and of the development issuer's tokens. */
 export const FIREBASE_PROJECT_ID = 'wallet-backup-demo'
 
-/** The service binary of a `profile` build, in $CARGO_TARGET_DIR (relative to the repository root) or target/. */
-function serviceBinary(profile) {
-  const target = process.env.CARGO_TARGET_DIR ? resolve(ROOT, process.env.CARGO_TARGET_DIR) : join(ROOT, 'target')
-  return join(target, profile, process.platform === 'win32' ? 'wallet-backup-service.exe' : 'wallet-backup-service')
-}
-
 function checkProfile(profile) {
   if (profile !== 'release' && profile !== 'debug') throw new Error(`demo: profile must be 'release' or 'debug', got ${profile}`)
-}
-
-/** The environment of the service: the demo's own data directory, whatever the shell has set. */
-function serviceEnv() {
-  const env = { ...process.env }
-  for (const name of ['DATABASE_URL', 'WALLET_BACKUP_DATA_DIR', 'WALLET_BACKUP_KMS_FILE']) delete env[name]
-  return env
-}
-
-/** Runs a command to its end and resolves to its stdout; rejects with its stderr's tail when it fails. */
-function run(cmd, args, { echo = false } = {}) {
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(cmd, args, { cwd: ROOT, env: serviceEnv(), stdio: ['ignore', 'pipe', echo ? 'inherit' : 'pipe'] })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (d) => (stdout += d))
-    child.stderr?.on('data', (d) => (stderr = (stderr + d).slice(-8000)))
-    child.on('error', reject)
-    child.on('close', (code, signal) => {
-      if (code === 0) resolvePromise(stdout)
-      else reject(new Error(`${cmd} ${args.join(' ')} failed (${code ?? signal})${stderr ? `:\n${stderr.trim()}` : ''}`))
-    })
-  })
-}
-
-/** `cargo build -p wallet-backup-service [--release]`. */
-export async function buildService({ profile = 'release', echo = false } = {}) {
-  checkProfile(profile)
-  // The `dev` feature: the demo settings and the development Firebase issuer (never in a production build).
-  await run('cargo', ['build', '-p', 'wallet-backup-service', '--features', 'dev', ...(profile === 'release' ? ['--release'] : [])], { echo })
 }
 
 /**
@@ -100,9 +62,7 @@ async function demoKey(bin, dataDir) {
     const key = readFileSync(keyFile, 'utf8').trim()
     if (KEY_PATTERN.test(key)) return { key, created: false }
   }
-  const args = ['--data-dir', dataDir, 'create-client', '--name', 'demo', '--firebase-project-id', FIREBASE_PROJECT_ID]
-  const key = (await run(bin, args)).trim()
-  if (!KEY_PATTERN.test(key)) throw new Error('demo: create-client did not print an API key')
+  const key = await createClient({ bin, dataDir, name: 'demo', firebaseProjectId: FIREBASE_PROJECT_ID })
   writeFileSync(keyFile, `${key}\n`, { mode: 0o600 })
   chmodSync(keyFile, 0o600)
   return { key, created: true }
@@ -119,7 +79,7 @@ async function setFirebaseProject(bin, dataDir, url, apiKey) {
   if (!response.ok) throw new Error(`demo: GET /api/v3/clients/me answered ${response.status}`)
   const { id } = await response.json()
   if (typeof id !== 'string' || !id) throw new Error('demo: GET /api/v3/clients/me gave no client id')
-  await run(bin, ['--data-dir', dataDir, 'set-firebase-project', '--client-id', id, '--firebase-project-id', FIREBASE_PROJECT_ID])
+  await runService(['--data-dir', dataDir, 'set-firebase-project', '--client-id', id, '--firebase-project-id', FIREBASE_PROJECT_ID], { bin })
 }
 
 /** A port that is free on 127.0.0.1 now (the service binds it a moment later). */
@@ -136,52 +96,6 @@ function freePort() {
 }
 
 /**
- * Starts `args` of the service binary and resolves once it printed
- * `listening on http://ADDR` on stdout (its logs go to stderr).
- */
-async function spawnListening(bin, args, { name, logs, dataDir }) {
-  const child = spawn(bin, args, { cwd: ROOT, env: serviceEnv(), stdio: ['ignore', 'pipe', logs] })
-  let stderr = ''
-  child.stderr?.on('data', (d) => (stderr = (stderr + d).slice(-16000)))
-  const exited = new Promise((done) => child.once('exit', (code, signal) => done({ code, signal })))
-  const address = await new Promise((resolvePromise, reject) => {
-    let out = ''
-    const timer = setTimeout(() => fail(new Error(`demo: the ${name} did not start within 60 s`)), 60_000)
-    function fail(error) {
-      clearTimeout(timer)
-      child.kill('SIGKILL')
-      reject(error)
-    }
-    child.once('error', fail)
-    exited.then(({ code, signal }) => {
-      const hint = stderr.includes('not a key of any client') ? `\n(delete ${dataDir} to start over)` : ''
-      fail(new Error(`demo: the ${name} exited (${code ?? signal})${stderr ? `:\n${stderr.trim()}` : ''}${hint}`))
-    })
-    child.stdout.setEncoding('utf8')
-    child.stdout.on('data', function onData(d) {
-      out += d
-      const m = out.match(LISTENING)
-      if (!m) return
-      clearTimeout(timer)
-      child.stdout.off('data', onData)
-      child.stdout.resume()
-      resolvePromise(m[1])
-    })
-  })
-  return { child, exited, address }
-}
-
-/** Stops a child process started here: SIGTERM, then SIGKILL after 10 s. */
-async function stop({ child, exited }) {
-  if (child.exitCode === null && child.signalCode === null) {
-    child.kill('SIGTERM')
-    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000)
-    await exited
-    clearTimeout(timer)
-  }
-}
-
-/**
  * Starts the development Firebase issuer, then the service; resolves once
  * both printed their addresses. On a failure, whatever was started is stopped.
  */
@@ -194,41 +108,39 @@ async function launch({ port, dataDir, build, profile, logs }) {
   }
   if (build) await buildService({ profile, echo: logs === 'inherit' })
   const bin = serviceBinary(profile)
-  if (!existsSync(bin)) {
-    const flag = profile === 'release' ? ' --release' : ''
-    throw new Error(`demo: ${bin} is missing; run cargo build -p wallet-backup-service${flag}`)
-  }
+  if (!existsSync(bin)) throw new Error(`demo: ${bin} is missing; run ${serviceBuildCommand({ profile }).flat().join(' ')}`)
   // WebAuthn's origin must be known before the service starts: fix the port now.
   const servicePort = port === 0 ? await freePort() : port
   const origin = `http://localhost:${servicePort}`
   const { key: apiKey, created } = await demoKey(bin, dataDir)
 
-  const issuer = await spawnListening(
-    bin,
-    ['dev-firebase-issuer', '--listen', '127.0.0.1:0', '--project-id', FIREBASE_PROJECT_ID],
-    { name: 'development Firebase issuer', logs },
-  )
-  const issuerUrl = issuer.address
+  const log = logs === 'inherit' ? 'inherit' : 'keep'
+  const issuer = await startIssuer({ projectId: FIREBASE_PROJECT_ID, bin, log })
+  const issuerUrl = issuer.url
   let service
   let standIns
   try {
     standIns = await startStandIns()
     const keyFile = join(dataDir, KEY_FILE)
-    const args = ['--data-dir', dataDir, 'serve', '--listen', `127.0.0.1:${servicePort}`,
-      '--www', join(ROOT, 'www'), '--pkg', pkg, '--demo-key-file', keyFile,
+    const serveArgs = ['--www', join(ROOT, 'www'), '--pkg', pkg, '--demo-key-file', keyFile,
       '--passkey-rp-id', 'localhost', '--passkey-origin', origin,
       '--firebase-jwks-url', `${issuerUrl}/jwks`, '--demo-firebase-issuer', issuerUrl,
       ...Object.entries(standIns.origins).flatMap(([name, origin]) => ['--demo-stand-in', `${name}=${origin}`])]
-    service = await spawnListening(bin, args, { name: 'service', logs, dataDir })
-    if (!created) await setFirebaseProject(bin, dataDir, service.address, apiKey)
+    try {
+      service = await startService({ bin, dataDir, listen: `127.0.0.1:${servicePort}`, serveArgs, log, what: 'demo: the service' })
+    } catch (err) {
+      if (err.log?.includes('not a key of any client')) err.message += `\n(delete ${dataDir} to start over)`
+      throw err
+    }
+    if (!created) await setFirebaseProject(bin, dataDir, service.url, apiKey)
   } catch (err) {
-    if (service) await stop(service)
-    await stop(issuer)
+    if (service) await stopProcess(service.child)
+    await stopProcess(issuer.child)
     await standIns?.close()
     throw err
   }
   // The issuer and the stand-ins stop with the service.
-  service.exited.then(() => Promise.all([stop(issuer), standIns.close()]))
+  service.exited.then(() => Promise.all([stopProcess(issuer.child), standIns.close()]))
   return { url: `${origin}/`, apiKey, issuerUrl, standIns: standIns.origins, service, issuer, closeStandIns: standIns.close }
 }
 
@@ -249,8 +161,8 @@ export async function startDemo({ port = 0, dataDir = join(ROOT, '.demo'), build
   const options = { port, dataDir: resolve(dataDir), build, profile, logs: 'pipe' }
   const { url, apiKey, issuerUrl, standIns, service, issuer, closeStandIns } = await launch(options)
   const close = async () => {
-    await stop(service)
-    await stop(issuer)
+    await stopProcess(service.child)
+    await stopProcess(issuer.child)
     await closeStandIns()
   }
   return { url, apiKey, issuerUrl, standIns, pid: service.child.pid, close }
@@ -274,7 +186,7 @@ if (isMainScript()) {
   }
   let demo
   try {
-    console.error('demo: cargo build -p wallet-backup-service --release')
+    console.error(`demo: ${serviceBuildCommand({ profile: 'release' }).flat().join(' ')}`)
     demo = await launch({ port, dataDir: join(ROOT, '.demo'), build: true, profile: 'release', logs: 'inherit' })
   } catch (err) {
     console.error(err.message)
@@ -293,7 +205,7 @@ if (isMainScript()) {
     })
   }
   const { code, signal } = await demo.service.exited
-  await stop(demo.issuer)
+  await stopProcess(demo.issuer.child)
   await demo.closeStandIns()
   process.exit(code ?? 128 + (constants.signals[signal] ?? 0))
 }

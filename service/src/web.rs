@@ -29,8 +29,8 @@ use crate::error::{codes, ApiError, ErrorCode};
 /// How long a browser may cache a preflight answer, in seconds.
 pub const CORS_MAX_AGE_SECS: u64 = 600;
 
-/// The Content-Security-Policy of the static demo page (the one
-/// `scripts/serve-demo.mjs` sends): scripts only from this origin plus
+/// The Content-Security-Policy of the static demo page (stated in
+/// service/README.md, "Static files"): scripts only from this origin plus
 /// `'wasm-unsafe-eval'`, which WebAssembly compilation needs, and requests
 /// only to this origin.
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; \
@@ -183,7 +183,7 @@ pub fn static_files(statics: Statics, connect_also: &[&str]) -> Router {
         .layer(middleware::map_response(move |response| static_headers(csp.clone(), response)))
 }
 
-/// Adds the security headers of `scripts/serve-demo.mjs` (`csp`: its
+/// Adds the static files' security headers (`csp`: the demo page's
 /// Content-Security-Policy, or one that also allows the issuer); replaces
 /// the file server's bodiless error answers (404, 405, …) with JSON errors.
 async fn static_headers(csp: HeaderValue, response: Response) -> Response {

@@ -1,4 +1,4 @@
-// The Google Drive method against a local Drive v3 server (drive_server.mjs,
+// The Google Drive method against a local Drive v3 server (dev/drive-server.mjs,
 // written from Google's public API reference) for the key, and the real
 // backup service binary for the custodian half. The scenarios
 // (drive_scenarios.mjs) run in Node.js and in headless Chromium, where the
@@ -10,9 +10,11 @@ import assert from 'node:assert/strict'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { Portal, GDriveStorage } from '../../pkg/node/index.mjs'
-import { ServiceProcess, evaluateInPage, openTestPage, serviceBinary, startHarness } from '../service/harness.mjs'
-import { startDriveServer, parseMultipart, parseQuery } from './drive_server.mjs'
+import { ServiceProcess } from '../../dev/service.mjs'
+import { SERVICES, evaluateInPage, openTestPage, startHarness } from '../service-scenarios/harness.mjs'
+import { startDriveServer, parseMultipart, parseQuery } from '../../dev/drive-server.mjs'
 import { driveScenarios } from './drive_scenarios.mjs'
 
 const TIMEOUT = 60_000
@@ -26,9 +28,9 @@ const resetDrive = () => fetch(`${drive.origin}/__drive/reset`, { method: 'POST'
 
 before(async () => {
   dataDir = await mkdtemp(join(tmpdir(), 'wallet-backup-drive-'))
-  service = new ServiceProcess('drive', { bin: serviceBinary(), dataDir })
+  service = new ServiceProcess('drive', { dataDir, ...SERVICES.main })
   await service.start()
-  drive = await startDriveServer()
+  drive = await startDriveServer({ scenarios: fileURLToPath(new URL('./drive_scenarios.mjs', import.meta.url)) })
 })
 
 after(async () => {

@@ -3,7 +3,7 @@
 // loads this file from the Drive server. Each scenario is `async (ctx)` with:
 //   ctx.Portal, ctx.GDriveStorage   the package's exports
 //   ctx.apiHost, ctx.apiKey         the real backup service and a fresh client (custodian half)
-//   ctx.driveHost                   the local Drive v3 server (drive_server.mjs), with its control routes
+//   ctx.driveHost                   the local Drive v3 server (dev/drive-server.mjs), with its control routes
 // and throws an Error when something is not as expected.
 
 export const SHARES = JSON.stringify({ secp256k1: { id: 'gd-wallet', share: 'ab'.repeat(32) } })

@@ -5,12 +5,12 @@
 // need a domain name); passkeys come from Chromium's virtual authenticator
 // (CDP WebAuthn domain), with and without the PRF extension; Google Drive,
 // iCloud and the custom method use the demo's development stand-ins
-// (scripts/demo-stand-ins.mjs: local Drive v3 and CloudKit servers, an app server).
+// (dev/stand-ins.mjs: local Drive v3 and CloudKit servers, an app server).
 //
 //   node --test tests/e2e/
 //
 // Needs the built package in pkg/ (`npm run build`), the service binary
-// (`cargo build -p wallet-backup-service`) and Chromium at /usr/bin/chromium
+// (`npm run build:service`) and Chromium at /usr/bin/chromium
 // (or CHROMIUM_PATH). Leaves a screenshot in tests/out/demo.png.
 
 import { after, before, test } from 'node:test'
@@ -20,7 +20,7 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { launchChromium } from '../chromium.mjs'
+import { launchChromium } from '../../dev/chromium.mjs'
 import { startDemo } from '../../scripts/demo.mjs'
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))

@@ -22,7 +22,7 @@
 //   the bundle.
 //
 //   node --test tests/hermes/      (needs pkg/ built: node scripts/build.mjs,
-//                                   and cargo build -p wallet-backup-service)
+//                                   and npm run build:service; or npm run test:hermes)
 
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
@@ -34,9 +34,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { gzipSync } from 'node:zlib'
 
-import { ROOT, startHermes } from './bridge.mjs'
-import { bundleScenarios } from './bundle.mjs'
-import { startServices } from './services.mjs'
+import { ROOT, startHermes } from '../../dev/hermes/bridge.mjs'
+import { bundleScenarios } from '../../dev/hermes/bundle.mjs'
+import { startServices } from '../../dev/hermes/services.mjs'
 
 const PKG = join(ROOT, 'pkg')
 const HERMESC = join(ROOT, 'node_modules', 'hermes-compiler', 'hermesc', 'linux64-bin', 'hermesc')

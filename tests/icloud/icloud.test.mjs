@@ -1,5 +1,5 @@
 // The iCloud method against a local CloudKit Web Services server
-// (cloudkit_server.mjs, written from Apple's public reference) for the key,
+// (dev/cloudkit-server.mjs, written from Apple's public reference) for the key,
 // and the real backup service binary for the custodian half. The scenarios
 // (icloud_scenarios.mjs) run in Node.js and in headless Chromium, where the
 // page calls the service and the CloudKit server cross-origin (both answer
@@ -11,9 +11,11 @@ import assert from 'node:assert/strict'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { Portal, ICloudStorage } from '../../pkg/node/index.mjs'
-import { ServiceProcess, evaluateInPage, openTestPage, serviceBinary, startHarness } from '../service/harness.mjs'
-import { startCloudKitServer } from './cloudkit_server.mjs'
+import { ServiceProcess } from '../../dev/service.mjs'
+import { SERVICES, evaluateInPage, openTestPage, startHarness } from '../service-scenarios/harness.mjs'
+import { startCloudKitServer } from '../../dev/cloudkit-server.mjs'
 import { icloudScenarios } from './icloud_scenarios.mjs'
 
 const TIMEOUT = 60_000
@@ -34,9 +36,9 @@ const context = async () => ({
 
 before(async () => {
   dataDir = await mkdtemp(join(tmpdir(), 'wallet-backup-icloud-'))
-  service = new ServiceProcess('icloud', { bin: serviceBinary(), dataDir })
+  service = new ServiceProcess('icloud', { dataDir, ...SERVICES.main })
   await service.start()
-  ck = await startCloudKitServer()
+  ck = await startCloudKitServer({ scenarios: fileURLToPath(new URL('./icloud_scenarios.mjs', import.meta.url)) })
 })
 
 after(async () => {

@@ -3,7 +3,7 @@
 // file from the CloudKit server. Each scenario is `async (ctx)` with:
 //   ctx.Portal, ctx.ICloudStorage     the package's exports
 //   ctx.apiHost, ctx.apiKey           the real backup service and a fresh client (custodian half)
-//   ctx.cloudKitHost                  the local CloudKit Web Services server (cloudkit_server.mjs), with its control routes
+//   ctx.cloudKitHost                  the local CloudKit Web Services server (dev/cloudkit-server.mjs), with its control routes
 //   ctx.containerIdentifier, ctx.apiToken   its container and the container's API token
 // and throws an Error when something is not as expected.
 

@@ -1,7 +1,7 @@
 // The backup-service settings, checked before any request is sent: `apiKey`,
 // `apiHost`, `timeoutMs`, and the service-or-custodian rule. A local HTTP
 // server counts requests, to prove a refused setting sends nothing.
-// (Backups against the real service: tests/service/.)
+// (Backups against the real service: tests/service-scenarios/.)
 
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'

@@ -15,7 +15,7 @@ import { readFile, readdir } from 'node:fs/promises'
 import { extname, join, normalize, sep } from 'node:path'
 
 import { ROOT, packAndInstall } from './consumer.mjs'
-import { launchChromium } from '../chromium.mjs'
+import { launchChromium } from '../../dev/chromium.mjs'
 
 const FIXTURE = join(ROOT, 'tests', 'packaging', 'vite-consumer')
 const TYPES = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.css': 'text/css', '.wasm': 'application/wasm' }

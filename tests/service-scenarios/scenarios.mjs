@@ -1,7 +1,7 @@
 // The service scenarios: the module's managed mode against the real backup
-// service, through the test proxy of tests/service/harness.mjs. No imports,
-// so the same file runs in Node.js (tests/service/node.test.mjs) and in
-// Chromium (tests/service/chromium.test.mjs, loaded by the proxy's page).
+// service, through the test proxy of tests/service-scenarios/harness.mjs. No imports,
+// so the same file runs in Node.js (tests/service-scenarios/node.test.mjs) and in
+// Chromium (tests/service-scenarios/chromium.test.mjs, loaded by the proxy's page).
 //
 // Each scenario is `async (ctx) => {}` and throws an Error when something is
 // not as expected. `ctx` (from makeContext) gives `Portal`, `apiHost` (the

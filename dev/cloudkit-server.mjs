@@ -1,9 +1,9 @@
-// A local CloudKit Web Services server for the tests (not a test file itself),
+// A local CloudKit Web Services server, a DEVELOPMENT stand-in for the tests and the demo,
 // written from Apple's public "CloudKit Web Services Reference" (Composing Web
 // Service Requests, records/lookup, records/modify, Error Codes): the record
 // routes the module uses, in the private database of one container.
 //
-//   const ck = await startCloudKitServer()
+//   const ck = await startCloudKitServer()        // { scenarios: file } also serves that file, below
 //   ck.origin                 http://127.0.0.1:PORT, the `cloudKitHost`
 //   ck.containerIdentifier    iCloud.com.example.walletbackup
 //   ck.apiToken               the container's API token (64 hex digits)
@@ -57,14 +57,12 @@
 //   GET  /__cloudkit/log                              [{ method, route, user, status, environment, operations, tokenUsed }]
 //                                                     (tokenUsed: which of the user's tokens, 1-based; never the token)
 //   POST /__cloudkit/reset                            clears faults and the log
-//   GET  /__cloudkit/scenarios.mjs                    tests/icloud/icloud_scenarios.mjs (for the page)
+//   GET  /__cloudkit/scenarios.mjs                    the `scenarios` file, if given (for a test page)
 
 import http from 'node:http'
 import { randomBytes, randomUUID } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
-import { fileURLToPath } from 'node:url'
 
-const SCENARIOS = fileURLToPath(new URL('./icloud_scenarios.mjs', import.meta.url))
 const MAX_BODY = 1024 * 1024
 const CONTAINER = 'iCloud.com.example.walletbackup'
 const TOKEN_HEADER = 'X-Apple-CloudKit-Web-Auth-Token'
@@ -126,7 +124,7 @@ function badFields(fields, recordType, environment) {
   return null
 }
 
-export async function startCloudKitServer() {
+export async function startCloudKitServer({ scenarios = null } = {}) {
   const apiToken = randomBytes(32).toString('hex')
   const tokens = new Map() // webAuthToken -> { user, n, used, expired }
   const counts = new Map() // user -> tokens issued
@@ -193,7 +191,8 @@ export async function startCloudKitServer() {
         log = []
         return send(res, 200, {})
       case 'GET /__cloudkit/scenarios.mjs':
-        return send(res, 200, await readFile(SCENARIOS, 'utf8'), {}, 'text/javascript; charset=utf-8')
+        if (!scenarios) return send(res, 404, { error: 'no scenarios file' })
+        return send(res, 200, await readFile(scenarios, 'utf8'), {}, 'text/javascript; charset=utf-8')
       default:
         return send(res, 404, { error: 'no such control route' })
     }

@@ -1,12 +1,12 @@
-// The service scenarios (tests/service/scenarios.mjs) in Node.js: the
+// The service scenarios (tests/service-scenarios/scenarios.mjs) in Node.js: the
 // module's managed mode against the real service binary behind the test
-// proxy (tests/service/harness.mjs), on SQLite, and again on PostgreSQL
+// proxy (tests/service-scenarios/harness.mjs), on SQLite, and again on PostgreSQL
 // when WALLET_BACKUP_TEST_POSTGRES names a server (scripts/test.mjs starts
 // one with scripts/pg-test-server.sh).
 //
-//   cargo build -p wallet-backup-service && node scripts/build.mjs
-//   node --test tests/service/node.test.mjs
-//   WALLET_BACKUP_TEST_POSTGRES=postgres://postgres@127.0.0.1:54329 node --test tests/service/node.test.mjs
+//   npm run build:service && npm run build        (or: npm run test:service)
+//   node --test tests/service-scenarios/node.test.mjs
+//   WALLET_BACKUP_TEST_POSTGRES=postgres://postgres@127.0.0.1:54329 node --test tests/service-scenarios/node.test.mjs
 
 import { after, before, beforeEach, describe, test } from 'node:test'
 import assert from 'node:assert/strict'

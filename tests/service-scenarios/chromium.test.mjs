@@ -1,11 +1,11 @@
-// The service scenarios (tests/service/scenarios.mjs) in headless Chromium,
+// The service scenarios (tests/service-scenarios/scenarios.mjs) in headless Chromium,
 // driven by playwright-core: the page is served by the test proxy
-// (tests/service/harness.mjs), so it calls the service same-origin; it
+// (tests/service-scenarios/harness.mjs), so it calls the service same-origin; it
 // imports /pkg/web/index.js and the scenarios module, and each scenario runs
 // in the page (page.evaluate), one test per scenario. Service on SQLite.
 //
-//   cargo build -p wallet-backup-service && node scripts/build.mjs
-//   node --test tests/service/chromium.test.mjs
+//   npm run build:service && npm run build        (or: npm run test:service)
+//   node --test tests/service-scenarios/chromium.test.mjs
 //
 // Needs Chromium at /usr/bin/chromium (or CHROMIUM_PATH).
 

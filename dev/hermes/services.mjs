@@ -1,17 +1,17 @@
 // What the method scenarios (methods.js) talk to, started in Node for the
-// Hermes tests (hermes.test.mjs) and the Hermes bench (bench/hermes-bench.mjs):
-// - the real backup service binary (tests/service/harness.mjs ServiceProcess)
+// Hermes tests (tests/hermes/hermes.test.mjs) and the Hermes bench (bench/sections/hermes.mjs):
+// - the real backup service binary (dev/service.mjs ServiceProcess)
 //   on loopback, with the Firebase enclave on the development issuer's keys
 //   and the passkey enclave for rp id `wallet.example`, whose origins are
 //   https://wallet.example and an Android app's `android:apk-key-hash:…`
 //   (the origin a React Native app on Android sends);
 // - `dev-firebase-issuer` (Firebase ID tokens for any user);
-// - the local Drive v3 server (tests/drive/drive_server.mjs);
-// - the local CloudKit Web Services server (tests/icloud/cloudkit_server.mjs);
+// - the local Drive v3 server (dev/drive-server.mjs);
+// - the local CloudKit Web Services server (dev/cloudkit-server.mjs);
 // and the native modules an app's adapters call (`call(module, method, args)`,
 // the bridge's handler; in Node the same function is called directly):
 //   passkeys.create/get(store, device, options, spec)   react-native-passkeys: the software
-//       authenticator of tests/service/passkey_double.mjs on the Android origin; one passkey
+//       authenticator of dev/passkey-double.mjs on the Android origin; one passkey
 //       manager per `store`, its synced passkeys on each named `device`; spec { fail: name }
 //       throws an Error of that name, spec { cancel: true } resolves null (sheet dismissed)
 //   firebaseAuth.getIdToken(user, forceRefresh)         a token of `user` from the issuer, cached
@@ -30,42 +30,20 @@
 //   const ctx = await s.context({ user: true }) // { apiHost, apiKey (a fresh client), store, user, driveHost }
 //   await s.close()
 
-import { spawn } from 'node:child_process'
-import { once } from 'node:events'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createHash } from 'node:crypto'
 import { argon2id } from '@noble/hashes/argon2.js'
-import { ServiceProcess, serviceBinary } from '../service/harness.mjs'
-import { startDriveServer } from '../drive/drive_server.mjs'
-import { startCloudKitServer } from '../icloud/cloudkit_server.mjs'
-import { createPasskeyDouble } from '../service/passkey_double.mjs'
+import { ServiceProcess, serviceBinary, startIssuer, stopProcess } from '../service.mjs'
+import { startDriveServer } from '../drive-server.mjs'
+import { startCloudKitServer } from '../cloudkit-server.mjs'
+import { createPasskeyDouble } from '../passkey-double.mjs'
 
 export const PROJECT = 'wallet-backup-hermes'
 export const RP_ID = 'wallet.example'
 /** An Android app's origin: the unpadded base64url of its signing certificate's SHA-256. */
 export const ANDROID_ORIGIN = `android:apk-key-hash:${createHash('sha256').update('hermes test app signing cert').digest('base64url')}`
-
-async function startIssuer(bin) {
-  const child = spawn(bin, ['dev-firebase-issuer', '--listen', '127.0.0.1:0', '--project-id', PROJECT], { stdio: ['ignore', 'pipe', 'pipe'] })
-  let out = ''
-  let err = ''
-  child.stderr.on('data', (d) => (err += d))
-  const url = await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`the issuer did not start: ${err}`)), 30_000)
-    child.on('exit', (code) => reject(new Error(`the issuer exited (${code}): ${err}`)))
-    child.stdout.on('data', (d) => {
-      out += d
-      const m = /listening on (http:\/\/\S+)/.exec(out)
-      if (m) {
-        clearTimeout(timer)
-        resolve(m[1])
-      }
-    })
-  })
-  return { child, url }
-}
 
 async function postJson(url, body) {
   const res = await fetch(url, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) })
@@ -81,16 +59,13 @@ export async function startServices({ bin = serviceBinary(), nativeArgon2 = null
   let cloudKit = null
   const close = async () => {
     await service?.kill()
-    if (issuer) {
-      issuer.child.kill('SIGTERM')
-      await once(issuer.child, 'exit').catch(() => {})
-    }
+    if (issuer) await stopProcess(issuer.child)
     await drive?.close()
     await cloudKit?.close()
     await rm(dataDir, { recursive: true, force: true })
   }
   try {
-    issuer = await startIssuer(bin)
+    issuer = await startIssuer({ projectId: PROJECT, bin })
     drive = await startDriveServer()
     cloudKit = await startCloudKitServer()
     service = new ServiceProcess('hermes', {

@@ -7,7 +7,7 @@
 //   h.origin + '/svc/main'        // apiHost of the service `main` (`limited`: --rate-limit 1 --rate-burst 1)
 //   await h.close()
 //
-// The service (target/debug/wallet-backup-service, or $WALLET_BACKUP_SERVICE_BIN)
+// The service (the debug build, started by dev/service.mjs's ServiceProcess)
 // runs as a child process on a free port, with a temporary data directory
 // (SQLite file and KMS key file) or, with `postgres`, a database created for
 // this run on that server (dropped by close()). `kill(name)` SIGKILLs it;
@@ -16,7 +16,7 @@
 // The proxy (node:http) serves, at one origin:
 //   /svc/<name>/api/...   the API of service <name>, relayed with the faults set
 //   /pkg/...              the built package (pkg/)
-//   /tests/service/scenarios.mjs
+//   /tests/service-scenarios/scenarios.mjs
 //   /                     a test page importing both (for Chromium, same-origin)
 //   /__test/...           the control routes below (JSON), used by the scenarios
 //                         from Node and from the page alike
@@ -51,7 +51,7 @@
 //   POST /__test/restart { service }          starts it again on the same port and data
 //   GET  /__test/log                          [{ seq, service, client, method, route, status?, outcome }]
 
-import { spawn, execFile } from 'node:child_process'
+import { execFile } from 'node:child_process'
 import { once } from 'node:events'
 import { existsSync } from 'node:fs'
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
@@ -59,36 +59,17 @@ import http from 'node:http'
 import net from 'node:net'
 import { tmpdir } from 'node:os'
 import { extname, join, resolve, sep } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { randomBytes } from 'node:crypto'
 import assert from 'node:assert/strict'
-import { launchChromium } from '../chromium.mjs'
+import { launchChromium } from '../../dev/chromium.mjs'
+import { ROOT, ServiceProcess, serviceBinary, serviceEnv } from '../../dev/service.mjs'
 
-export const ROOT = resolve(fileURLToPath(new URL('../../', import.meta.url)))
-
-/** The service binary of a debug build: $WALLET_BACKUP_SERVICE_BIN, or target/debug under $CARGO_TARGET_DIR or the repository. */
-export function serviceBinary() {
-  if (process.env.WALLET_BACKUP_SERVICE_BIN) return resolve(process.env.WALLET_BACKUP_SERVICE_BIN)
-  const target = process.env.CARGO_TARGET_DIR ? resolve(ROOT, process.env.CARGO_TARGET_DIR) : join(ROOT, 'target')
-  return join(target, 'debug', 'wallet-backup-service')
-}
+export { ROOT }
 
 /** The services every harness runs: a normal one, and one whose keys get 1 request/s. */
 export const SERVICES = {
   main: { rateLimit: 20, rateBurst: 40 },
   limited: { rateLimit: 1, rateBurst: 1 },
-}
-
-const LISTENING = /^listening on (http:\/\/\S+)$/m
-const KEY_PATTERN = /^wbk_live_[A-Za-z0-9_-]{43}$/
-
-/** The environment of the service: nothing of the shell's own service settings. */
-function serviceEnv() {
-  const env = { ...process.env }
-  for (const name of ['DATABASE_URL', 'WALLET_BACKUP_DATA_DIR', 'WALLET_BACKUP_KMS_FILE', 'WALLET_BACKUP_ALLOWED_ORIGINS']) {
-    delete env[name]
-  }
-  return env
 }
 
 /** Runs a command to its end: resolves to stdout, rejects with stderr's tail. */
@@ -125,120 +106,6 @@ async function closedPort() {
   return port
 }
 
-/** One service process: `start`, `kill` (SIGKILL), start again on the same port and data. */
-export class ServiceProcess {
-  constructor(name, { bin, dataDir, databaseUrl = null, rateLimit = 20, rateBurst = 40, serveArgs = [] }) {
-    Object.assign(this, { name, bin, dataDir, databaseUrl, rateLimit, rateBurst, serveArgs })
-    this.port = 0
-    this.child = null
-    this.exited = null
-    this.log = ''
-  }
-
-  /** `--data-dir D [--database-url U]`. */
-  backendArgs() {
-    return ['--data-dir', this.dataDir, ...(this.databaseUrl ? ['--database-url', this.databaseUrl] : [])]
-  }
-
-  get running() {
-    return this.child !== null
-  }
-
-  /** Starts `serve` (port 0 the first time, then the same port); resolves once it listens. */
-  async start() {
-    if (this.child) throw new Error(`service ${this.name} is already running`)
-    let lastError
-    // A restart may race the kernel releasing the port of the killed process: retry briefly.
-    for (let attempt = 0; attempt < 20; attempt++) {
-      try {
-        return await this.#spawn()
-      } catch (e) {
-        lastError = e
-        if (!this.port || !/in use|AddrInUse/i.test(e.message)) throw e
-        await new Promise((r) => setTimeout(r, 100))
-      }
-    }
-    throw lastError
-  }
-
-  #spawn() {
-    const args = [
-      ...this.backendArgs(),
-      'serve',
-      '--listen', `127.0.0.1:${this.port}`,
-      '--rate-limit', String(this.rateLimit),
-      '--rate-burst', String(this.rateBurst),
-      ...this.serveArgs,
-    ]
-    const child = spawn(this.bin, args, { env: serviceEnv(), stdio: ['ignore', 'pipe', 'pipe'] })
-    this.child = child
-    this.exited = once(child, 'exit').catch(() => {})
-    let stdout = ''
-    child.stderr.on('data', (d) => { this.log = (this.log + d).slice(-20_000) })
-    return new Promise((res, rej) => {
-      const timer = setTimeout(() => fail(new Error(`service ${this.name} did not start within 30 s`)), 30_000)
-      const fail = (e) => {
-        clearTimeout(timer)
-        child.kill('SIGKILL')
-        this.child = null
-        rej(new Error(`${e.message}\n--- service log (tail) ---\n${this.log.slice(-4000)}`))
-      }
-      child.on('error', fail)
-      let listening = false
-      child.on('exit', (code, signal) => {
-        if (this.child === child) this.child = null
-        if (!listening) fail(new Error(`service ${this.name} exited (${code ?? signal}) before it listened`))
-      })
-      child.stdout.on('data', (d) => {
-        stdout += d
-        const m = LISTENING.exec(stdout)
-        if (!m) return
-        if (listening) return
-        listening = true
-        clearTimeout(timer)
-        this.url = m[1]
-        this.port = Number(new URL(m[1]).port)
-        res(this)
-      })
-    })
-  }
-
-  /** SIGKILL; resolves once the process is gone. */
-  async kill() {
-    const child = this.child
-    if (!child) return
-    child.kill('SIGKILL')
-    await this.exited
-    this.child = null
-  }
-
-  /**
-   * `create-client`: resolves to the API key. `passkeyRpId` and
-   * `passkeyOrigins` give the client its own passkey relying party.
-   */
-  async createClient(name, { managedBackups = true, firebaseProjectId = null, passkeyRpId = null, passkeyOrigins = [] } = {}) {
-    const out = await runCommand(this.bin, [
-      ...this.backendArgs(),
-      'create-client', '--name', name, '--managed-backups', String(managedBackups),
-      ...(firebaseProjectId ? ['--firebase-project-id', firebaseProjectId] : []),
-      ...(passkeyRpId ? ['--passkey-rp-id', passkeyRpId] : []),
-      ...passkeyOrigins.flatMap((o) => ['--passkey-origin', o]),
-    ])
-    const key = out.trim()
-    if (!KEY_PATTERN.test(key)) throw new Error('create-client did not print an API key')
-    return key
-  }
-
-  /** `set-passkey-rp`: gives the client `name` its own passkey relying party, or with `clear` takes it away. */
-  async setPasskeyRp(name, { rpId = null, origins = [], clear = false } = {}) {
-    await runCommand(this.bin, [
-      ...this.backendArgs(),
-      'set-passkey-rp', name,
-      ...(clear ? ['--clear'] : ['--rp-id', rpId, ...origins.flatMap((o) => ['--origin', o])]),
-    ])
-  }
-}
-
 const CONTENT_TYPES = {
   '.js': 'text/javascript; charset=utf-8',
   '.mjs': 'text/javascript; charset=utf-8',
@@ -255,8 +122,8 @@ const TEST_PAGE = `<!doctype html>
 <body>
 <script type="module">
   import * as walletBackup from '/pkg/web/index.js'
-  import { scenarios, makeContext } from '/tests/service/scenarios.mjs'
-  import { firebaseScenarios } from '/tests/service/firebase_scenarios.mjs'
+  import { scenarios, makeContext } from '/tests/service-scenarios/scenarios.mjs'
+  import { firebaseScenarios } from '/tests/service-scenarios/firebase_scenarios.mjs'
   // The Firebase scenarios get their context (API keys made by the runner) from the runner.
   window.runFirebaseScenario = (name, ctx) =>
     firebaseScenarios[name]({ ...ctx, Portal: walletBackup.Portal, FirebaseStorage: walletBackup.FirebaseStorage })
@@ -343,7 +210,7 @@ function forward(service, req, path, body) {
 export async function startHarness({ postgres = null, services = SERVICES } = {}) {
   const bin = serviceBinary()
   if (!existsSync(bin)) {
-    throw new Error(`${bin} is missing: run \`cargo build -p wallet-backup-service\` first (or set WALLET_BACKUP_SERVICE_BIN)`)
+    throw new Error(`${bin} is missing: run \`npm run build:service\` first (or set WALLET_BACKUP_SERVICE_BIN)`)
   }
   if (!existsSync(join(ROOT, 'pkg', 'web', 'index.js'))) throw new Error('pkg/ is missing: run `node scripts/build.mjs` first')
 
@@ -638,8 +505,8 @@ export async function startHarness({ postgres = null, services = SERVICES } = {}
       res.writeHead(200, { 'content-type': CONTENT_TYPES['.html'], 'cache-control': 'no-store' })
       return res.end(TEST_PAGE)
     }
-    if (path === '/tests/service/scenarios.mjs') file = join(ROOT, 'tests', 'service', 'scenarios.mjs')
-    else if (path === '/tests/service/firebase_scenarios.mjs') file = join(ROOT, 'tests', 'service', 'firebase_scenarios.mjs')
+    if (path === '/tests/service-scenarios/scenarios.mjs') file = join(ROOT, 'tests', 'service-scenarios', 'scenarios.mjs')
+    else if (path === '/tests/service-scenarios/firebase_scenarios.mjs') file = join(ROOT, 'tests', 'service-scenarios', 'firebase_scenarios.mjs')
     else if (path.startsWith('/pkg/')) {
       const pkg = join(ROOT, 'pkg')
       file = resolve(pkg, `.${decodeURIComponent(path.slice(4))}`)

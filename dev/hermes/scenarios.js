@@ -1,10 +1,11 @@
 // Runs inside the real Hermes binary (npm hermes-engine-cli 0.12), bundled
-// by hermes.test.mjs from the package's `react-native` entry the way Metro
-// would resolve it, and loaded into the Hermes REPL by bridge.mjs. Each
-// scenario is registered by name; Node runs one with
-// `__runScenario(runId, name, ctx)` and gets its result (or error) back as a
-// `result` bridge message. hermes.test.mjs checks the results, and opens in
-// Node what Hermes sealed.
+// from the package's `react-native` entry the way Metro would resolve it
+// (bundle.mjs), and loaded into the Hermes REPL by bridge.mjs, for the
+// Hermes tests (tests/hermes/hermes.test.mjs) and the bench's section 8
+// (bench/sections/hermes.mjs). Each scenario is registered by name; Node runs
+// one with `__runScenario(runId, name, ctx)` and gets its result (or error)
+// back as a `result` bridge message. hermes.test.mjs checks the results, and
+// opens in Node what Hermes sealed.
 //
 // What the app would have on a device, the test supplies (native.js):
 // - fetch, timers, AbortController and native modules, bridged to Node;

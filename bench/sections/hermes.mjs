@@ -1,16 +1,16 @@
-// Section 8 of the bench (bench/run.mjs): the React Native build in the real
+// Section 8 of the bench: the React Native build in the real
 // Hermes engine (npm hermes-engine-cli 0.12), backup and recovery per method,
 // each against the same work in Node.js in the same rounds.
 //
 // Hermes runs the package's `react-native` build (wasm2js, ES5) bundled with
-// the test scenarios (tests/hermes/bundle.mjs) in its REPL; Node plays React
-// Native's native side over the bridge of the Hermes tests
-// (tests/hermes/bridge.mjs): fetch (real HTTP on loopback), timers, and the
+// the scenarios of the Hermes driver (dev/hermes/bundle.mjs) in its REPL; Node plays React
+// Native's native side over the driver's bridge, which the Hermes tests use too
+// (dev/hermes/bridge.mjs): fetch (real HTTP on loopback), timers, and the
 // native modules (react-native-passkeys as the software authenticator,
 // Firebase Auth tokens from the development issuer, Google Sign-In tokens
 // from the local Drive v3 server, CloudKit sign-in from the local CloudKit
 // server, key-value stores, a native Argon2id).
-// The scenario code is tests/hermes/methods.js, run in both engines: in
+// The scenario code is dev/hermes/methods.js, run in both engines: in
 // Hermes through the bridge, in Node on pkg/node with the same native
 // modules called directly (no bridge). Both talk to the same release
 // service (SQLite, loopback), issuer and Drive server, with a fresh client
@@ -31,8 +31,8 @@ import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { argon2id } from '@noble/hashes/argon2.js'
 
-import { summary } from './page/measure.js'
-import { startNative } from './native-client.mjs'
+import { summary } from '../page/measure.js'
+import { startNative } from '../native-client.mjs'
 
 /** The cases: [name, scenario, ctx extras, slow]. */
 const CASES = [
@@ -54,10 +54,10 @@ const CASES = [
  * `nativeBin`: bench/native's binary.
  */
 export async function hermesSection({ root, serviceBin, nativeBin, runs = 5, slowRuns = 2, log = () => {} }) {
-  const { startHermes } = await import(pathToFileURL(join(root, 'tests', 'hermes', 'bridge.mjs')).href)
-  const { bundleScenarios } = await import(pathToFileURL(join(root, 'tests', 'hermes', 'bundle.mjs')).href)
-  const { startServices } = await import(pathToFileURL(join(root, 'tests', 'hermes', 'services.mjs')).href)
-  const { methodScenarios } = await import(pathToFileURL(join(root, 'tests', 'hermes', 'methods.js')).href)
+  const { startHermes } = await import(pathToFileURL(join(root, 'dev', 'hermes', 'bridge.mjs')).href)
+  const { bundleScenarios } = await import(pathToFileURL(join(root, 'dev', 'hermes', 'bundle.mjs')).href)
+  const { startServices } = await import(pathToFileURL(join(root, 'dev', 'hermes', 'services.mjs')).href)
+  const { methodScenarios } = await import(pathToFileURL(join(root, 'dev', 'hermes', 'methods.js')).href)
   const wb = await import(pathToFileURL(join(root, 'pkg', 'node', 'index.mjs')).href)
 
   const dir = mkdtempSync(join(tmpdir(), 'wallet-backup-bench-hermes-'))
@@ -120,6 +120,11 @@ export async function hermesSection({ root, serviceBin, nativeBin, runs = 5, slo
     await native.close()
     rmSync(dir, { recursive: true, force: true })
   }
+}
+
+/** Every recovery in both engines restored the shares: [name, ok, detail]. */
+export function hermesChecks(r) {
+  return [['section 8: every recovery in Hermes and in its Node.js reference restores the shares (every run)', r.hermes.recoveredOk]]
 }
 
 /** The Markdown lines of the section. */

@@ -1,8 +1,8 @@
-// A local Google Drive API v3 server for the tests (not a test file itself),
+// A local Google Drive API v3 server, a DEVELOPMENT stand-in for the tests and the demo,
 // written from Google's public reference (developers.google.com/drive/api/reference/rest/v3):
 // the routes the module uses, in the app data folder a `drive.appdata` token reaches.
 //
-//   const drive = await startDriveServer()
+//   const drive = await startDriveServer()        // { scenarios: file } also serves that file, below
 //   drive.origin                               http://127.0.0.1:PORT, the `driveHost`
 //   await drive.close()
 //
@@ -33,14 +33,12 @@
 //   GET  /__drive/files?user=U                           [{ id, name, parents, content, createdTime }]
 //   GET  /__drive/log                                    [{ method, route, user, status, url }]
 //   POST /__drive/reset                                  clears faults and the log
-//   GET  /__drive/scenarios.mjs                          tests/drive/drive_scenarios.mjs (for the page)
+//   GET  /__drive/scenarios.mjs                          the `scenarios` file, if given (for a test page)
 
 import http from 'node:http'
 import { randomBytes } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
-import { fileURLToPath } from 'node:url'
 
-const SCENARIOS = fileURLToPath(new URL('./drive_scenarios.mjs', import.meta.url))
 const MAX_BODY = 5 * 1024 * 1024
 
 const STATUS_NAMES = { 400: 'INVALID_ARGUMENT', 401: 'UNAUTHENTICATED', 403: 'PERMISSION_DENIED', 404: 'NOT_FOUND', 500: 'INTERNAL', 503: 'UNAVAILABLE' }
@@ -147,7 +145,7 @@ const matches = (file, clauses) =>
 const fileId = () => randomBytes(24).toString('base64url')
 const metadata = (f) => ({ kind: 'drive#file', id: f.id, name: f.name, mimeType: f.mimeType })
 
-export async function startDriveServer() {
+export async function startDriveServer({ scenarios = null } = {}) {
   const tokens = new Map() // token -> { user, expired }
   const files = new Map() // id -> { id, user, name, parents, mimeType, content, createdTime, trashed }
   let faults = []
@@ -197,7 +195,8 @@ export async function startDriveServer() {
         log = []
         return send(res, 200, {})
       case 'GET /__drive/scenarios.mjs':
-        return send(res, 200, await readFile(SCENARIOS, 'utf8'), 'text/javascript; charset=utf-8')
+        if (!scenarios) return send(res, 404, { error: 'no scenarios file' })
+        return send(res, 200, await readFile(scenarios, 'utf8'), 'text/javascript; charset=utf-8')
       default:
         return send(res, 404, { error: 'no such control route' })
     }

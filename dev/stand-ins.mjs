@@ -1,14 +1,14 @@
 // The demo's DEVELOPMENT stand-ins for the remote storage a real app uses,
 // on loopback only, started by scripts/demo.mjs beside the service:
 //
-//   gdrive      a local Google Drive v3 server (tests/drive/drive_server.mjs,
-//               written from Google's public reference). The page "signs in"
-//               by asking it for an access token (POST /__drive/token), in
-//               place of Google's OAuth consent screen.
-//   icloud      a local CloudKit Web Services server (tests/icloud/cloudkit_server.mjs,
-//               written from Apple's public reference), when this checkout has it. The
-//               page "signs in" by asking it for a web auth token, in place of Apple's
-//               sign-in.
+//   gdrive      a local Google Drive v3 server (dev/drive-server.mjs, written
+//               from Google's public reference; the tests use it too). The
+//               page "signs in" by asking it for an access token
+//               (POST /__drive/token), in place of Google's OAuth consent screen.
+//   icloud      a local CloudKit Web Services server (dev/cloudkit-server.mjs,
+//               written from Apple's public reference; the tests use it too).
+//               The page "signs in" by asking it for a web auth token, in
+//               place of Apple's sign-in.
 //   app-server  "your app's own server" for the custom method: one string per
 //               user, GET / PUT / DELETE /keys/{user} (GET: 204 when there is none).
 //               A real app's server would authenticate its user; this one
@@ -16,14 +16,13 @@
 //
 // Nothing here talks to Google or Apple. State is in memory: it ends with the demo.
 //
-//   const { origins, close } = await startStandIns()   // origins: { gdrive, icloud?, 'app-server' }
+//   const { origins, close } = await startStandIns()   // origins: { gdrive, icloud, 'app-server' }
 
 import http from 'node:http'
-import { existsSync } from 'node:fs'
-import { fileURLToPath, pathToFileURL } from 'node:url'
 
-const DRIVE_SERVER = fileURLToPath(new URL('../tests/drive/drive_server.mjs', import.meta.url))
-const CLOUDKIT_SERVER = fileURLToPath(new URL('../tests/icloud/cloudkit_server.mjs', import.meta.url))
+import { startCloudKitServer } from './cloudkit-server.mjs'
+import { startDriveServer } from './drive-server.mjs'
+
 /** Largest string the app-server stand-in keeps (a keys record is a few hundred bytes). */
 const MAX_VALUE = 64 * 1024
 /** The only user the app-server stand-in keeps strings for. */
@@ -67,21 +66,17 @@ export async function startAppServer() {
   return { origin, close: () => new Promise((resolve) => server.close(() => resolve())) }
 }
 
-/** Starts every stand-in this checkout has; resolves to their origins and one `close`. */
+/** Starts every stand-in; resolves to their origins and one `close`. */
 export async function startStandIns() {
   const started = []
   const origins = {}
   try {
-    const { startDriveServer } = await import(pathToFileURL(DRIVE_SERVER).href)
     const drive = await startDriveServer()
     started.push(drive)
     origins.gdrive = drive.origin
-    if (existsSync(CLOUDKIT_SERVER)) {
-      const { startCloudKitServer } = await import(pathToFileURL(CLOUDKIT_SERVER).href)
-      const cloudkit = await startCloudKitServer()
-      started.push(cloudkit)
-      origins.icloud = cloudkit.origin
-    }
+    const cloudkit = await startCloudKitServer()
+    started.push(cloudkit)
+    origins.icloud = cloudkit.origin
     const app = await startAppServer()
     started.push(app)
     origins['app-server'] = app.origin

@@ -1,5 +1,5 @@
-// Bundles scenarios.js for Hermes as Metro would for an app (hermes.test.mjs
-// and bench/hermes-bench.mjs): `wallet-backup` is the built package (pkg/,
+// Bundles scenarios.js for Hermes as Metro would for an app (tests/hermes/hermes.test.mjs
+// and bench/sections/hermes.mjs): `wallet-backup` is the built package (pkg/,
 // symlinked into <dir>/node_modules), resolved with the `react-native`
 // export condition; the test's own code and @noble/hashes are lowered to
 // ES5 (Hermes 0.12 has no classes, async arrows, …); the package's React
@@ -22,7 +22,7 @@ export async function bundleScenarios({ dir, inputs }) {
     symlinkSync(join(ROOT, 'pkg'), join(modules, 'wallet-backup'), 'dir')
   }
   const built = await esbuild.build({
-    entryPoints: [join(ROOT, 'tests', 'hermes', 'scenarios.js')],
+    entryPoints: [join(ROOT, 'dev', 'hermes', 'scenarios.js')],
     absWorkingDir: dir,
     preserveSymlinks: true,
     nodePaths: [modules, join(ROOT, 'node_modules')],

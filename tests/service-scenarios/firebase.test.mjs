@@ -8,13 +8,12 @@
 
 import { test, before, after, describe } from 'node:test'
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
-import { once } from 'node:events'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Portal, FirebaseStorage } from '../../pkg/node/index.mjs'
-import { ServiceProcess, evaluateInPage, openTestPage, serviceBinary, startHarness } from './harness.mjs'
+import { ServiceProcess, startIssuer, stopProcess } from '../../dev/service.mjs'
+import { SERVICES, evaluateInPage, openTestPage, startHarness } from './harness.mjs'
 import { firebaseScenarios } from './firebase_scenarios.mjs'
 
 const PROJECT = 'wallet-backup-test'
@@ -25,37 +24,14 @@ let issuer
 let issuerUrl
 let service
 
-/** Starts `dev-firebase-issuer` and resolves to it and its URL. */
-async function startIssuer() {
-  const child = spawn(serviceBinary(), ['dev-firebase-issuer', '--listen', '127.0.0.1:0', '--project-id', PROJECT], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  let out = ''
-  let err = ''
-  child.stderr.on('data', (d) => (err += d))
-  const url = await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`issuer did not start: ${err}`)), 30_000)
-    child.on('exit', (code) => reject(new Error(`issuer exited (${code}): ${err}`)))
-    child.stdout.on('data', (d) => {
-      out += d
-      const m = /listening on (http:\/\/\S+)/.exec(out)
-      if (m) {
-        clearTimeout(timer)
-        resolve(m[1])
-      }
-    })
-  })
-  return { child, url }
-}
-
 /** A fresh client of the Firebase project, for one scenario. */
 const newClient = () => service.createClient(`fb-${Math.random().toString(36).slice(2)}`, { firebaseProjectId: PROJECT })
 
 before(async () => {
   dataDir = await mkdtemp(join(tmpdir(), 'wallet-backup-firebase-'))
-  ;({ child: issuer, url: issuerUrl } = await startIssuer())
+  ;({ child: issuer, url: issuerUrl } = await startIssuer({ projectId: PROJECT }))
   service = new ServiceProcess('firebase', {
-    bin: serviceBinary(),
+    ...SERVICES.main,
     dataDir,
     serveArgs: ['--firebase-jwks-url', `${issuerUrl}/jwks`],
   })
@@ -64,8 +40,7 @@ before(async () => {
 
 after(async () => {
   await service?.kill()
-  issuer?.kill('SIGTERM')
-  if (issuer) await once(issuer, 'exit').catch(() => {})
+  if (issuer) await stopProcess(issuer)
   if (dataDir) await rm(dataDir, { recursive: true, force: true })
 })
 

@@ -1,4 +1,4 @@
-// Headless Chromium for the tests (Debian's /usr/bin/chromium, or
+// Headless Chromium for the tests and the bench (Debian's /usr/bin/chromium, or
 // CHROMIUM_PATH), started with the flags this sandboxed machine needs:
 // no sandbox as root, and no background networking (its connections are
 // refused here, many at a time). Not a test file itself.

@@ -1,4 +1,4 @@
-// The passkey test double (passkey_double.mjs) on its own, without the
+// The passkey test double (dev/passkey-double.mjs) on its own, without the
 // service: its CBOR against RFC 8949's examples, its attestation objects
 // and authenticator data as WebAuthn lays them out, its ES256 signatures
 // checked by node:crypto (DER, independently of the double's own DER code),
@@ -7,7 +7,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { createHash, createHmac, createPublicKey, verify } from 'node:crypto'
-import { cborDecode, cborEncode, createPasskeyDouble, derToRaw, fromB64url, rawToDer, toB64url } from './passkey_double.mjs'
+import { cborDecode, cborEncode, createPasskeyDouble, derToRaw, fromB64url, rawToDer, toB64url } from '../../dev/passkey-double.mjs'
 
 const hex = (u8) => Buffer.from(u8).toString('hex')
 const sha256 = (b) => createHash('sha256').update(b).digest()

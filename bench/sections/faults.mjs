@@ -8,17 +8,22 @@
 // Figures per run: backups acknowledged, acknowledged ones lost after the restart (must be 0),
 // 2xx answers a re-read contradicted (must be 0), 503 refusals, other failures, latency of the
 // load's writes against the same load without the fault, and the service's peak memory.
-// Uses the service launcher of bench/run.mjs (`tools`); cleans up after itself.
+// Starts the release service through bench/common.mjs (dev/service.mjs); cleans up after itself.
 import { execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { mkdirSync, mkdtempSync, rmSync, statfsSync, writeSync, openSync, closeSync, unlinkSync } from 'node:fs'
 import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { quantile } from './page/measure.js'
+import { quantile } from '../page/measure.js'
+import { newClient, processMemory, startService, stopService } from '../common.mjs'
 
-/** No client limit or retention removes an acknowledged backup the fault runs read back. */
-const KEEP_EVERYTHING = ['--rate-limit', '0', '--keep-completed', '100000', '--max-pairs', '100000000',
+/**
+ * No client limit or retention removes an acknowledged backup the fault runs read back. (No rate
+ * limit either: startService passes the bench's `--rate-limit 0`, and the service refuses a flag
+ * given twice.)
+ */
+const KEEP_EVERYTHING = ['--keep-completed', '100000', '--max-pairs', '100000000',
   '--max-pending-pairs', '100000', '--max-stored-bytes', '1000000000000', '--prune-interval-secs', '0']
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
@@ -127,35 +132,33 @@ function figures(t, extra = {}) {
   }
 }
 
-async function makeClients(tools, dbArgs, n) {
+async function makeClients(backend, n) {
   const keys = []
-  for (let i = 0; i < n; i++) {
-    keys.push((await tools.runQuiet(tools.serviceBinary(), [...dbArgs, 'create-client', '--name', `fault-${i}`], { RUST_LOG: 'warn' })).trim())
-  }
+  for (let i = 0; i < n; i++) keys.push(await newClient(backend, { name: `fault-${i}` }))
   return keys
 }
 
 // ---- kill -9 under load
 
-async function killUnderLoad(tools, { seconds }) {
+async function killUnderLoad({ seconds }) {
   const dir = mkdtempSync(join(tmpdir(), 'wallet-backup-bench-kill-'))
-  const dbArgs = ['--data-dir', join(dir, 'data')]
+  const backend = { dataDir: join(dir, 'data') }
   try {
-    const keys = await makeClients(tools, dbArgs, 2)
-    let svc = await tools.startService(dbArgs, join(dir, 'service.log'), KEEP_EVERYTHING)
+    const keys = await makeClients(backend, 2)
+    let svc = await startService(backend, join(dir, 'service.log'), KEEP_EVERYTHING)
     const t = tally()
     let stopped = false
-    const running = load(svc.base, keys, 8, t, () => stopped, { shareBytes: 300, padding: 100 })
+    const running = load(svc.url, keys, 8, t, () => stopped, { shareBytes: 300, padding: 100 })
     await sleep(seconds * 1000)
-    const memory = tools.processMemory(svc.child.pid)
+    const memory = processMemory(svc.child.pid)
     svc.child.kill('SIGKILL')
     await sleep(500)
     stopped = true
     await running
-    await tools.stopService(svc.child)
-    svc = await tools.startService(dbArgs, join(dir, 'service.log'), KEEP_EVERYTHING)
-    const lost = await lostAfterRestart(svc.base, t.acked)
-    await tools.stopService(svc.child)
+    await stopService(svc.child)
+    svc = await startService(backend, join(dir, 'service.log'), KEEP_EVERYTHING)
+    const lost = await lostAfterRestart(svc.url, t.acked)
+    await stopService(svc.child)
     return figures(t, { lost, memory })
   } finally {
     rmSync(dir, { recursive: true, force: true })
@@ -193,33 +196,33 @@ function fill(path, leave) {
   }
 }
 
-async function diskFills(tools, { seconds }) {
+async function diskFills({ seconds }) {
   const disk = mountTmpfs(32)
   if (disk.skipped) return { skipped: disk.skipped }
   const data = join(disk.dir, 'data')
-  const dbArgs = ['--data-dir', data]
+  const backend = { dataDir: data }
   try {
     mkdirSync(data, { mode: 0o700 })
-    const keys = await makeClients(tools, dbArgs, 2)
+    const keys = await makeClients(backend, 2)
     const log = join(tmpdir(), `wallet-backup-bench-disk-${process.pid}.log`)
-    let svc = await tools.startService(dbArgs, log, KEEP_EVERYTHING)
+    let svc = await startService(backend, log, KEEP_EVERYTHING)
     const filler = join(disk.dir, 'filler')
     fill(filler, 3_000_000)
     const t = tally()
     const shape = { shareBytes: 64_000, padding: 64_000 }
     const deadline = Date.now() + seconds * 4000
-    await load(svc.base, keys, 4, t, () => t.refused >= 40 || Date.now() > deadline, shape)
-    const memory = tools.processMemory(svc.child.pid)
+    await load(svc.url, keys, 4, t, () => t.refused >= 40 || Date.now() > deadline, shape)
+    const memory = processMemory(svc.child.pid)
     const full = figures(t)
     // Space returns: the same service takes writes again.
     unlinkSync(filler)
     const after = tally()
     const until = Date.now() + seconds * 1000
-    await load(svc.base, keys, 4, after, () => Date.now() > until, { shareBytes: 300, padding: 100 })
-    await tools.stopService(svc.child)
-    svc = await tools.startService(dbArgs, log, KEEP_EVERYTHING)
-    const lost = await lostAfterRestart(svc.base, [...t.acked, ...after.acked])
-    await tools.stopService(svc.child)
+    await load(svc.url, keys, 4, after, () => Date.now() > until, { shareBytes: 300, padding: 100 })
+    await stopService(svc.child)
+    svc = await startService(backend, log, KEEP_EVERYTHING)
+    const lost = await lostAfterRestart(svc.url, [...t.acked, ...after.acked])
+    await stopService(svc.child)
     rmSync(log, { force: true })
     return { ...full, lost, memory, afterSpaceReturned: figures(after) }
   } finally {
@@ -270,19 +273,19 @@ function stallConnections(port, addresses, perAddress) {
   }
 }
 
-async function stalledConnections(tools, { seconds }) {
+async function stalledConnections({ seconds }) {
   const dir = mkdtempSync(join(tmpdir(), 'wallet-backup-bench-stall-'))
-  const dbArgs = ['--data-dir', join(dir, 'data')]
+  const backend = { dataDir: join(dir, 'data') }
   const headerTimeoutMs = 10000
   try {
-    const keys = await makeClients(tools, dbArgs, 2)
-    const svc = await tools.startService(dbArgs, join(dir, 'service.log'),
+    const keys = await makeClients(backend, 2)
+    const svc = await startService(backend, join(dir, 'service.log'),
       [...KEEP_EVERYTHING, '--header-timeout-ms', String(headerTimeoutMs)])
-    const port = Number(new URL(svc.base).port)
+    const port = Number(new URL(svc.url).port)
     const shape = { shareBytes: 300, padding: 100 }
     const timed = async (t) => {
       const until = Date.now() + seconds * 1000
-      await load(svc.base, keys, 4, t, () => Date.now() > until, shape)
+      await load(svc.url, keys, 4, t, () => Date.now() > until, shape)
     }
     const baseline = tally()
     await timed(baseline)
@@ -294,24 +297,24 @@ async function stalledConnections(tools, { seconds }) {
     // Keep the attack on past the header timeout, so every first connection was closed by the service.
     const rest = headerTimeoutMs + 2000 - seconds * 1000 - 1000
     if (rest > 0) await sleep(rest)
-    const memory = tools.processMemory(svc.child.pid)
+    const memory = processMemory(svc.child.pid)
     const stalled = attack.stop()
-    await tools.stopService(svc.child)
+    await stopService(svc.child)
     return { baseline: figures(baseline), underAttack: figures(under), stalled: { ...stalled, heldAtStart, headerTimeoutMs }, memory }
   } finally {
     rmSync(dir, { recursive: true, force: true })
   }
 }
 
-/** Runs the three fault runs; `tools` is bench/run.mjs's service launcher. */
-export async function faultSection(tools, { quick = false, log = () => {} } = {}) {
+/** Runs the three fault runs. */
+export async function faultSection({ quick = false, log = () => {} } = {}) {
   const seconds = quick ? 2 : 5
   log('faults: kill -9 under load')
-  const kill = await killUnderLoad(tools, { seconds })
+  const kill = await killUnderLoad({ seconds })
   log('faults: the disk fills under load')
-  const disk = await diskFills(tools, { seconds })
+  const disk = await diskFills({ seconds })
   log('faults: stalled connections under load')
-  const stall = await stalledConnections(tools, { seconds })
+  const stall = await stalledConnections({ seconds })
   return { seconds, kill, disk, stall }
 }
 

@@ -1,5 +1,5 @@
 // The passkey method against the real service binary, in Node.js (the
-// module given `passkeys`: the software double of passkey_double.mjs,
+// module given `passkeys`: the software double of dev/passkey-double.mjs,
 // shaped like react-native-passkeys) and in headless Chromium (no
 // `passkeys`: the module calls navigator.credentials, answered by the
 // DevTools virtual authenticator). The scenarios are passkey_scenarios.mjs.
@@ -20,8 +20,9 @@ import http from 'node:http'
 import { tmpdir } from 'node:os'
 import { extname, join, resolve, sep } from 'node:path'
 import * as pkg from '../../pkg/node/index.mjs'
-import { ROOT, ServiceProcess, openTestPage, serviceBinary } from './harness.mjs'
-import { createPasskeyDouble } from './passkey_double.mjs'
+import { ServiceProcess } from '../../dev/service.mjs'
+import { ROOT, openTestPage } from './harness.mjs'
+import { createPasskeyDouble } from '../../dev/passkey-double.mjs'
 import { NODE_ONLY, originScenarios, passkeyScenarios, registerWith } from './passkey_scenarios.mjs'
 
 const TIMEOUT = 60_000
@@ -32,7 +33,7 @@ const PAGE = `<!doctype html>
 <body>
 <script type="module">
   import { Portal, PasskeyStorage } from '/pkg/web/index.js'
-  import { passkeyScenarios, originScenarios, browserWebAuthn, registerWith } from '/tests/service/passkey_scenarios.mjs'
+  import { passkeyScenarios, originScenarios, browserWebAuthn, registerWith } from '/tests/service-scenarios/passkey_scenarios.mjs'
   const all = { ...passkeyScenarios, ...originScenarios }
   const control = (op, ...args) => window.pkControl(op, args)
   window.pkRegister = (apiHost, apiKey) => registerWith(browserWebAuthn(), apiHost, apiKey)
@@ -74,7 +75,7 @@ async function startPageServer() {
       return res.end(PAGE)
     }
     let file = null
-    if (path === '/tests/service/passkey_scenarios.mjs') file = join(ROOT, 'tests', 'service', 'passkey_scenarios.mjs')
+    if (path === '/tests/service-scenarios/passkey_scenarios.mjs') file = join(ROOT, 'tests', 'service-scenarios', 'passkey_scenarios.mjs')
     else if (path.startsWith('/pkg/')) {
       const root = join(ROOT, 'pkg')
       file = resolve(root, `.${decodeURIComponent(path.slice(4))}`)
@@ -127,7 +128,7 @@ before(async () => {
   const rp = ['--passkey-rp-id', 'localhost', '--passkey-origin', pages.origins[0], '--passkey-rp-name', 'Wallet backup tests']
   const specs = { main: rp, short: [...rp, '--passkey-ceremony-ttl', '1'], plain: [] }
   for (const [name, args] of Object.entries(specs)) {
-    services[name] = new ServiceProcess(name, { bin: serviceBinary(), dataDir: join(dataDir, name), rateLimit: 1000, rateBurst: 1000, serveArgs: args })
+    services[name] = new ServiceProcess(name, { dataDir: join(dataDir, name), rateLimit: 1000, rateBurst: 1000, serveArgs: args })
   }
   await Promise.all(Object.values(services).map((s) => s.start()))
 })

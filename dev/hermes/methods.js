@@ -1,6 +1,6 @@
 // Backup → new device → recovery with each backup method, written once for
 // two engines: Hermes (bundled into scenarios.js, its native side bridged to
-// Node by native.js / bridge.mjs) and Node.js (bench/hermes-bench.mjs runs
+// Node by native.js / bridge.mjs) and Node.js (bench/sections/hermes.mjs runs
 // the same code on pkg/node as the reference). No imports: the engine's
 // side comes in `env`:
 //   env.wb                  the package's exports (Portal, FirebaseStorage, PasskeyStorage, GDriveStorage, …)
