@@ -25,7 +25,17 @@ fn backup(
     custodian: &MemoryStore,
     method: &impl wallet_backup_core::BackupMethod,
 ) -> Result<String, Error> {
-    block_on(flow::backup(keychain, &StoredRecord::custodian(custodian), method, &RecordingProgress::default(), b""))
+    backup_with(keychain, custodian, method, &RecordingProgress::default())
+}
+
+/// [`backup`], reporting to `progress`.
+fn backup_with(
+    keychain: &MemoryKeychain,
+    custodian: &MemoryStore,
+    method: &impl wallet_backup_core::BackupMethod,
+    progress: &RecordingProgress,
+) -> Result<String, Error> {
+    block_on(flow::backup(keychain, &StoredRecord::custodian(custodian), method, progress, b""))
 }
 
 fn recover(
@@ -50,8 +60,7 @@ fn password_round_trip_reports_every_status_and_done_last() {
     let keychain = MemoryKeychain::with(SHARES);
     let custodian = MemoryStore::default();
     let progress = RecordingProgress::default();
-    let text = block_on(flow::backup(&keychain, &StoredRecord::custodian(&custodian), &password("pw"), &progress, b""))
-        .unwrap();
+    let text = backup_with(&keychain, &custodian, &password("pw"), &progress).unwrap();
     assert_eq!(statuses(&progress), [ReadingShare, GeneratingShare, EncryptingShare, StoringShare, Done]);
     assert_eq!(progress.seen.borrow().iter().filter(|(_, done)| *done).count(), 1);
 
@@ -85,8 +94,7 @@ fn failed_custodian_write_sends_no_done_and_keeps_previous_backup() {
     for writes_allowed in [0, 1] {
         custodian.writes_before_failure.set(Some(writes_allowed));
         let progress = RecordingProgress::default();
-        let err = block_on(flow::backup(&keychain, &StoredRecord::custodian(&custodian), &method, &progress, b""))
-            .unwrap_err();
+        let err = backup_with(&keychain, &custodian, &method, &progress).unwrap_err();
         assert_eq!(err.code(), "CUSTODIAN_UNAVAILABLE");
         assert!(!statuses(&progress).contains(&Done));
         custodian.writes_before_failure.set(None);
@@ -103,8 +111,7 @@ fn custodian_that_returns_other_data_fails_the_read_back() {
     let stale = custodian.record.borrow().clone().unwrap();
     *custodian.read_override.borrow_mut() = Some(stale);
     let progress = RecordingProgress::default();
-    let err =
-        block_on(flow::backup(&keychain, &StoredRecord::custodian(&custodian), &method, &progress, b"")).unwrap_err();
+    let err = backup_with(&keychain, &custodian, &method, &progress).unwrap_err();
     assert_eq!(err.code(), "CUSTODIAN_UNAVAILABLE");
     assert!(!statuses(&progress).contains(&Done));
     *custodian.read_override.borrow_mut() = None;
@@ -154,21 +161,13 @@ fn oversized_shares_are_rejected_before_any_work() {
     let keychain = MemoryKeychain::with(&vec![b'a'; flow::MAX_SHARES_LEN + 1]);
     let custodian = MemoryStore::default();
     let progress = RecordingProgress::default();
-    let err = block_on(flow::backup(
-        &keychain,
-        &StoredRecord::custodian(&custodian),
-        &MemoryKeyMethod::default(),
-        &progress,
-        b"",
-    ))
-    .unwrap_err();
+    let err = backup_with(&keychain, &custodian, &MemoryKeyMethod::default(), &progress).unwrap_err();
     assert_eq!(err.code(), "INVALID_ARGUMENT");
     assert!(custodian.record.borrow().is_none());
     // The largest accepted shares still round-trip.
     let keychain = MemoryKeychain::with(&vec![b'z'; flow::MAX_SHARES_LEN]);
     let method = MemoryKeyMethod::default();
-    let text =
-        block_on(flow::backup(&keychain, &StoredRecord::custodian(&custodian), &method, &progress, b"")).unwrap();
+    let text = backup_with(&keychain, &custodian, &method, &progress).unwrap();
     assert_eq!(recover(&text, &custodian, &method).unwrap().len(), flow::MAX_SHARES_LEN);
 }
 
@@ -215,14 +214,7 @@ fn shares_that_are_not_utf8_are_neither_backed_up_nor_restored() {
     let keychain = MemoryKeychain::with(not_utf8);
     let custodian = MemoryStore::default();
     let progress = RecordingProgress::default();
-    let err = block_on(flow::backup(
-        &keychain,
-        &StoredRecord::custodian(&custodian),
-        &MemoryKeyMethod::default(),
-        &progress,
-        b"",
-    ))
-    .unwrap_err();
+    let err = backup_with(&keychain, &custodian, &MemoryKeyMethod::default(), &progress).unwrap_err();
     assert_eq!(err.code(), "KEYCHAIN_UNAVAILABLE");
     assert!(custodian.record.borrow().is_none(), "nothing may be stored");
 
