@@ -68,15 +68,18 @@ async fn serve_env(data_dir: &Path, log_name: &str, extra: &[&str], env: &[(&str
         .kill_on_drop(true)
         .spawn()
         .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut lines = BufReader::new(stdout).lines();
-    let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+    let base = listening_address(&mut child, Duration::from_secs(30))
         .await
-        .expect("service printed its address in time")
-        .unwrap()
         .unwrap_or_else(|| panic!("service exited: {}", std::fs::read_to_string(&log).unwrap_or_default()));
-    let base = line.strip_prefix("listening on ").expect("listening line").to_owned();
     Service { child, base, log }
+}
+
+/// The address of `child`'s `listening on ADDR` line, its first on stdout;
+/// `None` when it exits first. Panics when the line takes over `limit`.
+async fn listening_address(child: &mut Child, limit: Duration) -> Option<String> {
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let line = tokio::time::timeout(limit, lines.next_line()).await.expect("address printed in time").unwrap()?;
+    Some(line.strip_prefix("listening on ").expect("listening line").to_owned())
 }
 
 impl Service {
@@ -718,14 +721,7 @@ async fn dev_issuer(args: &[&str]) -> (Child, String) {
         .kill_on_drop(true)
         .spawn()
         .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut lines = BufReader::new(stdout).lines();
-    let line = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
-        .await
-        .expect("issuer printed its address in time")
-        .unwrap()
-        .expect("issuer exited");
-    let base = line.strip_prefix("listening on ").expect("listening line").to_owned();
+    let base = listening_address(&mut child, Duration::from_secs(60)).await.expect("issuer exited");
     (child, base)
 }
 

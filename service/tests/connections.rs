@@ -15,14 +15,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{new_backup_id, serve_config, Answer, Api, Receiver, TestServer};
+use common::{new_backup_id, serve_config, webhook_client, Answer, Api, Receiver, TestServer};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use wallet_backup_service::api::BODY_LIMIT;
-use wallet_backup_service::store::WebhookSetting;
 use wallet_backup_service::{ConnectionLimits, RateLimit, ServeConfig, WebhookPolicy};
-use zeroize::Zeroizing;
 
 const SECRET: &[u8] = b"whsec-test-0123456789abcdef-0123456789abcdef";
 
@@ -141,23 +139,6 @@ fn key_of(api: &Api) -> String {
     api.key.clone().unwrap()
 }
 
-/// A WEBHOOK client posting to `url`.
-async fn webhook_client(server: &TestServer, url: &str) -> (Api, String) {
-    let setting = WebhookSetting { url: url.to_owned(), secret: Zeroizing::new(SECRET.to_vec()) };
-    let store = server.running.store();
-    let (client, key) = store
-        .create_client(
-            server.running.kms(),
-            &wallet_backup_service::store::NewClient {
-                webhook: Some(&setting),
-                ..wallet_backup_service::store::NewClient::new("ops")
-            },
-        )
-        .await
-        .unwrap();
-    (Api::new(&server.base, Some(key.expose())), client.id)
-}
-
 fn create_pair_request(key: &str, backup_id: &str) -> Vec<u8> {
     let body = serde_json::json!({ "backupMethod": "PASSWORD", "backupId": backup_id, "custodianShare": "c2hhcmU" })
         .to_string();
@@ -259,7 +240,7 @@ async fn an_idle_keep_alive_connection_is_closed_but_not_one_with_a_request_in_f
 
     // A request in flight for 2.5 s (the webhook takes its time) keeps its connection.
     receiver.script(&[Answer::Delay(2500)]);
-    let (webhook_api, _) = webhook_client(&server, &receiver.url).await;
+    let (webhook_api, _) = webhook_client(&server, &receiver.url, SECRET).await;
     let mut stream = connect_from("127.0.0.1", &server).await;
     stream.write_all(&create_pair_request(&key_of(&webhook_api), &new_backup_id())).await.unwrap();
     let reply = read_response(&mut stream, Duration::from_secs(15)).await.expect("the busy connection was closed");
@@ -488,7 +469,7 @@ async fn shutdown_lets_a_request_finish_and_is_bounded() {
         c.webhook = WebhookPolicy { timeout: Duration::from_secs(30), attempts: 1, backoff: Duration::ZERO };
     })
     .await;
-    let (webhook_api, _) = webhook_client(&server, &receiver.url).await;
+    let (webhook_api, _) = webhook_client(&server, &receiver.url, SECRET).await;
     let key = key_of(&webhook_api);
     let mut idle = connect_from("127.0.0.1", &server).await;
 
@@ -592,7 +573,7 @@ async fn a_webhook_answering_an_endless_body_is_a_failed_delivery_not_memory() {
         c.webhook = WebhookPolicy { timeout: Duration::from_secs(10), attempts: 2, backoff: Duration::from_millis(10) };
     })
     .await;
-    let (api, client_id) = webhook_client(&server, &format!("http://{addr}/custody/hook")).await;
+    let (api, client_id) = webhook_client(&server, &format!("http://{addr}/custody/hook"), SECRET).await;
     let backup_id = new_backup_id();
     let (reply, growth) = peak_growth(api.create_pair("PASSWORD", &backup_id, "c2hhcmU")).await;
     assert_eq!((reply.status, reply.code()), (502, "CUSTODIAN_WEBHOOK_FAILED"), "{}", reply.body);

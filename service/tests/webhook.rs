@@ -6,34 +6,15 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{envelope, new_backup_id, serve_with, Answer, Api, Receiver, TestServer};
+use common::{envelope, new_backup_id, serve_with, webhook_client, Answer, Receiver, TestServer};
 use serde_json::json;
-use wallet_backup_service::store::WebhookSetting;
 use wallet_backup_service::{RateLimit, WebhookPolicy};
-use zeroize::Zeroizing;
 
 const SECRET: &[u8] = b"whsec-test-0123456789abcdef-0123456789abcdef";
 
 async fn server() -> TestServer {
     let policy = WebhookPolicy { timeout: Duration::from_millis(400), attempts: 3, backoff: Duration::from_millis(20) };
     serve_with(tempfile::tempdir().unwrap(), RateLimit { per_second: 0.0, burst: 0 }, policy).await
-}
-
-/// A WEBHOOK client posting to `url` with `secret`; returns its API and id.
-async fn webhook_client(server: &TestServer, url: &str, secret: &[u8]) -> (Api, String) {
-    let setting = WebhookSetting { url: url.to_owned(), secret: Zeroizing::new(secret.to_vec()) };
-    let store = server.running.store();
-    let (client, key) = store
-        .create_client(
-            server.running.kms(),
-            &wallet_backup_service::store::NewClient {
-                webhook: Some(&setting),
-                ..wallet_backup_service::store::NewClient::new("ops")
-            },
-        )
-        .await
-        .unwrap();
-    (Api::new(&server.base, Some(key.expose())), client.id)
 }
 
 async fn status_of(server: &TestServer, client_id: &str, backup_id: &str) -> (String, String) {

@@ -288,6 +288,22 @@ pub enum Answer {
     Delay(u64),
 }
 
+/// A WEBHOOK client of `server` posting to `url` with `secret`; returns
+/// its API and id.
+pub async fn webhook_client(server: &TestServer, url: &str, secret: &[u8]) -> (Api, String) {
+    let setting = wallet_backup_service::store::WebhookSetting {
+        url: url.to_owned(),
+        secret: zeroize::Zeroizing::new(secret.to_vec()),
+    };
+    let (client, key) = server
+        .running
+        .store()
+        .create_client(server.running.kms(), &NewClient { webhook: Some(&setting), ..NewClient::new("ops") })
+        .await
+        .unwrap();
+    (Api::new(&server.base, Some(key.expose())), client.id)
+}
+
 /// An operator's webhook: verifies the signature like an operator would (on
 /// its own, not with the service's code), records deliveries, and answers
 /// from a script (then `Ok`).
