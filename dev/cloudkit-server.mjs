@@ -3,7 +3,7 @@
 // Service Requests, records/lookup, records/modify, Error Codes): the record
 // routes the module uses, in the private database of one container.
 //
-//   const ck = await startCloudKitServer()        // { scenarios: file } also serves that file, below
+//   const ck = await startCloudKitServer()
 //   ck.origin                 http://127.0.0.1:PORT, the `cloudKitHost`
 //   ck.containerIdentifier    iCloud.com.example.walletbackup
 //   ck.apiToken               the container's API token (64 hex digits)
@@ -57,11 +57,9 @@
 //   GET  /__cloudkit/log                              [{ method, route, user, status, environment, operations, tokenUsed }]
 //                                                     (tokenUsed: which of the user's tokens, 1-based; never the token)
 //   POST /__cloudkit/reset                            clears faults and the log
-//   GET  /__cloudkit/scenarios.mjs                    the `scenarios` file, if given (for a test page)
 
 import http from 'node:http'
 import { randomBytes, randomUUID } from 'node:crypto'
-import { readFile } from 'node:fs/promises'
 
 const MAX_BODY = 1024 * 1024
 const CONTAINER = 'iCloud.com.example.walletbackup'
@@ -124,7 +122,7 @@ function badFields(fields, recordType, environment) {
   return null
 }
 
-export async function startCloudKitServer({ scenarios = null } = {}) {
+export async function startCloudKitServer() {
   const apiToken = randomBytes(32).toString('hex')
   const tokens = new Map() // webAuthToken -> { user, n, used, expired }
   const counts = new Map() // user -> tokens issued
@@ -190,9 +188,6 @@ export async function startCloudKitServer({ scenarios = null } = {}) {
         faults = []
         log = []
         return send(res, 200, {})
-      case 'GET /__cloudkit/scenarios.mjs':
-        if (!scenarios) return send(res, 404, { error: 'no scenarios file' })
-        return send(res, 200, await readFile(scenarios, 'utf8'), {}, 'text/javascript; charset=utf-8')
       default:
         return send(res, 404, { error: 'no such control route' })
     }

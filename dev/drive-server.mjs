@@ -2,7 +2,7 @@
 // written from Google's public reference (developers.google.com/drive/api/reference/rest/v3):
 // the routes the module uses, in the app data folder a `drive.appdata` token reaches.
 //
-//   const drive = await startDriveServer()        // { scenarios: file } also serves that file, below
+//   const drive = await startDriveServer()
 //   drive.origin                               http://127.0.0.1:PORT, the `driveHost`
 //   await drive.close()
 //
@@ -33,11 +33,9 @@
 //   GET  /__drive/files?user=U                           [{ id, name, parents, content, createdTime }]
 //   GET  /__drive/log                                    [{ method, route, user, status, url }]
 //   POST /__drive/reset                                  clears faults and the log
-//   GET  /__drive/scenarios.mjs                          the `scenarios` file, if given (for a test page)
 
 import http from 'node:http'
 import { randomBytes } from 'node:crypto'
-import { readFile } from 'node:fs/promises'
 
 const MAX_BODY = 5 * 1024 * 1024
 
@@ -145,7 +143,7 @@ const matches = (file, clauses) =>
 const fileId = () => randomBytes(24).toString('base64url')
 const metadata = (f) => ({ kind: 'drive#file', id: f.id, name: f.name, mimeType: f.mimeType })
 
-export async function startDriveServer({ scenarios = null } = {}) {
+export async function startDriveServer() {
   const tokens = new Map() // token -> { user, expired }
   const files = new Map() // id -> { id, user, name, parents, mimeType, content, createdTime, trashed }
   let faults = []
@@ -194,9 +192,6 @@ export async function startDriveServer({ scenarios = null } = {}) {
         faults = []
         log = []
         return send(res, 200, {})
-      case 'GET /__drive/scenarios.mjs':
-        if (!scenarios) return send(res, 404, { error: 'no scenarios file' })
-        return send(res, 200, await readFile(scenarios, 'utf8'), 'text/javascript; charset=utf-8')
       default:
         return send(res, 404, { error: 'no such control route' })
     }

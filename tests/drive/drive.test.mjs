@@ -3,14 +3,13 @@
 // backup service binary for the custodian half. The scenarios
 // (drive_scenarios.mjs) run in Node.js and in headless Chromium, where the
 // page calls the service and the Drive server cross-origin (both answer CORS)
-// and loads the scenarios from the Drive server.
+// and loads the scenarios from its own origin (the harness's proxy).
 
 import { test, before, after, describe } from 'node:test'
 import assert from 'node:assert/strict'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { Portal, GDriveStorage } from '../../pkg/node/index.mjs'
 import { ServiceProcess } from '../../dev/service.mjs'
 import { SERVICES, evaluateInPage, openTestPage, startHarness } from '../service-scenarios/harness.mjs'
@@ -30,7 +29,7 @@ before(async () => {
   dataDir = await mkdtemp(join(tmpdir(), 'wallet-backup-drive-'))
   service = new ServiceProcess('drive', { dataDir, ...SERVICES.main })
   await service.start()
-  drive = await startDriveServer({ scenarios: fileURLToPath(new URL('./drive_scenarios.mjs', import.meta.url)) })
+  drive = await startDriveServer()
 })
 
 after(async () => {
@@ -96,7 +95,7 @@ describe('gdrive in headless Chromium', () => {
       const ctx = { apiHost: service.url, apiKey: await newClient(), driveHost: drive.origin }
       await evaluateInPage({ page, pageErrors, consoleLines }, async ([n, c]) => {
         const wb = await import('/pkg/web/index.js')
-        const { driveScenarios } = await import(`${c.driveHost}/__drive/scenarios.mjs`)
+        const { driveScenarios } = await import('/tests/drive/drive_scenarios.mjs')
         await driveScenarios[n]({ ...c, Portal: wb.Portal, GDriveStorage: wb.GDriveStorage })
       }, [name, ctx])
     })

@@ -3,7 +3,7 @@
 // and the real backup service binary for the custodian half. The scenarios
 // (icloud_scenarios.mjs) run in Node.js and in headless Chromium, where the
 // page calls the service and the CloudKit server cross-origin (both answer
-// CORS) and loads the scenarios from the CloudKit server. The key-value store
+// CORS) and loads the scenarios from its own origin (the harness's proxy). The key-value store
 // path (React Native's) runs in both engines too.
 
 import { test, before, after, describe } from 'node:test'
@@ -11,7 +11,6 @@ import assert from 'node:assert/strict'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { Portal, ICloudStorage } from '../../pkg/node/index.mjs'
 import { ServiceProcess } from '../../dev/service.mjs'
 import { SERVICES, evaluateInPage, openTestPage, startHarness } from '../service-scenarios/harness.mjs'
@@ -38,7 +37,7 @@ before(async () => {
   dataDir = await mkdtemp(join(tmpdir(), 'wallet-backup-icloud-'))
   service = new ServiceProcess('icloud', { dataDir, ...SERVICES.main })
   await service.start()
-  ck = await startCloudKitServer({ scenarios: fileURLToPath(new URL('./icloud_scenarios.mjs', import.meta.url)) })
+  ck = await startCloudKitServer()
 })
 
 after(async () => {
@@ -125,7 +124,7 @@ describe('icloud in headless Chromium', () => {
       const ctx = await context()
       await evaluateInPage({ page, pageErrors, consoleLines }, async ([n, c]) => {
         const wb = await import('/pkg/web/index.js')
-        const { icloudScenarios } = await import(`${c.cloudKitHost}/__cloudkit/scenarios.mjs`)
+        const { icloudScenarios } = await import('/tests/icloud/icloud_scenarios.mjs')
         await icloudScenarios[n]({ ...c, Portal: wb.Portal, ICloudStorage: wb.ICloudStorage })
       }, [name, ctx])
     })

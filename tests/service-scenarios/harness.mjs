@@ -16,8 +16,8 @@
 // The proxy (node:http) serves, at one origin:
 //   /svc/<name>/api/...   the API of service <name>, relayed with the faults set
 //   /pkg/...              the built package (pkg/)
-//   /tests/service-scenarios/scenarios.mjs
-//   /                     a test page importing both (for Chromium, same-origin)
+//   /tests/...            the scenario modules and what they import (tests/)
+//   /                     a test page importing the package and the scenarios (for Chromium, same-origin)
 //   /__test/...           the control routes below (JSON), used by the scenarios
 //                         from Node and from the page alike
 //
@@ -142,6 +142,21 @@ const TEST_PAGE = `<!doctype html>
 </body>
 </html>
 `
+
+/**
+ * The file a test page's GET `path` names: under /pkg/ the built package,
+ * under /tests/ the scenario modules and the checks they import; null for
+ * anything else, and for a path that leaves its folder.
+ */
+export function pageFile(path) {
+  for (const dir of ['pkg', 'tests']) {
+    if (!path.startsWith(`/${dir}/`)) continue
+    const root = join(ROOT, dir)
+    const file = resolve(root, `.${decodeURIComponent(path.slice(dir.length + 1))}`)
+    return file.startsWith(root + sep) ? file : null
+  }
+  return null
+}
 
 /** The route name of an API request, for faults and the log. */
 export function routeOf(method, path) {
@@ -500,18 +515,11 @@ export async function startHarness({ postgres = null, services = SERVICES } = {}
   }
 
   async function handleStatic(req, res, path) {
-    let file
     if (path === '/' || path === '/index.html') {
       res.writeHead(200, { 'content-type': CONTENT_TYPES['.html'], 'cache-control': 'no-store' })
       return res.end(TEST_PAGE)
     }
-    if (path === '/tests/service-scenarios/scenarios.mjs') file = join(ROOT, 'tests', 'service-scenarios', 'scenarios.mjs')
-    else if (path === '/tests/service-scenarios/firebase_scenarios.mjs') file = join(ROOT, 'tests', 'service-scenarios', 'firebase_scenarios.mjs')
-    else if (path.startsWith('/pkg/')) {
-      const pkg = join(ROOT, 'pkg')
-      file = resolve(pkg, `.${decodeURIComponent(path.slice(4))}`)
-      if (!file.startsWith(pkg + sep)) file = null
-    }
+    const file = pageFile(path)
     let data
     try {
       if (file) data = await readFile(file)

@@ -18,10 +18,10 @@ import { once } from 'node:events'
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import http from 'node:http'
 import { tmpdir } from 'node:os'
-import { extname, join, resolve, sep } from 'node:path'
+import { extname, join } from 'node:path'
 import * as pkg from '../../pkg/node/index.mjs'
 import { ServiceProcess } from '../../dev/service.mjs'
-import { ROOT, openTestPage } from './harness.mjs'
+import { openTestPage, pageFile } from './harness.mjs'
 import { createPasskeyDouble } from '../../dev/passkey-double.mjs'
 import { NODE_ONLY, originScenarios, passkeyScenarios, registerWith } from './passkey_scenarios.mjs'
 
@@ -74,13 +74,7 @@ async function startPageServer() {
       res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' })
       return res.end(PAGE)
     }
-    let file = null
-    if (path === '/tests/service-scenarios/passkey_scenarios.mjs') file = join(ROOT, 'tests', 'service-scenarios', 'passkey_scenarios.mjs')
-    else if (path.startsWith('/pkg/')) {
-      const root = join(ROOT, 'pkg')
-      file = resolve(root, `.${decodeURIComponent(path.slice(4))}`)
-      if (!file.startsWith(root + sep)) file = null
-    }
+    const file = pageFile(path)
     const data = file && (await readFile(file).catch(() => null))
     if (!data) {
       res.writeHead(404, { 'content-type': 'text/plain' })
