@@ -23,6 +23,7 @@ import * as pkg from '../../pkg/node/index.mjs'
 import { ServiceProcess } from '../../dev/service.mjs'
 import { openTestPage, pageFile } from './harness.mjs'
 import { createPasskeyDouble } from '../../dev/passkey-double.mjs'
+import { addVirtualAuthenticator } from '../../dev/chromium.mjs'
 import { NODE_ONLY, originScenarios, passkeyScenarios, registerWith } from './passkey_scenarios.mjs'
 
 const TIMEOUT = 60_000
@@ -176,17 +177,6 @@ describe('passkey in Node.js (react-native-passkeys double)', () => {
 
 /** A DevTools virtual authenticator on one page, replaceable (another device) and resettable. */
 class VirtualAuthenticator {
-  static OPTIONS = {
-    protocol: 'ctap2',
-    ctap2Version: 'ctap2_1',
-    transport: 'internal',
-    hasResidentKey: true,
-    hasUserVerification: true,
-    isUserVerified: true,
-    hasPrf: true,
-    automaticPresenceSimulation: true,
-  }
-
   constructor(cdp) {
     this.cdp = cdp
     this.id = null
@@ -195,7 +185,7 @@ class VirtualAuthenticator {
   /** A new authenticator holding `credentials` (none: an empty one). */
   async replace({ prf = true, credentials = [] } = {}) {
     if (this.id) await this.cdp.send('WebAuthn.removeVirtualAuthenticator', { authenticatorId: this.id })
-    const { authenticatorId } = await this.cdp.send('WebAuthn.addVirtualAuthenticator', { options: { ...VirtualAuthenticator.OPTIONS, hasPrf: prf } })
+    const authenticatorId = await addVirtualAuthenticator(this.cdp, { hasPrf: prf })
     this.id = authenticatorId
     this.prf = prf
     for (const credential of credentials) await this.cdp.send('WebAuthn.addCredential', { authenticatorId, credential })
