@@ -1,7 +1,9 @@
 // Headless Chromium for the tests and the bench (Debian's /usr/bin/chromium, or
 // CHROMIUM_PATH), started with the flags this sandboxed machine needs:
 // no sandbox as root, and no background networking (its connections are
-// refused here, many at a time). Not a test file itself.
+// refused here, many at a time); and the DevTools virtual authenticator the
+// passkey tests (e2e/, service-scenarios/passkey.test.mjs) sign in with.
+// Not a test file itself.
 
 import assert from 'node:assert/strict'
 import { existsSync } from 'node:fs'
@@ -26,4 +28,25 @@ export function launchChromium({ timeout }) {
     ],
     timeout,
   })
+}
+
+/**
+ * Adds a DevTools virtual authenticator to the page of `cdp` (a CDP session):
+ * a platform passkey with user verification, as a phone's, with or without
+ * PRF. Resolves to its authenticatorId.
+ */
+export async function addVirtualAuthenticator(cdp, { hasPrf }) {
+  const { authenticatorId } = await cdp.send('WebAuthn.addVirtualAuthenticator', {
+    options: {
+      protocol: 'ctap2',
+      ctap2Version: 'ctap2_1',
+      transport: 'internal',
+      hasResidentKey: true,
+      hasUserVerification: true,
+      isUserVerified: true,
+      hasPrf,
+      automaticPresenceSimulation: true,
+    },
+  })
+  return authenticatorId
 }

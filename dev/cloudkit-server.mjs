@@ -3,7 +3,7 @@
 // Service Requests, records/lookup, records/modify, Error Codes): the record
 // routes the module uses, in the private database of one container.
 //
-//   const ck = await startCloudKitServer()        // { scenarios: file } also serves that file, below
+//   const ck = await startCloudKitServer()
 //   ck.origin                 http://127.0.0.1:PORT, the `cloudKitHost`
 //   ck.containerIdentifier    iCloud.com.example.walletbackup
 //   ck.apiToken               the container's API token (64 hex digits)
@@ -57,11 +57,9 @@
 //   GET  /__cloudkit/log                              [{ method, route, user, status, environment, operations, tokenUsed }]
 //                                                     (tokenUsed: which of the user's tokens, 1-based; never the token)
 //   POST /__cloudkit/reset                            clears faults and the log
-//   GET  /__cloudkit/scenarios.mjs                    the `scenarios` file, if given (for a test page)
 
-import http from 'node:http'
 import { randomBytes, randomUUID } from 'node:crypto'
-import { readFile } from 'node:fs/promises'
+import { dropConnection, faultQueue, readBody, startStandInServer } from './stand-in-http.mjs'
 
 const MAX_BODY = 1024 * 1024
 const CONTAINER = 'iCloud.com.example.walletbackup'
@@ -81,22 +79,6 @@ function send(res, status, body, headers = {}, type = 'application/json; charset
   const data = typeof body === 'string' ? body : JSON.stringify(body)
   res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(data), 'cache-control': 'no-store', ...headers })
   res.end(data)
-}
-
-function readBody(req) {
-  return new Promise((resolve, reject) => {
-    const chunks = []
-    let size = 0
-    req.on('data', (c) => {
-      size += c.length
-      if (size > MAX_BODY) {
-        reject(new Error('body too large'))
-        req.destroy()
-      } else chunks.push(c)
-    })
-    req.on('end', () => resolve(Buffer.concat(chunks)))
-    req.on('error', reject)
-  })
 }
 
 const newTag = () => randomBytes(6).toString('hex')
@@ -124,12 +106,12 @@ function badFields(fields, recordType, environment) {
   return null
 }
 
-export async function startCloudKitServer({ scenarios = null } = {}) {
+export async function startCloudKitServer() {
   const apiToken = randomBytes(32).toString('hex')
   const tokens = new Map() // webAuthToken -> { user, n, used, expired }
   const counts = new Map() // user -> tokens issued
   const databases = new Map() // `${environment}/${user}` -> Map(recordName -> record)
-  let faults = []
+  const faults = faultQueue()
   let log = []
   let clock = Date.now()
 
@@ -150,19 +132,8 @@ export async function startCloudKitServer({ scenarios = null } = {}) {
     return databases.get(key)
   }
 
-  function takeFault(route) {
-    const f = faults.find((f) => f.route === route || f.route === 'any')
-    if (!f) return null
-    if (f.skip > 0) {
-      f.skip--
-      return null
-    }
-    if (f.times > 0 && --f.times === 0) faults = faults.filter((x) => x !== f)
-    return f
-  }
-
   async function control(req, res, url) {
-    const body = req.method === 'POST' ? JSON.parse((await readBody(req)).toString() || '{}') : {}
+    const body = req.method === 'POST' ? JSON.parse((await readBody(req, MAX_BODY)).toString() || '{}') : {}
     switch (`${req.method} ${url.pathname}`) {
       case 'POST /__cloudkit/token':
         return send(res, 200, { webAuthToken: issue(String(body.user)) })
@@ -173,7 +144,7 @@ export async function startCloudKitServer({ scenarios = null } = {}) {
         for (const t of tokens.values()) if (t.user === String(body.user)) t.expired = true
         return send(res, 200, {})
       case 'POST /__cloudkit/fault':
-        faults.push({ route: body.route, action: body.action, times: body.times ?? 1, skip: body.skip ?? 0, status: body.status ?? 503, serverErrorCode: body.serverErrorCode, value: body.value })
+        faults.add(body, { status: body.status ?? 503, serverErrorCode: body.serverErrorCode, value: body.value })
         return send(res, 200, {})
       case 'POST /__cloudkit/put': {
         const r = { recordName: body.recordName, recordType: body.recordType, fields: copy(body.fields ?? {}), recordChangeTag: newTag(), created: { timestamp: ++clock }, modified: { timestamp: clock } }
@@ -187,12 +158,9 @@ export async function startCloudKitServer({ scenarios = null } = {}) {
       case 'GET /__cloudkit/log':
         return send(res, 200, log)
       case 'POST /__cloudkit/reset':
-        faults = []
+        faults.clear()
         log = []
         return send(res, 200, {})
-      case 'GET /__cloudkit/scenarios.mjs':
-        if (!scenarios) return send(res, 404, { error: 'no scenarios file' })
-        return send(res, 200, await readFile(scenarios, 'utf8'), {}, 'text/javascript; charset=utf-8')
       default:
         return send(res, 404, { error: 'no such control route' })
     }
@@ -249,7 +217,7 @@ export async function startCloudKitServer({ scenarios = null } = {}) {
     }
     let body
     try {
-      body = JSON.parse((await readBody(req)).toString('utf8'))
+      body = JSON.parse((await readBody(req, MAX_BODY)).toString('utf8'))
     } catch {
       body = undefined
     }
@@ -265,13 +233,8 @@ export async function startCloudKitServer({ scenarios = null } = {}) {
     if (db !== 'private') return fail(400, 'BAD_REQUEST', 'this server holds only the private database')
     if (body === undefined || body === null || typeof body !== 'object') return fail(400, 'BAD_REQUEST', 'the body is not JSON')
 
-    const fault = takeFault(route)
-    if (fault?.action === 'drop') {
-      entry.status = 'dropped'
-      res.destroy()
-      req.socket.destroy()
-      return
-    }
+    const fault = faults.take(route)
+    if (fault?.action === 'drop') return dropConnection(req, res, entry)
     if (fault?.action === 'status') return fail(fault.status, fault.serverErrorCode ?? CODES[fault.status], 'Injected failure')
 
     const records = database(environment, session.user)
@@ -315,30 +278,17 @@ export async function startCloudKitServer({ scenarios = null } = {}) {
     return send(res, 200, { records: answer }, { [TOKEN_HEADER]: issue(session.user) })
   }
 
-  const server = http.createServer((req, res) => {
-    const url = new URL(req.url, 'http://localhost')
-    const run = async () => {
-      if (req.method === 'OPTIONS') {
-        if (!url.pathname.startsWith('/__cloudkit/')) log.push({ method: 'OPTIONS', route: 'preflight', user: null, status: 204 })
-        cors(res)
-        res.writeHead(204, {
-          'Access-Control-Allow-Methods': 'POST',
-          'Access-Control-Allow-Headers': 'Content-Type',
-          'Access-Control-Max-Age': '600',
-        })
-        return res.end()
-      }
-      if (url.pathname.startsWith('/__cloudkit/')) return control(req, res, url)
-      return cloudKit(req, res, url)
-    }
-    run().catch((e) => send(res, 500, { error: String(e) }))
+  const server = await startStandInServer({
+    cors,
+    methods: 'POST',
+    headers: 'Content-Type',
+    onPreflight: (url) => {
+      if (!url.pathname.startsWith('/__cloudkit/')) log.push({ method: 'OPTIONS', route: 'preflight', user: null, status: 204 })
+    },
+    controlPrefix: '/__cloudkit/',
+    control,
+    api: cloudKit,
+    fail: (res, e) => send(res, 500, { error: String(e) }),
   })
-  await new Promise((r) => server.listen(0, '127.0.0.1', r))
-  const origin = `http://127.0.0.1:${server.address().port}`
-  return {
-    origin,
-    containerIdentifier: CONTAINER,
-    apiToken,
-    close: () => new Promise((r) => { server.closeAllConnections?.(); server.close(r) }),
-  }
+  return { ...server, containerIdentifier: CONTAINER, apiToken }
 }

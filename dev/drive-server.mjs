@@ -2,7 +2,7 @@
 // written from Google's public reference (developers.google.com/drive/api/reference/rest/v3):
 // the routes the module uses, in the app data folder a `drive.appdata` token reaches.
 //
-//   const drive = await startDriveServer()        // { scenarios: file } also serves that file, below
+//   const drive = await startDriveServer()
 //   drive.origin                               http://127.0.0.1:PORT, the `driveHost`
 //   await drive.close()
 //
@@ -33,11 +33,9 @@
 //   GET  /__drive/files?user=U                           [{ id, name, parents, content, createdTime }]
 //   GET  /__drive/log                                    [{ method, route, user, status, url }]
 //   POST /__drive/reset                                  clears faults and the log
-//   GET  /__drive/scenarios.mjs                          the `scenarios` file, if given (for a test page)
 
-import http from 'node:http'
 import { randomBytes } from 'node:crypto'
-import { readFile } from 'node:fs/promises'
+import { dropConnection, faultQueue, readBody, startStandInServer } from './stand-in-http.mjs'
 
 const MAX_BODY = 5 * 1024 * 1024
 
@@ -59,22 +57,6 @@ function send(res, status, body, type = 'application/json; charset=UTF-8') {
 function googleError(res, status, reason, message) {
   send(res, status, {
     error: { code: status, message, errors: [{ domain: 'global', reason, message }], status: STATUS_NAMES[status] ?? 'UNKNOWN' },
-  })
-}
-
-function readBody(req) {
-  return new Promise((resolve, reject) => {
-    const chunks = []
-    let size = 0
-    req.on('data', (c) => {
-      size += c.length
-      if (size > MAX_BODY) {
-        reject(new Error('body too large'))
-        req.destroy()
-      } else chunks.push(c)
-    })
-    req.on('end', () => resolve(Buffer.concat(chunks)))
-    req.on('error', reject)
   })
 }
 
@@ -145,26 +127,15 @@ const matches = (file, clauses) =>
 const fileId = () => randomBytes(24).toString('base64url')
 const metadata = (f) => ({ kind: 'drive#file', id: f.id, name: f.name, mimeType: f.mimeType })
 
-export async function startDriveServer({ scenarios = null } = {}) {
+export async function startDriveServer() {
   const tokens = new Map() // token -> { user, expired }
   const files = new Map() // id -> { id, user, name, parents, mimeType, content, createdTime, trashed }
-  let faults = []
+  const faults = faultQueue()
   let log = []
   let clock = 0
 
-  function takeFault(route) {
-    const f = faults.find((f) => f.route === route || f.route === 'any')
-    if (!f) return null
-    if (f.skip > 0) {
-      f.skip--
-      return null
-    }
-    if (f.times > 0 && --f.times === 0) faults = faults.filter((x) => x !== f)
-    return f
-  }
-
   async function control(req, res, url) {
-    const body = req.method === 'POST' ? JSON.parse((await readBody(req)).toString() || '{}') : {}
+    const body = req.method === 'POST' ? JSON.parse((await readBody(req, MAX_BODY)).toString() || '{}') : {}
     switch (`${req.method} ${url.pathname}`) {
       case 'POST /__drive/token': {
         const token = `ya29.${randomBytes(24).toString('base64url')}`
@@ -177,7 +148,7 @@ export async function startDriveServer({ scenarios = null } = {}) {
         return send(res, 200, {})
       }
       case 'POST /__drive/fault':
-        faults.push({ route: body.route, action: body.action, times: body.times ?? 1, skip: body.skip ?? 0, status: body.status ?? 503, reason: body.reason ?? 'backendError' })
+        faults.add(body, { status: body.status ?? 503, reason: body.reason ?? 'backendError' })
         return send(res, 200, {})
       case 'POST /__drive/put': {
         const f = { id: fileId(), user: String(body.user), name: body.name, parents: ['appDataFolder'], mimeType: 'text/plain', content: String(body.content), createdTime: ++clock, trashed: false }
@@ -191,12 +162,9 @@ export async function startDriveServer({ scenarios = null } = {}) {
       case 'GET /__drive/log':
         return send(res, 200, log)
       case 'POST /__drive/reset':
-        faults = []
+        faults.clear()
         log = []
         return send(res, 200, {})
-      case 'GET /__drive/scenarios.mjs':
-        if (!scenarios) return send(res, 404, { error: 'no scenarios file' })
-        return send(res, 200, await readFile(scenarios, 'utf8'), 'text/javascript; charset=utf-8')
       default:
         return send(res, 404, { error: 'no such control route' })
     }
@@ -221,18 +189,13 @@ export async function startDriveServer({ scenarios = null } = {}) {
       entry.status = status
       return status >= 400 ? googleError(res, status, ...rest) : send(res, status, ...rest)
     }
-    const body = await readBody(req)
+    const body = await readBody(req, MAX_BODY)
 
     if (!token || token.expired) {
       return answer(401, 'authError', 'Request had invalid authentication credentials. Expected OAuth 2 access token.')
     }
-    const fault = takeFault(route)
-    if (fault?.action === 'drop') {
-      entry.status = 'dropped'
-      res.destroy()
-      req.socket.destroy()
-      return
-    }
+    const fault = faults.take(route)
+    if (fault?.action === 'drop') return dropConnection(req, res, entry)
     if (fault?.action === 'status') return answer(fault.status, fault.reason, 'Injected failure')
     const own = id !== null ? files.get(id) : null
     if (id !== null && (!own || own.user !== token.user)) return answer(404, 'notFound', `File not found: ${id}.`)
@@ -312,27 +275,13 @@ export async function startDriveServer({ scenarios = null } = {}) {
     }
   }
 
-  const server = http.createServer((req, res) => {
-    const url = new URL(req.url, 'http://localhost')
-    const run = async () => {
-      if (req.method === 'OPTIONS') {
-        cors(res)
-        res.writeHead(204, {
-          'Access-Control-Allow-Methods': 'GET, POST, PATCH, DELETE',
-          'Access-Control-Allow-Headers': 'Authorization, Content-Type',
-          'Access-Control-Max-Age': '600',
-        })
-        return res.end()
-      }
-      if (url.pathname.startsWith('/__drive/')) return control(req, res, url)
-      return drive(req, res, url)
-    }
-    run().catch((e) => send(res, 500, { error: String(e) }))
+  return startStandInServer({
+    cors,
+    methods: 'GET, POST, PATCH, DELETE',
+    headers: 'Authorization, Content-Type',
+    controlPrefix: '/__drive/',
+    control,
+    api: drive,
+    fail: (res, e) => send(res, 500, { error: String(e) }),
   })
-  await new Promise((r) => server.listen(0, '127.0.0.1', r))
-  const origin = `http://127.0.0.1:${server.address().port}`
-  return {
-    origin,
-    close: () => new Promise((r) => { server.closeAllConnections?.(); server.close(r) }),
-  }
 }

@@ -349,21 +349,14 @@ function makeDevice(store, { origin = 'http://localhost', prf = true, prfAtCreat
           clientExtensionResults.prf.results = await prfResults(device.secretsOf(credential), prfAsked.eval, device.userVerified)
         }
       }
-      return (call.result = {
-        id: credential.id,
-        rawId: credential.id,
-        type: 'public-key',
-        authenticatorAttachment: 'platform',
-        response: {
-          clientDataJSON: toB64url(clientDataJSON),
-          attestationObject: toB64url(attestationObject),
-          authenticatorData: toB64url(authData),
-          transports: ['internal', 'hybrid'],
-          publicKeyAlgorithm: -7,
-          publicKey: toB64url(spki),
-        },
-        clientExtensionResults,
-      })
+      return (call.result = credentialJSON(credential, {
+        clientDataJSON: toB64url(clientDataJSON),
+        attestationObject: toB64url(attestationObject),
+        authenticatorData: toB64url(authData),
+        transports: ['internal', 'hybrid'],
+        publicKeyAlgorithm: -7,
+        publicKey: toB64url(spki),
+      }, clientExtensionResults))
     },
 
     async get(optionsJSON) {
@@ -394,19 +387,12 @@ function makeDevice(store, { origin = 'http://localhost', prf = true, prfAtCreat
         const values = prfAsked.evalByCredential?.[credential.id] ?? prfAsked.eval
         if (values?.first) clientExtensionResults.prf = { results: await prfResults(device.secretsOf(credential), values, device.userVerified) }
       }
-      return (call.result = {
-        id: credential.id,
-        rawId: credential.id,
-        type: 'public-key',
-        authenticatorAttachment: 'platform',
-        response: {
-          clientDataJSON: toB64url(clientDataJSON),
-          authenticatorData: toB64url(authData),
-          signature: toB64url(rawToDer(raw)),
-          userHandle: credential.userHandle,
-        },
-        clientExtensionResults,
-      })
+      return (call.result = credentialJSON(credential, {
+        clientDataJSON: toB64url(clientDataJSON),
+        authenticatorData: toB64url(authData),
+        signature: toB64url(rawToDer(raw)),
+        userHandle: credential.userHandle,
+      }, clientExtensionResults))
     },
 
     flags() {
@@ -434,6 +420,11 @@ function makeDevice(store, { origin = 'http://localhost', prf = true, prfAtCreat
     },
   }
   return device
+}
+
+/** What PublicKeyCredential.toJSON() gives for `credential`: `response` is its attestation or assertion. */
+function credentialJSON(credential, response, clientExtensionResults) {
+  return { id: credential.id, rawId: credential.id, type: 'public-key', authenticatorAttachment: 'platform', response, clientExtensionResults }
 }
 
 function counterBytes(n) {

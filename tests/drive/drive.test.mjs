@@ -3,23 +3,18 @@
 // backup service binary for the custodian half. The scenarios
 // (drive_scenarios.mjs) run in Node.js and in headless Chromium, where the
 // page calls the service and the Drive server cross-origin (both answer CORS)
-// and loads the scenarios from the Drive server.
+// and loads the scenarios from its own origin (the harness's proxy).
 
 import { test, before, after, describe } from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { Portal, GDriveStorage } from '../../pkg/node/index.mjs'
-import { ServiceProcess } from '../../dev/service.mjs'
-import { SERVICES, evaluateInPage, openTestPage, startHarness } from '../service-scenarios/harness.mjs'
+import { runScenarioInPage, startOwnService, testPageHooks } from '../service-scenarios/harness.mjs'
 import { startDriveServer, parseMultipart, parseQuery } from '../../dev/drive-server.mjs'
 import { driveScenarios } from './drive_scenarios.mjs'
 
 const TIMEOUT = 60_000
 
-let dataDir
+let own
 let service
 let drive
 
@@ -27,16 +22,14 @@ const newClient = () => service.createClient(`gd-${Math.random().toString(36).sl
 const resetDrive = () => fetch(`${drive.origin}/__drive/reset`, { method: 'POST', body: '{}' })
 
 before(async () => {
-  dataDir = await mkdtemp(join(tmpdir(), 'wallet-backup-drive-'))
-  service = new ServiceProcess('drive', { dataDir, ...SERVICES.main })
-  await service.start()
-  drive = await startDriveServer({ scenarios: fileURLToPath(new URL('./drive_scenarios.mjs', import.meta.url)) })
+  own = await startOwnService('drive')
+  service = own.service
+  drive = await startDriveServer()
 })
 
 after(async () => {
-  await service?.kill()
+  await own?.stop()
   await drive?.close()
-  if (dataDir) await rm(dataDir, { recursive: true, force: true })
 })
 
 test('the Drive server parses multipart/related and the query subset as Google documents them', () => {
@@ -73,32 +66,14 @@ describe('gdrive in Node.js', () => {
 })
 
 describe('gdrive in headless Chromium', () => {
-  let harness
-  let browser
-  let page
-  let pageErrors
-  let consoleLines
-
-  before(async () => {
-    // The harness's proxy is only the page's origin: the page calls the service and the Drive server directly.
-    harness = await startHarness()
-    ;({ browser, page, pageErrors, consoleLines } = await openTestPage(harness, { timeout: TIMEOUT }))
-  })
-
-  after(async () => {
-    await browser?.close()
-    await harness?.close()
-  })
+  // The harness's proxy is only the page's origin: the page calls the service and the Drive server directly.
+  const tab = testPageHooks({ timeout: TIMEOUT })
+  const scenarios = { module: '/tests/drive/drive_scenarios.mjs', scenarios: 'driveScenarios', storage: 'GDriveStorage' }
 
   for (const name of Object.keys(driveScenarios)) {
     test(name, { timeout: TIMEOUT }, async () => {
       await resetDrive()
-      const ctx = { apiHost: service.url, apiKey: await newClient(), driveHost: drive.origin }
-      await evaluateInPage({ page, pageErrors, consoleLines }, async ([n, c]) => {
-        const wb = await import('/pkg/web/index.js')
-        const { driveScenarios } = await import(`${c.driveHost}/__drive/scenarios.mjs`)
-        await driveScenarios[n]({ ...c, Portal: wb.Portal, GDriveStorage: wb.GDriveStorage })
-      }, [name, ctx])
+      await runScenarioInPage(tab, scenarios, name, { apiHost: service.url, apiKey: await newClient(), driveHost: drive.origin })
     })
   }
 })

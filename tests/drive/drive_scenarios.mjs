@@ -1,37 +1,17 @@
 // The Google Drive method's scenarios, shared by Node.js and headless
-// Chromium (drive.test.mjs runs both), so they import nothing: the page
-// loads this file from the Drive server. Each scenario is `async (ctx)` with:
+// Chromium (drive.test.mjs runs both), so they import only the checks both
+// engines run (../scenario_checks.mjs): the test page loads this file from
+// /tests/drive/drive_scenarios.mjs. Each scenario is `async (ctx)` with:
 //   ctx.Portal, ctx.GDriveStorage   the package's exports
 //   ctx.apiHost, ctx.apiKey         the real backup service and a fresh client (custodian half)
 //   ctx.driveHost                   the local Drive v3 server (dev/drive-server.mjs), with its control routes
 // and throws an Error when something is not as expected.
 
+import { check, equal, rejects } from '../scenario_checks.mjs'
+
 export const SHARES = JSON.stringify({ secp256k1: { id: 'gd-wallet', share: 'ab'.repeat(32) } })
 const shares = (n) => JSON.stringify({ secp256k1: { id: 'gd-wallet', share: String(n).padStart(2, '0').repeat(32) } })
 const KEYS_FILE = 'wallet-backup-keys.json'
-
-function check(condition, message) {
-  if (!condition) throw new Error(message)
-}
-
-function equal(actual, expected, what) {
-  const a = JSON.stringify(actual)
-  const e = JSON.stringify(expected)
-  check(a === e, `${what}: expected ${e}, got ${a}`)
-}
-
-async function rejects(promise, code, what) {
-  let error
-  try {
-    await promise
-  } catch (e) {
-    error = e
-  }
-  check(error !== undefined, `${what}: expected a rejection with ${code}, but it resolved`)
-  check(error instanceof Error, `${what}: not an Error: ${error}`)
-  check(error.code === code, `${what}: expected ${code}, got ${error.code}: ${error.message}`)
-  return error
-}
 
 async function control(ctx, path, body) {
   const res = await fetch(`${ctx.driveHost}/__drive/${path}`, body === undefined ? {} : {

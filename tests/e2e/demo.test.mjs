@@ -20,7 +20,7 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { launchChromium } from '../../dev/chromium.mjs'
+import { addVirtualAuthenticator, launchChromium } from '../../dev/chromium.mjs'
 import { startDemo } from '../../scripts/demo.mjs'
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
@@ -243,23 +243,6 @@ function envelopeHeader(cipherText) {
   return { method: bytes[4], passkeyMode: bytes[4] === METHOD_BYTE.passkey ? bytes[23] : undefined }
 }
 
-/** Chromium's virtual authenticator: a platform passkey with user verification, with or without PRF. */
-async function addAuthenticator(cdp, { hasPrf }) {
-  const { authenticatorId } = await cdp.send('WebAuthn.addVirtualAuthenticator', {
-    options: {
-      protocol: 'ctap2',
-      ctap2Version: 'ctap2_1',
-      transport: 'internal',
-      hasResidentKey: true,
-      hasUserVerification: true,
-      isUserVerified: true,
-      hasPrf,
-      automaticPresenceSimulation: true,
-    },
-  })
-  return authenticatorId
-}
-
 /** Page actions of the method flows. */
 const demo = {
   async open() {
@@ -334,7 +317,7 @@ test('demo page: passkey backups in PRF and enclave mode, lost device, recovery'
     page = await openPage()
     cdp = await page.context().newCDPSession(page)
     await cdp.send('WebAuthn.enable')
-    authenticator = await addAuthenticator(cdp, { hasPrf: true })
+    authenticator = await addVirtualAuthenticator(cdp, { hasPrf: true })
     await demo.open()
     assert.equal(await page.locator('#backup-method-passkey').isEnabled(), true)
     assert.equal(await page.locator('#recover-method-passkey').isEnabled(), true)
@@ -367,7 +350,7 @@ test('demo page: passkey backups in PRF and enclave mode, lost device, recovery'
     // the key in the service's passkey enclave instead.
     const { credentials } = await cdp.send('WebAuthn.getCredentials', { authenticatorId: authenticator })
     await cdp.send('WebAuthn.removeVirtualAuthenticator', { authenticatorId: authenticator })
-    authenticator = await addAuthenticator(cdp, { hasPrf: false })
+    authenticator = await addVirtualAuthenticator(cdp, { hasPrf: false })
     for (const credential of credentials) await cdp.send('WebAuthn.addCredential', { authenticatorId: authenticator, credential })
 
     enclaveCipherText = await demo.backUp('passkey')

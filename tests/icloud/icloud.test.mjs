@@ -3,24 +3,19 @@
 // and the real backup service binary for the custodian half. The scenarios
 // (icloud_scenarios.mjs) run in Node.js and in headless Chromium, where the
 // page calls the service and the CloudKit server cross-origin (both answer
-// CORS) and loads the scenarios from the CloudKit server. The key-value store
+// CORS) and loads the scenarios from its own origin (the harness's proxy). The key-value store
 // path (React Native's) runs in both engines too.
 
 import { test, before, after, describe } from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { Portal, ICloudStorage } from '../../pkg/node/index.mjs'
-import { ServiceProcess } from '../../dev/service.mjs'
-import { SERVICES, evaluateInPage, openTestPage, startHarness } from '../service-scenarios/harness.mjs'
+import { runScenarioInPage, startOwnService, testPageHooks } from '../service-scenarios/harness.mjs'
 import { startCloudKitServer } from '../../dev/cloudkit-server.mjs'
 import { icloudScenarios } from './icloud_scenarios.mjs'
 
 const TIMEOUT = 60_000
 
-let dataDir
+let own
 let service
 let ck
 
@@ -35,16 +30,14 @@ const context = async () => ({
 })
 
 before(async () => {
-  dataDir = await mkdtemp(join(tmpdir(), 'wallet-backup-icloud-'))
-  service = new ServiceProcess('icloud', { dataDir, ...SERVICES.main })
-  await service.start()
-  ck = await startCloudKitServer({ scenarios: fileURLToPath(new URL('./icloud_scenarios.mjs', import.meta.url)) })
+  own = await startOwnService('icloud')
+  service = own.service
+  ck = await startCloudKitServer()
 })
 
 after(async () => {
-  await service?.kill()
+  await own?.stop()
   await ck?.close()
-  if (dataDir) await rm(dataDir, { recursive: true, force: true })
 })
 
 test('the CloudKit server keeps Apple\'s record semantics: tags, conflicts, per-record errors, single-use tokens, users apart', async () => {
@@ -102,32 +95,14 @@ describe('icloud in Node.js', () => {
 })
 
 describe('icloud in headless Chromium', () => {
-  let harness
-  let browser
-  let page
-  let pageErrors
-  let consoleLines
-
-  before(async () => {
-    // The harness's proxy is only the page's origin: the page calls the service and the CloudKit server directly.
-    harness = await startHarness()
-    ;({ browser, page, pageErrors, consoleLines } = await openTestPage(harness, { timeout: TIMEOUT }))
-  })
-
-  after(async () => {
-    await browser?.close()
-    await harness?.close()
-  })
+  // The harness's proxy is only the page's origin: the page calls the service and the CloudKit server directly.
+  const tab = testPageHooks({ timeout: TIMEOUT })
+  const scenarios = { module: '/tests/icloud/icloud_scenarios.mjs', scenarios: 'icloudScenarios', storage: 'ICloudStorage' }
 
   for (const name of Object.keys(icloudScenarios)) {
     test(name, { timeout: TIMEOUT }, async () => {
       await resetCloudKit()
-      const ctx = await context()
-      await evaluateInPage({ page, pageErrors, consoleLines }, async ([n, c]) => {
-        const wb = await import('/pkg/web/index.js')
-        const { icloudScenarios } = await import(`${c.cloudKitHost}/__cloudkit/scenarios.mjs`)
-        await icloudScenarios[n]({ ...c, Portal: wb.Portal, ICloudStorage: wb.ICloudStorage })
-      }, [name, ctx])
+      await runScenarioInPage(tab, scenarios, name, await context())
     })
   }
 })

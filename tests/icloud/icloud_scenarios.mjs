@@ -1,40 +1,19 @@
 // The iCloud method's scenarios, shared by Node.js and headless Chromium
-// (icloud.test.mjs runs both), so they import nothing: the page loads this
-// file from the CloudKit server. Each scenario is `async (ctx)` with:
+// (icloud.test.mjs runs both), so they import only the checks both engines
+// run (../scenario_checks.mjs): the test page loads this file from
+// /tests/icloud/icloud_scenarios.mjs. Each scenario is `async (ctx)` with:
 //   ctx.Portal, ctx.ICloudStorage     the package's exports
 //   ctx.apiHost, ctx.apiKey           the real backup service and a fresh client (custodian half)
 //   ctx.cloudKitHost                  the local CloudKit Web Services server (dev/cloudkit-server.mjs), with its control routes
 //   ctx.containerIdentifier, ctx.apiToken   its container and the container's API token
 // and throws an Error when something is not as expected.
 
+import { check, equal, rejects } from '../scenario_checks.mjs'
+
 export const SHARES = JSON.stringify({ secp256k1: { id: 'ic-wallet', share: 'cd'.repeat(32) } })
 const shares = (n) => JSON.stringify({ secp256k1: { id: 'ic-wallet', share: String(n).padStart(2, '0').repeat(32) } })
 const RECORD_NAME = 'wallet-backup-keys'
 const RECORD_TYPE = 'WalletBackupKeys'
-
-function check(condition, message) {
-  if (!condition) throw new Error(message)
-}
-
-function equal(actual, expected, what) {
-  const a = JSON.stringify(actual)
-  const e = JSON.stringify(expected)
-  check(a === e, `${what}: expected ${e}, got ${a}`)
-}
-
-async function rejects(promise, code, what, { typeError = false } = {}) {
-  let error
-  try {
-    await (typeof promise === 'function' ? promise() : promise)
-  } catch (e) {
-    error = e
-  }
-  check(error !== undefined, `${what}: expected a rejection with ${code}, but it resolved`)
-  check(error instanceof Error, `${what}: not an Error: ${error}`)
-  check(error.code === code, `${what}: expected ${code}, got ${error.code}: ${error.message}`)
-  if (typeError) check(error instanceof TypeError, `${what}: not a TypeError`)
-  return error
-}
 
 function throws(f, code, what) {
   let error

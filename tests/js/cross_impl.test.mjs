@@ -196,17 +196,28 @@ function decodeEnvelope(text, method = 'password') {
   }
 }
 
-/** §8: decodes a custodian record (nothing is trimmed). */
-function decodeRecord(text) {
-  const bad = (why) => fail('INVALID_CUSTODIAN_SHARE', why)
-  if (typeof text !== 'string' || text.length > MAX_RECORD_TEXT) bad('too long')
-  if (!text.startsWith(RECORD_MARKER)) bad('no marker')
-  const bytes = b64urlDecode(text.slice(RECORD_MARKER.length))
+/**
+ * The text form both records have (§8, §3.4.4): marker ‖ base64url(magic ‖
+ * version ‖ count ‖ entry* ‖ checksum). Checks the length of `text`, the
+ * marker, the base64url, the checksum, the magic and version 1; returns the
+ * bytes before the checksum, or calls `bad(why)` (which throws).
+ */
+function unframe(text, { marker, magic, maxText, bad }) {
+  if (typeof text !== 'string' || text.length > maxText) bad('too long')
+  if (!text.startsWith(marker)) bad('no marker')
+  const bytes = b64urlDecode(text.slice(marker.length))
   if (!bytes) bad('not canonical base64url')
   if (bytes.length < 5 + 16) bad('truncated')
   const content = bytes.subarray(0, bytes.length - 16)
   if (!sha256(content).subarray(0, 16).equals(bytes.subarray(bytes.length - 16))) bad('checksum')
-  if (!content.subarray(0, 3).equals(RECORD_MAGIC) || content[3] !== 1) bad('magic/version')
+  if (!content.subarray(0, 3).equals(magic) || content[3] !== 1) bad('magic/version')
+  return content
+}
+
+/** §8: decodes a custodian record (nothing is trimmed). */
+function decodeRecord(text) {
+  const bad = (why) => fail('INVALID_CUSTODIAN_SHARE', why)
+  const content = unframe(text, { marker: RECORD_MARKER, magic: RECORD_MAGIC, maxText: MAX_RECORD_TEXT, bad })
   const count = content[4]
   if (count < 1 || count > 3) bad('count')
   let at = 5
@@ -235,14 +246,7 @@ function decodeRecord(text) {
 function decodeKeysRecord(text) {
   const bad = (why) => fail('STORAGE_UNAVAILABLE', `keys record: ${why}`)
   if (text == null || text === '') return []
-  if (typeof text !== 'string' || text.length > MAX_KEYS_TEXT) bad('too long')
-  if (!text.startsWith(KEYS_MARKER)) bad('no marker')
-  const bytes = b64urlDecode(text.slice(KEYS_MARKER.length))
-  if (!bytes) bad('not canonical base64url')
-  if (bytes.length < 5 + 16) bad('truncated')
-  const content = bytes.subarray(0, bytes.length - 16)
-  if (!sha256(content).subarray(0, 16).equals(bytes.subarray(bytes.length - 16))) bad('checksum')
-  if (!content.subarray(0, 3).equals(KEYS_MAGIC) || content[3] !== 1) bad('magic/version')
+  const content = unframe(text, { marker: KEYS_MARKER, magic: KEYS_MAGIC, maxText: MAX_KEYS_TEXT, bad })
   const count = content[4]
   if (count > 3) bad('count')
   if (content.length !== 5 + KEYS_ENTRY_LEN * count) bad('length')

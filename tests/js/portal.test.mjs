@@ -4,10 +4,11 @@
 //
 // Needs the built package in pkg/ (`node scripts/build.mjs`).
 
-import { test, after } from 'node:test'
+import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { Portal, BackupMethods, MpcStatuses, backupWallet, recoverWallet } from '../../pkg/node/index.mjs'
 import { memoryWallet, rejectsWith, kdfParamsOf, settle, SAMPLE_SHARES } from './helpers.mjs'
+import { failOnUnhandled } from '../unhandled.mjs'
 
 const PASSWORD = 'correct horse battery staple'
 const pw = (password = PASSWORD, kdf) => ({ passwordStorage: kdf ? { password, kdf } : { password } })
@@ -28,15 +29,7 @@ const RECOVERY_STATUSES = [
 ]
 
 // Any unhandled rejection or uncaught exception during this file is a failure.
-const unhandled = []
-const onUnhandled = (reason) => unhandled.push(reason)
-process.on('unhandledRejection', onUnhandled)
-process.on('uncaughtException', onUnhandled)
-after(() => {
-  process.off('unhandledRejection', onUnhandled)
-  process.off('uncaughtException', onUnhandled)
-  assert.deepEqual(unhandled, [], 'unhandled rejections/exceptions happened during the Portal tests')
-})
+failOnUnhandled('the Portal tests')
 
 /** A progress recorder: `events` collects copies of what `onProgress` received. */
 function recorder() {

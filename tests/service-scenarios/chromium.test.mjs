@@ -9,35 +9,26 @@
 //
 // Needs Chromium at /usr/bin/chromium (or CHROMIUM_PATH).
 
-import { after, before, test } from 'node:test'
+import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { openTestPage, startHarness } from './harness.mjs'
+import { testPageHooks } from './harness.mjs'
 import { scenarios } from './scenarios.mjs'
 
 const SCENARIO_TIMEOUT = 60_000
 
-let harness
-let browser
-let page
-/** Uncaught errors and unhandled rejections in the page. */
-let pageErrors
-/** The page's console, for failure messages (failed requests are logged there and expected). */
-let consoleLines
-
-before(async () => {
-  harness = await startHarness()
-  ;({ browser, page, pageErrors, consoleLines } = await openTestPage(harness, { timeout: SCENARIO_TIMEOUT }))
-  assert.deepEqual(await page.evaluate(() => window.scenarioNames), Object.keys(scenarios), 'the page has the same scenarios')
-  assert.deepEqual(pageErrors, [], 'the page failed to load')
-})
-
-after(async () => {
-  await browser?.close()
-  await harness?.close()
+// tab.pageErrors: uncaught errors and unhandled rejections in the page;
+// tab.consoleLines: its console, for failure messages (failed requests are logged there and expected).
+const tab = testPageHooks({
+  timeout: SCENARIO_TIMEOUT,
+  ready: async ({ page, pageErrors }) => {
+    assert.deepEqual(await page.evaluate(() => window.scenarioNames), Object.keys(scenarios), 'the page has the same scenarios')
+    assert.deepEqual(pageErrors, [], 'the page failed to load')
+  },
 })
 
 for (const name of Object.keys(scenarios)) {
   test(name, { timeout: SCENARIO_TIMEOUT }, async () => {
+    const { harness, page, pageErrors, consoleLines } = tab
     const errorsBefore = pageErrors.length
     consoleLines.length = 0
     try {

@@ -8,18 +8,15 @@
 
 import { test, before, after, describe } from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { Portal, FirebaseStorage } from '../../pkg/node/index.mjs'
-import { ServiceProcess, startIssuer, stopProcess } from '../../dev/service.mjs'
-import { SERVICES, evaluateInPage, openTestPage, startHarness } from './harness.mjs'
+import { startIssuer, stopProcess } from '../../dev/service.mjs'
+import { runScenarioInPage, startOwnService, testPageHooks } from './harness.mjs'
 import { firebaseScenarios } from './firebase_scenarios.mjs'
 
 const PROJECT = 'wallet-backup-test'
 const TIMEOUT = 60_000
 
-let dataDir
+let own
 let issuer
 let issuerUrl
 let service
@@ -28,20 +25,14 @@ let service
 const newClient = () => service.createClient(`fb-${Math.random().toString(36).slice(2)}`, { firebaseProjectId: PROJECT })
 
 before(async () => {
-  dataDir = await mkdtemp(join(tmpdir(), 'wallet-backup-firebase-'))
   ;({ child: issuer, url: issuerUrl } = await startIssuer({ projectId: PROJECT }))
-  service = new ServiceProcess('firebase', {
-    ...SERVICES.main,
-    dataDir,
-    serveArgs: ['--firebase-jwks-url', `${issuerUrl}/jwks`],
-  })
-  await service.start()
+  own = await startOwnService('firebase', { serveArgs: ['--firebase-jwks-url', `${issuerUrl}/jwks`] })
+  service = own.service
 })
 
 after(async () => {
-  await service?.kill()
+  await own?.stop()
   if (issuer) await stopProcess(issuer)
-  if (dataDir) await rm(dataDir, { recursive: true, force: true })
 })
 
 describe('firebase in Node.js', () => {
@@ -53,28 +44,14 @@ describe('firebase in Node.js', () => {
 })
 
 describe('firebase in headless Chromium', () => {
-  let harness
-  let browser
-  let page
-  let pageErrors
-  let consoleLines
-
-  before(async () => {
-    // The harness's proxy is only the page's origin here: the page calls the
-    // Firebase service and the issuer directly, cross-origin.
-    harness = await startHarness()
-    ;({ browser, page, pageErrors, consoleLines } = await openTestPage(harness, { timeout: TIMEOUT }))
-  })
-
-  after(async () => {
-    await browser?.close()
-    await harness?.close()
-  })
+  // The harness's proxy is only the page's origin here: the page calls the
+  // Firebase service and the issuer directly, cross-origin.
+  const tab = testPageHooks({ timeout: TIMEOUT })
+  const scenarios = { module: '/tests/service-scenarios/firebase_scenarios.mjs', scenarios: 'firebaseScenarios', storage: 'FirebaseStorage' }
 
   for (const name of Object.keys(firebaseScenarios)) {
     test(name, { timeout: TIMEOUT }, async () => {
-      const ctx = { apiHost: service.url, issuerUrl, apiKey: await newClient() }
-      await evaluateInPage({ page, pageErrors, consoleLines }, ([n, c]) => window.runFirebaseScenario(n, c), [name, ctx])
+      await runScenarioInPage(tab, scenarios, name, { apiHost: service.url, issuerUrl, apiKey: await newClient() })
     })
   }
 })

@@ -1,37 +1,17 @@
-// The Firebase Auth method's scenarios, as an ES module with no imports so
-// that Node.js (firebase.test.mjs) and Chromium (the harness page) run the
-// same code. Each scenario is `async (ctx)` with:
+// The Firebase Auth method's scenarios, as an ES module that imports only
+// the checks both engines run (../scenario_checks.mjs), so that Node.js
+// (firebase.test.mjs) and Chromium (the harness page) run the same code.
+// Each scenario is `async (ctx)` with:
 //   ctx.Portal, ctx.FirebaseStorage   the package's exports
 //   ctx.apiHost                        the service, which fetches the development issuer's keys
 //   ctx.issuerUrl                      the development Firebase issuer (a stand-in for Google)
 //   ctx.apiKey                         a fresh client of the Firebase project, made by the runner
 // and throws an Error when something is not as expected.
 
+import { check, equal, rejects } from '../scenario_checks.mjs'
+
 export const SHARES = JSON.stringify({ secp256k1: { id: 'fb-wallet', share: 'ab'.repeat(32) } })
 const OTHER_SHARES = JSON.stringify({ secp256k1: { id: 'fb-wallet', share: 'cd'.repeat(32) } })
-
-function check(condition, message) {
-  if (!condition) throw new Error(message)
-}
-
-function equal(actual, expected, what) {
-  const a = JSON.stringify(actual)
-  const e = JSON.stringify(expected)
-  check(a === e, `${what}: expected ${e}, got ${a}`)
-}
-
-async function rejects(promise, code, what) {
-  let error
-  try {
-    await promise
-  } catch (e) {
-    error = e
-  }
-  check(error !== undefined, `${what}: expected a rejection with ${code}, but it resolved`)
-  check(error instanceof Error, `${what}: not an Error: ${error}`)
-  check(error.code === code, `${what}: expected ${code}, got ${error.code}: ${error.message}`)
-  return error
-}
 
 /** A Firebase ID token for `sub` from the development issuer. */
 async function mint(ctx, sub, claims = {}) {

@@ -16,8 +16,8 @@
 // The proxy (node:http) serves, at one origin:
 //   /svc/<name>/api/...   the API of service <name>, relayed with the faults set
 //   /pkg/...              the built package (pkg/)
-//   /tests/service-scenarios/scenarios.mjs
-//   /                     a test page importing both (for Chromium, same-origin)
+//   /tests/...            the scenario modules and what they import (tests/)
+//   /                     a test page importing the package and the scenarios (for Chromium, same-origin)
 //   /__test/...           the control routes below (JSON), used by the scenarios
 //                         from Node and from the page alike
 //
@@ -61,6 +61,7 @@ import { tmpdir } from 'node:os'
 import { extname, join, resolve, sep } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import assert from 'node:assert/strict'
+import { after, before } from 'node:test'
 import { launchChromium } from '../../dev/chromium.mjs'
 import { ROOT, ServiceProcess, serviceBinary, serviceEnv } from '../../dev/service.mjs'
 
@@ -123,10 +124,6 @@ const TEST_PAGE = `<!doctype html>
 <script type="module">
   import * as walletBackup from '/pkg/web/index.js'
   import { scenarios, makeContext } from '/tests/service-scenarios/scenarios.mjs'
-  import { firebaseScenarios } from '/tests/service-scenarios/firebase_scenarios.mjs'
-  // The Firebase scenarios get their context (API keys made by the runner) from the runner.
-  window.runFirebaseScenario = (name, ctx) =>
-    firebaseScenarios[name]({ ...ctx, Portal: walletBackup.Portal, FirebaseStorage: walletBackup.FirebaseStorage })
   window.scenarioNames = Object.keys(scenarios)
   // Runs one scenario with a fresh context; resolves to its duration, throws what it threw.
   // (The runner resets the harness afterwards, once it has read the proxy's log.)
@@ -142,6 +139,21 @@ const TEST_PAGE = `<!doctype html>
 </body>
 </html>
 `
+
+/**
+ * The file a test page's GET `path` names: under /pkg/ the built package,
+ * under /tests/ the scenario modules and the checks they import; null for
+ * anything else, and for a path that leaves its folder.
+ */
+export function pageFile(path) {
+  for (const dir of ['pkg', 'tests']) {
+    if (!path.startsWith(`/${dir}/`)) continue
+    const root = join(ROOT, dir)
+    const file = resolve(root, `.${decodeURIComponent(path.slice(dir.length + 1))}`)
+    return file.startsWith(root + sep) ? file : null
+  }
+  return null
+}
 
 /** The route name of an API request, for faults and the log. */
 export function routeOf(method, path) {
@@ -500,18 +512,11 @@ export async function startHarness({ postgres = null, services = SERVICES } = {}
   }
 
   async function handleStatic(req, res, path) {
-    let file
     if (path === '/' || path === '/index.html') {
       res.writeHead(200, { 'content-type': CONTENT_TYPES['.html'], 'cache-control': 'no-store' })
       return res.end(TEST_PAGE)
     }
-    if (path === '/tests/service-scenarios/scenarios.mjs') file = join(ROOT, 'tests', 'service-scenarios', 'scenarios.mjs')
-    else if (path === '/tests/service-scenarios/firebase_scenarios.mjs') file = join(ROOT, 'tests', 'service-scenarios', 'firebase_scenarios.mjs')
-    else if (path.startsWith('/pkg/')) {
-      const pkg = join(ROOT, 'pkg')
-      file = resolve(pkg, `.${decodeURIComponent(path.slice(4))}`)
-      if (!file.startsWith(pkg + sep)) file = null
-    }
+    const file = pageFile(path)
     let data
     try {
       if (file) data = await readFile(file)
@@ -605,4 +610,60 @@ export async function evaluateInPage({ page, pageErrors, consoleLines }, fn, arg
     e.message += `\npage console:\n  ${consoleLines.join('\n  ')}`
     throw e
   }
+}
+
+/**
+ * The Chromium half of a suite: registers, in the current suite, the hooks
+ * that start a harness (`options`, see startHarness) and open its test page
+ * before the tests (then run `ready(tab)`, in the same hook), and close both
+ * after them. Returns the object those hooks fill in:
+ * { harness, browser, page, pageErrors, consoleLines }.
+ */
+export function testPageHooks({ timeout, ready = async () => {}, ...options }) {
+  const tab = {}
+  before(async () => {
+    tab.harness = await startHarness(options)
+    Object.assign(tab, await openTestPage(tab.harness, { timeout }))
+    await ready(tab)
+  })
+  after(async () => {
+    await tab.browser?.close()
+    await tab.harness?.close()
+  })
+  return tab
+}
+
+/**
+ * Runs the scenario `name` of a method's scenario module in the page of
+ * `tab` (see evaluateInPage): `module` is its path on the page's origin,
+ * `scenarios` the name of its export, `storage` the package export the
+ * scenario gets beside Portal, `ctx` the rest of its context (JSON).
+ */
+export function runScenarioInPage(tab, { module, scenarios, storage }, name, ctx) {
+  return evaluateInPage(tab, async ([m, s, st, n, c]) => {
+    const wb = await import('/pkg/web/index.js')
+    const all = (await import(m))[s]
+    await all[n]({ ...c, Portal: wb.Portal, [st]: wb[st] })
+  }, [module, scenarios, storage, name, ctx])
+}
+
+/**
+ * A service of a suite's own (ServiceProcess `name` with SERVICES.main's
+ * limits and `settings`) on a new temporary data directory, started;
+ * `stop()` kills it and removes the directory.
+ */
+export async function startOwnService(name, settings = {}) {
+  const dataDir = await mkdtemp(join(tmpdir(), `wallet-backup-${name}-`))
+  const service = new ServiceProcess(name, { ...SERVICES.main, dataDir, ...settings })
+  const stop = async () => {
+    await service.kill()
+    await rm(dataDir, { recursive: true, force: true })
+  }
+  try {
+    await service.start()
+  } catch (e) {
+    await stop()
+    throw e
+  }
+  return { service, stop }
 }

@@ -9,24 +9,16 @@
 //   WALLET_BACKUP_TEST_POSTGRES=postgres://postgres@127.0.0.1:54329 node --test tests/service-scenarios/node.test.mjs
 
 import { after, before, beforeEach, describe, test } from 'node:test'
-import assert from 'node:assert/strict'
 import { Portal } from '../../pkg/node/index.mjs'
 import { startHarness } from './harness.mjs'
 import { makeContext, scenarios } from './scenarios.mjs'
+import { failOnUnhandled } from '../unhandled.mjs'
 
 const POSTGRES = process.env.WALLET_BACKUP_TEST_POSTGRES || null
 const SCENARIO_TIMEOUT = 60_000
 
 // Any unhandled rejection or uncaught exception during this file is a failure.
-const unhandled = []
-const onUnhandled = (reason) => unhandled.push(reason)
-process.on('unhandledRejection', onUnhandled)
-process.on('uncaughtException', onUnhandled)
-after(() => {
-  process.off('unhandledRejection', onUnhandled)
-  process.off('uncaughtException', onUnhandled)
-  assert.deepEqual(unhandled, [], 'unhandled rejections/exceptions happened during the service scenarios')
-})
+failOnUnhandled('the service scenarios')
 
 function suite(label, postgres) {
   describe(label, { skip: postgres === undefined ? 'WALLET_BACKUP_TEST_POSTGRES is not set' : false }, () => {

@@ -18,11 +18,12 @@ import { once } from 'node:events'
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import http from 'node:http'
 import { tmpdir } from 'node:os'
-import { extname, join, resolve, sep } from 'node:path'
+import { extname, join } from 'node:path'
 import * as pkg from '../../pkg/node/index.mjs'
 import { ServiceProcess } from '../../dev/service.mjs'
-import { ROOT, openTestPage } from './harness.mjs'
+import { openTestPage, pageFile } from './harness.mjs'
 import { createPasskeyDouble } from '../../dev/passkey-double.mjs'
+import { addVirtualAuthenticator } from '../../dev/chromium.mjs'
 import { NODE_ONLY, originScenarios, passkeyScenarios, registerWith } from './passkey_scenarios.mjs'
 
 const TIMEOUT = 60_000
@@ -74,13 +75,7 @@ async function startPageServer() {
       res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' })
       return res.end(PAGE)
     }
-    let file = null
-    if (path === '/tests/service-scenarios/passkey_scenarios.mjs') file = join(ROOT, 'tests', 'service-scenarios', 'passkey_scenarios.mjs')
-    else if (path.startsWith('/pkg/')) {
-      const root = join(ROOT, 'pkg')
-      file = resolve(root, `.${decodeURIComponent(path.slice(4))}`)
-      if (!file.startsWith(root + sep)) file = null
-    }
+    const file = pageFile(path)
     const data = file && (await readFile(file).catch(() => null))
     if (!data) {
       res.writeHead(404, { 'content-type': 'text/plain' })
@@ -182,17 +177,6 @@ describe('passkey in Node.js (react-native-passkeys double)', () => {
 
 /** A DevTools virtual authenticator on one page, replaceable (another device) and resettable. */
 class VirtualAuthenticator {
-  static OPTIONS = {
-    protocol: 'ctap2',
-    ctap2Version: 'ctap2_1',
-    transport: 'internal',
-    hasResidentKey: true,
-    hasUserVerification: true,
-    isUserVerified: true,
-    hasPrf: true,
-    automaticPresenceSimulation: true,
-  }
-
   constructor(cdp) {
     this.cdp = cdp
     this.id = null
@@ -201,7 +185,7 @@ class VirtualAuthenticator {
   /** A new authenticator holding `credentials` (none: an empty one). */
   async replace({ prf = true, credentials = [] } = {}) {
     if (this.id) await this.cdp.send('WebAuthn.removeVirtualAuthenticator', { authenticatorId: this.id })
-    const { authenticatorId } = await this.cdp.send('WebAuthn.addVirtualAuthenticator', { options: { ...VirtualAuthenticator.OPTIONS, hasPrf: prf } })
+    const authenticatorId = await addVirtualAuthenticator(this.cdp, { hasPrf: prf })
     this.id = authenticatorId
     this.prf = prf
     for (const credential of credentials) await this.cdp.send('WebAuthn.addCredential', { authenticatorId, credential })

@@ -1,6 +1,7 @@
-// The passkey method's scenarios, as an ES module with no imports so that
-// Node.js and Chromium (passkey.test.mjs) run the same code. Each scenario
-// is `async (ctx)` with:
+// The passkey method's scenarios, as an ES module that imports only the
+// checks both engines run (../scenario_checks.mjs), so that Node.js and
+// Chromium (passkey.test.mjs) run the same code. Each scenario is
+// `async (ctx)` with:
 //   ctx.kind                        'node' (the software double) or 'chromium' (navigator.credentials
 //                                   on the DevTools virtual authenticator)
 //   ctx.Portal, ctx.PasskeyStorage  the package's exports
@@ -27,35 +28,14 @@
 // a page whose origin the service does not allow (ctx.foreign is true there).
 // A scenario throws an Error when something is not as expected.
 
+import { check, equal, rejects } from '../scenario_checks.mjs'
+
 export const SHARES = JSON.stringify({ secp256k1: { id: 'pk-wallet', share: 'ab'.repeat(32) } })
 const OTHER_SHARES = JSON.stringify({ secp256k1: { id: 'pk-wallet', share: 'cd'.repeat(32) } })
 
 /** The progress statuses of a backup and of a recovery, in this order. */
 const BACKUP_ORDER = ['Reading share', 'Generating share', 'Encrypting share', 'Storing share', 'Done']
 const RECOVERY_ORDER = ['Reading share', 'Decrypting share', 'Parsing share', 'Recovering backup share', 'Recovering signing share', 'Storing share', 'Done']
-
-function check(condition, message) {
-  if (!condition) throw new Error(message)
-}
-
-function equal(actual, expected, what) {
-  const a = JSON.stringify(actual)
-  const e = JSON.stringify(expected)
-  check(a === e, `${what}: expected ${e}, got ${a}`)
-}
-
-async function rejects(promise, code, what) {
-  let error
-  try {
-    await promise
-  } catch (e) {
-    error = e
-  }
-  check(error !== undefined, `${what}: expected a rejection with ${code}, but it resolved`)
-  check(error instanceof Error, `${what}: not an Error: ${error}`)
-  check(error.code === code, `${what}: expected ${code}, got ${error.code}: ${error.message}${error.cause ? ` (cause ${JSON.stringify(error.cause)})` : ''}`)
-  return error
-}
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
 
