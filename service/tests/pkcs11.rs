@@ -395,3 +395,24 @@ async fn logs_in_again_after_the_token_logged_out() {
     assert_eq!(*kms.unwrap(&again, b"ctx").await.unwrap(), data_key(6));
     assert_eq!(find_label(&session, "relogin").len(), 1, "the KMS logged the application in again");
 }
+
+#[tokio::test]
+async fn a_key_gone_while_serving_is_unavailable_and_a_new_one_is_not_taken_for_it() {
+    hsm();
+    create_key(&args(MAIN, "deleted")).unwrap();
+    let kms = Pkcs11Kms::open(&args(MAIN, "deleted")).unwrap();
+    let wrapped = kms.wrap(&data_key(7), b"ctx").await.unwrap();
+
+    let session = own_session(MAIN);
+    let [key] = find_label(&session, "deleted")[..] else { panic!("one key expected") };
+    session.destroy_object(key).unwrap();
+    let message = unavailable(kms.unwrap(&wrapped, b"ctx").await);
+    assert!(message.contains("no secret key labelled `deleted` on token `wb-main`"), "{message}");
+    let message = unavailable(kms.wrap(&data_key(7), b"ctx").await);
+    assert!(message.contains("no secret key labelled `deleted`"), "{message}");
+
+    // A new key under the old label is another key: not used in its place.
+    create_key(&args(MAIN, "deleted")).unwrap();
+    let message = unavailable(kms.wrap(&data_key(7), b"ctx").await);
+    assert!(message.contains("was replaced (its CKA_ID changed)"), "{message}");
+}
