@@ -69,28 +69,47 @@ const MAX_PIN_FILE: u64 = 1024;
 const URI_KEEP: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
 
 /// Settings of the PKCS#11 KMS. Every field is optional on the command line
-/// so the struct can sit beside the other backends' flags;
-/// [`Pkcs11Kms::open`] and [`create_key`] say which one is missing.
+/// so the struct can sit beside the other backends' flags (its argument ids
+/// are prefixed `pkcs11_` not to clash with theirs); [`Pkcs11Kms::open`] and
+/// [`create_key`] say which one is missing.
 #[derive(clap::Args, Debug, Clone)]
 pub struct Pkcs11Args {
     /// PKCS#11 module: the HSM vendor's library.
-    #[arg(long = "pkcs11-module", global = true, env = "WALLET_BACKUP_PKCS11_MODULE", default_value = DEFAULT_MODULE)]
+    #[arg(
+        id = "pkcs11_module",
+        long = "pkcs11-module",
+        global = true,
+        env = "WALLET_BACKUP_PKCS11_MODULE",
+        default_value = DEFAULT_MODULE
+    )]
     pub module: PathBuf,
     /// Label of the token holding the master key (or --pkcs11-slot).
-    #[arg(long = "pkcs11-token", global = true, env = "WALLET_BACKUP_PKCS11_TOKEN", conflicts_with = "slot")]
+    #[arg(
+        id = "pkcs11_token",
+        long = "pkcs11-token",
+        global = true,
+        env = "WALLET_BACKUP_PKCS11_TOKEN",
+        conflicts_with = "pkcs11_slot"
+    )]
     pub token: Option<String>,
     /// Slot id of the token holding the master key (instead of --pkcs11-token).
-    #[arg(long = "pkcs11-slot", global = true, env = "WALLET_BACKUP_PKCS11_SLOT")]
+    #[arg(id = "pkcs11_slot", long = "pkcs11-slot", global = true, env = "WALLET_BACKUP_PKCS11_SLOT")]
     pub slot: Option<u64>,
     /// File holding the token's user PIN (owner-only permissions; a trailing newline is ignored).
-    #[arg(long = "pkcs11-pin-file", global = true, env = "WALLET_BACKUP_PKCS11_PIN_FILE")]
+    #[arg(id = "pkcs11_pin_file", long = "pkcs11-pin-file", global = true, env = "WALLET_BACKUP_PKCS11_PIN_FILE")]
     pub pin_file: Option<PathBuf>,
     /// Label (CKA_LABEL) of the AES-256 master key on the token.
-    #[arg(long = "pkcs11-key-label", global = true, env = "WALLET_BACKUP_PKCS11_KEY_LABEL")]
+    #[arg(id = "pkcs11_key_label", long = "pkcs11-key-label", global = true, env = "WALLET_BACKUP_PKCS11_KEY_LABEL")]
     pub key_label: Option<String>,
     /// Most PKCS#11 sessions open at once: wraps and unwraps beyond it wait.
-    #[arg(long = "pkcs11-max-sessions", global = true, env = "WALLET_BACKUP_PKCS11_MAX_SESSIONS",
-          default_value_t = DEFAULT_MAX_SESSIONS, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1024))]
+    #[arg(
+        id = "pkcs11_max_sessions",
+        long = "pkcs11-max-sessions",
+        global = true,
+        env = "WALLET_BACKUP_PKCS11_MAX_SESSIONS",
+        default_value_t = DEFAULT_MAX_SESSIONS,
+        value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1024)
+    )]
     pub max_sessions: usize,
 }
 
@@ -464,7 +483,10 @@ fn find_key(target: &Target, session: &Session, want_id: Option<&[u8]>) -> Resul
         }
     }
     if extractable {
-        tracing::warn!(label = %target.key_label, "the PKCS#11 master key is extractable: the token will export it on request");
+        tracing::warn!(
+            label = %target.key_label,
+            "the PKCS#11 master key is extractable: the token will export it on request (make it with create-key)"
+        );
     }
     Ok((key, id))
 }
