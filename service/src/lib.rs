@@ -13,7 +13,8 @@
 //! [`open_backend`] gives the store and KMS to the operator commands.
 //! [`firebase`] verifies Firebase ID tokens for the Firebase enclave routes
 //! and holds the development token issuer ([`firebase::dev`]). [`passkey`]
-//! is the passkey key enclave (WebAuthn through webauthn-rs).
+//! is the passkey key enclave (WebAuthn through webauthn-rs). [`pkcs11`] is
+//! the KMS whose master key lives on an HSM token.
 //! See `service/README.md` for the API.
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
@@ -29,6 +30,7 @@ pub mod kms;
 pub mod listener;
 pub mod model;
 pub mod passkey;
+pub mod pkcs11;
 pub mod ratelimit;
 pub mod seal;
 pub mod store;
