@@ -6,6 +6,9 @@
 # For the storage-fault tests: `crash` stops the server at once (SIGQUIT to
 # every backend, like a machine losing the server), keeping its data;
 # `restart` starts it again on that data.
+# With PGTLS_CERT and PGTLS_KEY (PEM files) at `start`, the server also speaks
+# TLS (`ssl = on`) with that certificate, and keeps doing so on `restart`;
+# plain connections are still accepted, so clients choose with `sslmode`.
 set -euo pipefail
 PGPORT="${PGPORT:-54329}"
 PGDATA="${PGDATA_DIR:-/tmp/wallet-backup-pg-$PGPORT}"
@@ -18,6 +21,13 @@ case "${1:-start}" in
       rm -rf "$PGDATA"; mkdir -p "$PGDATA"
       [ "$(id -u)" -eq 0 ] && chown postgres:postgres "$PGDATA"
       as_pg "$BIN/initdb" -D "$PGDATA" -U postgres --auth=trust -E UTF8 >/dev/null
+      if [ -n "${PGTLS_CERT:-}" ]; then
+        # PostgreSQL refuses a key file that its group or others can read.
+        install -m 0600 "$PGTLS_CERT" "$PGDATA/server.crt"
+        install -m 0600 "$PGTLS_KEY" "$PGDATA/server.key"
+        [ "$(id -u)" -eq 0 ] && chown postgres:postgres "$PGDATA/server.crt" "$PGDATA/server.key"
+        echo "ssl = on" >> "$PGDATA/postgresql.conf"
+      fi
       as_pg "$BIN/pg_ctl" -D "$PGDATA" -l "$PGDATA/server.log" -w \
         -o "-h 127.0.0.1 -p $PGPORT -k $PGDATA -c fsync=on -c synchronous_commit=on" start >/dev/null
     fi

@@ -25,5 +25,12 @@ if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ] || ! ls /usr/lib
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y --no-install-recommends chromium chromium-driver postgresql softhsm2
 fi
 
+# The openssl CLI: the PostgreSQL-over-TLS test makes its CA and certificates with it.
+if ! command -v openssl >/dev/null 2>&1; then
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y --no-install-recommends openssl
+fi
+
 npm ci --no-audit --no-fund
 echo "setup complete"

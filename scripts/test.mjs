@@ -69,7 +69,7 @@ const SUITES = {
   icloud: { count: true, pkg: true, service: true, steps: [['icloud against the CloudKit stand-in (tests/icloud/)', 'node', nodeTest('tests/icloud/')]] },
   service: {
     count: true, pkg: true, service: true,
-    steps: [['service scenarios (Node.js on SQLite and PostgreSQL, Chromium on SQLite)', 'node', nodeTest('tests/service-scenarios/'), { postgres: true }]],
+    steps: [['service scenarios (Node.js on SQLite and PostgreSQL, Chromium on SQLite; two instances and TLS on PostgreSQL)', 'node', nodeTest('tests/service-scenarios/'), { postgres: true }]],
   },
   hermes: { count: true, pkg: true, service: true, steps: [['React Native build in Hermes', 'node', ['--test', 'tests/hermes/']]] },
 }

@@ -10,112 +10,13 @@
 // load's writes against the same load without the fault, and the service's peak memory.
 // Starts the release service through bench/common.mjs (dev/service.mjs); cleans up after itself.
 import { execFileSync } from 'node:child_process'
-import { randomBytes } from 'node:crypto'
 import { mkdirSync, mkdtempSync, rmSync, statfsSync, writeSync, openSync, closeSync, unlinkSync } from 'node:fs'
 import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { quantile } from '../page/measure.js'
 import { newClient, processMemory, startService, stopService } from '../common.mjs'
-
-/**
- * No client limit or retention removes an acknowledged backup the fault runs read back. (No rate
- * limit either: startService passes the bench's `--rate-limit 0`, and the service refuses a flag
- * given twice.)
- */
-const KEEP_EVERYTHING = ['--keep-completed', '100000', '--max-pairs', '100000000',
-  '--max-pending-pairs', '100000', '--max-stored-bytes', '1000000000000', '--prune-interval-secs', '0']
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
-
-/** A `wbk1.` text with a valid header start for PASSWORD and `backupId` (what the service checks). */
-function envelope(backupId, padding) {
-  const bytes = Buffer.concat([Buffer.from('wbk\x01\x01', 'latin1'), Buffer.from(backupId, 'hex'), randomBytes(60 + padding)])
-  return `wbk1.${bytes.toString('base64url')}`
-}
-
-/** A request to the service: { status, body, ms }; a network failure or timeout is status 0. */
-async function call(base, key, method, path, body) {
-  const started = performance.now()
-  try {
-    const init = { method, headers: { authorization: `Bearer ${key}` }, signal: AbortSignal.timeout(15000) }
-    if (body !== undefined) {
-      init.headers['content-type'] = 'application/json'
-      init.body = JSON.stringify(body)
-    }
-    const answer = await fetch(`${base}${path}`, init)
-    const text = await answer.text()
-    let parsed = null
-    try { parsed = JSON.parse(text) } catch {}
-    return { status: answer.status, body: parsed, ms: performance.now() - started }
-  } catch {
-    return { status: 0, body: null, ms: performance.now() - started }
-  }
-}
-
-/** Counters of one load. */
-function tally() {
-  return { started: 0, acked: [], writes: 0, contradicted: 0, contradictions: [], refused: 0, failed: 0, failures: {}, latencies: [] }
-}
-
-/**
- * One managed backup: create → cipherText → confirm, each 2xx read back at once. A confirmed
- * backup goes into `t.acked` (what a restart must keep). Stops at the first refused or failed step.
- */
-async function backupReread(base, key, t, { shareBytes, padding }) {
-  t.started++
-  const backupId = randomBytes(16).toString('hex')
-  const share = randomBytes(Math.ceil(shareBytes * 3 / 4)).toString('base64url').slice(0, shareBytes)
-  const pairs = '/api/v3/clients/me/backup-share-pairs'
-  const reread = async (expect, what) => {
-    const r = await call(base, key, 'GET', `/api/v3/clients/me/custodian-shares/${backupId}`)
-    if (r.status === 200 && r.body?.status === expect && r.body?.custodianShare === share) return true
-    if (r.status === 503 || r.status === 0) return true // unknown now, checked after the restart
-    t.contradicted++
-    t.contradictions.push(`${what}: re-read ${r.status} ${r.body?.status ?? r.body?.error?.code ?? ''}`)
-    return false
-  }
-  const step = async (method, path, body, ok, expect, what) => {
-    const r = await call(base, key, method, path, body)
-    t.writes++
-    t.latencies.push(r.ms)
-    if (r.status === ok) return (await reread(expect, what)) ? r : null
-    if (r.status === 503) t.refused++
-    else {
-      t.failed++
-      const why = r.status ? `${r.status} ${r.body?.error?.code ?? ''}` : 'network'
-      t.failures[why] = (t.failures[why] ?? 0) + 1
-    }
-    return null
-  }
-  const created = await step('POST', pairs, { backupMethod: 'PASSWORD', backupId, custodianShare: share }, 201, 'PENDING', 'create')
-  if (!created) return
-  const id = created.body.id
-  const cipherText = envelope(backupId, padding)
-  if (!(await step('PUT', `${pairs}/${id}/cipher-text`, { cipherText }, 200, 'STORED_CLIENT_BACKUP_SHARE', 'cipherText'))) return
-  if (!(await step('POST', `${pairs}/${id}/confirm`, undefined, 200, 'COMPLETED', 'confirm'))) return
-  t.acked.push({ key, backupId, share })
-}
-
-/** `workers` loops of backups over `keys` until `stop()` says so. */
-async function load(base, keys, workers, t, stop, shape) {
-  await Promise.all(Array.from({ length: workers }, async (_, w) => {
-    while (!stop()) {
-      await backupReread(base, keys[w % keys.length], t, shape)
-      if (t.failed + t.refused > 0 && t.writes % 50 === 0) await sleep(5)
-    }
-  }))
-}
-
-/** Acknowledged backups a restarted service no longer has whole. */
-async function lostAfterRestart(base, acked) {
-  let lost = 0
-  for (const a of acked) {
-    const r = await call(base, a.key, 'GET', `/api/v3/clients/me/custodian-shares/${a.backupId}`)
-    if (!(r.status === 200 && r.body?.status === 'COMPLETED' && r.body?.custodianShare === a.share)) lost++
-  }
-  return lost
-}
+import { KEEP_EVERYTHING, load, lostAfterRestart, sleep, tally } from '../../dev/backup-load.mjs'
 
 function figures(t, extra = {}) {
   return {

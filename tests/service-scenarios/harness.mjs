@@ -93,8 +93,21 @@ function withDatabase(server, name) {
   return url.toString()
 }
 
-async function psql(server, sql) {
-  await runCommand('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', withDatabase(server, 'postgres'), '-c', sql])
+/** Runs `sql` with psql in the database of `url`; resolves to its rows, one a line, fields separated by `|`. */
+export async function psql(url, sql) {
+  return runCommand('psql', ['-X', '-q', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-d', url, '-c', sql])
+}
+
+/** A new, empty database on the PostgreSQL `server` (a URL without database name): { name, url }. */
+export async function createDatabase(server) {
+  const name = databaseName()
+  await psql(withDatabase(server, 'postgres'), `CREATE DATABASE ${name}`)
+  return { name, url: withDatabase(server, name) }
+}
+
+/** Drops the database `name` of `server`, closing its connections; never fails. */
+export async function dropDatabase(server, name) {
+  await psql(withDatabase(server, 'postgres'), `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).catch(() => {})
 }
 
 /** A port nothing listens on (bound, then closed): connections to it are refused. */
@@ -243,7 +256,7 @@ export async function startHarness({ postgres = null, services = SERVICES } = {}
   const cleanup = async () => {
     await Promise.all(Object.values(procs).map((p) => p.kill()))
     for (const name of databases) {
-      await psql(postgres, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).catch(() => {})
+      await dropDatabase(postgres, name)
     }
     await rm(tmp, { recursive: true, force: true })
   }
@@ -252,10 +265,9 @@ export async function startHarness({ postgres = null, services = SERVICES } = {}
     for (const [name, settings] of Object.entries(services)) {
       let databaseUrl = null
       if (postgres) {
-        const db = databaseName()
-        await psql(postgres, `CREATE DATABASE ${db}`)
-        databases.push(db)
-        databaseUrl = withDatabase(postgres, db)
+        const db = await createDatabase(postgres)
+        databases.push(db.name)
+        databaseUrl = db.url
       }
       procs[name] = new ServiceProcess(name, { bin, dataDir: join(tmp, name), databaseUrl, ...settings })
     }

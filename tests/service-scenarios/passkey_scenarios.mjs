@@ -129,8 +129,8 @@ function checkEnclaveBackup(seen, what) {
 
 // ---- the /passkeys/* routes, directly -----------------------------------------
 
-/** One call to the service: { status, body }. */
-async function api(ctx, method, route, body, { apiKey = ctx.apiKey, apiHost = ctx.apiHost } = {}) {
+/** One call to the service's /passkeys/* routes: { status, body }. */
+export async function api(ctx, method, route, body, { apiKey = ctx.apiKey, apiHost = ctx.apiHost } = {}) {
   const res = await fetch(`${apiHost}/passkeys/${route}`, {
     method,
     headers: { Authorization: `Bearer ${apiKey}`, ...(body === undefined ? {} : { 'Content-Type': 'application/json' }) },
@@ -158,7 +158,7 @@ function ok(answer, what) {
 }
 
 /** begin-registration → create → finish-registration; resolves to { begin, credential, finish }. */
-async function register(ctx, { webauthn = ctx.webauthn, on = {}, dropExclude = false } = {}) {
+export async function register(ctx, { webauthn = ctx.webauthn, on = {}, dropExclude = false } = {}) {
   const begin = ok(await api(ctx, 'POST', 'begin-registration', { userName: 'Scenario wallet' }, on), 'begin-registration')
   check(/^[0-9a-f]{32}$/.test(begin.ceremonyId), `ceremonyId ${begin.ceremonyId}`)
   const options = dropExclude ? { ...begin.options, excludeCredentials: [] } : begin.options
@@ -169,7 +169,7 @@ async function register(ctx, { webauthn = ctx.webauthn, on = {}, dropExclude = f
 }
 
 /** begin-login → get; resolves to { begin, assertion }. `allow` replaces allowCredentials at the authenticator. */
-async function login(ctx, { webauthn = ctx.webauthn, on = {}, backupId, allow } = {}) {
+export async function login(ctx, { webauthn = ctx.webauthn, on = {}, backupId, allow } = {}) {
   const begin = ok(await api(ctx, 'POST', 'begin-login', backupId ? { backupId } : {}, on), 'begin-login')
   const options = allow ? { ...begin.options, allowCredentials: allow.map((id) => ({ type: 'public-key', id })) } : begin.options
   const assertion = await webauthn.get(options)

@@ -168,6 +168,28 @@ pub fn is_unavailable(error: &sqlx::Error) -> bool {
     }
 }
 
+/// A failure to open the database at start, said so that an operator can fix it: a TLS
+/// handshake or a server certificate that is refused is the configuration's fault (the URL's
+/// `sslmode` and `sslrootcert`, or the server's certificate), not the database being down.
+fn connect_failure(error: sqlx::Error) -> StoreError {
+    match &error {
+        sqlx::Error::Tls(e) => {
+            StoreError::Config(format!("the database URL asks for TLS (sslmode), which failed: {e}"))
+        }
+        sqlx::Error::Io(io) => match io.get_ref().and_then(|e| e.downcast_ref::<rustls::Error>()) {
+            Some(e) => StoreError::Config(format!(
+                "the database server's TLS certificate is refused: {e} (with sslmode=verify-full it must chain to \
+                 the URL's sslrootcert or a system root, and name the URL's host)"
+            )),
+            None if io.kind() == std::io::ErrorKind::NotFound => StoreError::Config(format!(
+                "cannot open the database: {io} (a file the database URL names, such as its sslrootcert, is missing)"
+            )),
+            None => error.into(),
+        },
+        _ => error.into(),
+    }
+}
+
 fn b64(bytes: &[u8]) -> String {
     Base64UrlUnpadded::encode_string(bytes)
 }
@@ -258,7 +280,11 @@ impl Store {
                 })
             })
             .connect_with(options)
-            .await?;
+            .await
+            .map_err(connect_failure)?;
+        // On PostgreSQL the migrator holds an advisory lock (`pg_advisory_lock`, keyed on the
+        // database name) while it checks and applies: instances starting at once on one
+        // database take turns, and the later ones find the migrations applied.
         MIGRATOR.run(&pool).await.map_err(StoreError::Migrate)?;
         Ok(Self { pool, backend, limits: ClientLimits::default(), retention: Retention::default() })
     }
