@@ -147,8 +147,13 @@ struct Service {
 
 /// Starts `serve`; `Err(stderr)` if it exits before listening.
 async fn serve(data_dir: &Path, flags: &[String]) -> Result<Service, String> {
+    serve_with(data_dir, flags, &[]).await
+}
+
+/// `serve` with the global `flags` and `serve`'s own `more`.
+async fn serve_with(data_dir: &Path, flags: &[String], more: &[&str]) -> Result<Service, String> {
     let log = data_dir.with_extension(format!("serve-{}.log", common::new_backup_id()));
-    let mut child = command(data_dir, &with(flags.to_vec(), SERVE))
+    let mut child = command(data_dir, &with(with(flags.to_vec(), SERVE), more))
         .env("RUST_LOG", "info")
         .stdout(Stdio::piped())
         .stderr(Stdio::from(std::fs::File::create(&log).unwrap()))
@@ -291,6 +296,41 @@ async fn a_stalled_kms_gives_503_and_the_service_recovers() {
     assert!(!log.contains("share-during") && !log.contains("share-before"), "a share reached the log");
 }
 
+/// The development Firebase issuer (`dev-firebase-issuer`) for `demo-project`; killed on drop.
+async fn dev_issuer() -> (Child, Api) {
+    let mut child = Command::new(BIN)
+        .args(["dev-firebase-issuer", "--listen", "127.0.0.1:0", "--project-id", "demo-project"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let line = tokio::time::timeout(Duration::from_secs(60), lines.next_line()).await.unwrap().unwrap().unwrap();
+    let base = line.strip_prefix("listening on ").unwrap().to_owned();
+    (child, Api::new(&base, None))
+}
+
+/// A Firebase enclave call (`PUT` with `key`, `GET` without) for `backup_id` with `token`.
+async fn enclave(api: &Api, token: &str, backup_id: &str, key: Option<&str>) -> common::Reply {
+    let headers = [("x-firebase-token", token)];
+    match key {
+        Some(key) => {
+            let body = serde_json::to_vec(&serde_json::json!({ "backupId": backup_id, "encryptionKey": key })).unwrap();
+            api.send_with("PUT", "/v1/backup/encrypt-key", &headers, Some(("application/json", body))).await
+        }
+        None => api.send_with("GET", &format!("/v1/backup/encrypt-key?backupId={backup_id}"), &headers, None).await,
+    }
+}
+
+/// Every Firebase enclave key in `keys` (backup id, key) opens through `api`.
+async fn all_keys_open(api: &Api, token: &str, keys: &[(String, String)]) {
+    for (backup_id, key) in keys {
+        let got = enclave(api, token, backup_id, None).await;
+        assert_eq!(got.body["encryptionKey"], key.as_str(), "{}", got.body);
+    }
+}
+
 /// Every pair in `pairs` opens through `api` and gives its share back.
 async fn all_open(api: &Api, pairs: &[(String, String)]) {
     for (pair, share) in pairs {
@@ -303,19 +343,32 @@ async fn all_open(api: &Api, pairs: &[(String, String)]) {
 #[tokio::test]
 async fn kms_migrate_to_aws_while_serving_survives_sigkill_and_finishes_on_rerun() {
     const PAIRS: usize = 400;
+    const ENCLAVE_KEYS: usize = 20;
     let moto = Moto::start().await;
     let arn = moto.create_key("alias/migrate").await;
     let (root, dir) = data_dir();
     let local = strings(&["--kms", "local"]);
-    let key = create_client(&dir, &local, "migrating").await;
+    let key = create_client_with(&dir, &local, "migrating", &["--firebase-project-id", "demo-project"]).await;
+    // Firebase enclave keys: the development issuer signs the ID tokens.
+    let (_issuer_process, issuer) = dev_issuer().await;
+    let minted = issuer.post("/token", serde_json::json!({ "sub": "alice" })).await;
+    let token = minted.body["idToken"].as_str().unwrap().to_owned();
+    let jwks = format!("{}/jwks", issuer.base);
+    let jwks = ["--firebase-jwks-url", &jwks];
     // A webhook client: its sealed webhook secret moves too.
     let secret = root.path().join("webhook-secret");
     std::fs::write(&secret, [b'w'; 40]).unwrap();
     let webhook = ["--custodian-webhook-url", "http://127.0.0.1:9/hook", "--custodian-webhook-secret-file"];
-    create_client_with(&dir, &local, "webhook", &[&webhook[..], &[secret.to_str().unwrap()]].concat()).await;
+    create_client_with(
+        &dir,
+        &strings(&["--kms", "local"]),
+        "webhook",
+        &[&webhook[..], &[secret.to_str().unwrap()]].concat(),
+    )
+    .await;
 
     // Many records under the local backend.
-    let service = serve(&dir, &local).await.unwrap();
+    let service = serve_with(&dir, &local, &jwks).await.unwrap();
     let api = service.api(&key);
     let mut pairs = Vec::new();
     for i in 0..PAIRS {
@@ -329,11 +382,18 @@ async fn kms_migrate_to_aws_while_serving_survives_sigkill_and_finishes_on_rerun
             pairs.push((created.body["id"].as_str().unwrap().to_owned(), share));
         }
     }
+    let mut enclave_keys = Vec::new();
+    for i in 0..ENCLAVE_KEYS {
+        let (backup_id, secret_key) = (common::new_backup_id(), format!("{:A<43}", format!("key{i:02}")));
+        let put = enclave(&api, &token, &backup_id, Some(&secret_key)).await;
+        assert_eq!(put.status, 200, "{}", put.body);
+        enclave_keys.push((backup_id, secret_key));
+    }
     service.stop().await;
 
     // Step 1 of the procedure: serve with both backends, new keys wrapped by AWS.
     let both = with(moto.flags("alias/migrate"), &["--kms", "aws", "--kms-also", "local"]);
-    let service = serve(&dir, &both).await.unwrap();
+    let service = serve_with(&dir, &both, &jwks).await.unwrap();
     let api = service.api(&key);
     let (new_pair, _, _) = api.managed_backup("PASSWORD", "share-new").await;
     pairs.push((new_pair, "share-new".into()));
@@ -361,6 +421,7 @@ async fn kms_migrate_to_aws_while_serving_survives_sigkill_and_finishes_on_rerun
     assert_eq!(counts.iter().map(|(_, n)| n).sum::<i64>(), PAIRS as i64 + 1, "{counts:?}");
     // Nothing lost: every record opens through the serving process, which keeps taking backups.
     all_open(&api, &pairs).await;
+    all_keys_open(&api, &token, &enclave_keys).await;
     let (during, _, _) = api.managed_backup("PASSWORD", "share-during").await;
     pairs.push((during, "share-during".into()));
 
@@ -368,20 +429,26 @@ async fn kms_migrate_to_aws_while_serving_survives_sigkill_and_finishes_on_rerun
     let left = counts.iter().filter(|(id, _)| id.starts_with("lk-")).map(|(_, n)| *n).sum::<i64>();
     let (ok, _, stderr) = run(&dir, &with(both.clone(), &["kms", "migrate", "--to", "aws"])).await;
     assert!(ok, "{stderr}");
-    assert!(stderr.contains(&format!("re-wrapped {} record(s) under {arn}", left + 1)), "{stderr}");
+    // The walk goes pairs first: the webhook secret and the enclave keys were all left.
+    let rest = left as usize + 1 + ENCLAVE_KEYS;
+    assert!(stderr.contains(&format!("re-wrapped {rest} record(s) under {arn}")), "{stderr}");
     assert!(stderr.contains(&format!("{arn}: {} record(s)", PAIRS + 2)), "{stderr}");
     assert!(stderr.contains(&format!("{arn}: 1 webhook secret(s)")), "{stderr}");
+    assert!(stderr.contains(&format!("{arn}: {ENCLAVE_KEYS} Firebase enclave key(s)")), "{stderr}");
     assert!(!stderr.contains("lk-"), "a record is left under the local key: {stderr}");
     assert_eq!(key_ids(&dir).await, vec![(arn.clone(), PAIRS as i64 + 2)]);
     // A second rerun has nothing to do.
     let (ok, _, stderr) = run(&dir, &with(both, &["kms", "migrate", "--to", "aws"])).await;
     assert!(ok && stderr.contains("re-wrapped 0 record(s)"), "{stderr}");
     all_open(&api, &pairs).await;
+    all_keys_open(&api, &token, &enclave_keys).await;
     service.stop().await;
 
     // Step 3: serve with AWS alone; the local key file is no longer needed.
     std::fs::remove_file(dir.join(wallet_backup_service::KMS_FILE)).unwrap();
-    let service = serve(&dir, &with(moto.flags("alias/migrate"), &["--kms", "aws"])).await.unwrap();
+    let aws_only = with(moto.flags("alias/migrate"), &["--kms", "aws"]);
+    let service = serve_with(&dir, &aws_only, &jwks).await.unwrap();
     all_open(&service.api(&key), &pairs).await;
+    all_keys_open(&service.api(&key), &token, &enclave_keys).await;
     service.stop().await;
 }

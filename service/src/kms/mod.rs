@@ -95,6 +95,8 @@ pub trait Kms: Send + Sync {
 }
 
 /// A KMS backend the service can use (`--kms`, `--kms-also`, `kms migrate --to`).
+/// A new backend is a variant here, its settings in [`KmsSelection`], and
+/// its arm in [`open`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum KmsBackend {
     /// [`LocalKms`]: master keys in a file (`--kms-file`).
@@ -105,11 +107,10 @@ pub enum KmsBackend {
 }
 
 impl std::fmt::Display for KmsBackend {
+    /// The name the command line takes (`local`, `aws`).
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Self::Local => "local",
-            Self::Aws => "aws",
-        })
+        let value = clap::ValueEnum::to_possible_value(self);
+        f.write_str(value.as_ref().map_or("?", |v| v.get_name()))
     }
 }
 
