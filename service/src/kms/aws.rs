@@ -15,6 +15,10 @@
 //! EC2 instance roles), and has short timeouts and one retry, so a KMS that
 //! does not answer fails a request in seconds (503 `KMS_UNAVAILABLE`)
 //! rather than holding it for minutes.
+//!
+//! The unwrapped key is returned in a `Zeroizing` buffer; the copies inside
+//! the SDK (the request and response bodies) are the SDK's and are not
+//! zeroized.
 
 use std::sync::Mutex;
 use std::time::Duration;
