@@ -131,12 +131,12 @@ export const serviceBinary = () => launcherBinary('release')
 
 /**
  * The release service on 127.0.0.1:0 (dev/service.mjs) with the bench's
- * settings (SERVICE.serveArgs, then `extraArgs`; RUST_LOG=info), its log
+ * settings (SERVICE.serveArgs, then `extraArgs`; RUST_LOG=info and `env`), its log
  * appended to `logFile`; resolves { child, url }.
  */
-export function startService(backend, logFile, extraArgs = []) {
+export function startService(backend, logFile, extraArgs = [], env = {}) {
   return launchService({ ...backend, bin: serviceBinary(), serveArgs: [...SERVICE.serveArgs, ...extraArgs],
-    env: { RUST_LOG: 'info' }, log: { file: logFile }, what: `the service (see ${logFile})` })
+    env: { RUST_LOG: 'info', ...env }, log: { file: logFile }, what: `the service (see ${logFile})` })
 }
 
 /** SIGTERM, then SIGKILL after 10 s; resolves with the exit code or signal. */

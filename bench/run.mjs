@@ -25,12 +25,15 @@
 //   9. the service under faults: kill -9 under load, the disk
 //      filling under load, an attacker holding stalled connections; acknowledged
 //      backups lost and 2xx answers contradicted by a re-read (both must be 0),
-//      latency against the same load without the fault, peak memory.
+//      latency against the same load without the fault, peak memory;
+//  10. a whole managed password backup through Portal in Node.js with each KMS
+//      backend of the service (local key file, AWS KMS through moto's server):
+//      backups per second, p50/p99, same rounds.
 // One file per section (sections/): each measures, then gives its report lines and checks; this
 // file builds first (no compiler shares the cores with a timing), then arms the watchdog, runs the
 // sections in order, and writes the report.
 //   sections/sizes.mjs 1 · start.mjs 2 · engines.mjs 3–5 · service-load.mjs 6 · methods.mjs 7 ·
-//   hermes.mjs 8 · faults.mjs 9; common.mjs: settings, child processes, the service with the
+//   hermes.mjs 8 · faults.mjs 9 · kms.mjs 10; common.mjs: settings, child processes, the service with the
 //   bench's settings, number formats; page-server.mjs: the page's HTTP server.
 // Prints a Markdown table, writes bench/out/results.md and bench/out/results.json.
 // Exits non-zero when a cross-check fails (or the bench cannot run); never on timing.
@@ -52,6 +55,7 @@ import { serviceLoadChecks, serviceLoadReport, serviceSection } from './sections
 import { methodsChecks, methodsReport, methodsSection } from './sections/methods.mjs'
 import { hermesChecks, hermesReport, hermesSection } from './sections/hermes.mjs'
 import { faultChecks, faultReport, faultSection } from './sections/faults.mjs'
+import { kmsChecks, kmsReport, kmsSection } from './sections/kms.mjs'
 
 for (const sig of ['SIGINT', 'SIGTERM']) {
   process.on(sig, async () => {
@@ -110,6 +114,7 @@ function crossChecks(r) {
   for (const [name, ok, detail] of hermesChecks(r)) check(name, ok, detail)
   for (const [name, ok, detail] of faultChecks(r.faults)) check(name, ok, ok ? '' : detail)
   for (const [name, ok, detail] of serviceLoadChecks(r)) check(name, ok, detail)
+  for (const [name, ok, detail] of kmsChecks(r)) check(name, ok, detail)
   return checks
 }
 
@@ -126,6 +131,7 @@ function report(r) {
   L.push(...methodsReport(r))
   L.push(...hermesReport(r.hermes, { ms, spread, ratio }))
   L.push(...faultReport(r.faults, { ms }))
+  L.push(...kmsReport(r))
 
   L.push('## Targets and cross-checks', '')
   head('Check', 'Result')
@@ -191,6 +197,9 @@ async function main() {
 
   log('the service under faults: kill -9, a full disk, stalled connections')
   r.faults = await faultSection({ quick: QUICK, log })
+
+  log('a managed password backup per KMS backend (local, AWS KMS through moto)')
+  r.kms = await kmsSection()
   r.meta.loadEnd = loadavg()[0].toFixed(2)
 
   r.checks = crossChecks(r)

@@ -122,7 +122,8 @@ export function killAll() {
 /** The environment of the service: the caller's without the shell's own service settings, plus `extra`. */
 export function serviceEnv(extra = {}) {
   const env = { ...process.env }
-  for (const name of ['DATABASE_URL', 'WALLET_BACKUP_DATA_DIR', 'WALLET_BACKUP_KMS_FILE', 'WALLET_BACKUP_ALLOWED_ORIGINS']) delete env[name]
+  for (const name of ['DATABASE_URL', 'WALLET_BACKUP_DATA_DIR', 'WALLET_BACKUP_KMS_FILE', 'WALLET_BACKUP_ALLOWED_ORIGINS',
+    'WALLET_BACKUP_KMS', 'WALLET_BACKUP_KMS_ALSO', 'WALLET_BACKUP_AWS_KMS_KEY_ID', 'WALLET_BACKUP_AWS_REGION', 'WALLET_BACKUP_AWS_ENDPOINT_URL']) delete env[name]
   return { ...env, ...extra }
 }
 

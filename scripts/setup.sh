@@ -32,5 +32,19 @@ if ! command -v openssl >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y --no-install-recommends openssl
 fi
 
+# moto's server (`python3 -m moto.server`): a real AWS KMS API on loopback for the service's AWS
+# KMS backend tests (service/tests/kms_backends.rs) and the bench; it implements KMS with real
+# AES-GCM and checks the encryption context. Debian's own python3 refuses pip installs into the
+# system (PEP 668) unless told.
+if ! python3 -c 'import moto.server, flask' >/dev/null 2>&1; then
+  if ! python3 -m pip --version >/dev/null 2>&1; then
+    SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    $SUDO apt-get update
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y --no-install-recommends python3-pip
+  fi
+  python3 -m pip install --quiet 'moto[server]' \
+    || python3 -m pip install --quiet --break-system-packages 'moto[server]'
+fi
+
 npm ci --no-audit --no-fund
 echo "setup complete"

@@ -48,7 +48,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 pub use firebase::FirebaseConfig;
-pub use kms::{Kms, LocalKms};
+pub use kms::{Kms, KmsBackend, KmsChain, KmsSelection, LocalKms};
 pub use listener::ConnectionLimits;
 pub use passkey::{PasskeyConfig, RelyingParty};
 pub use ratelimit::RateLimit;
@@ -70,6 +70,8 @@ pub struct Backend {
     pub database_url: Option<String>,
     /// The local KMS key file; default `<data_dir>/kms-master-keys.json`.
     pub kms_file: Option<PathBuf>,
+    /// The KMS backends (default: the local one only).
+    pub kms: KmsSelection,
 }
 
 /// Settings of a running service.
@@ -136,7 +138,7 @@ pub enum StartError {
     Io(String),
     /// The database.
     Store(store::StoreError),
-    /// The KMS key file.
+    /// The KMS: a key file that cannot be used, or a failed start-up check.
     Kms(kms::KmsError),
     /// The webhook HTTP client.
     Webhook(webhook::WebhookError),
@@ -159,15 +161,17 @@ impl std::fmt::Display for StartError {
 impl std::error::Error for StartError {}
 
 /// Opens (creating on first start) the data directory, the database with
-/// its migrations applied, and the local KMS.
-pub async fn open_backend(backend: &Backend) -> Result<(Store, LocalKms), StartError> {
+/// its migrations applied, and the selected KMS backends, after checking
+/// that each of them wraps and unwraps ([`kms::check`]).
+pub async fn open_backend(backend: &Backend) -> Result<(Store, KmsChain), StartError> {
     create_data_dir(&backend.data_dir)?;
     let url = match &backend.database_url {
         Some(url) => url.clone(),
         None => store::sqlite_url(&backend.data_dir),
     };
     let kms_path = backend.kms_file.clone().unwrap_or_else(|| backend.data_dir.join(KMS_FILE));
-    let kms = LocalKms::open_or_create(&kms_path).map_err(StartError::Kms)?;
+    let kms = kms::open(&backend.kms, &kms_path).await.map_err(StartError::Kms)?;
+    kms::check(&kms).await.map_err(StartError::Kms)?;
     if backend.database_url.is_none() {
         restrict_database_files(&backend.data_dir)?;
     }
@@ -215,7 +219,7 @@ fn create_data_dir(dir: &Path) -> Result<(), StartError> {
 pub struct Running {
     addr: SocketAddr,
     store: Store,
-    kms: Arc<LocalKms>,
+    kms: Arc<KmsChain>,
     shutdown: Option<oneshot::Sender<()>>,
     task: JoinHandle<std::io::Result<()>>,
     pruner: Option<JoinHandle<()>>,
@@ -233,7 +237,7 @@ impl Running {
     }
 
     /// Its KMS.
-    pub fn kms(&self) -> &LocalKms {
+    pub fn kms(&self) -> &KmsChain {
         &self.kms
     }
 

@@ -14,8 +14,9 @@
 //! - `set-passkey-rp` sets (or clears) a client's own passkey relying party;
 //! - `dev-firebase-issuer` (development only) stands in for Google's
 //!   Firebase token issuer on loopback;
-//! - `kms rotate` adds a new current master key; `kms rewrap` re-wraps every
-//!   stored data key under the current master key;
+//! - `kms rotate` adds a new current master key to the local key file;
+//!   `kms rewrap` re-wraps every stored data key under the current master
+//!   key; `kms migrate --to` re-wraps them under another backend's key;
 //! - `prune` removes now what retention lets go of (the running service
 //!   also does, every `--prune-interval-secs`).
 //!
@@ -29,6 +30,7 @@ use std::process::ExitCode;
 
 use clap::{ArgAction, Args, Parser, Subcommand};
 use wallet_backup_service::firebase;
+use wallet_backup_service::kms::{self, KmsBackend, KmsChain, KmsSelection};
 use wallet_backup_service::model::is_firebase_project_id;
 use wallet_backup_service::store::{NewClient, WebhookSetting};
 use wallet_backup_service::{
@@ -54,9 +56,46 @@ struct BackendArgs {
     /// PostgreSQL URL (`postgres://user:pass@host/db`); default: the SQLite file in --data-dir.
     #[arg(long, global = true, env = "DATABASE_URL", hide_env_values = true)]
     database_url: Option<String>,
-    /// KMS master key file; default `<data-dir>/kms-master-keys.json`.
+    /// KMS master key file of the local backend; default `<data-dir>/kms-master-keys.json`.
     #[arg(long, global = true, env = "WALLET_BACKUP_KMS_FILE")]
     kms_file: Option<PathBuf>,
+    /// KMS backend that wraps new data keys.
+    #[arg(long, global = true, value_enum, default_value_t = KmsBackend::Local, env = "WALLET_BACKUP_KMS")]
+    kms: KmsBackend,
+    /// Another KMS backend whose wrapped keys this process also unwraps (repeatable; comma-separated
+    /// in the environment): during and after `kms migrate`.
+    #[arg(long, global = true, value_enum, value_delimiter = ',', env = "WALLET_BACKUP_KMS_ALSO")]
+    kms_also: Vec<KmsBackend>,
+    /// AWS KMS backend: the key's ARN, id, alias (`alias/NAME`) or alias ARN.
+    #[arg(long, global = true, env = "WALLET_BACKUP_AWS_KMS_KEY_ID")]
+    aws_kms_key_id: Option<String>,
+    /// AWS KMS backend: the region (default: the standard chain, e.g. AWS_REGION).
+    #[arg(long, global = true, env = "WALLET_BACKUP_AWS_REGION")]
+    aws_region: Option<String>,
+    /// AWS KMS backend: another endpoint URL (a VPC or FIPS endpoint, a test server).
+    #[arg(long, global = true, env = "WALLET_BACKUP_AWS_ENDPOINT_URL")]
+    aws_endpoint_url: Option<String>,
+    /// AWS KMS backend: time limit of one call attempt in milliseconds (a call makes at most two).
+    #[arg(long, global = true, default_value_t = millis(kms::aws::DEFAULT_TIMEOUT),
+          value_parser = clap::value_parser!(u64).range(1..=120_000))]
+    aws_timeout_ms: u64,
+}
+
+impl BackendArgs {
+    fn backend(self) -> Backend {
+        let aws = self.aws_kms_key_id.map(|key_id| kms::AwsSettings {
+            key_id,
+            region: self.aws_region,
+            endpoint_url: self.aws_endpoint_url,
+            timeout: std::time::Duration::from_millis(self.aws_timeout_ms),
+        });
+        Backend {
+            data_dir: self.data_dir,
+            database_url: self.database_url,
+            kms_file: self.kms_file,
+            kms: KmsSelection { wrap_with: self.kms, unwrap_also: self.kms_also, aws },
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -79,7 +118,7 @@ enum Command {
     SetCustodianWebhook(SetCustodianWebhookArgs),
     /// Let the service keep a client's custodian shares again (from now on).
     SetManagedCustodian(SetManagedCustodianArgs),
-    /// Manage the local KMS.
+    /// Manage the KMS keys: rotate the local key file, re-wrap, migrate to another backend.
     Kms {
         #[command(subcommand)]
         command: KmsCommand,
@@ -455,6 +494,17 @@ enum KmsCommand {
     Rotate,
     /// Re-wrap every stored data key under the current master key.
     Rewrap,
+    /// Re-wrap every stored data key under another backend's key (resumable; safe while the service
+    /// serves with that backend among --kms/--kms-also).
+    Migrate(MigrateArgs),
+}
+
+/// `kms migrate`: re-wrap every stored data key from the configured backends to another one.
+#[derive(Args)]
+struct MigrateArgs {
+    /// The backend to move every record to (its settings are the global flags, e.g. --aws-kms-key-id).
+    #[arg(long, value_enum)]
+    to: KmsBackend,
 }
 
 fn main() -> ExitCode {
@@ -486,11 +536,7 @@ fn main() -> ExitCode {
 type BoxError = Box<dyn std::error::Error>;
 
 async fn run(cli: Cli) -> Result<(), BoxError> {
-    let backend = Backend {
-        data_dir: cli.backend.data_dir,
-        database_url: cli.backend.database_url,
-        kms_file: cli.backend.kms_file,
-    };
+    let backend = cli.backend.backend();
     match cli.command {
         Command::Serve(args) => serve(backend, args).await,
         Command::CreateClient(args) => create_client(backend, args).await,
@@ -503,6 +549,7 @@ async fn run(cli: Cli) -> Result<(), BoxError> {
         Command::Prune(args) => prune(backend, args).await,
         Command::Kms { command: KmsCommand::Rotate } => kms_rotate(backend).await,
         Command::Kms { command: KmsCommand::Rewrap } => kms_rewrap(backend).await,
+        Command::Kms { command: KmsCommand::Migrate(MigrateArgs { to }) } => kms_migrate(backend, to).await,
     }
 }
 
@@ -716,23 +763,49 @@ async fn prune(backend: Backend, args: PruneArgs) -> Result<(), BoxError> {
 async fn kms_rotate(backend: Backend) -> Result<(), BoxError> {
     let (store, kms) = open_backend(&backend).await?;
     store.close().await;
-    let id = kms.rotate()?;
-    eprintln!("new current master key {id} in {}; run `kms rewrap` to move stored records to it", kms.path().display());
+    let Some(local) = kms.local() else {
+        return Err(
+            "kms rotate rotates the local key file: the local backend is not selected (rotate AWS keys in AWS)".into(),
+        );
+    };
+    let id = local.rotate()?;
+    eprintln!(
+        "new current master key {id} in {}; run `kms rewrap` to move stored records to it",
+        local.path().display()
+    );
     println!("{id}");
     Ok(())
 }
 
 async fn kms_rewrap(backend: Backend) -> Result<(), BoxError> {
     let (store, kms) = open_backend(&backend).await?;
-    let report = store.rewrap_all(&kms).await;
+    rewrap_and_report(store, &kms).await
+}
+
+/// `kms migrate --to`: the configured backends unwrap, `to` wraps; every record not yet under
+/// `to`'s key is re-wrapped in its own guarded write, so a rerun after a crash finishes the rest.
+async fn kms_migrate(backend: Backend, to: KmsBackend) -> Result<(), BoxError> {
+    let backend = Backend { kms: backend.kms.migrating_to(to), ..backend };
+    let (store, kms) = open_backend(&backend).await?;
+    rewrap_and_report(store, &kms).await
+}
+
+/// Re-wraps every record under `kms`'s current key and reports, on stderr, how many moved and how
+/// many records each master key wraps now.
+async fn rewrap_and_report(store: wallet_backup_service::Store, kms: &KmsChain) -> Result<(), BoxError> {
+    let report = store.rewrap_all(kms).await;
     let counts = store.key_id_counts().await;
     let firebase_counts = store.firebase_key_id_counts().await;
     let passkey_counts = store.passkey_key_id_counts().await;
+    let webhook_counts = store.webhook_key_id_counts().await;
     store.close().await;
     let report = report?;
     eprintln!("re-wrapped {} record(s) under {}", report.rewrapped, report.key_id);
     for (key_id, n) in counts? {
         eprintln!("  {key_id}: {n} record(s)");
+    }
+    for (key_id, n) in webhook_counts? {
+        eprintln!("  {key_id}: {n} webhook secret(s)");
     }
     for (key_id, n) in firebase_counts? {
         eprintln!("  {key_id}: {n} Firebase enclave key(s)");

@@ -493,7 +493,7 @@ async fn operator_writes(env: &Env, fault: Fault) {
     let _ = project;
 
     // kms rewrap: under a fault it stops with the error; run again, it finishes and every record opens.
-    kms.rotate().unwrap();
+    kms.local().unwrap().rotate().unwrap();
     fault.on(store).await;
     let rewrapped = unavailable(store.rewrap_all(kms).await.map(drop), "kms rewrap");
     fault.off(store).await;
@@ -565,7 +565,8 @@ fn free_bytes(path: &Path) -> u64 {
 }
 
 async fn serve_on(data_dir: &Path) -> wallet_backup_service::Running {
-    let backend = Backend { data_dir: data_dir.to_path_buf(), database_url: None, kms_file: None };
+    let backend =
+        Backend { data_dir: data_dir.to_path_buf(), database_url: None, kms_file: None, kms: Default::default() };
     start(keep_everything(ServeConfig::new("127.0.0.1:0".parse().unwrap(), backend))).await.expect("service starts")
 }
 
@@ -657,7 +658,7 @@ async fn full_disk_never_acknowledges_an_uncommitted_write() {
     let last_bytes = disk.fill_file("filler-2", 0);
     let kms = running.kms();
     let key_file = std::fs::read(data.join(wallet_backup_service::KMS_FILE)).unwrap();
-    assert!(kms.rotate().is_err(), "a key rotation on a full disk claims success");
+    assert!(kms.local().unwrap().rotate().is_err(), "a key rotation on a full disk claims success");
     assert_eq!(std::fs::read(data.join(wallet_backup_service::KMS_FILE)).unwrap(), key_file);
     assert_eq!(pair_status(&api, &before.0).await.1, "COMPLETED", "stored shares still open");
     std::fs::remove_file(&last_bytes).unwrap();
@@ -761,6 +762,7 @@ async fn postgres_server_stopped_mid_load_loses_no_acknowledged_write() {
         data_dir: data.path().to_path_buf(),
         database_url: Some(format!("{}/faults", pg.url)),
         kms_file: None,
+        kms: Default::default(),
     };
     let running = start(keep_everything(ServeConfig::new("127.0.0.1:0".parse().unwrap(), backend))).await.unwrap();
     let (_, key) = running.store().create_client(running.kms(), &NewClient::new("pg-load")).await.unwrap();

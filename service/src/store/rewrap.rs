@@ -1,6 +1,7 @@
-//! `kms rewrap`: every stored data key (custodian shares, webhook secrets,
-//! Firebase and passkey enclave keys) moved under the KMS's current master
-//! key, record by record, and how many records each master key wraps.
+//! `kms rewrap` and `kms migrate`: every stored data key (custodian shares,
+//! webhook secrets, Firebase and passkey enclave keys) moved under the KMS's
+//! current master key (for `migrate`, another backend's key), record by
+//! record, and how many records each master key wraps.
 
 use sqlx::any::AnyRow;
 use sqlx::Row;
@@ -39,6 +40,17 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(|r| Ok((r.try_get("custodian_key_id")?, r.try_get("n")?))).collect()
+    }
+
+    /// How many clients' webhook secrets each KMS master key wraps.
+    pub async fn webhook_key_id_counts(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT custodian_webhook_key_id AS key_id, CAST(COUNT(*) AS BIGINT) AS n FROM clients \
+             WHERE custodian_webhook_key_id IS NOT NULL GROUP BY custodian_webhook_key_id ORDER BY custodian_webhook_key_id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|r| Ok((r.try_get("key_id")?, r.try_get("n")?))).collect()
     }
 
     /// How many Firebase enclave keys each KMS master key wraps.

@@ -40,11 +40,11 @@ pub async fn backend_for(dir: &Path) -> Backend {
         }
         Err(_) => None,
     };
-    Backend { data_dir: dir.to_path_buf(), database_url, kms_file: None }
+    Backend { data_dir: dir.to_path_buf(), database_url, kms_file: None, kms: Default::default() }
 }
 
 pub fn backend(dir: &Path) -> Backend {
-    Backend { data_dir: dir.to_path_buf(), database_url: None, kms_file: None }
+    Backend { data_dir: dir.to_path_buf(), database_url: None, kms_file: None, kms: Default::default() }
 }
 
 pub async fn serve_in(dir: TempDir, rate_limit: RateLimit) -> TestServer {

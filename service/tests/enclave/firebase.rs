@@ -614,7 +614,7 @@ async fn firebase_keys_are_covered_by_kms_rewrap() {
     let old = store.firebase_key_id_counts().await.unwrap();
     assert_eq!(old.len(), 1);
 
-    let new_key = kms.rotate().unwrap();
+    let new_key = kms.local().unwrap().rotate().unwrap();
     assert_eq!(put_key(&api, Some(&token), &second_id, &second).await.status, 200);
     let counts = store.firebase_key_id_counts().await.unwrap();
     let mut expected = vec![(old[0].0.clone(), 1), (new_key.clone(), 1)];

@@ -693,7 +693,7 @@ async fn passkey_keys_are_sealed_and_survive_rewrap() {
     let kms = server.running.kms();
     let old = store.passkey_key_id_counts().await.unwrap();
     assert_eq!(old.len(), 1);
-    let new_key = kms.rotate().unwrap();
+    let new_key = kms.local().unwrap().rotate().unwrap();
     let (_, second) = random_key();
     assert_eq!(store_key(&api, &mut phone, &second_id, &second).await.status, 200);
     let mut expected = vec![(old[0].0.clone(), 1), (new_key.clone(), 1)];

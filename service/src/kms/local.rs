@@ -1,13 +1,5 @@
-//! Key management: the [`Kms`] trait that wraps and unwraps data keys, and
-//! [`LocalKms`], the built-in implementation keeping master keys in a file.
-//!
-//! Envelope encryption (see [`crate::seal`]): every stored secret is sealed
-//! with its own random 256-bit data key; only the data key goes to the KMS,
-//! which wraps it under a master key that never leaves the KMS. The trait is
-//! the shape of a cloud KMS's `Encrypt`/`Decrypt` with an encryption context
-//! (AWS KMS `EncryptionContext`, Google Cloud KMS `additionalAuthenticatedData`,
-//! Azure Key Vault `wrapKey`): a wrapped key names the master key that wrapped
-//! it, and it only unwraps with the same context.
+//! [`LocalKms`], the built-in KMS backend: master keys in a local file, for
+//! one machine, development and the demo (the embedded default).
 //!
 //! `LocalKms` file (JSON, owner-only permissions, refused otherwise):
 //!
@@ -24,6 +16,8 @@
 //! sibling `.lock` file, so two `rotate`s never lose a key. A running service
 //! notices a rotation by another process: it re-reads the file when it
 //! changed (checked on every wrap, and on an unwrap that names an unknown key).
+//! Its key ids start with `lk-`; an unwrap of any other id is
+//! [`KmsError::UnknownKey`], so a [`super::KmsChain`] asks the next backend.
 
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
@@ -39,59 +33,7 @@ use base64ct::{Base64UrlUnpadded, Encoding};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
-/// A data key wrapped by a KMS master key.
-#[derive(Clone, PartialEq, Eq)]
-pub struct WrappedKey {
-    /// Id of the master key that wrapped it.
-    pub key_id: String,
-    /// The KMS's ciphertext of the data key (opaque to the service).
-    pub ciphertext: Vec<u8>,
-}
-
-impl std::fmt::Debug for WrappedKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WrappedKey").field("key_id", &self.key_id).field("len", &self.ciphertext.len()).finish()
-    }
-}
-
-/// KMS failures. None of them carries key material.
-#[derive(Debug)]
-pub enum KmsError {
-    /// The wrapped key names a master key this KMS does not have.
-    UnknownKey(String),
-    /// The wrapped key does not open under its master key and context
-    /// (changed bytes, or another record's context).
-    Unwrap,
-    /// The key file (or the cloud KMS) could not be used.
-    Unavailable(String),
-}
-
-impl std::fmt::Display for KmsError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::UnknownKey(id) => write!(f, "KMS has no master key `{id}`"),
-            Self::Unwrap => f.write_str("wrapped data key does not open (tampered, or wrong context)"),
-            Self::Unavailable(why) => write!(f, "KMS unavailable: {why}"),
-        }
-    }
-}
-
-impl std::error::Error for KmsError {}
-
-/// A key management service that wraps 256-bit data keys under master keys
-/// it never reveals. `context` is authenticated, not encrypted: a key wrapped
-/// with one context does not unwrap with another.
-#[async_trait]
-pub trait Kms: Send + Sync {
-    /// The id of the master key new wraps use.
-    fn current_key_id(&self) -> Result<String, KmsError>;
-
-    /// Wraps `data_key` under the current master key.
-    async fn wrap(&self, data_key: &[u8; 32], context: &[u8]) -> Result<WrappedKey, KmsError>;
-
-    /// Unwraps a key wrapped by [`Kms::wrap`] (under any master key still held).
-    async fn unwrap(&self, wrapped: &WrappedKey, context: &[u8]) -> Result<Zeroizing<[u8; 32]>, KmsError>;
-}
+use super::{Kms, KmsError, WrappedKey};
 
 const FORMAT: &str = "wallet-backup-service/local-kms/v1";
 const WRAP_LABEL: &[u8] = b"wallet-backup-service/local-kms/v1/wrap";
