@@ -2,13 +2,13 @@
 // `Portal`, against the release service on SQLite) with each KMS backend of the service, in the
 // same interleaved rounds: backups per second and p50/p99. One entry of BACKENDS per backend.
 import { execFileSync, spawn } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { connect, createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { summary } from '../page/measure.js'
-import { QUICK, ms, newClient, onCleanup, pkg, startService, stopService, table } from '../common.mjs'
+import { QUICK, ms, newClient, onCleanup, pkg, serviceBinary, startService, stopService, table } from '../common.mjs'
 
 const RUNS = QUICK ? 20 : 150
 
@@ -59,12 +59,34 @@ async function motoBackend() {
 }
 
 /**
+ * A PKCS#11 token: SoftHSM2 (from scripts/setup.sh) with a token made for the run in a temporary
+ * directory, and the master key made by the service's own `kms pkcs11 create-key`.
+ */
+async function softhsmBackend() {
+  const dir = mkdtempSync(join(tmpdir(), 'wallet-backup-bench-hsm-'))
+  mkdirSync(join(dir, 'tokens'))
+  writeFileSync(join(dir, 'softhsm2.conf'), `directories.tokendir = ${join(dir, 'tokens')}\nobjectstore.backend = file\n`)
+  writeFileSync(join(dir, 'pin'), '1234', { mode: 0o600 })
+  const env = {
+    SOFTHSM2_CONF: join(dir, 'softhsm2.conf'),
+    WALLET_BACKUP_KMS: 'pkcs11',
+    WALLET_BACKUP_PKCS11_TOKEN: 'bench',
+    WALLET_BACKUP_PKCS11_PIN_FILE: join(dir, 'pin'),
+    WALLET_BACKUP_PKCS11_KEY_LABEL: 'master',
+  }
+  execFileSync('softhsm2-util', ['--init-token', '--free', '--label', 'bench', '--so-pin', '5678', '--pin', '1234'], { env: { ...process.env, ...env }, stdio: 'ignore' })
+  execFileSync(serviceBinary(), ['kms', 'pkcs11', 'create-key'], { env: { ...process.env, ...env }, stdio: 'ignore' })
+  return { env, stop: () => rmSync(dir, { recursive: true, force: true }) }
+}
+
+/**
  * The backends measured: a name and `start()`, which resolves { env, stop }: the service's
  * environment selecting the backend (the global flags' variables) and how to stop what it started.
  */
 export const BACKENDS = [
   { name: 'local (key file)', start: async () => ({ env: { WALLET_BACKUP_KMS: 'local' }, stop: () => {} }) },
   { name: 'AWS KMS (moto server, loopback)', start: motoBackend },
+  { name: 'PKCS#11 (SoftHSM2 token)', start: softhsmBackend },
 ]
 
 /** Section 10: the same password backup against one service per backend, interleaved rounds. */

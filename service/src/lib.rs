@@ -30,7 +30,6 @@ pub mod kms;
 pub mod listener;
 pub mod model;
 pub mod passkey;
-pub mod pkcs11;
 pub mod ratelimit;
 pub mod seal;
 pub mod store;

@@ -79,6 +79,8 @@ struct BackendArgs {
     #[arg(long, global = true, default_value_t = millis(kms::aws::DEFAULT_TIMEOUT),
           value_parser = clap::value_parser!(u64).range(1..=120_000))]
     aws_timeout_ms: u64,
+    #[command(flatten)]
+    pkcs11: kms::Pkcs11Args,
 }
 
 impl BackendArgs {
@@ -93,7 +95,7 @@ impl BackendArgs {
             data_dir: self.data_dir,
             database_url: self.database_url,
             kms_file: self.kms_file,
-            kms: KmsSelection { wrap_with: self.kms, unwrap_also: self.kms_also, aws },
+            kms: KmsSelection { wrap_with: self.kms, unwrap_also: self.kms_also, aws, pkcs11: Some(self.pkcs11) },
         }
     }
 }
@@ -497,6 +499,18 @@ enum KmsCommand {
     /// Re-wrap every stored data key under another backend's key (resumable; safe while the service
     /// serves with that backend among --kms/--kms-also).
     Migrate(MigrateArgs),
+    /// The PKCS#11 backend's token.
+    Pkcs11 {
+        #[command(subcommand)]
+        command: Pkcs11Command,
+    },
+}
+
+#[derive(Subcommand)]
+enum Pkcs11Command {
+    /// Generate the master key on the token (--pkcs11-token or --pkcs11-slot, --pkcs11-pin-file,
+    /// --pkcs11-key-label): AES-256, sensitive, never extractable. Prints its key id.
+    CreateKey,
 }
 
 /// `kms migrate`: re-wrap every stored data key from the configured backends to another one.
@@ -550,6 +564,9 @@ async fn run(cli: Cli) -> Result<(), BoxError> {
         Command::Kms { command: KmsCommand::Rotate } => kms_rotate(backend).await,
         Command::Kms { command: KmsCommand::Rewrap } => kms_rewrap(backend).await,
         Command::Kms { command: KmsCommand::Migrate(MigrateArgs { to }) } => kms_migrate(backend, to).await,
+        Command::Kms { command: KmsCommand::Pkcs11 { command: Pkcs11Command::CreateKey } } => {
+            kms_pkcs11_create_key(backend).await
+        }
     }
 }
 
@@ -757,6 +774,14 @@ async fn prune(backend: Backend, args: PruneArgs) -> Result<(), BoxError> {
              {} expired ceremonies",
         report.failed, report.abandoned, report.superseded, report.enclave_keys, report.ceremonies
     );
+    Ok(())
+}
+
+/// `kms pkcs11 create-key`: the master key made on the token; its key id on stdout.
+async fn kms_pkcs11_create_key(backend: Backend) -> Result<(), BoxError> {
+    let args = backend.kms.pkcs11.ok_or("the pkcs11 flags are missing")?;
+    let key_id = tokio::task::spawn_blocking(move || kms::pkcs11::create_key(&args)).await??;
+    println!("{key_id}");
     Ok(())
 }
 

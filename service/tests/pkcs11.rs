@@ -13,14 +13,16 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, OnceLock};
 
+mod common;
+
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
 use cryptoki::error::{Error as CkError, RvError};
 use cryptoki::mechanism::Mechanism;
 use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
 use cryptoki::session::{Session, UserType};
 use cryptoki::types::AuthPin;
+use wallet_backup_service::kms::pkcs11::{create_key, Pkcs11Args, Pkcs11Kms, DEFAULT_MODULE};
 use wallet_backup_service::kms::{Kms, KmsError, WrappedKey};
-use wallet_backup_service::pkcs11::{create_key, Pkcs11Args, Pkcs11Kms, DEFAULT_MODULE};
 
 const SO_PIN: &str = "so-pin-5517";
 const PIN: &str = "user-pin-8302";
@@ -415,4 +417,112 @@ async fn a_key_gone_while_serving_is_unavailable_and_a_new_one_is_not_taken_for_
     create_key(&args(MAIN, "deleted")).unwrap();
     let message = unavailable(kms.wrap(&data_key(7), b"ctx").await);
     assert!(message.contains("was replaced (its CKA_ID changed)"), "{message}");
+}
+
+/// The binary with the global `flags` on `data_dir`, then `args`: (success, stdout, stderr).
+fn binary(data_dir: &Path, flags: &[String], args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_wallet-backup-service"))
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(flags)
+        .args(args)
+        .env_remove("DATABASE_URL")
+        .output()
+        .unwrap();
+    (out.status.success(), String::from_utf8(out.stdout).unwrap(), String::from_utf8(out.stderr).unwrap())
+}
+
+/// `serve` on a free loopback port; killed on drop.
+struct Serving {
+    child: std::process::Child,
+    base: String,
+}
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn serve(data_dir: &Path, flags: &[String]) -> Serving {
+    use std::io::BufRead;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wallet-backup-service"))
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(flags)
+        .args(["serve", "--listen", "127.0.0.1:0", "--rate-limit", "0"])
+        .env_remove("DATABASE_URL")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let base =
+        line.trim().strip_prefix("listening on ").unwrap_or_else(|| panic!("serve did not start: {line:?}")).to_owned();
+    Serving { child, base }
+}
+
+/// The service itself on the token: `kms pkcs11 create-key`, the start-up
+/// check, records moved from the key file with `kms migrate --to pkcs11`,
+/// then served with the token alone.
+#[tokio::test]
+async fn the_service_moves_to_the_token_and_serves_from_it() {
+    let pin = hsm().pin_file.to_str().unwrap().to_owned();
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("data");
+    let token = |label: &str| -> Vec<String> {
+        ["--pkcs11-token", MAIN, "--pkcs11-pin-file", &pin, "--pkcs11-key-label", label].map(String::from).to_vec()
+    };
+    let flags = token("service-master");
+    let (ok, key_id, stderr) = binary(&dir, &flags, &["kms", "pkcs11", "create-key"]);
+    assert!(ok, "{stderr}");
+    let key_id = key_id.trim().to_owned();
+    assert!(key_id.starts_with(&format!("pkcs11:token={MAIN};object=service-master;id=")), "{key_id}");
+    let (ok, _, stderr) = binary(&dir, &flags, &["kms", "pkcs11", "create-key"]);
+    assert!(!ok && stderr.contains("service-master"), "a second key under the label: {stderr}");
+
+    // The start-up check refuses a key the token does not have, naming it.
+    let (ok, _, stderr) = binary(
+        &dir,
+        &[&["--kms".into(), "pkcs11".into()], &token("no-such-key")[..]].concat(),
+        &["create-client", "--name", "x"],
+    );
+    assert!(!ok && stderr.contains("no-such-key") && !stderr.contains(PIN), "{stderr}");
+
+    // Records under the local key file…
+    let (ok, api_key, stderr) = binary(&dir, &[], &["create-client", "--name", "moving"]);
+    assert!(ok, "{stderr}");
+    let api_key = api_key.trim().to_owned();
+    let mut pairs = Vec::new();
+    {
+        let service = serve(&dir, &[]);
+        let api = common::Api::new(&service.base, Some(&api_key));
+        for i in 0..12 {
+            let share = format!("share-{i}");
+            let created = api.create_pair("PASSWORD", &common::new_backup_id(), &share).await;
+            assert_eq!(created.status, 201, "{}", created.body);
+            pairs.push((created.body["id"].as_str().unwrap().to_owned(), share));
+        }
+    }
+    // …moved to the token.
+    let (ok, _, stderr) = binary(&dir, &flags, &["kms", "migrate", "--to", "pkcs11"]);
+    assert!(ok, "{stderr}");
+    let store = wallet_backup_service::Store::connect(&wallet_backup_service::store::sqlite_url(&dir)).await.unwrap();
+    let counts = store.key_id_counts().await.unwrap();
+    store.close().await;
+    assert_eq!(counts, vec![(key_id.clone(), 12)], "every share under the token's key");
+
+    // Served from the token alone, the key file gone.
+    std::fs::remove_file(dir.join("kms-master-keys.json")).unwrap();
+    let service = serve(&dir, &[&["--kms".into(), "pkcs11".into()], &flags[..]].concat());
+    let api = common::Api::new(&service.base, Some(&api_key));
+    for (pair, share) in &pairs {
+        let read = api.custodian_share(pair).await;
+        assert_eq!(read.status, 200, "{}", read.body);
+        assert_eq!(read.body["custodianShare"], share.as_str());
+    }
+    let (pair, _, _) = api.managed_backup("PASSWORD", "share-new").await;
+    assert_eq!(api.custodian_share(&pair).await.body["custodianShare"], "share-new");
 }

@@ -9,8 +9,8 @@
 //! Azure Key Vault `wrapKey`): a wrapped key names the master key that wrapped
 //! it, and it only unwraps with the same context.
 //!
-//! Backends, one file each: [`local`] (master keys in a file, the default)
-//! and [`aws`] (AWS KMS). [`KmsBackend`] names them on the command line;
+//! Backends, one file each: [`local`] (master keys in a file, the default),
+//! [`aws`] (AWS KMS) and [`pkcs11`] (a key on a PKCS#11 token: an HSM). [`KmsBackend`] names them on the command line;
 //! [`open`] opens the selected ones as a [`KmsChain`]: new keys are wrapped
 //! by one backend, and a wrapped key is unwrapped by whichever configured
 //! backend holds its `key_id` (each backend answers [`KmsError::UnknownKey`]
@@ -20,6 +20,7 @@
 
 pub mod aws;
 pub mod local;
+pub mod pkcs11;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -29,6 +30,7 @@ use zeroize::Zeroizing;
 
 pub use aws::{AwsKms, AwsSettings};
 pub use local::LocalKms;
+pub use pkcs11::{Pkcs11Args, Pkcs11Kms};
 
 /// A data key wrapped by a KMS master key.
 #[derive(Clone, PartialEq, Eq)]
@@ -104,6 +106,8 @@ pub enum KmsBackend {
     Local,
     /// [`AwsKms`]: a key in AWS KMS (`--aws-kms-key-id`, `--aws-region`, `--aws-endpoint-url`).
     Aws,
+    /// [`Pkcs11Kms`]: an AES key on a PKCS#11 token (`--pkcs11-token`, `--pkcs11-pin-file`, `--pkcs11-key-label`).
+    Pkcs11,
 }
 
 impl std::fmt::Display for KmsBackend {
@@ -124,6 +128,8 @@ pub struct KmsSelection {
     pub unwrap_also: Vec<KmsBackend>,
     /// The AWS KMS key and client settings (needed when `Aws` is selected).
     pub aws: Option<AwsSettings>,
+    /// The PKCS#11 module, token, PIN file and key (used when `Pkcs11` is selected).
+    pub pkcs11: Option<Pkcs11Args>,
 }
 
 impl KmsSelection {
@@ -188,6 +194,18 @@ pub async fn open(selection: &KmsSelection, local_file: &Path) -> Result<KmsChai
                     KmsError::Unavailable("the aws backend needs --aws-kms-key-id (a key ARN, id or alias)".into())
                 })?;
                 Arc::new(AwsKms::connect(settings).await?)
+            }
+            KmsBackend::Pkcs11 => {
+                let args = selection.pkcs11.clone().ok_or_else(|| {
+                    KmsError::Unavailable(
+                        "the pkcs11 backend needs --pkcs11-token, --pkcs11-pin-file and --pkcs11-key-label".into(),
+                    )
+                })?;
+                // Loading the module and logging in block.
+                let opened = tokio::task::spawn_blocking(move || Pkcs11Kms::open(&args))
+                    .await
+                    .map_err(|e| KmsError::Unavailable(format!("opening the PKCS#11 token: {e}")))??;
+                Arc::new(opened)
             }
         };
         chain.backends.push((backend, kms));
