@@ -573,7 +573,7 @@ async fn a_webhook_answering_an_endless_body_is_a_failed_delivery_not_memory() {
         c.webhook = WebhookPolicy { timeout: Duration::from_secs(10), attempts: 2, backoff: Duration::from_millis(10) };
     })
     .await;
-    let (api, client_id) = webhook_client(&server, &format!("http://{addr}/custody/hook"), SECRET).await;
+    let (api, client_id) = webhook_client(&server, &format!("http://{addr}/custody"), SECRET).await;
     let backup_id = new_backup_id();
     let (reply, growth) = peak_growth(api.create_pair("PASSWORD", &backup_id, "c2hhcmU")).await;
     assert_eq!((reply.status, reply.code()), (502, "CUSTODIAN_WEBHOOK_FAILED"), "{}", reply.body);
