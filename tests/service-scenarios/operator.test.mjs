@@ -279,6 +279,35 @@ describe('self-managed custodian: service + example operator + module in Node.js
     assert.equal(await recover(cipherB), sharesB)
   })
 
+  step('the operator refuses calls without the secret, with a bad or stale signature, or too large', async () => {
+    const { createHmac } = await import('node:crypto')
+    const url = `http://127.0.0.1:${operator.port}/custody/backup/fetch`
+    const body = JSON.stringify({ clientId: 'anyone' })
+    const sign = (t, b = body, secret = SECRET) => `t=${t},v1=${createHmac('sha256', secret).update(`${t}.${b}`).digest('hex')}`
+    const now = Math.floor(Date.now() / 1000)
+    const call = (headers, b = body) => fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: b })
+    assert.equal((await call({ 'x-webhook-secret': SECRET, 'x-wallet-backup-signature': sign(now) })).status, 200, 'a proper call')
+    assert.equal((await call({ 'x-wallet-backup-signature': sign(now) })).status, 401, 'no secret')
+    assert.equal((await call({ 'x-webhook-secret': SECRET.slice(1) + 'x', 'x-wallet-backup-signature': sign(now) })).status, 401, 'wrong secret')
+    assert.equal((await call({ 'x-webhook-secret': SECRET, 'x-wallet-backup-signature': sign(now, '{}') })).status, 401, 'signature of another body')
+    assert.equal((await call({ 'x-webhook-secret': SECRET, 'x-wallet-backup-signature': sign(now - 600) })).status, 401, 'stale')
+    assert.equal((await call({ 'x-webhook-secret': SECRET })).status, 401, 'no signature')
+    // A body announced larger than the largest share's: 413 from the head alone, before any of it is read.
+    const tooLarge = await new Promise((resolveStatus, reject) => {
+      const req = http.request(url, { method: 'POST', headers: { 'content-type': 'application/json', 'content-length': 2_000_000, 'x-webhook-secret': SECRET } })
+      req.on('response', (res) => {
+        res.resume()
+        resolveStatus(res.statusCode)
+        req.destroy()
+      })
+      req.on('error', reject)
+      req.flushHeaders()
+    })
+    assert.equal(tooLarge, 413, 'too large')
+    // Nothing of this reached the table.
+    assert.equal((await operator.sql("SELECT COUNT(*) FROM custodian_shares WHERE client_id IN ('anyone', 'x')"))[0][0], 0)
+  })
+
   step("the module never restores from a mismatched pair, even if the service hands one over", async () => {
     const [b, a] = await rows()
     // Between the module and the service: B's answer carries A's custodian share.
