@@ -167,6 +167,10 @@ def handler_for(operator, base):
             except Refused as refused:
                 self.close_connection = refused.status in (411, 413)
                 self.answer(refused.status, {"error": refused.reason})
+            except Exception as failure:  # the database, say: a 500, which the service retries
+                sys.stderr.write("operator: %s failed: %s\n" % (self.path, type(failure).__name__))
+                self.close_connection = True
+                self.answer(500, {"error": "internal error"})
 
         def answer(self, status, value):
             data = json.dumps(value).encode()
