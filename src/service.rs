@@ -277,10 +277,10 @@ impl BackupStore for Service<'_> {
         match self.fetch_custodian_half(pending.method, &pending.backup_id).await {
             Ok(Ok((pair_id, half))) if pair_id == pending.id => Ok(half),
             Ok(Ok(_)) => Err(Error::CustodianUnavailable("the service returned another pair than it created")),
-            // The share went to the operator's webhook, whose 2xx was the
-            // acknowledgement; the service cannot give it back.
+            // A service that cannot fetch from the operator's webhook: the
+            // webhook's acknowledgement at creation is all there is.
             Ok(Err(r)) if r.code == "CUSTODIAN_SELF_MANAGED" => Ok(pending.sent.clone()),
-            Ok(Err(r)) => Err(self.keep(unexpected(r))),
+            Ok(Err(r)) => Err(self.keep(custodian_refusal(r))),
             Err(f) => Err(self.keep(f)),
         }
     }
@@ -327,10 +327,27 @@ impl BackupStore for Service<'_> {
                 ))
                 .with_cause(refusal_cause(&r)),
             )),
-            Ok(Err(r)) => Err(self.keep(unexpected(r))),
+            Ok(Err(r)) => Err(self.keep(custodian_refusal(r))),
             Err(f) => Err(self.keep(f)),
         }
     }
+}
+
+/// A refused custodian share fetch. For a share the operator keeps: its
+/// webhook could not be asked (`CUSTODIAN_UNAVAILABLE`, retry later), or it
+/// no longer keeps this backup's share (`INVALID_CUSTODIAN_SHARE`: this
+/// backup cannot be recovered through it). Anything else as [`unexpected`].
+fn custodian_refusal(r: Refusal) -> Failure {
+    let error = match r.code.as_str() {
+        "CUSTODIAN_WEBHOOK_FAILED" => Error::CustodianUnavailable(
+            "the operator's custodian webhook could not be asked for the custodian share; retry later",
+        ),
+        "CUSTODIAN_SHARE_NOT_FOUND" => Error::InvalidCustodianShare(
+            "the operator's custodian webhook no longer keeps this backup's custodian share",
+        ),
+        _ => return unexpected(r),
+    };
+    Failure::from(error).with_cause(refusal_cause(&r))
 }
 
 fn pairs_path(pair_id: &str) -> String {

@@ -54,8 +54,13 @@ pub mod codes {
     pub const MANAGED_BACKUPS_DISABLED: &str = "MANAGED_BACKUPS_DISABLED";
     /// The pair's custodian share went to the operator's webhook; the service does not hold it.
     pub const CUSTODIAN_SELF_MANAGED: &str = "CUSTODIAN_SELF_MANAGED";
-    /// The custodian share could not be delivered to the operator's webhook; the pair is `FAILED`.
+    /// The operator's custodian webhook failed: at a new pair (502), it did not
+    /// keep the share (the pair is `FAILED`); at recovery (503, retry), it
+    /// could not be asked for the share.
     pub const CUSTODIAN_WEBHOOK_FAILED: &str = "CUSTODIAN_WEBHOOK_FAILED";
+    /// The operator's custodian webhook answered, without this pair's
+    /// custodian share (or with other bytes than were delivered).
+    pub const CUSTODIAN_SHARE_NOT_FOUND: &str = "CUSTODIAN_SHARE_NOT_FOUND";
     /// A stored custodian share does not open (tampered data or a missing KMS key).
     pub const CUSTODIAN_SHARE_UNAVAILABLE: &str = "CUSTODIAN_SHARE_UNAVAILABLE";
     /// No `X-Firebase-Token` header (or an empty one) on a Firebase enclave route.
@@ -195,6 +200,12 @@ impl ApiError {
         let mut e = Self::new(StatusCode::SERVICE_UNAVAILABLE, code, message);
         e.retry_after_secs = Some(UNAVAILABLE_RETRY_AFTER_SECS);
         e
+    }
+
+    /// The same error with a `Retry-After` of `secs` seconds.
+    pub fn retry_after(mut self, secs: u64) -> Self {
+        self.retry_after_secs = Some(secs.max(1));
+        self
     }
 
     /// The HTTP status.

@@ -306,11 +306,11 @@ struct SetManagedCustodianArgs {
 
 #[derive(Args)]
 struct WebhookArgs {
-    /// Self-managed custodian storage: POST each custodian share to this URL
-    /// (https, or http to a loopback host).
+    /// Self-managed custodian storage: the operator's base URL; the service calls
+    /// <URL>/backup and <URL>/backup/fetch (https, or http to a loopback host).
     #[arg(long = "custodian-webhook-url", requires = "secret_file")]
     url: Option<String>,
-    /// File holding the webhook's shared secret (32 to 1024 bytes; one trailing newline is ignored).
+    /// File holding the webhook's shared secret (32 to 1024 printable ASCII bytes; one trailing newline is ignored).
     #[arg(long = "custodian-webhook-secret-file", id = "secret_file", requires = "url")]
     secret_file: Option<PathBuf>,
 }

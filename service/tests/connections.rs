@@ -573,7 +573,7 @@ async fn a_webhook_answering_an_endless_body_is_a_failed_delivery_not_memory() {
         c.webhook = WebhookPolicy { timeout: Duration::from_secs(10), attempts: 2, backoff: Duration::from_millis(10) };
     })
     .await;
-    let (api, client_id) = webhook_client(&server, &format!("http://{addr}/custody/hook"), SECRET).await;
+    let (api, client_id) = webhook_client(&server, &format!("http://{addr}/custody"), SECRET).await;
     let backup_id = new_backup_id();
     let (reply, growth) = peak_growth(api.create_pair("PASSWORD", &backup_id, "c2hhcmU")).await;
     assert_eq!((reply.status, reply.code()), (502, "CUSTODIAN_WEBHOOK_FAILED"), "{}", reply.body);
@@ -590,6 +590,38 @@ async fn a_webhook_answering_an_endless_body_is_a_failed_delivery_not_memory() {
         "memory rose by {} MiB while the webhook sent {} MiB",
         growth >> 20,
         sent.load(Ordering::Relaxed) >> 20
+    );
+}
+
+#[tokio::test]
+async fn an_operator_answering_an_endless_fetch_at_recovery_is_a_503_not_memory() {
+    let _serial = MEMORY.lock().await;
+    let (addr, sent) = endless_answers(ENDLESS).await;
+    let server = server(|c| {
+        c.webhook = WebhookPolicy { timeout: Duration::from_secs(10), attempts: 2, backoff: Duration::from_millis(10) };
+    })
+    .await;
+    // The pair is made with an operator that keeps it; then the operator's URL answers without end.
+    let receiver = Receiver::start(SECRET).await;
+    let (api, client_id) = webhook_client(&server, &receiver.url, SECRET).await;
+    let backup_id = new_backup_id();
+    assert_eq!(api.create_pair("PASSWORD", &backup_id, "c2hhcmU").await.status, 201);
+    let endless = wallet_backup_service::store::WebhookSetting {
+        url: format!("http://{addr}/custody"),
+        secret: zeroize::Zeroizing::new(SECRET.to_vec()),
+    };
+    let store = server.running.store();
+    assert!(store.set_custodian_webhook(server.running.kms(), &client_id, &endless).await.unwrap());
+    let (reply, growth) = peak_growth(api.custodian_share_by_backup_id(&backup_id)).await;
+    assert_eq!((reply.status, reply.code()), (503, "CUSTODIAN_WEBHOOK_FAILED"), "{}", reply.body);
+    let cap = wallet_backup_service::webhook::MAX_FETCH_ANSWER_BYTES as u64;
+    assert!(sent.load(Ordering::Relaxed) > cap, "the endless answer was not read up to the cap");
+    assert!(
+        growth < MEMORY_BOUND,
+        "memory rose by {} MiB while the operator sent {} MiB (cap {} MiB)",
+        growth >> 20,
+        sent.load(Ordering::Relaxed) >> 20,
+        cap >> 20
     );
 }
 

@@ -183,7 +183,10 @@ impl Env {
 
     async fn webhook_client(&self, name: &str) -> Api {
         let kms = self.server.running.kms();
-        let setting = WebhookSetting { url: self.receiver.url.clone(), secret: Zeroizing::new(vec![7u8; 32]) };
+        let setting = WebhookSetting {
+            url: self.receiver.url.clone(),
+            secret: Zeroizing::new(b"storage-faults-webhook-secret-0123456789".to_vec()),
+        };
         let (_, key) = self
             .store()
             .create_client(kms, &NewClient { webhook: Some(&setting), ..NewClient::new(name) })
@@ -228,23 +231,34 @@ impl Gate {
         use axum::routing::post;
         let deliveries = Arc::new(AtomicUsize::new(0));
         let hold = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        // The share strings delivered: `/hook/backup/fetch` lists them all (one test client at a time).
+        let kept = Arc::new(std::sync::Mutex::new(Vec::<serde_json::Value>::new()));
         let (tx, rx) = tokio::sync::mpsc::channel::<tokio::sync::oneshot::Sender<u16>>(4);
-        let (count, holding) = (deliveries.clone(), hold.clone());
-        let app = axum::Router::new().route(
-            "/hook",
-            post(move || {
-                let (count, holding, tx) = (count.clone(), holding.clone(), tx.clone());
-                async move {
-                    count.fetch_add(1, Ordering::SeqCst);
-                    if !holding.load(Ordering::SeqCst) {
-                        return axum::http::StatusCode::OK;
+        let (count, holding, keeping) = (deliveries.clone(), hold.clone(), kept.clone());
+        let app = axum::Router::new()
+            .route(
+                "/hook/backup",
+                post(move |body: axum::Json<serde_json::Value>| {
+                    let (count, holding, keeping, tx) = (count.clone(), holding.clone(), keeping.clone(), tx.clone());
+                    async move {
+                        count.fetch_add(1, Ordering::SeqCst);
+                        if holding.load(Ordering::SeqCst) {
+                            let (answer, wait) = tokio::sync::oneshot::channel();
+                            tx.send(answer).await.unwrap();
+                            return axum::http::StatusCode::from_u16(wait.await.unwrap_or(500)).unwrap();
+                        }
+                        keeping.lock().unwrap().push(body.0["share"].clone());
+                        axum::http::StatusCode::OK
                     }
-                    let (answer, wait) = tokio::sync::oneshot::channel();
-                    tx.send(answer).await.unwrap();
-                    axum::http::StatusCode::from_u16(wait.await.unwrap_or(500)).unwrap()
-                }
-            }),
-        );
+                }),
+            )
+            .route(
+                "/hook/backup/fetch",
+                post(move || {
+                    let kept = kept.clone();
+                    async move { axum::Json(json!({ "backupShares": *kept.lock().unwrap() })) }
+                }),
+            );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/hook", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, app).await });

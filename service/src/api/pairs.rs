@@ -16,9 +16,9 @@ use super::{seal_unavailable, ApiJson, AppState, Caller, MAX_CIPHER_TEXT, MAX_CU
 use crate::error::{codes, ApiError};
 use crate::model::{BackupMethod, CustodianStorage, PairStatus};
 use crate::seal;
-use crate::store::{Pair, StoreError, Transition};
+use crate::store::{NewCustodianShare, Pair, StoreError, Transition, WebhookSetting};
 use crate::util::{is_hex, rfc3339};
-use crate::webhook::Delivery;
+use crate::webhook::{self, Delivery, Picked};
 
 /// The pairs' routes.
 pub(super) fn routes() -> Router<Arc<AppState>> {
@@ -179,10 +179,14 @@ async fn create_pair(
                 .ok_or_else(|| ApiError::internal(&"WEBHOOK client without a webhook setting"))?,
         ),
     };
-    // A WEBHOOK pair is inserted first (without the share): the backupId's
-    // uniqueness is settled before anything leaves the service, and the
-    // delivery names the pair.
-    let share = webhook.is_none().then(|| body.custodian_share.as_bytes());
+    // A WEBHOOK pair is inserted first (with only the share's digest): the
+    // backupId's uniqueness is settled before anything leaves the service,
+    // and the share string names the pair.
+    let digest = webhook::share_digest(body.custodian_share.as_bytes());
+    let share = match webhook {
+        None => NewCustodianShare::Sealed(body.custodian_share.as_bytes()),
+        Some(_) => NewCustodianShare::Webhook { digest: &digest },
+    };
     let created =
         state.store.create_pair(state.kms.as_ref(), &client.id, body.backup_method, &backup_id, share).await?;
     let Some(pair) = created else {
@@ -193,24 +197,41 @@ async fn create_pair(
         ));
     };
     if let Some(webhook) = webhook {
-        let delivery = Delivery {
-            client_id: &client.id,
-            pair_id: &pair.id,
-            backup_method: pair.backup_method,
-            backup_id: &pair.backup_id,
-            custodian_share: &body.custodian_share,
-        };
-        if let Err(e) = state.webhook.deliver(&webhook.url, &webhook.secret, &delivery).await {
-            tracing::warn!(client = %client.id, pair_id = %pair.id, error = %e, "custodian share not delivered; pair FAILED");
+        if let Err(why) = deliver_and_check(&state, &webhook, &pair, &body.custodian_share).await {
+            tracing::warn!(client = %client.id, pair_id = %pair.id, error = %why, "custodian share not kept by the operator; pair FAILED");
             state.store.mark_failed(&client.id, &pair.id).await?;
             return Err(ApiError::new(
                 StatusCode::BAD_GATEWAY,
                 codes::CUSTODIAN_WEBHOOK_FAILED,
-                format!("{e}; the pair is FAILED, start the backup again with a new backupId"),
+                format!("{why}; the pair is FAILED, start the backup again with a new backupId"),
             ));
         }
     }
     Ok((StatusCode::CREATED, Json(PairResponse::from(&pair))))
+}
+
+/// Portal's contract, step by step: POST the share string to
+/// `<base>/backup`, then `<base>/backup/fetch` must list it byte for byte.
+/// Anything else is why the operator did not keep it.
+async fn deliver_and_check(
+    state: &AppState,
+    webhook: &WebhookSetting,
+    pair: &Pair,
+    custodian_share: &str,
+) -> Result<(), String> {
+    let share = webhook::share_document(&pair.id, &pair.backup_id, pair.backup_method, custodian_share);
+    let delivery = Delivery { backup_method: pair.backup_method, client_id: &pair.client_id, share: &share };
+    state.webhook.deliver(&webhook.url, &webhook.secret, &delivery).await.map_err(|e| e.to_string())?;
+    let kept = state
+        .webhook
+        .fetch(&webhook.url, &webhook.secret, &pair.client_id)
+        .await
+        .map_err(|e| format!("the custodian webhook took the share, but /backup/fetch failed: {e}"))?;
+    if kept.iter().any(|s| s.as_bytes() == share.as_bytes()) {
+        Ok(())
+    } else {
+        Err("the custodian webhook took the share, but /backup/fetch does not list it as delivered".into())
+    }
 }
 
 async fn put_cipher_text(
@@ -293,17 +314,12 @@ async fn get_custodian_share_by_backup_id(
     }))
 }
 
-/// Opens a pair's sealed custodian share: 409 `CUSTODIAN_SELF_MANAGED` when
-/// it went to the operator's webhook, 500 `CUSTODIAN_SHARE_UNAVAILABLE` when
-/// it does not open.
+/// A pair's custodian share: opened here, or fetched from the operator's
+/// webhook. 500 `CUSTODIAN_SHARE_UNAVAILABLE` when a sealed one does not
+/// open; for a `WEBHOOK` pair, see [`fetch_custodian_share`].
 async fn open_custodian_share(state: &AppState, pair: &Pair) -> Result<Zeroizing<String>, ApiError> {
     let Some(sealed) = &pair.custodian_share else {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            codes::CUSTODIAN_SELF_MANAGED,
-            "this pair's custodian share was delivered to the operator's custodian webhook; \
-             the service does not hold it, ask the operator's backend",
-        ));
+        return fetch_custodian_share(state, pair).await;
     };
     let aad = seal::associated_data(seal::PURPOSE_CUSTODIAN_SHARE, &pair.client_id, &pair.id);
     let plain = seal::open(state.kms.as_ref(), sealed, &aad).await.map_err(|e| {
@@ -319,6 +335,51 @@ async fn open_custodian_share(state: &AppState, pair: &Pair) -> Result<Zeroizing
     })?;
     let text = std::str::from_utf8(&plain).map_err(|_| ApiError::internal(&"custodian share is not UTF-8"))?;
     Ok(Zeroizing::new(text.to_owned()))
+}
+
+/// A `WEBHOOK` pair's custodian share, from the operator's
+/// `/backup/fetch`: the entry naming this pair and backup id with the bytes
+/// that were delivered. 503 `CUSTODIAN_WEBHOOK_FAILED` when the operator
+/// cannot be asked (down, slow, 4xx, an answer that is not
+/// `{ backupShares }`); 404 `CUSTODIAN_SHARE_NOT_FOUND` when it answers
+/// without this pair's share; 409 `CUSTODIAN_SELF_MANAGED` when the client
+/// has no webhook any more.
+async fn fetch_custodian_share(state: &AppState, pair: &Pair) -> Result<Zeroizing<String>, ApiError> {
+    let Some(webhook) = state.store.custodian_webhook(state.kms.as_ref(), &pair.client_id).await? else {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            codes::CUSTODIAN_SELF_MANAGED,
+            "this pair's custodian share was delivered to the operator's custodian webhook, and the client \
+             has no webhook any more; ask the operator's backend",
+        ));
+    };
+    let shares = state.webhook.fetch(&webhook.url, &webhook.secret, &pair.client_id).await.map_err(|e| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            codes::CUSTODIAN_WEBHOOK_FAILED,
+            format!("the custodian share is kept by the operator, who could not be asked: {e}"),
+        )
+        .retry_after(5)
+    })?;
+    let digest = pair.custodian_share_digest.as_deref();
+    match webhook::pick_share(&shares, &pair.id, &pair.backup_id, pair.backup_method, digest) {
+        Picked::Found(share) => Ok(share),
+        Picked::Missing => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            codes::CUSTODIAN_SHARE_NOT_FOUND,
+            "the operator's custodian webhook no longer keeps this backup's custodian share",
+        )),
+        Picked::Altered => {
+            tracing::warn!(client = %pair.client_id, pair_id = %pair.id,
+                "the operator's /backup/fetch names this pair, but not with the share delivered");
+            Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                codes::CUSTODIAN_SHARE_NOT_FOUND,
+                "the operator's custodian webhook keeps no intact custodian share of this backup \
+                 (it names the pair, with other bytes than were delivered)",
+            ))
+        }
+    }
 }
 
 async fn get_latest_backup(

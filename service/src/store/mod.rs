@@ -42,7 +42,7 @@ mod rewrap;
 
 pub use clients::{NewClient, WebhookSetting};
 pub use enclave::PutKeyOutcome;
-pub use pairs::{Pair, Transition};
+pub use pairs::{NewCustodianShare, Pair, Transition};
 pub use retention::{ClientLimits, PruneReport, Quota, Retention};
 pub use rewrap::RewrapReport;
 

@@ -27,6 +27,9 @@ pub struct Pair {
     /// The custodian share, sealed; `None` when it went to the client's
     /// webhook (custodian storage `WEBHOOK`) and the service has none.
     pub custodian_share: Option<Sealed>,
+    /// For a `WEBHOOK` pair, the digest of the custodian share delivered
+    /// (`webhook::share_digest`); `None` for pairs made before it was kept.
+    pub custodian_share_digest: Option<String>,
     /// Whether the service holds a cipherText for this pair.
     pub has_cipher_text: bool,
     /// Creation time, µs since the epoch.
@@ -49,7 +52,7 @@ pub enum Transition {
 }
 
 const PAIR_COLUMNS: &str = "id, client_id, backup_method, backup_id, status, custodian_share_sealed, \
-     custodian_key_id, custodian_wrapped_key, custodian_storage, \
+     custodian_key_id, custodian_wrapped_key, custodian_storage, custodian_share_digest, \
      CAST(CASE WHEN cipher_text IS NULL THEN 0 ELSE 1 END AS BIGINT) AS has_cipher_text, \
      created_at, updated_at, completed_at";
 
@@ -78,6 +81,7 @@ fn pair_from_row(row: &AnyRow) -> Result<Pair, StoreError> {
         backup_id: row.try_get("backup_id")?,
         status: PairStatus::parse(&status).ok_or_else(|| StoreError::Corrupt(format!("unknown status `{status}`")))?,
         custodian_share,
+        custodian_share_digest: row.try_get("custodian_share_digest")?,
         has_cipher_text: row.try_get::<i64, _>("has_cipher_text")? != 0,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
@@ -125,15 +129,28 @@ async fn pair_in(conn: &mut AnyConnection, client_id: &str, pair_id: &str) -> Re
     row.as_ref().map(pair_from_row).transpose()
 }
 
+/// Where a new pair's custodian share goes.
+#[derive(Debug, Clone, Copy)]
+pub enum NewCustodianShare<'a> {
+    /// Kept here, sealed under the KMS: the share.
+    Sealed(&'a [u8]),
+    /// Delivered to the client's webhook: only its digest is stored
+    /// (`webhook::share_digest`).
+    Webhook {
+        /// The digest of the share delivered.
+        digest: &'a str,
+    },
+}
+
 enum BindValue {
     Text(String),
     Int(i64),
 }
 
 impl Store {
-    /// Inserts a new `PENDING` pair whose custodian share `custodian_share`
-    /// is sealed here under the KMS; with `None`, a pair whose custodian
-    /// share goes to the client's webhook (nothing of it is stored).
+    /// Inserts a new `PENDING` pair whose custodian share is sealed here
+    /// under the KMS, or goes to the client's webhook (only its digest is
+    /// stored).
     /// `Ok(None)`: the client already has a pair with this backup id.
     /// [`StoreError::OverQuota`]: the pair would take the client past one
     /// of its limits.
@@ -143,12 +160,12 @@ impl Store {
         client_id: &str,
         method: BackupMethod,
         backup_id: &str,
-        custodian_share: Option<&[u8]>,
+        custodian_share: NewCustodianShare<'_>,
     ) -> Result<Option<Pair>, StoreError> {
         let id = random_id().map_err(|_| StoreError::Random)?;
         let aad = seal::associated_data(seal::PURPOSE_CUSTODIAN_SHARE, client_id, &id);
         let (storage, sealed_text, key_id, wrapped_text) = match custodian_share {
-            Some(share) => {
+            NewCustodianShare::Sealed(share) => {
                 let sealed = seal::seal(kms, share, &aad).await?;
                 (
                     CustodianStorage::Managed,
@@ -157,14 +174,20 @@ impl Store {
                     b64(&sealed.wrapped_key.ciphertext),
                 )
             }
-            None => (CustodianStorage::Webhook, String::new(), String::new(), String::new()),
+            NewCustodianShare::Webhook { .. } => {
+                (CustodianStorage::Webhook, String::new(), String::new(), String::new())
+            }
+        };
+        let digest = match custodian_share {
+            NewCustodianShare::Webhook { digest } => Some(digest.to_owned()),
+            NewCustodianShare::Sealed(_) => None,
         };
         let now = now_micros();
         let sql = format!(
             "INSERT INTO backup_share_pairs (id, client_id, backup_method, backup_id, status, \
              custodian_share_sealed, custodian_key_id, custodian_wrapped_key, cipher_text, \
-             created_at, updated_at, completed_at, custodian_storage, stored_bytes) \
-             VALUES ($1, $2, $3, $4, 'PENDING', $5, $6, $7, NULL, $8, $8, NULL, $9, $10) RETURNING {PAIR_COLUMNS}"
+             created_at, updated_at, completed_at, custodian_storage, stored_bytes, custodian_share_digest) \
+             VALUES ($1, $2, $3, $4, 'PENDING', $5, $6, $7, NULL, $8, $8, NULL, $9, $10, $11) RETURNING {PAIR_COLUMNS}"
         );
         let stored_bytes = sealed_text.len();
         self.write(async |conn| {
@@ -180,6 +203,7 @@ impl Store {
                 .bind(now)
                 .bind(storage.as_str())
                 .bind(i64::try_from(stored_bytes).unwrap_or(i64::MAX))
+                .bind(digest)
                 .fetch_one(&mut *conn)
                 .await;
             unless_duplicate(result)?.as_ref().map(pair_from_row).transpose()

@@ -271,12 +271,12 @@ pub fn envelope(method: &str, backup_id: &str) -> String {
     format!("wbk1.{}", Base64UrlUnpadded::encode_string(&bytes))
 }
 
-// ----- a custodian webhook receiver on loopback
+// ----- a custodian webhook operator on loopback
 
-/// What the receiver answers to one attempt.
+/// What the operator answers to one call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Answer {
-    /// 200, the delivery is recorded.
+    /// As the contract says: `/backup` stores the share, `/backup/fetch` lists them.
     Ok,
     /// 500.
     Fail,
@@ -284,8 +284,14 @@ pub enum Answer {
     Reject,
     /// No answer for 30 s.
     Hang,
-    /// 200 after this many milliseconds; the delivery is recorded.
+    /// `Ok` after this many milliseconds.
     Delay(u64),
+    /// 200 with a body that is not JSON; `/backup` stores nothing.
+    Garbage,
+    /// 200 as `Ok`, but `/backup` stores nothing (an operator that drops the share).
+    Drop,
+    /// 200 as `Ok`, but `/backup` stores the share with other custodian share bytes.
+    Alter,
 }
 
 /// A WEBHOOK client of `server` posting to `url` with `secret`; returns
@@ -304,9 +310,10 @@ pub async fn webhook_client(server: &TestServer, url: &str, secret: &[u8]) -> (A
     (Api::new(&server.base, Some(key.expose())), client.id)
 }
 
-/// An operator's webhook: verifies the signature like an operator would (on
-/// its own, not with the service's code), records deliveries, and answers
-/// from a script (then `Ok`).
+/// An operator's two endpoints (Portal's contract) under the base URL
+/// `url`: checks `X-Webhook-Secret` and the signature like an operator
+/// would (on its own, not with the service's code), keeps every share
+/// string per client, and answers from a script per endpoint (then `Ok`).
 pub struct Receiver {
     pub url: String,
     pub secret: Vec<u8>,
@@ -317,28 +324,54 @@ pub struct Receiver {
 pub struct ReceiverState {
     secret: Vec<u8>,
     script: std::sync::Mutex<std::collections::VecDeque<Answer>>,
+    fetch_script: std::sync::Mutex<std::collections::VecDeque<Answer>>,
+    /// `/backup` calls.
     pub attempts: std::sync::atomic::AtomicU32,
+    /// `/backup/fetch` calls.
+    pub fetches: std::sync::atomic::AtomicU32,
     pub bad_signatures: std::sync::atomic::AtomicU32,
+    /// The bodies of the `/backup` calls answered `Ok`.
     pub deliveries: std::sync::Mutex<Vec<Value>>,
+    /// What `/backup/fetch` lists: (clientId, share string).
+    pub kept: std::sync::Mutex<Vec<(String, String)>>,
 }
 
 impl Receiver {
     pub async fn start(secret: &[u8]) -> Self {
         use axum::routing::post;
         let state = std::sync::Arc::new(ReceiverState { secret: secret.to_vec(), ..ReceiverState::default() });
-        let app = axum::Router::new().route("/custody/hook", post(receive)).with_state(state.clone());
+        let app = axum::Router::new()
+            .route("/custody/backup", post(receive))
+            .route("/custody/backup/fetch", post(fetch))
+            .with_state(state.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}/custody/hook", listener.local_addr().unwrap());
+        let url = format!("http://{}/custody", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, app).await });
         Self { url, secret: secret.to_vec(), state }
     }
 
+    /// Answers of the next `/backup` calls.
     pub fn script(&self, answers: &[Answer]) {
         self.state.script.lock().unwrap().extend(answers.iter().copied());
     }
 
+    /// Forgets the answers not given yet.
+    pub fn clear_scripts(&self) {
+        self.state.script.lock().unwrap().clear();
+        self.state.fetch_script.lock().unwrap().clear();
+    }
+
+    /// Answers of the next `/backup/fetch` calls.
+    pub fn script_fetch(&self, answers: &[Answer]) {
+        self.state.fetch_script.lock().unwrap().extend(answers.iter().copied());
+    }
+
     pub fn attempts(&self) -> u32 {
         self.state.attempts.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    pub fn fetches(&self) -> u32 {
+        self.state.fetches.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     pub fn bad_signatures(&self) -> u32 {
@@ -348,18 +381,27 @@ impl Receiver {
     pub fn deliveries(&self) -> Vec<Value> {
         self.state.deliveries.lock().unwrap().clone()
     }
+
+    /// The share strings kept, parsed.
+    pub fn kept_shares(&self) -> Vec<Value> {
+        self.state.kept.lock().unwrap().iter().map(|(_, s)| serde_json::from_str(s).unwrap()).collect()
+    }
+
+    /// Changes what `/backup/fetch` lists.
+    pub fn edit_kept(&self, edit: impl FnOnce(&mut Vec<(String, String)>)) {
+        edit(&mut self.state.kept.lock().unwrap());
+    }
 }
 
-async fn receive(
-    axum::extract::State(state): axum::extract::State<std::sync::Arc<ReceiverState>>,
-    headers: axum::http::HeaderMap,
-    body: axum::body::Bytes,
-) -> axum::http::StatusCode {
-    use axum::http::StatusCode;
+/// Checks `X-Webhook-Secret` (constant time) and the signature
+/// `t=<unix>,v1=<hex HMAC-SHA256("<t>." ‖ body)>`, t within 5 minutes.
+fn authentic(state: &ReceiverState, headers: &axum::http::HeaderMap, body: &[u8]) -> bool {
     use hmac::{KeyInit, Mac};
-    use std::sync::atomic::Ordering;
-    state.attempts.fetch_add(1, Ordering::SeqCst);
-    // `X-Wallet-Backup-Signature: t=<unix>,v1=<hex HMAC-SHA256("<t>." ‖ body)>`, t within 5 minutes.
+    use subtle::ConstantTimeEq;
+    let secret = headers.get("x-webhook-secret").map(|v| v.as_bytes()).unwrap_or(b"");
+    if !bool::from(secret.ct_eq(&state.secret)) {
+        return false;
+    }
     let header = headers.get("x-wallet-backup-signature").and_then(|v| v.to_str().ok()).unwrap_or("");
     let (mut t, mut v1) = (None, None);
     for part in header.split(',') {
@@ -374,31 +416,88 @@ async fn receive(
         (Some(t), Some(v1)) if (now - t).abs() <= 300 => {
             let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&state.secret).unwrap();
             mac.update(format!("{t}.").as_bytes());
-            mac.update(&body);
+            mac.update(body);
             mac.verify_slice(&v1).is_ok()
         }
         _ => false,
     };
-    if !valid || headers.get("content-type").map(|v| v.as_bytes()) != Some(b"application/json") {
-        state.bad_signatures.fetch_add(1, Ordering::SeqCst);
-        return StatusCode::UNAUTHORIZED;
-    }
-    let answer = state.script.lock().unwrap().pop_front().unwrap_or(Answer::Ok);
+    valid && headers.get("content-type").map(|v| v.as_bytes()) == Some(b"application/json")
+}
+
+/// What a scripted answer does before the endpoint's own work: `Err` is the
+/// answer to give; `Ok(store)` goes on (`store`: whether `/backup` keeps the share).
+async fn scripted(answer: Answer) -> Result<bool, axum::response::Response> {
+    use axum::http::StatusCode;
+    use axum::response::IntoResponse;
     match answer {
-        Answer::Ok => {
-            state.deliveries.lock().unwrap().push(serde_json::from_slice(&body).unwrap());
-            StatusCode::OK
-        }
-        Answer::Fail => StatusCode::INTERNAL_SERVER_ERROR,
-        Answer::Reject => StatusCode::BAD_REQUEST,
+        Answer::Ok | Answer::Alter => Ok(true),
+        Answer::Drop => Ok(false),
+        Answer::Fail => Err(StatusCode::INTERNAL_SERVER_ERROR.into_response()),
+        Answer::Reject => Err(StatusCode::BAD_REQUEST.into_response()),
+        Answer::Garbage => Err((StatusCode::OK, "<html>busy</html>").into_response()),
         Answer::Hang => {
             tokio::time::sleep(std::time::Duration::from_secs(30)).await;
-            StatusCode::OK
+            Err(StatusCode::OK.into_response())
         }
         Answer::Delay(ms) => {
             tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
-            state.deliveries.lock().unwrap().push(serde_json::from_slice(&body).unwrap());
-            StatusCode::OK
+            Ok(true)
         }
     }
+}
+
+async fn receive(
+    axum::extract::State(state): axum::extract::State<std::sync::Arc<ReceiverState>>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    use std::sync::atomic::Ordering;
+    state.attempts.fetch_add(1, Ordering::SeqCst);
+    if !authentic(&state, &headers, &body) {
+        state.bad_signatures.fetch_add(1, Ordering::SeqCst);
+        return axum::http::StatusCode::UNAUTHORIZED.into_response();
+    }
+    let answer = state.script.lock().unwrap().pop_front().unwrap_or(Answer::Ok);
+    match scripted(answer).await {
+        Err(response) => response,
+        Ok(store) => {
+            let delivery: Value = serde_json::from_slice(&body).unwrap();
+            if store {
+                let client = delivery["clientId"].as_str().unwrap().to_owned();
+                let mut share = delivery["share"].as_str().unwrap().to_owned();
+                if answer == Answer::Alter {
+                    let mut doc: Value = serde_json::from_str(&share).unwrap();
+                    doc["custodianShare"] = Value::from("ALTERED");
+                    share = doc.to_string();
+                }
+                state.kept.lock().unwrap().push((client, share));
+            }
+            state.deliveries.lock().unwrap().push(delivery);
+            axum::http::StatusCode::OK.into_response()
+        }
+    }
+}
+
+async fn fetch(
+    axum::extract::State(state): axum::extract::State<std::sync::Arc<ReceiverState>>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    use std::sync::atomic::Ordering;
+    state.fetches.fetch_add(1, Ordering::SeqCst);
+    if !authentic(&state, &headers, &body) {
+        state.bad_signatures.fetch_add(1, Ordering::SeqCst);
+        return axum::http::StatusCode::UNAUTHORIZED.into_response();
+    }
+    let answer = state.fetch_script.lock().unwrap().pop_front().unwrap_or(Answer::Ok);
+    if let Err(response) = scripted(answer).await {
+        return response;
+    }
+    let request: Value = serde_json::from_slice(&body).unwrap();
+    let client = request["clientId"].as_str().unwrap();
+    let shares: Vec<String> =
+        state.kept.lock().unwrap().iter().filter(|(c, _)| c == client).map(|(_, s)| s.clone()).collect();
+    axum::Json(serde_json::json!({ "backupShares": shares })).into_response()
 }
