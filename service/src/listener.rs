@@ -976,6 +976,35 @@ mod tests {
     }
 
     #[test]
+    fn forwarded_for_and_trusted_proxies() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let mut headers = HeaderMap::new();
+        assert_eq!(TrustedProxies::client_of(&headers), None);
+        headers.append("x-forwarded-for", HeaderValue::from_static("203.0.113.9, 198.51.100.7"));
+        assert_eq!(TrustedProxies::client_of(&headers), Some(ip("198.51.100.7")));
+        // Several headers read as one list: the proxy's is the last.
+        headers.append("x-forwarded-for", HeaderValue::from_static(" 2001:db8::1 "));
+        assert_eq!(TrustedProxies::client_of(&headers), Some(ip("2001:db8::1")));
+        for (value, expected) in [
+            ("198.51.100.7:5555", Some(ip("198.51.100.7"))),
+            ("[2001:db8::2]:443", Some(ip("2001:db8::2"))),
+            ("198.51.100.7, unknown", None),
+            ("", None),
+        ] {
+            let mut headers = HeaderMap::new();
+            headers.insert("x-forwarded-for", HeaderValue::from_static(value));
+            assert_eq!(TrustedProxies::client_of(&headers), expected, "{value}");
+        }
+
+        let proxies = TrustedProxies::new(vec!["10.0.0.0/8".parse().unwrap(), "2001:db8::5/128".parse().unwrap()]);
+        assert!(proxies.contains(ip("10.1.2.3")));
+        assert!(proxies.contains(ip("::ffff:10.1.2.3")), "IPv4 mapped into IPv6 counts as IPv4");
+        assert!(proxies.contains(ip("2001:db8::5")));
+        assert!(!proxies.contains(ip("11.0.0.1")) && !proxies.contains(ip("2001:db8::6")));
+        assert!(!TrustedProxies::default().contains(ip("127.0.0.1")));
+    }
+
+    #[test]
     fn body_reservations() {
         let mut headers = HeaderMap::new();
         assert_eq!(body_reservation(&headers), 0);

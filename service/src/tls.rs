@@ -193,3 +193,45 @@ fn load_pair(files: &TlsFiles, provider: &CryptoProvider) -> Result<Arc<Certifie
     })?;
     Ok(Arc::new(key))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pair(dir: &Path, name: &str) -> (TlsFiles, String) {
+        let mut params = rcgen::CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
+        params.distinguished_name.push(rcgen::DnType::CommonName, name);
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = params.self_signed(&key).unwrap();
+        let files = TlsFiles { cert: dir.join(format!("{name}.pem")), key: dir.join(format!("{name}.key")) };
+        fs::write(&files.cert, cert.pem()).unwrap();
+        fs::write(&files.key, key.serialize_pem()).unwrap();
+        (files, key.serialize_pem())
+    }
+
+    #[test]
+    fn loads_a_pair_and_says_what_is_wrong_with_a_bad_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let (good, _) = pair(dir.path(), "good");
+        assert!(server_config(&good).is_ok());
+        let loaded = ReloadingCert::load(good.clone(), provider.clone()).unwrap();
+        assert_eq!(fingerprint(&loaded.current()).len(), 32 * 3 - 1);
+
+        let (other, other_key) = pair(dir.path(), "other");
+        let mismatched = TlsFiles { cert: good.cert.clone(), key: other.key.clone() };
+        let error = ReloadingCert::load(mismatched, provider.clone()).unwrap_err();
+        assert!(error.contains("does not go with"), "{error}");
+
+        fs::write(&other.key, "-----BEGIN PRIVATE KEY-----\nc2VjcmV0IGtleSBieXRlcw\n").unwrap();
+        let error = ReloadingCert::load(other.clone(), provider.clone()).unwrap_err();
+        assert!(error.contains("--tls-key") && !error.contains("c2VjcmV0"), "{error}");
+        assert!(!error.contains(other_key.lines().nth(1).unwrap()), "{error}");
+
+        fs::write(&other.cert, "").unwrap();
+        let error = ReloadingCert::load(other.clone(), provider.clone()).unwrap_err();
+        assert!(error.contains("no CERTIFICATE"), "{error}");
+        let missing = TlsFiles { cert: dir.path().join("missing.pem"), key: other.key.clone() };
+        assert!(ReloadingCert::load(missing, provider).unwrap_err().contains("missing.pem"));
+    }
+}
