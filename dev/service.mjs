@@ -1,7 +1,7 @@
 // The one way to start the backup service (and its development Firebase
 // issuer) from JavaScript: used by the tests, the bench and the demo. It
 // knows how the binary is built and where it is, starts a command and waits
-// for `listening on http://ADDR` on its stdout, stops it, and runs the
+// for `listening on http://ADDR` (or https://) on its stdout, stops it, and runs the
 // one-shot commands (create-client, set-passkey-rp, …). Node built-ins only.
 //
 //   const svc = await startService({ dataDir, serveArgs: ['--rate-limit', '0'] })
@@ -28,7 +28,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url'
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 
 const PACKAGE = 'wallet-backup-service'
-const LISTENING = /^listening on (http:\/\/\S+)$/m
+const LISTENING = /^listening on (https?:\/\/\S+)$/m
 const KEY_PATTERN = /^wbk_live_[A-Za-z0-9_-]{43}$/
 
 // ---- the binary ---------------------------------------------------------------------------------
@@ -173,7 +173,7 @@ export async function createClient({ bin, dataDir, databaseUrl = null, name, man
 }
 
 /**
- * Spawns `bin args` and resolves once it printed `listening on http://ADDR`:
+ * Spawns `bin args` and resolves once it printed `listening on http://ADDR` (https:// with TLS):
  * { child, url, port, exited, log() }. `exited` resolves to { code, signal }.
  * `log`: where its stderr (its log) goes: 'keep' (the last 20 000 characters,
  * from `log()` and in a start failure's message), 'inherit', 'ignore', or

@@ -11,6 +11,8 @@
 //! runs the HTTP service ([`api`], and [`web`] for what browsers need beside
 //! it) on its own accept loop ([`listener`], with the connection limits),
 //! [`open_backend`] gives the store and KMS to the operator commands.
+//! [`tls`] is `serve --tls-cert/--tls-key` (certificates re-read when they
+//! change), and [`metrics`] the Prometheus metrics on their own address.
 //! [`firebase`] verifies Firebase ID tokens for the Firebase enclave routes
 //! and holds the development token issuer ([`firebase::dev`]). [`passkey`]
 //! is the passkey key enclave (WebAuthn through webauthn-rs). [`pkcs11`] is
@@ -28,11 +30,13 @@ pub mod firebase;
 pub mod http_client;
 pub mod kms;
 pub mod listener;
+pub mod metrics;
 pub mod model;
 pub mod passkey;
 pub mod ratelimit;
 pub mod seal;
 pub mod store;
+pub mod tls;
 pub mod util;
 pub mod web;
 pub mod webhook;
@@ -48,10 +52,11 @@ use tokio::task::JoinHandle;
 
 pub use firebase::FirebaseConfig;
 pub use kms::{Kms, KmsBackend, KmsChain, KmsSelection, LocalKms};
-pub use listener::ConnectionLimits;
+pub use listener::{ConnectionLimits, TrustedProxies};
 pub use passkey::{PasskeyConfig, RelyingParty};
 pub use ratelimit::RateLimit;
 pub use store::{ClientLimits, Retention, Store};
+pub use tls::TlsFiles;
 pub use web::{AllowedOrigins, Statics};
 pub use webhook::WebhookPolicy;
 
@@ -104,12 +109,21 @@ pub struct ServeConfig {
     pub limits: ClientLimits,
     /// What the service lets go of, and how often it prunes.
     pub retention: Retention,
+    /// Serve HTTPS with this certificate and key (re-read when they change).
+    pub tls: Option<TlsFiles>,
+    /// A TLS-terminating proxy is in front: plain HTTP on a non-loopback
+    /// `listen` is allowed ([`start`] refuses it otherwise).
+    pub behind_tls_proxy: bool,
+    /// Proxies whose `X-Forwarded-For` names the client (see [`listener`]).
+    pub trusted_proxies: TrustedProxies,
+    /// Serve Prometheus metrics at `http://ADDR/metrics` ([`metrics`]); off when `None`.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 impl ServeConfig {
     /// `listen` and `backend` with the defaults for the rest: no static
     /// files, the default rate limits, connection limits and webhook policy,
-    /// any origin, no demo key.
+    /// any origin, no demo key, plain HTTP, no metrics.
     pub fn new(listen: SocketAddr, backend: Backend) -> Self {
         Self {
             listen,
@@ -126,6 +140,10 @@ impl ServeConfig {
             passkey: PasskeyConfig::default(),
             limits: ClientLimits::default(),
             retention: Retention::default(),
+            tls: None,
+            behind_tls_proxy: false,
+            trusted_proxies: TrustedProxies::default(),
+            metrics_listen: None,
         }
     }
 }
@@ -217,17 +235,31 @@ fn create_data_dir(dir: &Path) -> Result<(), StartError> {
 /// A service started by [`start`].
 pub struct Running {
     addr: SocketAddr,
+    tls: bool,
+    metrics_addr: Option<SocketAddr>,
     store: Store,
     kms: Arc<KmsChain>,
     shutdown: Option<oneshot::Sender<()>>,
     task: JoinHandle<std::io::Result<()>>,
     pruner: Option<JoinHandle<()>>,
+    /// The metrics listener and its upkeep.
+    metrics: Vec<JoinHandle<()>>,
 }
 
 impl Running {
     /// The address it listens on.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// `https://ADDR` with TLS, else `http://ADDR`.
+    pub fn url(&self) -> String {
+        format!("{}://{}", if self.tls { "https" } else { "http" }, self.addr)
+    }
+
+    /// The address of the metrics listener, if there is one.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
     }
 
     /// Its database.
@@ -259,6 +291,9 @@ impl Running {
             // A prune in the middle of a transaction rolls back; the next start prunes again.
             pruner.abort();
         }
+        for task in self.metrics {
+            task.abort();
+        }
         self.store.close().await;
         result
     }
@@ -288,6 +323,8 @@ pub async fn start(mut config: ServeConfig) -> Result<Running, StartError> {
     }
     #[cfg(feature = "dev")]
     let demo = config.demo.as_ref().map(|settings| demo::Demo::new(settings, config.listen)).transpose()?;
+    check_exposure(&config)?;
+    let tls = config.tls.as_ref().map(tls::server_config).transpose().map_err(StartError::Config)?;
     let firebase_keys = firebase::KeyStore::new(&config.firebase).map_err(StartError::Config)?;
     config.retention.check(&config.limits).map_err(StartError::Config)?;
     let (store, kms) = open_backend(&config.backend).await?;
@@ -302,13 +339,14 @@ pub async fn start(mut config: ServeConfig) -> Result<Running, StartError> {
     let kms = Arc::new(kms);
     let state = Arc::new(api::AppState {
         store: store.clone(),
-        kms: kms.clone(),
+        kms: Arc::new(metrics::MeteredKms::new(kms.clone())),
         limiter: ratelimit::RateLimiter::new(config.rate_limit),
         anonymous_limiter: Arc::new(ratelimit::RateLimiter::new(config.anonymous_rate_limit)),
         webhook: webhook::Deliverer::new(config.webhook).map_err(StartError::Webhook)?,
         firebase_keys,
         firebase_max_auth_age_secs: config.firebase.max_auth_age_secs,
         passkey: config.passkey,
+        readiness: api::health::Readiness::new().map_err(|e| StartError::Io(format!("random source: {e}")))?,
     });
     let allowed_origins = config.allowed_origins.to_string();
     #[cfg(not(feature = "dev"))]
@@ -321,13 +359,25 @@ pub async fn start(mut config: ServeConfig) -> Result<Running, StartError> {
         .await
         .map_err(|e| StartError::Io(format!("cannot listen on {}: {e}", config.listen)))?;
     let addr = tcp.local_addr().map_err(|e| StartError::Io(e.to_string()))?;
+    let (metrics_addr, metrics) = match config.metrics_listen {
+        Some(listen) => {
+            let (addr, tasks) = start_metrics(listen).await?;
+            (Some(addr), tasks)
+        }
+        None => (None, Vec::new()),
+    };
     let (tx, rx) = oneshot::channel::<()>();
     let limits = config.connections;
-    let task = tokio::spawn(listener::serve(tcp, app, limits, async move {
+    let transport = listener::Transport { tls, trusted_proxies: config.trusted_proxies.clone() };
+    let task = tokio::spawn(listener::serve(tcp, app, limits, transport, async move {
         let _ = rx.await;
     }));
     tracing::info!(
         %addr,
+        tls = config.tls.is_some(),
+        behind_tls_proxy = config.behind_tls_proxy,
+        trusted_proxies = !config.trusted_proxies.is_empty(),
+        metrics = ?metrics_addr,
         backend = ?store.backend(),
         allowed_origins = %allowed_origins,
         demo_config,
@@ -338,7 +388,53 @@ pub async fn start(mut config: ServeConfig) -> Result<Running, StartError> {
         "serving (connections kept below the open-file limit by the files reserved)"
     );
     let pruner = spawn_pruner(store.clone());
-    Ok(Running { addr, store, kms, shutdown: Some(tx), task, pruner })
+    Ok(Running { addr, tls: config.tls.is_some(), metrics_addr, store, kms, shutdown: Some(tx), task, pruner, metrics })
+}
+
+/// Refuses plain HTTP on an address other hosts can reach, unless the
+/// operator said a TLS-terminating proxy is in front: API keys, custodian
+/// shares and cipherTexts must not cross a network in the clear.
+fn check_exposure(config: &ServeConfig) -> Result<(), StartError> {
+    if config.tls.is_some() || config.behind_tls_proxy || config.listen.ip().to_canonical().is_loopback() {
+        return Ok(());
+    }
+    Err(StartError::Config(format!(
+        "refusing to serve plain HTTP on {}, which is not a loopback address: API keys and backup shares would \
+         cross the network in the clear. Give --tls-cert and --tls-key, or --behind-tls-proxy if a proxy in front \
+         of the service terminates TLS (and only it can reach this address)",
+        config.listen
+    )))
+}
+
+/// Installs the metrics recorder and serves `GET /metrics` on `listen`
+/// (plain HTTP, on the listener with small caps), with the registry's upkeep.
+async fn start_metrics(listen: SocketAddr) -> Result<(SocketAddr, Vec<JoinHandle<()>>), StartError> {
+    let handle = metrics::install().map_err(StartError::Config)?;
+    let tcp = TcpListener::bind(listen)
+        .await
+        .map_err(|e| StartError::Io(format!("cannot listen on {listen} (--metrics-listen): {e}")))?;
+    let addr = tcp.local_addr().map_err(|e| StartError::Io(e.to_string()))?;
+    let limits = ConnectionLimits {
+        max_connections: 16,
+        max_connections_per_ip: 16,
+        max_requests_in_flight: 16,
+        ..ConnectionLimits::default()
+    };
+    let upkeep = metrics::spawn_upkeep(handle.clone());
+    let server = tokio::spawn(async move {
+        let served = listener::serve(
+            tcp,
+            metrics::router(handle),
+            limits,
+            listener::Transport::default(),
+            std::future::pending(),
+        )
+        .await;
+        if let Err(e) = served {
+            tracing::error!(error = %e, "the metrics listener stopped");
+        }
+    });
+    Ok((addr, vec![upkeep, server]))
 }
 
 /// Runs [`Store::prune`] at start and then every `prune_interval` of the

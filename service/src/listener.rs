@@ -6,8 +6,8 @@
 //! - **Too many connections.** Over the global cap, or over the cap of the
 //!   connection's source (an IPv4 address, or an IPv6 /64, see [`Source`]), a
 //!   new connection is accepted, sent a fixed `503` `OVERLOADED` answer with
-//!   `Connection: close` if the socket takes it at once, and closed: never
-//!   queued. The global cap is kept below the open-file limit
+//!   `Connection: close` if the socket takes it at once (not over TLS: that
+//!   connection is only closed), and closed: never queued. The global cap is kept below the open-file limit
 //!   ([`fit_open_file_limit`]), so `accept` does not run out of descriptors.
 //! - **Request head.** hyper's `header_read_timeout`. In hyper 1.12 its timer
 //!   starts when the connection first asks for a head (right after accept)
@@ -38,10 +38,21 @@
 //!   refused it first, or it timed out) get the header here; answers while
 //!   shutting down get it from hyper (keep-alive off).
 //!
-//! Only HTTP/1.1 (and 1.0) is served, as before with `axum::serve` and the
-//! features the service enables: no browser speaks HTTP/2 without TLS, which
-//! the service leaves to a proxy in front of it, and HTTP/2 would need bounds
-//! of its own (streams per connection, flow-control windows, header lists).
+//! - **TLS handshake** (with [`Transport::tls`]): it must be done within the
+//!   header timeout of the connection opening, else the connection is closed
+//!   (a stranger who opens a connection and sends no `ClientHello` holds it
+//!   that long, and counts under the caps meanwhile); the head's own timer
+//!   starts after it.
+//!
+//! Only HTTP/1.1 (and 1.0) is served, also over TLS (ALPN `http/1.1`):
+//! HTTP/2 would need bounds of its own (streams per connection, flow-control
+//! windows, header lists).
+//!
+//! **Behind a proxy** ([`TrustedProxies`]): a connection from a trusted
+//! proxy is under the global cap only (a proxy holds the connections of many
+//! clients), and its requests count, for the per-address limit on requests
+//! without a key, against the last address of their `X-Forwarded-For`: the
+//! one the proxy itself added.
 //!
 //! Shutdown: stop accepting, let requests in flight finish (their answers say
 //! `Connection: close`), close idle connections at once, and cut whatever is
@@ -71,6 +82,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
+use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 use tower_http::timeout::{DeadlineBody, TimeoutError};
 
@@ -259,10 +271,54 @@ impl std::fmt::Display for Source {
     }
 }
 
+/// The peers whose `X-Forwarded-For` is believed: the TLS-terminating
+/// proxies in front of the service (`serve --trusted-proxy`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TrustedProxies(Vec<ipnet::IpNet>);
+
+impl TrustedProxies {
+    /// Proxies at these addresses or networks.
+    pub fn new(networks: Vec<ipnet::IpNet>) -> Self {
+        Self(networks)
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Whether `ip` is one of them (an IPv4 address mapped into IPv6 as itself).
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = ip.to_canonical();
+        self.0.iter().any(|net| net.contains(&ip))
+    }
+
+    /// The client's address of a request from a trusted proxy: the last
+    /// entry of its `X-Forwarded-For` (several headers read as one list), the
+    /// one the proxy added. Entries before it are whatever the client sent.
+    pub fn client_of(headers: &HeaderMap) -> Option<IpAddr> {
+        let last = headers.get_all("x-forwarded-for").iter().next_back()?;
+        let hop = last.to_str().ok()?.rsplit(',').next()?.trim();
+        hop.parse::<IpAddr>().ok().or_else(|| hop.parse::<SocketAddr>().ok().map(|a| a.ip()))
+    }
+}
+
+/// How the listener takes connections: over TLS or not, and which peers are
+/// trusted proxies.
+#[derive(Debug, Clone, Default)]
+pub struct Transport {
+    /// TLS ([`crate::tls::server_config`]); `None`: plain HTTP.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// Proxies whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: TrustedProxies,
+}
+
 // ---------------------------------------------------------------- serving
 
 struct Shared {
     limits: ConnectionLimits,
+    tls: Option<TlsAcceptor>,
+    trusted_proxies: TrustedProxies,
     app: Router,
     http: hyper::server::conn::http1::Builder,
     open: Mutex<Open>,
@@ -299,10 +355,13 @@ impl Drop for Slot {
 }
 
 impl Shared {
-    fn admit(self: &Arc<Self>, source: Source) -> Option<Slot> {
+    /// A place under the caps for a connection from `source` (`proxy`: a
+    /// trusted proxy, under the global cap only).
+    fn admit(self: &Arc<Self>, source: Source, proxy: bool) -> Option<Slot> {
         let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
         let of_source = open.per_source.get(&source).copied().unwrap_or(0);
-        if open.total >= self.limits.max_connections || of_source >= self.limits.max_connections_per_ip {
+        let over_source = !proxy && of_source >= self.limits.max_connections_per_ip;
+        if open.total >= self.limits.max_connections || over_source {
             return None;
         }
         open.total += 1;
@@ -325,11 +384,13 @@ fn refusal() -> Bytes {
 }
 
 /// Serves `app` on `listener` under `limits` (already fitted to the
-/// open-file limit) until `shutdown` resolves, then shuts down gracefully.
+/// open-file limit), over `transport`, until `shutdown` resolves, then shuts
+/// down gracefully.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
     limits: ConnectionLimits,
+    transport: Transport,
     shutdown: impl Future<Output = ()> + Send,
 ) -> io::Result<()> {
     limits.check().map_err(io::Error::other)?;
@@ -342,6 +403,8 @@ pub async fn serve(
         .keep_alive(true);
     let shared = Arc::new(Shared {
         limits,
+        tls: transport.tls.map(TlsAcceptor::from),
+        trusted_proxies: transport.trusted_proxies,
         app,
         http,
         open: Mutex::new(Open::default()),
@@ -364,14 +427,17 @@ pub async fn serve(
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
                     let source = Source::of(peer.ip());
-                    match shared.admit(source) {
+                    match shared.admit(source, shared.trusted_proxies.contains(peer.ip())) {
                         Some(slot) => {
                             let connection = serve_connection(shared.clone(), stream, peer, slot, stop_rx.clone());
                             tasks.spawn(connection);
                         }
                         None => {
                             // Never waits: a fresh socket's send buffer takes it, or nothing is sent.
-                            let _ = stream.try_write(&shared.refusal);
+                            // Over TLS the connection is only closed: a client there reads no plain text.
+                            if shared.tls.is_none() {
+                                let _ = stream.try_write(&shared.refusal);
+                            }
                             refused.count(|n| tracing::warn!(refused = n, "connections refused over the caps"));
                         }
                     }
@@ -429,6 +495,8 @@ impl Throttled {
     }
 }
 
+/// One admitted connection, from accept to close; `slot` is its place under
+/// the caps, held until it closes.
 async fn serve_connection(
     shared: Arc<Shared>,
     stream: TcpStream,
@@ -438,8 +506,47 @@ async fn serve_connection(
 ) {
     let _ = stream.set_nodelay(true);
     let activity = Arc::new(Activity::new());
-    let io = TokioIo::new(Watched { inner: stream, activity: activity.clone() });
-    let service = RequestService { shared: shared.clone(), activity: activity.clone(), peer, source: slot.source };
+    let watched = Watched { inner: stream, activity: activity.clone() };
+    let Some(acceptor) = shared.tls.clone() else {
+        return serve_http(shared, TokioIo::new(watched), activity, peer, &slot, stop).await;
+    };
+    // The handshake is bounded like a head: within the header timeout of the connection opening.
+    let handshake = tokio::time::timeout(shared.limits.header_timeout, acceptor.accept(watched));
+    let tls = tokio::select! {
+        done = handshake => done,
+        _ = stop.changed() => return,
+    };
+    match tls {
+        Ok(Ok(tls)) => {
+            crate::metrics::tls_handshake("ok");
+            serve_http(shared, TokioIo::new(tls), activity, peer, &slot, stop).await;
+        }
+        Ok(Err(e)) => {
+            crate::metrics::tls_handshake("failed");
+            tracing::debug!(%peer, error = %e, "TLS handshake failed");
+        }
+        Err(_) => {
+            crate::metrics::tls_handshake("timeout");
+            tracing::debug!(%peer, "TLS handshake not done within the header timeout; closing");
+        }
+    }
+}
+
+/// HTTP/1.1 on an accepted (and, with TLS, handshaken) connection, under the
+/// watchdog, until it closes.
+async fn serve_http<I>(
+    shared: Arc<Shared>,
+    io: TokioIo<I>,
+    activity: Arc<Activity>,
+    peer: SocketAddr,
+    slot: &Slot,
+    mut stop: watch::Receiver<bool>,
+) where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let proxy = shared.trusted_proxies.contains(peer.ip());
+    let service =
+        RequestService { shared: shared.clone(), activity: activity.clone(), peer, source: slot.source, proxy };
     let connection = shared.http.serve_connection(io, service);
     let mut connection = pin!(connection);
     let limits = shared.limits;
@@ -670,6 +777,8 @@ struct RequestService {
     activity: Arc<Activity>,
     peer: SocketAddr,
     source: Source,
+    /// The peer is a trusted proxy: each request's source is its `X-Forwarded-For`.
+    proxy: bool,
 }
 
 /// Bytes a request's body may take in memory: its `Content-Length` (at most
@@ -718,7 +827,11 @@ impl hyper::service::Service<hyper::Request<Incoming>> for RequestService {
             timed_out: timed_out.clone(),
         };
         parts.extensions.insert(ConnectInfo(self.peer));
-        parts.extensions.insert(self.source);
+        let source = match self.proxy.then(|| TrustedProxies::client_of(&parts.headers)).flatten() {
+            Some(client) => Source::of(client),
+            None => self.source,
+        };
+        parts.extensions.insert(source);
         parts.extensions.insert(timed_out);
         let request = Request::from_parts(parts, Body::new(body));
         let app = self.shared.app.clone();
@@ -743,6 +856,7 @@ impl hyper::service::Service<hyper::Request<Incoming>> for RequestService {
 /// `503` `OVERLOADED` for a request over the in-flight limits, sent without
 /// reading its body.
 fn overloaded(request: &hyper::Request<Incoming>, in_flight: InFlight) -> Response {
+    crate::metrics::request(request.method(), "<not routed: overloaded>", 503, Some(codes::OVERLOADED), Duration::ZERO);
     tracing::warn!(
         target: "wallet_backup_service::request",
         method = %request.method(),
@@ -859,6 +973,35 @@ mod tests {
         assert_eq!(Source::of(a), Source::of(b));
         assert_ne!(Source::of(a), Source::of(c));
         assert_eq!(Source::of(a).to_string(), "2001:db8:1:2::/64");
+    }
+
+    #[test]
+    fn forwarded_for_and_trusted_proxies() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let mut headers = HeaderMap::new();
+        assert_eq!(TrustedProxies::client_of(&headers), None);
+        headers.append("x-forwarded-for", HeaderValue::from_static("203.0.113.9, 198.51.100.7"));
+        assert_eq!(TrustedProxies::client_of(&headers), Some(ip("198.51.100.7")));
+        // Several headers read as one list: the proxy's is the last.
+        headers.append("x-forwarded-for", HeaderValue::from_static(" 2001:db8::1 "));
+        assert_eq!(TrustedProxies::client_of(&headers), Some(ip("2001:db8::1")));
+        for (value, expected) in [
+            ("198.51.100.7:5555", Some(ip("198.51.100.7"))),
+            ("[2001:db8::2]:443", Some(ip("2001:db8::2"))),
+            ("198.51.100.7, unknown", None),
+            ("", None),
+        ] {
+            let mut headers = HeaderMap::new();
+            headers.insert("x-forwarded-for", HeaderValue::from_static(value));
+            assert_eq!(TrustedProxies::client_of(&headers), expected, "{value}");
+        }
+
+        let proxies = TrustedProxies::new(vec!["10.0.0.0/8".parse().unwrap(), "2001:db8::5/128".parse().unwrap()]);
+        assert!(proxies.contains(ip("10.1.2.3")));
+        assert!(proxies.contains(ip("::ffff:10.1.2.3")), "IPv4 mapped into IPv6 counts as IPv4");
+        assert!(proxies.contains(ip("2001:db8::5")));
+        assert!(!proxies.contains(ip("11.0.0.1")) && !proxies.contains(ip("2001:db8::6")));
+        assert!(!TrustedProxies::default().contains(ip("127.0.0.1")));
     }
 
     #[test]

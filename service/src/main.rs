@@ -2,9 +2,11 @@
 //!
 //! - `serve` runs the HTTP service (creating the data directory, SQLite
 //!   database and KMS key file on first start) and prints
-//!   `listening on http://ADDR` on stdout once it accepts connections;
-//!   `--www`/`--pkg` add the demo page, `--allowed-origins` sets CORS and
-//!   `--demo-key-file` (loopback only) hands the demo page its API key;
+//!   `listening on http://ADDR` (`https://` with `--tls-cert`) on stdout
+//!   once it accepts connections, then `metrics on http://ADDR/metrics`
+//!   with `--metrics-listen`; `--www`/`--pkg` add the demo page,
+//!   `--allowed-origins` sets CORS and `--demo-key-file` (loopback only)
+//!   hands the demo page its API key;
 //! - `create-client` creates a client and prints its API key, alone on one
 //!   stdout line (the only time it is shown);
 //! - `set-custodian-webhook` / `set-managed-custodian` change where a
@@ -20,7 +22,8 @@
 //! - `prune` removes now what retention lets go of (the running service
 //!   also does, every `--prune-interval-secs`).
 //!
-//! Logs go to stderr (`RUST_LOG` filters them; default `info`).
+//! Logs go to stderr (`RUST_LOG` filters them; default `info`), as text or,
+//! with `--log-format json`, one JSON object per line.
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
@@ -35,7 +38,7 @@ use wallet_backup_service::model::is_firebase_project_id;
 use wallet_backup_service::store::{NewClient, WebhookSetting};
 use wallet_backup_service::{
     listener, open_backend, passkey, start, webhook, AllowedOrigins, Backend, ClientLimits, ConnectionLimits,
-    FirebaseConfig, PasskeyConfig, RateLimit, Retention, ServeConfig, Statics, WebhookPolicy,
+    FirebaseConfig, PasskeyConfig, RateLimit, Retention, ServeConfig, Statics, TlsFiles, TrustedProxies, WebhookPolicy,
 };
 use zeroize::Zeroizing;
 
@@ -44,6 +47,9 @@ use zeroize::Zeroizing;
 struct Cli {
     #[command(flatten)]
     backend: BackendArgs,
+    /// Log lines on stderr: `text` for people, `json` for log shippers (one JSON object per line).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "WALLET_BACKUP_LOG_FORMAT")]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
 }
@@ -127,12 +133,24 @@ enum Command {
     },
 }
 
+/// The format of the log lines.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    /// One line of text per event.
+    Text,
+    /// One JSON object per line: `timestamp`, `level`, `target`, `message` and the event's fields.
+    Json,
+}
+
 /// `serve`: run the HTTP service.
 #[derive(Args)]
 struct ServeArgs {
-    /// Address to listen on (port 0: any free port).
+    /// Address to listen on (port 0: any free port). A non-loopback address needs --tls-cert and --tls-key,
+    /// or --behind-tls-proxy.
     #[arg(long, default_value = "127.0.0.1:8787")]
     listen: SocketAddr,
+    #[command(flatten)]
+    transport: Box<TransportArgs>,
     /// Serve this directory's files at / (the demo page).
     #[arg(long)]
     www: Option<PathBuf>,
@@ -179,6 +197,27 @@ struct ServeArgs {
     /// Seconds between prunes of what retention lets go of (the first at start; 0: only `prune`).
     #[arg(long, default_value_t = 3600)]
     prune_interval_secs: u64,
+}
+
+/// `serve`'s TLS, exposure and metrics settings.
+#[derive(Args)]
+struct TransportArgs {
+    /// Serve HTTPS with this PEM certificate chain (needs --tls-key); re-read when the file changes.
+    #[arg(long, requires = "tls_key", env = "WALLET_BACKUP_TLS_CERT")]
+    tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert; re-read when the file changes.
+    #[arg(long, requires = "tls_cert", env = "WALLET_BACKUP_TLS_KEY")]
+    tls_key: Option<PathBuf>,
+    /// A proxy in front of the service terminates TLS: allows plain HTTP on a non-loopback --listen.
+    #[arg(long, conflicts_with = "tls_cert")]
+    behind_tls_proxy: bool,
+    /// The proxy's address or network (repeatable; e.g. 10.0.0.5 or 10.0.0.0/24): its connections are under the
+    /// global connection cap only, and the last X-Forwarded-For address of its requests is the client's.
+    #[arg(long = "trusted-proxy", value_name = "ADDR/CIDR", value_parser = parse_network)]
+    trusted_proxies: Vec<ipnet::IpNet>,
+    /// Serve Prometheus metrics at http://ADDR/metrics (plain HTTP, no key: an address only the scraper reaches).
+    #[arg(long, env = "WALLET_BACKUP_METRICS_LISTEN")]
+    metrics_listen: Option<SocketAddr>,
 }
 
 /// `prune`: remove what retention lets go of (failed and abandoned pairs, completed pairs beyond the newest
@@ -523,27 +562,32 @@ struct MigrateArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_env_filter(quiet_webauthn(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        ))
-        .init();
+    let format = cli.log_format;
+    let filter = quiet_webauthn(
+        tracing_subscriber::EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+    );
+    let logs = tracing_subscriber::fmt().with_writer(std::io::stderr).with_env_filter(filter);
+    match format {
+        LogFormat::Text => logs.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).init(),
+        // Fields at the top level beside `message`, no span lists: one flat object per line.
+        LogFormat::Json => logs.json().flatten_event(true).with_current_span(false).with_span_list(false).init(),
+    }
+    let fail = |message: String| {
+        match format {
+            // Every stderr line stays one JSON object.
+            LogFormat::Json => tracing::error!(error = %message, "exiting"),
+            LogFormat::Text => eprintln!("error: {message}"),
+        }
+        ExitCode::FAILURE
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(e) => return fail(format!("cannot start the async runtime: {e}")),
     };
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
+        Err(e) => fail(e.to_string()),
     }
 }
 
@@ -575,6 +619,7 @@ async fn serve(backend: Backend, args: ServeArgs) -> Result<(), BoxError> {
     let demo = args.demo.settings();
     let ServeArgs {
         listen,
+        transport,
         www,
         pkg,
         rate_limit,
@@ -592,6 +637,7 @@ async fn serve(backend: Backend, args: ServeArgs) -> Result<(), BoxError> {
         prune_interval_secs,
         ..
     } = args;
+    let TransportArgs { tls_cert, tls_key, behind_tls_proxy, trusted_proxies, metrics_listen } = *transport;
     if !(rate_limit.is_finite() && rate_limit >= 0.0) {
         return Err("--rate-limit must be a number >= 0".into());
     }
@@ -627,9 +673,16 @@ async fn serve(backend: Backend, args: ServeArgs) -> Result<(), BoxError> {
         passkey: PasskeyConfig { relying_party, ceremony_ttl: std::time::Duration::from_secs(passkey_ceremony_ttl) },
         limits: client_limits.limits(),
         retention: retention.retention(prune_interval_secs),
+        tls: tls_cert.zip(tls_key).map(|(cert, key)| TlsFiles { cert, key }),
+        behind_tls_proxy,
+        trusted_proxies: TrustedProxies::new(trusted_proxies),
+        metrics_listen,
     };
     let mut running = start(config).await?;
-    println!("listening on http://{}", running.addr());
+    println!("listening on {}", running.url());
+    if let Some(metrics) = running.metrics_addr() {
+        println!("metrics on http://{metrics}/metrics");
+    }
     shutdown_signal().await;
     tracing::info!("shutting down");
     running.signal_shutdown();
@@ -864,6 +917,14 @@ fn check_project_id(project: &str) -> Result<(), BoxError> {
     } else {
         Err("a Firebase project id is 1 to 100 lower-case letters, digits and hyphens".into())
     }
+}
+
+/// `--trusted-proxy`: an address (a network of one) or a network in CIDR notation.
+fn parse_network(text: &str) -> Result<ipnet::IpNet, String> {
+    text.parse::<ipnet::IpNet>()
+        .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map(|net| net.trunc())
+        .map_err(|_| format!("`{text}` is neither an address nor a network (ADDR/PREFIX)"))
 }
 
 async fn shutdown_signal() {

@@ -159,7 +159,7 @@ fn anonymous_rate_limited(wait: Duration) -> Response {
 
 /// Router middleware: the per-source limit on requests without a valid API
 /// key (see the module doc). Requests that did not come through the
-/// [`crate::listener`] (no [`Source`]) are not limited here.
+/// [`crate::listener`] (no [`Source`]), and health probes, are not limited here.
 pub async fn limit_anonymous(
     State(limiter): State<Arc<RateLimiter<Source>>>,
     mut request: Request,
@@ -168,6 +168,11 @@ pub async fn limit_anonymous(
     let Some(source) = request.extensions().get::<Source>().copied() else {
         return next.run(request).await;
     };
+    // Health probes are bounded otherwise (see `crate::api::health`): a load
+    // balancer's probes never compete with strangers for the address's tokens.
+    if crate::api::health::PATHS.contains(&request.uri().path()) {
+        return next.run(request).await;
+    }
     let has_key = request
         .headers()
         .get(header::AUTHORIZATION)

@@ -43,6 +43,7 @@ use crate::webhook::Deliverer;
 
 mod clients;
 mod firebase;
+pub mod health;
 mod pairs;
 mod passkey;
 
@@ -82,6 +83,8 @@ pub struct AppState {
     pub firebase_max_auth_age_secs: u64,
     /// The passkey enclave's default relying party and ceremony lifetime.
     pub passkey: crate::passkey::PasskeyConfig,
+    /// `GET /readyz`'s state.
+    pub readiness: health::Readiness,
 }
 
 /// What the router serves beside the API.
@@ -108,9 +111,12 @@ pub struct Web {
 /// - `/v1/backup/encrypt-key` ([`firebase`]): the Firebase key enclave,
 ///   on the path of Portal's Firebase enclave;
 /// - `/passkeys/…` ([`passkey`]): the passkey key enclave, on the paths of
-///   Portal's passkey enclave.
+///   Portal's passkey enclave;
+/// - `/healthz`, `/readyz` ([`health`]): for load balancers, without a key,
+///   at the paths they usually probe.
 pub fn router(state: Arc<AppState>, web: Web) -> Router {
     let api = Router::new()
+        .merge(health::routes())
         .merge(clients::routes())
         .merge(pairs::routes())
         .merge(firebase::routes())
@@ -163,6 +169,8 @@ struct ClientSlot(Arc<OnceLock<String>>);
 
 /// Logs one line per request: method, route template (never the raw path),
 /// status, error code, latency, client id. Never headers, keys or bodies.
+/// Health probes answered 200 are logged at debug level (a load balancer
+/// probes every few seconds). Also counts the request in the metrics.
 async fn log_request(mut request: Request, next: Next) -> Response {
     let start = Instant::now();
     let method = request.method().clone();
@@ -173,13 +181,20 @@ async fn log_request(mut request: Request, next: Next) -> Response {
     let status = response.status().as_u16();
     let code = response.extensions().get::<ErrorCode>().map(|c| c.0);
     let client = slot.0.get().map_or("-", String::as_str);
+    let route = route.as_deref().unwrap_or("<unmatched>");
+    let latency = start.elapsed();
+    crate::metrics::request(&method, route, status, code, latency);
+    if status == 200 && health::PATHS.contains(&route) {
+        tracing::debug!(target: "wallet_backup_service::request", %method, route, status, "request");
+        return response;
+    }
     tracing::info!(
         target: "wallet_backup_service::request",
         %method,
-        route = %route.as_deref().unwrap_or("<unmatched>"),
+        route = %route,
         status,
         code,
-        latency_ms = start.elapsed().as_secs_f64() * 1000.0,
+        latency_ms = latency.as_secs_f64() * 1000.0,
         %client,
         "request"
     );

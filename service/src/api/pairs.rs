@@ -160,6 +160,7 @@ async fn create_pair(
     State(state): State<Arc<AppState>>,
     ApiJson(body): ApiJson<CreatePairRequest>,
 ) -> Result<(StatusCode, Json<PairResponse>), ApiError> {
+    let attempt = crate::metrics::BackupAttempt::start(body.backup_method);
     if !is_hex(&body.backup_id, 32) {
         return Err(ApiError::invalid("backupId must be 32 hex characters (the envelope's 16-byte backup id)"));
     }
@@ -207,6 +208,7 @@ async fn create_pair(
             ));
         }
     }
+    attempt.created();
     Ok((StatusCode::CREATED, Json(PairResponse::from(&pair))))
 }
 
@@ -263,6 +265,9 @@ async fn confirm_pair(
 ) -> Result<Json<PairResponse>, ApiError> {
     let id = pair_id(&id)?;
     let outcome = state.store.confirm(&client.id, id, client.managed_backups).await?;
+    if let Transition::Done(pair) = &outcome {
+        crate::metrics::backup(pair.backup_method, crate::metrics::BackupOutcome::Confirmed);
+    }
     transition_response(outcome, |p| {
         let need = if client.managed_backups {
             "cannot confirm before the cipherText is stored (PUT …/cipher-text)"

@@ -35,6 +35,7 @@ use crate::seal;
 mod clients;
 mod enclave;
 mod firebase;
+mod health;
 mod pairs;
 pub mod passkey;
 mod retention;
