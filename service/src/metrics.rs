@@ -208,12 +208,12 @@ impl Drop for BackupAttempt {
     }
 }
 
-/// Counts one custodian webhook delivery by `outcome`, a fixed word such as
-/// `delivered`, `rejected`, `failed` or `timeout` (never a URL or a status
-/// text from the operator). Meant to be called where a delivery ends
-/// (`crate::webhook`).
-pub fn webhook_delivery(outcome: &'static str) {
-    counter!(WEBHOOK_DELIVERIES, "outcome" => outcome).increment(1);
+/// Counts one call to the operator's custodian webhook (`call`: `backup`, a
+/// delivery, or `fetch`) by `outcome`, a fixed word (`ok`, `rejected`,
+/// `failed`, `unreadable`, `setup`), never a URL or the operator's text.
+/// Called by [`crate::webhook::Deliverer`] where a call ends.
+pub fn webhook_delivery(call: &'static str, outcome: &'static str) {
+    counter!(WEBHOOK_DELIVERIES, "call" => call, "outcome" => outcome).increment(1);
 }
 
 /// Counts one TLS handshake on the API listener by `outcome`.

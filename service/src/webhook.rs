@@ -258,6 +258,17 @@ pub fn pick_share(
     }
 }
 
+/// The metrics' word for how a call to the operator ended.
+fn outcome<T>(result: &Result<T, WebhookError>) -> &'static str {
+    match result {
+        Ok(_) => "ok",
+        Err(WebhookError::Rejected(_)) => "rejected",
+        Err(WebhookError::Exhausted { .. }) => "failed",
+        Err(WebhookError::Unreadable) => "unreadable",
+        Err(WebhookError::Setup(_)) => "setup",
+    }
+}
+
 /// Why a call to the operator failed. Carries no URL and nothing secret.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WebhookError {
@@ -410,8 +421,9 @@ impl Deliverer {
     pub async fn deliver(&self, base: &str, secret: &[u8], delivery: &Delivery<'_>) -> Result<u32, WebhookError> {
         let body =
             Zeroizing::new(serde_json::to_vec(delivery).map_err(|e| WebhookError::Setup(format!("payload: {e}")))?);
-        let (attempts, _) = self.call(base, secret, BACKUP_PATH, &body, MAX_ANSWER_BYTES, delivery.client_id).await?;
-        Ok(attempts)
+        let called = self.call(base, secret, BACKUP_PATH, &body, MAX_ANSWER_BYTES, delivery.client_id).await;
+        crate::metrics::webhook_delivery("backup", outcome(&called));
+        Ok(called?.0)
     }
 
     /// POSTs `{ clientId }` to `<base>/backup/fetch`: the share strings the
@@ -425,11 +437,18 @@ impl Deliverer {
     ) -> Result<Vec<Zeroizing<String>>, WebhookError> {
         let body = serde_json::to_vec(&FetchRequest { client_id })
             .map_err(|e| WebhookError::Setup(format!("payload: {e}")))?;
-        let (_, answer) = self.call(base, secret, FETCH_PATH, &body, MAX_FETCH_ANSWER_BYTES, client_id).await?;
-        parse_fetch_answer(&answer).ok_or_else(|| {
-            tracing::warn!(client = client_id, "custodian webhook's /backup/fetch answer is not a backupShares list");
-            WebhookError::Unreadable
-        })
+        let called = self.call(base, secret, FETCH_PATH, &body, MAX_FETCH_ANSWER_BYTES, client_id).await;
+        let parsed = called.and_then(|(_, answer)| {
+            parse_fetch_answer(&answer).ok_or_else(|| {
+                tracing::warn!(
+                    client = client_id,
+                    "custodian webhook's /backup/fetch answer is not a backupShares list"
+                );
+                WebhookError::Unreadable
+            })
+        });
+        crate::metrics::webhook_delivery("fetch", outcome(&parsed));
+        parsed
     }
 
     /// One call with retries: the 2xx answer's body (at most `cap` bytes)
