@@ -668,6 +668,14 @@ async fn metrics_count_requests_backups_and_the_kms_without_naming_clients() {
     let files = CertFiles::new(root.path());
     files.write(&ca.leaf("metrics", 1));
     let key = create_client(root.path(), "metrics", &[]).await;
+    // A client whose custodian shares the operator keeps: its calls to the operator are counted.
+    let secret = b"metrics-webhook-secret-0123456789abcdef";
+    let receiver = common::Receiver::start(secret).await;
+    let secret_file = root.path().join("webhook-secret");
+    std::fs::write(&secret_file, secret).unwrap();
+    let webhook_flags =
+        ["--custodian-webhook-url", &receiver.url, "--custodian-webhook-secret-file", secret_file.to_str().unwrap()];
+    let webhook_key = create_client(root.path(), "metrics-webhook", &webhook_flags).await;
     let mut args = files.args();
     args.extend(["--metrics-listen", "127.0.0.1:0"].map(String::from));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -695,6 +703,15 @@ async fn metrics_count_requests_backups_and_the_kms_without_naming_clients() {
     let mut plain = TcpStream::connect(service.addr).await.unwrap();
     plain.write_all(b"GET / HTTP/1.1\r\n\r\n").await.unwrap();
     read_all(&mut plain).await;
+    // The operator: one delivery and its check, one fetch at recovery, one delivery refused.
+    let webhook = service.client(Some(&ca)).with_key(&webhook_key);
+    let (webhook_pair, _) = webhook.backup("PASSWORD", share).await;
+    let path = format!("/api/v3/clients/me/backup-share-pairs/{webhook_pair}/custodian-share");
+    assert_eq!(webhook.get(&path).await.body["custodianShare"], share);
+    receiver.script(&[common::Answer::Reject]);
+    let body = json!({ "backupMethod": "PASSWORD", "backupId": common::new_backup_id(), "custodianShare": share });
+    let refused = webhook.send("POST", "/api/v3/clients/me/backup-share-pairs", &[], Some(&body)).await;
+    assert_eq!(refused.code(), "CUSTODIAN_WEBHOOK_FAILED");
     // The KMS fails while serving: the backup fails, and so does its wrap.
     let kms = root.path().join("data").join(wallet_backup_service::KMS_FILE);
     std::fs::rename(&kms, root.path().join("kms-away.json")).unwrap();
@@ -712,31 +729,37 @@ async fn metrics_count_requests_backups_and_the_kms_without_naming_clients() {
     let requests = "wallet_backup_http_requests_total";
     let pairs = "/api/v3/clients/me/backup-share-pairs";
     let created = [("route", pairs), ("method", "POST"), ("status", "201"), ("code", "")];
-    assert_eq!(sample(&scrape, requests, &created), Some(2.0), "{scrape}");
+    // Two pairs of the managed client, one of the webhook client.
+    assert_eq!(sample(&scrape, requests, &created), Some(3.0), "{scrape}");
     let confirm = [("route", "/api/v3/clients/me/backup-share-pairs/{id}/confirm"), ("status", "200")];
-    assert_eq!(sample(&scrape, requests, &confirm), Some(2.0));
+    assert_eq!(sample(&scrape, requests, &confirm), Some(3.0));
     let not_found = [("route", "/api/v3/clients/me/backup-share-pairs/{id}/custodian-share"), ("status", "404")];
     assert_eq!(sample(&scrape, requests, &[not_found[0], not_found[1], ("code", "PAIR_NOT_FOUND")]), Some(1.0));
     assert_eq!(sample(&scrape, requests, &[("route", "/api/v3/clients/me"), ("code", "UNAUTHORIZED")]), Some(1.0));
     assert_eq!(sample(&scrape, requests, &[("route", "/readyz"), ("status", "200")]), Some(1.0));
     assert_eq!(sample(&scrape, requests, &[("route", pairs), ("code", "KMS_UNAVAILABLE")]), Some(1.0));
     let latency = "wallet_backup_http_request_duration_seconds_count";
-    assert_eq!(sample(&scrape, latency, &[("route", pairs), ("method", "POST")]), Some(4.0));
+    assert_eq!(sample(&scrape, latency, &[("route", pairs), ("method", "POST")]), Some(6.0));
     assert!(scrape.contains("wallet_backup_http_request_duration_seconds_bucket{"), "{scrape}");
 
     let backups = "wallet_backup_backups_total";
-    assert_eq!(sample(&scrape, backups, &[("method", "PASSWORD"), ("outcome", "created")]), Some(1.0));
+    assert_eq!(sample(&scrape, backups, &[("method", "PASSWORD"), ("outcome", "created")]), Some(2.0));
     assert_eq!(sample(&scrape, backups, &[("method", "GDRIVE"), ("outcome", "created")]), Some(1.0));
-    assert_eq!(sample(&scrape, backups, &[("method", "PASSWORD"), ("outcome", "confirmed")]), Some(1.0));
-    assert_eq!(sample(&scrape, backups, &[("method", "PASSWORD"), ("outcome", "failed")]), Some(2.0));
+    assert_eq!(sample(&scrape, backups, &[("method", "PASSWORD"), ("outcome", "confirmed")]), Some(2.0));
+    assert_eq!(sample(&scrape, backups, &[("method", "PASSWORD"), ("outcome", "failed")]), Some(3.0));
 
     let kms_calls = "wallet_backup_kms_call_duration_seconds_count";
     // Wraps: three pairs sealed (the one refused as a duplicate too), the readiness round trip, the
-    // one that failed. Unwraps: one share opened, the readiness round trip.
+    // one that failed. Unwraps: one share opened, the readiness round trip, the webhook secret for
+    // each of the three times the operator was called on (two deliveries, one recovery).
     assert_eq!(sample(&scrape, kms_calls, &[("operation", "wrap")]), Some(5.0), "{scrape}");
-    assert_eq!(sample(&scrape, kms_calls, &[("operation", "unwrap")]), Some(2.0));
+    assert_eq!(sample(&scrape, kms_calls, &[("operation", "unwrap")]), Some(5.0), "{scrape}");
     let kms_errors = [("operation", "wrap"), ("error", "unavailable")];
     assert_eq!(sample(&scrape, "wallet_backup_kms_errors_total", &kms_errors), Some(1.0));
+    let calls = "wallet_backup_webhook_deliveries_total";
+    assert_eq!(sample(&scrape, calls, &[("call", "backup"), ("outcome", "ok")]), Some(1.0), "{scrape}");
+    assert_eq!(sample(&scrape, calls, &[("call", "backup"), ("outcome", "rejected")]), Some(1.0));
+    assert_eq!(sample(&scrape, calls, &[("call", "fetch"), ("outcome", "ok")]), Some(2.0));
     let handshakes = "wallet_backup_tls_handshakes_total";
     assert!(sample(&scrape, handshakes, &[("outcome", "ok")]).unwrap() >= 8.0);
     assert_eq!(sample(&scrape, handshakes, &[("outcome", "failed")]), Some(1.0));
