@@ -60,9 +60,19 @@ run(esbuild, [join(root, 'js', 'api.mjs'), '--format=cjs', '--log-level=warning'
 // views fixed, wasm2js, and one ES2016 file without class syntax.
 await buildReactNative(await rnBuilt, join(pkg, 'react-native', 'index.js'))
 
-// Types: the generated declarations (without the browser-only init functions) and the index.
-cpSync(join(gen, 'node', 'wallet_backup.d.ts'), join(pkg, 'types', 'wallet_backup.d.ts'))
-cpSync(join(root, 'js', 'index.d.ts'), join(pkg, 'index.d.ts'))
+// Types: the generated declarations (without the browser-only init functions) and the index,
+// once as ES module declarations (.d.ts, the package is "type": "module") and once as CommonJS
+// ones (.d.cts) for `require` under TypeScript's node16/nodenext resolution, which otherwise
+// refuses to let a CommonJS file import the ES module types (TS1479). Same text, the .d.cts
+// files referring to each other.
+const generatedTypes = readFileSync(join(gen, 'node', 'wallet_backup.d.ts'), 'utf8')
+const indexTypes = readFileSync(join(root, 'js', 'index.d.ts'), 'utf8')
+const reexport = "export * from './types/wallet_backup.js'"
+if (!indexTypes.includes(reexport)) throw new Error(`js/index.d.ts: no \`${reexport}\``)
+writeFileSync(join(pkg, 'types', 'wallet_backup.d.ts'), generatedTypes)
+writeFileSync(join(pkg, 'types', 'wallet_backup.d.cts'), generatedTypes.replaceAll("import('../index.js')", "import('../index.cjs')"))
+writeFileSync(join(pkg, 'index.d.ts'), indexTypes)
+writeFileSync(join(pkg, 'index.d.cts'), indexTypes.replace(reexport, "export * from './types/wallet_backup.cjs'"))
 
 // The package version is the workspace's.
 const version = readFileSync(join(root, 'Cargo.toml'), 'utf8').match(/\[workspace\.package\][^[]*?\nversion = "([^"]+)"/)?.[1]
@@ -71,30 +81,40 @@ const manifest = {
   name: 'wallet-backup',
   version,
   description: "Backup and recovery of an MPC wallet's key share, encrypted inside WebAssembly",
-  license: 'MIT OR Apache-2.0',
+  license: '(MIT OR Apache-2.0)',
   type: 'module',
   main: './node/index.cjs',
   module: './web/index.js',
   // Metro without package exports support reads this field.
   'react-native': './react-native/index.js',
   types: './index.d.ts',
-  sideEffects: false,
+  // The entries start the wasm at their top level (web/index.js awaits init()), so a bundler must
+  // keep them even when only re-exported names are used (`import { backupWallet }`): with
+  // `sideEffects: false` Vite, Rollup and webpack skip web/index.js and the wasm is never set up.
+  // Everything else (the glue, api.js) stays free to be tree-shaken.
+  sideEffects: ['./web/index.js', './node/index.mjs', './node/index.cjs', './react-native/index.js'],
+  // `types` in each condition, first: ES module declarations for `import`, CommonJS ones for
+  // Node.js `require` (TypeScript's node16 resolution in a CommonJS project).
   exports: {
     '.': {
-      types: './index.d.ts',
-      'react-native': './react-native/index.js',
-      node: { import: './node/index.mjs', require: './node/index.cjs' },
-      browser: './web/index.js',
-      default: './web/index.js',
+      'react-native': { types: './index.d.ts', default: './react-native/index.js' },
+      node: {
+        import: { types: './index.d.ts', default: './node/index.mjs' },
+        require: { types: './index.d.cts', default: './node/index.cjs' },
+      },
+      browser: { types: './index.d.ts', default: './web/index.js' },
+      default: { types: './index.d.ts', default: './web/index.js' },
     },
     './package.json': './package.json',
   },
-  files: ['index.d.ts', 'api.js', 'api.cjs', 'types/', 'web/', 'node/', 'react-native/', 'README.md', 'FORMAT.md'],
-  engines: { node: '>=16' },
+  files: ['index.d.ts', 'index.d.cts', 'api.js', 'api.cjs', 'types/', 'web/', 'node/', 'react-native/', 'README.md', 'FORMAT.md', 'LICENSE-MIT', 'LICENSE-APACHE'],
+  // What the tests run on (the workspace's package.json says the same).
+  engines: { node: '>=20' },
 }
 writeFileSync(join(pkg, 'package.json'), JSON.stringify(manifest, null, 2) + '\n')
 cpSync(join(root, 'README.md'), join(pkg, 'README.md'))
 cpSync(join(root, 'FORMAT.md'), join(pkg, 'FORMAT.md'))
+for (const license of ['LICENSE-MIT', 'LICENSE-APACHE']) cpSync(join(root, license), join(pkg, license))
 console.log('built pkg/')
 
 /**

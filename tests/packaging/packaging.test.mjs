@@ -107,8 +107,12 @@ test('tarball: size and contents (both web wasm builds, no .rs files, no source 
 
   for (const required of [
     'package.json',
+    'LICENSE-MIT',
+    'LICENSE-APACHE',
     'index.d.ts',
+    'index.d.cts',
     'types/wallet_backup.d.ts',
+    'types/wallet_backup.d.cts',
     'api.js',
     'api.cjs',
     'node/package.json',
@@ -140,6 +144,14 @@ test('tarball: size and contents (both web wasm builds, no .rs files, no source 
   }
   const [web, node] = await Promise.all(['web/wallet_backup_bg.wasm', 'node/wallet_backup_bg.wasm'].map((f) => readFile(join(installed, f))))
   assert.ok(web.equals(node), 'the browser and Node.js entries ship different wasm builds')
+
+  // The licenses (package.json says "(MIT OR Apache-2.0)"): the repository's texts, as shipped.
+  for (const license of ['LICENSE-MIT', 'LICENSE-APACHE']) {
+    const shipped = await readFile(join(installed, license), 'utf8')
+    assert.equal(shipped, await readFile(join(ROOT, license), 'utf8'), `${license} differs from the repository's`)
+  }
+  assert.match(await readFile(join(installed, 'LICENSE-MIT'), 'utf8'), /^MIT License\n\nCopyright \(c\) wallet-backup contributors\n/)
+  assert.match(await readFile(join(installed, 'LICENSE-APACHE'), 'utf8'), /Apache License\s+Version 2\.0, January 2004/)
 })
 
 test('no build-machine paths in the shipped files (Rust panic locations such as /root/.cargo/registry/...)', async (t) => {
@@ -161,25 +173,40 @@ test('no build-machine paths in the shipped files (Rust panic locations such as 
   assert.deepEqual(leaks, [], `build-machine paths ship in the package:\n${leaks.join('\n')}`)
 })
 
-test('package.json: sideEffects false, exports["."] lists types first, every path exists', async () => {
+test('package.json: license, engines, sideEffects, exports with types per condition; every path exists', async () => {
   const pkg = JSON.parse(await readFile(join(installed, 'package.json'), 'utf8'))
   assert.equal(pkg.name, 'wallet-backup')
-  assert.equal(pkg.sideEffects, false)
+  // The workspace's licence (Cargo.toml: MIT OR Apache-2.0), both texts shipped (test above).
+  assert.equal(pkg.license, '(MIT OR Apache-2.0)')
+  // The Node.js versions the tests run on: the workspace's own engines, and the Node.js running this test.
+  const workspace = JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8'))
+  assert.deepEqual(pkg.engines, { node: '>=20' })
+  assert.deepEqual(pkg.engines, workspace.engines)
+  assert.ok(Number(process.versions.node.split('.')[0]) >= 20, `tests run on Node.js ${process.versions.node}`)
+  // Only the entries, which start the wasm at their top level, have side effects (tests/packaging/bundlers.test.mjs
+  // builds every import shape with Vite, webpack, Rollup and esbuild); the glue and api.js can be tree-shaken.
+  assert.deepEqual(pkg.sideEffects, ['./web/index.js', './node/index.mjs', './node/index.cjs', './react-native/index.js'])
+  for (const p of pkg.sideEffects) assert.ok(existsSync(join(installed, p)), `sideEffects: ${p} is not shipped`)
   const dot = pkg.exports['.']
-  assert.equal(Object.keys(dot)[0], 'types', `exports["."] keys: ${Object.keys(dot)}`)
+  assert.deepEqual(Object.keys(dot), ['react-native', 'node', 'browser', 'default'])
   assert.deepEqual(Object.keys(dot.node), ['import', 'require'])
-  const paths = [pkg.main, pkg.module, pkg.types, dot.types, dot.node.import, dot.node.require, dot.browser, dot.default]
+  // Each condition that leads to code names its types first: ES module declarations, CommonJS ones for require.
+  const leaves = { 'react-native': dot['react-native'], 'node.import': dot.node.import, 'node.require': dot.node.require, browser: dot.browser, default: dot.default }
+  for (const [name, leaf] of Object.entries(leaves)) assert.deepEqual(Object.keys(leaf), ['types', 'default'], `exports["."].${name}`)
+  assert.equal(dot.node.require.types, './index.d.cts')
+  for (const name of ['react-native', 'node.import', 'browser', 'default']) assert.equal(leaves[name].types, './index.d.ts', name)
+  const paths = [pkg.main, pkg.module, pkg.types, ...Object.values(leaves).flatMap((l) => [l.types, l.default])]
   for (const p of paths) {
     assert.equal(typeof p, 'string')
     assert.ok(existsSync(join(installed, p)), `${p} does not exist in the installed package`)
   }
-  assert.equal(dot.default, './web/index.js')
-  assert.equal(dot.browser, './web/index.js')
+  assert.equal(dot.default.default, './web/index.js')
+  assert.equal(dot.browser.default, './web/index.js')
+  assert.equal(dot.node.import.default, './node/index.mjs')
+  assert.equal(dot.node.require.default, './node/index.cjs')
   // React Native (Metro asks for `react-native`; older Metro reads the top-level field): the wasm2js build.
-  assert.equal(dot['react-native'], './react-native/index.js')
-  assert.ok(Object.keys(dot).indexOf('react-native') < Object.keys(dot).indexOf('browser'))
+  assert.equal(dot['react-native'].default, './react-native/index.js')
   assert.equal(pkg['react-native'], './react-native/index.js')
-  assert.ok(existsSync(join(installed, dot['react-native'])))
   // The CommonJS files under node/ are CommonJS despite the package's "type": "module".
   assert.equal(JSON.parse(await readFile(join(installed, 'node', 'package.json'), 'utf8')).type, 'commonjs')
 
@@ -215,8 +242,9 @@ test('exports map: `types` first wherever it appears; each tool\'s conditions pi
     : [])
   for (const [subpath, value] of Object.entries(pkg.exports)) {
     if (subpath === './package.json') { assert.equal(value, './package.json'); continue }
-    assert.equal(Object.keys(value)[0], 'types', `exports["${subpath}"] keys: ${Object.keys(value)}`)
     for (const [path, object] of conditionObjects(value, `exports["${subpath}"]`)) {
+      // A condition object that leads to code (has `default`) names its types, first.
+      if ('default' in object && typeof object.default === 'string') assert.equal(Object.keys(object)[0], 'types', `${path} keys: ${Object.keys(object)}`)
       if ('types' in object) assert.equal(Object.keys(object)[0], 'types', `${path} keys: ${Object.keys(object)}`)
     }
   }
@@ -231,7 +259,9 @@ test('exports map: `types` first wherever it appears; each tool\'s conditions pi
   // 'default' and 'require'/'import'; Vite's client build: browser, module, production, import, default).
   const cases = [
     ['TypeScript (bundler, import)', ['types', 'import'], './index.d.ts'],
-    ['TypeScript (node16, require)', ['types', 'require', 'node'], './index.d.ts'],
+    ['TypeScript (node16, import)', ['types', 'import', 'node'], './index.d.ts'],
+    ['TypeScript (node16, require: a CommonJS project)', ['types', 'require', 'node'], './index.d.cts'],
+    ['TypeScript (bundler, React Native customConditions)', ['types', 'import', 'react-native'], './index.d.ts'],
     ['Node.js import', ['node', 'import'], './node/index.mjs'],
     ['Node.js require', ['node', 'require'], './node/index.cjs'],
     ['Metro (React Native), require', ['require', 'react-native'], './react-native/index.js'],
@@ -245,9 +275,12 @@ test('exports map: `types` first wherever it appears; each tool\'s conditions pi
     assert.equal(resolveExports(pkg.exports['.'], conditions), expected, tool)
     assert.ok(existsSync(join(installed, expected)), `${expected} (${tool}) is not shipped`)
   }
+  // Code, not types, for every tool that does not ask for types.
+  for (const [tool, conditions] of cases.filter(([tool]) => !tool.startsWith('TypeScript'))) {
+    assert.doesNotMatch(resolveExports(pkg.exports['.'], conditions), /\.d\.c?ts$/, tool)
+  }
   // Resolvers without package exports (older Metro, resolverMainFields ['react-native', 'browser', 'main']).
   assert.equal(pkg['react-native'], './react-native/index.js')
-  assert.equal(pkg.sideEffects, false)
 })
 
 test('ESM consumer: import { Portal, BackupMethods } from "wallet-backup" does a full backup and recovery', async () => {
@@ -316,17 +349,30 @@ test('bundlers: the browser condition resolves to web/index.js, which loads the 
   assert.match(code, /wallet_backup_bg\.wasm/)
 })
 
-test('TypeScript consumer compiles (strict; bundler and node16 resolution) against the installed tarball', async () => {
-  for (const f of await readdir(TS_CONSUMER)) await cp(join(TS_CONSUMER, f), join(consumer, f))
-  for (const project of ['tsconfig.json', 'tsconfig.node16.json']) {
+test('TypeScript consumer compiles (strict; bundler and node16 resolution, ES module and CommonJS projects) against the installed tarball', async () => {
+  for (const f of await readdir(TS_CONSUMER)) await cp(join(TS_CONSUMER, f), join(consumer, f), { recursive: true })
+  // The CommonJS project (cjs/package.json has no "type": "module") compiles the same consumer.
+  await cp(join(TS_CONSUMER, 'consumer.ts'), join(consumer, 'cjs', 'consumer.ts'))
+  const projects = [
+    ['tsconfig.json', 'index.d.ts', 'types/wallet_backup.d.ts'],
+    ['tsconfig.node16.json', 'index.d.ts', 'types/wallet_backup.d.ts'],
+    // Without the .d.cts types this fails with TS1479 (a CommonJS file importing an ES module).
+    ['cjs/tsconfig.json', 'index.d.cts', 'types/wallet_backup.d.cts'],
+  ]
+  for (const [project, ...declarations] of projects) {
     const r = await run(process.execPath, [TSC, '--noEmit', '-p', project, '--listFiles'], { cwd: consumer })
     assert.equal(r.code, 0, `tsc -p ${project} failed:\n${r.stdout}${r.stderr}`)
-    // The declarations came from the installed package, not from the repository.
+    // The declarations came from the installed package, not from the repository, and only the ones for this module format.
     const listed = r.stdout.split('\n')
     const fromInstalled = (suffix) => listed.some((l) => l.endsWith(`/node_modules/wallet-backup/${suffix}`) && l.startsWith(consumer))
-    assert.ok(fromInstalled('index.d.ts'), `index.d.ts not taken from the installed package:\n${r.stdout}`)
-    assert.ok(fromInstalled('types/wallet_backup.d.ts'), `types/wallet_backup.d.ts not taken from the installed package:\n${r.stdout}`)
+    for (const d of declarations) assert.ok(fromInstalled(d), `${project}: ${d} not taken from the installed package:\n${r.stdout}`)
+    const other = declarations.map((d) => (d.endsWith('.d.cts') ? d.replace(/\.d\.cts$/, '.d.ts') : d.replace(/\.d\.ts$/, '.d.cts')))
+    for (const d of other) assert.ok(!fromInstalled(d), `${project}: ${d} taken as well:\n${r.stdout}`)
   }
+  // The CommonJS project really is one: tsc emits require() for it.
+  const emitted = await run(process.execPath, [TSC, '-p', 'cjs/tsconfig.json', '--noEmit', 'false', '--outDir', 'cjs/out'], { cwd: consumer })
+  assert.equal(emitted.code, 0, `${emitted.stdout}${emitted.stderr}`)
+  assert.match(await readFile(join(consumer, 'cjs', 'out', 'consumer.js'), 'utf8'), /require\("wallet-backup"\)/)
 
   // Control: the same setup rejects wrong code, so the check above means something.
   await writeFile(join(consumer, 'control.ts'), [
@@ -343,9 +389,9 @@ test('TypeScript consumer compiles (strict; bundler and node16 resolution) again
   assert.match(r.stdout, /control\.ts\(3,\d+\): error TS\d+: Type 'number' [^\n]*'Keychain'/)
 })
 
-test('type declarations (pkg/index.d.ts, pkg/types/wallet_backup.d.ts) contain no `any`', () => {
+test('type declarations (pkg/index.d.ts, pkg/types/wallet_backup.d.ts and their .d.cts twins) contain no `any`', () => {
   const offending = []
-  for (const rel of ['index.d.ts', 'types/wallet_backup.d.ts']) {
+  for (const rel of ['index.d.ts', 'types/wallet_backup.d.ts', 'index.d.cts', 'types/wallet_backup.d.cts']) {
     const source = readFileSync(join(PKG, rel), 'utf8')
     // Blank out comments (keeping line numbers) so prose like "any" in a doc comment is not a type.
     const code = source

@@ -1,6 +1,7 @@
 // A TypeScript consumer of the installed wallet-backup package. The packaging
 // test copies this folder next to an installed tarball and runs
-// `tsc --noEmit -p tsconfig.json` (and `-p tsconfig.node16.json`) on it.
+// `tsc --noEmit -p tsconfig.json` (and `-p tsconfig.node16.json`) on it, and
+// again on a copy in cjs/, a CommonJS project (no `"type": "module"`).
 //
 // Every public type is used; the `@ts-expect-error` lines prove the types are
 // precise (were any of them `any`, the directive would be unused and tsc would
