@@ -3,7 +3,12 @@
 // app's adapters and calls the wasm exports `backupWallet`/`recoverWallet`.
 // The build copies this ES module as is and converts it to CommonJS.
 
-/** Backup method ids, as Portal's SDK names them. */
+/**
+ * Backup method ids, under the names of Portal's React Native SDK
+ * (`BackupMethods.Password`) and of its web SDK (`BackupMethods.password`).
+ * The methods also take the service's upper-case spellings (`'PASSWORD'`),
+ * the values of Portal web's own `BackupMethods`.
+ */
 export const BackupMethods = Object.freeze({
   Password: 'password',
   Passkey: 'passkey',
@@ -11,6 +16,12 @@ export const BackupMethods = Object.freeze({
   iCloud: 'icloud',
   Firebase: 'firebase',
   Custom: 'custom',
+  password: 'password',
+  passkey: 'passkey',
+  gdrive: 'gdrive',
+  icloud: 'icloud',
+  firebase: 'firebase',
+  custom: 'custom',
 })
 
 /** Progress statuses reported to `onProgress`. */
@@ -55,6 +66,31 @@ const optional = (value, test) => value == null || test(value)
 const hasFunctions = (value, names) => isObject(value) && names.every((name) => isFunction(value[name]))
 
 const SERVICE_KEYS = ['apiKey', 'apiHost', 'timeoutMs']
+const PORTAL_KEYS = ['keychain', 'custodian', ...SERVICE_KEYS, 'adapterTimeoutMs', 'backup']
+const METHOD_KEYS = ['passwordStorage', 'passkey', 'firebase', 'gdrive', 'icloud', 'custom']
+
+/** Refuses the own keys of `options` (named `what`) not in `valid`, naming them and the valid ones. */
+function knownKeys(options, what, valid) {
+  const unknown = Object.keys(options).filter((key) => !valid.includes(key))
+  const names = unknown.slice(0, 4).map((key) => `'${key.slice(0, 40)}'`).join(', ') + (unknown.length > 4 ? ', ...' : '')
+  check(unknown.length === 0, `${what} has unknown key${unknown.length > 1 ? 's' : ''} ${names}; it takes ${valid.join(', ')}`)
+}
+
+/** Whether an `http://` URL's host names this machine (as core's `api_base` decides). */
+function loopback(url) {
+  const authority = url.slice('http://'.length).split('/')[0]
+  const host = authority.startsWith('[') ? authority.slice(1).split(']')[0] : authority.replace(/:[^:]*$/, '')
+  return /^localhost$/i.test(host) || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host)
+}
+
+/** The service options of `new Portal`, checked as the module checks them at each call. */
+function checkService({ apiKey, apiHost }) {
+  check(isString(apiKey), 'apiKey must be a string')
+  check(apiKey.length > 0 && apiKey.length <= 512 && /^[\x21-\x7e]+$/.test(apiKey), 'apiKey is not a valid API key')
+  check(apiHost != null, "apiHost missing: apiKey needs the backup service's apiHost, e.g. 'backup.example.com'")
+  check(isString(apiHost), "apiHost must be a string, e.g. 'api.example.com'")
+  check(!/^http:\/\//i.test(apiHost) || loopback(apiHost), 'apiHost may use http:// only for localhost; use https://')
+}
 
 /**
  * Firebase Auth backup method settings: the backup key is kept in the
@@ -272,11 +308,16 @@ export function definePortal(wasm) {
      */
     constructor(options) {
       check(isObject(options), 'Portal options must be an object with keychain, and apiKey or custodian')
+      knownKeys(options, 'Portal options', PORTAL_KEYS)
       check(isObject(options.keychain), 'keychain adapter missing: pass { getShares, setShares }', 'KEYCHAIN_UNAVAILABLE')
+      check(hasFunctions(options.keychain, ['getShares', 'setShares']), 'the keychain adapter must have getShares and setShares functions', 'KEYCHAIN_UNAVAILABLE')
       const service = options.apiKey != null
       check(!(service && options.custodian != null), 'pass either apiKey (the backup service keeps the custodian share) or custodian, not both')
       check(service || isObject(options.custodian), 'custodian adapter missing: pass { read, write }, or apiKey and apiHost for the backup service', 'CUSTODIAN_UNAVAILABLE')
+      check(service || hasFunctions(options.custodian, ['read', 'write']), 'the custodian adapter must have read and write functions', 'CUSTODIAN_UNAVAILABLE')
+      if (service) checkService(options)
       check(optional(options.backup, (b) => typeof b === 'object'), 'backup must be an object of method settings')
+      if (options.backup != null) knownKeys(options.backup, 'Portal options.backup', METHOD_KEYS)
       this.#backup = Object.freeze({ ...options.backup })
       const adapters = { keychain: options.keychain, adapterTimeoutMs: options.adapterTimeoutMs }
       if (service) for (const key of SERVICE_KEYS) adapters[key] = options[key]

@@ -250,7 +250,7 @@ export type ErrorCode =
 /** Every rejection is an `Error` (a `TypeError` for wrong argument types) with a stable `code`. */
 export interface WalletBackupError extends Error { code: ErrorCode; cause?: unknown }
 
-/** Backup method ids, as Portal's SDK names them. */
+/** Backup method ids, under the names of Portal's React Native SDK (`Password`) and web SDK (`password`). */
 export declare const BackupMethods: {
   readonly Password: 'password'
   readonly Passkey: 'passkey'
@@ -258,6 +258,12 @@ export declare const BackupMethods: {
   readonly iCloud: 'icloud'
   readonly Firebase: 'firebase'
   readonly Custom: 'custom'
+  readonly password: 'password'
+  readonly passkey: 'passkey'
+  readonly gdrive: 'gdrive'
+  readonly icloud: 'icloud'
+  readonly firebase: 'firebase'
+  readonly custom: 'custom'
 }
 
 /** Progress statuses reported to `onProgress`. */
@@ -395,8 +401,10 @@ export declare class Portal {
    * Creates a client over the app's keychain and the backup service (`apiKey`,
    * `apiHost`) or a custodian adapter; `adapterTimeoutMs` limits each call
    * into the app's functions (`ADAPTER_TIMEOUT`). Throws a `TypeError` with code
-   * `KEYCHAIN_UNAVAILABLE`, `CUSTODIAN_UNAVAILABLE` or `INVALID_ARGUMENT` when
-   * an adapter is missing or both `apiKey` and `custodian` are given.
+   * `KEYCHAIN_UNAVAILABLE` or `CUSTODIAN_UNAVAILABLE` when an adapter is missing
+   * or lacks its functions, and `INVALID_ARGUMENT` for an unknown option, both
+   * `apiKey` and `custodian`, an `apiKey` without `apiHost`, or an `http://`
+   * `apiHost` that is not localhost.
    */
   constructor(options: PortalOptions)
   /** The backup service's API. */
@@ -428,3 +436,6 @@ export declare class Portal {
    */
   recoverWallet(cipherText: string, method: BackupMethod, onProgress?: ProgressCallback | null, config?: BackupConfig | null): Promise<void>
 }
+
+/** `Portal` is also the default export: `import Portal from 'wallet-backup'`, as Portal's SDK is imported. */
+export default Portal

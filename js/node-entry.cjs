@@ -18,3 +18,7 @@ module.exports = {
   GDriveStorage: api.GDriveStorage,
   ICloudStorage: api.ICloudStorage,
 }
+// The default export is `Portal` (`import Portal from 'wallet-backup'`, as
+// Portal's SDK is imported), for TypeScript's and bundlers' CommonJS interop.
+module.exports.default = module.exports.Portal
+Object.defineProperty(module.exports, '__esModule', { value: true })

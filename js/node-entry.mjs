@@ -3,3 +3,4 @@
 import cjs from './index.cjs'
 
 export const { Portal, backupWallet, recoverWallet, walletBackupStatus, storedClientBackupShare, storageOperation, BackupMethods, MpcStatuses, FirebaseStorage, PasskeyStorage, GDriveStorage, ICloudStorage } = cjs
+export default Portal

@@ -15,5 +15,6 @@ __wbg_set_wasm(wasm)
 
 // The same exports as the browser and Node.js entries.
 export const Portal = definePortal({ backupWallet, recoverWallet, walletBackupStatus, storedClientBackupShare, storageOperation })
+export default Portal
 export { backupWallet, recoverWallet, walletBackupStatus, storedClientBackupShare, storageOperation }
 export { BackupMethods, MpcStatuses, FirebaseStorage, PasskeyStorage, GDriveStorage, ICloudStorage } from './api.mjs'

@@ -6,5 +6,6 @@ import { definePortal } from '../api.js'
 await init({ module_or_path: new URL('./wallet_backup_bg.wasm', import.meta.url) })
 
 export const Portal = definePortal({ backupWallet, recoverWallet, walletBackupStatus, storedClientBackupShare, storageOperation })
+export default Portal
 export { backupWallet, recoverWallet, walletBackupStatus, storedClientBackupShare, storageOperation }
 export { BackupMethods, MpcStatuses, FirebaseStorage, PasskeyStorage, GDriveStorage, ICloudStorage } from '../api.js'

@@ -27,7 +27,7 @@ use wasm_bindgen::prelude::*;
 
 use crate::backends::app::{AppStore, JsKeychain, CUSTODIAN};
 use crate::backends::{KeysHome, Method};
-use crate::config::{self, CustodianSettings};
+use crate::config::{self, CustodianSettings, Export};
 use crate::errors::{Failure, LastCause, Result};
 use crate::js::IGNORE_REJECTION;
 use crate::service::Service;
@@ -85,9 +85,11 @@ struct Call {
 }
 
 impl Call {
-    fn prepare(method: &JsValue, on_progress: JsValue, config: &JsValue) -> Result<Call> {
+    /// `recover` is the cipherText of a recovery (`None`: a backup).
+    fn prepare(method: &JsValue, on_progress: JsValue, config: &JsValue, recover: Option<&str>) -> Result<Call> {
         let cause = Rc::new(LastCause::default());
-        let settings = config::call(method, on_progress, config, &cause)?;
+        let export = if recover.is_some() { Export::Recover } else { Export::Backup };
+        let settings = config::call(export, method, on_progress, config, recover, &cause)?;
         let busy = BusyGuard::acquire(&settings.keychain)?;
         Ok(Call {
             method: settings.method,
@@ -190,7 +192,7 @@ pub async fn backup_wallet(
     on_progress: JsValue,
     #[wasm_bindgen(unchecked_param_type = "import('../index.js').WalletBackupConfig")] config: JsValue,
 ) -> core::result::Result<JsValue, JsValue> {
-    let run = async { Call::prepare(&method, on_progress, &config)?.backup().await };
+    let run = async { Call::prepare(&method, on_progress, &config, None)?.backup().await };
     run.await.map(JsValue::from).map_err(Failure::into_js)
 }
 
@@ -214,7 +216,7 @@ pub async fn recover_wallet(
         let cipher_text = cipher_text
             .as_string()
             .ok_or_else(|| Failure::type_error(Error::InvalidArgument("cipherText must be a string")))?;
-        Call::prepare(&method, on_progress, &config)?.recover(&cipher_text).await
+        Call::prepare(&method, on_progress, &config, Some(&cipher_text))?.recover(&cipher_text).await
     };
     run.await.map(|()| JsValue::UNDEFINED).map_err(Failure::into_js)
 }

@@ -15,10 +15,13 @@
 //!
 //! A wrong type is a `TypeError` with code `INVALID_ARGUMENT` (or the
 //! missing adapter's code); a value of the right type but out of range is a
-//! plain `Error` with the same code.
+//! plain `Error` with the same code. The mistakes a developer makes first
+//! are answered with the fix: a config in `onProgress`'s place, a key the
+//! config (or a method's settings) does not take, a misspelt method, a
+//! cipherText of another method, `''` without the service.
 
-use js_sys::{Function, JsString};
-use wallet_backup_core::{api_base, Argon2idParams, Error, MethodId, PasswordMethod};
+use js_sys::{Function, JsString, Object};
+use wallet_backup_core::{api_base, method_and_backup_id, Argon2idParams, Error, MethodId, PasswordMethod};
 use wasm_bindgen::{JsCast, JsValue};
 use zeroize::Zeroizing;
 
@@ -141,14 +144,62 @@ pub struct CloudKitSettings {
     pub api_token: Zeroizing<String>,
 }
 
-/// The arguments of `backupWallet` / `recoverWallet` (after `cipherText`);
-/// the method is built from its settings as soon as they are read, its
-/// failures kept in `cause`.
-pub fn call(method: &JsValue, on_progress: JsValue, config: &JsValue, cause: &Rc<LastCause>) -> Result<CallSettings> {
+/// Which export reads the arguments: its signature goes in the messages
+/// about arguments in the wrong place.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Export {
+    /// `backupWallet(method, onProgress, config)`.
+    Backup,
+    /// `recoverWallet(cipherText, method, onProgress, config)`, with the
+    /// `cipherText` it was given.
+    Recover,
+}
+
+impl Export {
+    fn signature(self) -> &'static str {
+        match self {
+            Export::Backup => "backupWallet(method, onProgress, config)",
+            Export::Recover => "recoverWallet(cipherText, method, onProgress, config)",
+        }
+    }
+}
+
+/// The keys a `backupWallet` / `recoverWallet` config may hold (the
+/// `Portal` class merges its options and `backup` settings into these).
+const CALL_KEYS: &[&str] = &[
+    "keychain",
+    "custodian",
+    "apiKey",
+    "apiHost",
+    "timeoutMs",
+    "adapterTimeoutMs",
+    "passwordStorage",
+    "passkey",
+    "firebase",
+    "gdrive",
+    "icloud",
+    "custom",
+];
+
+/// The arguments of `backupWallet` / `recoverWallet` (after `cipherText`,
+/// which `recover` gives: its envelope's method is checked against `method`
+/// before the method's platform is touched); the method is built from its
+/// settings as soon as they are read, its failures kept in `cause`.
+pub fn call(
+    export: Export,
+    method: &JsValue,
+    on_progress: JsValue,
+    config: &JsValue,
+    recover: Option<&str>,
+    cause: &Rc<LastCause>,
+) -> Result<CallSettings> {
+    // Portal's web docs put config second: say so before reading anything.
+    let on_progress = progress(export, on_progress)?;
     let bad = Error::InvalidArgument("config must be an object with keychain, and custodian or apiKey");
     if !config.is_object() {
         return Err(Failure::type_error(bad));
     }
+    known_keys(config, "config", CALL_KEYS)?;
     let keychain = get(config, "keychain", bad.clone())?;
     if !is_object_like(&keychain) {
         return Err(Failure::type_error(Error::KeychainUnavailable(
@@ -174,13 +225,63 @@ pub fn call(method: &JsValue, on_progress: JsValue, config: &JsValue, cause: &Rc
     };
     let limit_ms = adapter_limit(config)?;
     let id = method_id(method)?;
+    if let Some(text) = recover.filter(|t| !t.is_empty()) {
+        // A cipherText this cannot read fails in core's decoder, as before.
+        if let Ok((made_with, _)) = method_and_backup_id(text) {
+            if made_with != id {
+                return Err(Failure::from(Error::MethodMismatch).with_message(format!(
+                    "the cipherText was made with a different backup method: it is a '{}' backup, recovered with '{}'",
+                    made_with.name(),
+                    id.name()
+                )));
+            }
+        }
+    }
     let service = match &custodian {
         CustodianSettings::Service(service) => Some(service),
         CustodianSettings::App(_) => None,
     };
     let method = method_of(id, config, service, cause, limit_ms)?;
-    let on_progress = progress(on_progress)?;
+    if recover == Some("") && service.is_none() {
+        // The code of any other unreadable cipherText (FORMAT.md's vectors), with the fix.
+        return Err(Error::InvalidCiphertext(
+            "empty; cipherText '' fetches the newest backup from the backup service, which needs apiKey and \
+             apiHost; with a custodian adapter pass the cipherText backupWallet resolved to",
+        )
+        .into());
+    }
     Ok(CallSettings { keychain, custodian, limit_ms, method, on_progress })
+}
+
+/// Refuses the keys of `obj` (named `what` in the message) not in `valid`:
+/// a misspelt or misplaced setting would otherwise be ignored and fail
+/// later with a misleading error (`PASSWORD_REQUIRED` for `{ password }`).
+fn known_keys(obj: &JsValue, what: &str, valid: &[&str]) -> Result<()> {
+    let Some(object) = obj.dyn_ref::<Object>() else { return Ok(()) };
+    let unknown: Vec<String> =
+        Object::keys(object).iter().filter_map(|k| k.as_string()).filter(|k| !valid.contains(&k.as_str())).collect();
+    let Some(first) = unknown.first() else { return Ok(()) };
+    let names = unknown.iter().take(4).map(|k| quoted(k)).collect::<Vec<_>>().join(", ");
+    let more = if unknown.len() > 4 { ", ..." } else { "" };
+    let plural = if unknown.len() > 1 { "s" } else { "" };
+    let valid = valid.join(", ");
+    let hint = match (what, first.as_str()) {
+        ("config", "password" | "pin" | "passwordStorageConfig" | "passwordConfig") => {
+            " (the password goes in passwordStorage: { password })"
+        }
+        _ => "",
+    };
+    Err(Failure::type_error(Error::InvalidArgument("unknown key")).with_message(format!(
+        "invalid argument: {what} has unknown key{plural} {names}{more}{hint}; it takes {valid}"
+    )))
+}
+
+/// `s` in single quotes for a message, cut to 40 characters (an app's
+/// value, never a secret: a key or a method name).
+fn quoted(s: &str) -> String {
+    let cut: String = s.chars().take(40).flat_map(char::escape_debug).collect();
+    let more = if s.chars().count() > 40 { "..." } else { "" };
+    format!("'{cut}{more}'")
 }
 
 /// The settings of `storageOperation(operation, method, config)`: the
@@ -205,12 +306,65 @@ pub fn service_only(config: &JsValue) -> Result<ServiceSettings> {
         .ok_or_else(|| Error::InvalidArgument("this needs the backup service: pass apiKey and apiHost").into())
 }
 
-/// The `method` argument (`'password'`, `'PASSWORD'`, ...).
+/// The `method` argument: our names (`'password'`, `BackupMethods.Password`)
+/// or the service's upper-case ones (`'PASSWORD'`, Portal web's
+/// `BackupMethods.password`). Anything else names the valid ones, and the
+/// value received when it is a near miss of one (`'Password'`, `'pasword'`,
+/// `' password'`): any other string is not echoed, as a password passed in
+/// the wrong place would be.
 pub fn method_id(method: &JsValue) -> Result<MethodId> {
-    let name = method
-        .as_string()
-        .ok_or_else(|| Failure::type_error(Error::InvalidArgument("method must be a string such as 'password'")))?;
-    Ok(MethodId::parse(&name)?)
+    let names = MethodId::ALL.iter().map(|m| format!("'{}'", m.name())).collect::<Vec<_>>().join(", ");
+    let Some(name) = method.as_string() else {
+        let what = if is_absent(method) { "missing" } else { "not a string" };
+        return Err(Failure::type_error(Error::InvalidArgument("method must be a string such as 'password'"))
+            .with_message(format!("invalid argument: method is {what}; use one of {names} (BackupMethods)")));
+    };
+    MethodId::parse(&name).map_err(|e| {
+        let message = match near_method(&name) {
+            Some(near) => format!(
+                "unsupported backup method {} (did you mean '{}'?): use one of {names} (BackupMethods)",
+                quoted(&name),
+                near.name()
+            ),
+            None => format!(
+                "unsupported backup method (a string of {} characters, not shown): use one of {names} (BackupMethods)",
+                name.chars().count()
+            ),
+        };
+        Failure::from(e).with_message(message)
+    })
+}
+
+/// The method `name` misspells: the same letters in another case or with
+/// spaces, dashes or underscores, another wallet's name for it
+/// (`GoogleDrive`), or at most two letters off.
+fn near_method(name: &str) -> Option<MethodId> {
+    let plain: String = name.chars().filter(|c| c.is_ascii_alphanumeric()).map(|c| c.to_ascii_lowercase()).collect();
+    if plain.len() > 24 {
+        return None;
+    }
+    let alias = match plain.as_str() {
+        "googledrive" | "google" | "drive" => Some(MethodId::GoogleDrive),
+        "pin" | "passphrase" => Some(MethodId::Password),
+        _ => None,
+    };
+    alias.or_else(|| MethodId::ALL.into_iter().find(|m| edit_distance(&plain, m.name()) <= 2))
+}
+
+/// Levenshtein distance of two short ASCII strings (method names).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b = b.as_bytes();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.bytes().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, &cb) in b.iter().enumerate() {
+            let next = (diagonal + usize::from(ca != cb)).min(row[j] + 1).min(row[j + 1] + 1);
+            diagonal = row[j + 1];
+            row[j + 1] = next;
+        }
+    }
+    row[b.len()]
 }
 
 /// The method `id`, built from its settings; `service` is the call's, if
@@ -247,10 +401,20 @@ fn is_object_like(v: &JsValue) -> bool {
     v.is_object() || v.is_function()
 }
 
-/// `onProgress`: a function, or nothing.
-fn progress(on_progress: JsValue) -> Result<Option<Function>> {
+/// `onProgress`: a function, or nothing. An object there is the config
+/// passed in its place (Portal's web docs put it second).
+fn progress(export: Export, on_progress: JsValue) -> Result<Option<Function>> {
     if is_absent(&on_progress) {
         return Ok(None);
+    }
+    if on_progress.is_object() {
+        return Err(Failure::type_error(Error::InvalidArgument("onProgress must be a function")).with_message(
+            format!(
+                "invalid argument: onProgress is an object, not a function: config is the last argument, {} \
+             (pass null as onProgress when there is none)",
+                export.signature()
+            ),
+        ));
     }
     on_progress
         .dyn_into::<Function>()
@@ -326,6 +490,7 @@ fn password(config: &JsValue) -> Result<PasswordSettings> {
     if is_absent(&storage) {
         return Err(Error::PasswordRequired.into());
     }
+    known_keys(&storage, "passwordStorage", &["password", "kdf", "deriveKey"])?;
     let password = get(&storage, "password", BAD_PASSWORD_STORAGE)?;
     if is_absent(&password) {
         return Err(Error::PasswordRequired.into());
@@ -361,6 +526,7 @@ fn kdf(kdf: &JsValue) -> Result<Argon2idParams> {
         return Ok(params);
     }
     let bad = Error::InvalidArgument("passwordStorage.kdf must be an object of positive integers");
+    known_keys(kdf, "passwordStorage.kdf", &["memoryKiB", "iterations", "parallelism"])?;
     for (name, slot) in [
         ("memoryKiB", &mut params.memory_kib),
         ("iterations", &mut params.iterations),
@@ -385,6 +551,7 @@ fn kdf(kdf: &JsValue) -> Result<Argon2idParams> {
 fn passkey(config: &JsValue, service: Option<&ServiceSettings>) -> Result<PasskeySettings> {
     let bad = Error::InvalidArgument("config.passkey must be a PasskeyStorage");
     let storage = get(config, "passkey", bad.clone())?;
+    known_keys(&storage, "passkey", &["passkeys", "webAuthnHost", "userName", "mode"])?;
     let type_error = |what| Failure::type_error(Error::InvalidArgument(what));
     let functions = get(&storage, "passkeys", bad.clone())?;
     let platform = if is_absent(&functions) {
@@ -434,6 +601,7 @@ fn firebase(config: &JsValue, service: Option<&ServiceSettings>) -> Result<Fireb
     if is_absent(&storage) {
         return Err(Failure::type_error(missing));
     }
+    known_keys(&storage, "firebase", &["getToken", "tbsHost"])?;
     get(&storage, "getToken", missing.clone())?
         .dyn_into::<Function>()
         .map_err(|_| Failure::type_error(Error::InvalidArgument("firebase.getToken must be a function")))?;
@@ -458,6 +626,7 @@ fn drive(config: &JsValue) -> Result<DriveSettings> {
     if is_absent(&storage) {
         return Err(Failure::type_error(missing));
     }
+    known_keys(&storage, "gdrive", &["getAccessToken", "driveHost"])?;
     get(&storage, "getAccessToken", missing.clone())?
         .dyn_into::<Function>()
         .map_err(|_| Failure::type_error(Error::InvalidArgument("gdrive.getAccessToken must be a function")))?;
@@ -473,11 +642,23 @@ fn drive(config: &JsValue) -> Result<DriveSettings> {
     Ok(DriveSettings { storage, base })
 }
 
+/// The keys of `config.icloud`: the CloudKit options, or `keyValueStore`.
+const ICLOUD_KEYS: &[&str] = &[
+    "containerIdentifier",
+    "environment",
+    "apiToken",
+    "getWebAuthToken",
+    "onWebAuthToken",
+    "cloudKitHost",
+    "keyValueStore",
+];
+
 /// `config.icloud`: exactly one of the CloudKit options and `keyValueStore`.
 fn icloud(config: &JsValue) -> Result<KeysSettings> {
     let bad = || Failure::type_error(Error::InvalidArgument(ICLOUD_SHAPE));
     let storage = get(config, "icloud", Error::InvalidArgument(ICLOUD_SHAPE))?;
     let field = |name| get(&storage, name, Error::InvalidArgument(ICLOUD_SHAPE));
+    known_keys(&storage, "icloud", ICLOUD_KEYS)?;
     let store = field("keyValueStore")?;
     let container = field("containerIdentifier")?;
     if !is_absent(&store) {
@@ -534,4 +715,45 @@ fn container_ok(id: &str) -> bool {
         && id.len() <= 256
         && id.as_bytes().starts_with(b"iCloud.")
         && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn near_misses_name_the_method_they_miss() {
+        for (typed, meant) in [
+            ("Password", MethodId::Password),
+            ("pasword", MethodId::Password),
+            (" password", MethodId::Password),
+            ("pass-word", MethodId::Password),
+            ("PassKey", MethodId::Passkey),
+            ("GoogleDrive", MethodId::GoogleDrive),
+            ("google_drive", MethodId::GoogleDrive),
+            ("iCloud", MethodId::ICloud),
+            ("firebse", MethodId::Firebase),
+        ] {
+            assert_eq!(near_method(typed), Some(meant), "{typed}");
+        }
+        // Anything else is not echoed: it may be a secret passed in the wrong place.
+        for other in ["carrier-pigeon", "PW-zebra-7731-secret", "", "x", "hunter2"] {
+            assert_eq!(near_method(other), None, "{other}");
+        }
+    }
+
+    #[test]
+    fn edit_distance_counts_edits() {
+        assert_eq!(edit_distance("password", "password"), 0);
+        assert_eq!(edit_distance("pasword", "password"), 1);
+        assert_eq!(edit_distance("passwodr", "password"), 2);
+        assert_eq!(edit_distance("", "custom"), 6);
+    }
+
+    #[test]
+    fn quoted_cuts_long_values() {
+        assert_eq!(quoted("password"), "'password'");
+        assert_eq!(quoted(&"k".repeat(50)), format!("'{}...'", "k".repeat(40)));
+        assert_eq!(quoted("a'b\n"), "'a\\'b\\n'");
+    }
 }

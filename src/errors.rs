@@ -21,18 +21,21 @@ pub struct Failure {
     pub type_error: bool,
     /// The app's own exception that caused this, if any.
     pub cause: Option<JsValue>,
+    /// A message naming what the app passed (a wrong key or method name),
+    /// in place of `error`'s own; never holds a secret.
+    pub message: Option<String>,
 }
 
 impl From<Error> for Failure {
     fn from(error: Error) -> Self {
-        Failure { error, type_error: false, cause: None }
+        Failure { error, type_error: false, cause: None, message: None }
     }
 }
 
 impl Failure {
     /// A `TypeError` failure.
     pub fn type_error(error: Error) -> Self {
-        Failure { error, type_error: true, cause: None }
+        Failure { error, type_error: true, cause: None, message: None }
     }
 
     /// Attaches the app's exception as `cause`.
@@ -41,9 +44,15 @@ impl Failure {
         self
     }
 
+    /// Says `message` instead of the error's own words (its code stays).
+    pub fn with_message(mut self, message: String) -> Self {
+        self.message = Some(message);
+        self
+    }
+
     /// The JavaScript error object.
     pub fn into_js(self) -> JsValue {
-        let message = self.error.to_string();
+        let message = self.message.unwrap_or_else(|| self.error.to_string());
         let err: js_sys::Error =
             if self.type_error { js_sys::TypeError::new(&message).into() } else { js_sys::Error::new(&message) };
         // Setting a data property on a fresh Error cannot fail.
@@ -142,7 +151,12 @@ mod drift {
         let mut both = names.clone();
         both.extend(MethodId::ALL.iter().map(|m| m.service_name().to_string()));
         assert_eq!(sorted(ts_union("BackupMethod")), sorted(both), "js/index.d.ts BackupMethod");
-        assert_eq!(sorted(js_constants("BackupMethods")), sorted(names.clone()), "js/api.mjs BackupMethods");
+        // Each method twice: Portal React Native's name (`Password`) and web's (`password`).
+        let mut constants = sorted(js_constants("BackupMethods"));
+        let twice = constants.len();
+        constants.dedup();
+        assert_eq!(twice, 2 * constants.len(), "js/api.mjs BackupMethods: each method under two names");
+        assert_eq!(constants, sorted(names.clone()), "js/api.mjs BackupMethods");
         // availableRecoveryMethods, in WalletBackupStatus and on Portal.
         let arrays: Vec<&str> = INDEX_D_TS.lines().filter(|l| l.contains("availableRecoveryMethods")).collect();
         assert_eq!(arrays.len(), 2, "{arrays:?}");

@@ -90,6 +90,13 @@ test('every Portal option the class refuses, the call path refuses with the same
     [{ keychain }, 'CUSTODIAN_UNAVAILABLE'],
     [{ keychain, custodian: null }, 'CUSTODIAN_UNAVAILABLE'],
     [{ keychain, custodian, apiKey: 'wbk_test_checks', apiHost: 'http://127.0.0.1:9' }, 'INVALID_ARGUMENT'],
+    // Refused by Portal when it is made, by the call path at the first call.
+    [{ keychain: {}, custodian }, 'KEYCHAIN_UNAVAILABLE'],
+    [{ keychain, custodian: {} }, 'CUSTODIAN_UNAVAILABLE'],
+    [{ keychain, apiKey: 'wbk_test_checks' }, 'INVALID_ARGUMENT'],
+    [{ keychain, apiKey: 123, apiHost: 'http://127.0.0.1:9' }, 'INVALID_ARGUMENT'],
+    [{ keychain, apiKey: 'wbk_test_checks', apiHost: 'http://backup.example.com' }, 'INVALID_ARGUMENT'],
+    [{ keychain, custodian, pin: '1234' }, 'INVALID_ARGUMENT'],
   ]
   for (const [options, code] of cases) {
     const thrown = constructing(Portal, options)

@@ -231,7 +231,8 @@ test('firebase: needs the backup service and a FirebaseStorage, checked before a
   const firebase = new FirebaseStorage({ getToken: async () => 'token' })
   await rejectsWith(portal.backupWallet('firebase', null, {}), 'INVALID_ARGUMENT', { typeError: true })
   await rejectsWith(portal.backupWallet('firebase', null, { firebase }), 'INVALID_ARGUMENT', { typeError: false })
-  await rejectsWith(portal.recoverWallet(cipherText, 'FIREBASE', null, { firebase }), 'INVALID_ARGUMENT', { typeError: false })
+  // (A password cipherText would be METHOD_MISMATCH first: tests/js/mistakes.test.mjs.)
+  await rejectsWith(portal.recoverWallet('', 'FIREBASE', null, { firebase }), 'INVALID_ARGUMENT', { typeError: false })
   await rejectsWith(portal.backupWallet('firebase', null, { firebase: { getToken: 'x' } }), 'INVALID_ARGUMENT', { typeError: true })
   assert.throws(() => new FirebaseStorage({}), (e) => e instanceof TypeError && e.code === 'INVALID_ARGUMENT')
   assert.throws(() => new FirebaseStorage({ getToken: () => null, tbsHost: 7 }), (e) => e instanceof TypeError && e.code === 'INVALID_ARGUMENT')
@@ -243,7 +244,7 @@ test('passkey: settings checked, and no passkey API in Node.js without passkey f
   const passkeys = { create: async () => null, get: async () => null }
   // The custodian-record Portal has no service: the method needs one.
   await rejectsWith(portal.backupWallet('passkey', null, { passkey: new PasskeyStorage({ passkeys }) }), 'INVALID_ARGUMENT', { typeError: false })
-  await rejectsWith(portal.recoverWallet(cipherText, 'PASSKEY', null, { passkey: { passkeys } }), 'INVALID_ARGUMENT', { typeError: false })
+  await rejectsWith(portal.recoverWallet('', 'PASSKEY', null, { passkey: { passkeys } }), 'INVALID_ARGUMENT', { typeError: false })
   // No navigator.credentials in Node.js, and no React Native functions given.
   await rejectsWith(portal.backupWallet('passkey', null, {}), 'PASSKEY_UNAVAILABLE', { typeError: false })
   await rejectsWith(portal.backupWallet('passkey', null, { passkey: new PasskeyStorage() }), 'PASSKEY_UNAVAILABLE', { typeError: false })
@@ -330,7 +331,8 @@ test('KEYCHAIN_UNAVAILABLE: missing keychain, and every way getShares/setShares 
     await rejectsWith(recoverWallet('wbk1.AAAA', 'password', null, { custodian, ...pw() }), 'KEYCHAIN_UNAVAILABLE', { typeError: true })
   })
 
-  const backupWith = (keychain) => new Portal({ keychain, custodian: memoryWallet().custodian }).backupWallet('password', null, pw())
+  // The module's own checks at call time (Portal refuses a keychain without its functions when it is made).
+  const backupWith = (keychain) => backupWallet('password', null, { keychain, custodian: memoryWallet().custodian, ...pw() })
 
   await t.test('getShares missing or not a function', async () => {
     await rejectsWith(backupWith({ setShares: async () => {} }), 'KEYCHAIN_UNAVAILABLE')
@@ -377,7 +379,7 @@ test('KEYCHAIN_UNAVAILABLE: missing keychain, and every way getShares/setShares 
     const error2 = await rejectsWith(new Portal({ keychain: throwing, custodian: wallet.custodian }).recoverWallet(cipherText, 'password', null, pw()), 'KEYCHAIN_UNAVAILABLE')
     assert.equal(error2.cause, cause)
     const missing = { getShares: wallet.keychain.getShares }
-    await rejectsWith(new Portal({ keychain: missing, custodian: wallet.custodian }).recoverWallet(cipherText, 'password', null, pw()), 'KEYCHAIN_UNAVAILABLE')
+    await rejectsWith(recoverWallet(cipherText, 'password', null, { keychain: missing, custodian: wallet.custodian, ...pw() }), 'KEYCHAIN_UNAVAILABLE')
   })
 
   await stillWorks()
@@ -386,8 +388,9 @@ test('KEYCHAIN_UNAVAILABLE: missing keychain, and every way getShares/setShares 
 test('KEYCHAIN_UNAVAILABLE/CUSTODIAN_UNAVAILABLE: an adapter lacking a method is a TypeError (as js.rs call_method documents)', async () => {
   // js.rs: "A missing method is a `TypeError` with `missing`". The adapters
   // turn the Failure into a core Error (LastCause::keep), dropping the flag.
-  await rejectsWith(new Portal({ keychain: {}, custodian: memoryWallet().custodian }).backupWallet('password', null, pw()), 'KEYCHAIN_UNAVAILABLE', { typeError: true })
-  await rejectsWith(new Portal({ keychain: memoryWallet().keychain, custodian: {} }).backupWallet('password', null, pw()), 'CUSTODIAN_UNAVAILABLE', { typeError: true })
+  // (Portal refuses such adapters when it is made: tests/js/mistakes.test.mjs.)
+  await rejectsWith(backupWallet('password', null, { keychain: {}, custodian: memoryWallet().custodian, ...pw() }), 'KEYCHAIN_UNAVAILABLE', { typeError: true })
+  await rejectsWith(backupWallet('password', null, { keychain: memoryWallet().keychain, custodian: {}, ...pw() }), 'CUSTODIAN_UNAVAILABLE', { typeError: true })
 })
 
 test('CUSTODIAN_UNAVAILABLE: missing custodian, read/write throwing or rejecting (with .cause), read returning a non-string', async (t) => {
@@ -400,7 +403,8 @@ test('CUSTODIAN_UNAVAILABLE: missing custodian, read/write throwing or rejecting
     await rejectsWith(recoverWallet('wbk1.AAAA', 'password', null, { keychain: keychain(), ...pw() }), 'CUSTODIAN_UNAVAILABLE', { typeError: true })
   })
 
-  const backupWith = (custodian) => new Portal({ keychain: keychain(), custodian }).backupWallet('password', null, pw())
+  // The module's own checks at call time (Portal refuses a custodian without its functions when it is made).
+  const backupWith = (custodian) => backupWallet('password', null, { keychain: keychain(), custodian, ...pw() })
 
   await t.test('write throws or rejects → .cause', async () => {
     const cause = new Error('quota exceeded')
@@ -488,7 +492,7 @@ test('error messages never contain the password or the shares', async () => {
   await rejectsWith(portal.backupWallet('password', null, pw({ toString: () => PASSWORD })), 'INVALID_ARGUMENT')
   await rejectsWith(portal.backupWallet(PASSWORD, null, pw()), 'UNSUPPORTED_STORAGE_METHOD')
   await rejectsWith(portal.recoverWallet(SHARES, 'password', null, pw()), 'INVALID_CIPHERTEXT')
-  await rejectsWith(new Portal({ keychain: { getShares: async () => ({ SHARES }) }, custodian: wallet.custodian }).backupWallet('password', null, pw()), 'KEYCHAIN_UNAVAILABLE')
+  await rejectsWith(backupWallet('password', null, { keychain: { getShares: async () => ({ SHARES }) }, custodian: wallet.custodian, ...pw() }), 'KEYCHAIN_UNAVAILABLE')
   await rejectsWith(new Portal({ keychain: wallet.keychain, custodian: { read: async () => SHARES, write: async () => {} } }).backupWallet('password', null, pw()), 'INVALID_CUSTODIAN_SHARE')
   wallet.keychain.setShares = async () => {
     throw new Error('denied')

@@ -56,7 +56,13 @@ export function memoryWallet(shares = SAMPLE_SHARES, record = null) {
       state.record = r
     },
   }
-  return { keychain, custodian, state, calls, faults }
+  // state, calls and faults are not enumerable: the wallet itself is a valid
+  // `new Portal(wallet)` options object (Portal refuses keys it does not know).
+  return Object.defineProperties({ keychain, custodian }, {
+    state: { value: state },
+    calls: { value: calls },
+    faults: { value: faults },
+  })
 }
 
 /**

@@ -58,6 +58,12 @@ test('exports: BackupMethods and MpcStatuses have exactly the documented values 
     iCloud: 'icloud',
     Firebase: 'firebase',
     Custom: 'custom',
+    password: 'password',
+    passkey: 'passkey',
+    gdrive: 'gdrive',
+    icloud: 'icloud',
+    firebase: 'firebase',
+    custom: 'custom',
   })
   assert.deepEqual({ ...MpcStatuses }, {
     ReadingShare: 'Reading share',
@@ -606,7 +612,7 @@ test('after every kind of error the same module instance keeps working', async (
     ['INVALID_ARGUMENT', () => portal.backupWallet(42, null, pw())],
     ['INVALID_ARGUMENT', () => portal.backupWallet('password', null, pw('x'.repeat(4097)))],
     ['INVALID_ARGUMENT', () => new Portal(memoryWallet('s'.repeat((1 << 20) + 1))).backupWallet('password', null, pw())],
-    ['KEYCHAIN_UNAVAILABLE', () => new Portal({ keychain: { getShares: async () => 7 }, custodian: wallet.custodian }).backupWallet('password', null, pw())],
+    ['KEYCHAIN_UNAVAILABLE', () => backupWallet('password', null, { keychain: { getShares: async () => 7 }, custodian: wallet.custodian, ...pw() })],
     ['CUSTODIAN_UNAVAILABLE', () => new Portal({ keychain: memoryWallet().keychain, custodian: { read: () => { throw new Error('x') }, write() {} } }).backupWallet('password', null, pw())],
     ['INVALID_CUSTODIAN_SHARE', () => new Portal({ keychain: memoryWallet().keychain, custodian: { read: async () => 'junk', write() {} } }).recoverWallet(good, 'password', null, pw())],
   ]

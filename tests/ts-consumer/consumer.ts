@@ -7,7 +7,7 @@
 // precise (were any of them `any`, the directive would be unused and tsc would
 // fail).
 
-import {
+import DefaultPortal, {
   Portal,
   BackupMethods,
   MpcStatuses,
@@ -80,6 +80,10 @@ const upper: BackupMethod = 'PASSWORD'
 
 // Literal types survive: BackupMethods.Password is 'password', not string.
 const literal: 'password' = BackupMethods.Password
+// Portal web's spelling (BackupMethods.password) names the same method.
+const webSpelling: 'password' = BackupMethods.password
+// The default export is the Portal class, as Portal's SDK is imported.
+const viaDefault: Portal = new DefaultPortal({ keychain, custodian })
 const doneLiteral: 'Done' = MpcStatuses.Done
 
 function describe(code: ErrorCode): string {
@@ -145,7 +149,7 @@ export async function run(): Promise<string> {
     const message: string = error.message
     const cause: unknown = error.cause
     const asError: Error = error
-    return `${describe(code)} ${message} ${String(cause)} ${asError.name} ${literal} ${doneLiteral}`
+    return `${describe(code)} ${message} ${String(cause)} ${asError.name} ${literal} ${webSpelling} ${doneLiteral} ${String(viaDefault)}`
   }
   return cipherText
 }
