@@ -17,11 +17,16 @@
 //   PATCH  /upload/drive/v3/files/{id}?uploadType=multipart|media   content (and name) updated in place
 //   DELETE /drive/v3/files/{id}                 204
 // Errors have Google's shape { error: { code, message, errors: [{ domain, reason, message }], status } }.
-// Authorization: `Bearer <token>`; a missing, unknown or expired token is 401 UNAUTHENTICATED.
+// Authorization: `Bearer <token>`; a missing, unknown or expired token is 401 UNAUTHENTICATED. A token
+// without the drive.appdata scope (the user unticked it on Google's consent screen) gets, on every route,
+// Drive's answer to a token lacking a scope: 403 PERMISSION_DENIED "Request had insufficient authentication
+// scopes.", reason insufficientPermissions, ErrorInfo ACCESS_TOKEN_SCOPE_INSUFFICIENT, and a
+// `WWW-Authenticate: Bearer … error="insufficient_scope"` header (exposed to pages by CORS).
+// File metadata carries createdTime and modifiedTime (RFC 3339, UTC; the content's last write).
 // Files belong to the token's user: another user's file id is 404.
 //
 // Control routes (JSON; no token), for scenarios in Node.js and in the page alike:
-//   POST /__drive/token  { user }                        -> { token }
+//   POST /__drive/token  { user, scopes? }               -> { token }  (scopes default to [drive.appdata])
 //   POST /__drive/expire { token }                       the token is refused from now on (401)
 //   POST /__drive/fault  { route, action, times?, skip?, status?, reason? } -> {}
 //          (the fault applies to `times` matching requests, -1: all, after `skip` of them)
@@ -29,28 +34,35 @@
 //          action: status (answer `status`, default 503, with Google's error body),
 //                  drop (close the connection), corrupt (media only: answer the stored
 //                  content with its last character changed; what is stored is unchanged)
+//   POST /__drive/hold   { route, count }                the next `count` requests on `route` wait until all
+//          `count` have arrived, then go on together (a race made to happen: two devices creating at once)
 //   POST /__drive/put    { user, name, content }         plants a file in the user's app data folder
 //   GET  /__drive/files?user=U                           [{ id, name, parents, content, createdTime }]
 //   GET  /__drive/log                                    [{ method, route, user, status, url }]
-//   POST /__drive/reset                                  clears faults and the log
+//   POST /__drive/reset                                  clears faults, holds (releasing what they hold) and the log
 
 import { randomBytes } from 'node:crypto'
 import { dropConnection, faultQueue, readBody, startStandInServer } from './stand-in-http.mjs'
 
 const MAX_BODY = 5 * 1024 * 1024
 
+const APPDATA_SCOPE = 'https://www.googleapis.com/auth/drive.appdata'
+// The scopes that reach the app data folder, as Drive names them in its WWW-Authenticate header.
+const APPDATA_SCOPES = ['https://www.googleapis.com/auth/drive', APPDATA_SCOPE]
+const METHOD_NAMES = { list: 'List', get: 'Get', media: 'Get', create: 'Create', update: 'Update', delete: 'Delete' }
+
 const STATUS_NAMES = { 400: 'INVALID_ARGUMENT', 401: 'UNAUTHENTICATED', 403: 'PERMISSION_DENIED', 404: 'NOT_FOUND', 500: 'INTERNAL', 503: 'UNAVAILABLE' }
 
 function cors(res) {
   res.setHeader('Access-Control-Allow-Origin', '*')
-  res.setHeader('Access-Control-Expose-Headers', 'Content-Type')
+  res.setHeader('Access-Control-Expose-Headers', 'Content-Type, WWW-Authenticate')
 }
 
-function send(res, status, body, type = 'application/json; charset=UTF-8') {
+function send(res, status, body, type = 'application/json; charset=UTF-8', headers = {}) {
   if (res.destroyed || res.headersSent) return
   cors(res)
   const data = body === null ? '' : typeof body === 'string' ? body : JSON.stringify(body)
-  res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(data), 'cache-control': 'no-store' })
+  res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(data), 'cache-control': 'no-store', ...headers })
   res.end(data)
 }
 
@@ -124,8 +136,29 @@ export function parseQuery(q) {
 const matches = (file, clauses) =>
   clauses.every((c) => ('name' in c ? file.name === c.name : 'trashed' in c ? file.trashed === c.trashed : file.parents.includes('appDataFolder')))
 
+/** Drive's answer to a token without a scope the route needs (here: any that reaches the app data folder). */
+function scopeMissing(res, route) {
+  const message = 'Request had insufficient authentication scopes.'
+  send(res, 403, {
+    error: {
+      code: 403,
+      message,
+      errors: [{ message: 'Insufficient Permission', domain: 'global', reason: 'insufficientPermissions' }],
+      status: 'PERMISSION_DENIED',
+      details: [{
+        '@type': 'type.googleapis.com/google.rpc.ErrorInfo',
+        reason: 'ACCESS_TOKEN_SCOPE_INSUFFICIENT',
+        domain: 'googleapis.com',
+        metadata: { service: 'drive.googleapis.com', method: `google.apps.drive.v3.DriveFiles.${METHOD_NAMES[route] ?? 'List'}` },
+      }],
+    },
+  }, undefined, {
+    'www-authenticate': `Bearer realm="https://accounts.google.com/", error="insufficient_scope", scope="${APPDATA_SCOPES.join(' ')}"`,
+  })
+}
+
 const fileId = () => randomBytes(24).toString('base64url')
-const metadata = (f) => ({ kind: 'drive#file', id: f.id, name: f.name, mimeType: f.mimeType })
+const metadata = (f) => ({ kind: 'drive#file', id: f.id, name: f.name, mimeType: f.mimeType, createdTime: f.createdAt, modifiedTime: f.modifiedTime })
 
 export async function startDriveServer() {
   const tokens = new Map() // token -> { user, expired }
@@ -133,13 +166,23 @@ export async function startDriveServer() {
   const faults = faultQueue()
   let log = []
   let clock = 0
+  let lastTime = 0
+  let hold = null // { route, count, waiting: [release] }
+  /** RFC 3339 in UTC with milliseconds, as Drive writes them; strictly increasing. */
+  const now = () => new Date((lastTime = Math.max(Date.now(), lastTime + 1))).toISOString()
+  const release = () => {
+    const h = hold
+    hold = null
+    h?.waiting.forEach((go) => go())
+  }
 
   async function control(req, res, url) {
     const body = req.method === 'POST' ? JSON.parse((await readBody(req, MAX_BODY)).toString() || '{}') : {}
     switch (`${req.method} ${url.pathname}`) {
       case 'POST /__drive/token': {
         const token = `ya29.${randomBytes(24).toString('base64url')}`
-        tokens.set(token, { user: String(body.user), expired: false })
+        const scopes = Array.isArray(body.scopes) ? body.scopes.map(String) : [APPDATA_SCOPE]
+        tokens.set(token, { user: String(body.user), expired: false, scopes })
         return send(res, 200, { token })
       }
       case 'POST /__drive/expire': {
@@ -150,8 +193,13 @@ export async function startDriveServer() {
       case 'POST /__drive/fault':
         faults.add(body, { status: body.status ?? 503, reason: body.reason ?? 'backendError' })
         return send(res, 200, {})
+      case 'POST /__drive/hold':
+        release()
+        hold = { route: body.route, count: Number(body.count ?? 2), waiting: [] }
+        return send(res, 200, {})
       case 'POST /__drive/put': {
-        const f = { id: fileId(), user: String(body.user), name: body.name, parents: ['appDataFolder'], mimeType: 'text/plain', content: String(body.content), createdTime: ++clock, trashed: false }
+        const at = now()
+        const f = { id: fileId(), user: String(body.user), name: body.name, parents: ['appDataFolder'], mimeType: 'text/plain', content: String(body.content), createdTime: ++clock, createdAt: at, modifiedTime: at, trashed: false }
         files.set(f.id, f)
         return send(res, 200, { id: f.id })
       }
@@ -163,6 +211,7 @@ export async function startDriveServer() {
         return send(res, 200, log)
       case 'POST /__drive/reset':
         faults.clear()
+        release()
         log = []
         return send(res, 200, {})
       default:
@@ -193,6 +242,17 @@ export async function startDriveServer() {
 
     if (!token || token.expired) {
       return answer(401, 'authError', 'Request had invalid authentication credentials. Expected OAuth 2 access token.')
+    }
+    if (!APPDATA_SCOPES.some((s) => token.scopes.includes(s))) {
+      entry.status = 403
+      return scopeMissing(res, route)
+    }
+    if (hold?.route === route) {
+      const h = hold
+      await new Promise((go) => {
+        h.waiting.push(go)
+        if (h.waiting.length >= h.count) release()
+      })
     }
     const fault = faults.take(route)
     if (fault?.action === 'drop') return dropConnection(req, res, entry)
@@ -253,13 +313,15 @@ export async function startDriveServer() {
           if (meta.parents) return answer(403, 'fieldNotWritable', 'The resource body includes fields which are not directly writable.')
           if (typeof meta.name === 'string') own.name = meta.name
           own.content = content
+          own.modifiedTime = now()
           entry.status = 200
           return send(res, 200, metadata(own))
         }
         if (JSON.stringify(meta.parents) !== '["appDataFolder"]') {
           return answer(403, 'insufficientScopes', 'The granted scopes do not allow use of the Drive space outside the app data folder.')
         }
-        const f = { id: fileId(), user: token.user, name: meta.name ?? 'Untitled', parents: ['appDataFolder'], mimeType: meta.mimeType ?? 'application/octet-stream', content, createdTime: ++clock, trashed: false }
+        const at = now()
+        const f = { id: fileId(), user: token.user, name: meta.name ?? 'Untitled', parents: ['appDataFolder'], mimeType: meta.mimeType ?? 'application/octet-stream', content, createdTime: ++clock, createdAt: at, modifiedTime: at, trashed: false }
         files.set(f.id, f)
         entry.status = 200
         return send(res, 200, metadata(f))

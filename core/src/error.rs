@@ -98,6 +98,10 @@ pub enum Error {
     /// Google refused the access token (HTTP 401), or `getAccessToken`
     /// gave none or threw.
     GoogleUnauthenticated,
+    /// Google Drive refused the token for lacking the `drive.appdata` scope
+    /// (HTTP 403 `insufficientPermissions`): the user unticked the
+    /// permission on Google's consent screen; the app must ask for it again.
+    GoogleScopeMissing,
     /// iCloud refused the web auth token (HTTP 421
     /// `AUTHENTICATION_REQUIRED`, or 401), or `getWebAuthToken` gave none
     /// or threw: the user must sign in to iCloud.
@@ -151,6 +155,7 @@ impl Error {
             Error::PasskeyDenied => "PASSKEY_DENIED",
             Error::PasskeyNotConfigured => "PASSKEY_NOT_CONFIGURED",
             Error::GoogleUnauthenticated => "GOOGLE_UNAUTHENTICATED",
+            Error::GoogleScopeMissing => "GOOGLE_SCOPE_MISSING",
             Error::ICloudUnauthenticated => "ICLOUD_UNAUTHENTICATED",
             Error::StorageUnavailable(_) => "STORAGE_UNAVAILABLE",
             Error::AdapterTimeout(_) => "ADAPTER_TIMEOUT",
@@ -158,7 +163,7 @@ impl Error {
     }
 
     /// One of each variant, for table tests that walk every code.
-    pub fn all_variants() -> [Error; 36] {
+    pub fn all_variants() -> [Error; 37] {
         [
             Error::PasswordRequired,
             Error::WrongPassword,
@@ -193,6 +198,7 @@ impl Error {
             Error::PasskeyDenied,
             Error::PasskeyNotConfigured,
             Error::GoogleUnauthenticated,
+            Error::GoogleScopeMissing,
             Error::ICloudUnauthenticated,
             Error::StorageUnavailable("x"),
             Error::AdapterTimeout("x"),
@@ -260,6 +266,9 @@ impl fmt::Display for Error {
             Error::GoogleUnauthenticated => {
                 f.write_str("Google refused the access token, or getAccessToken gave none: sign the user in to Google")
             }
+            Error::GoogleScopeMissing => f.write_str(
+                "Google Drive refused the access token: it lacks the drive.appdata permission (the user unticked it); ask the user for that permission again",
+            ),
             Error::ICloudUnauthenticated => f.write_str(
                 "iCloud refused the web auth token, or getWebAuthToken gave none: sign the user in to iCloud",
             ),

@@ -480,6 +480,38 @@ impl<S: StringStore> BackupStore for StoredRecord<S, Entry> {
     }
 }
 
+impl KeyRecord {
+    /// The union of several keys records, as one (FORMAT.md §3.4.4): what a
+    /// storage that ended up with several copies (two devices creating the
+    /// Drive file at once) keeps once merged. `records` go newest first (by
+    /// when each was last written); their entries are taken in turn, each
+    /// record's newest first, so every record's newest backup comes before
+    /// any record's older ones. A backup held by several records keeps its
+    /// one key, complete if any record says so; two different keys for one
+    /// backup fail (`STORAGE_UNAVAILABLE`), as a kept key is never replaced.
+    /// The limits of [`Record::with_pending`] hold: the newest pending entry
+    /// (older ones dropped) then completed ones, [`MAX_ENTRIES`] in all.
+    pub fn merge(records: &[KeyRecord]) -> Result<KeyRecord, Error> {
+        let mut all: Vec<KeyEntry> = Vec::new();
+        let depth = records.iter().map(|r| r.entries.len()).max().unwrap_or(0);
+        for e in (0..depth).flat_map(|i| records.iter().filter_map(move |r| r.entries.get(i))) {
+            match all.iter_mut().find(|x| x.backup_id == e.backup_id) {
+                Some(x) if !bool::from(x.key.expose().ct_eq(e.key.expose())) => {
+                    return Err(Error::StorageUnavailable("two keys records hold different keys for one backup"))
+                }
+                Some(x) if e.state == EntryState::Complete => x.state = EntryState::Complete,
+                Some(_) => {}
+                None => all.push(e.clone()),
+            }
+        }
+        let mut entries: Vec<KeyEntry> =
+            all.iter().find(|e| e.state == EntryState::Pending).cloned().into_iter().collect();
+        let room = MAX_ENTRIES - entries.len();
+        entries.extend(all.iter().filter(|e| e.state == EntryState::Complete).take(room).cloned());
+        Ok(Record { entries })
+    }
+}
+
 impl<S: StringStore> StoredRecord<S, KeyEntry> {
     /// Writes `record` and reads it back: the write counts only if the
     /// storage gives back exactly what was written.
@@ -753,5 +785,41 @@ mod tests {
             CustodianRecord::decode(&over).map(|_| ()),
             Err(Error::InvalidCustodianShare("custodian record entry length out of range"))
         );
+    }
+
+    fn ids(r: &KeyRecord) -> Vec<(u8, EntryState)> {
+        r.entries().iter().map(|e| (e.backup_id[0], e.state)).collect()
+    }
+
+    #[test]
+    fn merged_keys_records_keep_each_newest_backup_within_the_limits() {
+        let done = |ids: &[u8]| {
+            ids.iter()
+                .rev()
+                .fold(KeyRecord::default(), |r, &i| r.with_pending([i; 16], &key(i)).with_complete(&[i; 16]).unwrap())
+        };
+        use EntryState::{Complete as C, Pending as P};
+        // Two devices' files, one backup each: both kept, newest file's first.
+        assert_eq!(ids(&KeyRecord::merge(&[done(&[2]), done(&[1])]).unwrap()), [(2, C), (1, C)]);
+        // Full records: each record's newest first, then the next ones, three in all.
+        assert_eq!(ids(&KeyRecord::merge(&[done(&[6, 5, 4]), done(&[3, 2, 1])]).unwrap()), [(6, C), (3, C), (5, C)]);
+        // One pending entry (the newest), then two completed ones; older pending ones dropped.
+        let pending = |i: u8, r: KeyRecord| r.with_pending([i; 16], &key(i));
+        let merged = KeyRecord::merge(&[pending(9, done(&[5, 4])), pending(8, done(&[3]))]).unwrap();
+        assert_eq!(ids(&merged), [(9, P), (5, C), (3, C)]);
+        // A backup in both: one entry, complete if either says so; its key kept.
+        let merged = KeyRecord::merge(&[pending(7, KeyRecord::default()), done(&[7, 1])]).unwrap();
+        assert_eq!(ids(&merged), [(7, C), (1, C)]);
+        assert_eq!(merged.find(&[7; 16]).unwrap().key.expose(), key(7).expose());
+        // Two keys for one backup: a kept key is never replaced, so the merge fails.
+        let other = KeyRecord::default().with_pending([7; 16], &key(8));
+        assert_eq!(
+            KeyRecord::merge(&[other, done(&[7])]).map(|_| ()),
+            Err(Error::StorageUnavailable("two keys records hold different keys for one backup"))
+        );
+        // Empty records add nothing; the result is a record like any other.
+        let merged = KeyRecord::merge(&[KeyRecord::default(), done(&[1])]).unwrap();
+        assert_eq!(ids(&KeyRecord::decode(&merged.encode()).unwrap()), [(1, C)]);
+        assert!(KeyRecord::merge(&[]).unwrap().entries().is_empty());
     }
 }

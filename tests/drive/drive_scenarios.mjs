@@ -27,9 +27,11 @@ const files = (ctx, w) => control(ctx, `files?user=${encodeURIComponent(w.user)}
 const driveLog = (ctx, w) => control(ctx, 'log').then((log) => log.filter((e) => e.user === w.user || e.user === null))
 const fault = (ctx, f) => control(ctx, 'fault', f)
 
-/** A wallet: keychain, a Drive user with a token, a Portal on the service with `backup: { gdrive }`. */
-async function wallet(ctx, { token } = {}) {
-  const user = `user-${Math.random().toString(36).slice(2)}`
+/**
+ * A wallet: keychain, a Drive user with a token, a Portal on the service with `backup: { gdrive }`.
+ * `user` makes it another device of that Drive user.
+ */
+async function wallet(ctx, { token, user = `user-${Math.random().toString(36).slice(2)}` } = {}) {
   const w = { user, state: { shares: SHARES }, tokenCalls: 0 }
   w.token = (await control(ctx, 'token', { user })).token
   const keychain = { getShares: async () => w.state.shares, setShares: async (s) => void (w.state.shares = s) }
@@ -64,6 +66,22 @@ async function recovers(w, cipherText, expected, what) {
   w.state.shares = ''
   await w.portal.recoverWallet(cipherText, 'gdrive')
   equal(w.state.shares, expected, what)
+}
+
+/**
+ * Two devices of one Drive user backing up at once, the Drive server holding
+ * both creates until both are in flight: two keys files of one name.
+ */
+async function race(ctx) {
+  const a = await wallet(ctx)
+  const b = await wallet(ctx, { user: a.user })
+  a.state.shares = shares(1)
+  b.state.shares = shares(2)
+  await control(ctx, 'hold', { route: 'create', count: 2 })
+  const [ca, cb] = await Promise.all([backup(a), backup(b)])
+  const stored = await files(ctx, a)
+  equal(stored.map((f) => f.name), [KEYS_FILE, KEYS_FILE], 'files after the race')
+  return { a, b, ca, cb, stored }
 }
 
 export const driveScenarios = {
@@ -193,5 +211,96 @@ export const driveScenarios = {
     equal((await files(ctx, w)).length, 0, 'files after delete')
     equal(await w.gdrive.delete(), false, 'delete again')
     await rejects(w.portal.recoverWallet(cipherText, 'gdrive'), 'BACKUP_KEY_NOT_FOUND', 'recovery after delete')
+  },
+
+  'a token without the drive.appdata scope is GOOGLE_SCOPE_MISSING for backup and recovery; rate and storage limits stay STORAGE_UNAVAILABLE': async (ctx) => {
+    const w = await wallet(ctx)
+    const cipherText = await backup(w)
+    const before = await files(ctx, w)
+    // The user signs in again and unticks "see, create and delete its own configuration data".
+    const full = w.token
+    w.token = (await control(ctx, 'token', { user: w.user, scopes: ['openid', 'https://www.googleapis.com/auth/userinfo.email'] })).token
+    await control(ctx, 'reset', {})
+    w.state.shares = shares(2)
+    const error = await failedBackup(w, 'GOOGLE_SCOPE_MISSING', 'backup without the scope')
+    equal(error.cause, { status: 403, code: 'PERMISSION_DENIED' }, 'cause')
+    check(error.message.includes('drive.appdata'), `the message does not name the permission: ${error.message}`)
+    w.state.shares = ''
+    await rejects(w.portal.recoverWallet(cipherText, 'gdrive'), 'GOOGLE_SCOPE_MISSING', 'recovery without the scope')
+    await rejects(w.portal.recoverWallet('', 'gdrive'), 'GOOGLE_SCOPE_MISSING', "recoverWallet('') without the scope")
+    equal(w.state.shares, '', 'keychain')
+    await rejects(w.gdrive.validateOperations(), 'GOOGLE_SCOPE_MISSING', 'validateOperations without the scope')
+    const log = await driveLog(ctx, w)
+    check(log.length > 0 && log.every((e) => e.status === 403), `Drive answered other than 403: ${JSON.stringify(log.map((e) => e.status))}`)
+    equal(await files(ctx, w), before, 'the keys file')
+    // Drive's other 403s are limits, not a missing permission.
+    w.token = full
+    w.state.shares = shares(3)
+    for (const reason of ['userRateLimitExceeded', 'rateLimitExceeded', 'storageQuotaExceeded']) {
+      await fault(ctx, { route: reason === 'storageQuotaExceeded' ? 'update' : 'list', action: 'status', status: 403, reason })
+      const limited = await failedBackup(w, 'STORAGE_UNAVAILABLE', reason)
+      equal(limited.cause, { status: 403, code: 'PERMISSION_DENIED' }, `cause of ${reason}`)
+    }
+    const third = await backup(w)
+    await recovers(w, third, shares(3), 'a backup with the permission granted again')
+    await recovers(w, cipherText, SHARES, 'the first backup')
+  },
+
+  'two devices creating the keys file at once: the files merge into one and both backups recover': async (ctx) => {
+    const { a, b, ca, cb, stored } = await race(ctx)
+    const oldest = stored.reduce((x, y) => (x.createdTime < y.createdTime ? x : y))
+    // The first recovery reads both files, writes their union into the oldest, reads it back, deletes the other.
+    await recovers(a, ca, shares(1), "device A's backup")
+    const merged = await files(ctx, a)
+    equal(merged.map((f) => f.id), [oldest.id], 'the file left')
+    check(!stored.some((f) => f.content === merged[0].content), 'the file left is not the merged record')
+    await recovers(b, cb, shares(2), "device B's backup")
+    await recovers(a, cb, shares(2), "device B's backup on device A")
+    // Later backups go on in the one file, and keep both devices' backups.
+    a.state.shares = shares(3)
+    const third = await backup(a)
+    equal((await files(ctx, a)).length, 1, 'files after a later backup')
+    for (const [cipherText, expected, what] of [[ca, shares(1), 'A'], [cb, shares(2), 'B'], [third, shares(3), 'the later']]) {
+      await recovers(b, cipherText, expected, `${what} backup after the merge`)
+    }
+  },
+
+  'a merge that cannot read its write back, or cannot delete, keeps every file; the next call finishes it': async (ctx) => {
+    const { a, ca, cb, stored } = await race(ctx)
+    await control(ctx, 'reset', {})
+    // Media reads 1 and 2 are the two files, 3 the merged one's read-back.
+    await fault(ctx, { route: 'media', action: 'corrupt', skip: 2 })
+    a.state.shares = ''
+    await rejects(a.portal.recoverWallet(ca, 'gdrive'), 'STORAGE_UNAVAILABLE', 'recovery with a differing read-back')
+    equal((await driveLog(ctx, a)).filter((e) => e.route === 'delete'), [], 'deletes before the read-back matched')
+    equal((await files(ctx, a)).length, 2, 'files after a differing read-back')
+    await fault(ctx, { route: 'delete', action: 'status', status: 503 })
+    await rejects(a.portal.recoverWallet(cb, 'gdrive'), 'STORAGE_UNAVAILABLE', 'recovery with Drive refusing the delete')
+    equal((await files(ctx, a)).length, 2, 'files after a refused delete')
+    await recovers(a, ca, shares(1), "device A's backup")
+    await recovers(a, cb, shares(2), "device B's backup")
+    const left = await files(ctx, a)
+    equal(left.length, 1, 'files once merged')
+    check(!stored.some((f) => f.content === left[0].content), 'the file left is not the merged record')
+  },
+
+  'several keys files, one unreadable: nothing is written or deleted, and the call fails': async (ctx) => {
+    const w = await wallet(ctx)
+    const cipherText = await backup(w)
+    await control(ctx, 'put', { user: w.user, name: KEYS_FILE, content: 'wbr9.from-a-newer-version' })
+    const before = await files(ctx, w)
+    await control(ctx, 'reset', {})
+    w.state.shares = shares(2)
+    const error = await failedBackup(w, 'STORAGE_UNAVAILABLE', 'backup beside an unreadable file')
+    check(error.message.includes('several keys files'), `message: ${error.message}`)
+    w.state.shares = ''
+    await rejects(w.portal.recoverWallet(cipherText, 'gdrive'), 'STORAGE_UNAVAILABLE', 'recovery beside an unreadable file')
+    equal(await w.gdrive.validateOperations(), false, 'validateOperations beside an unreadable file')
+    equal(await files(ctx, w), before, 'the files')
+    const log = await driveLog(ctx, w)
+    check(!log.some((e) => ['update', 'create', 'delete'].includes(e.route)), 'a write or delete was sent')
+    // Deleting the keys, as the app asks, removes every file of the name.
+    equal(await w.gdrive.delete(), true, 'delete')
+    equal((await files(ctx, w)).length, 0, 'files after delete')
   },
 }
