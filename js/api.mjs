@@ -188,7 +188,9 @@ export class GDriveStorage {
    * on it: finds it (creating it, empty, when there is none), rewrites it
    * unchanged and reads it back. Resolves to `false` when Drive refused or
    * failed (`GOOGLE_UNAUTHENTICATED`, `STORAGE_UNAVAILABLE`, including a file
-   * this version cannot read, which is left as it is).
+   * this version cannot read, which is left as it is). Rejects with
+   * `GOOGLE_SCOPE_MISSING` when the user did not grant the drive.appdata
+   * permission: the app asks for it again.
    * @returns {Promise<boolean>}
    */
   async validateOperations() {

@@ -342,7 +342,8 @@ export declare class GDriveStorage implements GDriveStorageOptions {
   /**
    * Proves the module can read and write its file in the user's Drive (finds it, creating it
    * empty when there is none, rewrites it unchanged, reads it back) without changing any key.
-   * Resolves to `false` when Google refused the token or Drive failed.
+   * Resolves to `false` when Google refused the token or Drive failed; rejects with
+   * `GOOGLE_SCOPE_MISSING` when the user did not grant the drive.appdata permission.
    */
   validateOperations(): Promise<boolean>
   /** Deletes the keys file and with it every Drive backup's key; resolves to whether there was one. */
