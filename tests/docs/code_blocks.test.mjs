@@ -12,7 +12,7 @@
 
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, relative } from 'node:path'
 import { after, before, test } from 'node:test'
@@ -148,3 +148,28 @@ for (const b of BLOCKS) {
     assert.equal(state.shares, SAMPLE_SHARES, `${relative(ROOT, join(ROOT, b.doc))}:${b.line} changed the keychain's shares`)
   })
 }
+
+/** GitHub's anchor of a Markdown heading. */
+const slug = (heading) => heading.trim().toLowerCase().replace(/[^\p{L}\p{N} _-]/gu, '').replace(/ /g, '-')
+
+test('every relative link of the READMEs, docs/ and CHANGELOG.md leads to a file, and its #anchor to a heading there', (t) => {
+  const broken = []
+  let checked = 0
+  for (const doc of [...DOCS, 'CHANGELOG.md']) {
+    const text = readFileSync(join(ROOT, doc), 'utf8').replace(/^```[\s\S]*?^```/gm, '')
+    for (const [, target] of text.matchAll(/\]\(([^)\s]+)\)/g)) {
+      if (/^[a-z][a-z0-9+.-]*:/i.test(target)) continue
+      checked++
+      const [path, anchor] = target.split('#')
+      const file = path ? join(ROOT, doc, '..', path) : join(ROOT, doc)
+      if (!existsSync(file)) { broken.push(`${doc}: ${target} (no such file)`); continue }
+      if (anchor && file.endsWith('.md')) {
+        const headings = [...readFileSync(file, 'utf8').matchAll(/^#+ (.*)$/gm)].map((m) => slug(m[1]))
+        if (!headings.includes(anchor)) broken.push(`${doc}: ${target} (no such heading)`)
+      }
+    }
+  }
+  t.diagnostic(`${checked} relative links checked`)
+  assert.ok(checked > 20, `only ${checked} relative links found`)
+  assert.deepEqual(broken, [])
+})
