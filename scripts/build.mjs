@@ -112,7 +112,8 @@ const manifest = {
   engines: { node: '>=20' },
 }
 writeFileSync(join(pkg, 'package.json'), JSON.stringify(manifest, null, 2) + '\n')
-cpSync(join(root, 'README.md'), join(pkg, 'README.md'))
+// The package's own README (the registry page), not the repository's.
+cpSync(join(root, 'npm', 'README.md'), join(pkg, 'README.md'))
 cpSync(join(root, 'FORMAT.md'), join(pkg, 'FORMAT.md'))
 for (const license of ['LICENSE-MIT', 'LICENSE-APACHE']) cpSync(join(root, license), join(pkg, license))
 console.log('built pkg/')

@@ -64,6 +64,7 @@ const SUITES = {
   },
   js: { count: true, pkg: true, steps: [['JS suites against pkg/ (tests/js/)', 'node', nodeTest('tests/js/')]] },
   packaging: { count: true, pkg: true, steps: [['packed tarball in its consumers (tests/packaging/)', 'node', nodeTest('tests/packaging/')]] },
+  docs: { count: true, pkg: true, service: true, steps: [['code blocks of the READMEs and docs/ (tests/docs/)', 'node', nodeTest('tests/docs/')]] },
   e2e: { count: true, pkg: true, service: true, steps: [['the demo end to end in Chromium (tests/e2e/)', 'node', nodeTest('tests/e2e/')]] },
   drive: { count: true, pkg: true, service: true, steps: [['gdrive against the Drive v3 stand-in (tests/drive/)', 'node', nodeTest('tests/drive/')]] },
   icloud: { count: true, pkg: true, service: true, steps: [['icloud against the CloudKit stand-in (tests/icloud/)', 'node', nodeTest('tests/icloud/')]] },

@@ -184,7 +184,7 @@ impl Progress for JsProgress {
 /// the keychain and completes nothing: the previous backup stays the one
 /// recovery uses.
 ///
-/// Rejects with an `Error` carrying a stable `code` (see the README).
+/// Rejects with an `Error` carrying a stable `code` (every code: docs/errors.md).
 #[wasm_bindgen(js_name = backupWallet, unchecked_return_type = "string")]
 pub async fn backup_wallet(
     #[wasm_bindgen(unchecked_param_type = "import('../index.js').BackupMethod")] method: JsValue,

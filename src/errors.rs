@@ -92,7 +92,7 @@ impl LastCause {
 }
 
 /// The hand-written TypeScript (`js/index.d.ts`), the JS constants
-/// (`js/api.mjs`) and the README's error table against core, their one
+/// (`js/api.mjs`) and the error table of `docs/errors.md` against core, their one
 /// source: a code, method or status added to core fails here until the
 /// others say it too.
 #[cfg(test)]
@@ -101,7 +101,7 @@ mod drift {
 
     const INDEX_D_TS: &str = include_str!("../js/index.d.ts");
     const API_MJS: &str = include_str!("../js/api.mjs");
-    const README: &str = include_str!("../README.md");
+    const ERRORS_MD: &str = include_str!("../docs/errors.md");
 
     fn sorted(mut v: Vec<String>) -> Vec<String> {
         v.sort();
@@ -132,17 +132,17 @@ mod drift {
     }
 
     #[test]
-    fn error_codes_in_typescript_and_the_readme_are_cores() {
+    fn error_codes_in_typescript_and_docs_errors_are_cores() {
         assert_eq!(sorted(ts_union("ErrorCode")), core_codes(), "js/index.d.ts ErrorCode");
-        let table = &README[README.find("### Errors").expect("README: ### Errors")..];
-        let table = &table[table.find("| code | when |").expect("README: the error table")..];
+        let table = &ERRORS_MD[ERRORS_MD.find("## Every code").expect("docs/errors.md: ## Every code")..];
+        let table = &table[table.find("| code | when |").expect("docs/errors.md: the error table")..];
         let codes = table
             .lines()
             .skip(2)
             .take_while(|l| l.starts_with('|'))
             .map(|l| l.split('`').nth(1).expect("a code in backticks").to_string())
             .collect();
-        assert_eq!(sorted(codes), core_codes(), "README's error table");
+        assert_eq!(sorted(codes), core_codes(), "docs/errors.md's error table");
     }
 
     #[test]

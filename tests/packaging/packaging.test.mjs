@@ -154,6 +154,24 @@ test('tarball: size and contents (both web wasm builds, no .rs files, no source 
   assert.match(await readFile(join(installed, 'LICENSE-APACHE'), 'utf8'), /Apache License\s+Version 2\.0, January 2004/)
 })
 
+test("README.md in the tarball is the package's own (npm/README.md), with no repository set-up and no link that leads nowhere inside the package", async () => {
+  const readme = await readFile(join(installed, 'README.md'), 'utf8')
+  assert.equal(readme, await readFile(join(ROOT, 'npm', 'README.md'), 'utf8'), 'the tarball README is not npm/README.md')
+  assert.doesNotMatch(readme, /setup\.sh|npm test\b|npm run demo/, 'repository set-up in the package README')
+  const shipped = packInfo.files.map((f) => f.path)
+  // Markdown links and images whose target is not absolute (https:, mailto:) or an anchor: each must be a shipped file.
+  const relative = [...readme.matchAll(/!?\[[^\]]*\]\(([^)\s]+)[^)]*\)/g)].map((m) => m[1])
+    .filter((target) => !/^([a-z][a-z0-9+.-]*:|#)/i.test(target))
+  for (const target of relative) {
+    const path = target.split('#')[0].replace(/^\.\//, '')
+    assert.ok(shipped.includes(path), `README.md links to ${target}, which the tarball does not hold`)
+  }
+  for (const [, anchor] of readme.matchAll(/\]\(#([^)]+)\)/g)) {
+    const headings = [...readme.matchAll(/^#+ (.*)$/gm)].map((m) => m[1].toLowerCase().replace(/[^a-z0-9 -]/g, '').replace(/ /g, '-'))
+    assert.ok(headings.includes(anchor), `README.md links to #${anchor}, which is no heading`)
+  }
+})
+
 test('no build-machine paths in the shipped files (Rust panic locations such as /root/.cargo/registry/...)', async (t) => {
   // Panic-location strings are compiled into the wasm binaries. Toolchain
   // paths (/rustc/<commit>/library/...) and crate-relative ones (src/api.rs)
