@@ -75,6 +75,12 @@ fn hsm() -> &'static Hsm {
     })
 }
 
+/// Taken by every test: SoftHSM2 keeps each token in files that one process
+/// may be rewriting while another (`another_process_unwraps`' child, the
+/// binary in `the_service_moves_to_the_token_and_serves_from_it`) reads
+/// them, which fails the reader's `C_GetTokenInfo`. One test at a time.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 fn write_secret(path: &Path, text: &str) -> PathBuf {
     let mut file = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path).unwrap();
     file.write_all(text.as_bytes()).unwrap();
@@ -131,6 +137,7 @@ fn find_label(session: &Session, label: &str) -> Vec<ObjectHandle> {
 
 #[tokio::test]
 async fn wraps_and_unwraps_with_the_context_authenticated() {
+    let _serial = SERIAL.lock().await;
     hsm();
     let key_id = create_key(&args(MAIN, "round-trip")).unwrap();
     assert!(key_id.starts_with("pkcs11:token=wb-main;object=round-trip;id=%"), "{key_id}");
@@ -154,6 +161,7 @@ async fn wraps_and_unwraps_with_the_context_authenticated() {
 
 #[tokio::test]
 async fn changed_or_cut_wrappings_do_not_unwrap() {
+    let _serial = SERIAL.lock().await;
     hsm();
     create_key(&args(MAIN, "tamper")).unwrap();
     let kms = Pkcs11Kms::open(&args(MAIN, "tamper")).unwrap();
@@ -181,6 +189,7 @@ async fn changed_or_cut_wrappings_do_not_unwrap() {
 
 #[tokio::test]
 async fn clear_errors_that_never_show_the_pin() {
+    let _serial = SERIAL.lock().await;
     let hsm = hsm();
     let mut messages = Vec::new();
 
@@ -235,6 +244,7 @@ async fn clear_errors_that_never_show_the_pin() {
 
 #[tokio::test]
 async fn create_key_refuses_a_label_in_use() {
+    let _serial = SERIAL.lock().await;
     hsm();
     let first = create_key(&args(MAIN, "taken")).unwrap();
     let message = unavailable(create_key(&args(MAIN, "taken")));
@@ -248,6 +258,7 @@ async fn create_key_refuses_a_label_in_use() {
 
 #[tokio::test]
 async fn the_master_key_never_leaves_the_token() {
+    let _serial = SERIAL.lock().await;
     hsm();
     create_key(&args(MAIN, "kept-in")).unwrap();
     let session = own_session(MAIN);
@@ -303,6 +314,7 @@ async fn the_master_key_never_leaves_the_token() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_wraps_all_round_trip() {
+    let _serial = SERIAL.lock().await;
     hsm();
     create_key(&args(MAIN, "concurrent")).unwrap();
     let kms = Arc::new(Pkcs11Kms::open(&args(MAIN, "concurrent")).unwrap());
@@ -330,6 +342,7 @@ async fn concurrent_wraps_all_round_trip() {
 
 #[tokio::test]
 async fn a_second_handle_unwraps_and_outlives_the_first() {
+    let _serial = SERIAL.lock().await;
     hsm();
     create_key(&args(MAIN, "two-handles")).unwrap();
     let first = Pkcs11Kms::open(&args(MAIN, "two-handles")).unwrap();
@@ -356,6 +369,7 @@ async fn a_second_handle_unwraps_and_outlives_the_first() {
 /// unwraps and prints the key.
 #[tokio::test]
 async fn another_process_unwraps() {
+    let _serial = SERIAL.lock().await;
     hsm();
     if let Ok(job) = std::env::var(CHILD_ENV) {
         let mut parts = job.split(' ');
@@ -382,6 +396,7 @@ async fn another_process_unwraps() {
 
 #[tokio::test]
 async fn logs_in_again_after_the_token_logged_out() {
+    let _serial = SERIAL.lock().await;
     hsm();
     create_key(&args(RELOGIN, "relogin")).unwrap();
     let kms = Pkcs11Kms::open(&args(RELOGIN, "relogin")).unwrap();
@@ -400,6 +415,7 @@ async fn logs_in_again_after_the_token_logged_out() {
 
 #[tokio::test]
 async fn a_key_gone_while_serving_is_unavailable_and_a_new_one_is_not_taken_for_it() {
+    let _serial = SERIAL.lock().await;
     hsm();
     create_key(&args(MAIN, "deleted")).unwrap();
     let kms = Pkcs11Kms::open(&args(MAIN, "deleted")).unwrap();
@@ -469,6 +485,7 @@ fn serve(data_dir: &Path, flags: &[String]) -> Serving {
 /// then served with the token alone.
 #[tokio::test]
 async fn the_service_moves_to_the_token_and_serves_from_it() {
+    let _serial = SERIAL.lock().await;
     let pin = hsm().pin_file.to_str().unwrap().to_owned();
     let root = tempfile::tempdir().unwrap();
     let dir = root.path().join("data");
