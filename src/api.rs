@@ -29,7 +29,7 @@ use crate::backends::app::{AppStore, JsKeychain, CUSTODIAN};
 use crate::backends::{KeysHome, Method};
 use crate::config::{self, CustodianSettings, Export};
 use crate::errors::{Failure, LastCause, Result};
-use crate::js::IGNORE_REJECTION;
+use crate::js::{Limit, Signal, IGNORE_REJECTION};
 use crate::service::Service;
 
 /// Where this call keeps the custodian half: the app's adapter or the service.
@@ -80,7 +80,7 @@ struct Call {
     /// Where adapter failures are kept to be thrown as they were.
     cause: Rc<LastCause>,
     /// How long each call into the app's functions may take (`adapterTimeoutMs`).
-    limit_ms: u32,
+    limit: Limit,
     _busy: BusyGuard,
 }
 
@@ -97,28 +97,40 @@ impl Call {
             keychain: settings.keychain,
             custodian: settings.custodian,
             cause,
-            limit_ms: settings.limit_ms,
+            limit: settings.limit,
             _busy: busy,
         })
     }
 
     fn keychain(&self) -> JsKeychain<'_> {
-        JsKeychain { obj: self.keychain.clone(), cause: &self.cause, limit_ms: self.limit_ms }
+        JsKeychain { obj: self.keychain.clone(), cause: &self.cause, limit: self.limit.clone() }
+    }
+
+    /// The failure to throw for `e`: `ABORTED` has the signal's `reason` as cause.
+    fn failure(&self, e: Error) -> Failure {
+        let failure = self.cause.failure_for(e);
+        if failure.error == Error::Aborted {
+            return Failure::from(Error::Aborted).with_cause(self.limit.signal.reason());
+        }
+        failure
     }
 
     async fn backup(&self) -> Result<String> {
         let run = async {
+            // An aborted signal stops before any work.
+            self.limit.signal.check()?;
             let store = self.store();
             if let Custodian::Service(service) = &store {
                 service.read_client().await.map_err(|f| self.cause.keep(f))?;
             }
             wallet_backup_core::backup(&self.keychain(), &store, &self.method, &self.progress, &[]).await
         };
-        run.await.map_err(|e| self.cause.failure_for(e))
+        run.await.map_err(|e| self.failure(e))
     }
 
     async fn recover(&self, cipher_text: &str) -> Result<()> {
         let run = async {
+            self.limit.signal.check()?;
             let store = self.store();
             let fetched;
             let cipher_text = match &store {
@@ -131,18 +143,18 @@ impl Call {
             };
             wallet_backup_core::recover(cipher_text, &self.keychain(), &store, &self.method, &self.progress).await
         };
-        run.await.map_err(|e| self.cause.failure_for(e))
+        run.await.map_err(|e| self.failure(e))
     }
 
     /// Where this call keeps the custodian half.
     fn store(&self) -> Store<'_> {
         match &self.custodian {
-            CustodianSettings::Service(settings) => Custodian::Service(settings.client(&self.cause)),
+            CustodianSettings::Service(settings) => Custodian::Service(settings.client(&self.cause, self.limit.signal.clone())),
             CustodianSettings::App(adapter) => Custodian::App(StoredRecord::custodian(AppStore::new(
                 adapter.clone(),
                 &CUSTODIAN,
                 self.cause.clone(),
-                self.limit_ms,
+                self.limit.clone(),
             ))),
         }
     }
@@ -229,7 +241,7 @@ pub async fn wallet_backup_status(
 ) -> core::result::Result<JsValue, JsValue> {
     let run = async {
         let cause = LastCause::default();
-        config::service_only(&config)?.client(&cause).wallet_status().await
+        config::service_only(&config)?.client(&cause, Signal::default()).wallet_status().await
     };
     run.await.map_err(Failure::into_js)
 }
@@ -250,7 +262,7 @@ pub async fn stored_client_backup_share(
             .ok_or_else(|| Failure::type_error(Error::InvalidArgument("success must be a boolean")))?;
         let method = config::method_id(&method)?;
         let cause = LastCause::default();
-        config::service_only(&config)?.client(&cause).report_stored(method, success).await
+        config::service_only(&config)?.client(&cause, Signal::default()).report_stored(method, success).await
     };
     run.await.map(|()| JsValue::UNDEFINED).map_err(Failure::into_js)
 }
@@ -272,8 +284,8 @@ pub async fn storage_operation(
 ) -> core::result::Result<JsValue, JsValue> {
     let cause = Rc::new(LastCause::default());
     let run = async {
-        let (keys, limit_ms) = config::storage(&method, &config)?;
-        let home = KeysHome::new(keys, cause.clone(), limit_ms);
+        let (keys, limit) = config::storage(&method, &config)?;
+        let home = KeysHome::new(keys, cause.clone(), limit);
         let done = match operation.as_string().as_deref() {
             // The keeper over the owned storage, the type the method uses: one copy in the wasm.
             Some("validate") => StoredRecord::keys(home).validate().await.map(|()| true),
