@@ -16,7 +16,10 @@
 //! `adapterTimeoutMs` (60000 ms by default; passkey prompts get WebAuthn's
 //! own `timeout` on top): past it the call fails with `ADAPTER_TIMEOUT`
 //! before any later step ran, and the keychain is free again when the
-//! rejection reaches the app.
+//! rejection reaches the app. The app's `config.signal` ends a call the
+//! same way, with `ABORTED` (see `js.rs`); the commit steps (a recovery's
+//! `setShares`, the service's confirm) are checked before they start and
+//! never interrupted, so `ABORTED` always means nothing changed.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -149,7 +152,9 @@ impl Call {
     /// Where this call keeps the custodian half.
     fn store(&self) -> Store<'_> {
         match &self.custodian {
-            CustodianSettings::Service(settings) => Custodian::Service(settings.client(&self.cause, self.limit.signal.clone())),
+            CustodianSettings::Service(settings) => {
+                Custodian::Service(settings.client(&self.cause, self.limit.signal.clone()))
+            }
             CustodianSettings::App(adapter) => Custodian::App(StoredRecord::custodian(AppStore::new(
                 adapter.clone(),
                 &CUSTODIAN,
@@ -194,7 +199,9 @@ impl Progress for JsProgress {
 /// Each call into the app's functions may take `config.adapterTimeoutMs`
 /// (default 60000); past it the backup fails with `ADAPTER_TIMEOUT`, frees
 /// the keychain and completes nothing: the previous backup stays the one
-/// recovery uses.
+/// recovery uses. `config.signal` (an `AbortSignal`) cancels it the same
+/// way, with `ABORTED` (the service's confirm, once sent, is not
+/// interrupted: its answer decides).
 ///
 /// Rejects with an `Error` carrying a stable `code` (every code: docs/errors.md).
 #[wasm_bindgen(js_name = backupWallet, unchecked_return_type = "string")]
@@ -216,6 +223,8 @@ pub async fn backup_wallet(
 /// completed backup of `method` is fetched from the service. Each call into
 /// the app's functions may take `config.adapterTimeoutMs` (default 60000;
 /// past it: `ADAPTER_TIMEOUT`, and the keychain is free again).
+/// `config.signal` cancels it with `ABORTED`, the keychain untouched (the
+/// `setShares` that writes it, once called, is not interrupted).
 #[wasm_bindgen(js_name = recoverWallet, unchecked_return_type = "undefined")]
 pub async fn recover_wallet(
     #[wasm_bindgen(unchecked_param_type = "string")] cipher_text: JsValue,

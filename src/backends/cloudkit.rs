@@ -166,8 +166,16 @@ impl CloudKitStorage {
         let headers = Object::new();
         // A "simple" request (text/plain): no CORS preflight, so the tokens go out once.
         set(&headers, "Content-Type", &"text/plain".into());
-        let sent =
-            http_text("POST", &url, &headers, Some(body), DEFAULT_TIMEOUT_MS, MAX_ANSWER_LEN, Some(TOKEN_HEADER), &self.limit.signal);
+        let sent = http_text(
+            "POST",
+            &url,
+            &headers,
+            Some(body),
+            DEFAULT_TIMEOUT_MS,
+            MAX_ANSWER_LEN,
+            Some(TOKEN_HEADER),
+            &self.limit.signal,
+        );
         let (status, text, next) = match sent.await {
             Ok(answer) => answer,
             Err(f) => {

@@ -168,7 +168,9 @@ impl DriveStorage {
         let mut url = String::with_capacity(self.base.len() + path.len());
         url.push_str(&self.base);
         url.push_str(path);
-        match http_text(method, &url, &headers, body, DEFAULT_TIMEOUT_MS, MAX_ANSWER_LEN, None, &self.limit.signal).await {
+        match http_text(method, &url, &headers, body, DEFAULT_TIMEOUT_MS, MAX_ANSWER_LEN, None, &self.limit.signal)
+            .await
+        {
             Ok((status, text, _)) => Ok((status, text)),
             Err(f) => {
                 let error = match f.error {
