@@ -43,7 +43,8 @@ pub fn refusal_cause(r: &Refusal) -> JsValue {
 }
 
 /// One request to a service other than the backup service (Google Drive,
-/// CloudKit), with the same deadline and abort as the service client:
+/// CloudKit), with the same abort as the service client and its default
+/// deadline (`DEFAULT_TIMEOUT_MS`), ended by `signal` too:
 /// resolves to the HTTP status, the body text and, when `header` names one,
 /// that response header (`None` when absent or not exposed by CORS). No
 /// answer is `NETWORK_ERROR` (the exception as cause), the deadline
@@ -54,7 +55,6 @@ pub async fn http_text(
     url: &str,
     headers: &Object,
     body: Option<&str>,
-    timeout_ms: u32,
     max_len: u32,
     header: Option<&str>,
     signal: &Signal,
@@ -72,7 +72,7 @@ pub async fn http_text(
     if let Some(body) = body {
         set(&init, "body", &body.into());
     }
-    let deadline = Deadline::for_request(timeout_ms, signal, &init);
+    let deadline = Deadline::for_request(DEFAULT_TIMEOUT_MS, signal, &init);
     let network = |e: JsValue| Failure::from(Error::NetworkError("the request failed")).with_cause(e);
     let pending = fetch(url, &init).map_err(network)?;
     let response = deadline.within(&pending).await.map_err(|e| step_failure(&deadline, e, network))?;

@@ -43,7 +43,7 @@ use zeroize::Zeroizing;
 
 use crate::config::{CloudKitSettings, ICLOUD_SHAPE};
 use crate::errors::{Failure, LastCause};
-use crate::http::{http_text, DEFAULT_TIMEOUT_MS};
+use crate::http::http_text;
 use crate::js::{call_method, exact_string, is_absent, set, Limit, IGNORE_REJECTION};
 
 /// Its recordType, which the app's CloudKit schema must define (one STRING field, `keys`).
@@ -166,16 +166,8 @@ impl CloudKitStorage {
         let headers = Object::new();
         // A "simple" request (text/plain): no CORS preflight, so the tokens go out once.
         set(&headers, "Content-Type", &"text/plain".into());
-        let sent = http_text(
-            "POST",
-            &url,
-            &headers,
-            Some(body),
-            DEFAULT_TIMEOUT_MS,
-            MAX_ANSWER_LEN,
-            Some(TOKEN_HEADER),
-            &self.limit.signal,
-        );
+        let sent =
+            http_text("POST", &url, &headers, Some(body), MAX_ANSWER_LEN, Some(TOKEN_HEADER), &self.limit.signal);
         let (status, text, next) = match sent.await {
             Ok(answer) => answer,
             Err(f) => {

@@ -42,7 +42,7 @@ use zeroize::Zeroizing;
 
 use crate::config::DriveSettings;
 use crate::errors::{Failure, LastCause};
-use crate::http::{http_text, refusal_cause, Refusal, DEFAULT_TIMEOUT_MS};
+use crate::http::{http_text, refusal_cause, Refusal};
 use crate::js::{call_method, exact_string, is_absent, set, Limit};
 
 /// Longest access token accepted (Google's are a few hundred bytes).
@@ -168,9 +168,7 @@ impl DriveStorage {
         let mut url = String::with_capacity(self.base.len() + path.len());
         url.push_str(&self.base);
         url.push_str(path);
-        match http_text(method, &url, &headers, body, DEFAULT_TIMEOUT_MS, MAX_ANSWER_LEN, None, &self.limit.signal)
-            .await
-        {
+        match http_text(method, &url, &headers, body, MAX_ANSWER_LEN, None, &self.limit.signal).await {
             Ok((status, text, _)) => Ok((status, text)),
             Err(f) => {
                 let error = match f.error {
