@@ -68,12 +68,14 @@ export interface DeriveKeyRequest {
   hashLength: 32;
   algorithm: 'argon2id';
   version: 0x13;
+  /** The call's `signal`, when it has one: a `deriveKey` that honours it stops when the app aborts. */
+  signal?: AbortSignalLike;
 }
 
 /** Firebase Auth method settings (`new FirebaseStorage(...)` or a plain object of this shape). */
 export interface FirebaseStorageOptions {
   /** Resolves to the signed-in user's Firebase ID token, or `null` when nobody is signed in. */
-  getToken(options: { forceRefresh: boolean }): Promise<string | null | undefined>;
+  getToken(options: { forceRefresh: boolean; signal?: AbortSignalLike }): Promise<string | null | undefined>;
   /** The key enclave's host when it is not `apiHost`. */
   tbsHost?: string;
 }
@@ -216,11 +218,36 @@ export interface WalletAdapters {
   adapterTimeoutMs?: number;
 }
 
+/**
+ * An `AbortSignal` (from `new AbortController().signal`, `AbortSignal.timeout(ms)`, ...), as the module
+ * reads it.
+ */
+export interface AbortSignalLike {
+  readonly aborted: boolean;
+  readonly reason?: unknown;
+  addEventListener(type: 'abort', listener: () => void): void;
+  removeEventListener(type: 'abort', listener: () => void): void;
+}
+
+/** Per-call settings of `backupWallet`/`recoverWallet` (free functions and `Portal`'s methods). */
+export interface CallOptions {
+  /**
+   * Cancels the call: when it aborts, the step under way is abandoned and the call rejects with
+   * `ABORTED` (its `cause` the signal's `reason`); an already-aborted signal fails before any work.
+   * Nothing is half-written: the keychain is unchanged and the previous backup stays the one recovery
+   * uses. The commit steps are never interrupted once started (a recovery's `keychain.setShares`, the
+   * service's confirm of a managed backup): their own result decides. Each request and each call into
+   * the app's functions is raced against it; `deriveKey`, `getToken` and the browser's passkey prompt
+   * also receive it (an adapter that honours it stops its own work, and cannot write late).
+   */
+  signal?: AbortSignalLike;
+}
+
 /** What a `Portal` works with: the keychain, the service or a custodian adapter, and default method settings. */
 export type PortalOptions = WalletAdapters & { backup?: BackupConfig } & CustodianKeeper;
 
 /** Settings of the free `backupWallet`/`recoverWallet` functions: method settings plus adapters. */
-export type WalletBackupConfig = BackupConfig & WalletAdapters & CustodianKeeper;
+export type WalletBackupConfig = BackupConfig & WalletAdapters & CustodianKeeper & CallOptions;
 
 /** What the backup service says of this wallet. */
 export interface WalletBackupStatus {
@@ -245,7 +272,7 @@ export type ErrorCode =
   | 'PASSKEY_UNAVAILABLE' | 'PASSKEY_NOT_ALLOWED' | 'PASSKEY_USER_VERIFICATION_REQUIRED'
   | 'PASSKEY_PRF_UNAVAILABLE' | 'PASSKEY_DENIED' | 'PASSKEY_NOT_CONFIGURED'
   | 'GOOGLE_UNAUTHENTICATED' | 'GOOGLE_SCOPE_MISSING' | 'ICLOUD_UNAUTHENTICATED' | 'STORAGE_UNAVAILABLE'
-  | 'ADAPTER_TIMEOUT';
+  | 'ADAPTER_TIMEOUT' | 'ABORTED';
 
 /** Every rejection is an `Error` (a `TypeError` for wrong argument types) with a stable `code`. */
 export interface WalletBackupError extends Error { code: ErrorCode; cause?: unknown }
@@ -429,13 +456,13 @@ export declare class Portal {
    * backup was proven to restore the shares, and (managed backups) the
    * service stored the cipherText and confirmed the backup.
    */
-  backupWallet(method: BackupMethod, onProgress?: ProgressCallback | null, config?: BackupConfig | null): Promise<string>
+  backupWallet(method: BackupMethod, onProgress?: ProgressCallback | null, config?: (BackupConfig & CallOptions) | null): Promise<string>
   /**
    * Restores the wallet's shares into the keychain from a `cipherText`
    * (`''` with managed backups: the service's newest backup of `method`).
    * Rejects with `WRONG_PASSWORD`, `CIPHERTEXT_CORRUPTED`, `INVALID_CIPHERTEXT`, ... (see the README).
    */
-  recoverWallet(cipherText: string, method: BackupMethod, onProgress?: ProgressCallback | null, config?: BackupConfig | null): Promise<void>
+  recoverWallet(cipherText: string, method: BackupMethod, onProgress?: ProgressCallback | null, config?: (BackupConfig & CallOptions) | null): Promise<void>
 }
 
 /** `Portal` is also the default export: `import Portal from 'wallet-backup'`, as Portal's SDK is imported. */

@@ -16,7 +16,10 @@
 //! `adapterTimeoutMs` (60000 ms by default; passkey prompts get WebAuthn's
 //! own `timeout` on top): past it the call fails with `ADAPTER_TIMEOUT`
 //! before any later step ran, and the keychain is free again when the
-//! rejection reaches the app.
+//! rejection reaches the app. The app's `config.signal` ends a call the
+//! same way, with `ABORTED` (see `js.rs`); the commit steps (a recovery's
+//! `setShares`, the service's confirm) are checked before they start and
+//! never interrupted, so `ABORTED` always means nothing changed.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -29,7 +32,7 @@ use crate::backends::app::{AppStore, JsKeychain, CUSTODIAN};
 use crate::backends::{KeysHome, Method};
 use crate::config::{self, CustodianSettings, Export};
 use crate::errors::{Failure, LastCause, Result};
-use crate::js::IGNORE_REJECTION;
+use crate::js::{Limit, Signal, IGNORE_REJECTION};
 use crate::service::Service;
 
 /// Where this call keeps the custodian half: the app's adapter or the service.
@@ -80,7 +83,7 @@ struct Call {
     /// Where adapter failures are kept to be thrown as they were.
     cause: Rc<LastCause>,
     /// How long each call into the app's functions may take (`adapterTimeoutMs`).
-    limit_ms: u32,
+    limit: Limit,
     _busy: BusyGuard,
 }
 
@@ -97,28 +100,40 @@ impl Call {
             keychain: settings.keychain,
             custodian: settings.custodian,
             cause,
-            limit_ms: settings.limit_ms,
+            limit: settings.limit,
             _busy: busy,
         })
     }
 
     fn keychain(&self) -> JsKeychain<'_> {
-        JsKeychain { obj: self.keychain.clone(), cause: &self.cause, limit_ms: self.limit_ms }
+        JsKeychain { obj: self.keychain.clone(), cause: &self.cause, limit: self.limit.clone() }
+    }
+
+    /// The failure to throw for `e`: `ABORTED` has the signal's `reason` as cause.
+    fn failure(&self, e: Error) -> Failure {
+        let failure = self.cause.failure_for(e);
+        if failure.error == Error::Aborted {
+            return Failure::from(Error::Aborted).with_cause(self.limit.signal.reason());
+        }
+        failure
     }
 
     async fn backup(&self) -> Result<String> {
         let run = async {
+            // An aborted signal stops before any work.
+            self.limit.signal.check()?;
             let store = self.store();
             if let Custodian::Service(service) = &store {
                 service.read_client().await.map_err(|f| self.cause.keep(f))?;
             }
             wallet_backup_core::backup(&self.keychain(), &store, &self.method, &self.progress, &[]).await
         };
-        run.await.map_err(|e| self.cause.failure_for(e))
+        run.await.map_err(|e| self.failure(e))
     }
 
     async fn recover(&self, cipher_text: &str) -> Result<()> {
         let run = async {
+            self.limit.signal.check()?;
             let store = self.store();
             let fetched;
             let cipher_text = match &store {
@@ -131,18 +146,20 @@ impl Call {
             };
             wallet_backup_core::recover(cipher_text, &self.keychain(), &store, &self.method, &self.progress).await
         };
-        run.await.map_err(|e| self.cause.failure_for(e))
+        run.await.map_err(|e| self.failure(e))
     }
 
     /// Where this call keeps the custodian half.
     fn store(&self) -> Store<'_> {
         match &self.custodian {
-            CustodianSettings::Service(settings) => Custodian::Service(settings.client(&self.cause)),
+            CustodianSettings::Service(settings) => {
+                Custodian::Service(settings.client(&self.cause, self.limit.signal.clone()))
+            }
             CustodianSettings::App(adapter) => Custodian::App(StoredRecord::custodian(AppStore::new(
                 adapter.clone(),
                 &CUSTODIAN,
                 self.cause.clone(),
-                self.limit_ms,
+                self.limit.clone(),
             ))),
         }
     }
@@ -182,7 +199,9 @@ impl Progress for JsProgress {
 /// Each call into the app's functions may take `config.adapterTimeoutMs`
 /// (default 60000); past it the backup fails with `ADAPTER_TIMEOUT`, frees
 /// the keychain and completes nothing: the previous backup stays the one
-/// recovery uses.
+/// recovery uses. `config.signal` (an `AbortSignal`) cancels it the same
+/// way, with `ABORTED` (the service's confirm, once sent, is not
+/// interrupted: its answer decides).
 ///
 /// Rejects with an `Error` carrying a stable `code` (every code: docs/errors.md).
 #[wasm_bindgen(js_name = backupWallet, unchecked_return_type = "string")]
@@ -204,6 +223,8 @@ pub async fn backup_wallet(
 /// completed backup of `method` is fetched from the service. Each call into
 /// the app's functions may take `config.adapterTimeoutMs` (default 60000;
 /// past it: `ADAPTER_TIMEOUT`, and the keychain is free again).
+/// `config.signal` cancels it with `ABORTED`, the keychain untouched (the
+/// `setShares` that writes it, once called, is not interrupted).
 #[wasm_bindgen(js_name = recoverWallet, unchecked_return_type = "undefined")]
 pub async fn recover_wallet(
     #[wasm_bindgen(unchecked_param_type = "string")] cipher_text: JsValue,
@@ -229,7 +250,7 @@ pub async fn wallet_backup_status(
 ) -> core::result::Result<JsValue, JsValue> {
     let run = async {
         let cause = LastCause::default();
-        config::service_only(&config)?.client(&cause).wallet_status().await
+        config::service_only(&config)?.client(&cause, Signal::default()).wallet_status().await
     };
     run.await.map_err(Failure::into_js)
 }
@@ -250,7 +271,7 @@ pub async fn stored_client_backup_share(
             .ok_or_else(|| Failure::type_error(Error::InvalidArgument("success must be a boolean")))?;
         let method = config::method_id(&method)?;
         let cause = LastCause::default();
-        config::service_only(&config)?.client(&cause).report_stored(method, success).await
+        config::service_only(&config)?.client(&cause, Signal::default()).report_stored(method, success).await
     };
     run.await.map(|()| JsValue::UNDEFINED).map_err(Failure::into_js)
 }
@@ -272,8 +293,8 @@ pub async fn storage_operation(
 ) -> core::result::Result<JsValue, JsValue> {
     let cause = Rc::new(LastCause::default());
     let run = async {
-        let (keys, limit_ms) = config::storage(&method, &config)?;
-        let home = KeysHome::new(keys, cause.clone(), limit_ms);
+        let (keys, limit) = config::storage(&method, &config)?;
+        let home = KeysHome::new(keys, cause.clone(), limit);
         let done = match operation.as_string().as_deref() {
             // The keeper over the owned storage, the type the method uses: one copy in the wasm.
             Some("validate") => StoredRecord::keys(home).validate().await.map(|()| true),

@@ -32,7 +32,7 @@ use crate::backends::webauthn::{self, Platform};
 use crate::backends::{cloudkit, derive_key, KeysHome, Method};
 use crate::errors::{Failure, LastCause, Result};
 use crate::http::DEFAULT_TIMEOUT_MS;
-use crate::js::{exact_string, get, is_absent};
+use crate::js::{exact_string, get, is_absent, Limit, Signal};
 
 /// Default of `adapterTimeoutMs`: how long one call into the app's functions
 /// may take. Generous for a keychain behind a biometric prompt or a storage
@@ -55,8 +55,8 @@ pub struct CallSettings {
     pub keychain: JsValue,
     /// Who keeps the custodian half.
     pub custodian: CustodianSettings,
-    /// `adapterTimeoutMs`.
-    pub limit_ms: u32,
+    /// `adapterTimeoutMs` and `signal`.
+    pub limit: Limit,
     /// The method, built from its settings.
     pub method: Method,
     /// `onProgress`, when given.
@@ -179,6 +179,7 @@ const CALL_KEYS: &[&str] = &[
     "gdrive",
     "icloud",
     "custom",
+    "signal",
 ];
 
 /// The arguments of `backupWallet` / `recoverWallet` (after `cipherText`,
@@ -223,7 +224,8 @@ pub fn call(
             )))
         }
     };
-    let limit_ms = adapter_limit(config)?;
+    let signal = Signal::read(get(config, "signal", Error::InvalidArgument("signal must be an AbortSignal"))?)?;
+    let limit = Limit { ms: adapter_limit(config)?, signal };
     let id = method_id(method)?;
     if let Some(text) = recover.filter(|t| !t.is_empty()) {
         // A cipherText this cannot read fails in core's decoder, as before.
@@ -241,7 +243,7 @@ pub fn call(
         CustodianSettings::Service(service) => Some(service),
         CustodianSettings::App(_) => None,
     };
-    let method = method_of(id, config, service, cause, limit_ms)?;
+    let method = method_of(id, config, service, cause, limit.clone())?;
     if recover == Some("") && service.is_none() {
         // The code of any other unreadable cipherText (FORMAT.md's vectors), with the fix.
         return Err(Error::InvalidCiphertext(
@@ -250,7 +252,7 @@ pub fn call(
         )
         .into());
     }
-    Ok(CallSettings { keychain, custodian, limit_ms, method, on_progress })
+    Ok(CallSettings { keychain, custodian, limit, method, on_progress })
 }
 
 /// Refuses the keys of `obj` (named `what` in the message) not in `valid`:
@@ -286,14 +288,14 @@ fn quoted(s: &str) -> String {
 
 /// The settings of `storageOperation(operation, method, config)`: the
 /// `gdrive` or `icloud` storage and `adapterTimeoutMs`.
-pub fn storage(method: &JsValue, config: &JsValue) -> Result<(KeysSettings, u32)> {
-    let limit_ms = adapter_limit(config)?;
+pub fn storage(method: &JsValue, config: &JsValue) -> Result<(KeysSettings, Limit)> {
+    let limit = Limit { ms: adapter_limit(config)?, signal: Signal::default() };
     let settings = match method_id(method)? {
         MethodId::GoogleDrive => KeysSettings::Drive(drive(config)?),
         MethodId::ICloud => icloud(config)?,
         _ => return Err(Error::InvalidArgument("storageOperation supports the gdrive and icloud methods only").into()),
     };
-    Ok((settings, limit_ms))
+    Ok((settings, limit))
 }
 
 /// The service settings of a query (`walletBackupStatus`,
@@ -369,27 +371,27 @@ fn edit_distance(a: &str, b: &str) -> usize {
 
 /// The method `id`, built from its settings; `service` is the call's, if
 /// it has one. The app's functions it calls later keep their failures in
-/// `cause`, each call limited to `limit_ms` (`adapterTimeoutMs`).
+/// `cause`, each call limited to `limit` (`adapterTimeoutMs`).
 fn method_of(
     id: MethodId,
     config: &JsValue,
     service: Option<&ServiceSettings>,
     cause: &Rc<LastCause>,
-    limit_ms: u32,
+    limit: Limit,
 ) -> Result<Method> {
-    let keys = |settings| Method::keys_record(id, KeysHome::new(settings, cause.clone(), limit_ms));
+    let keys = |settings| Method::keys_record(id, KeysHome::new(settings, cause.clone(), limit.clone()));
     Ok(match id {
         MethodId::Password => {
             let PasswordSettings { method, derive_key } = password(config)?;
             Method::Password(match derive_key {
                 None => method,
-                Some(f) => method.with_key_derivation(derive_key::app_key_derivation(f, limit_ms)),
+                Some(f) => method.with_key_derivation(derive_key::app_key_derivation(f, limit.clone())),
             })
         }
         MethodId::Firebase => {
-            Method::enclave(id, FirebaseKeeper::new(firebase(config, service)?, cause.clone(), limit_ms))?
+            Method::enclave(id, FirebaseKeeper::new(firebase(config, service)?, cause.clone(), limit.clone()))?
         }
-        MethodId::Passkey => Method::Passkey(webauthn::method(passkey(config, service)?, cause.clone(), limit_ms)),
+        MethodId::Passkey => Method::Passkey(webauthn::method(passkey(config, service)?, cause.clone(), limit.clone())),
         MethodId::GoogleDrive => keys(KeysSettings::Drive(drive(config)?))?,
         MethodId::Custom => keys(KeysSettings::Custom(custom(config)?))?,
         MethodId::ICloud => keys(icloud(config)?)?,

@@ -14,7 +14,7 @@ use wasm_bindgen::prelude::*;
 use zeroize::Zeroizing;
 
 use crate::errors::{Failure, Result};
-use crate::js::{set, Deadline};
+use crate::js::{set, Deadline, Ended, Signal};
 
 /// Default deadline of one request (`timeoutMs`).
 pub const DEFAULT_TIMEOUT_MS: u32 = 30_000;
@@ -43,7 +43,8 @@ pub fn refusal_cause(r: &Refusal) -> JsValue {
 }
 
 /// One request to a service other than the backup service (Google Drive,
-/// CloudKit), with the same deadline and abort as the service client:
+/// CloudKit), with the same abort as the service client and its default
+/// deadline (`DEFAULT_TIMEOUT_MS`), ended by `signal` too:
 /// resolves to the HTTP status, the body text and, when `header` names one,
 /// that response header (`None` when absent or not exposed by CORS). No
 /// answer is `NETWORK_ERROR` (the exception as cause), the deadline
@@ -54,9 +55,9 @@ pub async fn http_text(
     url: &str,
     headers: &Object,
     body: Option<&str>,
-    timeout_ms: u32,
     max_len: u32,
     header: Option<&str>,
+    signal: &Signal,
 ) -> Result<(u16, Zeroizing<String>, Option<Zeroizing<String>>)> {
     let init = Object::new();
     set(&init, "method", &method.into());
@@ -71,7 +72,7 @@ pub async fn http_text(
     if let Some(body) = body {
         set(&init, "body", &body.into());
     }
-    let deadline = Deadline::for_request(timeout_ms, &init);
+    let deadline = Deadline::for_request(DEFAULT_TIMEOUT_MS, signal, &init);
     let network = |e: JsValue| Failure::from(Error::NetworkError("the request failed")).with_cause(e);
     let pending = fetch(url, &init).map_err(network)?;
     let response = deadline.within(&pending).await.map_err(|e| step_failure(&deadline, e, network))?;
@@ -97,11 +98,12 @@ pub async fn http_text(
 }
 
 /// The failure of a request step that `deadline` limits: `NETWORK_TIMEOUT`
-/// when it passed (the request is then aborted), else `otherwise(e)`.
+/// when it passed, `ABORTED` when the app aborted (the request is then
+/// aborted either way), else `otherwise(e)`.
 pub fn step_failure(deadline: &Deadline, e: JsValue, otherwise: impl FnOnce(JsValue) -> Failure) -> Failure {
-    if deadline.passed(&e) {
-        Error::NetworkTimeout.into()
-    } else {
-        otherwise(e)
+    match deadline.ended(&e) {
+        Some(Ended::Passed) => Error::NetworkTimeout.into(),
+        Some(Ended::Aborted) => Error::Aborted.into(),
+        None => otherwise(e),
     }
 }

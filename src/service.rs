@@ -23,13 +23,15 @@ use zeroize::Zeroizing;
 use crate::config::ServiceSettings;
 use crate::errors::{Failure, LastCause, Result};
 use crate::http::{fetch, refusal_cause, step_failure, Refusal};
-use crate::js::{set, Deadline};
+use crate::js::{set, Deadline, Signal};
 
 /// A client of the backup service for one call.
 pub struct Service<'a> {
     settings: &'a ServiceSettings,
     /// Where failures' causes go.
     cause: &'a LastCause,
+    /// The app's signal: each request ends when it aborts.
+    signal: Signal,
     /// Set by [`Service::read_client`]: whether the service keeps cipherTexts.
     managed_backups: Cell<bool>,
 }
@@ -64,9 +66,10 @@ impl Answer {
 }
 
 impl ServiceSettings {
-    /// A client for one call, keeping failures' causes in `cause`.
-    pub fn client<'a>(&'a self, cause: &'a LastCause) -> Service<'a> {
-        Service { settings: self, cause, managed_backups: Cell::new(false) }
+    /// A client for one call, keeping failures' causes in `cause`; its
+    /// requests end when `signal` aborts.
+    pub fn client<'a>(&'a self, cause: &'a LastCause, signal: Signal) -> Service<'a> {
+        Service { settings: self, cause, signal, managed_backups: Cell::new(false) }
     }
 }
 
@@ -96,6 +99,18 @@ impl Service<'_> {
         body: Option<&Object>,
         firebase_token: Option<&str>,
     ) -> Result<core::result::Result<Answer, Refusal>> {
+        self.send(method, path, body, firebase_token, &self.signal).await
+    }
+
+    /// One request, ended by `signal` (a committing request gets none).
+    async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&Object>,
+        firebase_token: Option<&str>,
+        signal: &Signal,
+    ) -> Result<core::result::Result<Answer, Refusal>> {
         let headers = Object::new();
         set(&headers, "Authorization", &JsValue::from_str(&self.settings.authorization));
         if let Some(token) = firebase_token {
@@ -113,7 +128,7 @@ impl Service<'_> {
         }
         set(&init, "headers", &headers);
 
-        let deadline = Deadline::for_request(self.settings.timeout_ms, &init);
+        let deadline = Deadline::for_request(self.settings.timeout_ms, signal, &init);
         let network = |e: JsValue| Failure::from(Error::NetworkError("the request failed")).with_cause(e);
         let mut url = String::with_capacity(self.settings.base.len() + path.len());
         url.push_str(&self.settings.base);
@@ -299,7 +314,11 @@ impl BackupStore for Service<'_> {
             self.request("PUT", &path, Some(&body)).await?;
             let mut path = pairs_path(&pending.id);
             path.push_str("/confirm");
-            let pair = self.request("POST", &path, None).await?;
+            // The commit: checked for an abort before, never interrupted
+            // once sent (its answer decides: ABORTED always means the
+            // previous backup is still the one in use).
+            self.signal.check()?;
+            let pair = self.send("POST", &path, None, None, &Signal::default()).await?.map_err(unexpected)?;
             if pair.str("status")? != "COMPLETED" {
                 return Err(Error::ServiceError("the backup service did not confirm the backup").into());
             }

@@ -116,6 +116,12 @@ pub enum Error {
     /// `adapter.function` (`keychain.getShares`, `navigator.credentials.get`).
     /// The call was abandoned: nothing after it ran, so nothing was completed.
     AdapterTimeout(&'static str),
+    /// The app aborted the call (`config.signal`); the JavaScript error's
+    /// `cause` is the signal's `reason`. The step under way was abandoned and
+    /// nothing after it ran; a committing step (the keychain write of a
+    /// recovery, the service's confirm of a backup) is never interrupted:
+    /// its own result decides.
+    Aborted,
 }
 
 impl Error {
@@ -159,11 +165,12 @@ impl Error {
             Error::ICloudUnauthenticated => "ICLOUD_UNAUTHENTICATED",
             Error::StorageUnavailable(_) => "STORAGE_UNAVAILABLE",
             Error::AdapterTimeout(_) => "ADAPTER_TIMEOUT",
+            Error::Aborted => "ABORTED",
         }
     }
 
     /// One of each variant, for table tests that walk every code.
-    pub fn all_variants() -> [Error; 37] {
+    pub fn all_variants() -> [Error; 38] {
         [
             Error::PasswordRequired,
             Error::WrongPassword,
@@ -202,6 +209,7 @@ impl Error {
             Error::ICloudUnauthenticated,
             Error::StorageUnavailable("x"),
             Error::AdapterTimeout("x"),
+            Error::Aborted,
         ]
     }
 }
@@ -274,6 +282,7 @@ impl fmt::Display for Error {
             ),
             Error::StorageUnavailable(why) => write!(f, "backup key storage unavailable: {why}"),
             Error::AdapterTimeout(what) => write!(f, "{what} did not settle in time (adapterTimeoutMs)"),
+            Error::Aborted => f.write_str("aborted by the app's signal: nothing was completed"),
         }
     }
 }

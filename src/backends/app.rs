@@ -34,7 +34,7 @@ use wasm_bindgen::{JsCast, JsValue};
 use zeroize::Zeroizing;
 
 use crate::errors::LastCause;
-use crate::js::{call_method, exact_string, get, is_absent};
+use crate::js::{call_method, exact_string, get, is_absent, Limit};
 
 /// What an app adapter is for: its functions as errors name them, and
 /// their failures.
@@ -120,13 +120,13 @@ pub struct AppStore {
     /// Whether `validateOperations` was asked in this call.
     validated: Cell<bool>,
     /// How long each call may take (`adapterTimeoutMs`).
-    limit_ms: u32,
+    limit: Limit,
 }
 
 impl AppStore {
-    /// The app's `adapter` in `role`; each call may take `limit_ms`.
-    pub fn new(adapter: JsValue, role: &'static Role, cause: Rc<LastCause>, limit_ms: u32) -> AppStore {
-        AppStore { adapter, role, cause, validated: Cell::new(!role.validates), limit_ms }
+    /// The app's `adapter` in `role`; each call may take `limit`.
+    pub fn new(adapter: JsValue, role: &'static Role, cause: Rc<LastCause>, limit: Limit) -> AppStore {
+        AppStore { adapter, role, cause, validated: Cell::new(!role.validates), limit }
     }
 
     /// Asks `validateOperations()`, if the adapter has one, once per call.
@@ -139,7 +139,7 @@ impl AppStore {
         if !is_absent(&check) {
             let missing = Error::InvalidArgument("the storage adapter lacks a function it needs");
             let failed = Error::StorageUnavailable("custom.validateOperations failed");
-            let ok = call_method(&self.adapter, "custom.validateOperations", &[], missing, failed, self.limit_ms)
+            let ok = call_method(&self.adapter, "custom.validateOperations", &[], missing, failed, &self.limit)
                 .await
                 .map_err(|f| self.cause.keep(f))?;
             if ok.as_bool() != Some(true) {
@@ -166,7 +166,7 @@ impl AppStore {
             value.map(JsValue::from_str).unwrap_or_default(),
         ];
         let args = &args[usize::from(self.role.key.is_none())..1 + usize::from(value.is_some())];
-        call_method(&self.adapter, what, args, missing.clone(), failed.clone(), self.limit_ms)
+        call_method(&self.adapter, what, args, missing.clone(), failed.clone(), &self.limit)
             .await
             .map_err(|f| self.cause.keep(f))
     }
@@ -223,8 +223,8 @@ pub struct JsKeychain<'a> {
     pub obj: JsValue,
     /// Where failures' causes go.
     pub cause: &'a LastCause,
-    /// How long each call may take (`adapterTimeoutMs`).
-    pub limit_ms: u32,
+    /// How long each call may take (`adapterTimeoutMs`), and the app's signal.
+    pub limit: Limit,
 }
 
 impl Keychain for JsKeychain<'_> {
@@ -235,7 +235,7 @@ impl Keychain for JsKeychain<'_> {
             &[],
             Error::KeychainUnavailable("keychain.getShares is not a function"),
             Error::KeychainUnavailable("keychain.getShares failed"),
-            self.limit_ms,
+            &self.limit,
         )
         .await
         .map_err(|f| self.cause.keep(f))?;
@@ -252,6 +252,9 @@ impl Keychain for JsKeychain<'_> {
     }
 
     async fn set_shares(&self, shares: &[u8]) -> Result<(), Error> {
+        // The recovery's commit: checked for an abort before, never
+        // interrupted once started (its own result decides).
+        self.limit.signal.check()?;
         let text = core::str::from_utf8(shares)
             .map_err(|_| Error::InvalidCiphertext("the backed-up shares are not UTF-8 text"))?;
         call_method(
@@ -260,7 +263,7 @@ impl Keychain for JsKeychain<'_> {
             &[JsValue::from_str(text)],
             Error::KeychainUnavailable("keychain.setShares is not a function"),
             Error::KeychainUnavailable("keychain.setShares failed"),
-            self.limit_ms,
+            &self.limit.committing(),
         )
         .await
         .map_err(|f| self.cause.keep(f))?;

@@ -43,8 +43,8 @@ use zeroize::Zeroizing;
 
 use crate::config::{CloudKitSettings, ICLOUD_SHAPE};
 use crate::errors::{Failure, LastCause};
-use crate::http::{http_text, DEFAULT_TIMEOUT_MS};
-use crate::js::{call_method, exact_string, is_absent, set, IGNORE_REJECTION};
+use crate::http::http_text;
+use crate::js::{call_method, exact_string, is_absent, set, Limit, IGNORE_REJECTION};
 
 /// Its recordType, which the app's CloudKit schema must define (one STRING field, `keys`).
 pub const RECORD_TYPE: &str = "WalletBackupKeys";
@@ -89,7 +89,7 @@ pub struct CloudKitStorage {
     /// The keys record as last read or written (`None`: no record).
     last: RefCell<Option<Zeroizing<String>>>,
     /// How long `getWebAuthToken` may take (`adapterTimeoutMs`).
-    limit_ms: u32,
+    limit: Limit,
 }
 
 /// What CloudKit answered for the keys record: the record dictionary, or
@@ -97,8 +97,8 @@ pub struct CloudKitStorage {
 type RecordAnswer = core::result::Result<JsValue, String>;
 
 impl CloudKitStorage {
-    /// The keys record of `settings`; `getWebAuthToken` may take `limit_ms`.
-    pub fn new(settings: CloudKitSettings, cause: Rc<LastCause>, limit_ms: u32) -> CloudKitStorage {
+    /// The keys record of `settings`; `getWebAuthToken` may take `limit`.
+    pub fn new(settings: CloudKitSettings, cause: Rc<LastCause>, limit: Limit) -> CloudKitStorage {
         CloudKitStorage {
             storage: settings.storage,
             base: settings.base,
@@ -107,7 +107,7 @@ impl CloudKitStorage {
             token: RefCell::new(None),
             tag: RefCell::new(None),
             last: RefCell::new(None),
-            limit_ms,
+            limit,
         }
     }
 
@@ -122,7 +122,7 @@ impl CloudKitStorage {
             &[],
             Error::InvalidArgument(ICLOUD_SHAPE),
             Error::ICloudUnauthenticated,
-            self.limit_ms,
+            &self.limit,
         )
         .await
         .map_err(|f| self.cause.keep(f))?;
@@ -167,7 +167,7 @@ impl CloudKitStorage {
         // A "simple" request (text/plain): no CORS preflight, so the tokens go out once.
         set(&headers, "Content-Type", &"text/plain".into());
         let sent =
-            http_text("POST", &url, &headers, Some(body), DEFAULT_TIMEOUT_MS, MAX_ANSWER_LEN, Some(TOKEN_HEADER));
+            http_text("POST", &url, &headers, Some(body), MAX_ANSWER_LEN, Some(TOKEN_HEADER), &self.limit.signal);
         let (status, text, next) = match sent.await {
             Ok(answer) => answer,
             Err(f) => {

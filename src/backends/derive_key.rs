@@ -18,18 +18,19 @@ use wallet_backup_core::{Argon2idParams, DerivedKeyFuture, Error, KeyDerivation,
 use wasm_bindgen::{JsCast, JsValue};
 use zeroize::Zeroizing;
 
-use crate::js::settled;
+use crate::js::{settled, Limit, Signal};
 
 const KDF_FAILED: Error = Error::InvalidArgument("passwordStorage.deriveKey threw or rejected");
 const KDF_BAD_OUTPUT: Error =
     Error::InvalidArgument("passwordStorage.deriveKey must resolve to a Uint8Array of 32 bytes");
 
-/// The app's `deriveKey` as the core's key derivation hook, each run limited to `limit_ms`.
-pub fn app_key_derivation(derive_key: Function, limit_ms: u32) -> KeyDerivation {
+/// The app's `deriveKey` as the core's key derivation hook, each run limited to `limit`.
+pub fn app_key_derivation(derive_key: Function, limit: Limit) -> KeyDerivation {
     Box::new(move |password: &[u8], salt: &[u8; SALT_LEN], params: &Argon2idParams| -> DerivedKeyFuture {
-        let called = call_derive_key(&derive_key, password, salt, params);
+        let called = call_derive_key(&derive_key, password, salt, params, &limit.signal);
+        let limit = limit.clone();
         Box::pin(async move {
-            let out = settled(&called?, limit_ms, "passwordStorage.deriveKey").await?.map_err(|_| KDF_FAILED)?;
+            let out = settled(&called?, &limit, "passwordStorage.deriveKey").await?.map_err(|_| KDF_FAILED)?;
             let bytes = if let Some(buffer) = out.dyn_ref::<ArrayBuffer>() {
                 Uint8Array::new(buffer)
             } else {
@@ -41,12 +42,13 @@ pub fn app_key_derivation(derive_key: Function, limit_ms: u32) -> KeyDerivation 
     })
 }
 
-/// Calls `deriveKey({ password, salt, memoryKiB, ... })`; returns what it returned.
+/// Calls `deriveKey({ password, salt, memoryKiB, ..., signal })`; returns what it returned.
 fn call_derive_key(
     derive_key: &Function,
     password: &[u8],
     salt: &[u8; SALT_LEN],
     params: &Argon2idParams,
+    signal: &Signal,
 ) -> core::result::Result<JsValue, Error> {
     // The core holds the UTF-8 of the NFC-normalised string the binding made.
     let password = core::str::from_utf8(password).map_err(|_| Error::Unexpected("password is not UTF-8"))?;
@@ -64,5 +66,6 @@ fn call_derive_key(
         // Setting a data property on a fresh object cannot fail.
         let _ = Reflect::set(&request, &name.into(), &value);
     }
+    signal.hand_to(&request);
     derive_key.call1(&JsValue::UNDEFINED, &request).map_err(|_| KDF_FAILED)
 }

@@ -42,8 +42,8 @@ use zeroize::Zeroizing;
 
 use crate::config::DriveSettings;
 use crate::errors::{Failure, LastCause};
-use crate::http::{http_text, refusal_cause, Refusal, DEFAULT_TIMEOUT_MS};
-use crate::js::{call_method, exact_string, is_absent, set};
+use crate::http::{http_text, refusal_cause, Refusal};
+use crate::js::{call_method, exact_string, is_absent, set, Limit};
 
 /// Longest access token accepted (Google's are a few hundred bytes).
 const MAX_TOKEN_LEN: usize = 8 * 1024;
@@ -71,7 +71,7 @@ pub struct DriveStorage {
     /// The keys file's id, once found or created.
     file_id: RefCell<Option<String>>,
     /// How long `getAccessToken` may take (`adapterTimeoutMs`).
-    limit_ms: u32,
+    limit: Limit,
 }
 
 /// One keys file, as the listing gives it.
@@ -104,15 +104,15 @@ fn valid_file_id(id: &str) -> bool {
 }
 
 impl DriveStorage {
-    /// The keys file of `settings`; `getAccessToken` may take `limit_ms`.
-    pub fn new(settings: DriveSettings, cause: Rc<LastCause>, limit_ms: u32) -> DriveStorage {
+    /// The keys file of `settings`; `getAccessToken` may take `limit`.
+    pub fn new(settings: DriveSettings, cause: Rc<LastCause>, limit: Limit) -> DriveStorage {
         DriveStorage {
             storage: settings.storage,
             base: settings.base,
             cause,
             token: RefCell::new(None),
             file_id: RefCell::new(None),
-            limit_ms,
+            limit,
         }
     }
 
@@ -127,7 +127,7 @@ impl DriveStorage {
             &[],
             Error::InvalidArgument("gdrive.getAccessToken must be a function"),
             Error::GoogleUnauthenticated,
-            self.limit_ms,
+            &self.limit,
         )
         .await
         .map_err(|f| self.cause.keep(f))?;
@@ -168,7 +168,7 @@ impl DriveStorage {
         let mut url = String::with_capacity(self.base.len() + path.len());
         url.push_str(&self.base);
         url.push_str(path);
-        match http_text(method, &url, &headers, body, DEFAULT_TIMEOUT_MS, MAX_ANSWER_LEN, None).await {
+        match http_text(method, &url, &headers, body, MAX_ANSWER_LEN, None, &self.limit.signal).await {
             Ok((status, text, _)) => Ok((status, text)),
             Err(f) => {
                 let error = match f.error {

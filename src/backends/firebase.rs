@@ -22,7 +22,7 @@ use zeroize::Zeroizing;
 use crate::config::{FirebaseSettings, ServiceSettings};
 use crate::errors::{Failure, LastCause, Result};
 use crate::http::{refusal_cause, Refusal};
-use crate::js::{call_method, exact_string, is_absent, set};
+use crate::js::{call_method, exact_string, is_absent, set, Limit};
 use crate::service::{unexpected, Answer};
 
 /// The enclave's route for backup keys.
@@ -37,26 +37,27 @@ pub struct FirebaseKeeper {
     enclave: ServiceSettings,
     cause: Rc<LastCause>,
     /// How long `getToken` may take (`adapterTimeoutMs`).
-    limit_ms: u32,
+    limit: Limit,
 }
 
 impl FirebaseKeeper {
-    /// The enclave of `settings`; `getToken` may take `limit_ms`.
-    pub fn new(settings: FirebaseSettings, cause: Rc<LastCause>, limit_ms: u32) -> FirebaseKeeper {
-        FirebaseKeeper { storage: settings.storage, enclave: settings.enclave, cause, limit_ms }
+    /// The enclave of `settings`; `getToken` may take `limit`.
+    pub fn new(settings: FirebaseSettings, cause: Rc<LastCause>, limit: Limit) -> FirebaseKeeper {
+        FirebaseKeeper { storage: settings.storage, enclave: settings.enclave, cause, limit }
     }
 
     /// The user's ID token, refreshed when `force_refresh`.
     async fn token(&self, force_refresh: bool) -> Result<Zeroizing<String>> {
         let options = Object::new();
         set(&options, "forceRefresh", &force_refresh.into());
+        self.limit.signal.hand_to(&options);
         let token = call_method(
             &self.storage,
             "firebase.getToken",
             &[options.into()],
             Error::InvalidArgument("firebase.getToken must be a function"),
             Error::FirebaseUnauthenticated,
-            self.limit_ms,
+            &self.limit,
         )
         .await?;
         match exact_string(&token) {
@@ -80,7 +81,7 @@ impl FirebaseKeeper {
         path: &str,
         body: Option<&Object>,
     ) -> Result<core::result::Result<Answer, Refusal>> {
-        let service = self.enclave.client(&self.cause);
+        let service = self.enclave.client(&self.cause, self.limit.signal.clone());
         let mut refreshed = false;
         loop {
             let token = self.token(refreshed).await?;

@@ -15,6 +15,7 @@ use zeroize::Zeroizing;
 
 use crate::config::KeysSettings;
 use crate::errors::LastCause;
+use crate::js::Limit;
 
 pub mod app;
 pub mod cloudkit;
@@ -41,13 +42,13 @@ pub enum KeysHome {
 
 impl KeysHome {
     /// The storage of `settings`; the app's functions it calls keep their
-    /// failures in `cause`, each call limited to `limit_ms`.
-    pub fn new(settings: KeysSettings, cause: Rc<LastCause>, limit_ms: u32) -> KeysHome {
+    /// failures in `cause`, each call limited to `limit`.
+    pub fn new(settings: KeysSettings, cause: Rc<LastCause>, limit: Limit) -> KeysHome {
         match settings {
-            KeysSettings::Drive(s) => KeysHome::Drive(drive::DriveStorage::new(s, cause, limit_ms)),
-            KeysSettings::CloudKit(s) => KeysHome::CloudKit(cloudkit::CloudKitStorage::new(s, cause, limit_ms)),
-            KeysSettings::KeyValue(store) => KeysHome::App(app::AppStore::new(store, &app::KEY_VALUE, cause, limit_ms)),
-            KeysSettings::Custom(adapter) => KeysHome::App(app::AppStore::new(adapter, &app::CUSTOM, cause, limit_ms)),
+            KeysSettings::Drive(s) => KeysHome::Drive(drive::DriveStorage::new(s, cause, limit)),
+            KeysSettings::CloudKit(s) => KeysHome::CloudKit(cloudkit::CloudKitStorage::new(s, cause, limit)),
+            KeysSettings::KeyValue(store) => KeysHome::App(app::AppStore::new(store, &app::KEY_VALUE, cause, limit)),
+            KeysSettings::Custom(adapter) => KeysHome::App(app::AppStore::new(adapter, &app::CUSTOM, cause, limit)),
         }
     }
 

@@ -36,7 +36,7 @@ use zeroize::Zeroizing;
 use crate::config::{PasskeySettings, ServiceSettings};
 use crate::errors::{Failure, LastCause, Result};
 use crate::http::{refusal_cause, Refusal};
-use crate::js::{call_method, is_absent, set, settled};
+use crate::js::{call_method, is_absent, set, settled, Limit};
 use crate::service::{unexpected, Answer};
 
 /// Largest binary field read from an authenticator's answer.
@@ -48,11 +48,11 @@ const DEFAULT_PROMPT_MS: u32 = 300_000;
 /// Longest WebAuthn `timeout` honoured: the service's longest ceremony (an hour).
 const MAX_PROMPT_MS: u32 = 3_600_000;
 
-/// The passkey method of `settings`; `limit_ms` is `adapterTimeoutMs` (see
+/// The passkey method of `settings`; `limit` is `adapterTimeoutMs` (see
 /// [`prompt_limit`]).
-pub fn method(settings: PasskeySettings, cause: Rc<LastCause>, limit_ms: u32) -> PasskeyMethod<WebAuthnCeremonies> {
+pub fn method(settings: PasskeySettings, cause: Rc<LastCause>, limit: Limit) -> PasskeyMethod<WebAuthnCeremonies> {
     let PasskeySettings { platform, user_name, enclave_only, enclave } = settings;
-    let ceremonies = WebAuthnCeremonies { platform, enclave, user_name, cause, login: RefCell::new(None), limit_ms };
+    let ceremonies = WebAuthnCeremonies { platform, enclave, user_name, cause, login: RefCell::new(None), limit };
     PasskeyMethod::new(ceremonies, enclave_only)
 }
 
@@ -81,7 +81,7 @@ pub struct WebAuthnCeremonies {
     /// credential (without extension results) to finish it with.
     login: RefCell<Option<(String, JsValue)>>,
     /// `adapterTimeoutMs`.
-    limit_ms: u32,
+    limit: Limit,
 }
 
 /// A verified-by-nobody-yet answer of `get`, with what the method needs.
@@ -94,7 +94,7 @@ struct Answered {
 impl WebAuthnCeremonies {
     /// One request to the enclave; refusals mapped for the passkey routes.
     async fn call(&self, method: &str, path: &str, body: Option<&Object>) -> Result<Answer> {
-        match self.enclave.client(&self.cause).exchange_as(method, path, body, None).await? {
+        match self.enclave.client(&self.cause, self.limit.signal.clone()).exchange_as(method, path, body, None).await? {
             Ok(answer) => Ok(answer),
             Err(refusal) => Err(passkey_refusal(refusal)),
         }
@@ -122,7 +122,7 @@ impl WebAuthnCeremonies {
         // requested at creation), and for the output right away where the
         // authenticator can give it then.
         set(&extensions_of(&options), "prf", &prf_request(prf_salt));
-        let created = self.platform.create(&options, prompt_limit(&options, self.limit_ms)).await?;
+        let created = self.platform.create(&options, &prompt_limit(&options, &self.limit)).await?;
         let finish = Object::new();
         set(&finish, "ceremonyId", &JsValue::from_str(&begun.str("ceremonyId")?));
         set(&finish, "credential", &for_service(&created)?);
@@ -161,7 +161,7 @@ impl WebAuthnCeremonies {
         if prf_salt.is_some() {
             set(&extensions_of(&options), "prf", &prf_request(prf_salt));
         }
-        let response = self.platform.get(&options, prompt_limit(&options, self.limit_ms)).await?;
+        let response = self.platform.get(&options, &prompt_limit(&options, &self.limit)).await?;
         Ok((ceremony, answered(&response)?))
     }
 
@@ -324,13 +324,13 @@ fn path(value: &JsValue, names: &[&str]) -> JsValue {
 
 /// How long the prompt of a ceremony with `options` may take: WebAuthn's
 /// `timeout` in them (5 minutes when absent, at most an hour), after which
-/// the platform should have ended the prompt itself, plus `limit_ms`
+/// the platform should have ended the prompt itself, plus `limit`
 /// (`adapterTimeoutMs`) for it to say so.
-fn prompt_limit(options: &Object, limit_ms: u32) -> u32 {
+fn prompt_limit(options: &Object, limit: &Limit) -> Limit {
     // `as` saturates: NaN, negative and absent become 0, anything huge u32::MAX.
     let webauthn = Reflect::get(options, &"timeout".into()).ok().and_then(|t| t.as_f64()).map_or(0, |t| t as u32);
     let webauthn = if webauthn == 0 { DEFAULT_PROMPT_MS } else { webauthn.min(MAX_PROMPT_MS) };
-    webauthn + limit_ms
+    Limit { ms: webauthn + limit.ms, signal: limit.signal.clone() }
 }
 
 /// A platform failure: refusals (cancelled, timed out, UV failed) are
@@ -346,20 +346,20 @@ fn platform_failure(f: Failure) -> Failure {
 
 impl Platform {
     /// `create` with PublicKeyCredentialCreationOptionsJSON, for at most
-    /// `limit_ms`; resolves to RegistrationResponseJSON.
-    async fn create(&self, options: &Object, limit_ms: u32) -> Result<JsValue> {
+    /// `limit`; resolves to RegistrationResponseJSON.
+    async fn create(&self, options: &Object, limit: &Limit) -> Result<JsValue> {
         match self {
-            Platform::Functions(f) => self.call_function(f, "passkey.passkeys.create", options, limit_ms).await,
-            Platform::Browser => browser::create(options, limit_ms).await.map_err(platform_failure),
+            Platform::Functions(f) => self.call_function(f, "passkey.passkeys.create", options, limit).await,
+            Platform::Browser => browser::create(options, limit).await.map_err(platform_failure),
         }
     }
 
     /// `get` with PublicKeyCredentialRequestOptionsJSON, for at most
-    /// `limit_ms`; resolves to AuthenticationResponseJSON.
-    async fn get(&self, options: &Object, limit_ms: u32) -> Result<JsValue> {
+    /// `limit`; resolves to AuthenticationResponseJSON.
+    async fn get(&self, options: &Object, limit: &Limit) -> Result<JsValue> {
         match self {
-            Platform::Functions(f) => self.call_function(f, "passkey.passkeys.get", options, limit_ms).await,
-            Platform::Browser => browser::get(options, limit_ms).await.map_err(platform_failure),
+            Platform::Functions(f) => self.call_function(f, "passkey.passkeys.get", options, limit).await,
+            Platform::Browser => browser::get(options, limit).await.map_err(platform_failure),
         }
     }
 
@@ -368,7 +368,7 @@ impl Platform {
         functions: &JsValue,
         what: &'static str,
         options: &Object,
-        limit_ms: u32,
+        limit: &Limit,
     ) -> Result<JsValue> {
         let returned = call_method(
             functions,
@@ -376,7 +376,7 @@ impl Platform {
             &[options.into()],
             Error::InvalidArgument("passkey.passkeys must have create and get functions"),
             Error::PasskeyUnavailable("the app's passkey function failed"),
-            limit_ms,
+            limit,
         )
         .await
         .map_err(platform_failure)?;
@@ -485,15 +485,15 @@ mod browser {
         (out, response)
     }
 
-    /// Awaits the browser's ceremony `what` for at most `limit_ms`.
+    /// Awaits the browser's ceremony `what` for at most `limit`.
     async fn ceremony(
         promise: core::result::Result<js_sys::Promise, JsValue>,
         what: &'static str,
-        limit_ms: u32,
+        limit: &Limit,
     ) -> Result<PublicKeyCredential> {
         let failed =
             |e| Failure::from(Error::PasskeyUnavailable("the browser's passkey ceremony failed")).with_cause(e);
-        let credential = settled(promise.map_err(failed)?.as_ref(), limit_ms, what).await?.map_err(failed)?;
+        let credential = settled(promise.map_err(failed)?.as_ref(), limit, what).await?.map_err(failed)?;
         if is_absent(&credential) {
             return Err(Error::PasskeyNotAllowed.into());
         }
@@ -501,11 +501,14 @@ mod browser {
     }
 
     /// `navigator.credentials.create` with JSON options, for at most
-    /// `limit_ms`; the answer as RegistrationResponseJSON.
-    pub async fn create(options: &Object, limit_ms: u32) -> Result<JsValue> {
+    /// `limit`; the answer as RegistrationResponseJSON.
+    pub async fn create(options: &Object, limit: &Limit) -> Result<JsValue> {
         let container = container()?;
-        let created = container.create_with_options(&public_key_options(options)?.unchecked_into());
-        let credential = ceremony(created, "navigator.credentials.create", limit_ms).await?;
+        let wrapped = public_key_options(options)?;
+        // WebAuthn's own `signal`: the browser ends the prompt when the app aborts.
+        limit.signal.hand_to(wrapped.unchecked_ref());
+        let created = container.create_with_options(&wrapped.unchecked_into());
+        let credential = ceremony(created, "navigator.credentials.create", limit).await?;
         let (out, response) = credential_json(&credential);
         let attestation: AuthenticatorAttestationResponse = credential.response().unchecked_into();
         set(&response, "attestationObject", &encode(&attestation.attestation_object()));
@@ -519,11 +522,14 @@ mod browser {
     }
 
     /// `navigator.credentials.get` with JSON options, for at most
-    /// `limit_ms`; the answer as AuthenticationResponseJSON.
-    pub async fn get(options: &Object, limit_ms: u32) -> Result<JsValue> {
+    /// `limit`; the answer as AuthenticationResponseJSON.
+    pub async fn get(options: &Object, limit: &Limit) -> Result<JsValue> {
         let container = container()?;
-        let asserted = container.get_with_options(&public_key_options(options)?.unchecked_into());
-        let credential = ceremony(asserted, "navigator.credentials.get", limit_ms).await?;
+        let wrapped = public_key_options(options)?;
+        // WebAuthn's own `signal`: the browser ends the prompt when the app aborts.
+        limit.signal.hand_to(wrapped.unchecked_ref());
+        let asserted = container.get_with_options(&wrapped.unchecked_into());
+        let credential = ceremony(asserted, "navigator.credentials.get", limit).await?;
         let (out, response) = credential_json(&credential);
         let assertion: AuthenticatorAssertionResponse = credential.response().unchecked_into();
         set(&response, "authenticatorData", &encode(&assertion.authenticator_data()));

@@ -262,6 +262,41 @@ async function killWhileHeld(ctx, route, action, expect) {
   await recoverOk(portal, wallet, cipherC, c, 'recoverWallet(cipherText C)')
 }
 
+/**
+ * Cancellation: a completed backup A; backup B (with a signal) is held at
+ * `route` (`action` as in the faults); the app aborts while it is held,
+ * then the proxy lets the request through. Backup B rejects with ABORTED
+ * (cause: the reason), no Done, the keychain unchanged, A still the one
+ * recovery uses (the aborted request reached the service all the same), and
+ * the keychain is free for backup C.
+ */
+async function abortWhileHeld(ctx, route, action) {
+  const { client, wallet, portal } = await setup(ctx)
+  const a = makeShares('A')
+  const b = makeShares('B')
+  const cipherA = await backupOk(portal, wallet, a, 'backup A')
+  await ctx.fault({ route, action, client: client.name })
+  wallet.state.shares = b
+  const controller = new AbortController()
+  const reason = new Error('the user cancelled')
+  const { events, onProgress } = recorder()
+  const running = portal.backupWallet('password', onProgress, { ...pw(), signal: controller.signal })
+  await ctx.waitHeld({ route })
+  controller.abort(reason)
+  const error = await rejects(running, 'ABORTED', `backup B aborted at ${route} (${action})`)
+  check(error.cause === reason, `backup B aborted at ${route}: cause is not the signal's reason: ${show(String(error.cause))}`)
+  noDone(events, `backup B aborted at ${route}`)
+  equal(wallet.state.shares, b, 'the keychain after the aborted backup')
+  await ctx.release({ route, how: 'forward' })
+  await ctx.reset()
+  await statusIs(portal, BACKED_UP, `after the backup aborted at ${route}`)
+  await recoverOk(portal, wallet, '', a, `recoverWallet('') after the backup aborted at ${route}`)
+  await recoverOk(portal, wallet, cipherA, a, 'recoverWallet(cipherText A)')
+  const c = makeShares('C')
+  await backupOk(portal, wallet, c, 'backup C after the abort')
+  await recoverOk(portal, wallet, '', c, "recoverWallet('') after backup C")
+}
+
 // ---------------------------------------------------------------- scenarios
 
 export const scenarios = {
@@ -587,5 +622,52 @@ export const scenarios = {
     // The module never sees the answer, so backupWallet fails; the service had
     // committed the confirm, so after the restart the NEW backup is completed.
     await killWhileHeld(ctx, 'confirm', 'hold-response', 'B')
+  },
+
+  'abort during the pair POST: ABORTED, the previous backup stays': async (ctx) => {
+    await abortWhileHeld(ctx, 'pairs', 'hold')
+  },
+
+  'abort after the service stored the cipherText (its answer held): ABORTED, the previous backup stays': async (ctx) => {
+    await abortWhileHeld(ctx, 'cipher-text', 'hold-response')
+  },
+
+  'abort during the confirm: the commit is not interrupted, its answer decides (the new backup)': async (ctx) => {
+    const { client, wallet, portal } = await setup(ctx)
+    await backupOk(portal, wallet, makeShares('A'), 'backup A')
+    const b = makeShares('B')
+    await ctx.fault({ route: 'confirm', action: 'hold', client: client.name })
+    wallet.state.shares = b
+    const controller = new AbortController()
+    const { events, onProgress } = recorder()
+    const running = portal.backupWallet('password', onProgress, { ...pw(), signal: controller.signal })
+    await ctx.waitHeld({ route: 'confirm' })
+    controller.abort()
+    await ctx.release({ route: 'confirm', how: 'forward' })
+    const cipherB = await running
+    progressIs(events, BACKUP_STATUSES, 'backup B, aborted during its confirm')
+    await ctx.reset()
+    await recoverOk(portal, wallet, '', b, "recoverWallet('') after the confirm went through")
+    await recoverOk(portal, wallet, cipherB, b, 'recoverWallet(cipherText B)')
+  },
+
+  'abort during the custodian-share fetch of a recovery: ABORTED, the keychain untouched': async (ctx) => {
+    const { client, wallet, portal } = await setup(ctx)
+    const a = makeShares('A')
+    await backupOk(portal, wallet, a, 'backup A')
+    wallet.state.shares = 'what the device holds now'
+    await ctx.fault({ route: 'custodian-share', action: 'hold', client: client.name })
+    const controller = new AbortController()
+    const { events, onProgress } = recorder()
+    const running = portal.recoverWallet('', 'password', onProgress, { ...pw(), signal: controller.signal })
+    await ctx.waitHeld({ route: 'custodian-share' })
+    controller.abort()
+    await rejects(running, 'ABORTED', 'recovery aborted at the custodian-share fetch')
+    noDone(events, 'the aborted recovery')
+    await ctx.release({ route: 'custodian-share', how: 'forward' })
+    equal(wallet.state.shares, 'what the device holds now', 'the keychain after the aborted recovery')
+    equal(wallet.calls.setShares, 0, 'setShares calls')
+    await ctx.reset()
+    await recoverOk(portal, wallet, '', a, 'a recovery after the abort')
   },
 }
