@@ -116,6 +116,12 @@ pub enum Error {
     /// `adapter.function` (`keychain.getShares`, `navigator.credentials.get`).
     /// The call was abandoned: nothing after it ran, so nothing was completed.
     AdapterTimeout(&'static str),
+    /// React Native only: a password backup or recovery without
+    /// `passwordStorage.deriveKey`. Argon2id through wasm2js takes about a
+    /// minute in Hermes; the app passes a native Argon2id (the package's
+    /// `wallet-backup/react-native-libsodium` adapter) or opts in to the slow
+    /// path with `passwordStorage.allowSlowKdf: true`.
+    NativeKdfRequired,
 }
 
 impl Error {
@@ -159,11 +165,12 @@ impl Error {
             Error::ICloudUnauthenticated => "ICLOUD_UNAUTHENTICATED",
             Error::StorageUnavailable(_) => "STORAGE_UNAVAILABLE",
             Error::AdapterTimeout(_) => "ADAPTER_TIMEOUT",
+            Error::NativeKdfRequired => "NATIVE_KDF_REQUIRED",
         }
     }
 
     /// One of each variant, for table tests that walk every code.
-    pub fn all_variants() -> [Error; 37] {
+    pub fn all_variants() -> [Error; 38] {
         [
             Error::PasswordRequired,
             Error::WrongPassword,
@@ -202,6 +209,7 @@ impl Error {
             Error::ICloudUnauthenticated,
             Error::StorageUnavailable("x"),
             Error::AdapterTimeout("x"),
+            Error::NativeKdfRequired,
         ]
     }
 }
@@ -274,6 +282,9 @@ impl fmt::Display for Error {
             ),
             Error::StorageUnavailable(why) => write!(f, "backup key storage unavailable: {why}"),
             Error::AdapterTimeout(what) => write!(f, "{what} did not settle in time (adapterTimeoutMs)"),
+            Error::NativeKdfRequired => f.write_str(
+                "React Native: pass a native Argon2id as passwordStorage.deriveKey (e.g. deriveKey from 'wallet-backup/react-native-libsodium'); without it Argon2id runs as JavaScript and takes about a minute, unless passwordStorage.allowSlowKdf is true",
+            ),
         }
     }
 }
