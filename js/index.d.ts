@@ -56,7 +56,7 @@ export interface PasswordStorageConfig {
   deriveKey?: (request: DeriveKeyRequest) => Promise<Uint8Array> | Uint8Array;
   /**
    * React Native only: without `deriveKey`, run Argon2id in the module anyway (as JavaScript: about a
-   * minute per backup or recovery in Hermes). Without it, a password call there with no `deriveKey`
+   * 20 s to a minute per backup or recovery in Hermes). Without it, a password call there with no `deriveKey`
    * fails at once with `NATIVE_KDF_REQUIRED`. Other builds ignore it.
    */
   allowSlowKdf?: boolean;

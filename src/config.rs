@@ -487,7 +487,7 @@ const BAD_PASSWORD_STORAGE: Error = Error::InvalidArgument("config.passwordStora
 /// below the floor), `deriveKey` and `allowSlowKdf`.
 ///
 /// In the React Native build (feature `react-native`, wasm2js in Hermes)
-/// Argon2id at the floor takes about a minute (59.8 s on 2 cores), so
+/// Argon2id at the floor takes 20 s to a minute (22.7 s and 59.8 s on 2 cores), so
 /// without `deriveKey` this is `NATIVE_KDF_REQUIRED` before anything runs,
 /// unless `allowSlowKdf: true` says the app accepts that.
 fn password(config: &JsValue) -> Result<PasswordSettings> {

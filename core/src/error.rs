@@ -117,8 +117,8 @@ pub enum Error {
     /// The call was abandoned: nothing after it ran, so nothing was completed.
     AdapterTimeout(&'static str),
     /// React Native only: a password backup or recovery without
-    /// `passwordStorage.deriveKey`. Argon2id through wasm2js takes about a
-    /// minute in Hermes; the app passes a native Argon2id (the package's
+    /// `passwordStorage.deriveKey`. Argon2id through wasm2js takes 20 s to a
+    /// minute per call in Hermes; the app passes a native Argon2id (the package's
     /// `wallet-backup/react-native-libsodium` adapter) or opts in to the slow
     /// path with `passwordStorage.allowSlowKdf: true`.
     NativeKdfRequired,
@@ -283,7 +283,7 @@ impl fmt::Display for Error {
             Error::StorageUnavailable(why) => write!(f, "backup key storage unavailable: {why}"),
             Error::AdapterTimeout(what) => write!(f, "{what} did not settle in time (adapterTimeoutMs)"),
             Error::NativeKdfRequired => f.write_str(
-                "React Native: pass a native Argon2id as passwordStorage.deriveKey (e.g. deriveKey from 'wallet-backup/react-native-libsodium'); without it Argon2id runs as JavaScript and takes about a minute, unless passwordStorage.allowSlowKdf is true",
+                "React Native: pass a native Argon2id as passwordStorage.deriveKey (e.g. deriveKey from 'wallet-backup/react-native-libsodium'); without it Argon2id runs as JavaScript, 20 s to a minute per call, unless passwordStorage.allowSlowKdf is true",
             ),
         }
     }
