@@ -54,6 +54,12 @@ export interface PasswordStorageConfig {
    * UTF-8 `password` (no secret, no associated data). A wrong output fails recovery with `WRONG_PASSWORD`.
    */
   deriveKey?: (request: DeriveKeyRequest) => Promise<Uint8Array> | Uint8Array;
+  /**
+   * React Native only: without `deriveKey`, run Argon2id in the module anyway (as JavaScript: about a
+   * 20 s to a minute per backup or recovery in Hermes). Without it, a password call there with no `deriveKey`
+   * fails at once with `NATIVE_KDF_REQUIRED`. Other builds ignore it.
+   */
+  allowSlowKdf?: boolean;
 }
 
 /** What `passwordStorage.deriveKey` is asked to compute. */
@@ -272,7 +278,7 @@ export type ErrorCode =
   | 'PASSKEY_UNAVAILABLE' | 'PASSKEY_NOT_ALLOWED' | 'PASSKEY_USER_VERIFICATION_REQUIRED'
   | 'PASSKEY_PRF_UNAVAILABLE' | 'PASSKEY_DENIED' | 'PASSKEY_NOT_CONFIGURED'
   | 'GOOGLE_UNAUTHENTICATED' | 'GOOGLE_SCOPE_MISSING' | 'ICLOUD_UNAUTHENTICATED' | 'STORAGE_UNAVAILABLE'
-  | 'ADAPTER_TIMEOUT' | 'ABORTED';
+  | 'ADAPTER_TIMEOUT' | 'ABORTED' | 'NATIVE_KDF_REQUIRED';
 
 /** Every rejection is an `Error` (a `TypeError` for wrong argument types) with a stable `code`. */
 export interface WalletBackupError extends Error { code: ErrorCode; cause?: unknown }

@@ -56,6 +56,13 @@ writeFileSync(join(pkg, 'node', 'package.json'), '{ "type": "commonjs" }\n')
 cpSync(join(root, 'js', 'api.mjs'), join(pkg, 'api.js'))
 run(esbuild, [join(root, 'js', 'api.mjs'), '--format=cjs', '--log-level=warning', `--outfile=${join(pkg, 'api.cjs')}`])
 
+// `wallet-backup/react-native-libsodium`: the deriveKey adapter, ES module and CommonJS, and its types.
+cpSync(join(root, 'js', 'react-native-libsodium.js'), join(pkg, 'react-native-libsodium.js'))
+run(esbuild, [join(root, 'js', 'react-native-libsodium.js'), '--format=cjs', '--log-level=warning', `--outfile=${join(pkg, 'react-native-libsodium.cjs')}`])
+const adapterTypes = readFileSync(join(root, 'js', 'react-native-libsodium.d.ts'), 'utf8')
+writeFileSync(join(pkg, 'react-native-libsodium.d.ts'), adapterTypes)
+writeFileSync(join(pkg, 'react-native-libsodium.d.cts'), adapterTypes.replace("from './index.js'", "from './index.cjs'"))
+
 // React Native: the MVP build, wasm-bindgen's bundler glue with its memory
 // views fixed, wasm2js, and one ES2016 file without class syntax.
 await buildReactNative(await rnBuilt, join(pkg, 'react-native', 'index.js'))
@@ -105,9 +112,18 @@ const manifest = {
       browser: { types: './index.d.ts', default: './web/index.js' },
       default: { types: './index.d.ts', default: './web/index.js' },
     },
+    // React Native's deriveKey over react-native-libsodium (js/react-native-libsodium.js): a
+    // subpath of its own, so that only apps that import it bundle it.
+    './react-native-libsodium': {
+      'react-native': { types: './react-native-libsodium.d.ts', default: './react-native-libsodium.js' },
+      import: { types: './react-native-libsodium.d.ts', default: './react-native-libsodium.js' },
+      require: { types: './react-native-libsodium.d.cts', default: './react-native-libsodium.cjs' },
+      default: { types: './react-native-libsodium.d.ts', default: './react-native-libsodium.js' },
+    },
     './package.json': './package.json',
   },
-  files: ['index.d.ts', 'index.d.cts', 'api.js', 'api.cjs', 'types/', 'web/', 'node/', 'react-native/', 'README.md', 'FORMAT.md', 'LICENSE-MIT', 'LICENSE-APACHE'],
+  files: ['index.d.ts', 'index.d.cts', 'api.js', 'api.cjs', 'react-native-libsodium.js', 'react-native-libsodium.cjs',
+    'react-native-libsodium.d.ts', 'react-native-libsodium.d.cts', 'types/', 'web/', 'node/', 'react-native/', 'README.md', 'FORMAT.md', 'LICENSE-MIT', 'LICENSE-APACHE'],
   // What the tests run on (the workspace's package.json says the same).
   engines: { node: '>=20' },
 }

@@ -84,7 +84,7 @@ const quote = (arg) => `'${String(arg).replaceAll("'", "'\\''")}'`
  * its wasm into `wallet_backup_bg.wasm.js`. Resolves when all are done.
  */
 export function buildMvpToJs({ targetDir, outDir }) {
-  const { args, env, wasm } = cargoWasmArgs({ targetDir, mvp: true })
+  const { args, env, wasm } = cargoWasmArgs({ targetDir, mvp: true, features: ['react-native'] })
   const bg = join(outDir, 'wallet_backup_bg.wasm')
   const steps = [
     ['cargo', ...args],

@@ -385,7 +385,7 @@ fn method_of(
             let PasswordSettings { method, derive_key } = password(config)?;
             Method::Password(match derive_key {
                 None => method,
-                Some(f) => method.with_key_derivation(derive_key::app_key_derivation(f, limit.clone())),
+                Some(f) => method.with_key_derivation(derive_key::app_key_derivation(f, cause.clone(), limit.clone())),
             })
         }
         MethodId::Firebase => {
@@ -486,13 +486,18 @@ const BAD_PASSWORD_STORAGE: Error = Error::InvalidArgument("config.passwordStora
 
 /// `config.passwordStorage`: `password` (NFC-normalised, so the same PIN
 /// typed on two keyboards gives the same key), `kdf` (Argon2id costs, never
-/// below the floor) and `deriveKey`.
+/// below the floor), `deriveKey` and `allowSlowKdf`.
+///
+/// In the React Native build (feature `react-native`, wasm2js in Hermes)
+/// Argon2id at the floor takes 20 s to a minute (22.7 s and 59.8 s on 2 cores), so
+/// without `deriveKey` this is `NATIVE_KDF_REQUIRED` before anything runs,
+/// unless `allowSlowKdf: true` says the app accepts that.
 fn password(config: &JsValue) -> Result<PasswordSettings> {
     let storage = get(config, "passwordStorage", Error::InvalidArgument("config must be an object"))?;
     if is_absent(&storage) {
         return Err(Error::PasswordRequired.into());
     }
-    known_keys(&storage, "passwordStorage", &["password", "kdf", "deriveKey"])?;
+    known_keys(&storage, "passwordStorage", &["password", "kdf", "deriveKey", "allowSlowKdf"])?;
     let password = get(&storage, "password", BAD_PASSWORD_STORAGE)?;
     if is_absent(&password) {
         return Err(Error::PasswordRequired.into());
@@ -510,8 +515,15 @@ fn password(config: &JsValue) -> Result<PasswordSettings> {
 
     let kdf = kdf(&get(&storage, "kdf", BAD_PASSWORD_STORAGE)?)?;
     let method = PasswordMethod::with_kdf(bytes, kdf)?;
+    let allow_slow = get(&storage, "allowSlowKdf", BAD_PASSWORD_STORAGE)?;
+    if !is_absent(&allow_slow) && allow_slow.as_bool().is_none() {
+        return Err(Failure::type_error(Error::InvalidArgument("passwordStorage.allowSlowKdf must be a boolean")));
+    }
     let derive_key = get(&storage, "deriveKey", BAD_PASSWORD_STORAGE)?;
     if is_absent(&derive_key) {
+        if cfg!(feature = "react-native") && allow_slow.as_bool() != Some(true) {
+            return Err(Error::NativeKdfRequired.into());
+        }
         return Ok(PasswordSettings { method, derive_key: None });
     }
     let derive_key: Function = derive_key

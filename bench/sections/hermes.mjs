@@ -21,7 +21,7 @@
 //   app KDF, native module   passwordStorage.deriveKey answered by native Rust Argon2id
 //                            (bench/native --serve), across the bridge in Hermes;
 //   app KDF, @noble/hashes   deriveKey = pure-JS Argon2id running in the engine itself;
-//   in-module Argon2id       no deriveKey: the module's Argon2id (wasm2js in Hermes, wasm in Node).
+//   in-module Argon2id       no deriveKey: the module's Argon2id (wasm2js in Hermes, with allowSlowKdf; wasm in Node).
 // The last two are slow in Hermes (seconds per derive), so they get fewer runs, and
 // their warm-up round runs in Node only.
 

@@ -122,6 +122,12 @@ pub enum Error {
     /// recovery, the service's confirm of a backup) is never interrupted:
     /// its own result decides.
     Aborted,
+    /// React Native only: a password backup or recovery without
+    /// `passwordStorage.deriveKey`. Argon2id through wasm2js takes 20 s to a
+    /// minute per call in Hermes; the app passes a native Argon2id (the package's
+    /// `wallet-backup/react-native-libsodium` adapter) or opts in to the slow
+    /// path with `passwordStorage.allowSlowKdf: true`.
+    NativeKdfRequired,
 }
 
 impl Error {
@@ -166,6 +172,7 @@ impl Error {
             Error::StorageUnavailable(_) => "STORAGE_UNAVAILABLE",
             Error::AdapterTimeout(_) => "ADAPTER_TIMEOUT",
             Error::Aborted => "ABORTED",
+            Error::NativeKdfRequired => "NATIVE_KDF_REQUIRED",
         }
     }
 
@@ -210,6 +217,7 @@ impl Error {
             Error::StorageUnavailable("x"),
             Error::AdapterTimeout("x"),
             Error::Aborted,
+            Error::NativeKdfRequired,
         ]
     }
 }
@@ -283,6 +291,9 @@ impl fmt::Display for Error {
             Error::StorageUnavailable(why) => write!(f, "backup key storage unavailable: {why}"),
             Error::AdapterTimeout(what) => write!(f, "{what} did not settle in time (adapterTimeoutMs)"),
             Error::Aborted => f.write_str("aborted by the app's signal: nothing was completed"),
+            Error::NativeKdfRequired => f.write_str(
+                "React Native: pass a native Argon2id as passwordStorage.deriveKey (e.g. deriveKey from 'wallet-backup/react-native-libsodium'); without it Argon2id runs as JavaScript, 20 s to a minute per call, unless passwordStorage.allowSlowKdf is true",
+            ),
         }
     }
 }

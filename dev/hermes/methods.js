@@ -13,7 +13,8 @@
 //   ctx.user                  the signed-in user (Firebase, Google), or null
 //   ctx.driveHost             the local Drive v3 server
 //   ctx.mode                  passkey: 'auto' (PRF) or 'enclave'
-//   ctx.kdf                   password: 'app-js', 'app-native', or 'module' (the module's Argon2id)
+//   ctx.kdf                   password: 'app-js', 'app-native', or 'module' (the module's Argon2id,
+//                             with allowSlowKdf: in Node's reference it is simply ignored)
 //   ctx.icloud                icloud: 'kv' (React Native: the app's key-value store) or 'cloudkit'
 //                             (CloudKit Web Services at ctx.cloudKitHost, ctx.containerIdentifier, ctx.apiToken)
 // A scenario resolves with what Node checks (restored, statuses, times,
@@ -118,6 +119,8 @@ function adapters(env, ctx) {
 function passwordConfig(env, ctx) {
   const passwordStorage = { password: PASSWORD }
   if (ctx.kdf && ctx.kdf !== 'module') passwordStorage.deriveKey = env.kdfs[ctx.kdf]
+  // The module's Argon2id in React Native is the slow path the app must ask for.
+  else if (ctx.kdf === 'module') passwordStorage.allowSlowKdf = true
   return { passwordStorage }
 }
 
@@ -167,7 +170,7 @@ export function methodScenarios(env) {
       const fresh = { shares: '' }
       return {
         unauthorized: await codeOf(wrongKey.backupWallet('password', null, config)),
-        wrongPassword: await codeOf(service(ctx, fresh).recoverWallet('', 'password', null, { passwordStorage: { password: 'not it', deriveKey: config.passwordStorage.deriveKey } })),
+        wrongPassword: await codeOf(service(ctx, fresh).recoverWallet('', 'password', null, { passwordStorage: Object.assign({}, config.passwordStorage, { password: 'not it' }) })),
         keychainAfter: fresh.shares,
       }
     },

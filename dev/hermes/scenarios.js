@@ -22,6 +22,7 @@
 import * as wb from 'wallet-backup'
 import { Portal, BackupMethods } from 'wallet-backup'
 import { argon2id } from '@noble/hashes/argon2.js'
+import { libsodiumDeriveKey } from 'wallet-backup/react-native-libsodium'
 import { installRandom, nativeCall, pendingCount, send } from './native.js'
 import { methodScenarios } from './methods.js'
 
@@ -61,6 +62,21 @@ function fromHex(text) {
 function nativeDeriveKey(request) {
   return nativeCall('argon2', 'derive', [hex(utf8(request.password)), hex(request.salt), request.memoryKiB, request.iterations, request.parallelism])
     .then(fromHex)
+}
+
+/**
+ * react-native-libsodium as the app imports it (`import * as sodium from 'react-native-libsodium'`):
+ * its constants are libsodium's (read in Node), its crypto_pwhash runs libsodium in Node across
+ * the bridge with the arguments the adapter gave; each call is logged.
+ */
+const pwhashCalls = []
+const sodium = {
+  crypto_pwhash_ALG_ARGON2ID13: input.sodium.algArgon2id13,
+  crypto_pwhash_SALTBYTES: input.sodium.saltBytes,
+  crypto_pwhash(keyLength, password, salt, opsLimit, memLimit, algorithm) {
+    pwhashCalls.push({ keyLength, password: hex(password), saltLength: salt.length, opsLimit, memLimit, algorithm })
+    return nativeCall('libsodium', 'crypto_pwhash', [keyLength, hex(password), hex(salt), opsLimit, memLimit, algorithm]).then(fromHex)
+  },
 }
 
 function utf8(s) {
@@ -166,17 +182,60 @@ const scenarios = {
   },
 
   'in-module-argon2id': async () => {
-    // No deriveKey: Argon2id (19 MiB, which grows the memory) runs in the module, through wasm2js.
+    // No deriveKey, and the app opts in to the slow path: Argon2id (19 MiB, the format's floor,
+    // which grows the memory) runs in the module, through wasm2js. One run (the backup); Node
+    // opens it (hermes.test.mjs, cross-engine).
     const w = wallet(SHARES)
     const portal = new Portal({ keychain: w.keychain, custodian: w.custodian })
+    const t = Date.now()
+    const cipherText = await portal.backupWallet('password', null, { passwordStorage: { password: 'pw', allowSlowKdf: true } })
+    return { cipherText, record: w.state.record, backupMs: Date.now() - t }
+  },
+
+  'native-kdf-required': async () => {
+    // No deriveKey and no allowSlowKdf: refused before the keychain or the custodian is asked.
+    const w = wallet(SHARES)
+    let asked = 0
+    const keychain = { getShares() { asked++; return w.keychain.getShares() }, setShares(s) { asked++; return w.keychain.setShares(s) } }
+    const custodian = { read() { asked++; return w.custodian.read() }, write(r) { asked++; return w.custodian.write(r) } }
+    const portal = new Portal({ keychain, custodian })
+    const outcome = (promise) => promise.then(() => ({ code: 'no error' }), (e) => ({ code: e.code, message: e.message, isTypeError: e instanceof TypeError }))
+    const backup = await outcome(portal.backupWallet('password', null, { passwordStorage: { password: 'pw' } }))
+    const recovery = await outcome(portal.recoverWallet(input.nodeSealed.cipherText, 'password', null, { passwordStorage: { password: input.nodeSealed.password } }))
+    const optOut = await outcome(portal.backupWallet('password', null, { passwordStorage: { password: 'pw', allowSlowKdf: false } }))
+    const notBoolean = await outcome(portal.backupWallet('password', null, { passwordStorage: { password: 'pw', allowSlowKdf: 'yes' } }))
+    return { backup, recovery, optOut, notBoolean, asked }
+  },
+
+  'libsodium-adapter': async () => {
+    pwhashCalls.length = 0
+    const deriveKey = libsodiumDeriveKey(sodium)
+    const password = 'pässwörd 🔑'
+    const w = wallet(SHARES)
     let t = Date.now()
-    const cipherText = await portal.backupWallet('password', null, { passwordStorage: { password: 'pw' } })
+    const cipherText = await new Portal({ keychain: w.keychain, custodian: w.custodian })
+      .backupWallet('password', null, { passwordStorage: { password, deriveKey } })
     const backupMs = Date.now() - t
+    const backupCalls = pwhashCalls.slice()
     const fresh = wallet('', w.state.record)
     t = Date.now()
-    await new Portal({ keychain: fresh.keychain, custodian: fresh.custodian }).recoverWallet(cipherText, 'password', null, { passwordStorage: { password: 'pw' } })
+    await new Portal({ keychain: fresh.keychain, custodian: fresh.custodian }).recoverWallet(cipherText, 'password', null, { passwordStorage: { password, deriveKey } })
     const recoveryMs = Date.now() - t
-    return { cipherText, record: w.state.record, restored: fresh.state.shares === SHARES, backupMs, recoveryMs }
+    // Core's vector, sealed by the module's own Argon2id: opens only with a byte-identical key.
+    const v = input.vector
+    const vw = wallet('', v.custodianRecord)
+    await new Portal({ keychain: vw.keychain, custodian: vw.custodian }).recoverWallet(v.cipherText, 'password', null, { passwordStorage: { password: v.password, deriveKey } })
+    // What libsodium cannot do: another parallelism is refused by the adapter, its reason the cause.
+    const p2 = wallet(SHARES)
+    const parallelism = await new Portal({ keychain: p2.keychain, custodian: p2.custodian })
+      .backupWallet('password', null, { passwordStorage: { password, deriveKey, kdf: { parallelism: 2 } } })
+      .then(() => ({ code: 'no error' }), (e) => ({ code: e.code, cause: e.cause && { name: e.cause.name, message: e.cause.message } }))
+    let notSodium
+    try { libsodiumDeriveKey({}); notSodium = 'no error' } catch (e) { notSodium = e.name + ': ' + e.message }
+    return {
+      cipherText, record: w.state.record, restored: fresh.state.shares === SHARES, backupMs, recoveryMs, backupCalls,
+      vectorRestored: vw.state.shares === v.expectedShares, parallelism, notSodium, passwordUtf8: hex(utf8(password)),
+    }
   },
 
   'sealed-in-node': async () => {

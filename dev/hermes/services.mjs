@@ -21,6 +21,9 @@
 //   keyValueStore.getItem/setItem/removeItem(store, key[, value])   iCloud's key-value store
 //       (NSUbiquitousKeyValueStore behind an AsyncStorage-shaped module), in Node
 //   cloudKit.signIn(user)                                a CloudKit web auth token of `user`
+//   libsodium.crypto_pwhash(keyLength, passwordHex, saltHex, opsLimit, memLimit, alg)
+//       react-native-libsodium's crypto_pwhash, played by libsodium-wrappers-sumo (the same
+//       libsodium, compiled to wasm) with exactly the arguments the adapter passed (hex)
 //   argon2.derive(passwordHex, saltHex, m, t, p)        the app's native Argon2id module (hex): `nativeArgon2`
 //       (the bench: native Rust, bench/native), else @noble/hashes' Argon2id in Node
 //   testControl.expireGoogleToken(user), testControl.failCustomWrites(store, message),
@@ -170,6 +173,13 @@ export async function startServices({ bin = serviceBinary(), nativeArgon2 = null
       case 'testControl.failKeyValueWrites':
         kvOf(args[0]).failWrites = args[1]
         return null
+      case 'libsodium.crypto_pwhash': {
+        const [keyLength, passwordHex, saltHex, opsLimit, memLimit, alg] = args
+        const sodium = (await import('libsodium-wrappers-sumo')).default
+        await sodium.ready
+        const key = sodium.crypto_pwhash(keyLength, Buffer.from(passwordHex, 'hex'), Buffer.from(saltHex, 'hex'), opsLimit, memLimit, alg)
+        return Buffer.from(key).toString('hex')
+      }
       case 'argon2.derive': {
         const [passwordHex, saltHex, m, t, p] = args
         if (nativeArgon2) return (await nativeArgon2(`argon2 ${m} ${t} ${p} ${passwordHex} ${saltHex}`)).hex

@@ -7,7 +7,11 @@
 // Auth, Google Sign-In, CloudKit sign-in and key-value stores (services.mjs).
 //
 // - password with in-memory adapters: the app's Argon2id (`deriveKey`) and
-//   the module's; a case that grows the module's memory; the cross-engine
+//   the module's (only with `allowSlowKdf`: without either it is
+//   NATIVE_KDF_REQUIRED at once); the package's react-native-libsodium
+//   adapter, its crypto_pwhash played by libsodium-wrappers-sumo in Node,
+//   against core's vector and Node's recovery without it; a case that grows
+//   the module's memory; the cross-engine
 //   cases (sealed in Hermes with the app's KDF, opened in Node by the wasm
 //   build, and the reverse);
 // - every built method, backup → new device → recovery over real HTTP
@@ -33,6 +37,9 @@ import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { gzipSync } from 'node:zlib'
+
+import sodium from 'libsodium-wrappers-sumo'
+import { argon2id } from '@noble/hashes/argon2.js'
 
 import { ROOT, startHermes } from '../../dev/hermes/bridge.mjs'
 import { bundleScenarios } from '../../dev/hermes/bundle.mjs'
@@ -74,7 +81,15 @@ before(async () => {
   const password = 'sealed in node ✓'
   const cipherText = await new node.Portal({ keychain: w.keychain, custodian: w.custodian })
     .backupWallet('password', null, { passwordStorage: { password, kdf: { memoryKiB: 20480, iterations: 2 } } })
-  const inputs = { seed: randomBytes(32).toString('hex'), nodeSealed: { cipherText, record: w.state.record, shares, password } }
+  // libsodium's own constants for the react-native-libsodium stand-in, and core's vector.
+  await sodium.ready
+  const vector = JSON.parse(readFileSync(join(ROOT, 'tests', 'vectors', 'valid-default-params.json'), 'utf8'))
+  const inputs = {
+    seed: randomBytes(32).toString('hex'),
+    nodeSealed: { cipherText, record: w.state.record, shares, password },
+    sodium: { algArgon2id13: sodium.crypto_pwhash_ALG_ARGON2ID13, saltBytes: sodium.crypto_pwhash_SALTBYTES },
+    vector: { cipherText: vector.cipherText, custodianRecord: vector.custodianRecord, expectedShares: vector.expectedShares, password: vector.password },
+  }
 
   const built = await bundleScenarios({ dir: tmp, inputs })
   bundle = built.bundle
@@ -169,16 +184,69 @@ test('memory growth: 600 KB of shares round-trip intact (the stale memory view t
   assert.ok(r.length > 600000)
 })
 
-test('password backup and recovery in Hermes with the module\'s Argon2id (wasm2js)', async (t) => {
-  const r = await scenario('in-module-argon2id')
-  assert.equal(r.restored, true)
-  t.diagnostic(`Hermes, in-module Argon2id (wasm2js): backup ${r.backupMs} ms, recovery ${r.recoveryMs} ms`)
+test('without deriveKey a password backup or recovery fails at once with NATIVE_KDF_REQUIRED, naming the fix', async () => {
+  const r = await scenario('native-kdf-required')
+  for (const what of ['backup', 'recovery', 'optOut']) {
+    assert.equal(r[what].code, 'NATIVE_KDF_REQUIRED', `${what}: ${JSON.stringify(r[what])}`)
+    assert.match(r[what].message, /passwordStorage\.deriveKey/)
+    assert.match(r[what].message, /wallet-backup\/react-native-libsodium/)
+    assert.match(r[what].message, /allowSlowKdf/)
+  }
+  assert.equal(r.asked, 0, 'the keychain or the custodian was asked before the refusal')
+  assert.deepEqual(r.notBoolean, { code: 'INVALID_ARGUMENT', message: r.notBoolean.message, isTypeError: true })
+  assert.match(r.notBoolean.message, /allowSlowKdf must be a boolean/)
 })
 
-test('cross-engine: sealed in Hermes with the app\'s KDF, opened in Node by the wasm build', async () => {
-  for (const name of ['app-kdf', 'in-module-argon2id']) {
+test('password backup in Hermes with the module\'s Argon2id (wasm2js), opted in with allowSlowKdf', async (t) => {
+  const r = await scenario('in-module-argon2id')
+  assert.match(r.cipherText, /^wbk1\./)
+  t.diagnostic(`Hermes, in-module Argon2id (wasm2js, allowSlowKdf): backup ${r.backupMs} ms`)
+})
+
+test('the react-native-libsodium adapter in Hermes: libsodium gets Argon2id13 with the mapped costs; core\'s vector opens with it', async (t) => {
+  const r = await scenario('libsodium-adapter')
+  assert.equal(r.restored, true)
+  assert.deepEqual(r.backupCalls, [{
+    keyLength: 32, password: r.passwordUtf8, saltLength: 16, opsLimit: 2, memLimit: 19456 * 1024, algorithm: sodium.crypto_pwhash_ALG_ARGON2ID13,
+  }])
+  assert.equal(r.passwordUtf8, Buffer.from('pässwörd 🔑'.normalize('NFC')).toString('hex'), 'the adapter hashes the UTF-8 of the password')
+  // Sealed by core's own Argon2id: its key commitment opens only with byte-identical output.
+  assert.equal(r.vectorRestored, true)
+  assert.equal(r.parallelism.code, 'INVALID_ARGUMENT', JSON.stringify(r.parallelism))
+  assert.equal(r.parallelism.cause?.name, 'RangeError')
+  assert.match(r.parallelism.cause?.message, /parallelism 1, not 2/)
+  assert.match(r.notSodium, /^TypeError: libsodiumDeriveKey: pass the libsodium module/)
+  t.diagnostic(`Hermes, react-native-libsodium adapter (libsodium in Node across the bridge): backup ${r.backupMs} ms, recovery ${r.recoveryMs} ms`)
+})
+
+test('the libsodium adapter in Node (libsodium-wrappers-sumo) gives Argon2id\'s bytes: as @noble/hashes, and every password vector of core opens with it', async () => {
+  const { libsodiumDeriveKey } = await import(join(PKG, 'react-native-libsodium.js'))
+  const deriveKey = libsodiumDeriveKey(sodium)
+  const salt = Uint8Array.from({ length: 16 }, (_, i) => i * 7)
+  const request = { password: 'pässwörd 🔑', salt, memoryKiB: 19456, iterations: 2, parallelism: 1, hashLength: 32, algorithm: 'argon2id', version: 0x13 }
+  assert.equal(Buffer.from(deriveKey(request)).toString('hex'),
+    Buffer.from(argon2id(Buffer.from(request.password), salt, { m: 19456, t: 2, p: 1, dkLen: 32 })).toString('hex'))
+  for (const name of ['valid-default-params', 'valid-unicode-pin', 'valid-password-given-decomposed']) {
+    const v = JSON.parse(readFileSync(join(ROOT, 'tests', 'vectors', `${name}.json`), 'utf8'))
+    const w = memoryWallet('', v.custodianRecord)
+    await new node.Portal({ keychain: w.keychain, custodian: w.custodian })
+      .recoverWallet(v.cipherText, 'password', null, { passwordStorage: { password: v.password, deriveKey } })
+    assert.equal(w.state.shares, v.expectedShares, name)
+  }
+  // A backup made with p = 2 (core's vector): libsodium cannot compute it, and says so.
+  const v = JSON.parse(readFileSync(join(ROOT, 'tests', 'vectors', 'valid-strong-params-with-context.json'), 'utf8'))
+  const w = memoryWallet('', v.custodianRecord)
+  await assert.rejects(new node.Portal({ keychain: w.keychain, custodian: w.custodian })
+    .recoverWallet(v.cipherText, 'password', null, { passwordStorage: { password: v.password, deriveKey } }),
+  (e) => e.code === 'INVALID_ARGUMENT' && e.cause?.name === 'RangeError' && /parallelism 1, not 2/.test(e.cause.message))
+  assert.throws(() => deriveKey({ ...request, salt: new Uint8Array(15) }), { name: 'RangeError', message: /16-byte salt, not 15/ })
+  assert.throws(() => deriveKey({ ...request, version: 0x10 }), { name: 'RangeError', message: /Argon2id v0x13/ })
+})
+
+test('cross-engine: sealed in Hermes (the app\'s KDF, the libsodium adapter, the module\'s own), opened in Node by the wasm build without deriveKey', async () => {
+  for (const name of ['app-kdf', 'libsodium-adapter', 'in-module-argon2id']) {
     const r = await scenario(name)
-    const password = name === 'app-kdf' ? 'pässwörd 🔑' : 'pw'
+    const password = name === 'in-module-argon2id' ? 'pw' : 'pässwörd 🔑'
     const w = memoryWallet('', r.record)
     await new node.Portal({ keychain: w.keychain, custodian: w.custodian }).recoverWallet(r.cipherText, 'password', null, { passwordStorage: { password } })
     assert.equal(w.state.shares, JSON.stringify({ secp256k1: { id: 'hermes-w1', share: 'a1b2c3d4e5f60718293a4b5c6d7e8f90'.repeat(8) } }))

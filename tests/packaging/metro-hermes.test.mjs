@@ -1,7 +1,8 @@
 // The React Native consumer: the packed tarball installed into an app,
 // bundled by real Metro with React Native's default configuration, compiled
 // to Hermes bytecode and run in Hermes, where it does a password backup and
-// recovery with the app's Argon2id (passwordStorage.deriveKey).
+// recovery with the app's Argon2id (passwordStorage.deriveKey), is refused
+// without it (NATIVE_KDF_REQUIRED), and bundles the libsodium adapter's subpath.
 //
 //   node --test tests/packaging/metro-hermes.test.mjs
 //
@@ -103,9 +104,12 @@ test('Metro with React Native\'s default config resolves wallet-backup to react-
   assert.equal(ours.length, 1, JSON.stringify(resolutions, null, 1))
   assert.equal(ours[0].path, join(c.installed, 'react-native', 'index.js'))
   assert.ok(!resolutions.some((r) => /wallet-backup[/\\](web|node)[/\\]/.test(r.path)), JSON.stringify(resolutions, null, 1))
+  // The deriveKey adapter's subpath resolves to its ES module.
+  const adapter = resolutions.filter((r) => r.name === 'wallet-backup/react-native-libsodium')
+  assert.deepEqual(adapter.map((r) => r.path), [join(c.installed, 'react-native-libsodium.js')], JSON.stringify(resolutions, null, 1))
   // Nothing else from the package is bundled: the react-native build is one file with no wasm to fetch.
   const fromPackage = resolutions.filter((r) => r.path?.startsWith(c.installed)).map((r) => r.path)
-  assert.deepEqual([...new Set(fromPackage)], [join(c.installed, 'react-native', 'index.js')])
+  assert.deepEqual([...new Set(fromPackage)].sort(), [join(c.installed, 'react-native', 'index.js'), join(c.installed, 'react-native-libsodium.js')].sort())
   const code = await readFile(bundle, 'utf8')
   assert.doesNotMatch(code, /WebAssembly\.|wallet_backup_bg\.wasm/)
   t.diagnostic(`Metro bundle: ${(await stat(bundle)).size} bytes, ${resolutions.length} resolutions`)
@@ -136,6 +140,8 @@ test('the Metro bundle, as Hermes bytecode, does a password backup and recovery 
   assert.equal(result.done, true)
   assert.equal(result.kdfCalls, 3, 'backup, recovery and wrong-password recovery each derive once')
   assert.equal(result.wrong, 'WRONG_PASSWORD')
+  assert.equal(result.noKdf, 'NATIVE_KDF_REQUIRED')
+  assert.equal(result.adapter, 'TypeError')
   assert.match(result.cipherText, /^wbk1\./)
   t.diagnostic(`Hermes 0.12 run: ${Date.now() - started} ms`)
 

@@ -12,6 +12,7 @@ import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
 import { cp, mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises'
 import { existsSync, readFileSync } from 'node:fs'
+import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -253,7 +254,7 @@ function resolveExports(target, conditions) {
 
 test('exports map: `types` first wherever it appears; each tool\'s conditions pick its build', async () => {
   const pkg = JSON.parse(await readFile(join(installed, 'package.json'), 'utf8'))
-  assert.deepEqual(Object.keys(pkg.exports), ['.', './package.json'])
+  assert.deepEqual(Object.keys(pkg.exports), ['.', './react-native-libsodium', './package.json'])
   // Every subpath that leads to code has `types`, as its first key; nested condition objects too.
   const conditionObjects = (value, path) => (value && typeof value === 'object'
     ? [[path, value], ...Object.entries(value).flatMap(([k, v]) => conditionObjects(v, `${path}.${k}`))]
@@ -289,6 +290,27 @@ test('exports map: `types` first wherever it appears; each tool\'s conditions pi
     ['webpack (browser target)', ['browser', 'import', 'module', 'webpack', 'production'], './web/index.js'],
     ['a bundler or runtime with neither browser nor node (workers)', ['import', 'worker'], './web/index.js'],
   ]
+  // `wallet-backup/react-native-libsodium`, the deriveKey adapter: the ES module for Metro and import,
+  // CommonJS for require, each with its types; side-effect free (not in `sideEffects`).
+  const adapterCases = [
+    ['Metro (React Native), require', ['require', 'react-native'], './react-native-libsodium.js'],
+    ['Metro (React Native), import', ['import', 'react-native'], './react-native-libsodium.js'],
+    ['TypeScript (bundler, React Native customConditions)', ['types', 'import', 'react-native'], './react-native-libsodium.d.ts'],
+    ['TypeScript (node16, require)', ['types', 'require', 'node'], './react-native-libsodium.d.cts'],
+    ['Node.js import', ['node', 'import'], './react-native-libsodium.js'],
+    ['Node.js require', ['node', 'require'], './react-native-libsodium.cjs'],
+    ['a bundler for browsers', ['browser', 'import'], './react-native-libsodium.js'],
+  ]
+  for (const [tool, conditions, expected] of adapterCases) {
+    assert.equal(resolveExports(pkg.exports['./react-native-libsodium'], conditions), expected, `react-native-libsodium: ${tool}`)
+    assert.ok(existsSync(join(installed, expected)), `${expected} is not shipped`)
+  }
+  assert.ok(!pkg.sideEffects.some((p) => p.includes('libsodium')))
+  // Resolved by name from the consumer project, as an app's require() does.
+  const required = createRequire(join(installed, '..', '..', 'consumer.cjs'))('wallet-backup/react-native-libsodium')
+  assert.equal(typeof required.libsodiumDeriveKey, 'function')
+  assert.equal(typeof (await import(join(installed, 'react-native-libsodium.js'))).libsodiumDeriveKey, 'function')
+
   for (const [tool, conditions, expected] of cases) {
     assert.equal(resolveExports(pkg.exports['.'], conditions), expected, tool)
     assert.ok(existsSync(join(installed, expected)), `${expected} (${tool}) is not shipped`)
@@ -407,9 +429,9 @@ test('TypeScript consumer compiles (strict; bundler and node16 resolution, ES mo
   assert.match(r.stdout, /control\.ts\(3,\d+\): error TS\d+: Type 'number' [^\n]*'Keychain'/)
 })
 
-test('type declarations (pkg/index.d.ts, pkg/types/wallet_backup.d.ts and their .d.cts twins) contain no `any`', () => {
+test('type declarations (pkg/index.d.ts, pkg/types/wallet_backup.d.ts, pkg/react-native-libsodium.d.ts and their .d.cts twins) contain no `any`', () => {
   const offending = []
-  for (const rel of ['index.d.ts', 'types/wallet_backup.d.ts', 'index.d.cts', 'types/wallet_backup.d.cts']) {
+  for (const rel of ['index.d.ts', 'types/wallet_backup.d.ts', 'index.d.cts', 'types/wallet_backup.d.cts', 'react-native-libsodium.d.ts', 'react-native-libsodium.d.cts']) {
     const source = readFileSync(join(PKG, rel), 'utf8')
     // Blank out comments (keeping line numbers) so prose like "any" in a doc comment is not a type.
     const code = source

@@ -41,6 +41,8 @@ import type {
   WalletBackupStatus,
   WalletBackupError,
 } from 'wallet-backup'
+import { libsodiumDeriveKey } from 'wallet-backup/react-native-libsodium'
+import type { LibsodiumPwhash } from 'wallet-backup/react-native-libsodium'
 
 let stored = '{"secp256k1":{"id":"w1","share":"00"}}'
 let record: string | null = null
@@ -165,6 +167,15 @@ void portal.backupWallet('password', null, { password: 'pw' })
 // @ts-expect-error: the password is a string
 void portal.backupWallet('password', null, { passwordStorage: { password: 1234 } })
 
+// React Native: the libsodium adapter is a deriveKey; allowSlowKdf is a boolean.
+declare const sodium: LibsodiumPwhash
+const nativeKdf: PasswordStorageConfig = { password: 'pw', deriveKey: libsodiumDeriveKey(sodium), allowSlowKdf: false }
+void portal.backupWallet('password', null, { passwordStorage: nativeKdf })
+// @ts-expect-error: allowSlowKdf is a boolean
+const badSlow: PasswordStorageConfig = { password: 'pw', allowSlowKdf: 'yes' }
+// @ts-expect-error: the adapter needs libsodium's crypto_pwhash
+void libsodiumDeriveKey({})
+
 // @ts-expect-error: kdf costs are numbers
 const badKdf: Argon2idOptions = { memoryKiB: '64 MiB' }
 
@@ -240,4 +251,4 @@ const badEvent: ProgressEvent = { status: 'Done' }
 // @ts-expect-error: the constants are read-only
 BackupMethods.Password = 'passkey'
 
-void [badCustom, badKdf, badKeychain, badCode, badStatus, badResult, badError, badEvent]
+void [badCustom, badSlow, badKdf, badKeychain, badCode, badStatus, badResult, badError, badEvent]

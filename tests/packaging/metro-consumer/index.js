@@ -9,6 +9,7 @@
 // - passwordStorage.deriveKey (a native Argon2 module on a device):
 //   @noble/hashes' pure-JS Argon2id.
 import { Portal, BackupMethods, MpcStatuses } from 'wallet-backup'
+import { libsodiumDeriveKey } from 'wallet-backup/react-native-libsodium'
 import { argon2id } from '@noble/hashes/argon2.js'
 import { sha256 } from '@noble/hashes/sha2.js'
 import input from './input.json'
@@ -78,8 +79,22 @@ async function main() {
   } catch (e) {
     wrong = e.code
   }
+  // Without deriveKey the React Native build refuses at once (NATIVE_KDF_REQUIRED).
+  let noKdf = 'no error'
+  try {
+    await new Portal({ keychain, custodian }).backupWallet('password', null, { passwordStorage: { password: input.password } })
+  } catch (e) {
+    noKdf = e.code
+  }
+  // The libsodium adapter is bundled from its subpath and checks what it is given.
+  let adapter = 'no error'
+  try {
+    libsodiumDeriveKey({})
+  } catch (e) {
+    adapter = e.name
+  }
   print('RESULT ' + JSON.stringify({
-    recovered, cipherText, record, kdfCalls, wrong,
+    recovered, cipherText, record, kdfCalls, wrong, noKdf, adapter,
     done: statuses[statuses.length - 1] === MpcStatuses.Done,
   }))
   print('DONE')
