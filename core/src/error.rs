@@ -177,7 +177,7 @@ impl Error {
     }
 
     /// One of each variant, for table tests that walk every code.
-    pub fn all_variants() -> [Error; 38] {
+    pub fn all_variants() -> [Error; 39] {
         [
             Error::PasswordRequired,
             Error::WrongPassword,
