@@ -77,7 +77,12 @@ before(async () => {
       // Strict, except that JavaScript blocks are written as apps write JavaScript: a callback's
       // parameters without JSDoc types are not errors (TypeScript still checks every call, option and value).
       strict: true, noImplicitAny: false, noEmit: true, allowJs: true, checkJs: true, moduleDetection: 'force', skipLibCheck: true,
-      paths: { 'wallet-backup': [join(ROOT, 'pkg', 'index.d.ts')] },
+      paths: {
+        'wallet-backup': [join(ROOT, 'pkg', 'index.d.ts')],
+        'wallet-backup/react-native-libsodium': [join(ROOT, 'pkg', 'react-native-libsodium.d.ts')],
+        // A React Native native module the docs use: its API as the adapter takes it.
+        'react-native-libsodium': [join(ROOT, 'tests', 'docs', 'react-native-libsodium.d.ts')],
+      },
     },
     files: [join(ROOT, 'tests', 'docs', 'prelude.d.ts'), ...files],
   }, null, 2))
