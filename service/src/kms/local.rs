@@ -270,16 +270,6 @@ impl LocalKms {
         *self.loaded.lock().unwrap_or_else(|p| p.into_inner()) = fresh;
         Ok(())
     }
-
-    fn aad(key_id: &str, context: &[u8]) -> Vec<u8> {
-        let mut aad = Vec::with_capacity(WRAP_LABEL.len() + key_id.len() + context.len() + 2);
-        aad.extend_from_slice(WRAP_LABEL);
-        aad.push(0);
-        aad.extend_from_slice(key_id.as_bytes());
-        aad.push(0);
-        aad.extend_from_slice(context);
-        aad
-    }
 }
 
 #[async_trait]
@@ -298,7 +288,7 @@ impl Kms for LocalKms {
         };
         let mut nonce = [0u8; NONCE_LEN];
         getrandom::fill(&mut nonce).map_err(|e| KmsError::Unavailable(format!("random source: {e}")))?;
-        let aad = Self::aad(&key_id, context);
+        let aad = super::wrap_aad(WRAP_LABEL, &key_id, context);
         let ct = cipher
             .encrypt(&Nonce::from(nonce), Payload { msg: data_key, aad: &aad })
             .map_err(|_| KmsError::Unavailable("AES-GCM encryption failed".into()))?;
@@ -324,7 +314,7 @@ impl Kms for LocalKms {
         let (nonce, ct) = wrapped.ciphertext.split_at(NONCE_LEN);
         let mut nonce_bytes = [0u8; NONCE_LEN];
         nonce_bytes.copy_from_slice(nonce);
-        let aad = Self::aad(&wrapped.key_id, context);
+        let aad = super::wrap_aad(WRAP_LABEL, &wrapped.key_id, context);
         let plain = Zeroizing::new(
             cipher.decrypt(&Nonce::from(nonce_bytes), Payload { msg: ct, aad: &aad }).map_err(|_| KmsError::Unwrap)?,
         );

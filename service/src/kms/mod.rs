@@ -213,6 +213,19 @@ pub async fn open(selection: &KmsSelection, local_file: &Path) -> Result<KmsChai
     Ok(chain)
 }
 
+/// The associated data a backend that encrypts data keys itself (the key
+/// file, a PKCS#11 token) authenticates: `label ‖ 0 ‖ key id ‖ 0 ‖ context`,
+/// so a wrapped key opens only under its own master key and context.
+fn wrap_aad(label: &[u8], key_id: &str, context: &[u8]) -> Vec<u8> {
+    let mut aad = Vec::with_capacity(label.len() + key_id.len() + context.len() + 2);
+    aad.extend_from_slice(label);
+    aad.push(0);
+    aad.extend_from_slice(key_id.as_bytes());
+    aad.push(0);
+    aad.extend_from_slice(context);
+    aad
+}
+
 /// The context of the start-up round trip (no record uses it).
 const CHECK_CONTEXT: &[u8] = b"wallet-backup-service/kms-check/v1";
 

@@ -576,16 +576,6 @@ impl Inner {
         *lock(&self.located) = Located { slot, key };
         Ok((session, key))
     }
-
-    fn aad(key_id: &str, context: &[u8]) -> Vec<u8> {
-        let mut aad = Vec::with_capacity(WRAP_LABEL.len() + key_id.len() + context.len() + 2);
-        aad.extend_from_slice(WRAP_LABEL);
-        aad.push(0);
-        aad.extend_from_slice(key_id.as_bytes());
-        aad.push(0);
-        aad.extend_from_slice(context);
-        aad
-    }
 }
 
 #[async_trait]
@@ -596,7 +586,7 @@ impl Kms for Pkcs11Kms {
 
     async fn wrap(&self, data_key: &[u8; 32], context: &[u8]) -> Result<WrappedKey, KmsError> {
         let data_key = Zeroizing::new(*data_key);
-        let aad = Inner::aad(&self.inner.key_id, context);
+        let aad = super::wrap_aad(WRAP_LABEL, &self.inner.key_id, context);
         let ciphertext = self
             .run(move |session, key| {
                 // A fresh IV for each attempt, a retry included.
@@ -625,7 +615,7 @@ impl Kms for Pkcs11Kms {
         if wrapped.ciphertext.len() != WRAPPED_LEN {
             return Err(KmsError::Unwrap);
         }
-        let aad = Inner::aad(&self.inner.key_id, context);
+        let aad = super::wrap_aad(WRAP_LABEL, &self.inner.key_id, context);
         let ciphertext = wrapped.ciphertext.clone();
         self.run(move |session, key| {
             let (iv, sealed) = ciphertext.split_at(IV_LEN);
