@@ -313,14 +313,12 @@ export declare const MpcStatuses: {
 }
 
 /**
- * Firebase Auth backup method: the backup key is kept in the backup service's
- * key enclave and released only for the signed-in user's Firebase ID token
- * (and a recent sign-in). Pass it as `backup: { firebase }` or per call.
+ * Firebase Auth backup method: the service's key enclave keeps the key for the
+ * signed-in user's ID token. Pass it as `backup: { firebase }` or per call.
+ * How it works and its errors: `docs/methods.md#firebase-auth` in the repository.
  *
  * ```js
- * const firebase = new FirebaseStorage({ getToken: ({ forceRefresh }) => auth.currentUser?.getIdToken(forceRefresh) ?? null })
- * const portal = new Portal({ apiKey, apiHost, keychain, backup: { firebase } })
- * await portal.backupWallet('firebase')
+ * const firebase = new FirebaseStorage({ getToken: async ({ forceRefresh }) => (await auth.currentUser?.getIdToken(forceRefresh)) ?? null })
  * ```
  */
 export declare class FirebaseStorage implements FirebaseStorageOptions {
@@ -331,19 +329,13 @@ export declare class FirebaseStorage implements FirebaseStorageOptions {
 }
 
 /**
- * Passkey backup method. The module runs the WebAuthn ceremonies with the
- * backup service's passkey enclave (`userVerification: "required"`). With the
- * passkey's PRF extension the key is derived on the device and never sent
- * (PRF mode); without it the enclave keeps the key, sealed, and releases it
- * only for a verified assertion of the same credential (enclave mode). The
- * cipherText records the mode; recovery follows it. Pass it as
- * `backup: { passkey }` or per call.
+ * Passkey backup method: the key comes from the passkey's PRF, or the service's
+ * passkey enclave keeps it for a verified assertion. Pass it as
+ * `backup: { passkey }` or per call. How it works and its errors:
+ * `docs/methods.md#passkey` in the repository.
  *
  * ```js
- * const passkey = new PasskeyStorage()                           // browsers: navigator.credentials
- * const passkey = new PasskeyStorage({ passkeys: { create, get } }) // React Native: react-native-passkeys
- * const portal = new Portal({ apiKey, apiHost, keychain, backup: { passkey } })
- * await portal.backupWallet('passkey')
+ * const passkey = new PasskeyStorage() // browsers; React Native: new PasskeyStorage({ passkeys: { create, get } })
  * ```
  */
 export declare class PasskeyStorage implements PasskeyStorageOptions {
@@ -356,15 +348,12 @@ export declare class PasskeyStorage implements PasskeyStorageOptions {
 }
 
 /**
- * Google Drive backup method: each backup's key is kept in the user's Drive,
- * in the app's hidden `appDataFolder` (OAuth scope `drive.appdata`), in one
- * file, `wallet-backup-keys.json`, holding the newest backup's key and those
- * of the two completed backups before it. Pass it as `backup: { gdrive }` or per call.
+ * Google Drive backup method: the keys are kept in the app's hidden Drive folder
+ * (scope `drive.appdata`). Pass it as `backup: { gdrive }` or per call. How it
+ * works and its errors: `docs/methods.md#google-drive` in the repository.
  *
  * ```js
  * const gdrive = new GDriveStorage({ getAccessToken: async () => googleAccessToken ?? null })
- * const portal = new Portal({ apiKey, apiHost, keychain, backup: { gdrive } })
- * if (await gdrive.validateOperations()) await portal.backupWallet('gdrive')
  * ```
  */
 export declare class GDriveStorage implements GDriveStorageOptions {
@@ -384,19 +373,16 @@ export declare class GDriveStorage implements GDriveStorageOptions {
 }
 
 /**
- * iCloud backup method: each backup's key is kept in the user's iCloud, in one
- * keys record holding the newest backup's key and those of the two completed
- * backups before it. On the web and in Node.js the module speaks CloudKit Web
- * Services to the app's container (record type `WalletBackupKeys` in the
- * private database); in React Native it uses the app's native iCloud key-value
- * module. Pass it as `backup: { icloud }` or per call.
+ * iCloud backup method: the keys are kept in the user's iCloud (CloudKit Web
+ * Services on the web and in Node.js, the app's native key-value module in
+ * React Native). Pass it as `backup: { icloud }` or per call. How it works and
+ * its errors: `docs/methods.md#icloud` in the repository.
  *
  * ```js
  * const icloud = new ICloudStorage({ containerIdentifier: 'iCloud.com.example.wallet', environment: 'production',
- *   apiToken, getWebAuthToken: async () => session.webAuthToken ?? null, onWebAuthToken: (t) => { session.webAuthToken = t } })
- * const icloud = new ICloudStorage({ keyValueStore })           // React Native: a native iCloud key-value module
- * const portal = new Portal({ apiKey, apiHost, keychain, backup: { icloud } })
- * if (await icloud.validateOperations()) await portal.backupWallet('icloud')
+ *   apiToken: cloudKitApiToken, getWebAuthToken: async () => session.ckWebAuthToken ?? null,
+ *   onWebAuthToken: (token) => { session.ckWebAuthToken = token } })
+ * // React Native: new ICloudStorage({ keyValueStore })
  * ```
  */
 export declare class ICloudStorage implements ICloudStorageSettings {
@@ -466,7 +452,8 @@ export declare class Portal {
   /**
    * Restores the wallet's shares into the keychain from a `cipherText`
    * (`''` with managed backups: the service's newest backup of `method`).
-   * Rejects with `WRONG_PASSWORD`, `CIPHERTEXT_CORRUPTED`, `INVALID_CIPHERTEXT`, ... (see the README).
+   * Rejects with a {@link WalletBackupError} such as `WRONG_PASSWORD` or `INVALID_CIPHERTEXT`;
+   * every code and what to do: `docs/errors.md` in the repository.
    */
   recoverWallet(cipherText: string, method: BackupMethod, onProgress?: ProgressCallback | null, config?: (BackupConfig & CallOptions) | null): Promise<void>
 }

@@ -1,4 +1,5 @@
-// Every ```js and ```ts block of README.md, npm/README.md (the package's README) and docs/*.md:
+// Every ```js and ```ts block of README.md, npm/README.md (the package's README) and docs/*.md,
+// and the ```js samples in the JSDoc of js/index.d.ts:
 // type-checked with the repository's TypeScript against the built package's types (pkg/index.d.ts),
 // with the values a block assumes declared in prelude.d.ts; then each block that can run in
 // Node.js is run against pkg/ and a real backup service (the debug binary, SQLite in a temporary
@@ -48,7 +49,26 @@ function blocksOf(doc) {
   return blocks
 }
 
-const BLOCKS = DOCS.flatMap(blocksOf)
+/**
+ * The ```js samples in the JSDoc of the package's types (js/index.d.ts), which editors show on
+ * hover: type-checked, not run (they use sign-ins), with the package's exports imported.
+ */
+function jsDocBlocksOf(file) {
+  const lines = readFileSync(join(ROOT, file), 'utf8').split('\n')
+  const blocks = []
+  for (let i = 0; i < lines.length; i++) {
+    if (lines[i].trim() !== '* ```js') continue
+    const end = lines.findIndex((l, j) => j > i && l.trim() === '* ```')
+    assert.ok(end > i, `${file}:${i + 1}: a JSDoc code block without its closing fence`)
+    const body = lines.slice(i + 1, end).map((l) => l.replace(/^\s*\* ?/, ''))
+    blocks.push({ doc: file, line: i + 1, lang: 'js', code: `import { ${JSDOC_IMPORTS} } from 'wallet-backup'\n${body.join('\n')}`, mode: 'no-run', reason: 'a JSDoc sample' })
+    i = end
+  }
+  return blocks
+}
+const JSDOC_IMPORTS = 'Portal, BackupMethods, FirebaseStorage, PasskeyStorage, GDriveStorage, ICloudStorage'
+
+const BLOCKS = [...DOCS.flatMap(blocksOf), ...jsDocBlocksOf('js/index.d.ts')]
 const fileOf = (b) => `${b.doc.replace(/[/.]/g, '_')}_${b.line}.${b.lang === 'ts' ? 'ts' : 'js'}`
 const runnable = (b) => b.lang === 'js' && (b.mode === 'run' || b.mode === 'self-managed')
 
@@ -117,6 +137,7 @@ test(`the documents have code blocks (${DOCS.join(', ')})`, (t) => {
   for (const doc of ['README.md', 'npm/README.md', 'docs/errors.md', 'docs/migrating-from-portal.md']) {
     assert.ok(BLOCKS.some((b) => b.doc === doc && runnable(b)), `${doc} has no block that runs`)
   }
+  assert.ok(BLOCKS.filter((b) => b.doc === 'js/index.d.ts').length >= 5, 'the JSDoc samples of js/index.d.ts were not found')
 })
 
 let clients = 0
