@@ -16,8 +16,9 @@ pub enum Error {
     /// The Password/PIN method was chosen but no (or an empty) password given.
     PasswordRequired,
     /// The envelope is well formed and intact but the password derives a
-    /// different key (the key commitment does not match).
-    WrongPassword,
+    /// different key (the key commitment does not match). For a
+    /// guess-limited backup, the guesses the service still allows.
+    WrongPassword(Option<u32>),
     /// The envelope is intact but the key the method supplied is not the one
     /// it was sealed with (the key commitment does not match).
     WrongBackupKey,
@@ -128,6 +129,9 @@ pub enum Error {
     /// `wallet-backup/react-native-libsodium` adapter) or opts in to the slow
     /// path with `passwordStorage.allowSlowKdf: true`.
     NativeKdfRequired,
+    /// A guess-limited backup took more wrong PINs than its limit allows:
+    /// the backup service destroyed its key, and nobody can open it any more.
+    PinGuessesExhausted,
 }
 
 impl Error {
@@ -135,7 +139,7 @@ impl Error {
     pub const fn code(&self) -> &'static str {
         match self {
             Error::PasswordRequired => "PASSWORD_REQUIRED",
-            Error::WrongPassword => "WRONG_PASSWORD",
+            Error::WrongPassword(_) => "WRONG_PASSWORD",
             Error::WrongBackupKey => "WRONG_BACKUP_KEY",
             Error::CiphertextCorrupted => "CIPHERTEXT_CORRUPTED",
             Error::InvalidCiphertext(_) => "INVALID_CIPHERTEXT",
@@ -173,14 +177,15 @@ impl Error {
             Error::AdapterTimeout(_) => "ADAPTER_TIMEOUT",
             Error::Aborted => "ABORTED",
             Error::NativeKdfRequired => "NATIVE_KDF_REQUIRED",
+            Error::PinGuessesExhausted => "PIN_GUESSES_EXHAUSTED",
         }
     }
 
     /// One of each variant, for table tests that walk every code.
-    pub fn all_variants() -> [Error; 39] {
+    pub fn all_variants() -> [Error; 40] {
         [
             Error::PasswordRequired,
-            Error::WrongPassword,
+            Error::WrongPassword(None),
             Error::WrongBackupKey,
             Error::CiphertextCorrupted,
             Error::InvalidCiphertext("x"),
@@ -218,6 +223,7 @@ impl Error {
             Error::AdapterTimeout("x"),
             Error::Aborted,
             Error::NativeKdfRequired,
+            Error::PinGuessesExhausted,
         ]
     }
 }
@@ -226,8 +232,14 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::PasswordRequired => f.write_str("a non-empty password is required for the password backup method"),
-            Error::WrongPassword => {
+            Error::WrongPassword(None) => {
                 f.write_str("wrong password: the backup is intact but this password does not open it")
+            }
+            Error::WrongPassword(Some(0)) => f.write_str(
+                "wrong PIN, and it was the last guess this guess-limited backup allowed: it can no longer be opened",
+            ),
+            Error::WrongPassword(Some(left)) => {
+                write!(f, "wrong PIN: this guess-limited backup allows {left} more tries before it is destroyed")
             }
             Error::WrongBackupKey => {
                 f.write_str("the backup is intact but the key supplied by the backup method does not open it")
@@ -293,6 +305,9 @@ impl fmt::Display for Error {
             Error::Aborted => f.write_str("aborted by the app's signal: nothing was completed"),
             Error::NativeKdfRequired => f.write_str(
                 "React Native: pass a native Argon2id as passwordStorage.deriveKey (e.g. deriveKey from 'wallet-backup/react-native-libsodium'); without it Argon2id runs as JavaScript, 20 s to a minute per call, unless passwordStorage.allowSlowKdf is true",
+            ),
+            Error::PinGuessesExhausted => f.write_str(
+                "too many wrong PINs: the backup service destroyed this guess-limited backup's key, and nobody can open it any more",
             ),
         }
     }

@@ -11,6 +11,12 @@
 //! shares → Done. Everything the cipherText alone decides is checked before
 //! the custodian is asked, and the custodian before any key is derived.
 //!
+//! A guess-limited PIN (FORMAT.md §3.4.1.1) changes two steps: the service
+//! releases the custodian half only for a proof of the right PIN, so
+//! recovery asks for the guard's count where it would fetch the half, and
+//! fetches the half with the proof once the envelope opened; and a backup
+//! reads its pair back by running that same guess and proof.
+//!
 //! `Done` is reported only after every step succeeded.
 //!
 //! Below the flows, what they call: the app's [`Keychain`], the [`Progress`]
@@ -27,6 +33,7 @@ use crate::keys::fill_random;
 use crate::method::{BackupMethod, MethodId};
 use crate::methods::passkey::PasskeyParams;
 use crate::methods::password;
+use crate::methods::pin_guard::{self, PinGuard, Registration, NEEDS_THE_SERVICE};
 use crate::record::{Entry, PendingRecord, StoredRecord, StringStore};
 use crate::split;
 use crate::Error;
@@ -37,7 +44,7 @@ pub const MAX_SHARES_LEN: usize = MAX_PLAINTEXT_LEN - split::DIGEST_LEN;
 /// Backs up the keychain's shares with `method`; returns the cipherText.
 pub async fn backup(
     keychain: &impl Keychain,
-    store: &impl BackupStore,
+    store: &(impl BackupStore + PinGuard),
     method: &impl BackupMethod,
     progress: &impl Progress,
     context: &[u8],
@@ -68,10 +75,16 @@ pub async fn backup(
     let cipher_text = format::seal(&header, &new_key.key, &plaintext)?;
 
     progress.report(Status::StoringShare, false);
-    let pending = store.begin(method.id(), &backup_id, &halves.custodian).await?;
+    let pending = match &new_key.guard {
+        None => store.begin(method.id(), &backup_id, &halves.custodian).await?,
+        Some(guard) => store.begin_guarded(method.id(), &backup_id, &halves.custodian, guard).await?,
+    };
 
     // Read back and prove the stored pair restores the shares before completing it.
-    let read_back = store.read_back(&pending).await?;
+    let read_back = match &new_key.guard {
+        None => store.read_back(&pending).await?,
+        Some(guard) => read_back_through_guard(store, &backup_id, guard, &new_key.key).await?,
+    };
     if read_back[..] != halves.custodian[..] {
         return Err(Error::CustodianUnavailable("custodian returned different data than was written"));
     }
@@ -87,11 +100,28 @@ pub async fn backup(
     Ok(cipher_text)
 }
 
+/// A new guess-limited backup's read-back: one guess with the new PIN
+/// through the service's guard must give the new key and unlock key, and the
+/// proof must release the custodian half (the count goes back to zero).
+async fn read_back_through_guard(
+    guard: &impl PinGuard,
+    backup_id: &BackupId,
+    registration: &Registration,
+    key: &crate::keys::SecretKey,
+) -> Result<Zeroizing<Vec<u8>>, Error> {
+    let (keys, challenge, _) = pin_guard::guess(guard, backup_id, registration.hardened()).await?;
+    if keys.backup_key.expose() != key.expose() || keys.unlock_key.expose() != registration.unlock_key.expose() {
+        return Err(Error::CustodianUnavailable("the service's PIN guard does not give back the new backup's key"));
+    }
+    let proof = pin_guard::unlock_proof(&keys.unlock_key, backup_id, &challenge)?;
+    guard.guard_unlock(backup_id, &challenge, &proof).await
+}
+
 /// Recovers the shares sealed in `cipher_text` into the keychain.
 pub async fn recover(
     cipher_text: &str,
     keychain: &impl Keychain,
-    store: &impl BackupStore,
+    store: &(impl BackupStore + PinGuard),
     method: &impl BackupMethod,
     progress: &impl Progress,
 ) -> Result<(), Error> {
@@ -101,11 +131,32 @@ pub async fn recover(
         return Err(Error::MethodMismatch);
     }
     check_method_params(&envelope.header)?;
-    let custodian_half = store.custodian_half(method.id(), &envelope.header.backup_id).await?;
+    let backup_id = envelope.header.backup_id;
+    let guess_limited = envelope.header.method == MethodId::Password
+        && password::decode_params(&envelope.header.method_params)?.guess_limited;
+    // Step 10: the custodian half, or for a guess-limited PIN the guard's
+    // count (the half comes with the proof, below).
+    let custodian_half = if guess_limited {
+        store.guard_status(&backup_id).await?;
+        None
+    } else {
+        Some(store.custodian_half(method.id(), &backup_id).await?)
+    };
 
     progress.report(Status::DecryptingShare, false);
     let key = method.recover_key(&envelope.header).await?;
-    let opened = envelope.open(&key)?;
+    let (opened, custodian_half) = match custodian_half {
+        Some(half) => (envelope.open(&key)?, half),
+        None => {
+            let (keys, challenge, guesses_left) = pin_guard::guess(store, &backup_id, &key).await?;
+            let opened = envelope.open(&keys.backup_key).map_err(|e| match e {
+                Error::WrongPassword(_) => Error::WrongPassword(Some(guesses_left)),
+                other => other,
+            })?;
+            let proof = pin_guard::unlock_proof(&keys.unlock_key, &backup_id, &challenge)?;
+            (opened, store.guard_unlock(&backup_id, &challenge, &proof).await?)
+        }
+    };
 
     progress.report(Status::RecoveringBackupShare, false);
     let shares = split::restore(&opened, &custodian_half)?;
@@ -231,6 +282,20 @@ pub trait BackupStore {
         custodian_half: &[u8],
     ) -> impl Future<Output = Result<Self::Pending, Error>>;
 
+    /// [`BackupStore::begin`] for a guess-limited PIN: the store keeps
+    /// `guard` with the half, and releases the half only through its
+    /// [`PinGuard`]. Only the backup service can.
+    fn begin_guarded(
+        &self,
+        method: MethodId,
+        backup_id: &BackupId,
+        custodian_half: &[u8],
+        guard: &Registration,
+    ) -> impl Future<Output = Result<Self::Pending, Error>> {
+        let _ = (method, backup_id, custodian_half, guard);
+        async { Err(NEEDS_THE_SERVICE) }
+    }
+
     /// Reads back the custodian half that `begin` stored.
     fn read_back(&self, pending: &Self::Pending) -> impl Future<Output = Result<Zeroizing<Vec<u8>>, Error>>;
 
@@ -298,6 +363,53 @@ impl<A: StringStore, S: BackupStore> BackupStore for Custodian<A, S> {
         match self {
             Custodian::App(record) => record.custodian_half(method, backup_id).await,
             Custodian::Service(s) => s.custodian_half(method, backup_id).await,
+        }
+    }
+
+    async fn begin_guarded(
+        &self,
+        method: MethodId,
+        backup_id: &BackupId,
+        half: &[u8],
+        guard: &Registration,
+    ) -> Result<Self::Pending, Error> {
+        match self {
+            Custodian::App(_) => Err(NEEDS_THE_SERVICE),
+            Custodian::Service(s) => Ok(CustodianPending::Service(s.begin_guarded(method, backup_id, half, guard).await?)),
+        }
+    }
+}
+
+/// Only the backup service counts guesses; the app's custodian record
+/// refuses guess-limited backups (a limit the holder could reset is none).
+impl<A: StringStore, S: PinGuard> PinGuard for Custodian<A, S> {
+    async fn guard_status(&self, backup_id: &BackupId) -> Result<pin_guard::GuardStatus, Error> {
+        match self {
+            Custodian::App(_) => Err(NEEDS_THE_SERVICE),
+            Custodian::Service(s) => s.guard_status(backup_id).await,
+        }
+    }
+
+    async fn guard_evaluate(
+        &self,
+        backup_id: &BackupId,
+        blinded: &[u8; pin_guard::LEN],
+    ) -> Result<pin_guard::Evaluation, Error> {
+        match self {
+            Custodian::App(_) => Err(NEEDS_THE_SERVICE),
+            Custodian::Service(s) => s.guard_evaluate(backup_id, blinded).await,
+        }
+    }
+
+    async fn guard_unlock(
+        &self,
+        backup_id: &BackupId,
+        challenge: &[u8; pin_guard::LEN],
+        proof: &[u8; pin_guard::LEN],
+    ) -> Result<Zeroizing<Vec<u8>>, Error> {
+        match self {
+            Custodian::App(_) => Err(NEEDS_THE_SERVICE),
+            Custodian::Service(s) => s.guard_unlock(backup_id, challenge, proof).await,
         }
     }
 }

@@ -262,7 +262,7 @@ impl Envelope {
         let derived = keys::derive(key, &self.header.backup_id);
         if !bool::from(derived.commitment.ct_eq(&self.commitment)) {
             return Err(match self.header.method {
-                MethodId::Password => Error::WrongPassword,
+                MethodId::Password => Error::WrongPassword(None),
                 _ => Error::WrongBackupKey,
             });
         }

@@ -60,5 +60,9 @@ pub use methods::passkey::{
     PRF_OUTPUT_LEN, PRF_SALT_LEN,
 };
 pub use methods::password::{DerivedKeyFuture, KeyDerivation, PasswordMethod};
+pub use methods::pin_guard::{
+    is_blinded_element, Evaluation, GuardStatus, PinGuard, Registration, LABEL_BACKUP_KEY, LABEL_UNLOCK,
+    LABEL_UNLOCK_KEY, NEEDS_THE_SERVICE,
+};
 pub use record::{KeyRecord, StoredRecord, StringStore, MAX_KEYS_TEXT_LEN};
 pub use wire::{api_base, backup_id_hex, base64url, decode_custodian_half, encode_custodian_half, from_base64url};

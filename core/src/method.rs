@@ -23,6 +23,7 @@ use crate::format::Header;
 use crate::keys::SecretKey;
 use crate::methods::passkey::{PasskeyCeremonies, PasskeyMethod};
 use crate::methods::password::PasswordMethod;
+use crate::methods::pin_guard::Registration;
 use crate::record::{KeyEntry, StoredRecord, StringStore};
 use crate::Error;
 
@@ -100,6 +101,9 @@ pub struct NewKey {
     pub key: SecretKey,
     /// Method-specific header bytes (FORMAT.md §3.2).
     pub params: Vec<u8>,
+    /// For a guess-limited password backup, what the backup service must
+    /// keep with the custodian half (FORMAT.md §3.4.1.1).
+    pub guard: Option<Registration>,
 }
 
 /// Where a backup's key comes from and where it is kept.
@@ -113,7 +117,9 @@ pub trait BackupMethod {
     fn create_key(&self, backup_id: &[u8; 16]) -> impl Future<Output = Result<NewKey, Error>>;
 
     /// Gives back the key of the backup whose (already decoded and
-    /// structurally checked) header is `header`.
+    /// structurally checked) header is `header`. For a guess-limited
+    /// password backup, the Argon2id output, which the flow takes through
+    /// the service's OPRF (FORMAT.md §3.4.1.1).
     fn recover_key(&self, header: &Header) -> impl Future<Output = Result<SecretKey, Error>>;
 
     /// Called once the new backup `backup_id` was verified (read back and
@@ -171,7 +177,7 @@ impl<K: KeyKeeper> BackupMethod for KeptKeyMethod<K> {
     async fn create_key(&self, backup_id: &[u8; 16]) -> Result<NewKey, Error> {
         let key = SecretKey::random()?;
         self.keeper.store(backup_id, &key).await?;
-        Ok(NewKey { key, params: Vec::new() })
+        Ok(NewKey { key, params: Vec::new(), guard: None })
     }
 
     async fn recover_key(&self, header: &Header) -> Result<SecretKey, Error> {

@@ -435,6 +435,9 @@ pub struct PendingRecord {
     backup_id: BackupId,
 }
 
+/// An app-kept custodian record counts no guesses: guess-limited PINs are refused.
+impl<S: StringStore> crate::methods::pin_guard::PinGuard for StoredRecord<S, Entry> {}
+
 impl<S: StringStore> BackupStore for StoredRecord<S, Entry> {
     type Pending = PendingRecord;
 

@@ -191,8 +191,8 @@ fn app_key_derivation_interoperates_and_a_wrong_key_is_wrong_password() {
     let custodian = MemoryStore::default();
     let sealed_by_app = backup(&keychain, &custodian, &with_app("pw", false)).unwrap();
     assert_eq!(recover(&sealed_by_app, &custodian, &password("pw")).unwrap(), SHARES);
-    assert_eq!(recover(&sealed_by_app, &custodian, &with_app("pw", true)), Err(Error::WrongPassword));
-    assert_eq!(recover(&sealed_by_app, &custodian, &with_app("other", false)), Err(Error::WrongPassword));
+    assert_eq!(recover(&sealed_by_app, &custodian, &with_app("pw", true)), Err(Error::WrongPassword(None)));
+    assert_eq!(recover(&sealed_by_app, &custodian, &with_app("other", false)), Err(Error::WrongPassword(None)));
 
     let custodian = MemoryStore::default();
     let sealed_in_module = backup(&keychain, &custodian, &password("pw")).unwrap();

@@ -41,6 +41,8 @@ impl MemoryPairs {
     }
 }
 
+impl wallet_backup_core::PinGuard for MemoryPairs {}
+
 impl BackupStore for MemoryPairs {
     type Pending = usize;
 

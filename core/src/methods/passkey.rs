@@ -210,10 +210,10 @@ impl<C: PasskeyCeremonies> BackupMethod for PasskeyMethod<C> {
                 };
                 let params = params.encode()?;
                 self.ceremonies.store_in_enclave(backup_id, &key).await?;
-                return Ok(NewKey { key, params });
+                return Ok(NewKey { key, params, guard: None });
             }
         };
-        Ok(NewKey { key, params: params.encode()? })
+        Ok(NewKey { key, params: params.encode()?, guard: None })
     }
 
     async fn recover_key(&self, header: &Header) -> Result<SecretKey, Error> {

@@ -2,8 +2,11 @@
 //! with Argon2id; nothing is stored anywhere.
 //!
 //! Method parameters in the header (FORMAT.md §3.4.1), 29 bytes:
-//! `kdf (0x01 = Argon2id v0x13) ‖ memory KiB u32 ‖ iterations u32 ‖
-//! parallelism u32 ‖ salt[16]`, integers big-endian.
+//! `kdf ‖ memory KiB u32 ‖ iterations u32 ‖ parallelism u32 ‖ salt[16]`,
+//! integers big-endian. `kdf` 0x01 is Argon2id v0x13, whose output is the
+//! backup key; 0x02 (guess-limited, §3.4.1.1) is the same Argon2id followed
+//! by the backup service's OPRF (`pin_guard.rs`), so the PIN can be tried
+//! only through the service's guess counter.
 //!
 //! The Argon2id itself runs in the module unless the app hands in its own
 //! ([`PasswordMethod::with_key_derivation`]: on React Native, a native
@@ -27,10 +30,14 @@ use crate::format::Header;
 use crate::kdf::{Argon2idParams, SALT_LEN};
 use crate::keys::{fill_random, SecretKey, KEY_LEN};
 use crate::method::{BackupMethod, MethodId, NewKey};
+use crate::methods::pin_guard;
 use crate::Error;
 
 /// KDF identifier for Argon2id version 0x13.
 pub const KDF_ARGON2ID: u8 = 1;
+/// KDF identifier for Argon2id version 0x13 followed by the backup service's
+/// OPRF: a guess-limited PIN (FORMAT.md §3.4.1.1).
+pub const KDF_ARGON2ID_PIN_GUARD: u8 = 2;
 /// Length of the password method's header parameters.
 pub const PARAMS_LEN: usize = 1 + 4 + 4 + 4 + SALT_LEN;
 /// Longest password accepted, in UTF-8 bytes.
@@ -50,6 +57,18 @@ pub struct PasswordMethod {
     password: Zeroizing<Vec<u8>>,
     kdf: Argon2idParams,
     app_kdf: Option<KeyDerivation>,
+    guess_limited: bool,
+}
+
+/// The password method's header parameters, decoded and bounds-checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PasswordParams {
+    /// The Argon2id costs.
+    pub kdf: Argon2idParams,
+    /// The per-backup salt.
+    pub salt: [u8; SALT_LEN],
+    /// Whether the Argon2id output goes through the service's OPRF (`kdf` 0x02).
+    pub guess_limited: bool,
 }
 
 impl PasswordMethod {
@@ -70,7 +89,7 @@ impl PasswordMethod {
             return Err(Error::InvalidArgument("password longer than 4096 bytes"));
         }
         kdf.check().map_err(Error::InvalidArgument)?;
-        Ok(PasswordMethod { password, kdf, app_kdf: None })
+        Ok(PasswordMethod { password, kdf, app_kdf: None, guess_limited: false })
     }
 
     /// Hands the Argon2id computation to the app. The method keeps
@@ -81,7 +100,21 @@ impl PasswordMethod {
         self
     }
 
-    /// The backup key for `salt` and `kdf`: the app's Argon2id if it gave
+    /// Makes new backups guess-limited (FORMAT.md §3.4.1.1): the key comes
+    /// from the backup service's OPRF over the Argon2id output, so the PIN
+    /// can only be tried through the service's count. Recovery follows the
+    /// cipherText whatever this says.
+    pub fn guess_limited(mut self, on: bool) -> Self {
+        self.guess_limited = on;
+        self
+    }
+
+    /// Whether new backups are guess-limited.
+    pub fn is_guess_limited(&self) -> bool {
+        self.guess_limited
+    }
+
+    /// The Argon2id output for `salt` and `kdf`: the app's Argon2id if it gave
     /// one, else the module's.
     async fn derive(&self, kdf: &Argon2idParams, salt: &[u8; SALT_LEN]) -> Result<SecretKey, Error> {
         let Some(app_kdf) = &self.app_kdf else {
@@ -100,8 +133,17 @@ impl PasswordMethod {
 
 /// Encodes the header parameters.
 pub fn encode_params(kdf: &Argon2idParams, salt: &[u8; SALT_LEN]) -> Vec<u8> {
+    encode(KDF_ARGON2ID, kdf, salt)
+}
+
+/// Encodes the header parameters of a guess-limited backup.
+pub fn encode_guess_limited_params(kdf: &Argon2idParams, salt: &[u8; SALT_LEN]) -> Vec<u8> {
+    encode(KDF_ARGON2ID_PIN_GUARD, kdf, salt)
+}
+
+fn encode(kdf_id: u8, kdf: &Argon2idParams, salt: &[u8; SALT_LEN]) -> Vec<u8> {
     let mut p = Vec::with_capacity(PARAMS_LEN);
-    p.push(KDF_ARGON2ID);
+    p.push(kdf_id);
     p.extend_from_slice(&kdf.memory_kib.to_be_bytes());
     p.extend_from_slice(&kdf.iterations.to_be_bytes());
     p.extend_from_slice(&kdf.parallelism.to_be_bytes());
@@ -111,19 +153,21 @@ pub fn encode_params(kdf: &Argon2idParams, salt: &[u8; SALT_LEN]) -> Vec<u8> {
 
 /// Decodes and bounds-checks the header parameters, before any memory is
 /// allocated for the KDF.
-pub fn decode_params(p: &[u8]) -> Result<(Argon2idParams, [u8; SALT_LEN]), Error> {
+pub fn decode_params(p: &[u8]) -> Result<PasswordParams, Error> {
     if p.len() != PARAMS_LEN {
         return Err(Error::InvalidCiphertext("password parameters have the wrong length"));
     }
-    if p[0] != KDF_ARGON2ID {
-        return Err(Error::InvalidCiphertext("unknown password KDF"));
-    }
+    let guess_limited = match p[0] {
+        KDF_ARGON2ID => false,
+        KDF_ARGON2ID_PIN_GUARD => true,
+        _ => return Err(Error::InvalidCiphertext("unknown password KDF")),
+    };
     let be = |i: usize| u32::from_be_bytes([p[i], p[i + 1], p[i + 2], p[i + 3]]);
     let kdf = Argon2idParams { memory_kib: be(1), iterations: be(5), parallelism: be(9) };
     kdf.check().map_err(Error::InvalidCiphertext)?;
     let mut salt = [0u8; SALT_LEN];
     salt.copy_from_slice(&p[13..]);
-    Ok((kdf, salt))
+    Ok(PasswordParams { kdf, salt, guess_limited })
 }
 
 impl BackupMethod for PasswordMethod {
@@ -131,16 +175,22 @@ impl BackupMethod for PasswordMethod {
         MethodId::Password
     }
 
-    async fn create_key(&self, _backup_id: &[u8; 16]) -> Result<NewKey, Error> {
+    async fn create_key(&self, backup_id: &[u8; 16]) -> Result<NewKey, Error> {
         let mut salt = [0u8; SALT_LEN];
         fill_random(&mut salt)?;
-        let key = self.derive(&self.kdf, &salt).await?;
-        Ok(NewKey { key, params: encode_params(&self.kdf, &salt) })
+        let hardened = self.derive(&self.kdf, &salt).await?;
+        if !self.guess_limited {
+            return Ok(NewKey { key: hardened, params: encode_params(&self.kdf, &salt), guard: None });
+        }
+        let (key, registration) = pin_guard::register(hardened, backup_id)?;
+        Ok(NewKey { key, params: encode_guess_limited_params(&self.kdf, &salt), guard: Some(registration) })
     }
 
+    /// The Argon2id output: the backup key, or for a guess-limited backup
+    /// the input of the service's OPRF, which the flow runs.
     async fn recover_key(&self, header: &Header) -> Result<SecretKey, Error> {
-        let (kdf, salt) = decode_params(&header.method_params)?;
-        self.derive(&kdf, &salt).await
+        let params = decode_params(&header.method_params)?;
+        self.derive(&params.kdf, &params.salt).await
     }
 }
 
@@ -178,7 +228,8 @@ mod tests {
         let method =
             PasswordMethod::with_kdf(pw("pässword"), costs).unwrap().with_key_derivation(app_kdf(calls.clone(), Ok));
         let new = block_on(method.create_key(&[0; 16])).unwrap();
-        let (stored, salt) = decode_params(&new.params).unwrap();
+        let PasswordParams { kdf: stored, salt, guess_limited } = decode_params(&new.params).unwrap();
+        assert!(!guess_limited);
         assert_eq!(stored, costs);
         assert_eq!(*calls.borrow(), vec![("pässword".as_bytes().to_vec(), salt, costs)]);
         // The in-module Argon2id recovers the same key from the same header bytes.
@@ -246,7 +297,14 @@ mod tests {
     fn params_round_trip_and_caps() {
         let kdf = Argon2idParams { memory_kib: 65536, iterations: 3, parallelism: 4 };
         let p = encode_params(&kdf, &[5; SALT_LEN]);
-        assert_eq!(decode_params(&p).unwrap(), (kdf, [5; SALT_LEN]));
+        assert_eq!(decode_params(&p).unwrap(), PasswordParams { kdf, salt: [5; SALT_LEN], guess_limited: false });
+        let limited = encode_guess_limited_params(&kdf, &[5; SALT_LEN]);
+        assert_eq!(limited[0], 2);
+        assert_eq!(limited[1..], p[1..]);
+        assert!(decode_params(&limited).unwrap().guess_limited);
+        let mut unknown = p.clone();
+        unknown[0] = 3;
+        assert!(matches!(decode_params(&unknown), Err(Error::InvalidCiphertext(_))));
         let mut absurd = p.clone();
         absurd[1..5].copy_from_slice(&u32::MAX.to_be_bytes());
         assert!(matches!(decode_params(&absurd), Err(Error::InvalidCiphertext(_))));

@@ -33,7 +33,7 @@ impl BackupMethod for MemoryKeyMethod {
     async fn create_key(&self, backup_id: &[u8; 16]) -> Result<NewKey, Error> {
         let key = SecretKey::random()?;
         self.keys.borrow_mut().push((*backup_id, *key.expose()));
-        Ok(NewKey { key, params: Vec::new() })
+        Ok(NewKey { key, params: Vec::new(), guard: None })
     }
     async fn recover_key(&self, header: &Header) -> Result<SecretKey, Error> {
         self.keys
