@@ -60,6 +60,13 @@ export interface PasswordStorageConfig {
    * fails at once with `NATIVE_KDF_REQUIRED`. Other builds ignore it.
    */
   allowSlowKdf?: boolean;
+  /**
+   * Makes a new backup guess-limited: the PIN can be tried only through the backup service, which
+   * counts wrong guesses and destroys the backup after the client's limit (default 10), so a stolen
+   * cipherText and API key get that many guesses instead of an offline search. Needs `apiKey`.
+   * Recovery follows the cipherText; a wrong PIN's `WRONG_PASSWORD` error then has `guessesLeft`.
+   */
+  guessLimited?: boolean;
 }
 
 /** What `passwordStorage.deriveKey` is asked to compute. */
@@ -278,10 +285,15 @@ export type ErrorCode =
   | 'PASSKEY_UNAVAILABLE' | 'PASSKEY_NOT_ALLOWED' | 'PASSKEY_USER_VERIFICATION_REQUIRED'
   | 'PASSKEY_PRF_UNAVAILABLE' | 'PASSKEY_DENIED' | 'PASSKEY_NOT_CONFIGURED'
   | 'GOOGLE_UNAUTHENTICATED' | 'GOOGLE_SCOPE_MISSING' | 'ICLOUD_UNAUTHENTICATED' | 'STORAGE_UNAVAILABLE'
-  | 'ADAPTER_TIMEOUT' | 'ABORTED' | 'NATIVE_KDF_REQUIRED';
+  | 'ADAPTER_TIMEOUT' | 'ABORTED' | 'NATIVE_KDF_REQUIRED' | 'PIN_GUESSES_EXHAUSTED';
 
 /** Every rejection is an `Error` (a `TypeError` for wrong argument types) with a stable `code`. */
-export interface WalletBackupError extends Error { code: ErrorCode; cause?: unknown }
+export interface WalletBackupError extends Error {
+  code: ErrorCode
+  cause?: unknown
+  /** With `WRONG_PASSWORD` for a guess-limited backup: the guesses left before it is destroyed. */
+  guessesLeft?: number
+}
 
 /** Backup method ids, under the names of Portal's React Native SDK (`Password`) and web SDK (`password`). */
 export declare const BackupMethods: {

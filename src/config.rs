@@ -244,6 +244,10 @@ pub fn call(
         CustodianSettings::App(_) => None,
     };
     let method = method_of(id, config, service, cause, limit.clone())?;
+    if recover.is_none() && service.is_none() && matches!(&method, Method::Password(m) if m.is_guess_limited()) {
+        // Refused before any Argon2id runs, as core would refuse it later.
+        return Err(wallet_backup_core::NEEDS_THE_SERVICE.into());
+    }
     if recover == Some("") && service.is_none() {
         // The code of any other unreadable cipherText (FORMAT.md's vectors), with the fix.
         return Err(Error::InvalidCiphertext(
@@ -486,7 +490,9 @@ const BAD_PASSWORD_STORAGE: Error = Error::InvalidArgument("config.passwordStora
 
 /// `config.passwordStorage`: `password` (NFC-normalised, so the same PIN
 /// typed on two keyboards gives the same key), `kdf` (Argon2id costs, never
-/// below the floor), `deriveKey` and `allowSlowKdf`.
+/// below the floor), `deriveKey`, `allowSlowKdf` and `guessLimited` (new
+/// backups' PINs can be tried only through the backup service's count,
+/// FORMAT.md §3.4.1.1; recovery follows the cipherText).
 ///
 /// In the React Native build (feature `react-native`, wasm2js in Hermes)
 /// Argon2id at the floor takes 20 s to a minute (22.7 s and 59.8 s on 2 cores), so
@@ -497,7 +503,7 @@ fn password(config: &JsValue) -> Result<PasswordSettings> {
     if is_absent(&storage) {
         return Err(Error::PasswordRequired.into());
     }
-    known_keys(&storage, "passwordStorage", &["password", "kdf", "deriveKey", "allowSlowKdf"])?;
+    known_keys(&storage, "passwordStorage", &["password", "kdf", "deriveKey", "allowSlowKdf", "guessLimited"])?;
     let password = get(&storage, "password", BAD_PASSWORD_STORAGE)?;
     if is_absent(&password) {
         return Err(Error::PasswordRequired.into());
@@ -514,7 +520,11 @@ fn password(config: &JsValue) -> Result<PasswordSettings> {
     let bytes = Zeroizing::new(normalized.as_bytes().to_vec());
 
     let kdf = kdf(&get(&storage, "kdf", BAD_PASSWORD_STORAGE)?)?;
-    let method = PasswordMethod::with_kdf(bytes, kdf)?;
+    let guess_limited = get(&storage, "guessLimited", BAD_PASSWORD_STORAGE)?;
+    if !is_absent(&guess_limited) && guess_limited.as_bool().is_none() {
+        return Err(Failure::type_error(Error::InvalidArgument("passwordStorage.guessLimited must be a boolean")));
+    }
+    let method = PasswordMethod::with_kdf(bytes, kdf)?.guess_limited(guess_limited.as_bool() == Some(true));
     let allow_slow = get(&storage, "allowSlowKdf", BAD_PASSWORD_STORAGE)?;
     if !is_absent(&allow_slow) && allow_slow.as_bool().is_none() {
         return Err(Failure::type_error(Error::InvalidArgument("passwordStorage.allowSlowKdf must be a boolean")));

@@ -57,6 +57,9 @@ impl Failure {
             if self.type_error { js_sys::TypeError::new(&message).into() } else { js_sys::Error::new(&message) };
         // Setting a data property on a fresh Error cannot fail.
         let _ = Reflect::set(&err, &"code".into(), &self.error.code().into());
+        if let Error::WrongPassword(Some(left)) = self.error {
+            let _ = Reflect::set(&err, &"guessesLeft".into(), &left.into());
+        }
         if let Some(cause) = self.cause {
             err.set_cause(&cause);
         }

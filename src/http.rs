@@ -32,6 +32,8 @@ pub struct Refusal {
     pub status: u16,
     /// The service's error code (empty if the body had none).
     pub code: String,
+    /// The backup service's `error.guessesLeft` (a wrong PIN of a guess-limited backup).
+    pub guesses_left: Option<u32>,
 }
 
 /// `{ status, code }` of a refusal, as the JS error's `cause`.

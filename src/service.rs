@@ -1,7 +1,8 @@
 //! The backup service client: the custodian half's store in managed mode
-//! (pairs created pending, read back, completed), the wallet status, the
-//! self-managed report, and the transport of the service's key enclaves
-//! (Firebase, passkey), over [`crate::http`].
+//! (pairs created pending, read back, completed), the guess counter of
+//! guess-limited PINs (`/pin-guards`, FORMAT.md §3.4.1.1), the wallet
+//! status, the self-managed report, and the transport of the service's key
+//! enclaves (Firebase, passkey), over [`crate::http`].
 //!
 //! Every request carries `Authorization: Bearer <apiKey>`, has a deadline
 //! (`timeoutMs`, default 30 s) that also covers reading the body, and maps
@@ -15,7 +16,8 @@ use core::cell::Cell;
 
 use js_sys::{Function, Object, Reflect, JSON};
 use wallet_backup_core::{
-    backup_id_hex, decode_custodian_half, encode_custodian_half, BackupId, BackupStore, Error, MethodId,
+    backup_id_hex, base64url, decode_custodian_half, encode_custodian_half, from_base64url, BackupId, BackupStore,
+    Error, Evaluation, GuardStatus, MethodId, PinGuard, Registration,
 };
 use wasm_bindgen::prelude::*;
 use zeroize::Zeroizing;
@@ -54,6 +56,23 @@ impl Answer {
             .ok()
             .and_then(|v| v.dyn_into::<Object>().ok())
             .ok_or(Error::ServiceError("unexpected answer from the backup service"))
+    }
+
+    /// The whole-number field `name` (0 to 2^32 − 1), or `SERVICE_ERROR`.
+    pub fn count(&self, name: &str) -> core::result::Result<u32, Error> {
+        Reflect::get(&self.0, &JsValue::from_str(name))
+            .ok()
+            .and_then(|v| v.as_f64())
+            .filter(|n| n.fract() == 0.0 && (0.0..=u32::MAX as f64).contains(n))
+            .map(|n| n as u32)
+            .ok_or(Error::ServiceError("unexpected answer from the backup service"))
+    }
+
+    /// The 32-byte base64url field `name`, or `SERVICE_ERROR`.
+    pub fn bytes32(&self, name: &str) -> core::result::Result<[u8; 32], Error> {
+        let bad = Error::ServiceError("unexpected answer from the backup service");
+        let bytes = from_base64url(&self.str(name)?, 32).ok_or(bad.clone())?;
+        bytes.as_slice().try_into().map_err(|_| bad)
     }
 
     /// The boolean field `name`, or `SERVICE_ERROR`.
@@ -152,13 +171,14 @@ impl Service<'_> {
                 .map(|v| Ok(Answer(v)))
                 .ok_or_else(|| Error::ServiceError("the backup service answered something that is not JSON").into());
         }
-        let code = parsed
-            .as_ref()
-            .and_then(|v| Reflect::get(v, &"error".into()).ok())
-            .and_then(|e| Reflect::get(&e, &"code".into()).ok())
-            .and_then(|c| c.as_string())
-            .unwrap_or_default();
-        Ok(Err(Refusal { status, code }))
+        let error = parsed.as_ref().and_then(|v| Reflect::get(v, &"error".into()).ok());
+        let field = |name: &str| error.as_ref().and_then(|e| Reflect::get(e, &name.into()).ok());
+        let code = field("code").and_then(|c| c.as_string()).unwrap_or_default();
+        let guesses_left = field("guessesLeft")
+            .and_then(|n| n.as_f64())
+            .filter(|n| n.fract() == 0.0 && (0.0..=u32::MAX as f64).contains(n))
+            .map(|n| n as u32);
+        Ok(Err(Refusal { status, code, guesses_left }))
     }
 
     /// Reads the client's settings (`GET /api/v3/clients/me`); fails early,
@@ -250,6 +270,118 @@ impl Service<'_> {
     fn keep(&self, f: Failure) -> Error {
         self.cause.keep(f)
     }
+
+    /// Creates a pending pair with the custodian half, and with a
+    /// guess-limited PIN's OPRF and unlock keys when `guard` is given.
+    async fn create_pair(
+        &self,
+        method: MethodId,
+        backup_id: &BackupId,
+        custodian_half: &[u8],
+        guard: Option<&Registration>,
+    ) -> core::result::Result<PendingPair, Error> {
+        let body = Object::new();
+        set(&body, "backupMethod", &method.service_name().into());
+        set(&body, "backupId", &backup_id_hex(backup_id).into());
+        set(&body, "custodianShare", &JsValue::from_str(&encode_custodian_half(custodian_half)));
+        if let Some(guard) = guard {
+            let keys = Object::new();
+            set(&keys, "oprfKey", &JsValue::from_str(&Zeroizing::new(base64url(guard.oprf_key.as_ref()))));
+            set(&keys, "unlockKey", &JsValue::from_str(&Zeroizing::new(base64url(guard.unlock_key.expose()))));
+            set(&body, "pinGuard", &keys);
+        }
+        let pair = match self.exchange("POST", "/api/v3/clients/me/backup-share-pairs", Some(&body)).await {
+            Ok(Ok(pair)) => pair,
+            Ok(Err(r)) if r.code == "CUSTODIAN_WEBHOOK_FAILED" => {
+                let f = Failure::from(Error::CustodianUnavailable(
+                    "the operator's custodian webhook did not accept the custodian share",
+                ));
+                return Err(self.keep(f.with_cause(refusal_cause(&r))));
+            }
+            Ok(Err(r)) => return Err(self.keep(unexpected(r))),
+            Err(f) => return Err(self.keep(f)),
+        };
+        let id = pair.str("id").map_err(|e| self.keep(e.into()))?;
+        Ok(PendingPair { id, backup_id: *backup_id, method, sent: Zeroizing::new(custodian_half.to_vec()) })
+    }
+
+    /// One request to the guard of `backup_id` (`""` for its status,
+    /// `"/evaluate"`, `"/unlock"`), with the answers every step shares mapped.
+    async fn guard_request(&self, backup_id: &BackupId, step: &str, body: Option<&Object>) -> Result<Answer> {
+        let mut path = String::from("/api/v3/clients/me/pin-guards/");
+        path.push_str(&backup_id_hex(backup_id));
+        path.push_str(step);
+        let refusal = match self.exchange(if body.is_some() { "POST" } else { "GET" }, &path, body).await? {
+            Ok(answer) => return Ok(answer),
+            Err(r) => r,
+        };
+        let error = match refusal.code.as_str() {
+            "PAIR_NOT_FOUND" => {
+                Error::InvalidCustodianShare("the backup service holds no custodian share for this backup")
+            }
+            "NOT_GUESS_LIMITED" => Error::InvalidCustodianShare(
+                "the backup service's pair of this backup is not guess-limited, as the cipherText says it is",
+            ),
+            "PIN_GUESSES_EXHAUSTED" => Error::PinGuessesExhausted,
+            "WRONG_PASSWORD" => Error::WrongPassword(refusal.guesses_left),
+            "PIN_CHALLENGE_INVALID" => Error::ServiceError(
+                "another recovery of this backup asked the service in between (its challenge was replaced); retry",
+            ),
+            _ => return Err(custodian_refusal(refusal)),
+        };
+        Err(Failure::from(error).with_cause(refusal_cause(&refusal)))
+    }
+}
+
+/// The backup service's guess counter (`/api/v3/clients/me/pin-guards/…`).
+impl PinGuard for Service<'_> {
+    async fn guard_status(&self, backup_id: &BackupId) -> core::result::Result<GuardStatus, Error> {
+        let run = async {
+            let status = self.guard_request(backup_id, "", None).await?;
+            Ok(GuardStatus { guess_limit: status.count("guessLimit")?, guesses_left: status.count("guessesLeft")? })
+        };
+        run.await.map_err(|f| self.keep(f))
+    }
+
+    async fn guard_evaluate(
+        &self,
+        backup_id: &BackupId,
+        blinded: &[u8; 32],
+    ) -> core::result::Result<Evaluation, Error> {
+        let run = async {
+            let body = Object::new();
+            set(&body, "blindedElement", &base64url(blinded).into());
+            let answer = self.guard_request(backup_id, "/evaluate", Some(&body)).await?;
+            Ok(Evaluation {
+                evaluated_element: answer.bytes32("evaluatedElement")?,
+                challenge: answer.bytes32("challenge")?,
+                guesses_left: answer.count("guessesLeft")?,
+            })
+        };
+        run.await.map_err(|f| self.keep(f))
+    }
+
+    async fn guard_unlock(
+        &self,
+        backup_id: &BackupId,
+        challenge: &[u8; 32],
+        proof: &[u8; 32],
+    ) -> core::result::Result<Zeroizing<Vec<u8>>, Error> {
+        let run = async {
+            let body = Object::new();
+            set(&body, "challenge", &base64url(challenge).into());
+            set(&body, "proof", &base64url(proof).into());
+            let share = self.guard_request(backup_id, "/unlock", Some(&body)).await?;
+            if share.str("backupMethod")? != MethodId::Password.service_name()
+                || share.str("backupId")? != backup_id_hex(backup_id)
+            {
+                return Err(Error::InvalidCustodianShare("the service's custodian share belongs to another backup").into());
+            }
+            let text = Zeroizing::new(share.str("custodianShare")?);
+            Ok(decode_custodian_half(&text)?)
+        };
+        run.await.map_err(|f| self.keep(f))
+    }
 }
 
 /// A pair created by a backup, until it is completed.
@@ -269,23 +401,17 @@ impl BackupStore for Service<'_> {
         backup_id: &BackupId,
         custodian_half: &[u8],
     ) -> core::result::Result<PendingPair, Error> {
-        let body = Object::new();
-        set(&body, "backupMethod", &method.service_name().into());
-        set(&body, "backupId", &backup_id_hex(backup_id).into());
-        set(&body, "custodianShare", &JsValue::from_str(&encode_custodian_half(custodian_half)));
-        let pair = match self.exchange("POST", "/api/v3/clients/me/backup-share-pairs", Some(&body)).await {
-            Ok(Ok(pair)) => pair,
-            Ok(Err(r)) if r.code == "CUSTODIAN_WEBHOOK_FAILED" => {
-                let f = Failure::from(Error::CustodianUnavailable(
-                    "the operator's custodian webhook did not accept the custodian share",
-                ));
-                return Err(self.keep(f.with_cause(refusal_cause(&r))));
-            }
-            Ok(Err(r)) => return Err(self.keep(unexpected(r))),
-            Err(f) => return Err(self.keep(f)),
-        };
-        let id = pair.str("id").map_err(|e| self.keep(e.into()))?;
-        Ok(PendingPair { id, backup_id: *backup_id, method, sent: Zeroizing::new(custodian_half.to_vec()) })
+        self.create_pair(method, backup_id, custodian_half, None).await
+    }
+
+    async fn begin_guarded(
+        &self,
+        method: MethodId,
+        backup_id: &BackupId,
+        custodian_half: &[u8],
+        guard: &Registration,
+    ) -> core::result::Result<PendingPair, Error> {
+        self.create_pair(method, backup_id, custodian_half, Some(guard)).await
     }
 
     async fn read_back(&self, pending: &PendingPair) -> core::result::Result<Zeroizing<Vec<u8>>, Error> {

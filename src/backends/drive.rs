@@ -214,7 +214,7 @@ impl DriveStorage {
                 has_reason(e, "errors", "insufficientPermissions")
                     || has_reason(e, "details", "ACCESS_TOKEN_SCOPE_INSUFFICIENT")
             });
-        let cause = refusal_cause(&Refusal { status, code });
+        let cause = refusal_cause(&Refusal { status, code, guesses_left: None });
         let error = if status == 401 {
             Error::GoogleUnauthenticated
         } else if scope_missing {
