@@ -7,7 +7,10 @@
 //! the enclave's key, and stand-in passkey functions answer as an
 //! authenticator with the vector's credential and PRF output. iCloud vectors
 //! go through `recoverWallet('icloud')` with a key-value store holding the
-//! vector's keys record.
+//! vector's keys record. Guess-limited PIN vectors go through
+//! `recoverWallet('password')` with a stand-in service whose guard evaluates
+//! under the vector's OPRF key and releases the half for a proof made with
+//! its unlock key (FORMAT.md §3.4.1.1).
 
 #![cfg(target_arch = "wasm32")]
 
@@ -93,6 +96,33 @@ export function passkeyWorld(keychain, halves, credentialId, prfOutput, backupKe
   w.config = { keychain, apiKey: 'vectors-api-key', apiHost: 'vectors.invalid', passkey: { passkeys } }
   return w
 }
+// The backup service's guard for one guess-limited vector: `evaluate` (Rust)
+// maps a blinded element to the evaluated one, `proves` (Rust) checks an unlock
+// proof for the one challenge it hands out.
+export function guardWorld(keychain, password, backupId, half, evaluate, proves) {
+  const w = { requests: [], unlocked: 0 }
+  const reply = (status, body) => ({ status, text: async () => JSON.stringify(body) })
+  const challenge = 'BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc'
+  const guard = '/api/v3/clients/me/pin-guards/' + backupId
+  w.fetch = async (url, init) => {
+    const path = new URL(url).pathname
+    w.requests.push(init.method + ' ' + path)
+    const body = init.body ? JSON.parse(init.body) : null
+    if (path.startsWith('/api/v3/clients/me/custodian-shares/')) return reply(403, { error: { code: 'PIN_PROOF_REQUIRED' } })
+    if (init.method === 'GET' && path === guard) return reply(200, { backupId, guessLimit: 10, guessesLeft: 10 })
+    if (init.method === 'POST' && path === guard + '/evaluate') {
+      return reply(200, { evaluatedElement: evaluate(body.blindedElement), challenge, guessLimit: 10, guessesLeft: 9 })
+    }
+    if (init.method === 'POST' && path === guard + '/unlock') {
+      if (body.challenge !== challenge || !proves(body.proof)) return reply(403, { error: { code: 'WRONG_PASSWORD', guessesLeft: 9 } })
+      w.unlocked++
+      return reply(200, { pairId: 'pair-1', backupId, backupMethod: 'PASSWORD', status: 'COMPLETED', custodianShare: half })
+    }
+    return reply(404, { error: { code: half ? 'NOT_FOUND' : 'PAIR_NOT_FOUND' } })
+  }
+  w.config = { keychain, apiKey: 'vectors-api-key', apiHost: 'vectors.invalid', passwordStorage: { password } }
+  return w
+}
 export function swapFetch(f) {
   const previous = globalThis.fetch
   globalThis.fetch = f
@@ -117,8 +147,50 @@ extern "C" {
         prf_output: &JsValue,
         backup_key: &JsValue,
     ) -> JsValue;
+    #[wasm_bindgen(js_name = guardWorld)]
+    fn guard_world(
+        keychain: &JsValue,
+        password: &str,
+        backup_id: &str,
+        half: &str,
+        evaluate: &js_sys::Function,
+        proves: &js_sys::Function,
+    ) -> JsValue;
     #[wasm_bindgen(js_name = swapFetch)]
     fn swap_fetch(f: &JsValue) -> JsValue;
+}
+
+/// The stand-in service of a guess-limited vector (see `guardWorld`), its
+/// OPRF and proof check done here with the vector's keys.
+fn guard_world_of(case: &JsValue, keychain: &JsValue) -> (JsValue, Vec<Closure<dyn Fn(String) -> JsValue>>) {
+    use voprf::{BlindedElement, OprfServer, Ristretto255};
+    use wallet_backup_core::testing::pin_guard::unlock_proof;
+    use wallet_backup_core::{from_base64url, SecretKey};
+    let guard = prop(case, "guessLimited");
+    let key = |name: &str| -> [u8; 32] { unhex(&prop(&guard, name).as_string().unwrap()).try_into().unwrap() };
+    let (oprf_key, unlock_key) = (key("oprfKey"), key("unlockKey"));
+    let envelope = format::decode(&prop(case, "cipherText").as_string().unwrap()).unwrap();
+    let backup_id = envelope.header.backup_id;
+    let record = Record::decode(&prop(case, "custodianRecord").as_string().unwrap()).unwrap();
+    let half = record.entries().iter().find(|e| e.backup_id == backup_id).map(|e| encode_custodian_half(&e.share));
+    let evaluate = Closure::<dyn Fn(String) -> JsValue>::new(move |blinded: String| {
+        let server = OprfServer::<Ristretto255>::new_with_key(&oprf_key).unwrap();
+        let blinded = BlindedElement::<Ristretto255>::deserialize(&from_base64url(&blinded, 32).unwrap()).unwrap();
+        JsValue::from_str(&base64url(&server.blind_evaluate(&blinded).serialize()))
+    });
+    let proves = Closure::<dyn Fn(String) -> JsValue>::new(move |proof: String| {
+        let expected = unlock_proof(&SecretKey::from_bytes(unlock_key), &backup_id, &[7; 32]).unwrap();
+        JsValue::from_bool(from_base64url(&proof, 32).is_some_and(|p| p.as_slice() == expected))
+    });
+    let world = guard_world(
+        keychain,
+        &prop(case, "password").as_string().unwrap(),
+        &backup_id_hex(&backup_id),
+        half.as_ref().map_or("", |h| h.as_str()),
+        evaluate.as_ref().unchecked_ref(),
+        proves.as_ref().unchecked_ref(),
+    );
+    (world, vec![evaluate, proves])
 }
 
 fn prop(obj: &JsValue, name: &str) -> JsValue {
@@ -198,15 +270,23 @@ fn check_passkey_ceremonies(name: &str, case: &JsValue, world: &JsValue, expecte
 
 #[wasm_bindgen_test]
 async fn every_vector_gives_its_expected_result() {
-    assert!(VECTORS.len() >= 93);
+    assert!(VECTORS.len() >= 96);
     let mut passkey_vectors = 0;
     let mut icloud_vectors = 0;
+    let mut guess_limited_vectors = 0;
     for (name, json) in VECTORS {
         let case = JSON::parse(json).unwrap();
         let keychain = memory_keychain(&JsValue::NULL);
         let method = prop(&case, "method").as_string().unwrap();
         let rec = recorder();
+        let mut closures = Vec::new();
         let (config, world) = match method.as_str() {
+            "password" if !prop(&case, "guessLimited").is_undefined() => {
+                guess_limited_vectors += 1;
+                let (world, kept) = guard_world_of(&case, &keychain);
+                closures = kept;
+                (prop(&world, "config"), Some(world))
+            }
             "password" => {
                 let custodian = memory_custodian(&prop(&case, "custodianRecord"));
                 let password = prop(&case, "password").as_string().unwrap();
@@ -243,9 +323,15 @@ async fn every_vector_gives_its_expected_result() {
             assert!(prop(&keychain, "shares").is_null(), "{name}: failure wrote the keychain");
             assert!(!seen(&rec).iter().any(|s| s.starts_with("Done")), "{name}: Done after failure");
         }
-        if let Some(world) = &world {
+        if let Some(world) = world.as_ref().filter(|_| method == "passkey") {
             check_passkey_ceremonies(name, &case, world, expected_error.as_deref());
         }
+        if !closures.is_empty() {
+            // The half was released only for the right PIN's proof.
+            let unlocked = prop(world.as_ref().unwrap(), "unlocked").as_f64();
+            assert_eq!(unlocked, Some(if expected_error.is_none() { 1.0 } else { 0.0 }), "{name}");
+        }
+        drop(closures);
         if method == "icloud" && expected_error.as_deref() == Some("INVALID_CIPHERTEXT") {
             // Step 9 comes before the keys record is read (step 11).
             let reads = prop(&prop(&prop(&config, "icloud"), "keyValueStore"), "reads");
@@ -254,6 +340,7 @@ async fn every_vector_gives_its_expected_result() {
     }
     assert!(passkey_vectors >= 10, "only {passkey_vectors} passkey vectors");
     assert!(icloud_vectors >= 5, "only {icloud_vectors} iCloud vectors");
+    assert!(guess_limited_vectors >= 3, "only {guess_limited_vectors} guess-limited vectors");
 }
 
 #[wasm_bindgen_test]

@@ -26,6 +26,10 @@ pub mod password {
 pub mod passkey {
     pub use crate::methods::passkey::*;
 }
+/// The guess-limited PIN's arithmetic, with the OPRF key's seed given.
+pub mod pin_guard {
+    pub use crate::methods::pin_guard::*;
+}
 /// The custodian and keys records.
 pub mod record {
     pub use crate::record::*;

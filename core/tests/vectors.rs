@@ -5,7 +5,11 @@
 //! method over [`VectorCeremonies`], which answers as the authenticator
 //! (the vector's credential and PRF output) or the service's enclave (the
 //! vector's key) would; iCloud vectors with the kept-key method over a keys
-//! record holding the vector's `keysRecord`.
+//! record holding the vector's `keysRecord`. Guess-limited PIN vectors
+//! (`guessLimited`) recover through [`VectorGuard`], the backup service's
+//! guard as FORMAT.md §3.4.1.1 says it acts: it evaluates under the vector's
+//! `oprfKey` and releases the record's half only for a proof made with the
+//! vector's `unlockKey`.
 
 mod common;
 
@@ -16,11 +20,14 @@ use std::path::PathBuf;
 use common::block_on;
 use unicode_normalization::UnicodeNormalization;
 use wallet_backup_core::testing::passkey::{prf_backup_key, PasskeyMode, PasskeyParams};
-use wallet_backup_core::testing::record::CustodianRecord as Record;
+use voprf::{BlindedElement, OprfServer, Ristretto255};
+use wallet_backup_core::testing::pin_guard;
+use wallet_backup_core::testing::record::{CustodianRecord as Record, Entry};
 use wallet_backup_core::testing::{format, split, MemoryKeychain, MemoryStore, RecordingProgress};
 use wallet_backup_core::{
-    self as flow, BackupId, BackupMethod, Error, KeptKeyMethod, MethodId, PasskeyAssertion, PasskeyCeremonies,
-    PasskeyMethod, PasswordMethod, SecretKey, Status, StoredRecord, StringStore, PRF_SALT_LEN,
+    self as flow, BackupId, BackupMethod, BackupStore, Error, Evaluation, GuardStatus, KeptKeyMethod, MethodId,
+    PasskeyAssertion, PasskeyCeremonies, PasskeyMethod, PasswordMethod, PinGuard, SecretKey, Status, StoredRecord,
+    StringStore, PRF_SALT_LEN,
 };
 use zeroize::Zeroizing;
 
@@ -69,6 +76,52 @@ impl PasskeyCeremonies for VectorCeremonies<'_> {
     }
 }
 
+/// The backup service's guard of a guess-limited vector, over the vector's
+/// custodian record.
+struct VectorGuard<'a> {
+    record: StoredRecord<&'a MemoryStore, Entry>,
+    oprf_key: [u8; 32],
+    unlock_key: [u8; 32],
+    challenge: RefCell<Option<[u8; 32]>>,
+}
+
+impl BackupStore for VectorGuard<'_> {
+    type Pending = ();
+    async fn begin(&self, _: MethodId, _: &BackupId, _: &[u8]) -> Result<(), Error> {
+        unreachable!("vectors only recover")
+    }
+    async fn read_back(&self, _: &()) -> Result<Zeroizing<Vec<u8>>, Error> {
+        unreachable!("vectors only recover")
+    }
+    async fn complete(&self, _: &(), _: &str) -> Result<(), Error> {
+        unreachable!("vectors only recover")
+    }
+    async fn custodian_half(&self, _: MethodId, _: &BackupId) -> Result<Zeroizing<Vec<u8>>, Error> {
+        panic!("a guess-limited backup's half is released only for the proof")
+    }
+}
+
+impl PinGuard for VectorGuard<'_> {
+    async fn guard_status(&self, _: &BackupId) -> Result<GuardStatus, Error> {
+        Ok(GuardStatus { guess_limit: 10, guesses_left: 10 })
+    }
+    async fn guard_evaluate(&self, _: &BackupId, blinded: &[u8; 32]) -> Result<Evaluation, Error> {
+        let server = OprfServer::<Ristretto255>::new_with_key(&self.oprf_key).unwrap();
+        let blinded = BlindedElement::<Ristretto255>::deserialize(blinded).unwrap();
+        let mut evaluated_element = [0; 32];
+        evaluated_element.copy_from_slice(&server.blind_evaluate(&blinded).serialize());
+        let challenge = [7; 32];
+        *self.challenge.borrow_mut() = Some(challenge);
+        Ok(Evaluation { evaluated_element, challenge, guesses_left: 9 })
+    }
+    async fn guard_unlock(&self, id: &BackupId, challenge: &[u8; 32], proof: &[u8; 32]) -> Result<Zeroizing<Vec<u8>>, Error> {
+        assert_eq!(self.challenge.borrow_mut().take().as_ref(), Some(challenge), "the proof answers the challenge");
+        let expected = pin_guard::unlock_proof(&SecretKey::from_bytes(self.unlock_key), id, challenge).unwrap();
+        assert_eq!(&expected, proof, "the module's U is the vector's unlockKey");
+        self.record.custodian_half(MethodId::Password, id).await
+    }
+}
+
 /// Recovers `case` with `method` into an in-memory keychain.
 fn recover_with(case: &serde_json::Value, method: &impl BackupMethod) -> Result<String, &'static str> {
     let text = case["cipherText"].as_str().unwrap();
@@ -77,7 +130,19 @@ fn recover_with(case: &serde_json::Value, method: &impl BackupMethod) -> Result<
     let custodian = MemoryStore::default();
     *custodian.record.borrow_mut() = Some(record.to_string());
     let progress = RecordingProgress::default();
-    let result = block_on(flow::recover(text, &keychain, &StoredRecord::custodian(&custodian), method, &progress));
+    let result = match case.get("guessLimited") {
+        None => block_on(flow::recover(text, &keychain, &StoredRecord::custodian(&custodian), method, &progress)),
+        Some(guard) => {
+            let key = |name: &str| unhex(guard[name].as_str().unwrap()).try_into().expect("32 bytes");
+            let guard = VectorGuard {
+                record: StoredRecord::custodian(&custodian),
+                oprf_key: key("oprfKey"),
+                unlock_key: key("unlockKey"),
+                challenge: RefCell::new(None),
+            };
+            block_on(flow::recover(text, &keychain, &guard, method, &progress))
+        }
+    };
     let done = progress.seen.borrow().iter().any(|(s, _)| *s == Status::Done);
     match result {
         Ok(()) => {
@@ -164,7 +229,8 @@ fn every_vector_gives_its_expected_result() {
         }
         names.push(name);
     }
-    assert!(names.len() >= 93, "only {} vectors", names.len());
+    assert!(names.len() >= 96, "only {} vectors", names.len());
+    assert!(names.iter().filter(|n| n.contains("guess-limited")).count() >= 3);
     assert!(names.iter().filter(|n| n.starts_with("valid-")).count() >= 13);
     assert!(names.iter().filter(|n| n.contains("passkey")).count() >= 11);
     assert!(names.iter().filter(|n| n.contains("icloud")).count() >= 5);

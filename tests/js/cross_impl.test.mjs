@@ -4,16 +4,17 @@
 //   node --test tests/js/cross_impl.test.mjs
 //
 // Everything below the "independent implementation" line is written from
-// FORMAT.md alone, with node:crypto (SHA-256, HKDF-SHA256, AES-256-GCM) and
-// hash-wasm's Argon2id: it opens what the module seals and every valid
+// FORMAT.md alone, with node:crypto (SHA-256, HKDF-SHA256, HMAC, AES-256-GCM),
+// hash-wasm's Argon2id and @noble/curves' RFC 9497 OPRF (guess-limited PINs): it opens what the module seals and every valid
 // vector, classifies the invalid vectors with the spec's codes, and seals
 // envelopes and custodian records that the module must open. It follows §7
 // step by step (the numbers in the comments are its steps).
 
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto'
+import { createCipheriv, createDecipheriv, createHash, createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto'
 import { argon2id } from 'hash-wasm'
+import { ristretto255_oprf as ristretto255Oprf } from '@noble/curves/ed25519.js'
 import { Portal, recoverWallet } from '../../pkg/node/index.mjs'
 import { memoryWallet, loadVectors, SAMPLE_SHARES } from './helpers.mjs'
 
@@ -33,6 +34,12 @@ const MAX_CONTEXT = 1024
 const MIN_CT = 16
 const MAX_CT = 2 ** 20 + 16
 const PASSWORD_PARAMS_LEN = 29 // §3.4.1
+const KDF_ARGON2ID = 1 // §3.4.1
+const KDF_GUESS_LIMITED = 2 // §3.4.1.1
+const LABEL_GUARD_BACKUP_KEY = 'wallet-backup/v1/pin-guard/backup-key' // §3.4.1.1
+const LABEL_GUARD_UNLOCK_KEY = 'wallet-backup/v1/pin-guard/unlock-key' // §3.4.1.1
+const LABEL_GUARD_UNLOCK = 'wallet-backup/v1/pin-guard/unlock' // §3.4.1.1
+const LABEL_GUARD_KEY_INFO = 'wallet-backup/v1/pin-guard' // §3.4.1.1
 const KDF_BOUNDS = { mMin: 19456, mMax: 1048576, tMin: 2, tMax: 16, pMin: 1, pMax: 16, workMax: 2097152 }
 const DEFAULT_KDF = { memoryKiB: 19456, iterations: 2, parallelism: 1 } // §3.4.1 "SHOULD use"
 const LABEL_PAYLOAD = 'wallet-backup/v1/payload-key' // §4
@@ -168,10 +175,12 @@ function decodeEnvelope(text, method = 'password') {
 
   let kdf = null
   let salt = null
+  let guessLimited = false
   if (methodByte === METHODS.password) {
     // 9
     if (params.length !== PASSWORD_PARAMS_LEN) fail('INVALID_CIPHERTEXT', 'password params length')
-    if (params[0] !== 1) fail('INVALID_CIPHERTEXT', 'kdf id')
+    if (params[0] !== KDF_ARGON2ID && params[0] !== KDF_GUESS_LIMITED) fail('INVALID_CIPHERTEXT', 'kdf id')
+    guessLimited = params[0] === KDF_GUESS_LIMITED
     kdf = { memoryKiB: params.readUInt32BE(1), iterations: params.readUInt32BE(5), parallelism: params.readUInt32BE(9) }
     const bad = kdfViolation(kdf)
     if (bad) fail('INVALID_CIPHERTEXT', bad)
@@ -187,6 +196,7 @@ function decodeEnvelope(text, method = 'password') {
     context,
     kdf,
     salt,
+    guessLimited,
     passkey,
     nonce,
     commitment,
@@ -296,6 +306,30 @@ async function passwordKey(password, salt, kdf) {
   return Buffer.from(key)
 }
 
+/**
+ * §3.4.1.1, as the module and the service run it between them: the module blinds
+ * H, the service (`guard`: the OPRF key k it keeps) evaluates, the module
+ * finalizes to O; K and U come from O.
+ */
+function guessThroughService(hardened, backupId, guard) {
+  const { oprf } = ristretto255Oprf
+  const { blind, blinded } = oprf.blind(hardened)
+  const evaluated = oprf.blindEvaluate(guard.oprfKey, blinded) // the service's side
+  return guardKeys(Buffer.from(oprf.finalize(hardened, blind, evaluated)), backupId)
+}
+
+/** §3.4.1.1: K and U from the PRF output O, salted with backup_id. */
+function guardKeys(output, backupId) {
+  return {
+    key: Buffer.from(hkdfSync('sha256', output, backupId, LABEL_GUARD_BACKUP_KEY, 32)),
+    unlockKey: Buffer.from(hkdfSync('sha256', output, backupId, LABEL_GUARD_UNLOCK_KEY, 32)),
+  }
+}
+
+/** §3.4.1.1: the unlock proof for one challenge. */
+const unlockProof = (unlockKey, backupId, challenge) =>
+  createHmac('sha256', unlockKey).update(LABEL_GUARD_UNLOCK).update(backupId).update(challenge).digest()
+
 /** §4: payload key and commitment from K, salted with backup_id. */
 function deriveKeys(key, backupId) {
   return {
@@ -344,7 +378,8 @@ function keptKey(env, { keysRecord }) {
 async function openEnvelope(text, inputs, recordText) {
   const password = inputs.method === 'password' ? passwordInput(inputs.password) : null // 0
   const env = decodeEnvelope(text, inputs.method) // 1–9
-  // 10
+  // 10 (a guess-limited PIN: the service's guard for backup_id; its half comes after the proof)
+  if (env.guessLimited && !inputs.guard) fail('INVALID_CUSTODIAN_SHARE', 'the custodian keeps no guard for this backup')
   if (recordText == null || recordText === '') fail('INVALID_CUSTODIAN_SHARE', 'nothing stored')
   const record = decodeRecord(recordText)
   const entry = record.entries.find((e) => e.backupId.equals(env.backupId))
@@ -352,12 +387,23 @@ async function openEnvelope(text, inputs, recordText) {
 
   // 11
   let key
+  let guarded = null
   if (inputs.method === 'password') key = await passwordKey(password, env.salt, env.kdf)
   else if (inputs.method === 'passkey') key = passkeyKey(env, inputs)
   else key = keptKey(env, inputs)
+  if (env.guessLimited) {
+    guarded = guessThroughService(key, env.backupId, inputs.guard)
+    key = guarded.key
+  }
   const keys = deriveKeys(key, env.backupId)
   if (!timingSafeEqual(keys.commitment, env.commitment)) {
     fail(inputs.method === 'password' ? 'WRONG_PASSWORD' : 'WRONG_BACKUP_KEY', 'commitment') // 12
+  }
+  if (guarded) {
+    // §3.4.1.1 step 4: the service releases the half only for a proof it checks with its U.
+    const challenge = randomBytes(32)
+    const proof = unlockProof(guarded.unlockKey, env.backupId, challenge)
+    if (!timingSafeEqual(proof, unlockProof(inputs.guard.unlockKey, env.backupId, challenge))) fail('WRONG_PASSWORD', 'unlock proof')
   }
   let plaintext
   try {
@@ -543,6 +589,7 @@ function vectorInputs(v) {
   const bytes = (hex) => (hex === undefined ? undefined : Buffer.from(hex, 'hex'))
   switch (v.method) {
     case 'password':
+      if (v.guessLimited) return { method: 'password', password: v.password, guard: { oprfKey: bytes(v.guessLimited.oprfKey), unlockKey: bytes(v.guessLimited.unlockKey) } }
       return { method: 'password', password: v.password }
     case 'passkey':
       return { method: 'passkey', credentialId: bytes(v.credentialId), prfOutput: bytes(v.prfOutput), backupKey: bytes(v.backupKey) }
@@ -555,7 +602,8 @@ function vectorInputs(v) {
 
 test('vectors: the independent implementation gives each vector the expected shares or code', async (t) => {
   const vectors = loadVectors()
-  assert.ok(vectors.length >= 93)
+  assert.ok(vectors.length >= 96)
+  assert.ok(vectors.filter((v) => v.guessLimited && 'expectedShares' in v).length >= 1)
   assert.ok(vectors.filter((v) => v.method === 'passkey' && 'expectedShares' in v).length >= 2)
   assert.ok(vectors.filter((v) => v.method === 'icloud' && 'expectedShares' in v).length >= 2)
   for (const v of vectors) {

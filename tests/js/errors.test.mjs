@@ -556,6 +556,14 @@ test('vectors: every tests/vectors/*.json through recoverWallet gives the expect
         return
       }
       const config = { keychain: wallet.keychain, custodian: wallet.custodian, passwordStorage: { password: v.password } }
+      if (v.guessLimited) {
+        // A guess-limited PIN is counted by the backup service: an app-kept custodian cannot
+        // release its half (tests/wasm.rs and tests/service-scenarios run these through a service).
+        const error = await rejectsWithCode(recoverWallet(v.cipherText, 'password', null, config), 'INVALID_ARGUMENT', { typeError: false })
+        assert.match(error.message, /guess-limited PIN needs the backup service/)
+        assert.equal(wallet.calls.setShares, 0)
+        return
+      }
       const run = recoverWallet(v.cipherText, 'password', null, config)
       if ('expectedShares' in v) {
         await run

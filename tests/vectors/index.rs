@@ -93,4 +93,7 @@
     ("wrong-icloud-key-not-kept", include_str!("wrong-icloud-key-not-kept.json")),
     ("wrong-icloud-keys-record-unreadable", include_str!("wrong-icloud-keys-record-unreadable.json")),
     ("invalid-icloud-params-not-empty", include_str!("invalid-icloud-params-not-empty.json")),
+    ("valid-guess-limited-pin", include_str!("valid-guess-limited-pin.json")),
+    ("wrong-guess-limited-pin", include_str!("wrong-guess-limited-pin.json")),
+    ("wrong-guess-limited-oprf-key", include_str!("wrong-guess-limited-oprf-key.json")),
 ]

@@ -34,6 +34,8 @@ use crate::Error;
 pub const LABEL_BACKUP_KEY: &[u8] = b"wallet-backup/v1/pin-guard/backup-key";
 /// Label of the unlock key `U` derived from the PRF output.
 pub const LABEL_UNLOCK_KEY: &[u8] = b"wallet-backup/v1/pin-guard/unlock-key";
+/// The `info` of RFC 9497's DeriveKeyPair for a backup's OPRF key.
+pub const LABEL_KEY_INFO: &[u8] = b"wallet-backup/v1/pin-guard";
 /// Label that starts the message of the unlock proof.
 pub const LABEL_UNLOCK: &[u8] = b"wallet-backup/v1/pin-guard/unlock";
 /// Bytes of a ristretto255 element or scalar, an unlock key, a challenge and a proof.
@@ -135,7 +137,16 @@ pub fn register(hardened: SecretKey, backup_id: &BackupId) -> Result<(SecretKey,
     // RFC 9497 DeriveKeyPair from a fresh random seed: a uniformly random non-zero scalar.
     let mut seed = Zeroizing::new([0u8; LEN]);
     fill_random(seed.as_mut())?;
-    let server = OprfServer::<Ristretto255>::new_from_seed(seed.as_ref(), b"wallet-backup/v1/pin-guard")
+    register_with_seed(hardened, backup_id, &seed)
+}
+
+/// [`register`] with the OPRF key derived from `seed` (the test vectors' fixed seeds).
+pub fn register_with_seed(
+    hardened: SecretKey,
+    backup_id: &BackupId,
+    seed: &[u8; LEN],
+) -> Result<(SecretKey, Registration), Error> {
+    let server = OprfServer::<Ristretto255>::new_from_seed(seed, LABEL_KEY_INFO)
         .map_err(|_| Error::Unexpected("OPRF key derivation failed"))?;
     let mut output = server.evaluate(hardened.expose()).map_err(|_| Error::Unexpected("OPRF evaluation failed"))?;
     let keys = keys_from_output(backup_id, &output);
