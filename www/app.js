@@ -19,9 +19,7 @@
 // Layout: the user picks one method (the radio group `method`, whose values
 // are the BackupMethods values, passed as they are), and the page shows that
 // method's panel and fields only (each element with data-method="<method>"):
-// backup and recovery both use it. The progress panel sits beside the forms
-// on a wide screen and moves directly under the button that started an
-// action on a narrow one (placeProgress).
+// backup and recovery both use it. Where the progress panel goes: placeProgress.
 
 import { Portal, MpcStatuses, PasskeyStorage, FirebaseStorage, GDriveStorage, ICloudStorage } from '/pkg/web/index.js'
 
@@ -451,14 +449,16 @@ function unavailableNote() {
   return [...byReason].map(([reason, names]) => `Not available: ${names.join(', ')} — ${reason}.`).join(' ')
 }
 
-/**
- * Where the progress panel goes: beside the forms on a wide screen; on a
- * narrow one (one column, matching style.css) directly under the buttons of
- * the last action ('backup' or 'recover'), so it shows without scrolling.
- */
+/** One column (style.css's breakpoint). */
 const narrowScreen = matchMedia('(max-width: 860px)')
+/** The action whose progress the panel shows: 'backup' or 'recover'. */
 let progressFor = 'backup'
 
+/**
+ * Puts the progress panel where a person looks after pressing the button of
+ * `action`: beside the forms on a wide screen, directly under the button on
+ * a narrow one, so it shows without scrolling.
+ */
 function placeProgress(action = progressFor) {
   progressFor = action
   const home = narrowScreen.matches ? ui.progressSlots[action] : ui.activityHome
