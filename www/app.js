@@ -575,6 +575,7 @@ function startProgress(action, title) {
   placeProgress(action)
   ui.progressTitle.textContent = `${title} running…`
   ui.progress.replaceChildren()
+  keepProgressInView()
   const started = performance.now()
   const onProgress = ({ status, done }) => {
     const item = document.createElement('li')
@@ -589,6 +590,7 @@ function startProgress(action, title) {
     time.textContent = `${Math.round(performance.now() - started)} ms`
     item.append(label, ' ', time)
     ui.progress.append(item)
+    keepProgressInView()
   }
   /** Call when the operation settled; `err` when it failed. */
   onProgress.finish = (err) => {
@@ -611,6 +613,12 @@ function failProgress(err) {
   label.append('Stopped: ', code)
   item.append(label)
   ui.progress.append(item)
+  keepProgressInView()
+}
+
+/** Scrolls the page as little as it takes to show the progress panel as it grows (a button at the screen's bottom edge has it just below). */
+function keepProgressInView() {
+  ui.activity.scrollIntoView({ block: 'nearest' })
 }
 
 /** Runs one user action with the buttons disabled and errors shown. */
