@@ -101,6 +101,15 @@ function noProblemsSoFar() {
 }
 
 const METHODS = ['password', 'passkey', 'gdrive', 'icloud', 'firebase', 'custom']
+/** Each method's radio button by its accessible name. */
+const METHOD_LABELS = {
+  password: 'Password or PIN',
+  passkey: 'Passkey',
+  gdrive: 'Google Drive',
+  icloud: 'iCloud',
+  firebase: 'Firebase',
+  custom: 'Custom app server',
+}
 /** The sign-in stand-in each method needs, by its sign-in button. */
 const SIGN_IN_BUTTONS = { gdrive: '#google-sign-in', icloud: '#apple-sign-in', firebase: '#firebase-sign-in' }
 
@@ -680,8 +689,11 @@ test('demo page: the method first, its form only, progress by the buttons, no si
       await demo.open()
       assert.equal(await page.evaluate(() => document.documentElement.clientWidth), width)
       await noSidewaysScroll('before a backup')
+      const chooser = page.getByRole('group', { name: 'Backup method' })
+      assert.equal(await chooser.getByRole('radio').count(), METHODS.length, 'one radio button per method')
       for (const method of METHODS) {
-        await page.check(`#method-${method}`)
+        // Chosen as a screen reader user would: by the radio button's accessible name.
+        await chooser.getByRole('radio', { name: METHOD_LABELS[method], exact: true }).check()
         await onlyFormOf(method)
         await noSidewaysScroll(`with ${method} chosen`)
       }
