@@ -499,6 +499,7 @@ test('demo page: Firebase Auth backup with the development sign-in stand-in, los
 test('demo page: Google Drive and the custom app server, lost device, recovery', { timeout: 10 * STEP_TIMEOUT }, async (t) => {
   const step = stepper(t)
   let original = ''
+  let driveCipherText = ''
   let customCipherText = ''
   const driveFiles = async () => (await fetch(`${server.standIns.gdrive}/__drive/files?user=demo-user`)).json()
 
@@ -528,7 +529,7 @@ test('demo page: Google Drive and the custom app server, lost device, recovery',
   await step('sign in to Google, back up to Drive: the key lands in the app-data folder', async () => {
     await page.click('#google-sign-in')
     await page.waitForFunction(() => document.querySelector('#google-user').textContent.startsWith('demo-user'))
-    await demo.backUp('gdrive')
+    driveCipherText = await demo.backUp('gdrive')
     assert.match(await text('#backup-kind'), /^Method: Google Drive\./)
     await page.waitForFunction(() => /gdrive/.test(document.querySelector('#custodian-state').textContent))
     const files = await driveFiles()
@@ -551,6 +552,11 @@ test('demo page: Google Drive and the custom app server, lost device, recovery',
   await step('lose the device: signed out of Google; Drive recovery fails with GOOGLE_UNAUTHENTICATED', async () => {
     await demo.loseDevice()
     assert.equal(await text('#google-user'), 'Nobody.')
+    // The custom method is chosen (the last backup's); pasting the Drive backup chooses Google Drive and shows its sign-in.
+    assert.equal(await page.locator('#method-custom').isChecked(), true)
+    await page.fill('#recover-cipher-text', driveCipherText)
+    await onlyFormOf('gdrive')
+    assert.equal(await text('#recover'), 'Recover with Google Drive')
     await demo.recover('gdrive', '')
     await demo.failedWith('GOOGLE_UNAUTHENTICATED')
   })
