@@ -16,7 +16,11 @@
 // server" key-value store, each signing in or keeping data for one test
 // user, in place of Google, Apple and the app's own backend.
 
-// The method radio buttons' values are the BackupMethods values ('password', 'gdrive', …), passed as they are.
+// Layout: the user picks one method (the radio group `method`, whose values
+// are the BackupMethods values, passed as they are), and the page shows that
+// method's panel and fields only (each element with data-method="<method>"):
+// backup and recovery both use it. Where the progress panel goes: placeProgress.
+
 import { Portal, MpcStatuses, PasskeyStorage, FirebaseStorage, GDriveStorage, ICloudStorage } from '/pkg/web/index.js'
 
 const STORAGE = {
@@ -33,14 +37,14 @@ const STORAGE = {
 const FIREBASE_TEST_USER = 'demo-user'
 const TEST_USER = FIREBASE_TEST_USER
 
-
+/** Each method's name in the page's sentences ("Back up with Google Drive"). */
 const METHOD_NAMES = {
   password: 'password',
   passkey: 'passkey',
   gdrive: 'Google Drive',
   icloud: 'iCloud',
   firebase: 'Firebase Auth',
-  custom: 'app server (custom)',
+  custom: 'custom app server',
 }
 
 const $ = (id) => {
@@ -65,9 +69,8 @@ const ui = {
   appleUser: $('apple-user'),
   appleSignIn: $('apple-sign-in'),
   appleSignOut: $('apple-sign-out'),
+  methodUnavailable: $('method-unavailable'),
   backupForm: $('backup-form'),
-  backupMethodNote: $('backup-method-note'),
-  backupPasswordField: $('backup-password-field'),
   backupPassword: $('backup-password'),
   backup: $('backup'),
   cipherText: $('cipher-text'),
@@ -79,12 +82,14 @@ const ui = {
   recoverForm: $('recover-form'),
   recoverCipherText: $('recover-cipher-text'),
   recoverMethodNote: $('recover-method-note'),
-  recoverPasswordField: $('recover-password-field'),
   recoverPassword: $('recover-password'),
   recover: $('recover'),
   restoredFingerprint: $('restored-fingerprint'),
   verdict: $('verdict'),
   resetDemo: $('reset-demo'),
+  activity: $('activity'),
+  activityHome: $('activity-home'),
+  progressSlots: { backup: $('backup-progress-slot'), recover: $('recover-progress-slot') },
   progressTitle: $('progress-title'),
   progress: $('progress'),
   error: $('error'),
@@ -423,51 +428,41 @@ function describeCause(cause) {
   return String(cause)
 }
 
-/** The checked radio button's value of the group `name`. */
-function selectedMethod(name) {
-  return document.querySelector(`input[name="${name}"]:checked`)?.value ?? 'password'
+/** The chosen method: the checked radio button of the group `method`. */
+function selectedMethod() {
+  return document.querySelector('input[name="method"]:checked')?.value ?? 'password'
 }
 
-function selectMethod(name, method) {
-  const radio = document.querySelector(`input[name="${name}"][value="${method}"]`)
+/** Chooses `method`, unless this page cannot run it. */
+function selectMethod(method) {
+  const radio = document.querySelector(`input[name="method"][value="${method}"]`)
   if (radio && !radio.disabled) radio.checked = true
 }
 
-const METHOD_NOTES = {
-  backup: {
-    password: 'The key is derived from the password (Argon2id) on this device. Nothing else opens this backup.',
-    passkey:
-      'The browser asks for a passkey (the first backup creates one for this site). With the PRF extension the key is ' +
-      'derived on this device and never sent; without it the service\'s passkey enclave keeps the key.',
-    firebase:
-      'A fresh key is kept by the service\'s Firebase key enclave, released only for the signed-in user\'s ID token. ' +
-      'Sign the test user in first (step 1).',
-    gdrive:
-      'A fresh key is kept in the user\'s Google Drive (hidden app-data folder), read back before the backup completes. ' +
-      'Sign in to the Google stand-in first (step 1).',
-    icloud:
-      'A fresh key is kept in the user\'s private iCloud (CloudKit) database, read back before the backup completes. ' +
-      'Sign in to the Apple stand-in first (step 1).',
-    custom: 'A fresh key is kept by the app\'s own storage adapter; here it is the app-server stand-in.',
-  },
-  recover: {
-    password: 'The password the backup was made with.',
-    passkey: 'The browser asks for the passkey the backup was made with.',
-    firebase: 'Needs a recent sign-in of the same user (step 1).',
-    gdrive: 'Needs a sign-in to the same Google account (step 1).',
-    icloud: 'Needs a sign-in to the same Apple ID (step 1).',
-    custom: 'The app server gives the key back to the same user.',
-  },
-}
-
-/** The selected method's note, and why the disabled ones are disabled. */
-function renderMethodNote(form, note) {
-  const parts = [METHOD_NOTES[form][selectedMethod(`${form}-method`)]]
+/** Which methods this page cannot run and why, one sentence per reason ('' when all run). */
+function unavailableNote() {
+  const byReason = new Map()
   for (const method of ['passkey', 'gdrive', 'icloud', 'firebase', 'custom']) {
     const reason = unavailableReason(method)
-    if (reason) parts.push(`${METHOD_NAMES[method][0].toUpperCase()}${METHOD_NAMES[method].slice(1)}: ${reason}.`)
+    if (reason) byReason.set(reason, [...(byReason.get(reason) ?? []), METHOD_NAMES[method]])
   }
-  note.textContent = parts.join(' ')
+  return [...byReason].map(([reason, names]) => `Not available: ${names.join(', ')} — ${reason}.`).join(' ')
+}
+
+/** One column (style.css's breakpoint). */
+const narrowScreen = matchMedia('(max-width: 860px)')
+/** The action whose progress the panel shows: 'backup' or 'recover'. */
+let progressFor = 'backup'
+
+/**
+ * Puts the progress panel where a person looks after pressing the button of
+ * `action`: beside the forms on a wide screen, directly under the button on
+ * a narrow one, so it shows without scrolling.
+ */
+function placeProgress(action = progressFor) {
+  progressFor = action
+  const home = narrowScreen.matches ? ui.progressSlots[action] : ui.activityHome
+  if (ui.activity.parentElement !== home) home.append(ui.activity)
 }
 
 // ---------------------------------------------------------------------------
@@ -505,10 +500,14 @@ async function render() {
   renderTokenSession('gdrive', STORAGE.googleSignIn, ui.googleUser, ui.googleSignIn, ui.googleSignOut)
   renderTokenSession('icloud', STORAGE.appleSignIn, ui.appleUser, ui.appleSignIn, ui.appleSignOut)
 
-  ui.backupPasswordField.hidden = selectedMethod('backup-method') !== 'password'
-  ui.recoverPasswordField.hidden = selectedMethod('recover-method') !== 'password'
-  renderMethodNote('backup', ui.backupMethodNote)
-  renderMethodNote('recover', ui.recoverMethodNote)
+  const method = selectedMethod()
+  for (const element of document.querySelectorAll('[data-method]')) element.hidden = element.dataset.method !== method
+  ui.methodUnavailable.textContent = unavailableNote()
+  ui.methodUnavailable.hidden = !ui.methodUnavailable.textContent
+  const name = METHOD_NAMES[method]
+  ui.recoverMethodNote.textContent = `Uses the method chosen in step 2 (${name}); a pasted cipherText picks the one it was made with.`
+  ui.backup.textContent = `Back up with ${name}`
+  ui.recover.textContent = `Recover with ${name}`
   if (serviceMode) {
     ui.custodianState.textContent =
       serviceStatus === null
@@ -559,7 +558,7 @@ function clearError() {
 function showError(err) {
   ui.error.textContent = describeError(err)
   ui.error.hidden = false
-  // On a narrow screen the progress panel sits below the forms.
+  // The panel may be out of view when the error came from a sign-in or the wallet buttons.
   ui.error.scrollIntoView({ block: 'nearest' })
 }
 
@@ -571,10 +570,12 @@ function clearVerdict() {
   ui.verdict.className = 'verdict'
 }
 
-/** Starts a fresh progress list and returns the onProgress callback for it. */
-function startProgress(title) {
+/** Starts a fresh progress list for `action` ('backup' or 'recover') and returns the onProgress callback for it. */
+function startProgress(action, title) {
+  placeProgress(action)
   ui.progressTitle.textContent = `${title} running…`
   ui.progress.replaceChildren()
+  keepProgressInView()
   const started = performance.now()
   const onProgress = ({ status, done }) => {
     const item = document.createElement('li')
@@ -589,6 +590,7 @@ function startProgress(title) {
     time.textContent = `${Math.round(performance.now() - started)} ms`
     item.append(label, ' ', time)
     ui.progress.append(item)
+    keepProgressInView()
   }
   /** Call when the operation settled; `err` when it failed. */
   onProgress.finish = (err) => {
@@ -599,12 +601,24 @@ function startProgress(title) {
   return onProgress
 }
 
+/** The list's last line after a failure: "Stopped:" and the error's code. */
 function failProgress(err) {
   const item = document.createElement('li')
   item.dataset.status = 'failed'
   item.className = 'failed'
-  item.textContent = `Stopped: ${typeof err?.code === 'string' ? err.code : 'error'}`
+  const code = document.createElement('code')
+  code.textContent = typeof err?.code === 'string' ? err.code : 'error'
+  const label = document.createElement('span')
+  label.className = 'status'
+  label.append('Stopped: ', code)
+  item.append(label)
   ui.progress.append(item)
+  keepProgressInView()
+}
+
+/** Scrolls the page as little as it takes to show the progress panel as it grows (a button at the screen's bottom edge has it just below). */
+function keepProgressInView() {
+  ui.activity.scrollIntoView({ block: 'nearest' })
 }
 
 /** Runs one user action with the buttons disabled and errors shown. */
@@ -650,14 +664,13 @@ function methodConfig(method, password) {
 }
 
 async function backupWallet() {
-  const method = selectedMethod('backup-method')
-  const onProgress = startProgress(`Backup (${METHOD_NAMES[method]})`)
+  const method = selectedMethod()
+  const onProgress = startProgress('backup', `Backup (${METHOD_NAMES[method]})`)
   try {
     const cipherText = await portal.backupWallet(method, onProgress, methodConfig(method, ui.backupPassword.value))
     onProgress.finish()
     localStorage.setItem(STORAGE.cipherText, cipherText)
     ui.recoverCipherText.value = cipherText
-    selectMethod('recover-method', method)
   } catch (err) {
     onProgress.finish(err)
     throw err
@@ -679,8 +692,8 @@ function loseDevice() {
 
 async function recoverWallet() {
   clearVerdict()
-  const method = selectedMethod('recover-method')
-  const onProgress = startProgress(`Recovery (${METHOD_NAMES[method]})`)
+  const method = selectedMethod()
+  const onProgress = startProgress('recover', `Recovery (${METHOD_NAMES[method]})`)
   try {
     // A pasted cipherText often carries a trailing newline or spaces. Empty,
     // with the service: its newest backup of the method.
@@ -757,7 +770,7 @@ ui.googleSignIn.addEventListener('click', () => run(signInGoogle))
 ui.googleSignOut.addEventListener('click', () => run(() => localStorage.removeItem(STORAGE.googleSignIn)))
 ui.appleSignIn.addEventListener('click', () => run(signInApple))
 ui.appleSignOut.addEventListener('click', () => run(() => localStorage.removeItem(STORAGE.appleSignIn)))
-for (const radio of document.querySelectorAll('input[name="backup-method"], input[name="recover-method"]')) {
+for (const radio of document.querySelectorAll('input[name="method"]')) {
   radio.disabled = unavailableReason(radio.value) !== null
   radio.addEventListener('change', () => render())
 }
@@ -765,7 +778,7 @@ for (const radio of document.querySelectorAll('input[name="backup-method"], inpu
 ui.recoverCipherText.addEventListener('input', () => {
   const header = readHeader(ui.recoverCipherText.value)
   if (header) {
-    selectMethod('recover-method', header.method)
+    selectMethod(header.method)
     render()
   }
 })
@@ -776,8 +789,10 @@ window.addEventListener('storage', () => render())
 ui.recoverCipherText.value = localStorage.getItem(STORAGE.cipherText) ?? ''
 {
   const header = readHeader(ui.recoverCipherText.value)
-  if (header) selectMethod('recover-method', header.method)
+  if (header) selectMethod(header.method)
 }
+placeProgress()
+narrowScreen.addEventListener('change', () => placeProgress())
 if (serviceMode) {
   ui.custodianWhere.textContent =
     `kept by the backup service at ${location.origin}, sealed under its KMS key, with the cipherText (managed backups).`

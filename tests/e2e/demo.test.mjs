@@ -11,7 +11,10 @@
 //
 // Needs the built package in pkg/ (`npm run build`), the service binary
 // (`npm run build:service`) and Chromium at /usr/bin/chromium
-// (or CHROMIUM_PATH). Leaves a screenshot in tests/out/demo.png.
+// (or CHROMIUM_PATH). Leaves screenshots in tests/out/: demo.png (the last
+// page at the end), demo-1280.png and demo-390.png (the whole page after a
+// password backup, 1280 and 390 px wide; the layout test prints the page's
+// heights).
 
 import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
@@ -44,9 +47,12 @@ let page
 /** Everything that went wrong inside the page: uncaught errors, console errors, failed loads. */
 const pageProblems = []
 
-/** A fresh browser context (empty localStorage) and a page in it, its problems recorded. */
-async function openPage() {
-  const context = await browser.newContext({ viewport: { width: 1200, height: 900 } })
+/**
+ * A fresh browser context (empty localStorage) and a page in it, its problems
+ * recorded; `contextOptions` for another screen than the default desktop one.
+ */
+async function openPage(contextOptions = { viewport: { width: 1200, height: 900 } }) {
+  const context = await browser.newContext(contextOptions)
   const opened = await context.newPage()
   opened.setDefaultTimeout(STEP_TIMEOUT)
   opened.on('pageerror', (err) => pageProblems.push(`pageerror: ${err.stack || err.message}`))
@@ -93,6 +99,51 @@ const storage = () =>
 function noProblemsSoFar() {
   assert.deepEqual(pageProblems, [], 'the page reported errors')
 }
+
+const METHODS = ['password', 'passkey', 'gdrive', 'icloud', 'firebase', 'custom']
+/** Each method's radio button by its accessible name. */
+const METHOD_LABELS = {
+  password: 'Password or PIN',
+  passkey: 'Passkey',
+  gdrive: 'Google Drive',
+  icloud: 'iCloud',
+  firebase: 'Firebase',
+  custom: 'Custom app server',
+}
+/** The sign-in stand-in each method needs, by its sign-in button. */
+const SIGN_IN_BUTTONS = { gdrive: '#google-sign-in', icloud: '#apple-sign-in', firebase: '#firebase-sign-in' }
+
+/** Asserts that the page shows the form of `method` only: its panel, its sign-in stand-in, the password fields for password. */
+async function onlyFormOf(method) {
+  assert.equal(await page.locator(`#method-${method}`).isChecked(), true, `${method} is the chosen method`)
+  for (const other of METHODS) {
+    assert.equal(await page.locator(`#method-panel-${other}`).isVisible(), other === method, `${other}'s panel shows only when chosen (chosen: ${method})`)
+  }
+  for (const [other, button] of Object.entries(SIGN_IN_BUTTONS)) {
+    assert.equal(await page.locator(button).isVisible(), other === method, `${other}'s sign-in shows only when chosen (chosen: ${method})`)
+  }
+  assert.ok((await page.locator('.stand-in:visible').count()) <= 1, 'one sign-in stand-in at most')
+  for (const field of ['#backup-password', '#recover-password']) {
+    assert.equal(await page.locator(field).isVisible(), method === 'password', `${field} shows for the password method only (chosen: ${method})`)
+  }
+}
+
+/** Asserts that the page is no wider than the screen (`when`: at which moment), naming the first element that sticks out. */
+async function noSidewaysScroll(when) {
+  const { scrollWidth, clientWidth, sticksOut } = await page.evaluate(() => {
+    const root = document.documentElement
+    const out = [...document.body.querySelectorAll('*')].find((el) => el.getBoundingClientRect().right > root.clientWidth + 0.5)
+    const name = out ? `${out.tagName.toLowerCase()}${out.id ? `#${out.id}` : ''}${[...out.classList].map((c) => `.${c}`).join('')}` : 'none'
+    return { scrollWidth: root.scrollWidth, clientWidth: root.clientWidth, sticksOut: name }
+  })
+  assert.ok(
+    scrollWidth <= clientWidth,
+    `${when}, at ${clientWidth} px the page scrolls sideways by ${scrollWidth - clientWidth} px (first element past the edge: ${sticksOut})`,
+  )
+}
+
+/** The page's full height in CSS pixels. */
+const pageHeight = () => page.evaluate(() => document.documentElement.scrollHeight)
 
 /** Runs the subtests of `t` in order; once one failed, the later ones are skipped so the first failure stands out. */
 function stepper(t) {
@@ -143,7 +194,8 @@ test('demo page: create, back up, lose the device, recover', { timeout: 10 * STE
   })
 
   await step('back up with a password', async () => {
-    assert.equal(await page.locator('#backup-method-password').isChecked(), true, 'password is the default method')
+    assert.equal(await page.locator('#method-password').isChecked(), true, 'password is the default method')
+    await onlyFormOf('password')
     await page.fill('#backup-password', PASSWORD)
     await page.click('#backup')
     await page.locator('#progress li[data-status="Done"]').waitFor()
@@ -260,8 +312,8 @@ const demo = {
   },
   /** Backs up with `method`; resolves to the cipherText. */
   async backUp(method) {
-    await page.check(`#backup-method-${method}`)
-    assert.equal(await page.locator('#backup-password').isVisible(), method === 'password', 'the password field shows for the password method only')
+    await page.check(`#method-${method}`)
+    await onlyFormOf(method)
     const before = await page.inputValue('#cipher-text')
     await page.click('#backup')
     await page.locator('#backup:enabled').waitFor()
@@ -271,7 +323,8 @@ const demo = {
     assert.ok(cipherText.startsWith('wbk1.') && cipherText !== before, 'a new cipherText')
     assert.equal(envelopeHeader(cipherText).method, METHOD_BYTE[method], 'the envelope records the method')
     assert.equal(await page.inputValue('#recover-cipher-text'), cipherText)
-    assert.equal(await page.locator(`#recover-method-${method}`).isChecked(), true, 'recovery follows the backup\'s method')
+    assert.equal(await page.locator(`#method-${method}`).isChecked(), true, 'recovery uses the backup\'s method')
+    assert.equal(await text('#recover'), await text('#backup').then((label) => label.replace(/^Back up/, 'Recover')), 'both buttons name the method')
     return cipherText
   },
   async loseDevice() {
@@ -282,7 +335,7 @@ const demo = {
   /** Recovers with `method` from `cipherText` ('' = the service's newest of the method). */
   async recover(method, cipherText) {
     await page.fill('#recover-cipher-text', cipherText)
-    await page.check(`#recover-method-${method}`)
+    await page.check(`#method-${method}`)
     await page.click('#recover')
     await page.locator('#recover:enabled').waitFor()
   },
@@ -319,9 +372,8 @@ test('demo page: passkey backups in PRF and enclave mode, lost device, recovery'
     await cdp.send('WebAuthn.enable')
     authenticator = await addVirtualAuthenticator(cdp, { hasPrf: true })
     await demo.open()
-    assert.equal(await page.locator('#backup-method-passkey').isEnabled(), true)
-    assert.equal(await page.locator('#recover-method-passkey').isEnabled(), true)
-    assert.doesNotMatch(await text('#backup-method-note'), /Passkey:/, 'no reason given against passkeys at localhost')
+    assert.equal(await page.locator('#method-passkey').isEnabled(), true)
+    assert.equal(await page.locator('#method-unavailable').isHidden(), true, 'no reason given against any method at localhost')
     original = await demo.createWallet()
   })
 
@@ -391,15 +443,18 @@ test('demo page: Firebase Auth backup with the development sign-in stand-in, los
     page = await openPage()
     await demo.open()
     assert.match(server.issuerUrl, /^http:\/\/127\.0\.0\.1:\d+$/)
+    assert.equal(await page.locator('#firebase-heading').isVisible(), false, 'the Firebase sign-in shows for the Firebase method only')
+    await page.check('#method-firebase')
     assert.match(await page.locator('#firebase-heading').innerText(), /development stand-in/i)
     assert.match(await page.locator('.stand-in', { has: page.locator('#firebase-heading') }).innerText(), /local development issuer, in place of Google/)
     assert.equal(await text('#firebase-user'), 'Nobody.')
-    assert.equal(await page.locator('#backup-method-firebase').isEnabled(), true)
+    assert.equal(await page.locator('#method-firebase').isEnabled(), true)
     original = await demo.createWallet()
   })
 
   await step('backup without a sign-in fails with FIREBASE_NOT_SIGNED_IN', async () => {
-    await page.check('#backup-method-firebase')
+    await page.check('#method-firebase')
+    await onlyFormOf('firebase')
     await page.click('#backup')
     await page.locator('#error').waitFor({ state: 'visible' })
     assert.match(await text('#error'), /^FIREBASE_NOT_SIGNED_IN — /)
@@ -444,6 +499,7 @@ test('demo page: Firebase Auth backup with the development sign-in stand-in, los
 test('demo page: Google Drive and the custom app server, lost device, recovery', { timeout: 10 * STEP_TIMEOUT }, async (t) => {
   const step = stepper(t)
   let original = ''
+  let driveCipherText = ''
   let customCipherText = ''
   const driveFiles = async () => (await fetch(`${server.standIns.gdrive}/__drive/files?user=demo-user`)).json()
 
@@ -452,15 +508,17 @@ test('demo page: Google Drive and the custom app server, lost device, recovery',
     await demo.open()
     assert.match(server.standIns.gdrive, /^http:\/\/127\.0\.0\.1:\d+$/)
     assert.match(server.standIns['app-server'], /^http:\/\/127\.0\.0\.1:\d+$/)
+    await page.check('#method-gdrive')
     assert.match(await page.locator('#google-heading').innerText(), /development stand-in/i)
     assert.equal(await text('#google-user'), 'Nobody.')
-    assert.equal(await page.locator('#backup-method-gdrive').isEnabled(), true)
-    assert.equal(await page.locator('#backup-method-custom').isEnabled(), true)
+    assert.equal(await page.locator('#method-gdrive').isEnabled(), true)
+    assert.equal(await page.locator('#method-custom').isEnabled(), true)
     original = await demo.createWallet()
   })
 
   await step('Drive backup without a Google sign-in fails with GOOGLE_UNAUTHENTICATED, and nothing reaches Drive', async () => {
-    await page.check('#backup-method-gdrive')
+    await page.check('#method-gdrive')
+    await onlyFormOf('gdrive')
     await page.click('#backup')
     await page.locator('#error').waitFor({ state: 'visible' })
     assert.match(await text('#error'), /^GOOGLE_UNAUTHENTICATED — /)
@@ -471,7 +529,7 @@ test('demo page: Google Drive and the custom app server, lost device, recovery',
   await step('sign in to Google, back up to Drive: the key lands in the app-data folder', async () => {
     await page.click('#google-sign-in')
     await page.waitForFunction(() => document.querySelector('#google-user').textContent.startsWith('demo-user'))
-    await demo.backUp('gdrive')
+    driveCipherText = await demo.backUp('gdrive')
     assert.match(await text('#backup-kind'), /^Method: Google Drive\./)
     await page.waitForFunction(() => /gdrive/.test(document.querySelector('#custodian-state').textContent))
     const files = await driveFiles()
@@ -494,6 +552,11 @@ test('demo page: Google Drive and the custom app server, lost device, recovery',
   await step('lose the device: signed out of Google; Drive recovery fails with GOOGLE_UNAUTHENTICATED', async () => {
     await demo.loseDevice()
     assert.equal(await text('#google-user'), 'Nobody.')
+    // The custom method is chosen (the last backup's); pasting the Drive backup chooses Google Drive and shows its sign-in.
+    assert.equal(await page.locator('#method-custom').isChecked(), true)
+    await page.fill('#recover-cipher-text', driveCipherText)
+    await onlyFormOf('gdrive')
+    assert.equal(await text('#recover'), 'Recover with Google Drive')
     await demo.recover('gdrive', '')
     await demo.failedWith('GOOGLE_UNAUTHENTICATED')
   })
@@ -526,14 +589,16 @@ test('demo page: iCloud (CloudKit) backup with the Apple sign-in stand-in, lost 
     page = await openPage()
     await demo.open()
     assert.match(server.standIns.icloud, /^http:\/\/127\.0\.0\.1:\d+$/)
+    await page.check('#method-icloud')
     assert.match(await page.locator('#apple-heading').innerText(), /development stand-in/i)
     assert.equal(await text('#apple-user'), 'Nobody.')
-    assert.equal(await page.locator('#backup-method-icloud').isEnabled(), true)
+    assert.equal(await page.locator('#method-icloud').isEnabled(), true)
     original = await demo.createWallet()
   })
 
   await step('iCloud backup without an Apple sign-in fails with ICLOUD_UNAUTHENTICATED, and nothing reaches CloudKit', async () => {
-    await page.check('#backup-method-icloud')
+    await page.check('#method-icloud')
+    await onlyFormOf('icloud')
     await page.click('#backup')
     await page.locator('#error').waitFor({ state: 'visible' })
     assert.match(await text('#error'), /^ICLOUD_UNAUTHENTICATED — /)
@@ -578,5 +643,108 @@ test('demo page: iCloud (CloudKit) backup with the Apple sign-in stand-in, lost 
 
   await step('no page or console errors', async () => {
     noProblemsSoFar()
+  })
+})
+
+// ---------------------------------------------------------------------------
+// Layout: a desktop and a phone screen.
+
+/** The screens the layout test uses: a laptop's, and a phone's (390 px: an iPhone 12 to 15). */
+const SCREENS = [
+  { width: 1280, context: { viewport: { width: 1280, height: 800 } } },
+  { width: 390, context: { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true } },
+]
+
+/**
+ * The progress panel's box and the box of the button `button`, once the action
+ * it started has put its first line in the list (read then, not at a time).
+ */
+async function progressBeside(button) {
+  await page.locator('#progress li').first().waitFor()
+  return page.evaluate((selector) => {
+    const box = (el) => {
+      const { top, bottom, left, right } = el.getBoundingClientRect()
+      return { top, bottom, left, right }
+    }
+    return { button: box(document.querySelector(selector)), progress: box(document.querySelector('#activity')), viewport: innerHeight }
+  }, button)
+}
+
+/** Asserts the progress panel shows where a person who pressed `button` looks: beside it, or under it on a phone. */
+async function assertProgressBy(button, width) {
+  const { button: pressed, progress, viewport } = await progressBeside(button)
+  if (width <= 860) {
+    assert.ok(progress.top >= pressed.bottom, `the progress panel is under ${button} (panel top ${progress.top}, button bottom ${pressed.bottom})`)
+    assert.ok(progress.top - pressed.bottom < 300, `the progress panel starts ${Math.round(progress.top - pressed.bottom)} px under ${button}, not within 300 px`)
+  } else {
+    assert.ok(progress.left >= pressed.right, `the progress panel is beside ${button}`)
+  }
+  assert.ok(progress.top >= 0 && progress.top < viewport, `the progress panel is on screen after pressing ${button} (its top at ${progress.top}, the screen ${viewport} px tall)`)
+}
+
+test('demo page: the method first, its form only, progress by the buttons, no sideways scrolling at 1280 and 390 px', { timeout: 10 * STEP_TIMEOUT }, async (t) => {
+  const step = stepper(t)
+  const heights = {}
+
+  for (const screen of SCREENS) {
+    const { width } = screen
+    let original = ''
+
+    await step(`${width} px: a fresh page fits the screen; each method shows its own form only`, async () => {
+      page = await openPage(screen.context)
+      await demo.open()
+      assert.equal(await page.evaluate(() => document.documentElement.clientWidth), width)
+      await noSidewaysScroll('before a backup')
+      const chooser = page.getByRole('group', { name: 'Backup method' })
+      assert.equal(await chooser.getByRole('radio').count(), METHODS.length, 'one radio button per method')
+      for (const method of METHODS) {
+        // Chosen as a screen reader user would: by the radio button's accessible name.
+        await chooser.getByRole('radio', { name: METHOD_LABELS[method], exact: true }).check()
+        await onlyFormOf(method)
+        await noSidewaysScroll(`with ${method} chosen`)
+      }
+      await page.check('#method-password')
+      await onlyFormOf('password')
+      heights[`${width} px, before a backup`] = await pageHeight()
+    })
+
+    await step(`${width} px: a password backup, its progress by the Back up button; screenshot`, async () => {
+      original = await demo.createWallet()
+      await page.fill('#backup-password', PASSWORD)
+      await page.click('#backup')
+      await assertProgressBy('#backup', width)
+      await page.locator('#progress li[data-status="Done"]').waitFor()
+      await page.locator('#backup:enabled').waitFor()
+      assert.deepEqual(await statuses(), BACKUP_STATUSES)
+      assert.ok((await page.inputValue('#cipher-text')).startsWith('wbk1.'))
+      await page.waitForFunction(() => document.querySelector('#custodian-state').textContent.startsWith('Backed up'))
+      await noSidewaysScroll('after a backup')
+      heights[`${width} px, after a backup`] = await pageHeight()
+      await page.screenshot({ path: `${OUT_DIR}demo-${width}.png`, fullPage: true })
+    })
+
+    await step(`${width} px: a failed and a good recovery, progress by the Recover button`, async () => {
+      await demo.loseDevice()
+      await page.fill('#recover-password', WRONG_PASSWORD)
+      await page.click('#recover')
+      await assertProgressBy('#recover', width)
+      await page.locator('#recover:enabled').waitFor()
+      await demo.failedWith('WRONG_PASSWORD')
+      await noSidewaysScroll('after a failed recovery (the error shown)')
+      await page.fill('#recover-password', PASSWORD)
+      await page.click('#recover')
+      await assertProgressBy('#recover', width)
+      await page.locator('#recover:enabled').waitFor()
+      await demo.restored(original)
+      await noSidewaysScroll('after a recovery')
+      heights[`${width} px, after a recovery`] = await pageHeight()
+      noProblemsSoFar()
+    })
+  }
+
+  await step('the page heights (password method)', async () => {
+    for (const [when, height] of Object.entries(heights)) t.diagnostic(`page height ${when}: ${height} px`)
+    // Before the redesign it was about 2,600 px at 1280 px wide: sign-in panels for every method and the notes of all.
+    assert.ok(heights['1280 px, after a backup'] < 2000, `the page is ${heights['1280 px, after a backup']} px tall at 1280 px after a backup`)
   })
 })
