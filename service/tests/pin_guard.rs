@@ -19,6 +19,7 @@ use common::{envelope, new_backup_id, on_postgres, serve_config, Api, Reply, Tes
 use hmac::{KeyInit, Mac};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
+use sqlx::Row;
 use voprf::{EvaluationElement, OprfClient, OprfServer, Ristretto255};
 use wallet_backup_service::store::NewClient;
 use wallet_backup_service::{start, RateLimit, Retention, ServeConfig};
@@ -163,13 +164,18 @@ async fn client(server: &TestServer, pin_guess_limit: u32) -> Api {
 
 /// The guard row of `pair_id`: (sealed keys present, guesses used, challenge present, destroyed_at set).
 async fn guard_row(server: &TestServer, pair_id: &str) -> Option<(bool, i64, bool, bool)> {
-    let row: Option<(Option<String>, i64, Option<String>, Option<i64>)> =
-        sqlx::query_as("SELECT sealed_keys, guesses_used, challenge, destroyed_at FROM pin_guards WHERE pair_id = $1")
-            .bind(pair_id.to_owned())
-            .fetch_optional(server.running.store().pool())
-            .await
-            .unwrap();
-    row.map(|(sealed, used, challenge, destroyed)| (sealed.is_some(), used, challenge.is_some(), destroyed.is_some()))
+    let row = sqlx::query(
+        "SELECT CAST(CASE WHEN sealed_keys IS NULL THEN 0 ELSE 1 END AS BIGINT) AS sealed, guesses_used, \
+         CAST(CASE WHEN challenge IS NULL THEN 0 ELSE 1 END AS BIGINT) AS challenge, \
+         CAST(CASE WHEN destroyed_at IS NULL THEN 0 ELSE 1 END AS BIGINT) AS destroyed \
+         FROM pin_guards WHERE pair_id = $1",
+    )
+    .bind(pair_id.to_owned())
+    .fetch_optional(server.running.store().pool())
+    .await
+    .unwrap()?;
+    let flag = |column: &str| row.try_get::<i64, _>(column).unwrap() == 1;
+    Some((flag("sealed"), row.try_get("guesses_used").unwrap(), flag("challenge"), flag("destroyed")))
 }
 
 async fn exec(server: &TestServer, sql: &str) {
