@@ -653,6 +653,48 @@ async fn bad_input_is_400_with_a_code_and_counts_nothing() {
     assert!(api.latest("PASSWORD").await.body.get("pinGuard").is_none());
 }
 
+/// A counter's value in a Prometheus scrape (0 when absent).
+fn sample(scrape: &str, name: &str, outcome: &str) -> f64 {
+    let prefix = format!("{name}{{outcome=\"{outcome}\"}} ");
+    scrape.lines().find_map(|line| line.strip_prefix(&prefix)?.parse().ok()).unwrap_or(0.0)
+}
+
+#[tokio::test]
+async fn metrics_count_evaluations_and_unlocks_by_outcome_without_ids() {
+    let server = serve_config(tempfile::tempdir().unwrap(), |c| {
+        c.rate_limit = RateLimit { per_second: 0.0, burst: 0 };
+        c.metrics_listen = Some("127.0.0.1:0".parse().unwrap());
+    })
+    .await;
+    let metrics = format!("http://{}/metrics", server.running.metrics_addr().unwrap());
+    let scrape = async || reqwest::get(&metrics).await.unwrap().text().await.unwrap();
+    let api = client(&server, 2).await;
+    let guarded = guarded_backup(&api, "3141", true).await;
+    // The recorder is the process's: other tests of this binary count too, so the counts only grow.
+    let before = scrape().await;
+    let right = evaluate(&api, &guarded.backup_id, "3141").await;
+    let wrong = unlock(&api, &guarded.backup_id, &right.challenge, &[0; 32]).await;
+    assert_eq!((wrong.status, wrong.code()), (403, "WRONG_PASSWORD"));
+    assert_eq!(wrong.body["error"]["guessesLeft"], 1);
+    let stale = unlock(&api, &guarded.backup_id, &right.challenge, &right.proof(&guarded.backup_id)).await;
+    assert_eq!((stale.status, stale.code()), (409, "PIN_CHALLENGE_INVALID"));
+    assert_eq!(evaluate(&api, &guarded.backup_id, "3141").await.reply.body["guessesLeft"], 0);
+    // The third destroys the key, the fourth finds it destroyed.
+    assert_eq!(evaluate(&api, &guarded.backup_id, "3141").await.reply.status, 410);
+    assert_eq!(evaluate(&api, &guarded.backup_id, "3141").await.reply.status, 410);
+    let after = scrape().await;
+    for (name, outcome) in [
+        ("wallet_backup_pin_guard_evaluations_total", "evaluated"),
+        ("wallet_backup_pin_guard_evaluations_total", "destroyed"),
+        ("wallet_backup_pin_guard_evaluations_total", "exhausted"),
+        ("wallet_backup_pin_guard_unlocks_total", "wrong_proof"),
+        ("wallet_backup_pin_guard_unlocks_total", "challenge_invalid"),
+    ] {
+        assert!(sample(&after, name, outcome) >= sample(&before, name, outcome) + 1.0, "{name} {outcome}:\n{after}");
+    }
+    assert!(!after.contains(&guarded.backup_id) && !after.contains(&guarded.pair_id), "an id in the metrics");
+}
+
 /// Not an assertion on time: prints the service's evaluations per second on loopback (one
 /// request after another, then from 8 connections at once), each one counted and committed. The
 /// module's side is done once (one blinded element sent again and again), so the figure is the

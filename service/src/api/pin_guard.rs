@@ -231,7 +231,11 @@ async fn evaluate(
     let blinded = BlindedElement::<Ristretto255>::deserialize(&blinded[..]).map_err(|_| {
         ApiError::invalid("blindedElement must be a canonical ristretto255 element other than the identity")
     })?;
-    let (pair, guard) = live_guard(&state, &client.id, &backup_id).await?;
+    let (pair, guard) = live_guard(&state, &client.id, &backup_id).await.inspect_err(|e| {
+        if e.code() == codes::PIN_GUESSES_EXHAUSTED {
+            crate::metrics::pin_guard_evaluation("exhausted");
+        }
+    })?;
     if guard.guesses_used >= guard.guess_limit {
         let destroyed = state.store.destroy_exhausted_pin_guard(&client.id, &pair.id).await?;
         crate::metrics::pin_guard_evaluation(if destroyed { "destroyed" } else { "exhausted" });
