@@ -536,7 +536,7 @@ async fn a_client_s_guess_limit_applies_to_its_new_guards() {
 }
 
 #[tokio::test]
-async fn the_command_line_sets_the_guess_limit() {
+async fn the_command_line_sets_the_guess_limit_and_rewraps_the_guards() {
     const BIN: &str = env!("CARGO_BIN_EXE_wallet-backup-service");
     let dir = tempfile::tempdir().unwrap();
     let run = |args: &[&str]| {
@@ -570,6 +570,31 @@ async fn the_command_line_sets_the_guess_limit() {
     assert_eq!(limits().await, vec![("default".into(), 10), ("three".into(), 7)]);
     let out = run(&["set-pin-guess-limit", "--client-id", "nobody", "--pin-guess-limit", "7"]);
     assert!(!out.status.success());
+    store.close().await;
+
+    // `kms rotate` and `kms rewrap`, the commands: a guard's keys move to the new master key and open.
+    let (store, kms) = wallet_backup_service::open_backend(&common::backend(dir.path())).await.unwrap();
+    let keys: Vec<u8> = (0..64).collect();
+    let method = wallet_backup_service::model::BackupMethod::parse("PASSWORD").unwrap();
+    let share = wallet_backup_service::store::NewCustodianShare::Sealed(b"half");
+    let pair = store.create_pair(&kms, &id, method, &new_backup_id(), share, Some(&keys)).await.unwrap().unwrap();
+    store.close().await;
+    let out = run(&["kms", "rotate"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let new_key = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    let out = run(&["kms", "rewrap"]);
+    let report = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{report}");
+    assert!(report.contains(&format!("{new_key}: 1 guess-limited PIN key(s)")), "{report}");
+    let (store, kms) = wallet_backup_service::open_backend(&common::backend(dir.path())).await.unwrap();
+    let guard = store.pin_guard(&id, &pair.id).await.unwrap().unwrap();
+    let sealed = guard.sealed_keys.unwrap();
+    assert_eq!(sealed.wrapped_key.key_id, new_key);
+    let opened =
+        wallet_backup_service::seal::open(&kms, &sealed, &wallet_backup_service::store::pin_guard_aad(&id, &pair.id))
+            .await
+            .unwrap();
+    assert_eq!(&opened[..], &keys[..]);
     store.close().await;
 }
 
