@@ -502,6 +502,53 @@ async fn a_storage_failure_on_evaluate_answers_503_and_sends_no_evaluation() {
 }
 
 #[tokio::test]
+async fn a_pair_and_its_guard_are_written_together_or_not_at_all() {
+    let server = server().await;
+    let api = client(&server, 10).await;
+    // A fault on the guard's insert alone: the pair's insert before it in the transaction must go too.
+    if on_postgres() {
+        exec(
+            &server,
+            "CREATE OR REPLACE FUNCTION wb_guard_fault() RETURNS trigger LANGUAGE plpgsql AS \
+             $$ BEGIN RAISE EXCEPTION 'injected fault' USING ERRCODE = '53100'; END $$",
+        )
+        .await;
+        exec(
+            &server,
+            "CREATE TRIGGER wb_guard_fault BEFORE INSERT ON pin_guards FOR EACH ROW EXECUTE FUNCTION wb_guard_fault()",
+        )
+        .await;
+    } else {
+        exec(&server, "CREATE TRIGGER wb_guard_fault BEFORE INSERT ON pin_guards BEGIN SELECT RAISE(ABORT, 'injected fault'); END")
+            .await;
+    }
+    let backup_id = new_backup_id();
+    let (guard, _) = new_guard(&backup_id, "2020");
+    let body =
+        json!({ "backupMethod": "PASSWORD", "backupId": backup_id, "custodianShare": "half", "pinGuard": guard });
+    let refused = api.post(PAIRS, body.clone()).await;
+    assert!(refused.status >= 500, "{} {}", refused.status, refused.body);
+    if on_postgres() {
+        assert_eq!((refused.status, refused.code()), (503, "DATABASE_UNAVAILABLE"));
+    }
+    let pairs: i64 = sqlx::query_scalar("SELECT CAST(COUNT(*) AS BIGINT) FROM backup_share_pairs")
+        .fetch_one(server.running.store().pool())
+        .await
+        .unwrap();
+    assert_eq!(pairs, 0, "a pair without its guard was stored");
+    let missing = guard_status(&api, &backup_id).await;
+    assert_eq!((missing.status, missing.code()), (404, "PAIR_NOT_FOUND"));
+    exec(
+        &server,
+        if on_postgres() { "DROP TRIGGER wb_guard_fault ON pin_guards" } else { "DROP TRIGGER wb_guard_fault" },
+    )
+    .await;
+    let created = api.post(PAIRS, body).await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    assert_eq!(guard_status(&api, &backup_id).await.body["guessesLeft"], 10);
+}
+
+#[tokio::test]
 async fn a_client_s_guess_limit_applies_to_its_new_guards() {
     let server = server().await;
     let api = client(&server, 3).await;
