@@ -48,7 +48,7 @@ const SUITES = {
       // built, run as cargo runs them. A cargo command naming them (`-p wallet-backup-service`, or
       // even `--workspace --test api …`) resolves other features and compiles the service's
       // dependency tree again (3 min 13 s on a fresh 2-core machine).
-      ['service API, webhook and storage-fault tests on PostgreSQL', 'cargo-test-executables', ['api', 'webhook', 'storage_faults'], { postgres: true }],
+      ['service API, webhook, storage-fault and PIN guard tests on PostgreSQL', 'cargo-test-executables', ['api', 'webhook', 'storage_faults', 'pin_guard'], { postgres: true }],
     ],
   },
   wasm: {

@@ -1,5 +1,6 @@
 //! API errors: every 4xx and 5xx the service sends is
-//! `{ "error": { "code": "STABLE_CODE", "message": "…" } }`.
+//! `{ "error": { "code": "STABLE_CODE", "message": "…" } }`, with
+//! `guessesLeft` beside them in the answers of a guess-limited PIN.
 //!
 //! Codes are part of the API (clients branch on them); messages are for
 //! people and may change. Messages never contain API keys, shares or
@@ -100,6 +101,17 @@ pub mod codes {
     pub const PASSKEY_VERIFICATION_FAILED: &str = "PASSKEY_VERIFICATION_FAILED";
     /// Passkey enclave: the credential id is registered already (for any client).
     pub const PASSKEY_CREDENTIAL_EXISTS: &str = "PASSKEY_CREDENTIAL_EXISTS";
+    /// Guess-limited PIN: the custodian share of this pair is released only by
+    /// `POST /api/v3/clients/me/pin-guards/{backupId}/unlock`.
+    pub const PIN_PROOF_REQUIRED: &str = "PIN_PROOF_REQUIRED";
+    /// Guess-limited PIN: the pair exists, without a guard.
+    pub const NOT_GUESS_LIMITED: &str = "NOT_GUESS_LIMITED";
+    /// Guess-limited PIN: the guesses ran out and the OPRF key is destroyed; the backup cannot be opened.
+    pub const PIN_GUESSES_EXHAUSTED: &str = "PIN_GUESSES_EXHAUSTED";
+    /// Guess-limited PIN: the challenge is not the open one (used, replaced by a newer evaluation, or none).
+    pub const PIN_CHALLENGE_INVALID: &str = "PIN_CHALLENGE_INVALID";
+    /// Guess-limited PIN: the proof is wrong (the PIN was wrong); the answer has `guessesLeft`.
+    pub const WRONG_PASSWORD: &str = "WRONG_PASSWORD";
     /// The write would take the client past one of its limits (pending pairs,
     /// pairs, stored bytes, enclave keys, passkeys); the message says which.
     pub const QUOTA_EXCEEDED: &str = "QUOTA_EXCEEDED";
@@ -126,6 +138,7 @@ pub struct ApiError {
     code: &'static str,
     message: Cow<'static, str>,
     retry_after_secs: Option<u64>,
+    guesses_left: Option<i64>,
 }
 
 /// The code of an error response, left in the response's extensions for the request log.
@@ -138,15 +151,18 @@ struct Body<'a> {
 }
 
 #[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
 struct Inner<'a> {
     code: &'a str,
     message: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    guesses_left: Option<i64>,
 }
 
 impl ApiError {
     /// An error with the given status, code (one of [`codes`]) and message.
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<Cow<'static, str>>) -> Self {
-        Self { status, code, message: message.into(), retry_after_secs: None }
+        Self { status, code, message: message.into(), retry_after_secs: None, guesses_left: None }
     }
 
     /// 400 `INVALID_REQUEST`.
@@ -208,6 +224,12 @@ impl ApiError {
         self
     }
 
+    /// The same error with `guessesLeft` in its body (a guess-limited PIN's answers).
+    pub fn with_guesses_left(mut self, guesses_left: i64) -> Self {
+        self.guesses_left = Some(guesses_left);
+        self
+    }
+
     /// The HTTP status.
     pub fn status(&self) -> StatusCode {
         self.status
@@ -229,7 +251,7 @@ impl std::error::Error for ApiError {}
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = Body { error: Inner { code: self.code, message: &self.message } };
+        let body = Body { error: Inner { code: self.code, message: &self.message, guesses_left: self.guesses_left } };
         let mut response = (self.status, axum::Json(body)).into_response();
         let headers = response.headers_mut();
         if self.status == StatusCode::UNAUTHORIZED {

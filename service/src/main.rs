@@ -35,7 +35,7 @@ use clap::{ArgAction, Args, Parser, Subcommand};
 use wallet_backup_service::firebase;
 use wallet_backup_service::kms::{self, KmsBackend, KmsChain, KmsSelection};
 use wallet_backup_service::model::is_firebase_project_id;
-use wallet_backup_service::store::{NewClient, WebhookSetting};
+use wallet_backup_service::store::{NewClient, WebhookSetting, DEFAULT_PIN_GUESS_LIMIT, PIN_GUESS_LIMITS};
 use wallet_backup_service::{
     listener, open_backend, passkey, start, webhook, AllowedOrigins, Backend, ClientLimits, ConnectionLimits,
     FirebaseConfig, PasskeyConfig, RateLimit, Retention, ServeConfig, Statics, TlsFiles, TrustedProxies, WebhookPolicy,
@@ -119,6 +119,8 @@ enum Command {
     SetPasskeyRp(SetPasskeyRpArgs),
     /// Set the Firebase project whose ID tokens the client's Firebase enclave routes accept.
     SetFirebaseProject(SetFirebaseProjectArgs),
+    /// Set the guesses of a client's guess-limited PINs backed up from now on.
+    SetPinGuessLimit(SetPinGuessLimitArgs),
     /// DEVELOPMENT ONLY: a stand-in for Google's Firebase token issuer, on loopback.
     #[cfg(feature = "dev")]
     DevFirebaseIssuer(DevFirebaseIssuerArgs),
@@ -244,6 +246,28 @@ struct CreateClientArgs {
     /// The client's own passkey relying party (instead of serve's default).
     #[command(flatten)]
     passkey: ClientPasskeyRpArgs,
+    /// Guesses of the client's guess-limited PINs (1 to 100): a guard made for a new backup keeps this limit.
+    #[arg(long, default_value_t = DEFAULT_PIN_GUESS_LIMIT, value_parser = pin_guess_limit)]
+    pin_guess_limit: u32,
+}
+
+/// `set-pin-guess-limit`: the guesses of the client's guess-limited PINs backed up from now on.
+#[derive(Args)]
+struct SetPinGuessLimitArgs {
+    /// The client's id.
+    #[arg(long)]
+    client_id: String,
+    /// Guesses (1 to 100); guards of earlier backups keep the limit they were made with.
+    #[arg(long, value_parser = pin_guess_limit)]
+    pin_guess_limit: u32,
+}
+
+/// `--pin-guess-limit`: a number from 1 to 100.
+fn pin_guess_limit(text: &str) -> Result<u32, String> {
+    match text.parse::<u32>() {
+        Ok(n) if PIN_GUESS_LIMITS.contains(&n) => Ok(n),
+        _ => Err(format!("`{text}` is not a guess limit: a number from 1 to 100")),
+    }
 }
 
 /// `set-passkey-rp`: set (or with --clear remove) a client's own passkey relying party.
@@ -600,6 +624,7 @@ async fn run(cli: Cli) -> Result<(), BoxError> {
         Command::CreateClient(args) => create_client(backend, args).await,
         Command::SetCustodianWebhook(args) => set_custodian_webhook(backend, args).await,
         Command::SetFirebaseProject(args) => set_firebase_project(backend, args).await,
+        Command::SetPinGuessLimit(args) => set_pin_guess_limit(backend, args).await,
         Command::SetPasskeyRp(args) => set_passkey_rp(backend, args).await,
         #[cfg(feature = "dev")]
         Command::DevFirebaseIssuer(args) => dev_firebase_issuer(backend, args).await,
@@ -691,7 +716,7 @@ async fn serve(backend: Backend, args: ServeArgs) -> Result<(), BoxError> {
 }
 
 async fn create_client(backend: Backend, args: CreateClientArgs) -> Result<(), BoxError> {
-    let CreateClientArgs { name, managed_backups, webhook, firebase_project_id, passkey } = args;
+    let CreateClientArgs { name, managed_backups, webhook, firebase_project_id, passkey, pin_guess_limit } = args;
     let name = name.trim();
     if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
         return Err("--name must be 1 to 200 characters, without control characters".into());
@@ -710,17 +735,19 @@ async fn create_client(backend: Backend, args: CreateClientArgs) -> Result<(), B
         webhook: setting.as_ref(),
         firebase_project_id: firebase_project_id.as_deref(),
         passkey_rp: rp.as_ref(),
+        pin_guess_limit,
     };
     let created = store.create_client(&kms, &new).await;
     store.close().await;
     let (client, key) = created?;
     eprintln!(
-        "created client {} ({}), managed backups {}, custodian storage {}, Firebase project {}",
+        "created client {} ({}), managed backups {}, custodian storage {}, Firebase project {}, PIN guess limit {}",
         client.id,
         client.name,
         client.managed_backups,
         client.custodian_storage.as_str(),
-        client.firebase_project_id.as_deref().unwrap_or("none")
+        client.firebase_project_id.as_deref().unwrap_or("none"),
+        pin_guess_limit
     );
     println!("{}", key.expose());
     Ok(())
@@ -749,6 +776,18 @@ async fn set_firebase_project(backend: Backend, args: SetFirebaseProjectArgs) ->
         return Err(format!("no client {client_id}").into());
     }
     eprintln!("client {client_id}: Firebase project {firebase_project_id}");
+    Ok(())
+}
+
+async fn set_pin_guess_limit(backend: Backend, args: SetPinGuessLimitArgs) -> Result<(), BoxError> {
+    let SetPinGuessLimitArgs { client_id, pin_guess_limit } = args;
+    let (store, _kms) = open_backend(&backend).await?;
+    let done = store.set_pin_guess_limit(&client_id, pin_guess_limit).await;
+    store.close().await;
+    if !done? {
+        return Err(format!("no client {client_id}").into());
+    }
+    eprintln!("client {client_id}: {pin_guess_limit} guesses for guess-limited PINs backed up from now on");
     Ok(())
 }
 
@@ -876,6 +915,7 @@ async fn rewrap_and_report(store: wallet_backup_service::Store, kms: &KmsChain) 
     let firebase_counts = store.firebase_key_id_counts().await;
     let passkey_counts = store.passkey_key_id_counts().await;
     let webhook_counts = store.webhook_key_id_counts().await;
+    let pin_guard_counts = store.pin_guard_key_id_counts().await;
     store.close().await;
     let report = report?;
     eprintln!("re-wrapped {} record(s) under {}", report.rewrapped, report.key_id);
@@ -890,6 +930,9 @@ async fn rewrap_and_report(store: wallet_backup_service::Store, kms: &KmsChain) 
     }
     for (key_id, n) in passkey_counts? {
         eprintln!("  {key_id}: {n} passkey enclave key(s)");
+    }
+    for (key_id, n) in pin_guard_counts? {
+        eprintln!("  {key_id}: {n} guess-limited PIN key(s)");
     }
     if !report.failed.is_empty() {
         return Err(format!(

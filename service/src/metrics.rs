@@ -16,6 +16,8 @@
 //! | `wallet_backup_kms_call_duration_seconds` (histogram) | `operation` (`wrap`, `unwrap`) |
 //! | `wallet_backup_kms_errors_total` | `operation`, `error` (`unavailable`, `unknown_key`, `unwrap`, `other`) |
 //! | `wallet_backup_tls_handshakes_total` | `outcome` (`ok`, `failed`, `timeout`) |
+//! | `wallet_backup_pin_guard_evaluations_total` | `outcome`: `evaluated` (counted, 200), `destroyed` (this request found the guesses used up and destroyed the key, 410), `exhausted` (destroyed before, 410) |
+//! | `wallet_backup_pin_guard_unlocks_total` | `outcome`: `unlocked` (200), `wrong_proof` (403 `WRONG_PASSWORD`), `challenge_invalid` (409) |
 //!
 //! # Security
 //!
@@ -55,6 +57,10 @@ pub const KMS_DURATION: &str = "wallet_backup_kms_call_duration_seconds";
 pub const KMS_ERRORS: &str = "wallet_backup_kms_errors_total";
 /// TLS handshakes by outcome.
 pub const TLS_HANDSHAKES: &str = "wallet_backup_tls_handshakes_total";
+/// Guess-limited PIN evaluations by outcome.
+pub const PIN_GUARD_EVALUATIONS: &str = "wallet_backup_pin_guard_evaluations_total";
+/// Guess-limited PIN unlocks by outcome.
+pub const PIN_GUARD_UNLOCKS: &str = "wallet_backup_pin_guard_unlocks_total";
 
 /// Histogram buckets (seconds) of every `_seconds` metric: 1 ms to 10 s.
 pub const BUCKETS: [f64; 14] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
@@ -90,6 +96,8 @@ fn describe() {
     describe_histogram!(KMS_DURATION, Unit::Seconds, "KMS wrap and unwrap calls, by operation.");
     describe_counter!(KMS_ERRORS, "KMS calls that failed, by operation and kind.");
     describe_counter!(TLS_HANDSHAKES, "TLS handshakes on the API listener, by outcome.");
+    describe_counter!(PIN_GUARD_EVALUATIONS, "Guess-limited PIN evaluations, by outcome.");
+    describe_counter!(PIN_GUARD_UNLOCKS, "Guess-limited PIN unlocks, by outcome.");
 }
 
 /// The metrics listener's router: `GET /metrics` in Prometheus's text format.
@@ -152,6 +160,16 @@ pub fn request(method: &Method, route: &str, status: u16, code: Option<&'static 
     )
     .increment(1);
     histogram!(HTTP_DURATION, "route" => route.to_owned(), "method" => method).record(latency.as_secs_f64());
+}
+
+/// Counts a guess-limited PIN evaluation (`outcome`: see the module doc).
+pub fn pin_guard_evaluation(outcome: &'static str) {
+    counter!(PIN_GUARD_EVALUATIONS, "outcome" => outcome).increment(1);
+}
+
+/// Counts a guess-limited PIN unlock (`outcome`: see the module doc).
+pub fn pin_guard_unlock(outcome: &'static str) {
+    counter!(PIN_GUARD_UNLOCKS, "outcome" => outcome).increment(1);
 }
 
 /// What became of a backup (see the module doc).

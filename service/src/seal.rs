@@ -33,6 +33,10 @@ pub const PURPOSE_FIREBASE_KEY: &str = "wallet-backup-service/v1/firebase-encryp
 /// `<row id>.<backup id>.<credential id in base64url>`).
 pub const PURPOSE_PASSKEY_KEY: &str = "wallet-backup-service/v1/passkey-encryption-key";
 
+/// Purpose label of a guess-limited PIN's keys, the OPRF key and the unlock
+/// key (record id: the pair id).
+pub const PURPOSE_PIN_GUARD: &str = "wallet-backup-service/v1/pin-guard";
+
 /// A secret sealed under its own data key, with the data key wrapped by the KMS.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Sealed {

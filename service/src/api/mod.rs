@@ -10,7 +10,7 @@
 //! rejected (`INVALID_REQUEST`), never ignored, so a misspelt field cannot
 //! silently fall back to a default.
 //!
-//! The resources ([`clients`], [`pairs`], [`firebase`], [`passkey`]) keep
+//! The resources ([`clients`], [`pairs`], [`pin_guard`], [`firebase`], [`passkey`]) keep
 //! the paths of Portal's API that apps already call, which is why the
 //! prefixes differ (see [`router`]). CORS, the static demo page and the demo
 //! key are in [`crate::web`].
@@ -46,6 +46,7 @@ mod firebase;
 pub mod health;
 mod pairs;
 mod passkey;
+mod pin_guard;
 
 pub use firebase::{FirebaseCaller, FIREBASE_TOKEN_HEADER};
 
@@ -104,8 +105,9 @@ pub struct Web {
 ///
 /// The prefixes are the ones apps integrating Portal's managed backups
 /// already call, kept so that no app path changes:
-/// - `/api/v3/clients/me/…` ([`clients`], [`pairs`]): the client and its
-///   backup share pairs (Portal's v3 API);
+/// - `/api/v3/clients/me/…` ([`clients`], [`pairs`], [`pin_guard`]): the
+///   client, its backup share pairs (Portal's v3 API) and their guess
+///   limits (ours, beside them);
 /// - `/api/v2/clients/me/wallet/stored-client-backup-share` ([`clients`]):
 ///   the self-managed report, still on Portal's v2 path;
 /// - `/v1/backup/encrypt-key` ([`firebase`]): the Firebase key enclave,
@@ -119,6 +121,7 @@ pub fn router(state: Arc<AppState>, web: Web) -> Router {
         .merge(health::routes())
         .merge(clients::routes())
         .merge(pairs::routes())
+        .merge(pin_guard::routes())
         .merge(firebase::routes())
         .merge(passkey::routes())
         .route("/api/{*rest}", any(not_found))

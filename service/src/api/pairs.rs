@@ -1,7 +1,9 @@
 //! Backup share pairs (`/api/v3/clients/me/…`): create a pair with its
 //! custodian share (sealed here, or delivered to the operator's webhook),
 //! store its cipherText, confirm it; read a custodian share back (by pair
-//! or by backup id) and the newest completed backup of a method.
+//! or by backup id) and the newest completed backup of a method. A pair
+//! made with `pinGuard` is guess-limited: its custodian share is released
+//! only by the guard's unlock ([`super::pin_guard`]).
 
 use std::sync::Arc;
 
@@ -12,6 +14,7 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
+use super::pin_guard::{proof_required, NewPinGuard, PinGuardSummary};
 use super::{seal_unavailable, ApiJson, AppState, Caller, MAX_CIPHER_TEXT, MAX_CUSTODIAN_SHARE};
 use crate::error::{codes, ApiError};
 use crate::model::{BackupMethod, CustodianStorage, PairStatus};
@@ -65,6 +68,9 @@ struct CreatePairRequest {
     backup_method: BackupMethod,
     backup_id: String,
     custodian_share: Zeroizing<String>,
+    /// A guess-limited PIN's keys (`PASSWORD` only).
+    #[serde(default)]
+    pin_guard: Option<NewPinGuard>,
 }
 
 #[derive(Deserialize)]
@@ -100,6 +106,8 @@ struct BackupResponse {
     cipher_text: Option<String>,
     created_at: String,
     completed_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pin_guard: Option<PinGuardSummary>,
 }
 
 /// A pair id from the path: ours are 32 lower-case hex characters; anything
@@ -165,6 +173,13 @@ async fn create_pair(
         return Err(ApiError::invalid("backupId must be 32 hex characters (the envelope's 16-byte backup id)"));
     }
     let backup_id = body.backup_id.to_ascii_lowercase();
+    let pin_guard_keys = match &body.pin_guard {
+        None => None,
+        Some(_) if body.backup_method != BackupMethod::from(wallet_backup_core::MethodId::Password) => {
+            return Err(ApiError::invalid("pinGuard is only for backupMethod PASSWORD"));
+        }
+        Some(guard) => Some(guard.keys()?),
+    };
     if body.custodian_share.is_empty() || body.custodian_share.len() > MAX_CUSTODIAN_SHARE {
         return Err(ApiError::invalid(format!(
             "custodianShare must be 1 to {MAX_CUSTODIAN_SHARE} bytes (the base64url text of the largest custodian half)"
@@ -188,8 +203,17 @@ async fn create_pair(
         None => NewCustodianShare::Sealed(body.custodian_share.as_bytes()),
         Some(_) => NewCustodianShare::Webhook { digest: &digest },
     };
-    let created =
-        state.store.create_pair(state.kms.as_ref(), &client.id, body.backup_method, &backup_id, share).await?;
+    let created = state
+        .store
+        .create_pair(
+            state.kms.as_ref(),
+            &client.id,
+            body.backup_method,
+            &backup_id,
+            share,
+            pin_guard_keys.as_deref().map(|k| &k[..]),
+        )
+        .await?;
     let Some(pair) = created else {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -286,6 +310,7 @@ async fn get_custodian_share(
     let id = pair_id(&id)?;
     let pair = state.store.pair(&client.id, id).await?;
     let pair = pair.ok_or_else(ApiError::pair_not_found)?;
+    refuse_guarded(&state, &pair).await?;
     let custodian_share = open_custodian_share(&state, &pair).await?;
     Ok(Json(CustodianShareResponse { custodian_share }))
 }
@@ -309,6 +334,7 @@ async fn get_custodian_share_by_backup_id(
     if pair.status == PairStatus::Failed {
         return Err(wrong_state(&pair, "a FAILED pair is never used for recovery"));
     }
+    refuse_guarded(&state, &pair).await?;
     let custodian_share = open_custodian_share(&state, &pair).await?;
     Ok(Json(CustodianShareByBackupIdResponse {
         pair_id: pair.id,
@@ -319,10 +345,19 @@ async fn get_custodian_share_by_backup_id(
     }))
 }
 
+/// 403 `PIN_PROOF_REQUIRED` for a guess-limited pair: its custodian share
+/// is released only by the guard's unlock.
+async fn refuse_guarded(state: &AppState, pair: &Pair) -> Result<(), ApiError> {
+    match state.store.pin_guard(&pair.client_id, &pair.id).await? {
+        Some(_) => Err(proof_required()),
+        None => Ok(()),
+    }
+}
+
 /// A pair's custodian share: opened here, or fetched from the operator's
 /// webhook. 500 `CUSTODIAN_SHARE_UNAVAILABLE` when a sealed one does not
 /// open; for a `WEBHOOK` pair, see [`fetch_custodian_share`].
-async fn open_custodian_share(state: &AppState, pair: &Pair) -> Result<Zeroizing<String>, ApiError> {
+pub(super) async fn open_custodian_share(state: &AppState, pair: &Pair) -> Result<Zeroizing<String>, ApiError> {
     let Some(sealed) = &pair.custodian_share else {
         return fetch_custodian_share(state, pair).await;
     };
@@ -403,7 +438,9 @@ async fn get_latest_backup(
     let (pair, cipher_text) = latest.ok_or_else(|| {
         ApiError::new(StatusCode::NOT_FOUND, codes::NO_BACKUP, "no completed backup with this method")
     })?;
+    let pin_guard = state.store.pin_guard(&client.id, &pair.id).await?;
     Ok(Json(BackupResponse {
+        pin_guard: pin_guard.as_ref().map(PinGuardSummary::from),
         id: pair.id,
         backup_method: pair.backup_method,
         backup_id: pair.backup_id,

@@ -44,21 +44,33 @@ pub struct NewClient<'a> {
     pub firebase_project_id: Option<&'a str>,
     /// The client's own passkey relying party; `None`: the service's default.
     pub passkey_rp: Option<&'a ClientRelyingParty>,
+    /// Guesses of the client's guess-limited PINs (within [`super::PIN_GUESS_LIMITS`]).
+    pub pin_guess_limit: u32,
 }
 
 impl<'a> NewClient<'a> {
     /// A client named `name` with managed backups, its custodian shares kept
     /// by the service, no Firebase project and the service's default
-    /// passkey relying party.
+    /// passkey relying party, and the default guess limit.
     pub fn new(name: &'a str) -> Self {
-        Self { name, managed_backups: true, webhook: None, firebase_project_id: None, passkey_rp: None }
+        Self {
+            name,
+            managed_backups: true,
+            webhook: None,
+            firebase_project_id: None,
+            passkey_rp: None,
+            pin_guess_limit: super::DEFAULT_PIN_GUESS_LIMIT,
+        }
     }
 }
 
 impl Store {
     /// Creates the client `new` and its first API key, in one transaction.
     pub async fn create_client(&self, kms: &dyn Kms, new: &NewClient<'_>) -> Result<(Client, ApiKey), StoreError> {
-        let NewClient { name, managed_backups, webhook, firebase_project_id, passkey_rp } = *new;
+        let NewClient { name, managed_backups, webhook, firebase_project_id, passkey_rp, pin_guess_limit } = *new;
+        if !super::PIN_GUESS_LIMITS.contains(&pin_guess_limit) {
+            return Err(StoreError::Config(format!("a PIN guess limit is 1 to 100, not {pin_guess_limit}")));
+        }
         let key = ApiKey::generate().map_err(|_| StoreError::Random)?;
         let client = Client {
             id: random_id().map_err(|_| StoreError::Random)?,
@@ -74,14 +86,15 @@ impl Store {
         };
         self.write(async |conn| {
             sqlx::query(
-                "INSERT INTO clients (id, name, managed_backups, created_at, firebase_project_id) \
-                 VALUES ($1, $2, $3, $4, $5)",
+                "INSERT INTO clients (id, name, managed_backups, created_at, firebase_project_id, pin_guess_limit) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
             )
             .bind(client.id.clone())
             .bind(client.name.clone())
             .bind(i64::from(managed_backups))
             .bind(client.created_at)
             .bind(client.firebase_project_id.clone())
+            .bind(i64::from(pin_guess_limit))
             .execute(&mut *conn)
             .await?;
             if let Some(sealed) = sealed {

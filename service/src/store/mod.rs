@@ -38,12 +38,16 @@ mod firebase;
 mod health;
 mod pairs;
 pub mod passkey;
+mod pin_guard;
 mod retention;
 mod rewrap;
 
 pub use clients::{NewClient, WebhookSetting};
 pub use enclave::PutKeyOutcome;
 pub use pairs::{NewCustodianShare, Pair, Transition};
+pub use pin_guard::{
+    pin_guard_aad, Guess, PinGuard, CHALLENGE_LEN, DEFAULT_PIN_GUESS_LIMIT, PIN_GUARD_KEYS_LEN, PIN_GUESS_LIMITS,
+};
 pub use retention::{ClientLimits, PruneReport, Quota, Retention};
 pub use rewrap::RewrapReport;
 

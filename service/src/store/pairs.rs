@@ -5,6 +5,7 @@
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
+use super::pin_guard::{insert_guard, pin_guard_aad};
 use super::{b64, unb64, unless_duplicate, Store, StoreError};
 use crate::kms::{Kms, WrappedKey};
 use crate::model::{BackupMethod, CustodianStorage, PairStatus};
@@ -150,7 +151,9 @@ enum BindValue {
 impl Store {
     /// Inserts a new `PENDING` pair whose custodian share is sealed here
     /// under the KMS, or goes to the client's webhook (only its digest is
-    /// stored).
+    /// stored). With `pin_guard_keys` (the OPRF key and the unlock key, 64
+    /// bytes), the pair's guard is inserted in the same transaction, its keys
+    /// sealed under the KMS and its limit the client's.
     /// `Ok(None)`: the client already has a pair with this backup id.
     /// [`StoreError::OverQuota`]: the pair would take the client past one
     /// of its limits.
@@ -161,9 +164,14 @@ impl Store {
         method: BackupMethod,
         backup_id: &str,
         custodian_share: NewCustodianShare<'_>,
+        pin_guard_keys: Option<&[u8]>,
     ) -> Result<Option<Pair>, StoreError> {
         let id = random_id().map_err(|_| StoreError::Random)?;
         let aad = seal::associated_data(seal::PURPOSE_CUSTODIAN_SHARE, client_id, &id);
+        let guard = match pin_guard_keys {
+            Some(keys) => Some(seal::seal(kms, keys, &pin_guard_aad(client_id, &id)).await?),
+            None => None,
+        };
         let (storage, sealed_text, key_id, wrapped_text) = match custodian_share {
             NewCustodianShare::Sealed(share) => {
                 let sealed = seal::seal(kms, share, &aad).await?;
@@ -206,7 +214,11 @@ impl Store {
                 .bind(digest)
                 .fetch_one(&mut *conn)
                 .await;
-            unless_duplicate(result)?.as_ref().map(pair_from_row).transpose()
+            let pair = unless_duplicate(result)?.as_ref().map(pair_from_row).transpose()?;
+            if let (Some(pair), Some(guard)) = (&pair, &guard) {
+                insert_guard(conn, client_id, &pair.id, guard).await?;
+            }
+            Ok(pair)
         })
         .await
     }

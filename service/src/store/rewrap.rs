@@ -1,5 +1,6 @@
 //! `kms rewrap` and `kms migrate`: every stored data key (custodian shares,
-//! webhook secrets, Firebase and passkey enclave keys) moved under the KMS's
+//! webhook secrets, Firebase and passkey enclave keys, the keys of
+//! guess-limited PINs) moved under the KMS's
 //! current master key (for `migrate`, another backend's key), record by
 //! record, and how many records each master key wraps.
 
@@ -8,6 +9,7 @@ use sqlx::Row;
 
 use super::firebase::firebase_key_aad;
 use super::passkey::passkey_key_aad;
+use super::pin_guard::pin_guard_aad;
 use super::{b64, unb64, Store, StoreError};
 use crate::kms::{Kms, WrappedKey};
 use crate::seal;
@@ -26,6 +28,7 @@ pub struct RewrapReport {
 /// Where a sealed record keeps its wrapped data key (names are constants of this file).
 struct WrappedColumns {
     table: &'static str,
+    id: &'static str,
     key_id: &'static str,
     wrapped: &'static str,
 }
@@ -73,6 +76,17 @@ impl Store {
         rows.iter().map(|r| Ok((r.try_get("key_id")?, r.try_get("n")?))).collect()
     }
 
+    /// How many guess-limited PINs' keys each KMS master key wraps (destroyed guards hold none).
+    pub async fn pin_guard_key_id_counts(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT key_id, CAST(COUNT(*) AS BIGINT) AS n FROM pin_guards WHERE key_id IS NOT NULL \
+             GROUP BY key_id ORDER BY key_id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|r| Ok((r.try_get("key_id")?, r.try_get("n")?))).collect()
+    }
+
     /// Re-wraps every stored data key that is not under the KMS's current
     /// master key. Each record is updated on its own, only if it did not
     /// change meanwhile; records that do not unwrap are reported, not touched.
@@ -94,6 +108,7 @@ impl Store {
                 self.rewrap_webhook_secrets(kms, &current, &mut report).await?;
                 self.rewrap_enclave_keys(kms, &current, &FIREBASE_KEYS, &mut report).await?;
                 self.rewrap_enclave_keys(kms, &current, &PASSKEY_KEYS, &mut report).await?;
+                self.rewrap_pin_guards(kms, &current, &mut report).await?;
                 return Ok(report);
             }
             for row in &rows {
@@ -105,6 +120,7 @@ impl Store {
                 let aad = seal::associated_data(seal::PURPOSE_CUSTODIAN_SHARE, &client_id, &id);
                 let target = WrappedColumns {
                     table: "backup_share_pairs",
+                    id: "id",
                     key_id: "custodian_key_id",
                     wrapped: "custodian_wrapped_key",
                 };
@@ -139,10 +155,10 @@ impl Store {
                 return Ok(());
             }
         };
-        let WrappedColumns { table, key_id: key_column, wrapped } = target;
+        let WrappedColumns { table, id: id_column, key_id: key_column, wrapped } = target;
         let sql = format!(
             "UPDATE {table} SET {key_column} = $1, {wrapped} = $2 \
-             WHERE id = $3 AND {key_column} = $4 AND {wrapped} = $5"
+             WHERE {id_column} = $3 AND {key_column} = $4 AND {wrapped} = $5"
         );
         let done = self
             .write(async |conn| {
@@ -181,6 +197,7 @@ impl Store {
             let aad = seal::associated_data(seal::PURPOSE_WEBHOOK_SECRET, &id, &id);
             let target = WrappedColumns {
                 table: "clients",
+                id: "id",
                 key_id: "custodian_webhook_key_id",
                 wrapped: "custodian_webhook_wrapped_key",
             };
@@ -188,6 +205,39 @@ impl Store {
             self.rewrap_one(kms, target, &id, key_id, wrapped_text, &aad, failed, report).await?;
         }
         Ok(())
+    }
+
+    /// `rewrap_all` for the guess-limited PINs' sealed keys (a destroyed guard has none).
+    async fn rewrap_pin_guards(
+        &self,
+        kms: &dyn Kms,
+        current: &str,
+        report: &mut RewrapReport,
+    ) -> Result<(), StoreError> {
+        let mut after = String::new();
+        loop {
+            let rows = sqlx::query(
+                "SELECT pair_id, client_id, key_id, wrapped_key FROM pin_guards \
+                 WHERE key_id IS NOT NULL AND key_id <> $1 AND pair_id > $2 ORDER BY pair_id LIMIT 200",
+            )
+            .bind(current.to_owned())
+            .bind(after.clone())
+            .fetch_all(&self.pool)
+            .await?;
+            if rows.is_empty() {
+                return Ok(());
+            }
+            for row in &rows {
+                let pair_id: String = row.try_get("pair_id")?;
+                after.clone_from(&pair_id);
+                let aad = pin_guard_aad(&text(row, "client_id")?, &pair_id);
+                let target =
+                    WrappedColumns { table: "pin_guards", id: "pair_id", key_id: "key_id", wrapped: "wrapped_key" };
+                let failed = format!("pin guard {pair_id}");
+                let (key_id, wrapped): (String, String) = (row.try_get("key_id")?, row.try_get("wrapped_key")?);
+                self.rewrap_one(kms, target, &pair_id, key_id, wrapped, &aad, failed, report).await?;
+            }
+        }
     }
 
     /// `rewrap_all` for one enclave's key table.
@@ -215,7 +265,7 @@ impl Store {
                 let id: String = row.try_get("id")?;
                 after.clone_from(&id);
                 let aad = (keys.aad)(row, &id)?;
-                let target = WrappedColumns { table, key_id: "key_id", wrapped: "wrapped_key" };
+                let target = WrappedColumns { table, id: "id", key_id: "key_id", wrapped: "wrapped_key" };
                 let failed = format!("{} {id}", keys.what);
                 let (key_id, wrapped): (String, String) = (row.try_get("key_id")?, row.try_get("wrapped_key")?);
                 self.rewrap_one(kms, target, &id, key_id, wrapped, &aad, failed, report).await?;
