@@ -121,6 +121,7 @@ function passwordConfig(env, ctx) {
   if (ctx.kdf && ctx.kdf !== 'module') passwordStorage.deriveKey = env.kdfs[ctx.kdf]
   // The module's Argon2id in React Native is the slow path the app must ask for.
   else if (ctx.kdf === 'module') passwordStorage.allowSlowKdf = true
+  if (ctx.guessLimited) passwordStorage.guessLimited = true
   return { passwordStorage }
 }
 
@@ -173,6 +174,20 @@ export function methodScenarios(env) {
         wrongPassword: await codeOf(service(ctx, fresh).recoverWallet('', 'password', null, { passwordStorage: Object.assign({}, config.passwordStorage, { password: 'not it' }) })),
         keychainAfter: fresh.shares,
       }
+    },
+
+    'errors:password-guess-limited': async (ctx) => {
+      const config = passwordConfig(env, { ...ctx, guessLimited: true })
+      const state = { shares: SHARES }
+      const cipherText = await service(ctx, state).backupWallet('password', null, config)
+      const fresh = { shares: '' }
+      const wrong = { passwordStorage: Object.assign({}, config.passwordStorage, { password: 'not it', guessLimited: undefined }) }
+      let guessesLeft = null
+      const wrongPin = await codeOf(service(ctx, fresh).recoverWallet(cipherText, 'password', null, wrong).catch((e) => {
+        guessesLeft = e.guessesLeft
+        throw e
+      }))
+      return { wrongPin, guessesLeft, keychainAfter: fresh.shares }
     },
 
     'errors:firebase': async (ctx) => {

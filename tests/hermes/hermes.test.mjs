@@ -16,7 +16,7 @@
 //   build, and the reverse);
 // - every built method, backup → new device → recovery over real HTTP
 //   (methods.js): password through the real backup service (managed, the
-//   app's KDF), firebase (the service's enclave, tokens from its development
+//   app's KDF; and guess-limited, the OPRF in wasm2js), firebase (the service's enclave, tokens from its development
 //   issuer), passkey in PRF and in enclave mode (the software authenticator
 //   on an Android app origin), gdrive (the local Drive v3 server), icloud
 //   (React Native's key-value store, and CloudKit Web Services on the local
@@ -277,6 +277,23 @@ test('password through the service: errors cross the Hermes boundary with their 
   assert.equal(r.unauthorized.isError, true)
   assert.equal(r.unauthorized.cause.status, 401)
   assert.equal(r.wrongPassword.code, 'WRONG_PASSWORD', JSON.stringify(r.wrongPassword))
+  assert.equal(r.keychainAfter, '')
+})
+
+test('guess-limited PIN through the real backup service (the app\'s KDF, the module\'s OPRF in wasm2js): backup, then recovery on a new device', async (t) => {
+  const { r, ctx, requests } = await methodRun('method:password', { kdf: 'app-native', guessLimited: true })
+  checkRoundTrip(r, t)
+  const api = paths(requests, ctx.apiHost)
+  for (const route of ['POST /api/v3/clients/me/pin-guards/', 'GET /api/v3/clients/me/pin-guards/']) {
+    assert.ok(api.some((p) => p.startsWith(route)), `${route} not among\n${api.join('\n')}`)
+  }
+  assert.ok(!api.some((p) => p.includes('/custodian-shares/')), `a guess-limited recovery never asks for the custodian share:\n${api.join('\n')}`)
+})
+
+test('guess-limited PIN: a wrong PIN crosses the Hermes boundary as WRONG_PASSWORD with guessesLeft', async () => {
+  const { r } = await methodRun('errors:password-guess-limited', { kdf: 'app-native' })
+  assert.equal(r.wrongPin.code, 'WRONG_PASSWORD', JSON.stringify(r.wrongPin))
+  assert.equal(r.guessesLeft, 9)
   assert.equal(r.keychainAfter, '')
 })
 

@@ -180,6 +180,9 @@ export function routeOf(method, path) {
     ['GET', /^\/api\/v3\/clients\/me\/custodian-shares\/[^/]+$/, 'custodian-share'],
     ['GET', /^\/api\/v3\/clients\/me\/backups\/[^/]+$/, 'backups'],
     ['PUT', /^\/api\/v2\/clients\/me\/wallet\/stored-client-backup-share$/, 'stored'],
+    ['GET', /^\/api\/v3\/clients\/me\/pin-guards\/[^/]+$/, 'guard'],
+    ['POST', /^\/api\/v3\/clients\/me\/pin-guards\/[^/]+\/evaluate$/, 'evaluate'],
+    ['POST', /^\/api\/v3\/clients\/me\/pin-guards\/[^/]+\/unlock$/, 'unlock'],
   ]
   for (const [m, re, name] of table) if (m === method && re.test(p)) return name
   return 'other'

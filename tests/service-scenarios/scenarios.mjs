@@ -297,6 +297,134 @@ async function abortWhileHeld(ctx, route, action) {
   await recoverOk(portal, wallet, '', c, "recoverWallet('') after backup C")
 }
 
+// ---------------------------------------------------------------- guess-limited PINs
+
+const PIN = '0421'
+const WRONG_PIN = '1234'
+const pin = (password, guessLimited = false) => ({ passwordStorage: guessLimited ? { password, guessLimited } : { password } })
+
+/** A guess-limited PIN backup of `shares`; resolves to its cipherText. */
+async function pinBackup(portal, wallet, shares, what = 'guess-limited backup') {
+  wallet.state.shares = shares
+  const { events, onProgress } = recorder()
+  const cipherText = await portal.backupWallet('password', onProgress, pin(PIN, true))
+  check(typeof cipherText === 'string' && cipherText.startsWith('wbk1.'), `${what}: not a cipherText`)
+  progressIs(events, BACKUP_STATUSES, what)
+  return cipherText
+}
+
+/** A recovery with `password` expected to fail with `code`; the keychain stays empty. Returns the error. */
+async function pinRefused(portal, wallet, cipherText, password, code, what) {
+  wallet.state.shares = null
+  const { events, onProgress } = recorder()
+  const error = await rejects(portal.recoverWallet(cipherText, 'password', onProgress, pin(password)), code, what)
+  noDone(events, what)
+  equal(wallet.state.shares, null, `keychain after ${what}`)
+  return error
+}
+
+/** A recovery with the right PIN, expecting `shares`. */
+async function pinRecovered(portal, wallet, cipherText, shares, what) {
+  wallet.state.shares = null
+  const { events, onProgress } = recorder()
+  await portal.recoverWallet(cipherText, 'password', onProgress, pin(PIN))
+  equal(wallet.state.shares, shares, `${what}: recovered shares`)
+  progressIs(events, RECOVERY_STATUSES, what)
+}
+
+/** The envelope's backup id (FORMAT.md §3.2: bytes 5 to 21), as lower-case hex. */
+function backupIdOf(cipherText) {
+  const bin = atob(cipherText.trim().slice(5).replace(/-/g, '+').replace(/_/g, '/'))
+  return Array.from(bin.slice(5, 21), (c) => c.charCodeAt(0).toString(16).padStart(2, '0')).join('')
+}
+
+/** One request to the service as a holder of the API key would make it: { status, body }. */
+async function asKeyHolder(ctx, client, path) {
+  const answer = await globalThis.fetch(`${ctx.apiHost}${path}`, { headers: { authorization: `Bearer ${client.key}` } })
+  return { status: answer.status, body: JSON.parse(await answer.text()) }
+}
+
+const guessLimitedScenarios = {
+  'guess-limited PIN: each wrong PIN says the guesses left, the right one restores and resets the count': async (ctx) => {
+    const { client, wallet, portal } = await setup(ctx)
+    const a = makeShares('A')
+    const cipherText = await pinBackup(portal, wallet, a)
+    // The backup proved its guard before it counted: one guess and its proof, then the cipherText.
+    equal(await routesOf(ctx, client), ['me', 'pairs', 'evaluate', 'unlock', 'cipher-text', 'confirm'], 'guess-limited backup requests')
+    for (let wrong = 1; wrong <= 9; wrong++) {
+      const error = await pinRefused(portal, wallet, cipherText, WRONG_PIN, 'WRONG_PASSWORD', `wrong PIN ${wrong}`)
+      equal(error.guessesLeft, 10 - wrong, `guessesLeft after wrong PIN ${wrong}`)
+    }
+    await ctx.reset()
+    await pinRecovered(portal, wallet, cipherText, a, 'the right PIN after nine wrong ones')
+    equal(await routesOf(ctx, client), ['guard', 'evaluate', 'unlock'], 'a guess-limited recovery asks the guard, never the custodian share')
+    const error = await pinRefused(portal, wallet, cipherText, WRONG_PIN, 'WRONG_PASSWORD', 'a wrong PIN after the right one')
+    equal(error.guessesLeft, 9, 'guessesLeft after the count was reset')
+  },
+
+  'guess-limited PIN: the eleventh wrong guess destroys the backup; the plain backup before it still recovers': async (ctx) => {
+    const { wallet, portal } = await setup(ctx)
+    const a = makeShares('A')
+    const cipherA = await backupOk(portal, wallet, a, 'plain backup A')
+    const cipherB = await pinBackup(portal, wallet, makeShares('B'), 'guess-limited backup B')
+    for (let wrong = 1; wrong <= 10; wrong++) {
+      const error = await pinRefused(portal, wallet, cipherB, WRONG_PIN, 'WRONG_PASSWORD', `wrong PIN ${wrong}`)
+      equal(error.guessesLeft, 10 - wrong, `guessesLeft after wrong PIN ${wrong}`)
+    }
+    await pinRefused(portal, wallet, cipherB, WRONG_PIN, 'PIN_GUESSES_EXHAUSTED', 'the eleventh wrong PIN')
+    await pinRefused(portal, wallet, cipherB, PIN, 'PIN_GUESSES_EXHAUSTED', 'the right PIN after the backup was destroyed')
+    await pinRefused(portal, wallet, '', PIN, 'PIN_GUESSES_EXHAUSTED', "recoverWallet('') of the destroyed newest backup")
+    await recoverOk(portal, wallet, cipherA, a, 'the plain backup A')
+  },
+
+  'guess-limited PIN: the API key fetches the cipherText but not the custodian share': async (ctx) => {
+    const { client, wallet, portal } = await setup(ctx)
+    const cipherText = await pinBackup(portal, wallet, makeShares('A'))
+    const newest = await asKeyHolder(ctx, client, '/api/v3/clients/me/backups/PASSWORD')
+    equal([newest.status, newest.body.cipherText], [200, cipherText], 'the newest backup, as the API key reads it')
+    const share = await asKeyHolder(ctx, client, `/api/v3/clients/me/custodian-shares/${backupIdOf(cipherText)}`)
+    equal([share.status, share.body.error?.code], [403, 'PIN_PROOF_REQUIRED'], 'the custodian share, as the API key asks for it')
+    check(!('custodianShare' in share.body), 'the refusal carries no custodian share')
+  },
+
+  "guess-limited PIN: recoverWallet('') fetches the newest backup and asks its guard": async (ctx) => {
+    const { wallet, portal } = await setup(ctx)
+    const a = makeShares('A')
+    await pinBackup(portal, wallet, a)
+    const error = await pinRefused(portal, wallet, '', WRONG_PIN, 'WRONG_PASSWORD', "recoverWallet('') with a wrong PIN")
+    equal(error.guessesLeft, 9, "guessesLeft of recoverWallet('')")
+    await pinRecovered(portal, wallet, '', a, "recoverWallet('') with the right PIN")
+  },
+
+  'guess-limited PIN, self-managed: the app keeps the cipherText; the count is the service\'s': async (ctx) => {
+    const { wallet, portal } = await setup(ctx, { managedBackups: false })
+    const a = makeShares('A')
+    const cipherText = await pinBackup(portal, wallet, a, 'self-managed guess-limited backup')
+    await portal.api.storedClientBackupShare(true, 'password')
+    const error = await pinRefused(portal, wallet, cipherText, WRONG_PIN, 'WRONG_PASSWORD', 'self-managed, a wrong PIN')
+    equal(error.guessesLeft, 9, 'self-managed guessesLeft')
+    await pinRecovered(portal, wallet, cipherText, a, 'self-managed, the right PIN')
+  },
+
+  'guess-limited PIN: parallel wrong guesses never get past the limit': async (ctx) => {
+    const { client, wallet, portal } = await setup(ctx)
+    const cipherText = await pinBackup(portal, wallet, makeShares('A'))
+    // Fourteen devices at once, each with its own keychain (one call per keychain).
+    const tries = Array.from({ length: 14 }, () => {
+      const device = memoryKeychain()
+      const other = new ctx.Portal({ apiKey: client.key, apiHost: ctx.apiHost, keychain: device.keychain })
+      return other.recoverWallet(cipherText, 'password', null, pin(WRONG_PIN)).then(
+        () => 'RECOVERED',
+        (e) => e.code,
+      )
+    })
+    const codes = (await Promise.all(tries)).sort()
+    const count = (code) => codes.filter((c) => c === code).length
+    equal([count('WRONG_PASSWORD'), count('PIN_GUESSES_EXHAUSTED')], [10, 4], `codes of 14 parallel wrong guesses: ${codes.join(', ')}`)
+    await pinRefused(portal, wallet, cipherText, PIN, 'PIN_GUESSES_EXHAUSTED', 'the right PIN after the parallel guesses')
+  },
+}
+
 // ---------------------------------------------------------------- scenarios
 
 export const scenarios = {
@@ -670,4 +798,6 @@ export const scenarios = {
     await ctx.reset()
     await recoverOk(portal, wallet, '', a, 'a recovery after the abort')
   },
+
+  ...guessLimitedScenarios,
 }
