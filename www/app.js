@@ -72,6 +72,7 @@ const ui = {
   methodUnavailable: $('method-unavailable'),
   backupForm: $('backup-form'),
   backupPassword: $('backup-password'),
+  guessLimited: $('guess-limited'),
   backup: $('backup'),
   cipherText: $('cipher-text'),
   backupKind: $('backup-kind'),
@@ -360,9 +361,9 @@ function fromBase64Url(text) {
 }
 
 /**
- * What a cipherText's header says (FORMAT.md §3): `{ method, passkeyMode }`
- * (passkeyMode 'prf' | 'enclave' for passkey backups), or null when it
- * does not read as one.
+ * What a cipherText's header says (FORMAT.md §3): `{ method, passkeyMode,
+ * guessLimited }` (passkeyMode 'prf' | 'enclave' for passkey backups), or
+ * null when it does not read as one.
  */
 function readHeader(cipherText) {
   const text = cipherText.trim()
@@ -373,7 +374,9 @@ function readHeader(cipherText) {
     if (head[0] !== 0x77 || head[1] !== 0x62 || head[2] !== 0x6b || head[3] !== 1) return null
     const method = { 1: 'password', 2: 'passkey', 3: 'gdrive', 4: 'icloud', 5: 'firebase', 6: 'custom' }[head[4]] ?? null
     const passkeyMode = method === 'passkey' ? ({ 1: 'prf', 2: 'enclave' }[head[23]] ?? null) : null
-    return method ? { method, passkeyMode } : null
+    // A password's KDF byte (params[0]): 2 is a guess-limited PIN (FORMAT.md §3.4.1.1).
+    const guessLimited = method === 'password' && head[23] === 2
+    return method ? { method, passkeyMode, guessLimited } : null
   } catch {
     return null
   }
@@ -385,7 +388,9 @@ function describeBackup(cipherText) {
   if (!header) return ''
   switch (header.method) {
     case 'password':
-      return 'Method: password. The key is derived from the password (Argon2id) on this device.'
+      return header.guessLimited
+        ? 'Method: password, guess-limited PIN. The key comes from the service\'s OPRF over the PIN\'s Argon2id; the service counts wrong PINs.'
+        : 'Method: password. The key is derived from the password (Argon2id) on this device.'
     case 'passkey':
       return header.passkeyMode === 'prf'
         ? 'Method: passkey, PRF mode. The key is derived on this device from the passkey\'s PRF output and never sent.'
@@ -408,6 +413,7 @@ function describeError(err) {
   const code = err && typeof err === 'object' && typeof err.code === 'string' ? err.code : 'ERROR'
   const message = err instanceof Error ? err.message : String(err)
   let text = `${code} — ${message}`
+  if (typeof err?.guessesLeft === 'number') text += ` Guesses left: ${err.guessesLeft}.`
   const cause = err instanceof Error ? err.cause : undefined
   if (cause !== undefined && cause !== null) {
     text += ` (cause: ${describeCause(cause)})`
@@ -658,16 +664,21 @@ async function createWallet() {
   clearVerdict()
 }
 
-/** The method settings of one call: the password is per call, the others are the Portal's. */
-function methodConfig(method, password) {
-  return method === 'password' ? { passwordStorage: { password } } : undefined
+/**
+ * The method settings of one call: the password is per call (a backup's
+ * guess-limited or not), the others are the Portal's.
+ */
+function methodConfig(method, password, guessLimited = false) {
+  if (method !== 'password') return undefined
+  return { passwordStorage: guessLimited ? { password, guessLimited } : { password } }
 }
 
 async function backupWallet() {
   const method = selectedMethod()
   const onProgress = startProgress('backup', `Backup (${METHOD_NAMES[method]})`)
   try {
-    const cipherText = await portal.backupWallet(method, onProgress, methodConfig(method, ui.backupPassword.value))
+    const guessLimited = serviceMode && ui.guessLimited.checked
+    const cipherText = await portal.backupWallet(method, onProgress, methodConfig(method, ui.backupPassword.value, guessLimited))
     onProgress.finish()
     localStorage.setItem(STORAGE.cipherText, cipherText)
     ui.recoverCipherText.value = cipherText
@@ -797,6 +808,9 @@ if (serviceMode) {
   ui.custodianWhere.textContent =
     `kept by the backup service at ${location.origin}, sealed under its KMS key, with the cipherText (managed backups).`
   ui.recoverCipherText.placeholder = 'Paste a cipherText (wbk1.…), or leave empty to recover the newest backup the service keeps.'
+} else {
+  // Only the service can count guesses.
+  ui.guessLimited.disabled = true
 }
 ui.moduleStatus.textContent = serviceMode ? 'Module ready; backup service connected.' : 'Module ready (no backup service: static files only).'
 ui.moduleStatus.classList.add('ready')

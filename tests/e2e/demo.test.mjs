@@ -358,6 +358,43 @@ const demo = {
   },
 }
 
+test('demo page: a guess-limited PIN shows the guesses left, and the right PIN restores the wallet', { timeout: 10 * STEP_TIMEOUT }, async (t) => {
+  const step = stepper(t)
+  let original = ''
+  let cipherText = ''
+
+  await step('back up with a guess-limited PIN', async () => {
+    page = await openPage()
+    await demo.open()
+    original = await demo.createWallet()
+    await page.check('#method-password')
+    assert.equal(await page.locator('#guess-limited').isEnabled(), true, 'offered with the service')
+    await page.check('#guess-limited')
+    await page.fill('#backup-password', '0421')
+    cipherText = await demo.backUp('password')
+    assert.equal(Buffer.from(cipherText.slice(5), 'base64url')[23], 2, 'the envelope records a guess-limited PIN (kdf 2)')
+    assert.match(await text('#backup-kind'), /guess-limited PIN/)
+  })
+
+  await step('a wrong PIN on a new device: WRONG_PASSWORD with the guesses left', async () => {
+    await demo.loseDevice()
+    await page.fill('#recover-password', '1234')
+    await demo.recover('password', cipherText)
+    await demo.failedWith('WRONG_PASSWORD')
+    assert.match(await text('#error'), /Guesses left: 9\./)
+    await page.fill('#recover-password', '9999')
+    await demo.recover('password', cipherText)
+    assert.match(await text('#error'), /Guesses left: 8\./)
+  })
+
+  await step('the right PIN restores the wallet', async () => {
+    await page.fill('#recover-password', '0421')
+    await demo.recover('password', cipherText)
+    await demo.restored(original)
+    noProblemsSoFar()
+  })
+})
+
 test('demo page: passkey backups in PRF and enclave mode, lost device, recovery', { timeout: 10 * STEP_TIMEOUT }, async (t) => {
   const step = stepper(t)
   let cdp
