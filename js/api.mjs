@@ -362,6 +362,11 @@ export function definePortal(wasm) {
     async availableRecoveryMethods() {
       return (await wasm.walletBackupStatus(this.#adapters)).availableRecoveryMethods
     }
+
+    /** The wrong PINs the newest password backup still allows if it is guess-limited, else null. */
+    async guessesLeft() {
+      return (await wasm.walletBackupStatus(this.#adapters)).pinGuard?.guessesLeft ?? null
+    }
   }
   return Portal
 }

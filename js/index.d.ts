@@ -270,6 +270,11 @@ export interface WalletBackupStatus {
   isRecoverable: boolean;
   /** Methods with a completed backup, e.g. `['password']`. */
   availableRecoveryMethods: Array<'password' | 'passkey' | 'gdrive' | 'icloud' | 'firebase' | 'custom'>;
+  /**
+   * The newest password backup's guess count when it is guess-limited (`guessLimited`), else `null`:
+   * `guessesLeft` wrong PINs remain before the service destroys it (0 and `destroyed` once it has).
+   */
+  pinGuard: { guessLimit: number; guessesLeft: number; destroyed: boolean } | null;
 }
 
 /** Every stable error code. */
@@ -454,6 +459,11 @@ export declare class Portal {
   isWalletRecoverable(): Promise<boolean>
   /** The methods with a completed backup on the service, e.g. `['password']`. */
   availableRecoveryMethods(): Promise<Array<'password' | 'passkey' | 'gdrive' | 'icloud' | 'firebase' | 'custom'>>
+  /**
+   * The wrong PINs the newest password backup still allows, when it is guess-limited; `null` when it
+   * is not (or there is none). Show it before asking for the PIN.
+   */
+  guessesLeft(): Promise<number | null>
   /**
    * Backs up the wallet and resolves to the `cipherText`.
    * `Done` is reported only after the custodian share was stored, the new

@@ -243,7 +243,9 @@ pub async fn recover_wallet(
 }
 
 /// Asks the backup service whether this wallet has a completed backup:
-/// `{ isBackedUp, isRecoverable, availableRecoveryMethods }`.
+/// `{ isBackedUp, isRecoverable, availableRecoveryMethods, pinGuard }`
+/// (`pinGuard`: the newest password backup's guess count when it is
+/// guess-limited, else `null`).
 #[wasm_bindgen(js_name = walletBackupStatus, unchecked_return_type = "import('../index.js').WalletBackupStatus")]
 pub async fn wallet_backup_status(
     #[wasm_bindgen(unchecked_param_type = "import('../index.js').ServiceConfig")] config: JsValue,

@@ -204,8 +204,10 @@ impl Service<'_> {
         }
     }
 
-    /// `{ isBackedUp, isRecoverable, availableRecoveryMethods }`, with the
-    /// methods in the module's lower-case spelling.
+    /// `{ isBackedUp, isRecoverable, availableRecoveryMethods, pinGuard }`,
+    /// with the methods in the module's lower-case spelling; `pinGuard` the
+    /// newest password backup's `{ guessLimit, guessesLeft, destroyed }` when
+    /// it is guess-limited, else `null`.
     pub async fn wallet_status(&self) -> Result<JsValue> {
         let status = self.request("GET", "/api/v3/clients/me/wallet", None).await?;
         let methods = Reflect::get(&status.0, &"availableRecoveryMethods".into())
@@ -223,6 +225,19 @@ impl Service<'_> {
         set(&out, "isBackedUp", &status.flag("isBackedUp")?.into());
         set(&out, "isRecoverable", &status.flag("isRecoverable")?.into());
         set(&out, "availableRecoveryMethods", &names);
+        let guard = match Reflect::get(&status.0, &"pinGuard".into()) {
+            Ok(g) if g.is_object() => {
+                let g = Answer(g);
+                let summary = Object::new();
+                set(&summary, "guessLimit", &g.count("guessLimit")?.into());
+                set(&summary, "guessesLeft", &g.count("guessesLeft")?.into());
+                let destroyed = Reflect::get(&g.0, &"destroyed".into()).ok().and_then(|d| d.as_bool()).unwrap_or(false);
+                set(&summary, "destroyed", &destroyed.into());
+                summary.into()
+            }
+            _ => JsValue::NULL,
+        };
+        set(&out, "pinGuard", &guard);
         Ok(out.into())
     }
 

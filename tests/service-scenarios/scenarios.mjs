@@ -348,13 +348,18 @@ const guessLimitedScenarios = {
   'guess-limited PIN: each wrong PIN says the guesses left, the right one restores and resets the count': async (ctx) => {
     const { client, wallet, portal } = await setup(ctx)
     const a = makeShares('A')
+    await backupOk(portal, wallet, makeShares('plain'), 'a plain password backup first')
+    equal(await portal.guessesLeft(), null, 'guessesLeft() of a plain password backup')
+    await ctx.reset()
     const cipherText = await pinBackup(portal, wallet, a)
+    equal(await portal.guessesLeft(), 10, 'guessesLeft() after the guess-limited backup')
     // The backup proved its guard before it counted: one guess and its proof, then the cipherText.
-    equal(await routesOf(ctx, client), ['me', 'pairs', 'evaluate', 'unlock', 'cipher-text', 'confirm'], 'guess-limited backup requests')
+    equal((await routesOf(ctx, client)).slice(0, 6), ['me', 'pairs', 'evaluate', 'unlock', 'cipher-text', 'confirm'], 'guess-limited backup requests')
     for (let wrong = 1; wrong <= 9; wrong++) {
       const error = await pinRefused(portal, wallet, cipherText, WRONG_PIN, 'WRONG_PASSWORD', `wrong PIN ${wrong}`)
       equal(error.guessesLeft, 10 - wrong, `guessesLeft after wrong PIN ${wrong}`)
     }
+    equal(await portal.guessesLeft(), 1, 'guessesLeft() after nine wrong PINs')
     await ctx.reset()
     await pinRecovered(portal, wallet, cipherText, a, 'the right PIN after nine wrong ones')
     equal(await routesOf(ctx, client), ['guard', 'evaluate', 'unlock'], 'a guess-limited recovery asks the guard, never the custodian share')
@@ -372,6 +377,7 @@ const guessLimitedScenarios = {
       equal(error.guessesLeft, 10 - wrong, `guessesLeft after wrong PIN ${wrong}`)
     }
     await pinRefused(portal, wallet, cipherB, WRONG_PIN, 'PIN_GUESSES_EXHAUSTED', 'the eleventh wrong PIN')
+    equal(await portal.guessesLeft(), 0, 'guessesLeft() of the destroyed backup')
     await pinRefused(portal, wallet, cipherB, PIN, 'PIN_GUESSES_EXHAUSTED', 'the right PIN after the backup was destroyed')
     await pinRefused(portal, wallet, '', PIN, 'PIN_GUESSES_EXHAUSTED', "recoverWallet('') of the destroyed newest backup")
     await recoverOk(portal, wallet, cipherA, a, 'the plain backup A')

@@ -1,5 +1,6 @@
 //! The client itself: who it is (`GET /api/v3/clients/me`), whether it is
-//! backed up (`GET /api/v3/clients/me/wallet`), and the self-managed report
+//! backed up (`GET /api/v3/clients/me/wallet`, with the newest password
+//! backup's guess count when it is guess-limited), and the self-managed report
 //! that the app stored the cipherText (`PUT
 //! /api/v2/clients/me/wallet/stored-client-backup-share`, Portal's v2 path).
 
@@ -11,6 +12,7 @@ use axum::routing::{get, put};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
+use super::pin_guard::PinGuardSummary;
 use super::pairs::PairResponse;
 use super::{ApiJson, AppState, Caller};
 use crate::error::{codes, ApiError};
@@ -47,6 +49,9 @@ struct WalletResponse {
     is_backed_up: bool,
     is_recoverable: bool,
     available_recovery_methods: Vec<BackupMethod>,
+    /// The newest completed password backup's guess count, when it is guess-limited.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pin_guard: Option<PinGuardSummary>,
 }
 
 async fn get_me(Caller(client): Caller) -> Json<MeResponse> {
@@ -63,6 +68,13 @@ async fn get_wallet(
     State(state): State<Arc<AppState>>,
 ) -> Result<Json<WalletResponse>, ApiError> {
     let methods = state.store.completed_methods(&client.id).await?;
+    let mut pin_guard = None;
+    let password = BackupMethod::from(wallet_backup_core::MethodId::Password);
+    if methods.contains(&password) {
+        if let Some((pair, _)) = state.store.latest_completed(&client.id, password).await? {
+            pin_guard = state.store.pin_guard(&client.id, &pair.id).await?.as_ref().map(PinGuardSummary::from);
+        }
+    }
     // A completed pair is recoverable by construction: its custodian share
     // is held here (or, for a WEBHOOK pair, was acknowledged by the
     // operator's webhook before the pair was created) and its cipherText is stored (by the service when
@@ -71,6 +83,7 @@ async fn get_wallet(
         is_backed_up: !methods.is_empty(),
         is_recoverable: !methods.is_empty(),
         available_recovery_methods: methods,
+        pin_guard,
     }))
 }
 
