@@ -390,7 +390,9 @@ impl PinGuard for Service<'_> {
             if share.str("backupMethod")? != MethodId::Password.service_name()
                 || share.str("backupId")? != backup_id_hex(backup_id)
             {
-                return Err(Error::InvalidCustodianShare("the service's custodian share belongs to another backup").into());
+                return Err(
+                    Error::InvalidCustodianShare("the service's custodian share belongs to another backup").into()
+                );
             }
             let text = Zeroizing::new(share.str("custodianShare")?);
             Ok(decode_custodian_half(&text)?)

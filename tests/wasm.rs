@@ -162,7 +162,10 @@ extern "C" {
 
 /// The stand-in service of a guess-limited vector (see `guardWorld`), its
 /// OPRF and proof check done here with the vector's keys.
-fn guard_world_of(case: &JsValue, keychain: &JsValue) -> (JsValue, Vec<Closure<dyn Fn(String) -> JsValue>>) {
+/// A Rust function the stand-in service calls from JavaScript.
+type StandIn = Closure<dyn Fn(String) -> JsValue>;
+
+fn guard_world_of(case: &JsValue, keychain: &JsValue) -> (JsValue, Vec<StandIn>) {
     use voprf::{BlindedElement, OprfServer, Ristretto255};
     use wallet_backup_core::testing::pin_guard::unlock_proof;
     use wallet_backup_core::{from_base64url, SecretKey};

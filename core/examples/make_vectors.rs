@@ -479,7 +479,14 @@ fn main() {
     }
     let mut t = b.clone();
     t[kdf_at] = 3;
-    add("invalid-kdf-unknown", "kdf id 3 (1 is Argon2id, 2 guess-limited)", text_of(&fix_checksum(t)), &base, None, Err("INVALID_CIPHERTEXT"));
+    add(
+        "invalid-kdf-unknown",
+        "kdf id 3 (1 is Argon2id, 2 guess-limited)",
+        text_of(&fix_checksum(t)),
+        &base,
+        None,
+        Err("INVALID_CIPHERTEXT"),
+    );
     let mut t = b.clone();
     t.remove(kdf_at + 28);
     t[21..23].copy_from_slice(&28u16.to_be_bytes());

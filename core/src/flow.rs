@@ -375,7 +375,9 @@ impl<A: StringStore, S: BackupStore> BackupStore for Custodian<A, S> {
     ) -> Result<Self::Pending, Error> {
         match self {
             Custodian::App(_) => Err(NEEDS_THE_SERVICE),
-            Custodian::Service(s) => Ok(CustodianPending::Service(s.begin_guarded(method, backup_id, half, guard).await?)),
+            Custodian::Service(s) => {
+                Ok(CustodianPending::Service(s.begin_guarded(method, backup_id, half, guard).await?))
+            }
         }
     }
 }

@@ -12,8 +12,8 @@ use common::block_on;
 use voprf::{BlindedElement, OprfServer, Ristretto255};
 use wallet_backup_core::testing::{MemoryKeychain, MemoryStore, RecordingProgress};
 use wallet_backup_core::{
-    self as flow, BackupId, BackupStore, Custodian, Error, Evaluation, GuardStatus, MethodId, PasswordMethod,
-    PinGuard, Registration, SecretKey, StoredRecord,
+    self as flow, BackupId, BackupStore, Custodian, Error, Evaluation, GuardStatus, MethodId, PasswordMethod, PinGuard,
+    Registration, SecretKey, StoredRecord,
 };
 use zeroize::Zeroizing;
 
@@ -27,10 +27,13 @@ struct Guard {
     destroyed: bool,
 }
 
+/// A pair: its backup id, custodian half and guard (for a guess-limited PIN).
+type Pair = (BackupId, Vec<u8>, Option<Guard>);
+
 /// The service's pairs and guards, in memory.
 struct Service {
     limit: u32,
-    halves: RefCell<Vec<(BackupId, Vec<u8>, Option<Guard>)>>,
+    halves: RefCell<Vec<Pair>>,
     evaluations: Cell<u32>,
     challenges: Cell<u8>,
 }
@@ -121,7 +124,12 @@ impl PinGuard for Service {
         })
     }
 
-    async fn guard_unlock(&self, id: &BackupId, challenge: &[u8; 32], proof: &[u8; 32]) -> Result<Zeroizing<Vec<u8>>, Error> {
+    async fn guard_unlock(
+        &self,
+        id: &BackupId,
+        challenge: &[u8; 32],
+        proof: &[u8; 32],
+    ) -> Result<Zeroizing<Vec<u8>>, Error> {
         use hmac::{Hmac, KeyInit, Mac};
         self.with_guard(id, |g| {
             if g.challenge.take().as_ref() != Some(challenge) {
@@ -196,9 +204,15 @@ fn the_custodian_half_is_not_released_without_the_proof() {
     let service = Service::new(10);
     let text = backup(&service, &pin("0421", true)).unwrap();
     let id = wallet_backup_core::method_and_backup_id(&text).unwrap().1;
-    assert_eq!(block_on(service.custodian_half(MethodId::Password, &id)).unwrap_err(), Error::ServiceError("PIN_PROOF_REQUIRED"));
+    assert_eq!(
+        block_on(service.custodian_half(MethodId::Password, &id)).unwrap_err(),
+        Error::ServiceError("PIN_PROOF_REQUIRED")
+    );
     // A replayed unlock: the challenge was used by the backup's own read-back.
-    assert_eq!(block_on(service.guard_unlock(&id, &[1; 32], &[0; 32])).unwrap_err(), Error::ServiceError("PIN_CHALLENGE_INVALID"));
+    assert_eq!(
+        block_on(service.guard_unlock(&id, &[1; 32], &[0; 32])).unwrap_err(),
+        Error::ServiceError("PIN_CHALLENGE_INVALID")
+    );
 }
 
 #[test]

@@ -19,8 +19,8 @@ use std::path::PathBuf;
 
 use common::block_on;
 use unicode_normalization::UnicodeNormalization;
-use wallet_backup_core::testing::passkey::{prf_backup_key, PasskeyMode, PasskeyParams};
 use voprf::{BlindedElement, OprfServer, Ristretto255};
+use wallet_backup_core::testing::passkey::{prf_backup_key, PasskeyMode, PasskeyParams};
 use wallet_backup_core::testing::pin_guard;
 use wallet_backup_core::testing::record::{CustodianRecord as Record, Entry};
 use wallet_backup_core::testing::{format, split, MemoryKeychain, MemoryStore, RecordingProgress};
@@ -114,7 +114,12 @@ impl PinGuard for VectorGuard<'_> {
         *self.challenge.borrow_mut() = Some(challenge);
         Ok(Evaluation { evaluated_element, challenge, guesses_left: 9 })
     }
-    async fn guard_unlock(&self, id: &BackupId, challenge: &[u8; 32], proof: &[u8; 32]) -> Result<Zeroizing<Vec<u8>>, Error> {
+    async fn guard_unlock(
+        &self,
+        id: &BackupId,
+        challenge: &[u8; 32],
+        proof: &[u8; 32],
+    ) -> Result<Zeroizing<Vec<u8>>, Error> {
         assert_eq!(self.challenge.borrow_mut().take().as_ref(), Some(challenge), "the proof answers the challenge");
         let expected = pin_guard::unlock_proof(&SecretKey::from_bytes(self.unlock_key), id, challenge).unwrap();
         assert_eq!(&expected, proof, "the module's U is the vector's unlockKey");

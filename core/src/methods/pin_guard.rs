@@ -322,7 +322,8 @@ mod tests {
         assert_eq!(keys.backup_key.expose(), k.expose());
         assert_eq!(keys.unlock_key.expose(), reg.unlock_key.expose());
         assert_eq!(left, 9);
-        let half = block_on(service.guard_unlock(&ID, &challenge, &unlock_proof(&keys.unlock_key, &ID, &challenge).unwrap()));
+        let half =
+            block_on(service.guard_unlock(&ID, &challenge, &unlock_proof(&keys.unlock_key, &ID, &challenge).unwrap()));
         assert_eq!(half.unwrap().as_slice(), &[9; 5]);
         assert_eq!(service.used.get(), 0);
     }

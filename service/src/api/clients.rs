@@ -12,8 +12,8 @@ use axum::routing::{get, put};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
-use super::pin_guard::PinGuardSummary;
 use super::pairs::PairResponse;
+use super::pin_guard::PinGuardSummary;
 use super::{ApiJson, AppState, Caller};
 use crate::error::{codes, ApiError};
 use crate::model::{BackupMethod, CustodianStorage};
