@@ -4,7 +4,8 @@
 //! (a missing key, a KMS that does not answer), 503
 //! `KMS_UNAVAILABLE` while the KMS stalls and recovery after, the
 //! encryption context binding, and `kms migrate` from the local backend to
-//! AWS while the service serves, killed with SIGKILL half way and rerun.
+//! AWS while the service serves (custodian shares, a webhook secret, Firebase
+//! enclave keys and guess-limited PINs' keys), killed with SIGKILL half way and rerun.
 
 mod common;
 
@@ -13,6 +14,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use aws_sdk_kms::config::{BehaviorVersion, Credentials, Region};
+use common::pin_guard::{evaluate, guarded_backup, unlock, Guarded};
 use common::Api;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
@@ -340,10 +342,27 @@ async fn all_open(api: &Api, pairs: &[(String, String)]) {
     }
 }
 
+/// Every guess-limited PIN still gives its OPRF output for the right PIN,
+/// and its proof releases the custodian share.
+async fn all_guards_open(api: &Api, guarded: &[Guarded]) {
+    for g in guarded {
+        let right = evaluate(api, &g.backup_id, GUARDED_PIN).await;
+        assert_eq!(right.reply.status, 200, "guard {}: {}", g.pair_id, right.reply.body);
+        assert_eq!(right.output, g.output, "guard {}: another OPRF output after the migration", g.pair_id);
+        let unlocked = unlock(api, &g.backup_id, &right.challenge, &right.proof(&g.backup_id)).await;
+        assert_eq!(unlocked.status, 200, "guard {}: {}", g.pair_id, unlocked.body);
+        assert_eq!(unlocked.body["custodianShare"], g.share.as_str());
+    }
+}
+
+const GUARDED_PIN: &str = "0421";
+
 #[tokio::test]
 async fn kms_migrate_to_aws_while_serving_survives_sigkill_and_finishes_on_rerun() {
     const PAIRS: usize = 400;
     const ENCLAVE_KEYS: usize = 20;
+    // Every 50th pair is a guess-limited PIN's, whose OPRF and unlock keys move too.
+    const GUARDS: usize = PAIRS / 50;
     let moto = Moto::start().await;
     let arn = moto.create_key("alias/migrate").await;
     let (root, dir) = data_dir();
@@ -371,9 +390,12 @@ async fn kms_migrate_to_aws_while_serving_survives_sigkill_and_finishes_on_rerun
     let service = serve_with(&dir, &local, &jwks).await.unwrap();
     let api = service.api(&key);
     let mut pairs = Vec::new();
+    let mut guarded = Vec::new();
     for i in 0..PAIRS {
         let share = format!("share-{i}");
-        if i % 10 == 0 {
+        if i % 50 == 5 {
+            guarded.push(guarded_backup(&api, GUARDED_PIN, true).await);
+        } else if i % 10 == 0 {
             let (pair, _, _) = api.managed_backup("GDRIVE", &share).await;
             pairs.push((pair, share));
         } else {
@@ -422,6 +444,7 @@ async fn kms_migrate_to_aws_while_serving_survives_sigkill_and_finishes_on_rerun
     // Nothing lost: every record opens through the serving process, which keeps taking backups.
     all_open(&api, &pairs).await;
     all_keys_open(&api, &token, &enclave_keys).await;
+    all_guards_open(&api, &guarded).await;
     let (during, _, _) = api.managed_backup("PASSWORD", "share-during").await;
     pairs.push((during, "share-during".into()));
 
@@ -429,12 +452,13 @@ async fn kms_migrate_to_aws_while_serving_survives_sigkill_and_finishes_on_rerun
     let left = counts.iter().filter(|(id, _)| id.starts_with("lk-")).map(|(_, n)| *n).sum::<i64>();
     let (ok, _, stderr) = run(&dir, &with(both.clone(), &["kms", "migrate", "--to", "aws"])).await;
     assert!(ok, "{stderr}");
-    // The walk goes pairs first: the webhook secret and the enclave keys were all left.
-    let rest = left as usize + 1 + ENCLAVE_KEYS;
+    // The walk goes pairs first: the webhook secret, the enclave keys and the guards were all left.
+    let rest = left as usize + 1 + ENCLAVE_KEYS + GUARDS;
     assert!(stderr.contains(&format!("re-wrapped {rest} record(s) under {arn}")), "{stderr}");
     assert!(stderr.contains(&format!("{arn}: {} record(s)", PAIRS + 2)), "{stderr}");
     assert!(stderr.contains(&format!("{arn}: 1 webhook secret(s)")), "{stderr}");
     assert!(stderr.contains(&format!("{arn}: {ENCLAVE_KEYS} Firebase enclave key(s)")), "{stderr}");
+    assert!(stderr.contains(&format!("{arn}: {GUARDS} guess-limited PIN key(s)")), "{stderr}");
     assert!(!stderr.contains("lk-"), "a record is left under the local key: {stderr}");
     assert_eq!(key_ids(&dir).await, vec![(arn.clone(), PAIRS as i64 + 2)]);
     // A second rerun has nothing to do.
@@ -442,6 +466,7 @@ async fn kms_migrate_to_aws_while_serving_survives_sigkill_and_finishes_on_rerun
     assert!(ok && stderr.contains("re-wrapped 0 record(s)"), "{stderr}");
     all_open(&api, &pairs).await;
     all_keys_open(&api, &token, &enclave_keys).await;
+    all_guards_open(&api, &guarded).await;
     service.stop().await;
 
     // Step 3: serve with AWS alone; the local key file is no longer needed.
@@ -450,5 +475,6 @@ async fn kms_migrate_to_aws_while_serving_survives_sigkill_and_finishes_on_rerun
     let service = serve_with(&dir, &aws_only, &jwks).await.unwrap();
     all_open(&service.api(&key), &pairs).await;
     all_keys_open(&service.api(&key), &token, &enclave_keys).await;
+    all_guards_open(&service.api(&key), &guarded).await;
     service.stop().await;
 }

@@ -9,6 +9,7 @@ use serde_json::Value;
 use tempfile::TempDir;
 
 pub mod authenticator;
+pub mod pin_guard;
 use wallet_backup_service::store::NewClient;
 use wallet_backup_service::{start, Backend, RateLimit, Running, ServeConfig, WebhookPolicy};
 
