@@ -144,6 +144,13 @@ impl Authenticated {
     }
 }
 
+/// A CORS preflight: `OPTIONS` with `Origin` and `Access-Control-Request-Method`.
+fn is_preflight(request: &Request) -> bool {
+    request.method() == axum::http::Method::OPTIONS
+        && request.headers().contains_key(header::ORIGIN)
+        && request.headers().contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
+}
+
 /// 429 `RATE_LIMITED` for a source without a valid key.
 fn anonymous_rate_limited(wait: Duration) -> Response {
     let mut response = ApiError::new(
@@ -159,7 +166,8 @@ fn anonymous_rate_limited(wait: Duration) -> Response {
 
 /// Router middleware: the per-source limit on requests without a valid API
 /// key (see the module doc). Requests that did not come through the
-/// [`crate::listener`] (no [`Source`]), and health probes, are not limited here.
+/// [`crate::listener`] (no [`Source`]), health probes and CORS preflights
+/// are not limited here.
 pub async fn limit_anonymous(
     State(limiter): State<Arc<RateLimiter<Source>>>,
     mut request: Request,
@@ -171,6 +179,13 @@ pub async fn limit_anonymous(
     // Health probes are bounded otherwise (see `crate::api::health`): a load
     // balancer's probes never compete with strangers for the address's tokens.
     if crate::api::health::PATHS.contains(&request.uri().path()) {
+        return next.run(request).await;
+    }
+    // CORS preflights never carry a key (browsers send none), so every honest
+    // page's would count here, and users behind one carrier NAT share an
+    // address: a busy wallet page would be throttled into CORS errors. The
+    // CORS layer answers them from memory; the connection caps bound them.
+    if is_preflight(&request) {
         return next.run(request).await;
     }
     let has_key = request
