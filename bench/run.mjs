@@ -28,12 +28,15 @@
 //      latency against the same load without the fault, peak memory;
 //  10. a whole managed password backup through Portal in Node.js with each KMS
 //      backend of the service (local key file, AWS KMS through moto's server):
-//      backups per second, p50/p99, same rounds.
+//      backups per second, p50/p99, same rounds;
+//  11. guess-limited PINs: backup and recovery with and without a guess limit through Portal in
+//      Node.js and Chromium against the release service, the wasm size they add, and the
+//      service's OPRF evaluations per second (vs status reads, same rounds) on SQLite and PostgreSQL.
 // One file per section (sections/): each measures, then gives its report lines and checks; this
 // file builds first (no compiler shares the cores with a timing), then arms the watchdog, runs the
 // sections in order, and writes the report.
 //   sections/sizes.mjs 1 · start.mjs 2 · engines.mjs 3–5 · service-load.mjs 6 · methods.mjs 7 ·
-//   hermes.mjs 8 · faults.mjs 9 · kms.mjs 10; common.mjs: settings, child processes, the service with the
+//   hermes.mjs 8 · faults.mjs 9 · kms.mjs 10 · pin-guard.mjs 11; common.mjs: settings, child processes, the service with the
 //   bench's settings, number formats; page-server.mjs: the page's HTTP server.
 // Prints a Markdown table, writes bench/out/results.md and bench/out/results.json.
 // Exits non-zero when a cross-check fails (or the bench cannot run); never on timing.
@@ -56,6 +59,7 @@ import { methodsChecks, methodsReport, methodsSection } from './sections/methods
 import { hermesChecks, hermesReport, hermesSection } from './sections/hermes.mjs'
 import { faultChecks, faultReport, faultSection } from './sections/faults.mjs'
 import { kmsChecks, kmsReport, kmsSection } from './sections/kms.mjs'
+import { pinGuardChecks, pinGuardReport, pinGuardSection } from './sections/pin-guard.mjs'
 
 for (const sig of ['SIGINT', 'SIGTERM']) {
   process.on(sig, async () => {
@@ -115,6 +119,7 @@ function crossChecks(r) {
   for (const [name, ok, detail] of faultChecks(r.faults)) check(name, ok, ok ? '' : detail)
   for (const [name, ok, detail] of serviceLoadChecks(r)) check(name, ok, detail)
   for (const [name, ok, detail] of kmsChecks(r)) check(name, ok, detail)
+  for (const [name, ok, detail] of pinGuardChecks(r)) check(name, ok, ok ? '' : detail)
   return checks
 }
 
@@ -132,6 +137,7 @@ function report(r) {
   L.push(...hermesReport(r.hermes, { ms, spread, ratio }))
   L.push(...faultReport(r.faults, { ms }))
   L.push(...kmsReport(r))
+  L.push(...pinGuardReport(r))
 
   L.push('## Targets and cross-checks', '')
   head('Check', 'Result')
@@ -200,6 +206,9 @@ async function main() {
 
   log('a managed password backup per KMS backend (local, AWS KMS through moto)')
   r.kms = await kmsSection()
+
+  log('guess-limited PINs: backup / recovery with and without (Node.js, Chromium), the service\'s evaluations')
+  r.pinGuard = await pinGuardSection()
   r.meta.loadEnd = loadavg()[0].toFixed(2)
 
   r.checks = crossChecks(r)

@@ -156,16 +156,17 @@ export function runService(args, { bin = serviceBinary(), env = {}, timeoutMs = 
 /**
  * `create-client` on the backend of `dataDir` (and `databaseUrl`): resolves
  * to the API key. `passkeyRpId` and `passkeyOrigins` give the client its own
- * passkey relying party.
+ * passkey relying party; `pinGuessLimit`, its guess-limited PINs' limit (the service's default: 10).
  */
 export async function createClient({ bin, dataDir, databaseUrl = null, name, managedBackups = true, firebaseProjectId = null,
-  passkeyRpId = null, passkeyOrigins = [], env = {} }) {
+  passkeyRpId = null, passkeyOrigins = [], pinGuessLimit = null, env = {} }) {
   const out = await runService([
     ...backendArgs({ dataDir, databaseUrl }),
     'create-client', '--name', name, '--managed-backups', String(managedBackups),
     ...(firebaseProjectId ? ['--firebase-project-id', firebaseProjectId] : []),
     ...(passkeyRpId ? ['--passkey-rp-id', passkeyRpId] : []),
     ...passkeyOrigins.flatMap((o) => ['--passkey-origin', o]),
+    ...(pinGuessLimit !== null ? ['--pin-guess-limit', String(pinGuessLimit)] : []),
   ], { bin, env })
   const key = out.trim()
   if (!KEY_PATTERN.test(key)) throw new Error(`create-client (${name}) did not print an API key`)

@@ -17,7 +17,8 @@
 // per run; every run is backup on one device, then recoverWallet('') on a
 // new one, and must restore the shares.
 //
-// Password is measured three ways, the KDF being what differs:
+// Password is measured three ways, the KDF being what differs (and with the app's native KDF once
+// more, guess-limited: the OPRF with the service, issue 15; section 11 compares it):
 //   app KDF, native module   passwordStorage.deriveKey answered by native Rust Argon2id
 //                            (bench/native --serve), across the bridge in Hermes;
 //   app KDF, @noble/hashes   deriveKey = pure-JS Argon2id running in the engine itself;
@@ -37,6 +38,7 @@ import { startNative } from '../native-client.mjs'
 /** The cases: [name, scenario, ctx extras, slow]. */
 const CASES = [
   ['password, app KDF: native Argon2id module', 'method:password', { kdf: 'app-native' }, false],
+  ['password, app KDF: native Argon2id module, guess-limited', 'method:password', { kdf: 'app-native', guessLimited: true }, false],
   ['firebase', 'method:firebase', {}, false],
   ['passkey, PRF mode', 'method:passkey', { mode: 'auto' }, false],
   ['passkey, enclave mode', 'method:passkey', { mode: 'enclave' }, false],

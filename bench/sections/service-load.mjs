@@ -27,7 +27,7 @@ function freePort() {
  * scripts/pg-test-server.sh on a free port. A fresh database is created on it; returns
  * { url, drop, stop } or { skipped } when no PostgreSQL is installed.
  */
-async function postgresForBench() {
+export async function postgresForBench() {
   const pgBins = existsSync('/usr/lib/postgresql') ? readdirSync('/usr/lib/postgresql').map((v) => join('/usr/lib/postgresql', v, 'bin')).filter((b) => existsSync(join(b, 'psql'))) : []
   const psql = pgBins.length ? join(pgBins.sort().at(-1), 'psql') : 'psql'
   let server = process.env.WALLET_BACKUP_BENCH_POSTGRES
