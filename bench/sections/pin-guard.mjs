@@ -6,16 +6,17 @@
 // PostgreSQL. The Hermes rows are section 8's (its guess-limited password case).
 import { randomBytes } from 'node:crypto'
 import { Agent, request } from 'node:http'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
+import { gzipSync } from 'node:zlib'
 import { ristretto255_oprf as ristretto255Oprf } from '@noble/curves/ed25519.js'
 import { launchChromium } from '../../dev/chromium.mjs'
 import { quantile, summary } from '../page/measure.js'
 import { pinGuardRounds } from '../page/pin-guard.js'
 import { startServer } from '../page-server.mjs'
-import { QUICK, kb, log, ms, newClient, onCleanup, pkg, ratio, spread, startService, stopService, table } from '../common.mjs'
+import { QUICK, kb, log, ms, newClient, onCleanup, pkg, ratio, root, spread, startService, stopService, table } from '../common.mjs'
 import { postgresForBench } from './service-load.mjs'
 
 /** The section's settings: Portal rounds per engine, and the evaluation load. */
@@ -32,11 +33,130 @@ export const PIN_GUARD = {
   guessLimit: 100,
 }
 
-// The web build's wasm + glue, gzip -9, before issue 15: 97.3 KB (94.5 + 2.8), as `npm run bench`
-// measured it after issue 12 (README.md, commit 8658c05); section 1 measures today's.
-const BEFORE_ISSUE_15_GZIP = 97_300
+// The web build's wasm + glue (gzip -9) just before issue 15's first module commit (09d82f0^ =
+// bb84f05): 111,448 + 2,821 B, measured with `node bench/size-at-commit.mjs 09d82f0^` (which
+// gives 134,809 B at 9de5150, the tree with the whole issue). Section 1 measures pkg/ as built now.
+const BEFORE_ISSUE_15 = { commit: 'bb84f05', gzip: 114_269 }
 
 const b64url = (u8) => Buffer.from(u8).toString('base64url')
+
+// pkg/'s wasm as cargo wrote it (scripts/build.mjs), before wasm-bindgen and wasm-opt drop the
+// function names: the only build of the shipped code that still names its functions.
+const NAMED_WASM = join(root, 'target', 'wasm-release', 'wasm32-unknown-unknown', 'release', 'wallet_backup.wasm')
+
+/**
+ * The code section's function bodies and the name section's function names of a wasm file:
+ * [{ name, body }] (a body's bytes include its locals).
+ */
+function wasmFunctions(buf) {
+  let p = 8
+  const leb = () => {
+    let r = 0
+    let shift = 0
+    let b
+    do {
+      b = buf[p++]
+      r += (b & 0x7f) * 2 ** shift
+      shift += 7
+    } while (b & 0x80)
+    return r
+  }
+  const skipName = () => {
+    const len = leb()
+    p += len
+  }
+  const limits = () => { const flags = buf[p++]; leb(); if (flags & 1) leb() }
+  let imported = 0
+  const bodies = []
+  const names = new Map()
+  while (p < buf.length) {
+    const id = buf[p++]
+    const size = leb()
+    const end = p + size
+    if (id === 2) {
+      for (let n = leb(); n > 0; n--) {
+        skipName()
+        skipName()
+        const kind = buf[p++]
+        if (kind === 0) { leb(); imported++ } else if (kind === 1) { p++; limits() } else if (kind === 2) limits()
+        else if (kind === 3) p += 2
+        else if (kind === 4) { p++; leb() }
+      }
+    } else if (id === 10) {
+      for (let n = leb(); n > 0; n--) {
+        const len = leb()
+        bodies.push(buf.subarray(p, p + len))
+        p += len
+      }
+    } else if (id === 0) {
+      const len = leb()
+      const section = buf.subarray(p, p + len).toString()
+      p += len
+      while (section === 'name' && p < end) {
+        const sub = buf[p++]
+        const subLen = leb()
+        const subEnd = p + subLen
+        if (sub === 1) {
+          for (let n = leb(); n > 0; n--) {
+            const index = leb()
+            const nameLen = leb()
+            names.set(index, buf.subarray(p, p + nameLen).toString())
+            p += nameLen
+          }
+        }
+        p = subEnd
+      }
+    }
+    p = end
+  }
+  return bodies.map((body, i) => ({ name: names.get(imported + i) ?? '', body }))
+}
+
+/**
+ * What the guess-limited PIN's code is, by the (mangled) function name: the OPRF's crates
+ * (voprf, curve25519-dalek, elliptic-curve's hash-to-field, sha2's SHA-512, which only the OPRF
+ * uses; the module's own SHA-256 is the compact backend) and the module's own guard code;
+ * null for everything else.
+ */
+function guardGroup(name) {
+  if (/pin_guard|guard_request|guard_unlock|through_guard/.test(name)) return "the module's guard code (wallet_backup_core::methods::pin_guard, the service calls)"
+  if (/sha2\d*\.*sha512|sha512/.test(name)) return 'sha2 0.10: SHA-512 (the OPRF\'s hash)'
+  // Legacy mangling: _ZN, then each path segment as <length><text>; an impl's segment starts
+  // with `_$LT$` and names the type's crate first (`crate..path`).
+  const first = name.match(/^_ZN(\d+)/)
+  const segment = first ? name.slice(first[0].length, first[0].length + Number(first[1])) : ''
+  const crate = segment.match(/^_\$LT\$(?:\$RF\$)?([a-z][a-z0-9_]*?)\.\./)?.[1] ?? segment
+  if (crate === 'voprf') return 'voprf (RFC 9497 OPRF)'
+  if (crate === 'curve25519_dalek') return 'curve25519-dalek (ristretto255)'
+  if (crate === 'elliptic_curve') return "elliptic-curve (hash-to-field, expand_message_xmd)"
+  return null
+}
+
+/**
+ * The guess-limited PIN's share of the shipped code, from the named cargo build: per group, its
+ * functions' bytes, and the code's gzip -9 size with and without them (the gzip they add). Before
+ * wasm-opt, so the bytes are larger than the shipped ones; generic code instantiated for the OPRF
+ * in shared crates (digest, generic-array) and the flows' added branches are not counted.
+ */
+export function guardCodeSize(path = NAMED_WASM) {
+  if (!existsSync(path)) return { skipped: `${path} not found (scripts/build.mjs makes it)` }
+  const fns = wasmFunctions(readFileSync(path))
+  const groups = {}
+  const kept = []
+  let named = 0
+  for (const f of fns) {
+    if (f.name) named++
+    const g = guardGroup(f.name)
+    if (g) {
+      groups[g] ??= { functions: 0, bytes: 0 }
+      groups[g].functions++
+      groups[g].bytes += f.body.length
+    } else kept.push(f.body)
+  }
+  const all = Buffer.concat(fns.map((f) => f.body))
+  const gz = (b) => gzipSync(b, { level: 9 }).length
+  return { functions: fns.length, named, codeBytes: all.length, codeGzip: gz(all), withoutGuardGzip: gz(Buffer.concat(kept)), groups }
+}
 
 /** Keep-alive HTTP/1.1 JSON calls to the service with `apiKey`, at most `sockets` connections. */
 function httpClient(baseUrl, apiKey, sockets) {
@@ -205,7 +325,7 @@ async function chromiumRounds(cfg) {
  * then the evaluation load on SQLite and on PostgreSQL (skipped, with the reason, without it).
  */
 export async function pinGuardSection() {
-  const out = { settings: PIN_GUARD, engines: {}, load: [] }
+  const out = { settings: PIN_GUARD, engines: {}, load: [], code: guardCodeSize() }
   const dir = mkdtempSync(join(tmpdir(), 'wallet-backup-bench-pin-guard-'))
   const backend = { dataDir: join(dir, 'data') }
   let svc = null
@@ -281,7 +401,15 @@ export function pinGuardReport(r) {
   }
   const web = r.sizes?.entries?.[0]
   if (web) {
-    L.push('', `Size: the web build's wasm + glue is ${kb(web.wasmGlueGzip)} gzip now (section 1); before issue 15 it was ${kb(BEFORE_ISSUE_15_GZIP)} (README.md), so the guess limit (the voprf crate over curve25519-dalek's ristretto255, SHA-512, the service calls) costs **+${kb(web.wasmGlueGzip - BEFORE_ISSUE_15_GZIP)}** gzip. The before-figure is the earlier measurement, not rebuilt in this run.`)
+    L.push('', `**Size:** the web build's wasm + glue is ${kb(web.wasmGlueGzip)} gzip now (section 1); at ${BEFORE_ISSUE_15.commit}, just before issue 15's first module commit, it was ${kb(BEFORE_ISSUE_15.gzip)} (\`node bench/size-at-commit.mjs 09d82f0^\`, built by that tree's own toolchain script), so the guess limit costs **+${kb(web.wasmGlueGzip - BEFORE_ISSUE_15.gzip)}** gzip.`)
+  }
+  const code = p.code
+  if (code?.skipped) L.push('', `Code by crate: skipped, ${code.skipped}.`)
+  else if (code) {
+    const total = Object.values(code.groups).reduce((a, g) => a + g.bytes, 0)
+    L.push('', `Where it goes, from the same build before wasm-bindgen and wasm-opt (the one that still names its functions: ${code.functions} functions, ${kb(code.codeBytes)} of code, ${kb(code.codeGzip)} gzip): the OPRF's crates and the module's guard code are ${kb(total)} of code; without them the code gzips ${kb(code.codeGzip - code.withoutGuardGzip)} smaller. The rest of the cost is generic code instantiated for the OPRF in shared crates (digest, generic-array), the flows' new branches and their strings, which this count leaves out.`, '')
+    head('Part', 'Functions', 'Code bytes (before wasm-opt)', 'Share of the code')
+    for (const [name, g] of Object.entries(code.groups).sort((a, b) => b[1].bytes - a[1].bytes)) t(name, g.functions, kb(g.bytes), `${((100 * g.bytes) / code.codeBytes).toFixed(1)} %`)
   }
   L.push('', `### The service's OPRF evaluations (release service, \`--rate-limit 0\`, keep-alive HTTP/1.1 from this Node.js process, one connection per worker, each worker on its own guards)`, '')
   L.push(`${p.load[0]?.guards ?? 0} guards per database made over HTTP as the module makes them (\`POST …/backup-share-pairs\` with \`pinGuard\`, the OPRF key from @noble/curves; about ${ms(p.load[0]?.guardCreateMs ?? NaN)} each on SQLite, one at a time), on a client allowing ${s.guessLimit} guesses (\`create-client --pin-guess-limit\`). Per level: ${s.rounds} interleaved rounds after one warm-up round, each ${s.perRound} \`POST …/pin-guards/{backupId}/evaluate\` (blinded elements from noble's \`blind\`, made before the timing) and ${s.perRound} \`GET …/pin-guards/{backupId}\` status reads of the same guards (the reference). Latencies in ms.`, '')
@@ -291,6 +419,6 @@ export function pinGuardReport(r) {
       t(i ? '' : l.label, v.concurrency, `**${v.evaluate.perSecond.toFixed(0)}**`, `${v.evaluate.p50.toFixed(2)} / ${v.evaluate.p99.toFixed(2)}`, v.status.perSecond.toFixed(0), `${v.status.p50.toFixed(2)} / ${v.status.p99.toFixed(2)}`, ratio(v.evaluate.p50 / v.status.p50))
     })
   }
-  L.push('', `An evaluation unseals the guard's OPRF key (KMS, local key file), counts the guess (one conditional \`UPDATE\`, committed: on SQLite synchronous=FULL, on PostgreSQL fsync on) and multiplies; a status read is one \`SELECT\`. ${p.postgresSkipped ? `PostgreSQL: **skipped** (${p.postgresSkipped}).` : `PostgreSQL: ${p.load.find((l) => l.postgres)?.postgres}, a fresh database.`} The load generator shares the cores with the service. No timing target.`, '')
+  L.push('', `Both read the pair and its guard (the API key checked first); an evaluation then unseals the guard's keys (KMS: the local key file), multiplies, and counts the guess before it answers (one conditional \`UPDATE\`, committed: SQLite in WAL with synchronous=FULL, PostgreSQL with fsync on). So the ratio is what the OPRF and the counted write add to a guard's read. ${p.postgresSkipped ? `PostgreSQL: **skipped** (${p.postgresSkipped}).` : `PostgreSQL: ${p.load.find((l) => l.postgres)?.postgres}, a fresh database.`} The load generator shares the cores with the service. No timing target.`, '')
   return L
 }
