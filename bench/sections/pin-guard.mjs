@@ -12,6 +12,7 @@ import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { gzipSync } from 'node:zlib'
 import { ristretto255_oprf as ristretto255Oprf } from '@noble/curves/ed25519.js'
+import { KEEP_EVERYTHING } from '../../dev/backup-load.mjs'
 import { launchChromium } from '../../dev/chromium.mjs'
 import { quantile, summary } from '../page/measure.js'
 import { pinGuardRounds } from '../page/pin-guard.js'
@@ -285,7 +286,8 @@ async function loadRun(label, databaseUrl) {
   let svc = null
   try {
     const apiKey = await newClient(backend, { name: 'bench-pin-guard-load', pinGuessLimit: PIN_GUARD.guessLimit })
-    svc = await startService(backend, join(dir, 'service.log'))
+    // The guards' pairs stay pending (never confirmed): no client limits, as in section 9.
+    svc = await startService(backend, join(dir, 'service.log'), KEEP_EVERYTHING)
     const load = await evaluationLoad(svc.url, apiKey)
     const exit = await stopService(svc.child)
     svc = null
@@ -305,6 +307,7 @@ async function chromiumRounds(cfg) {
   try {
     const page = await (await browser.newContext()).newPage()
     page.on('pageerror', (e) => log('page error:', e.message))
+    page.on('requestfailed', (q) => log('page request failed:', q.method(), q.url(), q.failure()?.errorText))
     await page.goto(`http://127.0.0.1:${server.address().port}/bench/page/index.html`)
     const r = await page.evaluate(async (c) => {
       const { Portal } = await import('/pkg/web/index.js') // initialises the wasm
@@ -331,7 +334,10 @@ export async function pinGuardSection() {
   let svc = null
   try {
     const apiKey = await newClient(backend, { name: 'bench-pin-guard' })
-    svc = await startService(backend, join(dir, 'service.log'))
+    // Chromium preflights every new URL (each backup's own …/{backupId}/… routes), and preflights
+    // count against the per-address limit on requests without a key (10/s after 50): the rounds
+    // make more backups from one address in a minute than a wallet ever does, so that limit is off.
+    svc = await startService(backend, join(dir, 'service.log'), ['--anonymous-rate-limit', '0'])
     const cfg = { apiKey, apiHost: svc.url, runs: PIN_GUARD.portalRuns, warmup: PIN_GUARD.portalWarmup }
     log('section 11: Portal rounds in Node.js')
     const { Portal } = await import(pathToFileURL(join(pkg, 'node', 'index.mjs')).href)
