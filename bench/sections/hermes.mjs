@@ -31,6 +31,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { argon2id } from '@noble/hashes/argon2.js'
+import sodium from 'libsodium-wrappers-sumo'
 
 import { summary } from '../page/measure.js'
 import { startNative } from '../native-client.mjs'
@@ -69,7 +70,11 @@ export async function hermesSection({ root, serviceBin, nativeBin, runs = 5, slo
   try {
     services = await startServices({ bin: serviceBin, nativeArgon2: native.request })
     const seed = Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString('hex')
-    const { bundle } = await bundleScenarios({ dir, inputs: { seed, nodeSealed: null } })
+    // The scenarios' react-native-libsodium stand-in reads libsodium's constants when the bundle
+    // loads (its scenarios are the Hermes tests', not run here): without them the bundle throws.
+    await sodium.ready
+    const sodiumInputs = { algArgon2id13: sodium.crypto_pwhash_ALG_ARGON2ID13, saltBytes: sodium.crypto_pwhash_SALTBYTES }
+    const { bundle } = await bundleScenarios({ dir, inputs: { seed, nodeSealed: null, sodium: sodiumInputs } })
     hermes = await startHermes({ bundle, call: services.call })
 
     // The Node reference: the same scenarios and native modules, called directly.
