@@ -148,6 +148,6 @@ export function hermesReport(h, { ms, spread, ratio }) {
   }
   L.push('', `Every run: a fresh client of the release service (SQLite, loopback); backup on one device, recovery with \`recoverWallet('')\` on a new one (empty keychain), which must restore the shares. ` +
     `In Hermes, every request, timer and native-module call crosses the test bridge (one stdout line out, one stdin line back; ${h.bridgedFetches} bridged fetches in this section), so the fast rows include that round trip, as a device's fetch includes React Native's bridge. ` +
-    `The bundle loaded into the Hermes REPL in ${ms(h.loadMs)}. Password rows differ only by the KDF (Argon2id m=19456 KiB, t=2, p=1, one derive per backup and per recovery): a native Argon2id module (native Rust, the same in both engines), @noble/hashes' pure-JS Argon2id in the engine, or the module's own (wasm2js in Hermes, wasm in Node). No timing target.`, '')
+    `The bundle loaded into the Hermes REPL in ${ms(h.loadMs)}. Password rows differ only by the KDF (Argon2id m=19456 KiB, t=2, p=1, one derive per backup and per recovery): a native Argon2id module (native Rust, the same in both engines), @noble/hashes' pure-JS Argon2id in the engine, or the module's own (wasm2js in Hermes, wasm in Node); the guess-limited row adds the OPRF (ristretto255, in wasm2js in Hermes) and its calls to the service's guard (section 11). No timing target.`, '')
   return L
 }
