@@ -334,10 +334,7 @@ export async function pinGuardSection() {
   let svc = null
   try {
     const apiKey = await newClient(backend, { name: 'bench-pin-guard' })
-    // Chromium preflights every new URL (each backup's own …/{backupId}/… routes), and preflights
-    // count against the per-address limit on requests without a key (10/s after 50): the rounds
-    // make more backups from one address in a minute than a wallet ever does, so that limit is off.
-    svc = await startService(backend, join(dir, 'service.log'), ['--anonymous-rate-limit', '0'])
+    svc = await startService(backend, join(dir, 'service.log'))
     const cfg = { apiKey, apiHost: svc.url, runs: PIN_GUARD.portalRuns, warmup: PIN_GUARD.portalWarmup }
     log('section 11: Portal rounds in Node.js')
     const { Portal } = await import(pathToFileURL(join(pkg, 'node', 'index.mjs')).href)
