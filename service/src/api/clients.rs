@@ -69,11 +69,8 @@ async fn get_wallet(
 ) -> Result<Json<WalletResponse>, ApiError> {
     let methods = state.store.completed_methods(&client.id).await?;
     let mut pin_guard = None;
-    let password = BackupMethod::from(wallet_backup_core::MethodId::Password);
-    if methods.contains(&password) {
-        if let Some((pair, _)) = state.store.latest_completed(&client.id, password).await? {
-            pin_guard = state.store.pin_guard(&client.id, &pair.id).await?.as_ref().map(PinGuardSummary::from);
-        }
+    if methods.contains(&BackupMethod::from(wallet_backup_core::MethodId::Password)) {
+        pin_guard = state.store.newest_password_guard(&client.id).await?.as_ref().map(PinGuardSummary::from);
     }
     // A completed pair is recoverable by construction: its custodian share
     // is held here (or, for a WEBHOOK pair, was acknowledged by the

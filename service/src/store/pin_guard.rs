@@ -170,6 +170,18 @@ impl Store {
         guard_in(&mut *self.pool.acquire().await?, client_id, pair_id).await
     }
 
+    /// The guard of the client's newest completed `PASSWORD` pair, if that
+    /// pair has one: one query, which reads no cipherText.
+    pub async fn newest_password_guard(&self, client_id: &str) -> Result<Option<PinGuard>, StoreError> {
+        let sql = format!(
+            "SELECT {GUARD_COLUMNS} FROM pin_guards WHERE client_id = $1 AND pair_id = \
+             (SELECT id FROM backup_share_pairs WHERE client_id = $1 AND backup_method = 'PASSWORD' \
+              AND status = 'COMPLETED' ORDER BY completed_at DESC, created_at DESC, id DESC LIMIT 1)"
+        );
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(client_id.to_owned()).fetch_optional(&self.pool).await?;
+        row.as_ref().map(guard_from_row).transpose()
+    }
+
     /// Destroys the guard if its guesses are used up. `Ok(true)`: this call destroyed it.
     pub async fn destroy_exhausted_pin_guard(&self, client_id: &str, pair_id: &str) -> Result<bool, StoreError> {
         self.write(async |conn| destroy_if_exhausted(conn, client_id, pair_id).await).await
