@@ -106,9 +106,9 @@ impl Store {
             .await?;
             if rows.is_empty() {
                 self.rewrap_webhook_secrets(kms, &current, &mut report).await?;
-                self.rewrap_enclave_keys(kms, &current, &FIREBASE_KEYS, &mut report).await?;
-                self.rewrap_enclave_keys(kms, &current, &PASSKEY_KEYS, &mut report).await?;
-                self.rewrap_pin_guards(kms, &current, &mut report).await?;
+                for keys in [&FIREBASE_KEYS, &PASSKEY_KEYS, &PIN_GUARD_KEYS] {
+                    self.rewrap_key_table(kms, &current, keys, &mut report).await?;
+                }
                 return Ok(report);
             }
             for row in &rows {
@@ -207,49 +207,18 @@ impl Store {
         Ok(())
     }
 
-    /// `rewrap_all` for the guess-limited PINs' sealed keys (a destroyed guard has none).
-    async fn rewrap_pin_guards(
+    /// `rewrap_all` for one table of sealed keys. `key_id <> $1` also skips
+    /// rows whose keys are gone (a destroyed guard's `key_id` is NULL).
+    async fn rewrap_key_table(
         &self,
         kms: &dyn Kms,
         current: &str,
+        keys: &KeyTable,
         report: &mut RewrapReport,
     ) -> Result<(), StoreError> {
-        let mut after = String::new();
-        loop {
-            let rows = sqlx::query(
-                "SELECT pair_id, client_id, key_id, wrapped_key FROM pin_guards \
-                 WHERE key_id IS NOT NULL AND key_id <> $1 AND pair_id > $2 ORDER BY pair_id LIMIT 200",
-            )
-            .bind(current.to_owned())
-            .bind(after.clone())
-            .fetch_all(&self.pool)
-            .await?;
-            if rows.is_empty() {
-                return Ok(());
-            }
-            for row in &rows {
-                let pair_id: String = row.try_get("pair_id")?;
-                after.clone_from(&pair_id);
-                let aad = pin_guard_aad(&text(row, "client_id")?, &pair_id);
-                let target =
-                    WrappedColumns { table: "pin_guards", id: "pair_id", key_id: "key_id", wrapped: "wrapped_key" };
-                let failed = format!("pin guard {pair_id}");
-                let (key_id, wrapped): (String, String) = (row.try_get("key_id")?, row.try_get("wrapped_key")?);
-                self.rewrap_one(kms, target, &pair_id, key_id, wrapped, &aad, failed, report).await?;
-            }
-        }
-    }
-
-    /// `rewrap_all` for one enclave's key table.
-    async fn rewrap_enclave_keys(
-        &self,
-        kms: &dyn Kms,
-        current: &str,
-        keys: &EnclaveKeyTable,
-        report: &mut RewrapReport,
-    ) -> Result<(), StoreError> {
-        let table = keys.table;
-        let select = format!("SELECT * FROM {table} WHERE key_id <> $1 AND id > $2 ORDER BY id LIMIT 200");
+        let (table, id_column) = (keys.table, keys.id);
+        let select =
+            format!("SELECT * FROM {table} WHERE key_id <> $1 AND {id_column} > $2 ORDER BY {id_column} LIMIT 200");
         let mut after = String::new();
         loop {
             // Safe: the table name is a constant of this file.
@@ -262,10 +231,10 @@ impl Store {
                 return Ok(());
             }
             for row in &rows {
-                let id: String = row.try_get("id")?;
+                let id: String = row.try_get(id_column)?;
                 after.clone_from(&id);
                 let aad = (keys.aad)(row, &id)?;
-                let target = WrappedColumns { table, id: "id", key_id: "key_id", wrapped: "wrapped_key" };
+                let target = WrappedColumns { table, id: id_column, key_id: "key_id", wrapped: "wrapped_key" };
                 let failed = format!("{} {id}", keys.what);
                 let (key_id, wrapped): (String, String) = (row.try_get("key_id")?, row.try_get("wrapped_key")?);
                 self.rewrap_one(kms, target, &id, key_id, wrapped, &aad, failed, report).await?;
@@ -274,10 +243,12 @@ impl Store {
     }
 }
 
-/// An enclave's key table, as `kms rewrap` walks it: its name, what its
-/// records are called in the report, and a row's associated data.
-struct EnclaveKeyTable {
+/// A table of sealed keys (an enclave's, or the PIN guards'), as `kms
+/// rewrap` walks it: its name, its id column, what its records are called in
+/// the report, and a row's associated data.
+struct KeyTable {
     table: &'static str,
+    id: &'static str,
     what: &'static str,
     aad: fn(&AnyRow, &str) -> Result<Vec<u8>, StoreError>,
 }
@@ -286,18 +257,27 @@ fn text(row: &AnyRow, column: &str) -> Result<String, StoreError> {
     Ok(row.try_get(column)?)
 }
 
-const FIREBASE_KEYS: EnclaveKeyTable = EnclaveKeyTable {
+const FIREBASE_KEYS: KeyTable = KeyTable {
     table: "firebase_encryption_keys",
+    id: "id",
     what: "firebase key",
     aad: |row, id| {
         Ok(firebase_key_aad(&text(row, "client_id")?, id, &text(row, "backup_id")?, &text(row, "firebase_uid")?))
     },
 };
 
-const PASSKEY_KEYS: EnclaveKeyTable = EnclaveKeyTable {
+const PASSKEY_KEYS: KeyTable = KeyTable {
     table: "passkey_encryption_keys",
+    id: "id",
     what: "passkey key",
     aad: |row, id| {
         Ok(passkey_key_aad(&text(row, "client_id")?, id, &text(row, "backup_id")?, &text(row, "credential_id")?))
     },
+};
+
+const PIN_GUARD_KEYS: KeyTable = KeyTable {
+    table: "pin_guards",
+    id: "pair_id",
+    what: "pin guard",
+    aad: |row, id| Ok(pin_guard_aad(&text(row, "client_id")?, id)),
 };
