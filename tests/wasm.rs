@@ -166,8 +166,7 @@ extern "C" {
 type StandIn = Closure<dyn Fn(String) -> JsValue>;
 
 fn guard_world_of(case: &JsValue, keychain: &JsValue) -> (JsValue, Vec<StandIn>) {
-    use voprf::{BlindedElement, OprfServer, Ristretto255};
-    use wallet_backup_core::testing::pin_guard::unlock_proof;
+    use wallet_backup_core::testing::pin_guard::{blind_evaluate, unlock_proof};
     use wallet_backup_core::{from_base64url, SecretKey};
     let guard = prop(case, "guessLimited");
     let key = |name: &str| -> [u8; 32] { unhex(&prop(&guard, name).as_string().unwrap()).try_into().unwrap() };
@@ -177,9 +176,8 @@ fn guard_world_of(case: &JsValue, keychain: &JsValue) -> (JsValue, Vec<StandIn>)
     let record = Record::decode(&prop(case, "custodianRecord").as_string().unwrap()).unwrap();
     let half = record.entries().iter().find(|e| e.backup_id == backup_id).map(|e| encode_custodian_half(&e.share));
     let evaluate = Closure::<dyn Fn(String) -> JsValue>::new(move |blinded: String| {
-        let server = OprfServer::<Ristretto255>::new_with_key(&oprf_key).unwrap();
-        let blinded = BlindedElement::<Ristretto255>::deserialize(&from_base64url(&blinded, 32).unwrap()).unwrap();
-        JsValue::from_str(&base64url(&server.blind_evaluate(&blinded).serialize()))
+        let blinded: [u8; 32] = from_base64url(&blinded, 32).unwrap().as_slice().try_into().unwrap();
+        JsValue::from_str(&base64url(&blind_evaluate(&oprf_key, &blinded)))
     });
     let proves = Closure::<dyn Fn(String) -> JsValue>::new(move |proof: String| {
         let expected = unlock_proof(&SecretKey::from_bytes(unlock_key), &backup_id, &[7; 32]).unwrap();

@@ -9,7 +9,7 @@ mod common;
 use std::cell::{Cell, RefCell};
 
 use common::block_on;
-use voprf::{BlindedElement, OprfServer, Ristretto255};
+use wallet_backup_core::testing::pin_guard::blind_evaluate;
 use wallet_backup_core::testing::{MemoryKeychain, MemoryStore, RecordingProgress};
 use wallet_backup_core::{
     self as flow, BackupId, BackupStore, Custodian, Error, Evaluation, GuardStatus, MethodId, PasswordMethod, PinGuard,
@@ -116,10 +116,7 @@ impl PinGuard for Service {
             self.challenges.set(self.challenges.get() + 1);
             let challenge = [self.challenges.get(); 32];
             g.challenge = Some(challenge);
-            let server = OprfServer::<Ristretto255>::new_with_key(&g.oprf_key).unwrap();
-            let element = BlindedElement::<Ristretto255>::deserialize(blinded).unwrap();
-            let mut evaluated_element = [0; 32];
-            evaluated_element.copy_from_slice(&server.blind_evaluate(&element).serialize());
+            let evaluated_element = blind_evaluate(&g.oprf_key, blinded);
             Ok(Evaluation { evaluated_element, challenge, guesses_left: self.limit - g.used })
         })
     }

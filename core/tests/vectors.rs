@@ -19,7 +19,6 @@ use std::path::PathBuf;
 
 use common::block_on;
 use unicode_normalization::UnicodeNormalization;
-use voprf::{BlindedElement, OprfServer, Ristretto255};
 use wallet_backup_core::testing::passkey::{prf_backup_key, PasskeyMode, PasskeyParams};
 use wallet_backup_core::testing::pin_guard;
 use wallet_backup_core::testing::record::{CustodianRecord as Record, Entry};
@@ -106,10 +105,7 @@ impl PinGuard for VectorGuard<'_> {
         Ok(GuardStatus { guess_limit: 10, guesses_left: 10 })
     }
     async fn guard_evaluate(&self, _: &BackupId, blinded: &[u8; 32]) -> Result<Evaluation, Error> {
-        let server = OprfServer::<Ristretto255>::new_with_key(&self.oprf_key).unwrap();
-        let blinded = BlindedElement::<Ristretto255>::deserialize(blinded).unwrap();
-        let mut evaluated_element = [0; 32];
-        evaluated_element.copy_from_slice(&server.blind_evaluate(&blinded).serialize());
+        let evaluated_element = pin_guard::blind_evaluate(&self.oprf_key, blinded);
         let challenge = [7; 32];
         *self.challenge.borrow_mut() = Some(challenge);
         Ok(Evaluation { evaluated_element, challenge, guesses_left: 9 })

@@ -199,6 +199,18 @@ pub async fn guess(
     Ok((keys, answer.challenge, answer.guesses_left))
 }
 
+/// The service's side of one guess, `BlindEvaluate(k, blinded)`, for the
+/// test doubles that play the service (tests, vectors). Panics on a bad key
+/// or element: the doubles are given good ones.
+#[cfg(any(test, feature = "testing"))]
+pub fn blind_evaluate(oprf_key: &[u8; LEN], blinded: &[u8; LEN]) -> [u8; LEN] {
+    let server = OprfServer::<Ristretto255>::new_with_key(oprf_key).expect("a valid OPRF key");
+    let blinded = BlindedElement::<Ristretto255>::deserialize(blinded).expect("a valid blinded element");
+    let mut evaluated = [0; LEN];
+    evaluated.copy_from_slice(&server.blind_evaluate(&blinded).serialize());
+    evaluated
+}
+
 /// Checks a blinded element as the service must (a canonical, non-identity
 /// ristretto255 element), for the service's and the tests' use.
 pub fn is_blinded_element(bytes: &[u8]) -> bool {
@@ -286,10 +298,7 @@ mod tests {
                 return Err(Error::PinGuessesExhausted);
             }
             self.used.set(self.used.get() + 1);
-            let server = OprfServer::<Ristretto255>::new_with_key(&self.oprf_key).unwrap();
-            let blinded = BlindedElement::<Ristretto255>::deserialize(blinded).unwrap();
-            let mut evaluated_element = [0; LEN];
-            evaluated_element.copy_from_slice(&server.blind_evaluate(&blinded).serialize());
+            let evaluated_element = blind_evaluate(&self.oprf_key, blinded);
             let challenge = [self.used.get() as u8; LEN];
             *self.challenge.borrow_mut() = Some(challenge);
             Ok(Evaluation { evaluated_element, challenge, guesses_left: self.limit - self.used.get() })
